@@ -1,0 +1,36 @@
+"""The connector contract: what a connector implements (config, check, discover, health, events)
+and what the runtime does for it (Kafka, sharding, backoff, metrics)."""
+
+from connectors.sdk.base import (
+    CheckResult,
+    Connector,
+    ConnectorConfig,
+    EventBatch,
+    UnparsedEvent,
+)
+from connectors.sdk.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    DeviceDataError,
+    FatalConnectorError,
+    RetriableError,
+)
+from connectors.sdk.secrets import Credentials, SecretRef, resolve_secret
+
+__all__ = [
+    "AuthenticationError",
+    "CheckResult",
+    "ConfigurationError",
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorError",
+    "Credentials",
+    "DeviceDataError",
+    "EventBatch",
+    "FatalConnectorError",
+    "RetriableError",
+    "SecretRef",
+    "UnparsedEvent",
+    "resolve_secret",
+]

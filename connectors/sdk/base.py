@@ -1,0 +1,134 @@
+"""The connector contract, modelled on Kafka Connect / Airbyte / Singer.
+
+An author writes a ``ConnectorConfig`` subclass (typed, validated) and a ``Connector`` subclass
+with four operations against *one* device or account:
+
+- ``check()``: can I reach it and authenticate? (raises a ``ConnectorError`` otherwise)
+- ``discover()``: the cameras behind it (an NVR's channels each become a ``CameraRecord``)
+- ``health()``: one ``CameraStatus`` per camera
+- ``events()``: an async stream of normalised ``DeviceEvent`` (and ``UnparsedEvent`` for input a
+  parser does not know, which the runtime keeps in the dead letters)
+
+Resumable state is an opaque JSON-able dict: the connector updates ``self.state``; the runtime
+stores it and hands it back on restart. Everything else (Kafka, sharding across processes,
+concurrency limits, backoff, metrics) is the runtime's job, not the connector's.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.sdk.secrets import Credentials, SecretRef, resolve_secret
+from topics.models import (
+    CameraRecord,
+    CameraStatus,
+    DeviceEvent,
+    Location,
+    Owner,
+    OwnerKind,
+    SharingLevel,
+    SiteType,
+)
+
+
+class ConnectorConfig(BaseModel):
+    """Config for one device or account. Subclasses add their fields; unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = Field(description="host:port of the device or platform endpoint.")
+    username: str | None = None
+    password_ref: SecretRef | None = Field(
+        default=None,
+        description="Where the password is (`env:VAR`, `file:/path`), never the password.",
+    )
+    scheme: str = Field(default="http", pattern=r"^https?$")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    max_response_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    owner: Owner = Field(default_factory=lambda: Owner(kind=OwnerKind.MUNICIPAL, id="city"))
+    location: Location = Field(default_factory=Location)
+    site_type: SiteType = SiteType.OTHER
+    sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+
+    def credentials(self) -> Credentials | None:
+        if self.username is None or self.password_ref is None:
+            return None
+        return Credentials(username=self.username, password=resolve_secret(self.password_ref))
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.address}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    latency_ms: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class UnparsedEvent:
+    """Device input the connector could not map to the taxonomy: kept raw, with its source."""
+
+    device_id: str
+    vendor_topic: str
+    payload: str
+    reason: str
+    camera_id: str | None = None
+
+
+EventBatch = list[DeviceEvent | UnparsedEvent]
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+class Connector(abc.ABC, Generic[ConfigT]):
+    """One connector instance serves one device or account described by ``config``."""
+
+    #: entry-point name, e.g. ``onvif``
+    name: ClassVar[str]
+    #: the config model the runtime validates raw config against
+    config_model: ClassVar[type[ConnectorConfig]]
+    version: ClassVar[str] = "0.0.0"
+
+    def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.state: dict[str, Any] = dict(state or {})
+
+    @abc.abstractmethod
+    async def check(self) -> CheckResult:
+        """Reach and authenticate; raise AuthenticationError / RetriableError / ConfigurationError."""
+
+    @abc.abstractmethod
+    async def discover(self) -> list[CameraRecord]:
+        """Every camera behind this device or account, with a stable camera id each."""
+
+    @abc.abstractmethod
+    async def health(self) -> list[CameraStatus]:
+        """One status per camera; a device that cannot be reached yields `offline` statuses."""
+
+    @abc.abstractmethod
+    def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
+        """Normalised events until ``close()``; reconnects on its own, raising only what it can't handle."""
+
+    async def close(self) -> None:
+        """Release sockets and subscriptions (called on shutdown and on partition revocation)."""
+
+
+@dataclass
+class ConnectorMetrics:
+    """Counters the runtime keeps per connector; exposed by the runtime, not the connector."""
+
+    devices: int = 0
+    checks_ok: int = 0
+    checks_failed: int = 0
+    cameras_discovered: int = 0
+    events: int = 0
+    unparsed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The hub: Faust agents for camera health, rules (events to alerts), routing and delivery to agencies."""

@@ -1,0 +1,39 @@
+"""The ``tilik`` command line: one entry point, each area's commands living in that area's package."""
+
+from __future__ import annotations
+
+import click
+
+from tilik import __version__
+from tilik.lazy import LazyGroup
+
+# Each area owns its commands; this table is the only place that names them all.
+COMMANDS: dict[str, str] = {
+    "kafka": "tilik.localkafka.cli:kafka",
+    "topics": "topics.cli:topics",
+    "produce": "topics.cli:produce",
+    "tail": "topics.cli:tail",
+    "discover": "connectors.cli:discover",
+    "simulate": "connectors.cli:simulate",
+    "connectors": "connectors.sdk.cli:connectors",
+    "hub": "hub.cli:hub",
+    "coverage": "hub.cli:coverage",
+    "rules": "hub.cli:rules",
+    "routes": "hub.cli:routes",
+    "alerts": "hub.cli:alerts",
+    "dlq": "hub.cli:dlq",
+    "demo": "tilik.demo:demo",
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS)
+@click.version_option(__version__, prog_name="tilik")
+def cli() -> None:
+    """Tilik: every camera in one registry and one event stream, every alert to its agency."""
+    from tilik.logconfig import configure_logging
+
+    configure_logging()
+
+
+def main() -> None:
+    cli()

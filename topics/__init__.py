@@ -1,0 +1,1 @@
+"""The topic catalog: Tilik's public contract. Every topic, its key and its pydantic payload, declared once."""

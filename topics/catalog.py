@@ -1,0 +1,211 @@
+"""The catalog: every Tilik topic declared once (name, key, payload model, partitions, retention).
+
+`tilik topics apply` creates and reconciles topics from these declarations, the typed producer
+and consumer validate against them, and `tilik topics docs` renders them to JSON Schema and
+AsyncAPI. A breaking change to a payload is a new topic version, never an edit in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+from topics.models import (
+    Agency,
+    Alert,
+    AlertAck,
+    AuditRecord,
+    CameraRecord,
+    CameraStatus,
+    DeadLetter,
+    DeviceEvent,
+    Dispatch,
+)
+
+DAY_MS = 24 * 60 * 60 * 1000
+SCHEMA_HEADER = "tilik-schema"
+SCHEMA_VERSION_HEADER = "tilik-schema-version"
+CONTENT_TYPE_HEADER = "content-type"
+CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the catalog."""
+
+    name: str
+    value_model: type[BaseModel]
+    key: str  # which field of the payload is the record key, documented for consumers
+    description: str
+    partitions: int
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
+    retention_ms: int = 7 * DAY_MS
+    schema_version: int = 1
+    extra_configs: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name.endswith(f".v{self.schema_version}"):
+            raise ValueError(
+                f"topic {self.name} must end with its schema version .v{self.schema_version}"
+            )
+
+    @property
+    def schema_id(self) -> str:
+        """Schema id carried in every message's header: `<Model>/v<version>`."""
+        return f"{self.value_model.__name__}/v{self.schema_version}"
+
+    def configs(self) -> dict[str, str]:
+        """Broker topic configs this declaration owns (and `topics apply` reconciles)."""
+        configs = {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+        }
+        if "compact" in self.cleanup_policy:
+            # Keep tombstones a day so every consumer sees a revocation before it disappears.
+            configs.setdefault("delete.retention.ms", str(DAY_MS))
+            configs.setdefault("min.compaction.lag.ms", "0")
+        configs.update(self.extra_configs)
+        return configs
+
+
+CAMERA_REGISTRY = TopicSpec(
+    name="tilik.cameras.registry.v1",
+    value_model=CameraRecord,
+    key="camera_id",
+    description=(
+        "Every camera the hub knows, one record per camera id (compacted: the latest record wins; "
+        "a tombstone, a null value, removes or revokes the camera)."
+    ),
+    partitions=12,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+CAMERA_STATUS = TopicSpec(
+    name="tilik.cameras.status.v1",
+    value_model=CameraStatus,
+    key="camera_id",
+    description="Health check results: online, offline, unauthorized or degraded, with latency and reason.",
+    partitions=12,
+    retention_ms=3 * DAY_MS,
+)
+
+DEVICE_EVENTS = TopicSpec(
+    name="tilik.events.device.v1",
+    value_model=DeviceEvent,
+    key="camera_id",
+    description="Device and analytics events normalised to one taxonomy, with stable event ids.",
+    partitions=24,
+    retention_ms=7 * DAY_MS,
+)
+
+ALERTS = TopicSpec(
+    name="tilik.alerts.v1",
+    value_model=Alert,
+    key="camera_id",
+    description="Alert lifecycle states (opened, updated, resolved) raised by the hub's rules.",
+    partitions=12,
+    retention_ms=30 * DAY_MS,
+)
+
+ALERT_ACKS = TopicSpec(
+    name="tilik.alerts.acks.v1",
+    value_model=AlertAck,
+    key="alert_id",
+    description="Agencies acknowledge alerts here; an acknowledgement stops escalation.",
+    partitions=6,
+    retention_ms=30 * DAY_MS,
+)
+
+DEAD_LETTERS = TopicSpec(
+    name="tilik.deadletter.v1",
+    value_model=DeadLetter,
+    key="source_topic or device",
+    description=(
+        "Input that was refused (invalid messages, malformed device data, unknown vendor events) "
+        "and dispatches that exhausted their retries, each with its source and the reason."
+    ),
+    partitions=3,
+    retention_ms=30 * DAY_MS,
+)
+
+AUDIT = TopicSpec(
+    name="tilik.audit.v1",
+    value_model=AuditRecord,
+    key="subject",
+    description="Who did what: onboarding, sharing changes, revocations, replays, rule and route changes.",
+    partitions=3,
+    retention_ms=365 * DAY_MS,
+)
+
+
+def dispatch_topic_name(agency: str) -> str:
+    return f"tilik.dispatch.{agency}.v1"
+
+
+def dispatch_spec(agency: str) -> TopicSpec:
+    return TopicSpec(
+        name=dispatch_topic_name(agency),
+        value_model=Dispatch,
+        key="alert.camera_id",
+        description=(
+            f"Alerts routed to `{agency}`. At-least-once: drop a repeat by `idempotency_key`."
+        ),
+        partitions=6,
+        retention_ms=30 * DAY_MS,
+    )
+
+
+DISPATCH = {agency.value: dispatch_spec(agency.value) for agency in Agency}
+
+
+def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
+    """The whole catalog, optionally with a city's own agency list instead of the defaults."""
+    dispatch = (
+        [dispatch_spec(a) for a in agencies] if agencies is not None else list(DISPATCH.values())
+    )
+    return [
+        CAMERA_REGISTRY,
+        CAMERA_STATUS,
+        DEVICE_EVENTS,
+        ALERTS,
+        ALERT_ACKS,
+        *dispatch,
+        DEAD_LETTERS,
+        AUDIT,
+    ]
+
+
+def iter_payload_models() -> Iterator[type[BaseModel]]:
+    seen: set[type[BaseModel]] = set()
+    for spec in all_topics():
+        if spec.value_model not in seen:
+            seen.add(spec.value_model)
+            yield spec.value_model
+
+
+def get_spec(name: str) -> TopicSpec:
+    """Look up a topic by full name or by a short alias (`registry`, `events`, `dispatch.dishub`)."""
+    by_name = {spec.name: spec for spec in all_topics()}
+    if name in by_name:
+        return by_name[name]
+    aliases = {
+        "registry": CAMERA_REGISTRY,
+        "cameras": CAMERA_REGISTRY,
+        "status": CAMERA_STATUS,
+        "events": DEVICE_EVENTS,
+        "alerts": ALERTS,
+        "acks": ALERT_ACKS,
+        "dlq": DEAD_LETTERS,
+        "deadletter": DEAD_LETTERS,
+        "audit": AUDIT,
+    }
+    if name in aliases:
+        return aliases[name]
+    if name.startswith("dispatch."):
+        agency = name.removeprefix("dispatch.")
+        return DISPATCH.get(agency) or dispatch_spec(agency)
+    raise KeyError(f"no topic {name!r} in the catalog")

@@ -1,0 +1,396 @@
+"""Payload models of the catalog topics. Strict: unknown fields are rejected, times are timezone-aware.
+
+These are what dispatch agencies and integrators build against; a breaking change here is a new
+topic version (a new model and a new ``….v2`` topic), never an edit in place.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+CAMERA_ID_PATTERN = r"^cam-[0-9a-f]{20}$"
+CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN, description="Stable camera id.")]
+AgencyId = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Agency id, e.g. `dishub`.")
+]
+ShortText = Annotated[str, Field(max_length=256)]
+LongText = Annotated[str, Field(max_length=4096)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StrictModel(BaseModel):
+    """Base of every payload: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, validate_default=True)
+
+
+# --- shared vocabulary -------------------------------------------------------------------
+
+
+class SharingLevel(StrEnum):
+    """What a camera's owner shares with the city."""
+
+    REGISTRY_ONLY = "registry_only"  # the city knows the camera exists, nothing more
+    ALARM_LIVE = "alarm_live"  # live view only while an alert on it is open
+    LIVE = "live"  # live view for the command center and agencies
+    PUBLIC = "public"  # live view for citizens too
+
+
+class OwnerKind(StrEnum):
+    MUNICIPAL = "municipal"
+    PRIVATE = "private"
+
+
+class SiteType(StrEnum):
+    RT_POST = "rt_post"
+    KELURAHAN_OFFICE = "kelurahan_office"
+    KECAMATAN_OFFICE = "kecamatan_office"
+    MARKET = "market"
+    TOURIST_SITE = "tourist_site"
+    MAIN_ROAD = "main_road"
+    INTERSECTION = "intersection"
+    RIVER = "river"
+    INFRASTRUCTURE = "infrastructure"
+    SCHOOL = "school"
+    HOSPITAL = "hospital"
+    SHOP = "shop"
+    MALL = "mall"
+    BANK = "bank"
+    HOUSING_ESTATE = "housing_estate"
+    OFFICE = "office"
+    OTHER = "other"
+
+
+class Agency(StrEnum):
+    """The dispatch agencies of the default catalog; a city may add more (one dispatch topic each)."""
+
+    SATPOL_PP = "satpol-pp"  # public order
+    DISHUB = "dishub"  # transport and traffic
+    POLISI = "polisi"  # police
+    BPBD = "bpbd"  # disaster management (flood)
+    DLH = "dlh"  # environment (garbage)
+    DINKES = "dinkes"  # health
+    DISKOMINFO = "diskominfo"  # communications and IT (camera health)
+
+
+class Owner(StrictModel):
+    kind: OwnerKind
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] = Field(
+        description="Owner organisation id (a tenant); private owners see only their own cameras."
+    )
+    name: ShortText | None = None
+
+
+class AdminArea(StrictModel):
+    """Administrative path, the unit routing and coverage work on."""
+
+    kota: ShortText = "Semarang"
+    kecamatan: ShortText | None = None
+    kelurahan: ShortText | None = None
+    rw: Annotated[str, Field(pattern=r"^\d{1,3}$")] | None = None
+    rt: Annotated[str, Field(pattern=r"^\d{1,3}$")] | None = None
+
+
+class GeoPoint(StrictModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Location(StrictModel):
+    area: AdminArea = Field(default_factory=AdminArea)
+    point: GeoPoint | None = None
+    address: LongText | None = Field(default=None, description="Street address or landmark.")
+
+
+_USERINFO = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://[^/@]*@")
+
+
+def _no_credentials_in_uri(value: str | None) -> str | None:
+    if value is not None and _USERINFO.match(value):
+        raise ValueError("URI must not carry credentials (user:password@)")
+    return value
+
+
+class StreamProfile(StrictModel):
+    """One media profile. URIs never carry credentials: clients authenticate separately."""
+
+    token: ShortText
+    name: ShortText | None = None
+    rtsp_uri: LongText | None = None
+    snapshot_uri: LongText | None = None
+    codec: ShortText | None = None
+    width: int | None = Field(default=None, ge=1, le=16384)
+    height: int | None = Field(default=None, ge=1, le=16384)
+    fps: float | None = Field(default=None, ge=0, le=1000)
+
+    _check_rtsp = field_validator("rtsp_uri", "snapshot_uri")(_no_credentials_in_uri)
+
+
+class Capabilities(StrictModel):
+    ptz: bool = False
+    events: bool = False
+    audio: bool = False
+    analytics: list[ShortText] = Field(
+        default_factory=list, description="Analytics the device runs, e.g. `line_crossing`."
+    )
+
+
+class CameraRecord(StrictModel):
+    """A camera in the registry (compacted topic, keyed by camera id). A tombstone removes it."""
+
+    camera_id: CameraId
+    name: ShortText
+    connector: ShortText = Field(
+        description="Connector that manages it, e.g. `onvif`, `hikvision`."
+    )
+    device_id: ShortText = Field(
+        description="Stable id of the physical device; an NVR's channels share one device id."
+    )
+    channel: int | None = Field(default=None, ge=0, description="Channel on an NVR/DVR.")
+    address: ShortText = Field(description="Current network endpoint, host:port (may change).")
+    credential_ref: ShortText | None = Field(
+        default=None,
+        description="Where the hub finds the credentials (`env:VAR`, `file:/path`): never the secret.",
+    )
+    owner: Owner
+    vendor: ShortText | None = None
+    model: ShortText | None = None
+    firmware: ShortText | None = None
+    serial: ShortText | None = None
+    hardware_id: ShortText | None = None
+    mac: Annotated[str, Field(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")] | None = None
+    location: Location = Field(default_factory=Location)
+    site_type: SiteType = SiteType.OTHER
+    streams: list[StreamProfile] = Field(default_factory=list, max_length=64)
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+    discovered_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class CameraState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    UNAUTHORIZED = "unauthorized"
+    DEGRADED = "degraded"
+
+
+class CameraStatus(StrictModel):
+    """Result of one health check of a camera."""
+
+    camera_id: CameraId
+    state: CameraState
+    checked_at: AwareDatetime
+    latency_ms: float | None = Field(default=None, ge=0)
+    reason: LongText | None = None
+    connector: ShortText | None = None
+
+
+class EventKind(StrEnum):
+    """The normalised device-event taxonomy."""
+
+    MOTION = "motion"
+    TAMPER = "tamper"
+    VIDEO_LOSS = "video_loss"
+    SCENE_CHANGE = "scene_change"
+    IMAGE_QUALITY = "image_quality"
+    LINE_CROSSING = "line_crossing"
+    INTRUSION = "intrusion"
+    REGION_ENTRANCE = "region_entrance"
+    REGION_EXIT = "region_exit"
+    OBJECT_DETECTED = "object_detected"
+    OBJECT_COUNT = "object_count"
+    PEOPLE_COUNT = "people_count"
+    VEHICLE_COUNT = "vehicle_count"
+    CROWD_DENSITY = "crowd_density"
+    LOITERING = "loitering"
+    PARKING_VIOLATION = "parking_violation"
+    FLOOD_LEVEL = "flood_level"
+    GARBAGE = "garbage"
+    MASK_COMPLIANCE = "mask_compliance"
+    PLATE_RECOGNIZED = "plate_recognized"
+    STORAGE_FAILURE = "storage_failure"
+    NETWORK_FAILURE = "network_failure"
+    UNKNOWN = "unknown"
+
+
+class ObjectClass(StrEnum):
+    HUMAN = "human"
+    FACE = "face"
+    VEHICLE = "vehicle"
+    CAR = "car"
+    MOTORCYCLE = "motorcycle"
+    BUS = "bus"
+    TRUCK = "truck"
+    BICYCLE = "bicycle"
+    ANIMAL = "animal"
+    LICENSE_PLATE = "license_plate"
+    GARBAGE = "garbage"
+    OTHER = "other"
+
+
+class EventAttributes(StrictModel):
+    """Typed attributes of a device event; which ones are set depends on the kind."""
+
+    count: int | None = Field(default=None, ge=0, description="Objects/people/vehicles counted.")
+    object_class: ObjectClass | None = None
+    crowd_density: float | None = Field(default=None, ge=0, description="People per square metre.")
+    flood_level_cm: float | None = Field(
+        default=None, description="Water level above the reference."
+    )
+    mask_compliance_pct: float | None = Field(default=None, ge=0, le=100)
+    dwell_s: float | None = Field(default=None, ge=0, description="Seconds the object has stayed.")
+    plate: Annotated[str, Field(max_length=32)] | None = None
+    rule: ShortText | None = Field(default=None, description="Analytics rule or zone name.")
+    region: ShortText | None = None
+    direction: ShortText | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    detail: ShortText | None = Field(
+        default=None, description="e.g. `blurry`, `dark`, `disk_full`."
+    )
+
+
+class EventSource(StrictModel):
+    connector: ShortText
+    device_id: ShortText
+    channel: int | None = Field(default=None, ge=0)
+    vendor_topic: LongText = Field(description="The device's own event name/topic, as received.")
+
+
+class DeviceEvent(StrictModel):
+    """A device or analytics event, normalised. ``event_id`` is stable, so a replay is recognised."""
+
+    event_id: Annotated[str, Field(pattern=r"^evt-[0-9a-f]{24}$")]
+    camera_id: CameraId
+    kind: EventKind
+    active: bool | None = Field(
+        default=None, description="true: condition started/ongoing; false: ended; null: a pulse."
+    )
+    device_time: AwareDatetime
+    received_at: AwareDatetime
+    source: EventSource
+    attributes: EventAttributes = Field(default_factory=EventAttributes)
+    raw: dict[ShortText, LongText] | None = Field(
+        default=None, description="The vendor's fields, kept when the kind is `unknown`."
+    )
+
+
+class AlertCategory(StrEnum):
+    CROWD = "crowd"
+    TRAFFIC = "traffic"
+    ILLEGAL_PARKING = "illegal_parking"
+    FLOOD = "flood"
+    GARBAGE = "garbage"
+    MASK_COMPLIANCE = "mask_compliance"
+    TAMPER = "tamper"
+    INTRUSION = "intrusion"
+    LINE_CROSSING = "line_crossing"
+    STORAGE_FAILURE = "storage_failure"
+    CAMERA_OFFLINE = "camera_offline"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertStatus(StrEnum):
+    OPENED = "opened"
+    UPDATED = "updated"
+    RESOLVED = "resolved"
+
+
+class Alert(StrictModel):
+    """One state of an alert's lifecycle; keyed by camera id so its states stay in order."""
+
+    alert_id: Annotated[str, Field(pattern=r"^alr-[0-9a-f]{24}$")]
+    rule_id: ShortText
+    category: AlertCategory
+    severity: Severity
+    status: AlertStatus
+    sequence: int = Field(ge=0, description="0 when opened, +1 on every later state.")
+    camera_id: CameraId
+    camera_name: ShortText | None = None
+    owner_id: ShortText | None = None
+    location: Location = Field(default_factory=Location)
+    site_type: SiteType = SiteType.OTHER
+    title: ShortText
+    summary: LongText | None = None
+    measurement: float | None = None
+    threshold: float | None = None
+    event_ids: list[str] = Field(default_factory=list, max_length=100)
+    opened_at: AwareDatetime
+    updated_at: AwareDatetime
+    resolved_at: AwareDatetime | None = None
+
+
+class Dispatch(StrictModel):
+    """An alert sent to one agency. Consumers drop a repeat by ``idempotency_key``."""
+
+    dispatch_id: Annotated[str, Field(pattern=r"^dsp-[0-9a-f]{24}$")]
+    idempotency_key: Annotated[str, Field(min_length=8, max_length=128)]
+    agency: AgencyId
+    route_id: ShortText
+    escalation_level: int = Field(default=0, ge=0)
+    alert: Alert
+    routed_at: AwareDatetime
+    ack_deadline: AwareDatetime | None = None
+
+
+class AlertAck(StrictModel):
+    """An agency's acknowledgement of an alert; stops its escalation."""
+
+    alert_id: Annotated[str, Field(pattern=r"^alr-[0-9a-f]{24}$")]
+    agency: AgencyId
+    acked_at: AwareDatetime
+    acked_by: ShortText | None = None
+    note: LongText | None = None
+
+
+class DeadLetterKind(StrEnum):
+    INVALID_MESSAGE = "invalid_message"  # failed validation at a topic edge
+    DEVICE_INPUT = "device_input"  # malformed/oversized/hostile device data
+    UNKNOWN_EVENT = "unknown_event"  # a vendor event no parser knows
+    DELIVERY_FAILED = "delivery_failed"  # a dispatch that exhausted its retries
+
+
+class DeadLetter(StrictModel):
+    """Bad input or failed work, kept with its source and the reason, so it can be replayed."""
+
+    kind: DeadLetterKind
+    reason: LongText
+    error_type: ShortText | None = None
+    component: ShortText = Field(
+        description="What rejected it, e.g. `hub.rules`, `connector.onvif`."
+    )
+    source_topic: ShortText | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+    source_device: ShortText | None = Field(default=None, description="Device id or address.")
+    key: LongText | None = None
+    payload: str = Field(max_length=1_048_576, description="The input, UTF-8 or base64.")
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    payload_truncated: bool = False
+    headers: dict[ShortText, LongText] = Field(default_factory=dict)
+    attempts: int = Field(default=0, ge=0)
+    failed_at: AwareDatetime
+
+
+class AuditRecord(StrictModel):
+    """Who did what to which subject: onboarding, sharing changes, revocations, replays, rule changes."""
+
+    audit_id: Annotated[str, Field(min_length=8, max_length=64)]
+    at: AwareDatetime
+    actor: ShortText
+    action: ShortText
+    subject: ShortText
+    details: dict[ShortText, LongText] = Field(default_factory=dict)
