@@ -16,7 +16,7 @@ from connectors.sdk.errors import (
     FatalConnectorError,
     RetriableError,
 )
-from connectors.sdk.secrets import Credentials, SecretRef, resolve_secret
+from connectors.sdk.secrets import CredentialRef, Credentials, SecretRef, resolve_secret
 
 __all__ = [
     "AuthenticationError",
@@ -25,6 +25,7 @@ __all__ = [
     "Connector",
     "ConnectorConfig",
     "ConnectorError",
+    "CredentialRef",
     "Credentials",
     "DeviceDataError",
     "EventBatch",

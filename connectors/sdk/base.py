@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.sdk.secrets import Credentials, SecretRef, resolve_secret
+from connectors.sdk.secrets import CredentialRef, Credentials
 from topics.models import (
     CameraRecord,
     CameraStatus,
@@ -56,9 +56,9 @@ class ConnectorConfig(BaseModel):
     sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
 
     def credentials(self) -> Credentials | None:
-        if self.username is None or self.password_ref is None:
+        if self.credential_ref is None:
             return None
-        return Credentials(username=self.username, password=resolve_secret(self.password_ref))
+        return Credentials.from_ref(self.credential_ref)
 
     @property
     def base_url(self) -> str:
@@ -100,6 +100,18 @@ class Connector(abc.ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.state: dict[str, Any] = dict(state or {})
+
+    @classmethod
+    def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
+        """Config to watch the device behind a registry record (override to add connector fields)."""
+        return cls.config_model(
+            address=record.address,
+            credential_ref=record.credential_ref,
+            owner=record.owner,
+            location=record.location,
+            site_type=record.site_type,
+            sharing=record.sharing,
+        )
 
     @abc.abstractmethod
     async def check(self) -> CheckResult:

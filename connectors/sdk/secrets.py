@@ -18,6 +18,17 @@ SecretRef = Annotated[
     ),
 ]
 
+CredentialRef = Annotated[
+    str,
+    Field(
+        pattern=r"^([^@:\s/]{1,64}@)?(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$",
+        description=(
+            "`USER@env:VAR` / `USER@file:/path` (the secret is the password), or `env:VAR` / "
+            "`file:/path` whose secret is `user:password`. Never the password itself."
+        ),
+    ),
+]
+
 
 def resolve_secret(ref: str, *, environ: dict[str, str] | None = None) -> SecretStr:
     """Read the secret a reference points to. Errors name the reference, never the value."""
@@ -47,8 +58,20 @@ class Credentials(BaseModel):
     password: SecretStr
 
     @classmethod
-    def from_ref(cls, username: str, password_ref: str) -> Credentials:
-        return cls(username=username, password=resolve_secret(password_ref))
+    def from_ref(cls, credential_ref: str, *, environ: dict[str, str] | None = None) -> Credentials:
+        """Resolve a ``CredentialRef``; errors name the reference, never the secret."""
+        username, at, secret_ref = credential_ref.rpartition("@")
+        if not at:
+            username, secret_ref = "", credential_ref
+        secret = resolve_secret(secret_ref, environ=environ).get_secret_value()
+        if username:
+            return cls(username=username, password=SecretStr(secret))
+        user, colon, password = secret.partition(":")
+        if not colon or not user:
+            raise ConfigurationError(
+                f"credential reference {credential_ref}: the secret must be `user:password`"
+            )
+        return cls(username=user, password=SecretStr(password))
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=SecretStr('**********'))"
