@@ -42,10 +42,9 @@ class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     address: str = Field(description="host:port of the device or platform endpoint.")
-    username: str | None = None
-    password_ref: SecretRef | None = Field(
+    credential_ref: CredentialRef | None = Field(
         default=None,
-        description="Where the password is (`env:VAR`, `file:/path`), never the password.",
+        description="Where the credentials are (`admin@env:CAM_PASS`), never the password itself.",
     )
     scheme: str = Field(default="http", pattern=r"^https?$")
     timeout_s: float = Field(default=10.0, gt=0, le=120)
