@@ -1,0 +1,1 @@
+"""The connector conformance kit: one suite of checks every connector must pass."""

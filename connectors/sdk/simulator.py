@@ -1,0 +1,121 @@
+"""Pieces every device simulator needs: HTTP digest/basic auth for aiohttp servers and a loopback
+site runner, so each vendor simulator writes only its vendor's endpoints.
+
+    app = web.Application(middlewares=[device_auth_middleware({"admin": "pw"}, realm="Cam")])
+    async with run_loopback_site(app) as port:
+        ...
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _md5(text: str) -> str:
+    # RFC 7616 digest: MD5 is the algorithm cameras speak, not a security choice of ours.
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _parse_digest(header: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in _split_params(header):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = value.strip().strip('"')
+    return fields
+
+
+def _split_params(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def device_auth_middleware(
+    users: Mapping[str, str],
+    *,
+    realm: str = "Tilik Simulator",
+    scheme: Literal["digest", "basic"] = "digest",
+    exempt: Callable[[web.Request], bool] | None = None,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """aiohttp middleware answering 401 with a challenge unless the request is authenticated.
+
+    ``users`` may be changed at run time (a test can rotate a password)."""
+    nonces: set[str] = set()
+
+    def challenge() -> web.Response:
+        if scheme == "basic":
+            value = f'Basic realm="{realm}"'
+        else:
+            nonce = secrets.token_hex(16)
+            nonces.add(nonce)
+            value = f'Digest realm="{realm}", qop="auth", nonce="{nonce}", algorithm=MD5'
+        return web.Response(status=401, headers={"WWW-Authenticate": value}, text="unauthorized")
+
+    def authorised(request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        kind, _, rest = header.partition(" ")
+        if scheme == "basic" and kind.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(rest).decode("utf-8").partition(":")
+            except ValueError:
+                return False
+            known = users.get(user)
+            return known is not None and hmac.compare_digest(known, password)
+        if scheme != "digest" or kind.lower() != "digest":
+            return False
+        fields = _parse_digest(rest)
+        user, nonce = fields.get("username", ""), fields.get("nonce", "")
+        stored = users.get(user)
+        if stored is None or nonce not in nonces:
+            return False
+        ha1 = _md5(f"{user}:{fields.get('realm', '')}:{stored}")
+        ha2 = _md5(f"{request.method}:{fields.get('uri', '')}")
+        if fields.get("qop"):
+            expected = _md5(
+                f"{ha1}:{nonce}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:{fields['qop']}:{ha2}"
+            )
+        else:
+            expected = _md5(f"{ha1}:{nonce}:{ha2}")
+        return hmac.compare_digest(expected, fields.get("response", ""))
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (exempt is not None and exempt(request)) or authorised(request):
+            return await handler(request)
+        return challenge()
+
+    return middleware
+
+
+@asynccontextmanager
+async def run_loopback_site(app: web.Application, *, port: int = 0) -> AsyncIterator[int]:
+    """Serve ``app`` on 127.0.0.1 (port 0: any free port) and yield the port."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
