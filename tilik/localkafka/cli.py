@@ -1,0 +1,134 @@
+"""``tilik kafka``: fetch, start, stop and inspect the local Kafka broker or cluster."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from tilik.localkafka.cluster import DEFAULT_HEAP_MB, LocalKafka, wait_for_exit
+from tilik.localkafka.errors import LocalKafkaError
+from tilik.localkafka.resolve import KAFKA_VERSION, ensure_runtime
+
+EXIT_STOPPED = 3
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the broker keeps data and logs (default: TILIK_STATE_DIR or .tilik).",
+)
+
+
+def _state_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    from tilik.settings import get_settings
+
+    return get_settings().state_dir
+
+
+@click.group()
+def kafka() -> None:
+    """A Kafka broker on loopback, fetched from Maven Central and run with Java (KRaft mode)."""
+
+
+@kafka.command()
+def fetch() -> None:
+    """Download the Kafka jars into the cache (TILIK_KAFKA_CACHE) and print where they are."""
+    try:
+        libs = ensure_runtime()
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"kafka {KAFKA_VERSION}: {libs}")
+
+
+@kafka.command()
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Combined broker+controller nodes; 3 gives a controller quorum of 3.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Client port of node 1 (node i: port+2i, controller port+2i+1); 0 = any free ports. "
+    "Default: the ports of the previous start, else 9092.",
+)
+@click.option("--heap-mb", type=click.IntRange(128), default=DEFAULT_HEAP_MB, show_default=True)
+@click.option(
+    "--foreground", is_flag=True, help="Stay attached; Ctrl-C or SIGTERM stops the cluster."
+)
+@state_dir_option
+def start(
+    nodes: int, port: int | None, heap_mb: int, foreground: bool, state_dir: Path | None
+) -> None:
+    """Start the local cluster (a no-op when it runs) and print its bootstrap address."""
+    local = LocalKafka(_state_dir(state_dir), nodes=nodes, port=port, heap_mb=heap_mb)
+    began = time.monotonic()
+    try:
+        bootstrap = local.start()
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"kafka ready in {time.monotonic() - began:.1f} s", err=True)
+    click.echo(bootstrap)
+    if foreground:
+        _stay_attached(local)
+
+
+@kafka.command()
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait after SIGTERM before SIGKILL.",
+)
+@state_dir_option
+def stop(timeout: float, state_dir: Path | None) -> None:
+    """Stop every node of the local cluster (a no-op when nothing runs)."""
+    try:
+        stopped = LocalKafka(_state_dir(state_dir)).stop(timeout=timeout)
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"stopped pids {' '.join(map(str, stopped))}" if stopped else "not running")
+
+
+@kafka.command()
+@state_dir_option
+def status(state_dir: Path | None) -> None:
+    """Print running/degraded/stopped, each node's pid and the bootstrap address (exit 3 if stopped)."""
+    try:
+        current = LocalKafka(_state_dir(state_dir)).status()
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(current.state)
+    for node in current.nodes:
+        pid = node.pid if node.running else "-"
+        click.echo(
+            f"node {node.node_id}: pid {pid} port {node.broker_port} controller {node.controller_port}"
+        )
+    if current.bootstrap:
+        click.echo(f"bootstrap {current.bootstrap}")
+    if current.state == "stopped":
+        sys.exit(EXIT_STOPPED)
+
+
+def _stay_attached(local: LocalKafka) -> None:
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        wait_for_exit(local)
+    except KeyboardInterrupt:
+        click.echo("stopping kafka", err=True)
+    finally:
+        local.stop()

@@ -1,0 +1,120 @@
+"""Which nodes a local cluster has and where they listen, persisted beside the data it describes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from tilik.localkafka.errors import LocalKafkaError
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """One combined broker+controller: its KRaft node id and its two loopback ports."""
+
+    node_id: int
+    broker_port: int
+    controller_port: int
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    cluster_id: str
+    nodes: tuple[NodeLayout, ...]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"{LOOPBACK}:{node.broker_port}" for node in self.nodes)
+
+    @property
+    def quorum_voters(self) -> str:
+        return ",".join(f"{node.node_id}@{LOOPBACK}:{node.controller_port}" for node in self.nodes)
+
+    def with_ports(self, ports: list[tuple[int, int]]) -> ClusterLayout:
+        nodes = tuple(
+            NodeLayout(node.node_id, broker, controller)
+            for node, (broker, controller) in zip(self.nodes, ports, strict=True)
+        )
+        return ClusterLayout(self.cluster_id, nodes)
+
+    def to_json(self) -> str:
+        nodes = [vars(node) for node in self.nodes]
+        return json.dumps({"cluster_id": self.cluster_id, "nodes": nodes}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> ClusterLayout:
+        raw = json.loads(text)
+        nodes = tuple(NodeLayout(**node) for node in raw["nodes"])
+        return cls(cluster_id=str(raw["cluster_id"]), nodes=nodes)
+
+    @classmethod
+    def plan(cls, node_count: int, ports: list[tuple[int, int]]) -> ClusterLayout:
+        if node_count < 1 or len(ports) != node_count:
+            raise ValueError("one (broker, controller) port pair per node is needed")
+        nodes = tuple(
+            NodeLayout(index + 1, broker, controller)
+            for index, (broker, controller) in enumerate(ports)
+        )
+        return cls(cluster_id=new_cluster_id(), nodes=nodes)
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id (URL-safe base64 of a random UUID), made without starting a JVM."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        # A leading dash would read as an option on the storage tool's command line.
+        if not candidate.startswith("-"):
+            return candidate
+
+
+def load_layout(path: Path) -> ClusterLayout | None:
+    if not path.is_file():
+        return None
+    try:
+        return ClusterLayout.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LocalKafkaError(
+            f"{path} is not a cluster layout this version understands: {exc}"
+        ) from exc
+
+
+def save_layout(path: Path, layout: ClusterLayout) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".tmp")
+    staged.write_text(layout.to_json(), encoding="utf-8")
+    staged.replace(path)
+
+
+def any_free_ports(node_count: int) -> list[tuple[int, int]]:
+    """Ports the kernel hands out now; all sockets are held open together so no two coincide."""
+    with ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(2 * node_count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((LOOPBACK, 0))
+            ports.append(sock.getsockname()[1])
+    return [(ports[2 * index], ports[2 * index + 1]) for index in range(node_count)]
+
+
+def consecutive_ports(base: int, node_count: int) -> list[tuple[int, int]]:
+    """Node i listens on ``base + 2i`` (clients) and ``base + 2i + 1`` (controller quorum)."""
+    return [(base + 2 * index, base + 2 * index + 1) for index in range(node_count)]
+
+
+def busy_ports(ports: list[tuple[int, int]]) -> list[int]:
+    busy: list[int] = []
+    for pair in ports:
+        for port in pair:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((LOOPBACK, port))
+                except OSError:
+                    busy.append(port)
+    return busy

@@ -1,0 +1,176 @@
+"""Starts, recognises and stops broker JVMs through pid files, surviving the CLI that started them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tilik.localkafka.errors import LocalKafkaError
+
+KAFKA_MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
+
+# Children of this process, kept so they can be reaped; a pid file alone cannot wait on a child.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def java_executable() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise LocalKafkaError(
+            "Java 17 or newer ('java' on PATH or JAVA_HOME) is needed to run Kafka"
+        )
+    return java
+
+
+def classpath(libs: Path) -> str:
+    return str(libs / "*")
+
+
+def broker_command(libs: Path, properties: Path, log4j2: Path, heap_mb: int) -> list[str]:
+    return [
+        java_executable(),
+        f"-Xmx{heap_mb}m",
+        f"-Xms{min(heap_mb, 256)}m",
+        f"-Dlog4j2.configurationFile={log4j2}",
+        "-Djava.awt.headless=true",
+        "-cp",
+        classpath(libs),
+        KAFKA_MAIN_CLASS,
+        str(properties),
+    ]
+
+
+def format_storage(
+    libs: Path, properties_files: list[Path], cluster_id: str, timeout: float = 120.0
+) -> None:
+    """Formats each node's log dirs for the cluster id; the tools run side by side to save JVM starts."""
+    running = [
+        (
+            properties,
+            subprocess.Popen(
+                [
+                    java_executable(),
+                    "-cp",
+                    classpath(libs),
+                    STORAGE_TOOL_CLASS,
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(properties),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ),
+        )
+        for properties in properties_files
+    ]
+    failures: list[str] = []
+    for properties, tool in running:
+        try:
+            output, _ = tool.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            tool.kill()
+            output, _ = tool.communicate()
+        if tool.returncode != 0:
+            failures.append(f"{properties}: {output.decode(errors='replace').strip()[-1000:]}")
+    if failures:
+        raise LocalKafkaError("formatting KRaft storage failed:\n" + "\n".join(failures))
+
+
+def spawn_detached(command: list[str], output_file: Path, cwd: Path) -> int:
+    """Runs the command in its own session so a terminal's Ctrl-C or a closing CLI leaves it alone."""
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    with output_file.open("ab") as output:
+        child = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[child.pid] = child
+    return child.pid
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text(encoding="ascii").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def write_pid(pid_file: Path, pid: int) -> None:
+    staged = pid_file.with_suffix(".tmp")
+    staged.write_text(f"{pid}\n", encoding="ascii")
+    staged.replace(pid_file)
+
+
+def is_broker_process(pid: int, properties: Path) -> bool:
+    """True when ``pid`` is alive and is the Kafka JVM started for exactly this node's properties.
+
+    Checking the command line, not just the pid, is what makes a stale pid file safe: after a
+    reboot the number may belong to an unrelated process that must never be signalled.
+    """
+    _reap(pid)
+    arguments = _command_line(pid)
+    return arguments is not None and KAFKA_MAIN_CLASS in arguments and str(properties) in arguments
+
+
+def terminate(pid: int, properties: Path, timeout: float) -> None:
+    """SIGTERM for a clean shutdown, then SIGKILL once ``timeout`` seconds have passed."""
+    if not is_broker_process(pid, properties):
+        return
+    _signal(pid, signal.SIGTERM)
+    if _wait_gone(pid, properties, timeout):
+        return
+    _signal(pid, signal.SIGKILL)
+    if not _wait_gone(pid, properties, 10.0):
+        raise LocalKafkaError(f"broker process {pid} survived SIGKILL")
+
+
+def _wait_gone(pid: int, properties: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_broker_process(pid, properties):
+            return True
+        time.sleep(0.1)
+    return not is_broker_process(pid, properties)
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _reap(pid: int) -> None:
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        del _children[pid]
+
+
+def _command_line(pid: int) -> list[str] | None:
+    proc_cmdline = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self/cmdline").exists():
+        try:
+            raw = proc_cmdline.read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return None
+        # A zombie has an empty command line: it is no longer a running broker.
+        return raw.decode(errors="replace").split("\0") if raw else None
+    result = subprocess.run(
+        ["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    text = result.stdout.strip()
+    return text.split() if result.returncode == 0 and text else None

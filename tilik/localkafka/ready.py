@@ -1,0 +1,73 @@
+"""Readiness of a cluster: every broker registered and unfenced in a metadata answer, not an open port."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from tilik.localkafka.errors import LocalKafkaError
+
+PROBE_TIMEOUT_MS = 2000
+POLL_INTERVAL_S = 0.25
+
+
+def registered_brokers(bootstrap: str) -> int:
+    """How many unfenced brokers the cluster's metadata lists; raises ``KafkaError`` if unreachable."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap.split(","),
+        client_id="tilik-localkafka-ready",
+        request_timeout_ms=PROBE_TIMEOUT_MS,
+        bootstrap_timeout_ms=PROBE_TIMEOUT_MS,
+    )
+    try:
+        cluster = admin.describe_cluster()
+    finally:
+        admin.close()
+    return sum(1 for broker in cluster["brokers"] if not broker.get("is_fenced"))
+
+
+def wait_until_ready(
+    bootstrap: str,
+    expected_brokers: int,
+    timeout: float,
+    failure: Callable[[], str | None] = lambda: None,
+) -> float:
+    """Seconds it took until ``expected_brokers`` answered; ``failure()`` names a reason to give up early."""
+    started = time.monotonic()
+    deadline = started + timeout
+    seen = 0
+    last_error = "no answer yet"
+    with _quiet_client_logs():
+        while time.monotonic() < deadline:
+            reason = failure()
+            if reason is not None:
+                raise LocalKafkaError(reason)
+            try:
+                seen = registered_brokers(bootstrap)
+            except KafkaError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                if seen >= expected_brokers:
+                    return time.monotonic() - started
+                last_error = f"{seen} of {expected_brokers} brokers registered"
+            time.sleep(POLL_INTERVAL_S)
+    raise LocalKafkaError(
+        f"Kafka at {bootstrap} was not ready within {timeout:.0f} s ({last_error})"
+    )
+
+
+@contextmanager
+def _quiet_client_logs() -> Iterator[None]:
+    # Refused connections are the expected state while the JVM boots; they are not worth a log line.
+    client_logger = logging.getLogger("kafka")
+    previous = client_logger.level
+    client_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        client_logger.setLevel(previous)
