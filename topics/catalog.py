@@ -123,7 +123,7 @@ ALERT_ACKS = TopicSpec(
 DEAD_LETTERS = TopicSpec(
     name="tilik.deadletter.v1",
     value_model=DeadLetter,
-    key="source_topic or device",
+    key="source_topic or source_device",
     description=(
         "Input that was refused (invalid messages, malformed device data, unknown vendor events) "
         "and dispatches that exhausted their retries, each with its source and the reason."

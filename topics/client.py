@@ -163,7 +163,7 @@ class CatalogProducer:
 
     async def dead_letter(self, letter: DeadLetter) -> RecordMetadata:
         """Publish a dead letter, keyed by its source topic (or device) so a source's letters stay in order."""
-        key = letter.source_topic or letter.source_device or letter.component
+        key = codec.record_key(DEAD_LETTERS, letter) or letter.component
         return await self.send(DEAD_LETTERS, letter, key=key)
 
     async def flush(self) -> None:
@@ -327,10 +327,13 @@ class CatalogConsumer:
         self._consumer.subscribe(list(self.specs), listener=_Rebalance(self))
         self._started = True
 
-    async def stop(self) -> None:
+    async def stop(self, *, processed_last: bool = True) -> None:
+        """Commit and leave the group. ``processed_last=False`` leaves the message in hand uncommitted."""
         if not self._started:
             return
         self._started = False
+        if not processed_last:
+            self._in_hand = None
         try:
             await self.commit()
         finally:
@@ -347,7 +350,8 @@ class CatalogConsumer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.stop()
+        # Leaving on an error means the message in hand was not processed: it must be seen again.
+        await self.stop(processed_last=exc is None)
 
     # --- offsets -----------------------------------------------------------------------
 

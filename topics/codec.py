@@ -29,13 +29,20 @@ class InvalidMessage(ValueError):
 
 
 def record_key(spec: TopicSpec, value: BaseModel) -> str | None:
-    """The key a payload is published under: the field its topic declares (dotted paths allowed)."""
-    current: Any = value
-    for part in spec.key.split("."):
-        current = getattr(current, part, None)
-        if current is None:
-            return None
-    return str(current)
+    """The key a payload is published under: the field its topic declares.
+
+    Dotted paths reach into nested models (``alert.camera_id``); ``a or b`` takes the first
+    field that is set.
+    """
+    for path in spec.key.split(" or "):
+        current: Any = value
+        for part in path.strip().split("."):
+            current = getattr(current, part, None)
+            if current is None:
+                break
+        if current is not None:
+            return str(current)
+    return None
 
 
 def headers_for(spec: TopicSpec) -> Headers:
