@@ -1,0 +1,226 @@
+"""The ONVIF connector: the SDK contract (check, discover, health, events) for one ONVIF device.
+
+Layers, each its own module: ``soap`` (one shared HTTP pool, WS-UsernameToken, caps, error
+translation) → ``device`` (ONVIF operations) → ``probe`` (device → CameraRecord), ``health``
+(one cheap authenticated call → CameraStatus), ``pullpoint`` (subscription state machine) →
+``event_topics`` (table-driven topic parser → DeviceEvent / UnparsedEvent). Every connector
+instance of a process shares one ``SoapTransport``, so 20,000 devices share one connection pool
+and nothing is parsed per camera but the replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from connectors.onvif.device import OnvifDevice
+from connectors.onvif.event_topics import TopicParser
+from connectors.onvif.health import HealthTarget, check_camera
+from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
+from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
+from connectors.onvif.soap import SoapTransport, TransportLimits
+from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
+from connectors.sdk.errors import FatalConnectorError
+from topics.models import CameraRecord, CameraStatus, DeviceEvent
+
+_TRANSPORTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SoapTransport] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_transport(limits: TransportLimits | None = None) -> SoapTransport:
+    """The process's transport for the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    transport = _TRANSPORTS.get(loop)
+    if transport is None:
+        transport = SoapTransport(limits)
+        _TRANSPORTS[loop] = transport
+    return transport
+
+
+async def close_shared_transport() -> None:
+    transport = _TRANSPORTS.pop(asyncio.get_running_loop(), None)
+    if transport is not None:
+        await transport.close()
+
+
+class OnvifConfig(ConnectorConfig):
+    """One ONVIF device. ``camera_id``/``device_id`` come from its registry record when watched."""
+
+    camera_id: str | None = Field(default=None, pattern=r"^cam-[0-9a-f]{20}$")
+    device_id: str | None = None
+    name: str | None = None
+    endpoint_reference: str | None = None
+    degraded_ms: float = Field(default=2000.0, gt=0)
+    subscription_s: int = Field(default=60, ge=10, le=3600)
+    pull_timeout_s: int = Field(default=5, ge=1, le=60)
+
+
+class OnvifConnector(Connector[OnvifConfig]):
+    name: ClassVar[str] = CONNECTOR_NAME
+    config_model: ClassVar[type[ConnectorConfig]] = OnvifConfig
+    version: ClassVar[str] = "0.1.0"
+
+    def __init__(
+        self,
+        config: OnvifConfig,
+        *,
+        state: dict[str, Any] | None = None,
+        transport: SoapTransport | None = None,
+    ) -> None:
+        super().__init__(config, state=state)
+        self._transport = transport
+        self._device: OnvifDevice | None = None
+        self._subscription: PullPointSubscription | None = None
+
+    @classmethod
+    def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
+        return OnvifConfig(
+            address=record.address,
+            credential_ref=record.credential_ref,
+            owner=record.owner,
+            location=record.location,
+            site_type=record.site_type,
+            sharing=record.sharing,
+            camera_id=record.camera_id,
+            device_id=record.device_id,
+            name=record.name,
+        )
+
+    @property
+    def transport(self) -> SoapTransport:
+        if self._transport is None:
+            self._transport = shared_transport(
+                TransportLimits(
+                    timeout_s=self.config.timeout_s,
+                    max_response_bytes=self.config.max_response_bytes,
+                )
+            )
+        return self._transport
+
+    @property
+    def device(self) -> OnvifDevice:
+        if self._device is None:
+            offset = self.state.get("clock_offset_s")
+            self._device = OnvifDevice(
+                self.transport,
+                self.config.address,
+                self.config.credentials(),
+                scheme=self.config.scheme,
+                clock_offset=timedelta(seconds=offset) if offset is not None else None,
+            )
+        return self._device
+
+    def _remember_clock(self) -> None:
+        if self.device.clock_offset is not None:
+            self.state["clock_offset_s"] = self.device.clock_offset.total_seconds()
+
+    async def check(self) -> CheckResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await self.device.sync_clock()
+        info = await self.device.device_information()
+        self._remember_clock()
+        detail = " ".join(p for p in (info.manufacturer, info.model) if p)
+        return CheckResult(ok=True, latency_ms=(loop.time() - started) * 1000, detail=detail)
+
+    async def discover(self) -> list[CameraRecord]:
+        snapshot = await self.device.snapshot()
+        self._remember_clock()
+        config = self.config
+        record = camera_record(
+            snapshot,
+            placement=Placement(
+                owner=config.owner,
+                location=config.location,
+                site_type=config.site_type,
+                sharing=config.sharing,
+                name=config.name,
+            ),
+            credential_ref=config.credential_ref,
+            endpoint_reference=config.endpoint_reference,
+        )
+        self.state.update(camera_id=record.camera_id, device_id=record.device_id)
+        if snapshot.services.events:
+            self.state["events_url"] = snapshot.services.events
+        return [record]
+
+    async def _identity(self) -> tuple[str, str]:
+        camera_id = self.config.camera_id or self.state.get("camera_id")
+        device_id = self.config.device_id or self.state.get("device_id")
+        if not camera_id or not device_id:
+            await self.discover()
+            camera_id, device_id = self.state["camera_id"], self.state["device_id"]
+        return str(camera_id), str(device_id)
+
+    async def health(self) -> list[CameraStatus]:
+        camera_id, _ = await self._identity()
+        target = HealthTarget(
+            camera_id=camera_id,
+            address=self.config.address,
+            credentials=self.device.credentials,
+            clock_offset=self.device.clock_offset,
+        )
+        status = await check_camera(self.transport, target, degraded_ms=self.config.degraded_ms)
+        if target.clock_offset is not None:
+            self.device.clock_offset = target.clock_offset
+            self._remember_clock()
+        return [status]
+
+    async def _events_url(self) -> str:
+        url = self.state.get("events_url")
+        if not url:
+            if self.device.clock_offset is None:
+                await self.device.sync_clock()
+            url = (await self.device.services()).events
+            if not url:
+                raise FatalConnectorError("device has no event service", device=self.config.address)
+            self.state["events_url"] = url
+        return str(url)
+
+    async def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
+        camera_id, device_id = await self._identity()
+        if self.device.clock_offset is None:
+            await self.device.sync_clock()
+        parser = TopicParser(camera_id=camera_id, device_id=device_id)
+        subscription = PullPointSubscription(
+            self.device,
+            await self._events_url(),
+            PullPointSettings(
+                termination_s=self.config.subscription_s,
+                pull_timeout_s=self.config.pull_timeout_s,
+            ),
+        )
+        self._subscription = subscription
+        try:
+            async for batch in subscription.batches():
+                if batch.rejected is not None:
+                    payload = batch.rejected.payload
+                    yield UnparsedEvent(
+                        device_id=device_id,
+                        vendor_topic="PullMessagesResponse",
+                        payload=(
+                            payload.decode("utf-8", "replace")
+                            if isinstance(payload, bytes)
+                            else payload or ""
+                        ),
+                        reason=str(batch.rejected),
+                        camera_id=camera_id,
+                    )
+                for message in batch.messages:
+                    yield parser.parse(message)
+        finally:
+            await subscription.close()
+
+    @property
+    def subscription(self) -> PullPointSubscription | None:
+        return self._subscription
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.close()

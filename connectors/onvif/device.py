@@ -1,0 +1,286 @@
+"""Talking to one ONVIF device: clock, identity, services, scopes, media profiles and stream URIs.
+
+Pure I/O over a shared ``SoapTransport``; turning the answers into a ``CameraRecord`` is
+``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
+the host:port the hub actually reached, because cameras behind NAT or port forwards report their
+private address, and because a device must not be able to steer the hub to other hosts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from connectors.onvif.soap import SoapFault, SoapTransport
+from connectors.onvif.xmlsafe import children_named, first, iter_named, text
+from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.secrets import Credentials
+
+TDS = "http://www.onvif.org/ver10/device/wsdl"
+TRT = "http://www.onvif.org/ver10/media/wsdl"
+TT = "http://www.onvif.org/ver10/schema"
+DEVICE_PATH = "/onvif/device_service"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    hardware_id: str | None
+
+
+@dataclass(frozen=True)
+class ServiceAddresses:
+    """Where the device's services live (already re-pointed at the reached host:port)."""
+
+    media: str | None = None
+    events: str | None = None
+    ptz: str | None = None
+    analytics: str | None = None
+    imaging: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaProfile:
+    token: str
+    name: str | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_ptz: bool = False
+    stream_uri: str | None = None
+    snapshot_uri: str | None = None
+
+
+@dataclass
+class DeviceSnapshot:
+    """Everything a probe learned about one device."""
+
+    address: str
+    info: DeviceInfo
+    services: ServiceAddresses
+    scopes: list[str] = field(default_factory=list)
+    mac: str | None = None
+    profiles: list[MediaProfile] = field(default_factory=list)
+    clock_offset: timedelta = timedelta(0)
+
+
+def repoint(url: str | None, address: str, scheme: str = "http") -> str | None:
+    """The path of a device-reported URL on the host:port we reached (see module docstring)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        return None
+    return urlunsplit((scheme, address, parts.path or "/", parts.query, ""))
+
+
+def _parse_time(node: etree._Element | None) -> datetime | None:
+    if node is None:
+        return None
+    try:
+        date = first(node, "Date")
+        clock = first(node, "Time")
+        if date is None or clock is None:
+            return None
+        return datetime(
+            int(text(date, "Year") or 0),
+            int(text(date, "Month") or 0),
+            int(text(date, "Day") or 0),
+            int(text(clock, "Hour") or 0),
+            int(text(clock, "Minute") or 0),
+            int(text(clock, "Second") or 0),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OnvifDevice:
+    """One device at ``address`` (host:port); credentials are resolved, never logged."""
+
+    def __init__(
+        self,
+        transport: SoapTransport,
+        address: str,
+        credentials: Credentials | None,
+        *,
+        scheme: str = "http",
+        clock_offset: timedelta | None = None,
+    ) -> None:
+        self.transport = transport
+        self.address = address
+        self.credentials = credentials
+        self.scheme = scheme
+        self.clock_offset = clock_offset
+        self.device_url = f"{scheme}://{address}{DEVICE_PATH}"
+
+    async def _call(
+        self, url: str | None, body: str, *, auth: bool = True, timeout_s: float | None = None
+    ) -> etree._Element:
+        return await self.transport.call(
+            url or self.device_url,
+            body,
+            device=self.address,
+            credentials=self.credentials if auth else None,
+            clock_offset=self.clock_offset or timedelta(0),
+            timeout_s=timeout_s,
+        )
+
+    async def sync_clock(self) -> timedelta:
+        """GetSystemDateAndTime (unauthenticated) and remember the device-minus-local offset."""
+        sent = datetime.now(UTC)
+        body = await self._call(None, f'<GetSystemDateAndTime xmlns="{TDS}"/>', auth=False)
+        received = datetime.now(UTC)
+        device_time = _parse_time(first(body, "UTCDateTime"))
+        if device_time is None:
+            # Some devices only report local time; without a UTC clock assume no skew.
+            self.clock_offset = timedelta(0)
+        else:
+            self.clock_offset = device_time - (sent + (received - sent) / 2)
+        return self.clock_offset
+
+    async def device_information(self) -> DeviceInfo:
+        body = await self._call(None, f'<GetDeviceInformation xmlns="{TDS}"/>')
+        return DeviceInfo(
+            manufacturer=text(body, "Manufacturer"),
+            model=text(body, "Model"),
+            firmware=text(body, "FirmwareVersion"),
+            serial=text(body, "SerialNumber"),
+            hardware_id=text(body, "HardwareId"),
+        )
+
+    async def services(self) -> ServiceAddresses:
+        """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it."""
+        try:
+            body = await self._call(
+                None,
+                f'<GetCapabilities xmlns="{TDS}"><Category>All</Category></GetCapabilities>',
+            )
+        except SoapFault:
+            return await self._services_from_get_services()
+        found: dict[str, str | None] = {}
+        for name in ("Media", "Events", "PTZ", "Analytics", "Imaging"):
+            node = first(body, "Capabilities", name)
+            found[name.lower()] = repoint(text(node, "XAddr"), self.address, self.scheme)
+        return ServiceAddresses(**found)
+
+    async def _services_from_get_services(self) -> ServiceAddresses:
+        body = await self._call(
+            None,
+            f'<GetServices xmlns="{TDS}"><IncludeCapability>false</IncludeCapability></GetServices>',
+        )
+        by_namespace = {
+            "ver10/media/wsdl": "media",
+            "ver10/events/wsdl": "events",
+            "ver20/ptz/wsdl": "ptz",
+            "ver20/analytics/wsdl": "analytics",
+            "ver20/imaging/wsdl": "imaging",
+        }
+        found: dict[str, str | None] = {}
+        for service in iter_named(body, "Service"):
+            namespace = text(service, "Namespace") or ""
+            for suffix, key in by_namespace.items():
+                if namespace.endswith(suffix):
+                    found[key] = repoint(text(service, "XAddr"), self.address, self.scheme)
+        return ServiceAddresses(**found)
+
+    async def scopes(self) -> list[str]:
+        body = await self._call(None, f'<GetScopes xmlns="{TDS}"/>')
+        return [item for s in iter_named(body, "ScopeItem") if (item := text(s))]
+
+    async def mac_address(self) -> str | None:
+        try:
+            body = await self._call(None, f'<GetNetworkInterfaces xmlns="{TDS}"/>')
+        except SoapFault:
+            return None
+        return text(body, "HwAddress")
+
+    async def profiles(self, media_url: str | None) -> list[MediaProfile]:
+        """Every media profile with its stream and snapshot URI (as the device reports them)."""
+        url = media_url or self.device_url
+        body = await self._call(url, f'<GetProfiles xmlns="{TRT}"/>')
+        profiles = []
+        for node in iter_named(body, "Profiles"):
+            token = node.get("token")
+            if not token:
+                raise DeviceDataError("media profile without a token", device=self.address)
+            encoder = first(node, "VideoEncoderConfiguration")
+            resolution = first(encoder, "Resolution") if encoder is not None else None
+            profiles.append(
+                MediaProfile(
+                    token=token.strip(),
+                    name=text(next(iter(children_named(node, "Name")), None)),
+                    codec=text(encoder, "Encoding") if encoder is not None else None,
+                    width=_int(text(resolution, "Width")) if resolution is not None else None,
+                    height=_int(text(resolution, "Height")) if resolution is not None else None,
+                    fps=_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
+                    has_ptz=first(node, "PTZConfiguration") is not None,
+                )
+            )
+        return [
+            MediaProfile(
+                **{
+                    **profile.__dict__,
+                    "stream_uri": await self._uri(url, "GetStreamUri", profile.token),
+                    "snapshot_uri": await self._uri(url, "GetSnapshotUri", profile.token),
+                }
+            )
+            for profile in profiles
+        ]
+
+    async def _uri(self, media_url: str, operation: str, token: str) -> str | None:
+        stream_setup = (
+            f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream>'
+            f'<Transport xmlns="{TT}"><Protocol>RTSP</Protocol></Transport></StreamSetup>'
+            if operation == "GetStreamUri"
+            else ""
+        )
+        try:
+            body = await self._call(
+                media_url,
+                f'<{operation} xmlns="{TRT}">{stream_setup}'
+                f"<ProfileToken>{escape(token)}</ProfileToken></{operation}>",
+            )
+        except SoapFault:
+            return None  # optional operations: many encoders have no snapshot
+        return text(body, "MediaUri", "Uri")
+
+    async def snapshot(self) -> DeviceSnapshot:
+        """The full probe: clock first (so the token is accepted), then identity, services, media."""
+        await self.sync_clock()
+        info = await self.device_information()
+        services = await self.services()
+        scopes = await self.scopes()
+        mac = await self.mac_address()
+        profiles = await self.profiles(services.media)
+        return DeviceSnapshot(
+            address=self.address,
+            info=info,
+            services=services,
+            scopes=scopes,
+            mac=mac,
+            profiles=profiles,
+            clock_offset=self.clock_offset or timedelta(0),
+        )

@@ -1,0 +1,107 @@
+"""Which addresses the hub may probe: an allow-list of networks, so onboarding cannot be used for SSRF.
+
+Default: loopback and the RFC 1918 private ranges (cameras live on private networks; a
+request to probe a public address, a link-local metadata service or a multicast group is
+refused). A deployment widens or narrows it with ``TILIK_ONVIF_PROBE_ALLOW`` (comma-separated
+CIDRs) or ``--allow CIDR``. Host names are refused outright: a name can be re-pointed after it
+is checked, an IP literal cannot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from connectors.sdk.errors import ConfigurationError
+
+ALLOW_ENV = "TILIK_ONVIF_PROBE_ALLOW"
+DEFAULT_ALLOWED = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+MAX_SCAN_ADDRESSES = 65_536
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
+    networks = []
+    for cidr in cidrs:
+        cidr = cidr.strip()
+        if not cidr:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            raise ConfigurationError(f"not a network: {cidr!r}") from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class ProbePolicy:
+    allowed: tuple[IPNetwork, ...]
+
+    @classmethod
+    def default(cls, environ: dict[str, str] | None = None) -> ProbePolicy:
+        env = os.environ if environ is None else environ
+        configured = env.get(ALLOW_ENV)
+        return cls(_networks(configured.split(",") if configured else DEFAULT_ALLOWED))
+
+    @classmethod
+    def of(cls, cidrs: Iterable[str]) -> ProbePolicy:
+        return cls(_networks(cidrs))
+
+    def permits(self, ip: IPAddress) -> bool:
+        return any(ip.version == net.version and ip in net for net in self.allowed)
+
+    def check_address(self, address: str) -> str:
+        """``host:port`` normalised, or ConfigurationError when the policy refuses it."""
+        host, port = split_host_port(address)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigurationError(
+                f"refusing to probe {address}: only IP addresses are probed, not host names"
+            ) from None
+        if not self.permits(ip):
+            raise ConfigurationError(
+                f"refusing to probe {address}: not in the allowed networks "
+                f"({', '.join(str(n) for n in self.allowed)}; set {ALLOW_ENV} to change)"
+            )
+        return join_host_port(str(ip), port)
+
+    def expand(self, cidr: str, port: int) -> Iterator[str]:
+        """Every host:port of a CIDR range, refusing ranges outside the policy or too large."""
+        (network,) = _networks([cidr])
+        if network.num_addresses > MAX_SCAN_ADDRESSES:
+            raise ConfigurationError(
+                f"refusing to scan {cidr}: more than {MAX_SCAN_ADDRESSES} addresses"
+            )
+        if not any(
+            network.version == allowed.version and network.subnet_of(allowed)  # type: ignore[arg-type]
+            for allowed in self.allowed
+        ):
+            raise ConfigurationError(f"refusing to scan {cidr}: not inside the allowed networks")
+        hosts = network.hosts() if network.num_addresses > 2 else iter(network)
+        for ip in hosts:
+            yield join_host_port(str(ip), port)
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    address = address.strip()
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    else:
+        host, _, port_text = address.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigurationError(f"not a host:port address: {address!r}") from None
+    if not host or not 0 < port < 65536:
+        raise ConfigurationError(f"not a host:port address: {address!r}")
+    return host, port
+
+
+def join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

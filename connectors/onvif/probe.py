@@ -1,0 +1,241 @@
+"""From a probed ONVIF device to a ``CameraRecord``: stable id, scopes, streams without credentials.
+
+``probe_many`` probes a list of targets with bounded concurrency over one shared transport and
+returns records and per-target failures; it never raises for one bad device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from connectors.onvif.device import DeviceSnapshot, OnvifDevice
+from connectors.onvif.inventory import InventoryEntry
+from connectors.onvif.soap import SoapTransport
+from connectors.sdk.errors import ConnectorError
+from connectors.sdk.secrets import Credentials
+from topics.identity import camera_id, device_id, normalise_mac
+from topics.models import (
+    CameraRecord,
+    Capabilities,
+    Location,
+    Owner,
+    OwnerKind,
+    SharingLevel,
+    SiteType,
+    StreamProfile,
+    utcnow,
+)
+
+CONNECTOR_NAME = "onvif"
+_SCOPE_PREFIX = "onvif://www.onvif.org/"
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """One device to probe: its address, credentials and what the inventory says about it."""
+
+    address: str
+    credential_ref: str | None = None
+    entry: InventoryEntry | None = None
+    endpoint_reference: str | None = None
+
+    @property
+    def effective_credential_ref(self) -> str | None:
+        """The inventory row's own reference wins over one given for a whole scan."""
+        if self.entry is not None and self.entry.credential_ref:
+            return self.entry.credential_ref
+        return self.credential_ref
+
+
+@dataclass
+class ProbeFailure:
+    address: str
+    error_type: str
+    reason: str
+
+
+@dataclass
+class ProbeReport:
+    records: list[CameraRecord] = field(default_factory=list)
+    failures: list[ProbeFailure] = field(default_factory=list)
+    snapshots: dict[str, DeviceSnapshot] = field(default_factory=dict)
+
+
+def parse_scopes(scopes: Sequence[str]) -> dict[str, str]:
+    """``onvif://www.onvif.org/name/Pasar%20Johar`` → {"name": "Pasar Johar"}; first value per key wins."""
+    found: dict[str, str] = {}
+    for scope in scopes:
+        if not scope.lower().startswith(_SCOPE_PREFIX):
+            continue
+        key, _, value = scope[len(_SCOPE_PREFIX) :].partition("/")
+        key = key.lower()
+        if value and key not in found:
+            found[key] = " ".join(unquote(value).replace("_", " ").split())
+    return found
+
+
+def strip_credentials(uri: str | None) -> str | None:
+    """A stream URI without user:password@ (some devices embed them) and without a password query."""
+    if not uri:
+        return None
+    parts = urlsplit(uri.strip())
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair
+        and pair.split("=", 1)[0].lower() not in ("password", "pwd", "pass", "user", "username")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _analytics(snapshot: DeviceSnapshot) -> list[str]:
+    return ["onvif_analytics"] if snapshot.services.analytics else []
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a camera is and whose it is: from an inventory row or a connector config."""
+
+    owner: Owner
+    location: Location
+    site_type: SiteType = SiteType.OTHER
+    sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+    name: str | None = None
+
+    @classmethod
+    def of_entry(cls, entry: InventoryEntry) -> Placement:
+        return cls(entry.owner, entry.location, entry.site_type, entry.sharing, entry.name)
+
+
+def camera_record(
+    snapshot: DeviceSnapshot,
+    *,
+    placement: Placement | None = None,
+    credential_ref: str | None = None,
+    endpoint_reference: str | None = None,
+    discovered_at: datetime | None = None,
+) -> CameraRecord:
+    """The registry record of a probed device; the id never depends on its address."""
+    info = snapshot.info
+    mac = None
+    if snapshot.mac:
+        try:
+            mac = normalise_mac(snapshot.mac)
+        except ValueError:
+            mac = None
+    cam_id = camera_id(
+        vendor=info.manufacturer, serial=info.serial, mac=mac, endpoint_reference=endpoint_reference
+    )
+    dev_id = device_id(
+        vendor=info.manufacturer, serial=info.serial, mac=mac, endpoint_reference=endpoint_reference
+    )
+    scopes = parse_scopes(snapshot.scopes)
+    now = utcnow()
+    name = (
+        (placement.name if placement else None)
+        or scopes.get("name")
+        or info.model
+        or snapshot.address
+    )
+    location = placement.location if placement else Location()
+    if location.address is None and "location" in scopes:
+        location = location.model_copy(update={"address": scopes["location"]})
+    streams = [
+        StreamProfile(
+            token=p.token,
+            name=p.name,
+            rtsp_uri=strip_credentials(p.stream_uri),
+            snapshot_uri=strip_credentials(p.snapshot_uri),
+            codec=p.codec,
+            width=p.width,
+            height=p.height,
+            fps=p.fps,
+        )
+        for p in snapshot.profiles[:64]
+    ]
+    record: dict[str, object] = {
+        "camera_id": cam_id,
+        "name": name[:256],
+        "connector": CONNECTOR_NAME,
+        "device_id": dev_id,
+        "address": snapshot.address,
+        "credential_ref": credential_ref,
+        "vendor": info.manufacturer,
+        "model": info.model or scopes.get("hardware"),
+        "firmware": info.firmware,
+        "serial": info.serial,
+        "hardware_id": info.hardware_id,
+        "mac": mac,
+        "streams": streams,
+        "capabilities": Capabilities(
+            ptz=bool(snapshot.services.ptz) or any(p.has_ptz for p in snapshot.profiles),
+            events=bool(snapshot.services.events),
+            analytics=_analytics(snapshot),
+        ),
+        "discovered_at": discovered_at or now,
+        "updated_at": now,
+    }
+    if placement is not None:
+        record.update(
+            owner=placement.owner, site_type=placement.site_type, sharing=placement.sharing
+        )
+    else:
+        record["owner"] = Owner(kind=OwnerKind.MUNICIPAL, id="city")
+    record["location"] = location
+    return CameraRecord.model_validate(record)
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+async def probe_many(
+    transport: SoapTransport,
+    targets: Sequence[ProbeTarget],
+    *,
+    concurrency: int = 256,
+    progress: ProgressCallback | None = None,
+) -> ProbeReport:
+    """Probe every target (bounded concurrency); failures are reported, never raised."""
+    report = ProbeReport()
+    gate = asyncio.Semaphore(max(1, concurrency))
+    done = 0
+    last_progress = time.monotonic()
+
+    async def one(target: ProbeTarget) -> None:
+        nonlocal done, last_progress
+        async with gate:
+            ref = target.effective_credential_ref
+            try:
+                credentials = Credentials.from_ref(ref) if ref else None
+                device = OnvifDevice(transport, target.address, credentials)
+                snapshot = await device.snapshot()
+                record = camera_record(
+                    snapshot,
+                    placement=Placement.of_entry(target.entry) if target.entry else None,
+                    credential_ref=ref,
+                    endpoint_reference=target.endpoint_reference,
+                )
+            except ConnectorError as exc:
+                report.failures.append(ProbeFailure(target.address, type(exc).__name__, str(exc)))
+            except ValueError as exc:  # a device whose answers do not make a valid record
+                report.failures.append(
+                    ProbeFailure(target.address, "DeviceDataError", str(exc).splitlines()[0])
+                )
+            else:
+                report.records.append(record)
+                report.snapshots[record.camera_id] = snapshot
+            done += 1
+            if progress is not None and (
+                time.monotonic() - last_progress > 1 or done == len(targets)
+            ):
+                last_progress = time.monotonic()
+                progress(done, len(targets))
+
+    await asyncio.gather(*(one(t) for t in targets))
+    return report

@@ -1,0 +1,209 @@
+"""The PullPoint subscription of one device: an explicit state machine that keeps events flowing.
+
+    IDLE ──create──► ACTIVE ──pull──► ACTIVE (messages)
+                       │  └─renew before expiry─► ACTIVE
+                       └─fault/unreachable on pull or renew─► LOST ──backoff, create──► ACTIVE
+    any ──close──► CLOSED (Unsubscribe sent best-effort)
+
+A device that reboots forgets its subscriptions, so a fault on PullMessages or Renew (typically
+``wsrf-rw:ResourceUnknownFault``) or a refused connection means "subscribe again", after a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import structlog
+from lxml import etree
+
+from connectors.onvif.device import OnvifDevice, repoint
+from connectors.onvif.event_topics import notifications
+from connectors.onvif.xmlsafe import text
+from connectors.sdk.errors import DeviceDataError, RetriableError
+
+log = structlog.get_logger("connectors.onvif.pullpoint")
+
+TEV = "http://www.onvif.org/ver10/events/wsdl"
+WSNT = "http://docs.oasis-open.org/wsn/b-2"
+_ACTION_BASE = "http://www.onvif.org/ver10/events/wsdl/"
+
+
+class SubscriptionState(StrEnum):
+    IDLE = "idle"
+    ACTIVE = "active"
+    LOST = "lost"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class PullPointSettings:
+    termination_s: int = 60  # subscription lifetime asked for; renewed well before it ends
+    renew_fraction: float = 0.5  # renew when this fraction of the lifetime is left
+    pull_timeout_s: int = 5
+    message_limit: int = 100
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass
+class PullBatch:
+    """What one PullMessages returned: the NotificationMessage elements, or a rejected reply."""
+
+    messages: list[etree._Element]
+    rejected: DeviceDataError | None = None
+
+
+def _duration(seconds: float) -> str:
+    return f"PT{int(seconds)}S"
+
+
+def _utc(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+class PullPointSubscription:
+    """Create, pull, renew, re-create and unsubscribe; ``batches()`` yields until ``close()``."""
+
+    def __init__(
+        self,
+        device: OnvifDevice,
+        events_url: str,
+        settings: PullPointSettings | None = None,
+    ) -> None:
+        self.device = device
+        self.events_url = events_url
+        self.settings = settings or PullPointSettings()
+        self.state = SubscriptionState.IDLE
+        self.address: str | None = None
+        self.renew_at: datetime | None = None
+        self.subscriptions_created = 0
+        self._closing = asyncio.Event()
+
+    async def _call(
+        self, url: str, body: str, action: str, *, timeout_s: float | None = None
+    ) -> etree._Element:
+        return await self.device.transport.call(
+            url,
+            body,
+            device=self.device.address,
+            credentials=self.device.credentials,
+            clock_offset=self.device.clock_offset or timedelta(0),
+            action=action,
+            to=url,
+            timeout_s=timeout_s,
+        )
+
+    def _schedule_renewal(self, current: datetime | None, termination: datetime | None) -> None:
+        lifetime = timedelta(seconds=self.settings.termination_s)
+        if current is not None and termination is not None and termination > current:
+            lifetime = termination - current
+        self.renew_at = datetime.now(UTC) + lifetime * (1 - self.settings.renew_fraction)
+
+    async def create(self) -> None:
+        body = await self._call(
+            self.events_url,
+            f'<CreatePullPointSubscription xmlns="{TEV}">'
+            f"<InitialTerminationTime>{_duration(self.settings.termination_s)}</InitialTerminationTime>"
+            "</CreatePullPointSubscription>",
+            _ACTION_BASE + "EventPortType/CreatePullPointSubscriptionRequest",
+        )
+        address = text(body, "SubscriptionReference", "Address")
+        self.address = repoint(address, self.device.address, self.device.scheme)
+        if self.address is None:
+            raise DeviceDataError(
+                "CreatePullPointSubscription reply has no subscription address",
+                device=self.device.address,
+            )
+        self._schedule_renewal(_utc(text(body, "CurrentTime")), _utc(text(body, "TerminationTime")))
+        self.state = SubscriptionState.ACTIVE
+        self.subscriptions_created += 1
+        log.info(
+            "onvif.subscription.created",
+            device=self.device.address,
+            count=self.subscriptions_created,
+        )
+
+    async def renew(self) -> None:
+        assert self.address is not None
+        body = await self._call(
+            self.address,
+            f'<Renew xmlns="{WSNT}"><TerminationTime>{_duration(self.settings.termination_s)}'
+            "</TerminationTime></Renew>",
+            "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
+        )
+        self._schedule_renewal(_utc(text(body, "CurrentTime")), _utc(text(body, "TerminationTime")))
+
+    async def pull(self) -> PullBatch:
+        assert self.address is not None
+        try:
+            body = await self._call(
+                self.address,
+                f'<PullMessages xmlns="{TEV}"><Timeout>{_duration(self.settings.pull_timeout_s)}'
+                f"</Timeout><MessageLimit>{self.settings.message_limit}</MessageLimit></PullMessages>",
+                _ACTION_BASE + "PullPointSubscription/PullMessagesRequest",
+                timeout_s=self.settings.pull_timeout_s + self.device.transport.limits.timeout_s,
+            )
+        except DeviceDataError as exc:
+            # Hostile or malformed reply: the subscription itself is fine; the batch is lost
+            # to the dead letters, not to a crash.
+            return PullBatch(messages=[], rejected=exc)
+        return PullBatch(messages=notifications(body))
+
+    async def unsubscribe(self) -> None:
+        if self.address is None:
+            return
+        try:
+            await self._call(
+                self.address,
+                f'<Unsubscribe xmlns="{WSNT}"/>',
+                "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
+                timeout_s=2,
+            )
+        except RetriableError:
+            pass  # best effort: the device drops the subscription at its termination time
+        except DeviceDataError:
+            pass
+        self.address = None
+
+    async def batches(self) -> AsyncIterator[PullBatch]:
+        """Pull batches forever: renews on time and re-subscribes after a lost subscription."""
+        backoff = self.settings.backoff_initial_s
+        while not self._closing.is_set():
+            try:
+                if self.state is not SubscriptionState.ACTIVE:
+                    await self.create()
+                    backoff = self.settings.backoff_initial_s
+                if self.renew_at is not None and datetime.now(UTC) >= self.renew_at:
+                    await self.renew()
+                batch = await self.pull()
+            except RetriableError as exc:
+                # Covers SoapFault (unknown subscription after a reboot) and unreachable devices.
+                self.state = SubscriptionState.LOST
+                self.address = None
+                log.info("onvif.subscription.lost", device=self.device.address, reason=str(exc))
+                await self._sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                continue
+            yield batch
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self.state is SubscriptionState.ACTIVE:
+            await self.unsubscribe()
+        self.state = SubscriptionState.CLOSED
