@@ -1,0 +1,1 @@
+"""Dahua HTTP API connector: digest-authenticated CGI, device and channel discovery, eventManager events."""

@@ -1,0 +1,109 @@
+"""Dahua HTTP API connector: cameras and recorder channels, health, eventManager events."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from connectors.private_vendors.dahua.events import EVENT_TABLE, parse_event_part
+from connectors.private_vendors.keyvalue import indexed_values, parse_key_values
+from connectors.private_vendors.mapping import EventRule, VendorEvent
+from connectors.private_vendors.multipart import Part
+from connectors.private_vendors.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    VendorConfig,
+    VendorConnector,
+)
+from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.http import DeviceHttp
+from topics.models import StreamProfile
+
+MAGIC_BOX = "/cgi-bin/magicBox.cgi"
+CONFIG_MANAGER = "/cgi-bin/configManager.cgi"
+EVENT_MANAGER = "/cgi-bin/eventManager.cgi"
+_NOT_SUPPORTED = frozenset({400, 404, 405, 501})
+
+
+class DahuaConfig(VendorConfig):
+    """A Dahua camera, NVR or XVR reachable over its HTTP API (digest auth)."""
+
+    heartbeat_s: int = Field(
+        default=5, ge=1, le=300, description="Keepalive interval asked of the event stream."
+    )
+
+
+class DahuaConnector(VendorConnector[DahuaConfig]):
+    name = "dahua"
+    vendor = "dahua"
+    version = "0.1.0"
+    config_model: ClassVar[type[ConnectorConfig]] = DahuaConfig
+    event_table: ClassVar[dict[str, EventRule]] = EVENT_TABLE
+    default_boundary = "myboundary"
+
+    async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
+        answers: dict[str, str] = {}
+        for action in ("getSerialNo", "getDeviceType", "getSoftwareVersion", "getMachineName"):
+            answers.update(
+                parse_key_values(await http.get_text(MAGIC_BOX, params={"action": action}))
+            )
+        serial = answers.get("sn")
+        if not serial:
+            raise DeviceDataError("magicBox getSerialNo answered without sn=", device=http.device)
+        device_type = answers.get("type")
+        return DeviceIdentity(
+            serial=serial,
+            model=device_type,
+            name=answers.get("name"),
+            firmware=answers.get("version"),
+            device_type=_device_class(device_type),
+        )
+
+    async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
+        result = await http.get(
+            CONFIG_MANAGER,
+            params={"action": "getConfig", "name": "ChannelTitle"},
+            allow_status=_NOT_SUPPORTED,
+        )
+        titles: dict[int, str] = {}
+        if result.status not in _NOT_SUPPORTED:
+            titles = indexed_values(parse_key_values(result.text()), "table.ChannelTitle", "Name")
+        if not titles:
+            return [ChannelInfo(number=1, name=identity.name)]
+        return [
+            ChannelInfo(number=index + 1, name=titles[index] or None) for index in sorted(titles)
+        ]
+
+    def stream_profiles(self, channel: int) -> list[StreamProfile]:
+        host, port = self.rtsp_host(), self.config.rtsp_port
+        return [
+            StreamProfile(
+                token=f"{channel}-{subtype}",
+                name=label,
+                rtsp_uri=f"rtsp://{host}:{port}/cam/realmonitor?channel={channel}&subtype={subtype}",
+                snapshot_uri=f"{self.config.base_url}/cgi-bin/snapshot.cgi?channel={channel}",
+            )
+            for subtype, label in ((0, "main"), (1, "sub"))
+        ]
+
+    def event_stream_request(self) -> tuple[str, dict[str, str]]:
+        return EVENT_MANAGER, {
+            "action": "attach",
+            "codes": "[All]",
+            "heartbeat": str(self.config.heartbeat_s),
+        }
+
+    def parse_part(self, part: Part) -> list[VendorEvent]:
+        return parse_event_part(part, device=self.config.address)
+
+
+def _device_class(device_type: str | None) -> str | None:
+    if not device_type:
+        return None
+    upper = device_type.upper()
+    for kind in ("NVR", "XVR", "DVR", "HCVR"):
+        if kind in upper:
+            return kind
+    return "IPC"

@@ -1,0 +1,1 @@
+"""Hikvision ISAPI connector: digest-authenticated HTTP, device and channel discovery, alertStream events."""

@@ -1,0 +1,120 @@
+"""Hikvision ISAPI connector: cameras and NVR/DVR proxied channels, health, alertStream events."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.private_vendors.hikvision.events import EVENT_TABLE, parse_alert_part
+from connectors.private_vendors.mapping import EventRule, VendorEvent
+from connectors.private_vendors.multipart import Part
+from connectors.private_vendors.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    VendorConfig,
+    VendorConnector,
+)
+from connectors.private_vendors.xmlsafe import child_text, children, parse_xml
+from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.http import DeviceHttp
+from topics.models import StreamProfile
+
+DEVICE_INFO = "/ISAPI/System/deviceInfo"
+VIDEO_INPUTS = "/ISAPI/System/Video/inputs/channels"
+PROXY_CHANNELS = "/ISAPI/ContentMgmt/InputProxy/channels"
+PROXY_STATUS = "/ISAPI/ContentMgmt/InputProxy/channels/status"
+ALERT_STREAM = "/ISAPI/Event/notification/alertStream"
+# A camera answers the recorder-only endpoints with one of these instead of a list.
+_NOT_SUPPORTED = frozenset({403, 404, 405})
+
+
+class HikvisionConfig(VendorConfig):
+    """A Hikvision camera, NVR or DVR reachable over ISAPI (HTTP digest auth)."""
+
+
+class HikvisionConnector(VendorConnector[HikvisionConfig]):
+    name = "hikvision"
+    vendor = "hikvision"
+    version = "0.1.0"
+    config_model: ClassVar[type[ConnectorConfig]] = HikvisionConfig
+    event_table: ClassVar[dict[str, EventRule]] = EVENT_TABLE
+    event_codes_case_sensitive = False
+    default_boundary = "boundary"
+
+    async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
+        root = parse_xml(await http.get_bytes(DEVICE_INFO), device=http.device, what="deviceInfo")
+        serial = child_text(root, "serialNumber")
+        if not serial:
+            raise DeviceDataError("deviceInfo without serialNumber", device=http.device)
+        return DeviceIdentity(
+            serial=serial,
+            model=child_text(root, "model"),
+            name=child_text(root, "deviceName"),
+            firmware=child_text(root, "firmwareVersion"),
+            mac=child_text(root, "macAddress"),
+            device_type=child_text(root, "deviceType"),
+        )
+
+    async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
+        channels = {
+            number: ChannelInfo(number=number, name=name)
+            for number, name in await self._channel_list(http, VIDEO_INPUTS, "VideoInputChannel")
+        }
+        if (identity.device_type or "").upper() in ("NVR", "DVR", "HVR"):
+            online = await self._proxy_online(http)
+            for number, name in await self._channel_list(http, PROXY_CHANNELS, "InputProxyChannel"):
+                channels[number] = ChannelInfo(number=number, name=name, online=online.get(number))
+        if not channels:
+            channels[1] = ChannelInfo(number=1, name=identity.name)
+        return [channels[number] for number in sorted(channels)]
+
+    def stream_profiles(self, channel: int) -> list[StreamProfile]:
+        host, port = self.rtsp_host(), self.config.rtsp_port
+        return [
+            StreamProfile(
+                token=f"{channel}{suffix}",
+                name=label,
+                rtsp_uri=f"rtsp://{host}:{port}/Streaming/Channels/{channel}{suffix}",
+                snapshot_uri=f"{self.config.base_url}/ISAPI/Streaming/channels/{channel}{suffix}/picture",
+            )
+            for suffix, label in (("01", "main"), ("02", "sub"))
+        ]
+
+    def event_stream_request(self) -> tuple[str, dict[str, str]]:
+        return ALERT_STREAM, {}
+
+    def parse_part(self, part: Part) -> list[VendorEvent]:
+        return parse_alert_part(part, device=self.config.address)
+
+    async def _channel_list(
+        self, http: DeviceHttp, path: str, element: str
+    ) -> list[tuple[int, str | None]]:
+        result = await http.get(path, allow_status=_NOT_SUPPORTED)
+        if result.status in _NOT_SUPPORTED:
+            return []
+        root = parse_xml(result.body, device=http.device, what=path.rsplit("/", 2)[-2])
+        out: list[tuple[int, str | None]] = []
+        for node in children(root, element):
+            number = _channel_number(child_text(node, "id"))
+            if number is not None:
+                out.append((number, child_text(node, "name")))
+        return out
+
+    async def _proxy_online(self, http: DeviceHttp) -> dict[int, bool]:
+        result = await http.get(PROXY_STATUS, allow_status=_NOT_SUPPORTED)
+        if result.status in _NOT_SUPPORTED:
+            return {}
+        root = parse_xml(result.body, device=http.device, what="InputProxy status")
+        online: dict[int, bool] = {}
+        for node in children(root, "InputProxyChannelStatus"):
+            number = _channel_number(child_text(node, "id"))
+            if number is not None:
+                online[number] = (child_text(node, "online") or "").lower() == "true"
+        return online
+
+
+def _channel_number(text: str | None) -> int | None:
+    if text is None or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 0 < number < 10_000 else None

@@ -1,0 +1,141 @@
+"""Hikvision ISAPI alertStream: ``EventNotificationAlert`` XML to ``VendorEvent``, and the code table.
+
+Codes are matched case-insensitively (firmware sends both ``VMD`` and ``vmd``). A ``videoloss``
+that is ``inactive`` is the stream's keepalive, not an event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from connectors.private_vendors.mapping import EventRule, VendorEvent
+from connectors.private_vendors.multipart import Part
+from connectors.private_vendors.xmlsafe import child_text, flatten_xml, local_name, parse_xml
+from connectors.sdk.errors import DeviceDataError
+from topics.models import EventKind
+
+_REGION = ("regionID", "DetectionRegionEntry.regionID")
+_TARGET = ("targetType", "detectionTarget")
+_PEOPLE = ("peopleNum", "humanCount", "personQuantity", "peopleCount")
+
+EVENT_TABLE: dict[str, EventRule] = {
+    "vmd": EventRule(EventKind.MOTION, fields={"region": _REGION, "object_class": _TARGET}),
+    "linedetection": EventRule(
+        EventKind.LINE_CROSSING,
+        fields={"region": _REGION, "object_class": _TARGET, "direction": ("direction",)},
+    ),
+    "fielddetection": EventRule(
+        EventKind.INTRUSION, fields={"region": _REGION, "object_class": _TARGET}
+    ),
+    "regionentrance": EventRule(
+        EventKind.REGION_ENTRANCE, fields={"region": _REGION, "object_class": _TARGET}
+    ),
+    "regionexiting": EventRule(
+        EventKind.REGION_EXIT, fields={"region": _REGION, "object_class": _TARGET}
+    ),
+    "tamperdetection": EventRule(EventKind.TAMPER, fields={"region": _REGION}),
+    "shelteralarm": EventRule(EventKind.TAMPER, fields={"region": _REGION}),
+    "videoloss": EventRule(EventKind.VIDEO_LOSS, heartbeat_when_inactive=True),
+    "parking": EventRule(
+        EventKind.PARKING_VIOLATION,
+        fields={"region": _REGION, "dwell_s": ("duration", "parkingDuration")},
+    ),
+    "illegalparking": EventRule(
+        EventKind.PARKING_VIOLATION,
+        fields={
+            "region": _REGION,
+            "dwell_s": ("duration", "parkingDuration"),
+            "plate": ("licensePlate",),
+        },
+    ),
+    "crowd": EventRule(EventKind.CROWD_DENSITY, fields={"count": _PEOPLE, "region": _REGION}),
+    "peoplegathering": EventRule(
+        EventKind.CROWD_DENSITY, fields={"count": _PEOPLE, "region": _REGION}
+    ),
+    "anpr": EventRule(
+        EventKind.PLATE_RECOGNIZED,
+        fields={
+            "plate": ("licensePlate", "ANPR.licensePlate"),
+            "confidence": ("confidenceLevel",),
+            "direction": ("direction",),
+            "object_class": ("vehicleType",),
+        },
+        constants={"object_class": "vehicle"},
+        pulse=True,
+    ),
+    "diskfull": EventRule(
+        EventKind.STORAGE_FAILURE, constants={"detail": "disk_full"}, device_level=True
+    ),
+    "diskerror": EventRule(
+        EventKind.STORAGE_FAILURE, constants={"detail": "disk_error"}, device_level=True
+    ),
+    "nicbroken": EventRule(
+        EventKind.NETWORK_FAILURE, constants={"detail": "network_down"}, device_level=True
+    ),
+    "ipconflict": EventRule(
+        EventKind.NETWORK_FAILURE, constants={"detail": "ip_conflict"}, device_level=True
+    ),
+}
+
+_ALERT = "EventNotificationAlert"
+_XML_TYPES = frozenset({"application/xml", "text/xml", ""})
+
+
+def parse_alert_part(part: Part, *, device: str | None = None) -> list[VendorEvent]:
+    """Events in one alertStream part; pictures attached to ANPR alerts are not events."""
+    content_type = part.content_type
+    if content_type.startswith("image/"):
+        return []
+    if content_type not in _XML_TYPES:
+        raise DeviceDataError(
+            f"alertStream part of unsupported type {content_type!r}", device=device
+        )
+    return [parse_alert(part.body, device=device)]
+
+
+def parse_alert(body: bytes, *, device: str | None = None) -> VendorEvent:
+    """One ``EventNotificationAlert`` document (ver10 or ver20 namespace)."""
+    root = parse_xml(body, device=device, what="EventNotificationAlert")
+    if local_name(root) != _ALERT:
+        raise DeviceDataError(
+            f"alertStream part is <{local_name(root)[:64]}>, not <{_ALERT}>", device=device
+        )
+    code = child_text(root, "eventType")
+    if not code:
+        raise DeviceDataError("EventNotificationAlert without eventType", device=device)
+    state = (child_text(root, "eventState") or "active").lower()
+    return VendorEvent(
+        code=code,
+        channel=_channel(root, device),
+        active=state != "inactive",
+        device_time=_device_time(child_text(root, "dateTime"), device),
+        fields=flatten_xml(root),
+        discriminator=child_text(root, "activePostCount"),
+        payload=body.decode("utf-8", "replace"),
+    )
+
+
+def _channel(root: etree._Element, device: str | None) -> int | None:
+    text = child_text(root, "dynChannelID") or child_text(root, "channelID")
+    if text is None:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 10_000:
+        raise DeviceDataError(
+            f"EventNotificationAlert channel {text[:32]!r} is not a channel", device=device
+        )
+    return int(text)
+
+
+def _device_time(text: str | None, device: str | None) -> datetime:
+    if not text:
+        raise DeviceDataError("EventNotificationAlert without dateTime", device=device)
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise DeviceDataError(
+            f"EventNotificationAlert dateTime {text[:40]!r} unreadable", device=device
+        ) from exc
+    # Cameras without a configured zone send local time without an offset; UTC is the least wrong.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,209 @@
+"""Table-driven mapping from vendor event codes to the Tilik event taxonomy.
+
+Each vendor's parser turns its wire format into ``VendorEvent`` (code, channel, state, time, flat
+fields); each vendor declares one table ``{code: EventRule}``. ``EventMapper`` does the rest for
+every vendor: ids, attributes extracted by the row's field names, unknown codes kept as
+``UnparsedEvent`` and logged once per code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from connectors.sdk.base import UnparsedEvent
+from topics.identity import camera_id as make_camera_id
+from topics.identity import event_id as make_event_id
+from topics.models import DeviceEvent, EventAttributes, EventKind, EventSource, ObjectClass
+
+log = structlog.get_logger(__name__)
+
+_RAW_VALUE_MAX = 4096
+
+
+@dataclass(frozen=True)
+class VendorEvent:
+    """One vendor event as parsed from the wire, before mapping.
+
+    ``channel`` is the 1-based channel number (None: the device itself); ``active`` is None for a
+    pulse; ``discriminator`` tells apart two events of the same code and time (a device counter).
+    """
+
+    code: str
+    channel: int | None
+    active: bool | None
+    device_time: datetime
+    fields: Mapping[str, str] = field(default_factory=dict)
+    discriminator: str | None = None
+    payload: str = ""
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """One table row: the kind a code maps to and where its attributes come from.
+
+    ``fields`` maps an ``EventAttributes`` name to candidate vendor field names (first present
+    wins); ``constants`` sets attributes outright; ``pulse`` events have no start/stop;
+    ``heartbeat_when_inactive`` marks codes a device reuses, inactive, as its keepalive;
+    ``device_level`` events (storage, network) concern the whole device, whatever channel or disk
+    index they carry, and are filed under the device's first camera.
+    """
+
+    kind: EventKind
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    pulse: bool = False
+    heartbeat_when_inactive: bool = False
+    device_level: bool = False
+
+
+_OBJECT_CLASSES: dict[str, ObjectClass] = {
+    "human": ObjectClass.HUMAN,
+    "person": ObjectClass.HUMAN,
+    "people": ObjectClass.HUMAN,
+    "face": ObjectClass.FACE,
+    "vehicle": ObjectClass.VEHICLE,
+    "motorvehicle": ObjectClass.VEHICLE,
+    "car": ObjectClass.CAR,
+    "motorcycle": ObjectClass.MOTORCYCLE,
+    "nonmotor": ObjectClass.BICYCLE,
+    "nonmotorvehicle": ObjectClass.BICYCLE,
+    "bicycle": ObjectClass.BICYCLE,
+    "bus": ObjectClass.BUS,
+    "truck": ObjectClass.TRUCK,
+    "animal": ObjectClass.ANIMAL,
+    "plate": ObjectClass.LICENSE_PLATE,
+}
+
+
+def _object_class(value: str) -> ObjectClass:
+    return _OBJECT_CLASSES.get(value.strip().lower().replace("_", ""), ObjectClass.OTHER)
+
+
+def _confidence(value: str) -> float:
+    # Vendors report 0-100; the taxonomy uses 0-1.
+    number = float(value)
+    return number / 100 if number > 1 else number
+
+
+_COERCE: dict[str, Callable[[str], Any]] = {
+    "object_class": _object_class,
+    "confidence": _confidence,
+}
+
+
+def extract_attributes(rule: EventRule, fields: Mapping[str, str]) -> EventAttributes:
+    """The row's attributes from ``fields``; a value that does not validate is left out, not fatal."""
+    values: dict[str, Any] = dict(rule.constants)
+    for attribute, candidates in rule.fields.items():
+        for name in candidates:
+            raw = fields.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                value = _COERCE.get(attribute, str)(raw)
+                EventAttributes.model_validate({attribute: value})
+            except (ValueError, ValidationError):
+                continue
+            values[attribute] = value
+            break
+    return EventAttributes.model_validate(values)
+
+
+def flatten_json(value: Any, prefix: str = "") -> dict[str, str]:
+    """Scalar leaves of a JSON value by dotted path and, first occurrence wins, by leaf name."""
+    fields: dict[str, str] = {}
+
+    def walk(node: Any, path: str, leaf: str) -> None:
+        if isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, f"{path}.{key}" if path else str(key), str(key))
+        elif isinstance(node, list):
+            for index, child in enumerate(node[:64]):
+                walk(child, f"{path}.{index}", leaf)
+        elif node is not None:
+            text = json.dumps(node) if isinstance(node, bool) else str(node)
+            fields.setdefault(path, text)
+            if leaf:
+                fields.setdefault(leaf, text)
+
+    walk(value, prefix, prefix)
+    return fields
+
+
+@dataclass(frozen=True)
+class DeviceContext:
+    """What mapping needs to know about the device an event came from."""
+
+    connector: str
+    vendor: str
+    serial: str
+    device_id: str
+    default_channel: int = 1
+
+
+class EventMapper:
+    """Applies one vendor's table; keeps the set of unknown codes it has already logged."""
+
+    def __init__(self, table: Mapping[str, EventRule], *, case_sensitive: bool = True) -> None:
+        self._case_sensitive = case_sensitive
+        self._table = dict(table) if case_sensitive else {k.lower(): v for k, v in table.items()}
+        self._unknown_logged: set[str] = set()
+
+    def rule_for(self, code: str) -> EventRule | None:
+        return self._table.get(code if self._case_sensitive else code.lower())
+
+    def map(
+        self, event: VendorEvent, device: DeviceContext, *, received_at: datetime
+    ) -> DeviceEvent | UnparsedEvent | None:
+        """The normalised event; None for a keepalive; UnparsedEvent for a code not in the table."""
+        rule = self.rule_for(event.code)
+        source_channel = None if rule is not None and rule.device_level else event.channel
+        channel = source_channel if source_channel is not None else device.default_channel
+        camera = make_camera_id(vendor=device.vendor, serial=device.serial, channel=channel)
+        if rule is None:
+            self._log_unknown(event.code, device)
+            return UnparsedEvent(
+                device_id=device.device_id,
+                vendor_topic=event.code,
+                payload=event.payload,
+                reason=f"unknown {device.vendor} event code {event.code!r}",
+                camera_id=camera,
+            )
+        if rule.heartbeat_when_inactive and event.active is False:
+            return None
+        return DeviceEvent(
+            event_id=make_event_id(
+                camera_id=camera,
+                vendor_topic=event.code,
+                device_time=event.device_time,
+                discriminator=(event.active, event.discriminator),
+            ),
+            camera_id=camera,
+            kind=rule.kind,
+            active=None if rule.pulse else event.active,
+            device_time=event.device_time,
+            received_at=received_at,
+            source=EventSource(
+                connector=device.connector,
+                device_id=device.device_id,
+                channel=source_channel,
+                vendor_topic=event.code,
+            ),
+            attributes=extract_attributes(rule, event.fields),
+        )
+
+    def _log_unknown(self, code: str, device: DeviceContext) -> None:
+        key = code if self._case_sensitive else code.lower()
+        if key in self._unknown_logged or len(self._unknown_logged) >= 1024:
+            return
+        self._unknown_logged.add(key)
+        log.warning(
+            "unknown_vendor_event", vendor=device.vendor, code=code[:128], device=device.device_id
+        )

@@ -1,0 +1,282 @@
+"""Incremental parser for the endless multipart streams cameras push events on (ISAPI alertStream,
+Dahua eventManager attach).
+
+Feed it whatever chunks the socket returns; it hands back every complete part. Devices are
+untrusted, so it tolerates what real firmware does and what a broken link does:
+
+- a delimiter split across chunks, CRLF or bare LF line ends, transport padding after it;
+- garbage between parts (skipped up to the next delimiter);
+- a missing or wrong Content-Length (the next delimiter ends the part instead);
+- a part larger than ``max_part_bytes``: reported as a ``DiscardedPart`` (with its first bytes,
+  for the dead letters) and skipped without being buffered; parsing resumes at the next delimiter.
+
+The buffer never holds more than about ``max_part_bytes + max_header_bytes`` after a ``feed``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum, auto
+
+DEFAULT_MAX_PART_BYTES = 1024 * 1024
+DEFAULT_MAX_HEADER_BYTES = 8 * 1024
+#: bytes of a discarded part kept as evidence
+SAMPLE_BYTES = 512
+# Anything after a delimiter on its line is padding; a line this long is not a delimiter line.
+_MAX_DELIMITER_LINE = 256
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One complete part: lower-cased header names and the raw body."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardedPart:
+    """A part the parser refused (too large, unreadable headers); ``sample`` is its beginning."""
+
+    reason: str
+    size: int
+    sample: bytes
+
+
+class _State(Enum):
+    SEEK = auto()  # looking for the next delimiter
+    DELIMITER_LINE = auto()  # after a delimiter, up to its line end
+    HEADERS = auto()
+    BODY_SIZED = auto()  # Content-Length known
+    BODY_UNSIZED = auto()  # body ends at the next delimiter
+    SKIP = auto()  # discarding the rest of an oversized part of known length
+
+
+def boundary_from_content_type(content_type: str, default: str) -> str:
+    """The ``boundary`` parameter of a multipart Content-Type (quotes removed), else ``default``."""
+    for param in content_type.split(";")[1:]:
+        name, sep, value = param.partition("=")
+        if sep and name.strip().lower() == "boundary":
+            value = value.strip().strip('"')
+            if value:
+                return value
+    return default
+
+
+class MultipartStreamParser:
+    """Turns chunks of a multipart byte stream into ``Part`` and ``DiscardedPart`` records."""
+
+    def __init__(
+        self,
+        boundary: str | bytes,
+        *,
+        max_part_bytes: int = DEFAULT_MAX_PART_BYTES,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    ) -> None:
+        raw = boundary.encode("latin-1") if isinstance(boundary, str) else boundary
+        # Some firmware (Dahua) announces the boundary with its leading dashes already on.
+        raw = raw[2:] if raw.startswith(b"--") else raw
+        if not raw:
+            raise ValueError("a multipart boundary must not be empty")
+        self._delimiter = b"--" + raw
+        self._body_end = b"\n" + self._delimiter
+        self.max_part_bytes = max_part_bytes
+        self.max_header_bytes = max_header_bytes
+        self._buf = bytearray()
+        self._state = _State.SEEK
+        self._headers: dict[str, str] = {}
+        self._length = 0
+        self._skip = 0
+        self._scanned = 0  # how far the body has been searched for a delimiter already
+        self.parts = 0
+        self.discarded = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes currently held (bounded; see the module docstring)."""
+        return len(self._buf)
+
+    @property
+    def max_buffered(self) -> int:
+        """Upper bound of ``buffered`` after any ``feed`` returns."""
+        return (
+            self.max_part_bytes + self.max_header_bytes + len(self._body_end) + _MAX_DELIMITER_LINE
+        )
+
+    def feed(self, data: bytes) -> list[Part | DiscardedPart]:
+        """Consume ``data``; return the parts it completed, in stream order."""
+        out: list[Part | DiscardedPart] = []
+        if self._state is _State.SKIP and not self._buf:
+            data = self._skip_bytes(data)
+        self._buf += data
+        while self._step(out):
+            pass
+        return out
+
+    # --- state machine -----------------------------------------------------------------
+
+    def _step(self, out: list[Part | DiscardedPart]) -> bool:
+        """Advance by one state transition; False when more input is needed."""
+        state = self._state
+        if state is _State.SEEK:
+            return self._seek()
+        if state is _State.DELIMITER_LINE:
+            return self._delimiter_line()
+        if state is _State.HEADERS:
+            return self._read_headers(out)
+        if state is _State.BODY_SIZED:
+            return self._body_sized(out)
+        if state is _State.BODY_UNSIZED:
+            return self._body_unsized(out)
+        return self._skip_buffered()
+
+    def _seek(self) -> bool:
+        index = self._buf.find(self._delimiter)
+        if index < 0:
+            # Keep a possible delimiter prefix; everything before it is garbage.
+            keep = len(self._delimiter) - 1
+            if len(self._buf) > keep:
+                del self._buf[: len(self._buf) - keep]
+            return False
+        del self._buf[: index + len(self._delimiter)]
+        self._state = _State.DELIMITER_LINE
+        return True
+
+    def _delimiter_line(self) -> bool:
+        end = self._buf.find(b"\n", 0, _MAX_DELIMITER_LINE)
+        if end < 0:
+            if len(self._buf) >= _MAX_DELIMITER_LINE:
+                self._state = _State.SEEK
+                return True
+            return False
+        closing = self._buf.startswith(b"--")
+        del self._buf[: end + 1]
+        # A closing delimiter ends a multipart body; on an endless stream more may follow anyway.
+        self._state = _State.SEEK if closing else _State.HEADERS
+        return True
+
+    def _read_headers(self, out: list[Part | DiscardedPart]) -> bool:
+        buf = self._buf
+        if buf.startswith(b"\r\n") or buf.startswith(b"\n"):
+            block_end, body_start = 0, (2 if buf.startswith(b"\r\n") else 1)
+        elif len(buf) < 2:
+            return False
+        else:
+            match = _BLANK_LINE.search(buf, 0, self.max_header_bytes + 4)
+            if match is None:
+                if len(buf) > self.max_header_bytes:
+                    self._discard(out, "part headers too long", len(buf), bytes(buf[:SAMPLE_BYTES]))
+                    self._state = _State.SEEK
+                    return True
+                return False
+            block_end, body_start = match.start(), match.end()
+        block = bytes(buf[:block_end])
+        if self._delimiter in block:
+            # A part cut short by the next one: what came before its delimiter is unusable.
+            self._discard(out, "part truncated before its body", len(block), block[:SAMPLE_BYTES])
+            del buf[: block.index(self._delimiter)]
+            self._state = _State.SEEK
+            return True
+        del buf[:body_start]
+        self._headers = _parse_headers(block)
+        self._scanned = 0
+        length = _content_length(self._headers)
+        if length is None:
+            self._state = _State.BODY_UNSIZED
+        elif length > self.max_part_bytes:
+            self._discard(
+                out,
+                f"part of {length} bytes exceeds the {self.max_part_bytes} byte limit",
+                length,
+                bytes(buf[: min(length, SAMPLE_BYTES)]),
+            )
+            self._skip = length
+            self._state = _State.SKIP
+        else:
+            self._length = length
+            self._state = _State.BODY_SIZED
+        return True
+
+    def _body_sized(self, out: list[Part | DiscardedPart]) -> bool:
+        buf = self._buf
+        # A wrong (too large) Content-Length must not swallow the parts after it.
+        start = max(0, self._scanned - len(self._body_end))
+        early = buf.find(self._body_end, start, self._length)
+        if early >= 0:
+            self._emit_until(out, early)
+            return True
+        if len(buf) < self._length:
+            self._scanned = len(buf)
+            return False
+        out.append(Part(self._headers, bytes(buf[: self._length])))
+        self.parts += 1
+        del buf[: self._length]
+        self._state = _State.SEEK
+        return True
+
+    def _body_unsized(self, out: list[Part | DiscardedPart]) -> bool:
+        buf = self._buf
+        start = max(0, self._scanned - len(self._body_end))
+        end = buf.find(self._body_end, start)
+        if end >= 0:
+            self._emit_until(out, end)
+            return True
+        if len(buf) > self.max_part_bytes:
+            self._discard(
+                out,
+                f"part without Content-Length exceeds the {self.max_part_bytes} byte limit",
+                len(buf),
+                bytes(buf[:SAMPLE_BYTES]),
+            )
+            self._state = _State.SEEK  # SEEK keeps only a possible delimiter prefix
+            return True
+        self._scanned = len(buf)
+        return False
+
+    def _emit_until(self, out: list[Part | DiscardedPart], end: int) -> None:
+        """Emit the body up to the line end before a delimiter at ``end`` and resume there."""
+        body = bytes(self._buf[:end])
+        out.append(Part(self._headers, body[:-1] if body.endswith(b"\r") else body))
+        self.parts += 1
+        del self._buf[: end + 1]
+        self._state = _State.SEEK
+
+    def _skip_buffered(self) -> bool:
+        remaining = self._skip_bytes(bytes(self._buf))
+        self._buf = bytearray(remaining)
+        return self._state is not _State.SKIP
+
+    def _skip_bytes(self, data: bytes) -> bytes:
+        taken = min(self._skip, len(data))
+        self._skip -= taken
+        if self._skip == 0:
+            self._state = _State.SEEK
+        return data[taken:]
+
+    def _discard(
+        self, out: list[Part | DiscardedPart], reason: str, size: int, sample: bytes
+    ) -> None:
+        out.append(DiscardedPart(reason=reason, size=size, sample=sample))
+        self.discarded += 1
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in block.split(b"\n"):
+        name, sep, value = line.partition(b":")
+        if sep and name.strip():
+            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return headers
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("content-length", "").strip()
+    if not value.isdigit():
+        return None
+    return int(value)

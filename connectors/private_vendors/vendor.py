@@ -1,0 +1,319 @@
+"""What every vendor-HTTP connector shares: identity, registry records, health and the event stream.
+
+A vendor subclass supplies only its wire format: how to read the device's identity and channels,
+its stream URIs, the path of its multipart event stream, a parser from one part to
+``VendorEvent``\\ s, and its mapping table. Everything else (HTTP via ``connectors.sdk.http``,
+reconnection, multipart framing, dead-letter records, ids) lives here once.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, TypeVar
+
+import structlog
+from pydantic import Field
+
+from connectors.private_vendors.mapping import DeviceContext, EventMapper, EventRule, VendorEvent
+from connectors.private_vendors.multipart import (
+    DEFAULT_MAX_PART_BYTES,
+    DiscardedPart,
+    MultipartStreamParser,
+    Part,
+    boundary_from_content_type,
+)
+from connectors.private_vendors.reconnect import Backoff, reconnecting
+from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
+from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
+from connectors.sdk.http import DeviceHttp
+from topics.identity import camera_id as make_camera_id
+from topics.identity import device_id as make_device_id
+from topics.identity import normalise_mac
+from topics.models import (
+    CameraRecord,
+    CameraState,
+    CameraStatus,
+    Capabilities,
+    DeviceEvent,
+    StreamProfile,
+    utcnow,
+)
+
+log = structlog.get_logger(__name__)
+
+#: how much of an unusable part is kept in its dead-letter record
+UNPARSED_PAYLOAD_CHARS = 64 * 1024
+_NAME_MAX = 256
+
+
+class VendorConfig(ConnectorConfig):
+    """Config of one Hikvision/Dahua camera or recorder."""
+
+    rtsp_port: int = Field(default=554, ge=1, le=65535)
+    stream_idle_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="A silent event stream is reopened after this."
+    )
+    reconnect_initial_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    max_event_part_bytes: int = Field(default=DEFAULT_MAX_PART_BYTES, gt=0, le=16 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What the device says about itself; the serial number is its identity."""
+
+    serial: str
+    model: str | None = None
+    name: str | None = None
+    firmware: str | None = None
+    mac: str | None = None
+    device_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One video channel: 1-based number, title, and online state where the device reports it."""
+
+    number: int
+    name: str | None = None
+    online: bool | None = None
+
+
+ConfigT = TypeVar("ConfigT", bound=VendorConfig)
+
+
+class VendorConnector(Connector[ConfigT]):
+    """Base of the vendor-HTTP connectors; subclasses fill in the wire-format hooks."""
+
+    vendor: ClassVar[str]
+    event_table: ClassVar[Mapping[str, EventRule]]
+    event_codes_case_sensitive: ClassVar[bool] = True
+    default_boundary: ClassVar[str]
+
+    def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
+        super().__init__(config, state=state)
+        self._http: DeviceHttp | None = None
+        self.mapper = EventMapper(self.event_table, case_sensitive=self.event_codes_case_sensitive)
+
+    # --- vendor hooks ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
+        """Model, serial, firmware... from the device (raises the SDK errors)."""
+
+    @abc.abstractmethod
+    async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
+        """The device's video channels (one for a camera, many for a recorder)."""
+
+    @abc.abstractmethod
+    def stream_profiles(self, channel: int) -> list[StreamProfile]:
+        """Main and sub stream (and snapshot) of a channel, without credentials."""
+
+    @abc.abstractmethod
+    def event_stream_request(self) -> tuple[str, dict[str, str]]:
+        """Path and query of the multipart event stream."""
+
+    @abc.abstractmethod
+    def parse_part(self, part: Part) -> list[VendorEvent]:
+        """Vendor events in one stream part ([] for keepalives); DeviceDataError if unreadable."""
+
+    # --- contract ------------------------------------------------------------------------
+
+    async def http(self) -> DeviceHttp:
+        if self._http is None:
+            self._http = DeviceHttp.for_config(self.config, device=self.config.address)
+            await self._http.open()
+        return self._http
+
+    async def close(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+
+    async def check(self) -> CheckResult:
+        started = time.perf_counter()
+        identity = await self._identify()
+        latency = (time.perf_counter() - started) * 1000
+        return CheckResult(
+            ok=True,
+            latency_ms=latency,
+            detail=f"{self.vendor} {identity.model or '?'} ({identity.device_type or 'device'})",
+        )
+
+    async def discover(self) -> list[CameraRecord]:
+        identity = await self._identify()
+        channels = await self.read_channels(await self.http(), identity)
+        self.state["channels"] = [channel.number for channel in channels]
+        now = utcnow()
+        return [self._record(identity, channel, now) for channel in channels]
+
+    async def health(self) -> list[CameraStatus]:
+        started = time.perf_counter()
+        try:
+            identity = await self._identify()
+            latency = (time.perf_counter() - started) * 1000
+            channels = await self.read_channels(await self.http(), identity)
+        except AuthenticationError as exc:
+            return self._known_statuses(CameraState.UNAUTHORIZED, str(exc))
+        except (RetriableError, DeviceDataError) as exc:
+            return self._known_statuses(CameraState.OFFLINE, str(exc))
+        self.state["channels"] = [channel.number for channel in channels]
+        now = utcnow()
+        return [
+            CameraStatus(
+                camera_id=self._camera_id(identity.serial, channel.number),
+                state=CameraState.OFFLINE if channel.online is False else CameraState.ONLINE,
+                checked_at=now,
+                latency_ms=latency,
+                reason="channel offline on the recorder" if channel.online is False else None,
+                connector=self.name,
+            )
+            for channel in channels
+        ]
+
+    async def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
+        device = await self.device_context()
+        backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
+        async for item in reconnecting(
+            lambda: self._stream_once(device), backoff=backoff, device=device.device_id
+        ):
+            yield item
+
+    # --- shared mechanics ----------------------------------------------------------------
+
+    async def device_context(self) -> DeviceContext:
+        """Identity for mapping events: from state when known, else asked of the device."""
+        known = self.state.get("identity")
+        identity = DeviceIdentity(**known) if isinstance(known, dict) else await self._identify()
+        if "channels" not in self.state:
+            channels = await self.read_channels(await self.http(), identity)
+            self.state["channels"] = [channel.number for channel in channels]
+        numbers = self.state.get("channels") or [1]
+        return DeviceContext(
+            connector=self.name,
+            vendor=self.vendor,
+            serial=identity.serial,
+            device_id=self._device_id(identity),
+            default_channel=min(numbers),
+        )
+
+    def events_from_part(
+        self, part: Part | DiscardedPart, device: DeviceContext
+    ) -> list[DeviceEvent | UnparsedEvent]:
+        """Everything one multipart record yields: events, or one dead-letter-able record."""
+        if isinstance(part, DiscardedPart):
+            return [self._unparsed(device, "multipart", part.reason, part.sample)]
+        try:
+            parsed = self.parse_part(part)
+        except DeviceDataError as exc:
+            return [self._unparsed(device, part.content_type or "multipart", str(exc), part.body)]
+        received = utcnow()
+        out: list[DeviceEvent | UnparsedEvent] = []
+        for vendor_event in parsed:
+            mapped = self.mapper.map(vendor_event, device, received_at=received)
+            if mapped is not None:
+                out.append(mapped)
+        return out
+
+    async def _stream_once(
+        self, device: DeviceContext
+    ) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
+        http = await self.http()
+        path, params = self.event_stream_request()
+        async with http.stream(
+            path, params=params, idle_timeout_s=self.config.stream_idle_timeout_s
+        ) as stream:
+            parser = MultipartStreamParser(
+                boundary_from_content_type(stream.content_type, self.default_boundary),
+                max_part_bytes=self.config.max_event_part_bytes,
+            )
+            async for chunk in stream:
+                for part in parser.feed(chunk):
+                    for item in self.events_from_part(part, device):
+                        yield item
+
+    async def _identify(self) -> DeviceIdentity:
+        identity = await self.read_identity(await self.http())
+        self.state["identity"] = asdict(identity)
+        return identity
+
+    def _record(self, identity: DeviceIdentity, channel: ChannelInfo, now: Any) -> CameraRecord:
+        base_name = identity.name or identity.model or self.vendor
+        name = channel.name or (
+            base_name
+            if channel.number == 1 and len(self.state.get("channels", [])) <= 1
+            else f"{base_name} ch{channel.number}"
+        )
+        return CameraRecord(
+            camera_id=self._camera_id(identity.serial, channel.number),
+            name=name[:_NAME_MAX],
+            connector=self.name,
+            device_id=self._device_id(identity),
+            channel=channel.number,
+            address=self.config.address,
+            credential_ref=self.config.credential_ref,
+            owner=self.config.owner,
+            vendor=self.vendor,
+            model=identity.model,
+            firmware=identity.firmware,
+            serial=identity.serial,
+            mac=_mac_or_none(identity.mac),
+            location=self.config.location,
+            site_type=self.config.site_type,
+            streams=self.stream_profiles(channel.number),
+            capabilities=Capabilities(events=True),
+            sharing=self.config.sharing,
+            discovered_at=now,
+            updated_at=now,
+        )
+
+    def _known_statuses(self, state: CameraState, reason: str) -> list[CameraStatus]:
+        known = self.state.get("identity")
+        if not isinstance(known, dict):
+            return []
+        now = utcnow()
+        return [
+            CameraStatus(
+                camera_id=self._camera_id(known["serial"], number),
+                state=state,
+                checked_at=now,
+                reason=reason[:4096],
+                connector=self.name,
+            )
+            for number in self.state.get("channels") or [1]
+        ]
+
+    def _camera_id(self, serial: str, channel: int) -> str:
+        return make_camera_id(vendor=self.vendor, serial=serial, channel=channel)
+
+    def _device_id(self, identity: DeviceIdentity) -> str:
+        return make_device_id(vendor=self.vendor, serial=identity.serial)
+
+    def _unparsed(
+        self, device: DeviceContext, topic: str, reason: str, payload: bytes
+    ) -> UnparsedEvent:
+        return UnparsedEvent(
+            device_id=device.device_id,
+            vendor_topic=topic,
+            payload=payload[:UNPARSED_PAYLOAD_CHARS].decode("utf-8", "replace"),
+            reason=reason,
+        )
+
+    def rtsp_host(self) -> str:
+        """Host part of the configured address, for stream URIs."""
+        address = self.config.address
+        if address.startswith("["):
+            return address.split("]", 1)[0] + "]"
+        return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+
+
+def _mac_or_none(mac: str | None) -> str | None:
+    if not mac:
+        return None
+    try:
+        return normalise_mac(mac)
+    except ValueError:
+        return None
