@@ -12,13 +12,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal
 
 from aiohttp import web
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from aiohttp.typedefs import Handler, Middleware
 
 
 def _md5(text: str) -> str:
@@ -57,7 +56,7 @@ def device_auth_middleware(
     realm: str = "Tilik Simulator",
     scheme: Literal["digest", "basic"] = "digest",
     exempt: Callable[[web.Request], bool] | None = None,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """aiohttp middleware answering 401 with a challenge unless the request is authenticated.
 
     ``users`` may be changed at run time (a test can rotate a password)."""
