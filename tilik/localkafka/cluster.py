@@ -249,15 +249,16 @@ class LocalKafka:
         return None
 
     def _stop_nodes(self, layout: ClusterLayout, timeout: float) -> list[int]:
-        stopped: list[int] = []
+        running: list[tuple[int, Path]] = []
         for node in layout.nodes:
             files = self._files(node)
             pid = self._running_pid(files)
             if pid is not None:
-                process.terminate(pid, files.properties.resolve(), timeout)
-                stopped.append(pid)
-            files.pid_file.unlink(missing_ok=True)
-        return stopped
+                running.append((pid, files.properties.resolve()))
+        process.terminate(running, timeout)
+        for node in layout.nodes:
+            self._files(node).pid_file.unlink(missing_ok=True)
+        return [pid for pid, _ in running]
 
     def _status(self, layout: ClusterLayout) -> ClusterStatus:
         nodes = []

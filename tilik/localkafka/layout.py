@@ -113,6 +113,8 @@ def busy_ports(ports: list[tuple[int, int]]) -> list[int]:
     for pair in ports:
         for port in pair:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                # As the broker does: a port held only by closed connections (TIME_WAIT) is free.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((LOOPBACK, port))
                 except OSError:

@@ -128,25 +128,32 @@ def is_broker_process(pid: int, properties: Path) -> bool:
     return arguments is not None and KAFKA_MAIN_CLASS in arguments and str(properties) in arguments
 
 
-def terminate(pid: int, properties: Path, timeout: float) -> None:
-    """SIGTERM for a clean shutdown, then SIGKILL once ``timeout`` seconds have passed."""
-    if not is_broker_process(pid, properties):
-        return
-    _signal(pid, signal.SIGTERM)
-    if _wait_gone(pid, properties, timeout):
-        return
-    _signal(pid, signal.SIGKILL)
-    if not _wait_gone(pid, properties, 10.0):
-        raise LocalKafkaError(f"broker process {pid} survived SIGKILL")
+def terminate(processes: list[tuple[int, Path]], timeout: float) -> None:
+    """SIGTERM to every ``(pid, properties)`` at once, then SIGKILL to those alive after ``timeout`` s.
+
+    All nodes are signalled together: stopped one by one, the last nodes of a quorum lose their
+    controller majority and would wait out the whole timeout trying to shut down cleanly.
+    """
+    alive = [
+        (pid, properties) for pid, properties in processes if is_broker_process(pid, properties)
+    ]
+    for pid, _ in alive:
+        _signal(pid, signal.SIGTERM)
+    alive = _wait_gone(alive, timeout)
+    for pid, _ in alive:
+        _signal(pid, signal.SIGKILL)
+    survivors = _wait_gone(alive, 10.0)
+    if survivors:
+        raise LocalKafkaError(f"broker processes {[pid for pid, _ in survivors]} survived SIGKILL")
 
 
-def _wait_gone(pid: int, properties: Path, timeout: float) -> bool:
+def _wait_gone(processes: list[tuple[int, Path]], timeout: float) -> list[tuple[int, Path]]:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_broker_process(pid, properties):
-            return True
+    while True:
+        processes = [(pid, props) for pid, props in processes if is_broker_process(pid, props)]
+        if not processes or time.monotonic() >= deadline:
+            return processes
         time.sleep(0.1)
-    return not is_broker_process(pid, properties)
 
 
 def _signal(pid: int, signum: signal.Signals) -> None:
