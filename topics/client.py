@@ -121,13 +121,18 @@ class CatalogProducer:
             all_headers.extend(headers)
         return (key.encode("utf-8") if key is not None else None), payload, all_headers
 
-    async def _enqueue(
+    async def enqueue(
         self,
         spec: TopicSpec,
         value: BaseModel | None,
-        key: str | None,
-        headers: Iterable[tuple[str, bytes]] | None,
+        *,
+        key: str | None = None,
+        headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[RecordMetadata]:
+        """Queue one payload for sending; await the returned future for its acknowledgement.
+
+        Waits only when the client's buffer is full, so a burst is batched by the client.
+        """
         raw_key, payload, all_headers = self._prepare(spec, value, key, headers)
         return await self._producer.send(spec.name, payload, key=raw_key, headers=all_headers)
 
@@ -140,14 +145,25 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> RecordMetadata:
         """Publish one payload (``None`` is a tombstone and needs ``key``); returns once acknowledged."""
-        return await (await self._enqueue(spec, value, key, headers))
+        return await (await self.enqueue(spec, value, key=key, headers=headers))
 
     async def send_batch(
         self, spec: TopicSpec, values: Iterable[BaseModel]
     ) -> list[RecordMetadata]:
         """Publish many payloads at once (batched by the client), then wait for every acknowledgement."""
-        futures = [await self._enqueue(spec, value, None, None) for value in values]
+        futures = [await self.enqueue(spec, value) for value in values]
         return list(await asyncio.gather(*futures))
+
+    async def enqueue_raw(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Iterable[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue bytes without validation: for operators injecting or replaying exact input."""
+        return await self._producer.send(topic, value, key=key, headers=list(headers or []))
 
     async def send_raw(
         self,
@@ -157,9 +173,8 @@ class CatalogProducer:
         key: bytes | None = None,
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> RecordMetadata:
-        """Publish bytes without validation: for operators injecting or replaying exact input."""
-        future = await self._producer.send(topic, value, key=key, headers=list(headers or []))
-        return await future
+        """Publish bytes without validation and wait for the acknowledgement."""
+        return await (await self.enqueue_raw(topic, value, key=key, headers=headers))
 
     async def dead_letter(self, letter: DeadLetter) -> RecordMetadata:
         """Publish a dead letter, keyed by its source topic (or device) so a source's letters stay in order."""

@@ -1,0 +1,193 @@
+"""Published documentation of the catalog: one JSON Schema per payload and an AsyncAPI 3.0 document.
+
+Both are rendered from the same declarations that create topics and validate messages, so the
+documentation cannot drift from what the hub enforces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from tilik import __version__
+from topics.catalog import ALERT_ACKS, CONTENT_TYPE, SCHEMA_HEADER, SCHEMA_VERSION_HEADER, TopicSpec
+from topics.catalog import all_topics as catalog_topics
+from topics.examples import example
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+KAFKA_BINDING_VERSION = "0.5.0"
+COMPONENT_REF = "#/components/schemas/{model}"
+# Topics that outside parties write to, besides reading: agencies acknowledge alerts.
+SENT_BY_CONSUMERS = {ALERT_ACKS.name}
+
+
+def schema_filename(spec: TopicSpec) -> str:
+    return f"{spec.value_model.__name__}.v{spec.schema_version}.schema.json"
+
+
+def json_schema(spec: TopicSpec) -> dict[str, Any]:
+    """A standalone JSON Schema (2020-12) of a topic's payload."""
+    schema = spec.value_model.model_json_schema()
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": schema_filename(spec), **schema}
+
+
+def channel_id(spec: TopicSpec) -> str:
+    # AsyncAPI ids allow letters, digits, '-' and '_' only.
+    return spec.name.replace(".", "-")
+
+
+def _component_schemas(models: Sequence[type[BaseModel]]) -> dict[str, Any]:
+    """Every payload model and the models it nests, flattened into ``components.schemas``."""
+    schemas: dict[str, Any] = {}
+
+    def put(name: str, schema: dict[str, Any]) -> None:
+        if name in schemas and schemas[name] != schema:
+            raise ValueError(f"two different schemas are both named {name}")
+        schemas[name] = schema
+
+    for model in models:
+        schema = model.model_json_schema(ref_template=COMPONENT_REF)
+        for name, nested in schema.pop("$defs", {}).items():
+            put(name, nested)
+        put(model.__name__, schema)
+    return schemas
+
+
+def _message(spec: TopicSpec) -> dict[str, Any]:
+    model = spec.value_model
+    return {
+        "name": model.__name__,
+        "title": model.__name__,
+        "summary": (model.__doc__ or model.__name__).strip().splitlines()[0],
+        "contentType": CONTENT_TYPE,
+        "headers": {
+            "type": "object",
+            "properties": {
+                SCHEMA_HEADER: {"type": "string", "const": spec.schema_id},
+                SCHEMA_VERSION_HEADER: {"type": "string", "const": str(spec.schema_version)},
+            },
+        },
+        "payload": {"$ref": COMPONENT_REF.format(model=model.__name__)},
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "description": f"The record key: `{spec.key}` of the payload.",
+                },
+                "schemaIdLocation": "header",
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+        "examples": [{"name": "example", "payload": example(model).model_dump(mode="json")}],
+    }
+
+
+def _channel(spec: TopicSpec, replicas: int) -> dict[str, Any]:
+    name = spec.value_model.__name__
+    return {
+        "address": spec.name,
+        "title": spec.name,
+        "description": spec.description,
+        "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        "bindings": {
+            "kafka": {
+                "topic": spec.name,
+                "partitions": spec.partitions,
+                "replicas": replicas,
+                "topicConfiguration": {
+                    "cleanup.policy": spec.cleanup_policy.split(","),
+                    "retention.ms": spec.retention_ms,
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+
+
+def _operations(spec: TopicSpec) -> dict[str, Any]:
+    cid = channel_id(spec)
+    message_ref = {"$ref": f"#/channels/{cid}/messages/{spec.value_model.__name__}"}
+    actions = ["receive", "send"] if spec.name in SENT_BY_CONSUMERS else ["receive"]
+    return {
+        f"{action}-{cid}": {
+            "action": action,
+            "title": f"{action.capitalize()} {spec.name}",
+            "channel": {"$ref": f"#/channels/{cid}"},
+            "messages": [message_ref],
+        }
+        for action in actions
+    }
+
+
+def asyncapi(
+    specs: Sequence[TopicSpec] | None = None,
+    *,
+    server: str = "127.0.0.1:9092",
+    replicas: int = 1,
+) -> dict[str, Any]:
+    """The AsyncAPI 3.0.0 document of the catalog."""
+    specs = list(specs) if specs is not None else catalog_topics()
+    models = list(dict.fromkeys(spec.value_model for spec in specs))
+    operations: dict[str, Any] = {}
+    for spec in specs:
+        operations.update(_operations(spec))
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Tilik topic catalog",
+            "version": __version__,
+            "description": (
+                "The Kafka topics of the Tilik CCTV integration hub: the camera registry, camera "
+                "status, device events, alerts, one dispatch topic per agency, dead letters and "
+                "audit. Values are JSON; the `tilik-schema` header names the payload schema."
+            ),
+            "license": {"name": "Apache-2.0"},
+        },
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {
+            "local": {
+                "host": server,
+                "protocol": "kafka",
+                "description": "The local development broker (KRaft, loopback).",
+            }
+        },
+        "channels": {channel_id(spec): _channel(spec, replicas) for spec in specs},
+        "operations": operations,
+        "components": {
+            "schemas": _component_schemas(models),
+            "messages": {
+                spec.value_model.__name__: _message(spec)
+                for spec in {s.value_model: s for s in specs}.values()
+            },
+        },
+    }
+
+
+def write_docs(
+    out: Path,
+    specs: Sequence[TopicSpec] | None = None,
+    *,
+    server: str = "127.0.0.1:9092",
+    replicas: int = 1,
+) -> list[Path]:
+    """Write ``<Model>.v<N>.schema.json`` per payload and ``asyncapi.yaml``; returns the files."""
+    specs = list(specs) if specs is not None else catalog_topics()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for spec in {s.value_model: s for s in specs}.values():
+        path = out / schema_filename(spec)
+        path.write_text(json.dumps(json_schema(spec), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    path = out / "asyncapi.yaml"
+    document = asyncapi(specs, server=server, replicas=replicas)
+    path.write_text(
+        yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100),
+        encoding="utf-8",
+    )
+    written.append(path)
+    return written
