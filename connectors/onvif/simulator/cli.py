@@ -1,0 +1,90 @@
+"""``tilik simulate onvif``: serve a fleet of simulated ONVIF cameras on loopback until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import click
+
+from connectors.onvif.simulator.faults import FaultPlan
+from connectors.onvif.simulator.fleet import OnvifFleet
+
+
+def _fault_plan(_ctx: click.Context, _param: click.Parameter, value: str) -> FaultPlan:
+    try:
+        return FaultPlan.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+async def _serve(fleet: OnvifFleet) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with fleet:
+        for address in fleet.addresses:
+            sys.stdout.write(f"{address}\n")
+        if fleet.discovery is not None:
+            host, port = fleet.discovery.address
+            click.echo(f"ws-discovery on udp {host}:{port}", err=True)
+        sys.stdout.flush()
+        await stop.wait()
+
+
+@click.command("onvif")
+@click.option("--cameras", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--username", default="admin", show_default=True)
+@click.option(
+    "--password",
+    envvar="TILIK_SIM_ONVIF_PASSWORD",
+    default="",
+    help="Camera password (or TILIK_SIM_ONVIF_PASSWORD).",
+)
+@click.option(
+    "--event-rate",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Events per second per camera while subscribed.",
+)
+@click.option(
+    "--faults",
+    default="",
+    callback=_fault_plan,
+    help="e.g. slow=0.05,malformed=0.01,unauthorized=0.01,reboot=0.001,xxe=0.01,clock_offset=3600",
+)
+@click.option("--base-port", type=click.IntRange(0, 65535), default=0, help="0 picks free ports.")
+@click.option(
+    "--addresses",
+    is_flag=True,
+    help="One 127.100.x.y address per camera on a common port instead of one port each.",
+)
+@click.option("--discovery-port", type=click.IntRange(1, 65535), default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+def simulate_onvif(
+    cameras: int,
+    username: str,
+    password: str,
+    event_rate: float,
+    faults: FaultPlan,
+    base_port: int,
+    addresses: bool,
+    discovery_port: int | None,
+    seed: int,
+) -> None:
+    """Serve simulated ONVIF cameras; prints one host:port per camera once all are listening."""
+    fleet = OnvifFleet(
+        cameras,
+        username=username,
+        password=password,
+        event_rate=event_rate,
+        faults=faults,
+        host_mode="addresses" if addresses else "ports",
+        base_port=base_port,
+        seed=seed,
+        discovery_port=discovery_port,
+    )
+    asyncio.run(_serve(fleet))

@@ -1,0 +1,330 @@
+"""A virtual ONVIF camera: identity, clock, media profiles, event source and fault state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from connectors.onvif.simulator.events import (
+    TOPICS,
+    TOPICS_BY_NAME,
+    EventGenerator,
+    EventStyle,
+    SimulatedEvent,
+    SubscriptionManager,
+    TopicSpec,
+)
+from connectors.onvif.simulator.faults import Fault, FaultPlan, FaultState
+
+# Semarang's sixteen districts: scopes and names place each camera in one.
+KECAMATAN = (
+    "Banyumanik", "Candisari", "Gajahmungkur", "Gayamsari", "Genuk", "Gunungpati", "Mijen",
+    "Ngaliyan", "Pedurungan", "Semarang Barat", "Semarang Selatan", "Semarang Tengah",
+    "Semarang Timur", "Semarang Utara", "Tembalang", "Tugu",
+)  # fmt: skip
+
+SITES = ("Pasar", "Simpang", "Kantor Kelurahan", "Taman", "Jembatan", "Halte", "Sekolah", "Masjid")
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    """A media profile: encoder, resolution and rate, as ``GetProfiles`` reports it."""
+
+    token: str
+    name: str
+    encoding: str
+    width: int
+    height: int
+    frame_rate: int
+    bitrate: int
+    channel_path: str
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """What differs between camera makers: naming, MAC prefix, auth fault status, event spelling."""
+
+    manufacturer: str
+    models: tuple[str, ...]
+    mac_prefix: str
+    serial_prefix: str
+    firmware: str
+    auth_fault_status: int
+    stream_paths: tuple[str, ...]
+    snapshot_path: str
+    event_style: EventStyle
+    main_encoding: str
+
+
+VENDORS: tuple[Vendor, ...] = (
+    Vendor(
+        manufacturer="HIKVISION",
+        models=("DS-2CD2143G2-I", "DS-2CD2T47G2-L", "DS-2DE4425IW-DE"),
+        mac_prefix="44:19:b6",
+        serial_prefix="DS-2CD2143G2-I20230915AAWR",
+        firmware="V5.7.15 build 230320",
+        auth_fault_status=401,
+        stream_paths=(
+            "/Streaming/Channels/101",
+            "/Streaming/Channels/102",
+            "/Streaming/Channels/103",
+        ),
+        snapshot_path="/onvif/snapshot?channel={channel}",
+        event_style=EventStyle(
+            video_source_item="VideoSourceToken",
+            video_source_id="VideoSource_1",
+            source_configuration="VideoSourceToken",
+            analytics_configuration="VideoAnalyticsToken",
+            storage_name="SD_DISK_1",
+        ),
+        main_encoding="H265",
+    ),
+    Vendor(
+        manufacturer="Dahua",
+        models=("IPC-HFW2431S-S-S2", "IPC-HDBW2431E-S", "SD49225XA-HNR"),
+        mac_prefix="3c:ef:8c",
+        serial_prefix="7J0",
+        firmware="2.800.0000000.16.R, Build Date 2022-08-26",
+        auth_fault_status=400,
+        stream_paths=(
+            "/cam/realmonitor?channel=1&subtype=0",
+            "/cam/realmonitor?channel=1&subtype=1",
+            "/cam/realmonitor?channel=1&subtype=2",
+        ),
+        snapshot_path="/onvif/snapshot?channel={channel}&type=jpeg",
+        event_style=EventStyle(
+            video_source_item="Source",
+            video_source_id="000",
+            source_configuration="000",
+            analytics_configuration="000",
+            storage_name="SD1",
+            topic_padding="\n\t\t\t",
+        ),
+        main_encoding="H264",
+    ),
+    Vendor(
+        manufacturer="AXIS",
+        models=("P3245-LVE", "M3106-L Mk II", "Q6135-LE"),
+        mac_prefix="ac:cc:8e",
+        serial_prefix="ACCC8E",
+        firmware="10.12.182",
+        auth_fault_status=401,
+        stream_paths=(
+            "/onvif-media/media.amp?profile=profile_1_h264",
+            "/onvif-media/media.amp?profile=profile_2_h264",
+            "/onvif-media/media.amp?profile=profile_3_h264",
+        ),
+        snapshot_path="/onvif/snapshot?resolution=1920x1080&channel={channel}",
+        event_style=EventStyle(
+            video_source_item="VideoSourceConfigurationToken",
+            video_source_id="0",
+            source_configuration="0",
+            analytics_configuration="VideoAnalyticsConfiguration",
+            storage_name="SD_DISK",
+            topic_padding=" ",
+        ),
+        main_encoding="H264",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CameraIdentity:
+    """What a camera says about itself; stable across address changes and reboots."""
+
+    endpoint_uuid: str
+    serial: str
+    mac: str
+    name: str
+    kecamatan: str
+    model: str
+    hardware_id: str
+    vendor: Vendor
+    has_ptz: bool
+
+    @property
+    def endpoint_reference(self) -> str:
+        return f"urn:uuid:{self.endpoint_uuid}"
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        base = "onvif://www.onvif.org"
+        return (
+            f"{base}/type/video_encoder",
+            f"{base}/type/Network_Video_Transmitter",
+            f"{base}/Profile/Streaming",
+            f"{base}/Profile/T",
+            f"{base}/name/{quote(self.name)}",
+            f"{base}/location/country/Indonesia",
+            f"{base}/location/city/Semarang",
+            f"{base}/location/kecamatan/{quote(self.kecamatan)}",
+            f"{base}/hardware/{quote(self.model)}",
+            f"{base}/manufacturer/{quote(self.vendor.manufacturer)}",
+        )
+
+    @classmethod
+    def generate(cls, index: int, rng: random.Random, seed: int) -> CameraIdentity:
+        vendor = VENDORS[index % len(VENDORS)]
+        model = rng.choice(vendor.models)
+        low = index.to_bytes(3, "big")
+        mac = vendor.mac_prefix + "".join(f":{byte:02x}" for byte in low)
+        kecamatan = KECAMATAN[index % len(KECAMATAN)]
+        site = rng.choice(SITES)
+        return cls(
+            endpoint_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"tilik-onvif-sim/{seed}/{index}")),
+            serial=f"{vendor.serial_prefix}{rng.randrange(10**8):08d}",
+            mac=mac,
+            name=f"{site} {kecamatan} {index + 1:05d}",
+            kecamatan=kecamatan,
+            model=model,
+            hardware_id=f"{rng.randrange(0x10000):04X}",
+            vendor=vendor,
+            has_ptz=model.startswith(("DS-2DE", "SD", "Q6")),
+        )
+
+
+def _profiles(vendor: Vendor) -> tuple[StreamProfile, ...]:
+    return (
+        StreamProfile("Profile_1", "mainStream", vendor.main_encoding, 2560, 1440, 25, 4096,
+                      vendor.stream_paths[0]),
+        StreamProfile("Profile_2", "subStream", "H264", 640, 360, 15, 512, vendor.stream_paths[1]),
+        StreamProfile("Profile_3", "thirdStream", "H264", 1280, 720, 15, 1024,
+                      vendor.stream_paths[2]),
+    )  # fmt: skip
+
+
+Rebinder = Callable[["VirtualCamera", str, int], Awaitable[tuple[str, int]]]
+
+
+class VirtualCamera:
+    """One simulated camera; the fleet binds it to a socket and routes its requests here."""
+
+    def __init__(
+        self,
+        index: int,
+        identity: CameraIdentity,
+        *,
+        username: str,
+        password: str,
+        event_rate: float,
+        faults: FaultPlan,
+        rng: random.Random,
+        topics: tuple[TopicSpec, ...] = TOPICS,
+    ) -> None:
+        self.index = index
+        self.identity = identity
+        self.username = username
+        self._password = password
+        self.event_rate = event_rate
+        self.rng = rng
+        self.fault_state = FaultState(faults, rng)
+        self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
+        self.profiles = _profiles(identity.vendor)
+        self.events = EventGenerator(identity.vendor.event_style, topics, rng)
+        self.subscriptions = SubscriptionManager(self.now)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.boot_time = self.now()
+        self.reboots = 0
+        self._rebinder: Rebinder | None = None
+
+    def __repr__(self) -> str:
+        return f"VirtualCamera({self.index}, {self.address}, serial={self.serial!r})"
+
+    @property
+    def password(self) -> str:
+        return self._password
+
+    @property
+    def serial(self) -> str:
+        return self.identity.serial
+
+    @property
+    def mac(self) -> str:
+        return self.identity.mac
+
+    @property
+    def endpoint_reference(self) -> str:
+        return self.identity.endpoint_reference
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def device_url(self) -> str:
+        return f"{self.base_url}/onvif/device_service"
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.fault_state.plan
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        self.fault_state.plan = plan
+        self.clock_offset = dt.timedelta(seconds=plan.clock_offset)
+
+    def now(self) -> dt.datetime:
+        """The camera's clock, which may be far from true time."""
+        return dt.datetime.now(dt.UTC) + self.clock_offset
+
+    def attach(self, rebinder: Rebinder, host: str, port: int) -> None:
+        self._rebinder = rebinder
+        self.host, self.port = host, port
+
+    async def move_to(self, target: int | str) -> str:
+        """Listen elsewhere (a port, or an ``address[:port]``) keeping identity; returns the address."""
+        if self._rebinder is None:
+            raise RuntimeError("camera is not served by a fleet")
+        if isinstance(target, int):
+            host, port = self.host, target
+        else:
+            host, _, port_text = target.partition(":")
+            port = int(port_text) if port_text else self.port
+        self.host, self.port = await self._rebinder(self, host, port)
+        return self.address
+
+    def reboot(self) -> None:
+        """Restart: every subscription is lost, the boot time moves on."""
+        self.subscriptions.drop_all()
+        self.boot_time = self.now()
+        self.reboots += 1
+
+    def inject(
+        self,
+        topic: str,
+        source: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+        *,
+        operation: str = "Changed",
+    ) -> SimulatedEvent:
+        """Queue an event for every current subscriber; missing Source/Data take the topic's defaults."""
+        spec = TOPICS_BY_NAME.get(topic) or TopicSpec(
+            topic, TOPICS[0].source, (), is_property=False
+        )
+        event = self.events.build(
+            spec,
+            self.now(),
+            source=tuple(source.items()) if source else None,
+            data=tuple(data.items()) if data else None,
+            operation=operation,
+        )
+        self.subscriptions.publish(event)
+        return event
+
+    def emit_random(self) -> SimulatedEvent:
+        event = self.events.random_event(self.now())
+        self.subscriptions.publish(event)
+        return event
+
+    def force_fault(self, fault: Fault | str, times: int = 1) -> None:
+        """Make the next ``times`` responses suffer ``fault`` (``xxe`` hits PullMessages only)."""
+        self.fault_state.force(fault, times)
