@@ -214,7 +214,9 @@ def _utc(value: str | None) -> datetime | None:
 def notification_fields(notification: etree._Element) -> NotificationFields:
     """Topic, device time, property operation, Source and Data items of a NotificationMessage."""
     topic = text(notification, "Topic") or ""
-    message = first(notification, "Message", "Message") or first(notification, "Message")
+    message = first(notification, "Message", "Message")
+    if message is None:
+        message = first(notification, "Message")
     source_node = first(message, "Source") if message is not None else None
     data_node = first(message, "Data") if message is not None else None
     return NotificationFields(

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from connectors.onvif.device import DeviceSnapshot, OnvifDevice
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
-from connectors.sdk.errors import ConnectorError
+from connectors.sdk.errors import ConnectorError, DeviceDataError
 from connectors.sdk.secrets import Credentials
 from topics.identity import camera_id, device_id, normalise_mac
 from topics.models import (
@@ -57,6 +57,7 @@ class ProbeFailure:
     address: str
     error_type: str
     reason: str
+    payload: bytes | str | None = None
 
 
 @dataclass
@@ -220,6 +221,10 @@ async def probe_many(
                     placement=Placement.of_entry(target.entry) if target.entry else None,
                     credential_ref=ref,
                     endpoint_reference=target.endpoint_reference,
+                )
+            except DeviceDataError as exc:
+                report.failures.append(
+                    ProbeFailure(target.address, "DeviceDataError", str(exc), exc.payload)
                 )
             except ConnectorError as exc:
                 report.failures.append(ProbeFailure(target.address, type(exc).__name__, str(exc)))

@@ -62,7 +62,7 @@ def local_name(element: etree._Element) -> str:
 
 def iter_named(element: etree._Element, name: str) -> Iterator[etree._Element]:
     """Every descendant called ``name`` in any namespace: vendors disagree on prefixes and versions."""
-    for child in element.iter():
+    for child in element.iterdescendants():
         if local_name(child) == name:
             yield child
 

@@ -1,0 +1,118 @@
+"""``tilik discover onvif``: find ONVIF cameras, probe them and publish them to the camera registry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from connectors.onvif.netpolicy import ProbePolicy, split_host_port
+from connectors.sdk.errors import ConfigurationError
+
+
+def _credential_ref(username: str | None, password_env: str | None, ref: str | None) -> str | None:
+    if ref:
+        return ref
+    if password_env:
+        return f"{username}@env:{password_env}" if username else f"env:{password_env}"
+    if username:
+        raise click.UsageError("--username needs --password-env (passwords are never arguments)")
+    return None
+
+
+def _progress(done: int, total: int) -> None:
+    click.echo(f"probed {done}/{total}", err=True)
+
+
+@click.command("onvif")
+@click.option("--ws-discovery", is_flag=True, help="Send a WS-Discovery Probe (multicast).")
+@click.option("--interface", help="IPv4 address of the interface multicast Probes leave by.")
+@click.option("--ws-target", help="host:port to send the WS-Discovery Probe to by unicast instead.")
+@click.option("--ws-timeout", type=float, default=3.0, show_default=True)
+@click.option("--hosts", help="Comma-separated host:port list to probe.")
+@click.option("--cidr", help="CIDR range to probe (with --port).")
+@click.option("--port", type=int, default=80, show_default=True)
+@click.option("--inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--username", help="User name for every probed device (with --password-env).")
+@click.option("--password-env", help="Environment variable holding the password.")
+@click.option("--credential-ref", help="Credential reference, e.g. admin@env:CAM_PASS.")
+@click.option(
+    "--allow",
+    multiple=True,
+    help="CIDR the hub may probe (repeatable; default loopback + RFC 1918 or $TILIK_ONVIF_PROBE_ALLOW).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of camera records.")
+@click.option("--dry-run", is_flag=True, help="Probe and print; publish nothing.")
+@click.option("--concurrency", type=int, default=256, show_default=True)
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Per request, s.")
+@click.option("--bootstrap", help="Kafka bootstrap servers (default: $TILIK_BOOTSTRAP).")
+def discover_onvif(
+    ws_discovery: bool,
+    interface: str | None,
+    ws_target: str | None,
+    ws_timeout: float,
+    hosts: str | None,
+    cidr: str | None,
+    port: int,
+    inventory: Path | None,
+    username: str | None,
+    password_env: str | None,
+    credential_ref: str | None,
+    allow: tuple[str, ...],
+    as_json: bool,
+    dry_run: bool,
+    concurrency: int,
+    timeout: float,
+    bootstrap: str | None,
+) -> None:
+    """Probe ONVIF cameras and publish them to the registry (progress on stderr)."""
+    from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
+
+    if not (ws_discovery or ws_target or hosts or cidr or inventory):
+        raise click.UsageError(
+            "nothing to probe: give --ws-discovery, --hosts, --cidr or --inventory"
+        )
+    try:
+        policy = ProbePolicy.of(allow) if allow else ProbePolicy.default()
+        request = OnboardRequest(
+            policy=policy,
+            ws_discovery=ws_discovery,
+            interface=interface,
+            ws_target=split_host_port(ws_target) if ws_target else None,
+            ws_timeout_s=ws_timeout,
+            hosts=[h for h in (hosts or "").split(",") if h.strip()],
+            cidr=cidr,
+            port=port,
+            inventory=inventory,
+            credential_ref=_credential_ref(username, password_env, credential_ref),
+            concurrency=concurrency,
+            timeout_s=timeout,
+            bootstrap=bootstrap,
+            publish=not dry_run,
+        )
+        outcome = asyncio.run(run_onboarding(request, progress=_progress))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    for failure in outcome.report.failures + outcome.refused:
+        click.echo(f"{failure.address}: {failure.error_type}: {failure.reason}", err=True)
+    records = sorted(outcome.records, key=lambda r: r.address)
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+    else:
+        click.echo(f"{'CAMERA ID':<26} {'ADDRESS':<22} {'VENDOR':<14} {'MODEL':<16} NAME")
+        for r in records:
+            click.echo(
+                f"{r.camera_id:<26} {r.address:<22} {(r.vendor or '-')[:14]:<14} "
+                f"{(r.model or '-')[:16]:<16} {r.name}"
+            )
+    verb = "published" if outcome.published else "found (dry run)"
+    click.echo(
+        f"{len(records)} cameras {verb}, {len(outcome.report.failures)} failed, "
+        f"{len(outcome.refused)} refused by the probe policy",
+        err=True,
+    )
+    if not records and (outcome.report.failures or outcome.refused):
+        sys.exit(1)
