@@ -62,7 +62,12 @@ async def _serve(fleet: OnvifFleet) -> None:
     is_flag=True,
     help="One 127.100.x.y address per camera on a common port instead of one port each.",
 )
-@click.option("--discovery-port", type=click.IntRange(1, 65535), default=None)
+@click.option(
+    "--discovery-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Answer WS-Discovery Probes on this loopback UDP port (0 picks one).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def simulate_onvif(
     cameras: int,

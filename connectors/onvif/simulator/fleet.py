@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Literal
 
 from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
+from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.server import CameraServer
 
@@ -74,7 +75,7 @@ class OnvifFleet:
                 )
             )
         self.server = CameraServer()
-        self.discovery: object | None = None
+        self.discovery: DiscoveryResponder | None = None
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -93,8 +94,6 @@ class OnvifFleet:
         try:
             await self._bind_all()
             if self.discovery_port is not None:
-                from connectors.onvif.simulator.discovery import DiscoveryResponder
-
                 responder = DiscoveryResponder(self.cameras, port=self.discovery_port)
                 await responder.start()
                 self.discovery = responder
@@ -121,7 +120,7 @@ class OnvifFleet:
                 await self._ticker
             self._ticker = None
         if self.discovery is not None:
-            self.discovery.close()  # type: ignore[attr-defined]
+            self.discovery.close()
             self.discovery = None
         for camera in self.cameras:
             # Wake blocked PullMessages so shutdown does not wait for their timeouts.
