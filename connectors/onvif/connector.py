@@ -28,24 +28,39 @@ from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, Unparse
 from connectors.sdk.errors import FatalConnectorError
 from topics.models import CameraRecord, CameraStatus, DeviceEvent
 
-_TRANSPORTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SoapTransport] = (
+
+class _SharedTransport:
+    """One ``SoapTransport`` per event loop, closed when the last connector using it closes."""
+
+    def __init__(self, transport: SoapTransport) -> None:
+        self.transport = transport
+        self.users = 0
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedTransport] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def shared_transport(limits: TransportLimits | None = None) -> SoapTransport:
-    """The process's transport for the running event loop (created on first use)."""
+def acquire_shared_transport(limits: TransportLimits | None = None) -> SoapTransport:
+    """The running loop's shared transport (created on first use); pair with ``release``."""
     loop = asyncio.get_running_loop()
-    transport = _TRANSPORTS.get(loop)
-    if transport is None:
-        transport = SoapTransport(limits)
-        _TRANSPORTS[loop] = transport
-    return transport
+    shared = _SHARED.get(loop)
+    if shared is None:
+        shared = _SharedTransport(SoapTransport(limits))
+        _SHARED[loop] = shared
+    shared.users += 1
+    return shared.transport
 
 
-async def close_shared_transport() -> None:
-    transport = _TRANSPORTS.pop(asyncio.get_running_loop(), None)
-    if transport is not None:
+async def release_shared_transport(transport: SoapTransport) -> None:
+    loop = asyncio.get_running_loop()
+    shared = _SHARED.get(loop)
+    if shared is None or shared.transport is not transport:
+        return
+    shared.users -= 1
+    if shared.users <= 0:
+        del _SHARED[loop]
         await transport.close()
 
 
@@ -75,6 +90,7 @@ class OnvifConnector(Connector[OnvifConfig]):
     ) -> None:
         super().__init__(config, state=state)
         self._transport = transport
+        self._owns_transport = False
         self._device: OnvifDevice | None = None
         self._subscription: PullPointSubscription | None = None
 
@@ -95,12 +111,13 @@ class OnvifConnector(Connector[OnvifConfig]):
     @property
     def transport(self) -> SoapTransport:
         if self._transport is None:
-            self._transport = shared_transport(
+            self._transport = acquire_shared_transport(
                 TransportLimits(
                     timeout_s=self.config.timeout_s,
                     max_response_bytes=self.config.max_response_bytes,
                 )
             )
+            self._owns_transport = True
         return self._transport
 
     @property
@@ -224,3 +241,7 @@ class OnvifConnector(Connector[OnvifConfig]):
     async def close(self) -> None:
         if self._subscription is not None:
             await self._subscription.close()
+        if self._owns_transport and self._transport is not None:
+            transport, self._transport, self._device = self._transport, None, None
+            self._owns_transport = False
+            await release_shared_transport(transport)

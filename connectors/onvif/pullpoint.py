@@ -177,26 +177,54 @@ class PullPointSubscription:
             pass
         self.address = None
 
+    async def _step(self) -> PullBatch:
+        if self.state is not SubscriptionState.ACTIVE:
+            await self.create()
+        if self.renew_at is not None and datetime.now(UTC) >= self.renew_at:
+            await self.renew()
+        return await self.pull()
+
+    async def _step_or_close(self) -> PullBatch | None:
+        """One step, abandoned (None) the moment ``close()`` is called: a pull may wait seconds."""
+        step = asyncio.ensure_future(self._step())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({step, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not step.done():
+                step.cancel()
+        if step.cancelled():
+            return None
+        return step.result()
+
+    def _lose(self, exc: Exception) -> None:
+        self.state = SubscriptionState.LOST
+        self.address = None
+        self.renew_at = None
+        log.info("onvif.subscription.lost", device=self.device.address, reason=str(exc))
+
     async def batches(self) -> AsyncIterator[PullBatch]:
-        """Pull batches forever: renews on time and re-subscribes after a lost subscription."""
+        """Pull batches until ``close()``: renews on time, re-subscribes after a lost subscription."""
         backoff = self.settings.backoff_initial_s
         while not self._closing.is_set():
             try:
-                if self.state is not SubscriptionState.ACTIVE:
-                    await self.create()
-                    backoff = self.settings.backoff_initial_s
-                if self.renew_at is not None and datetime.now(UTC) >= self.renew_at:
-                    await self.renew()
-                batch = await self.pull()
+                batch = await self._step_or_close()
             except RetriableError as exc:
-                # Covers SoapFault (unknown subscription after a reboot) and unreachable devices.
-                self.state = SubscriptionState.LOST
-                self.address = None
-                log.info("onvif.subscription.lost", device=self.device.address, reason=str(exc))
-                await self._sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                # SoapFault (a rebooted device forgot the subscription) or an unreachable device.
+                self._lose(exc)
+            except DeviceDataError as exc:
+                # A hostile reply to create/renew: start over, and keep the input for the dead letters.
+                self._lose(exc)
+                yield PullBatch(messages=[], rejected=exc)
+            else:
+                if batch is None:
+                    return
+                backoff = self.settings.backoff_initial_s
+                yield batch
                 continue
-            yield batch
+            await self._sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self.settings.backoff_max_s)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -148,6 +148,7 @@ class SoapTransport:
     def __init__(self, limits: TransportLimits | None = None) -> None:
         self.limits = limits or TransportLimits()
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     async def __aenter__(self) -> SoapTransport:
         return self
@@ -162,6 +163,9 @@ class SoapTransport:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # A late unsubscribe after shutdown must not open a new pool that nobody closes.
+            raise RetriableError("transport is closed")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self.limits.max_connections,
@@ -180,6 +184,7 @@ class SoapTransport:
         return self._session
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -204,8 +209,9 @@ class SoapTransport:
         if action:
             content_type += f'; action="{action}"'
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else None
+        session = self.session
         try:
-            async with self.session.post(
+            async with session.post(
                 url,
                 data=payload,
                 headers={"Content-Type": content_type},
