@@ -242,8 +242,13 @@ class MultipartStreamParser:
     def _emit_until(self, out: list[Part | DiscardedPart], end: int) -> None:
         """Emit the body up to the line end before a delimiter at ``end`` and resume there."""
         body = bytes(self._buf[:end])
-        out.append(Part(self._headers, body[:-1] if body.endswith(b"\r") else body))
-        self.parts += 1
+        body = body[:-1] if body.endswith(b"\r") else body
+        if len(body) > self.max_part_bytes:
+            reason = f"part of {len(body)} bytes exceeds the {self.max_part_bytes} byte limit"
+            self._discard(out, reason, len(body), body[:SAMPLE_BYTES])
+        else:
+            out.append(Part(self._headers, body))
+            self.parts += 1
         del self._buf[: end + 1]
         self._state = _State.SEEK
 

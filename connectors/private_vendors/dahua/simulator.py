@@ -1,0 +1,164 @@
+"""Simulated Dahua cameras and NVRs speaking the HTTP API on loopback (``tilik simulate dahua``).
+
+``magicBox``/``configManager`` answer in ``key=value`` lines; ``eventManager.cgi?action=attach``
+streams numbered ``Code=…;action=…;index=…;data={…}`` parts and ``Heartbeat`` keepalives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from aiohttp import web
+
+from connectors.private_vendors.simulation.cli import simulator_command
+from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+
+WIB = timezone(timedelta(hours=7))
+_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+#: per code: (action, data fields); ``seq`` and times are added per event
+EVENT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
+    "VideoMotion": ("Start", {"SmartMotionEnable": False, "RegionName": ["Region1"]}),
+    "CrossLineDetection": (
+        "Start",
+        {
+            "Class": "Normal",
+            "Direction": "LeftToRight",
+            "Name": "Rule1",
+            "Object": {"ObjectType": "Human", "BoundingBox": [2992, 1136, 4136, 5312]},
+        },
+    ),
+    "CrossRegionDetection": (
+        "Start",
+        {
+            "Class": "Normal",
+            "Action": "Appear",
+            "Direction": "Enter",
+            "Name": "Area1",
+            "Object": {"ObjectType": "Vehicle", "BoundingBox": [100, 200, 900, 1200]},
+        },
+    ),
+    "ParkingDetection": (
+        "Start",
+        {
+            "Class": "Normal",
+            "Name": "NoParking",
+            "ParkingDuration": 300,
+            "Object": {"ObjectType": "Vehicle", "Text": "H 1234 AB"},
+        },
+    ),
+    "CrowdDetection": (
+        "Start",
+        {
+            "Name": "CrowdRule",
+            "CrowdList": [{"Center": [4096, 4096], "Radius": 512}],
+            "RegionList": [{"Name": "Plaza", "PeopleNum": 25}],
+        },
+    ),
+    "NumberStat": (
+        "Pulse",
+        {
+            "Name": "NumberStat",
+            "Number": 42,
+            "EnteredNumber": 40,
+            "ExitedNumber": 2,
+            "Type": "EnterOver",
+        },
+    ),
+    "VideoBlind": ("Start", {}),
+    "VideoLoss": ("Start", {}),
+    "StorageFailure": ("Start", {"Detail": "/dev/sda", "Reason": "IOError"}),
+    "StorageNotExist": ("Start", {}),
+    "StorageLowSpace": ("Start", {"Percent": 95}),
+}
+
+
+class DahuaDevice(SimulatedDevice):
+    realm = "Login to 7G0CF3APAZ"
+    boundary = "myboundary"
+    stream_path = "/cgi-bin/eventManager.cgi"
+    stream_media_type = "multipart/x-mixed-replace"
+    part_content_type = "text/plain"
+
+    @classmethod
+    def default_codes(cls) -> Sequence[str]:
+        return list(EVENT_TEMPLATES)
+
+    @property
+    def is_recorder(self) -> bool:
+        return self.channels > 1
+
+    @property
+    def serial(self) -> str:
+        return f"7G0{self.seed:03d}PAZ{self.index:08d}"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/cgi-bin/magicBox.cgi", self.magic_box),
+            web.get("/cgi-bin/configManager.cgi", self.config_manager),
+            web.get("/cgi-bin/snapshot.cgi", self.snapshot),
+        ]
+
+    async def magic_box(self, request: web.Request) -> web.Response:
+        answers = {
+            "getDeviceType": f"type={'DHI-NVR5432-4KS2' if self.is_recorder else 'IPC-HFW2431S-S-S2'}",
+            "getSerialNo": f"sn={self.serial}",
+            "getSoftwareVersion": "version=4.001.0000000.3,build:2023-05-17",
+            "getMachineName": f"name={'NVR' if self.is_recorder else 'IPC'}{self.index:03d}",
+        }
+        answer = answers.get(request.query.get("action", ""))
+        if answer is None:
+            return _bad_request()
+        return web.Response(text=answer + "\r\n")
+
+    async def config_manager(self, request: web.Request) -> web.Response:
+        if (
+            request.query.get("action") != "getConfig"
+            or request.query.get("name") != "ChannelTitle"
+        ):
+            return _bad_request()
+        lines = [f"table.ChannelTitle[{i}].Name=CAM {i + 1:02d}" for i in range(self.channels)]
+        return web.Response(text="\r\n".join(lines) + "\r\n")
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        return web.Response(body=_JPEG, content_type="image/jpeg")
+
+    async def event_stream(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("action") != "attach":
+            return _bad_request()
+        return await super().event_stream(request)
+
+    def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        action, fields = EVENT_TEMPLATES.get(code, ("Pulse", {}))
+        data = {
+            **fields,
+            "UTC": int(at.timestamp()),
+            "LocaleTime": at.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S"),
+            "EventSeq": seq,
+        }
+        return (
+            f"Code={code};action={action};index={channel - 1};data={json.dumps(data, indent=3)}"
+        ).encode()
+
+    def render_heartbeat(self, at: datetime) -> bytes:
+        return b"Heartbeat"
+
+
+class DahuaSimulator(DeviceFleet[DahuaDevice]):
+    """N simulated Dahua devices: ``async with DahuaSimulator(devices=2) as sim``."""
+
+    device_class = DahuaDevice
+
+
+def _bad_request() -> web.Response:
+    return web.Response(status=400, text="Error\r\nBad Request!\r\n")
+
+
+simulate_dahua = simulator_command(
+    "dahua",
+    DahuaSimulator,  # type: ignore[arg-type]
+    "Simulated Dahua cameras/NVRs (HTTP API, digest auth, eventManager stream) on loopback.",
+)

@@ -1,0 +1,245 @@
+"""Simulated Hikvision cameras and NVRs speaking ISAPI on loopback (``tilik simulate hikvision``).
+
+A device with one channel is an ``IPCamera``; with more it is an ``NVR`` whose channels are
+proxied IP cameras (every tenth one offline). The alertStream carries numbered
+``EventNotificationAlert`` documents shaped like real firmware output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+
+from aiohttp import web
+
+from connectors.private_vendors.simulation.cli import simulator_command
+from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+
+NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
+WIB = timezone(timedelta(hours=7))
+# A 1x1 JPEG is enough for a snapshot endpoint.
+_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c"
+    "1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0"
+    "000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bff"
+    "da0008010100003f00d2cf20ffd9"
+)
+
+_REGION = (
+    "<DetectionRegionList><DetectionRegionEntry><regionID>{region}</regionID>"
+    "<sensitivityLevel>50</sensitivityLevel><RegionCoordinatesList><RegionCoordinates>"
+    "<positionX>120</positionX><positionY>340</positionY></RegionCoordinates>"
+    "</RegionCoordinatesList>{target}</DetectionRegionEntry></DetectionRegionList>"
+)
+_HUMAN = "<detectionTarget>human</detectionTarget>"
+
+#: per code: (eventDescription, extra elements); ``{region}``, ``{plate}``, ``{count}`` filled in
+EVENT_TEMPLATES: dict[str, tuple[str, str]] = {
+    "VMD": ("Motion alarm", _REGION.replace("{target}", "")),
+    "linedetection": ("linedetection alarm", _REGION.replace("{target}", _HUMAN)),
+    "fielddetection": ("fielddetection alarm", _REGION.replace("{target}", _HUMAN)),
+    "regionEntrance": ("regionEntrance alarm", _REGION.replace("{target}", _HUMAN)),
+    "regionExiting": ("regionExiting alarm", _REGION.replace("{target}", _HUMAN)),
+    "tamperdetection": ("Tamper alarm", ""),
+    "shelteralarm": ("Shelter alarm", ""),
+    "videoloss": ("videoloss alarm", ""),
+    "illegalParking": (
+        "illegalParking alarm",
+        _REGION.replace("{target}", "")
+        + "<ANPR><licensePlate>{plate}</licensePlate></ANPR><duration>300</duration>",
+    ),
+    "peopleGathering": (
+        "peopleGathering alarm",
+        _REGION.replace("{target}", "")
+        + "<PeopleGathering><peopleNum>{count}</peopleNum></PeopleGathering>",
+    ),
+    "ANPR": (
+        "ANPR",
+        "<ANPR><country>ID</country><licensePlate>{plate}</licensePlate>"
+        "<confidenceLevel>92</confidenceLevel><direction>forward</direction>"
+        "<vehicleType>car</vehicleType></ANPR>",
+    ),
+    "diskfull": ("diskfull", "<hdNo>1</hdNo>"),
+    "diskerror": ("diskerror", "<hdNo>1</hdNo>"),
+    "nicbroken": ("nicbroken", ""),
+    "ipconflict": ("ipconflict", ""),
+}
+
+
+class HikvisionDevice(SimulatedDevice):
+    realm = "DS-HIKVISION"
+    boundary = "boundary"
+    stream_path = "/ISAPI/Event/notification/alertStream"
+    part_content_type = 'application/xml; charset="UTF-8"'
+
+    @classmethod
+    def default_codes(cls) -> Sequence[str]:
+        return list(EVENT_TEMPLATES)
+
+    @property
+    def is_recorder(self) -> bool:
+        return self.channels > 1
+
+    @property
+    def model(self) -> str:
+        return "DS-7732NI-K4" if self.is_recorder else "DS-2CD2143G2-I"
+
+    @property
+    def serial(self) -> str:
+        return f"{self.model}{20230101 + self.seed:08d}CCRR{self.index:09d}WCVU"
+
+    @property
+    def mac(self) -> str:
+        value = 0x4419B6000000 + self.seed * 65536 + self.index
+        return ":".join(f"{(value >> shift) & 0xFF:02x}" for shift in range(40, -1, -8))
+
+    def channel_online(self, channel: int) -> bool:
+        return channel % 10 != 0
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/ISAPI/System/deviceInfo", self.device_info),
+            web.get("/ISAPI/System/Video/inputs/channels", self.video_inputs),
+            web.get("/ISAPI/ContentMgmt/InputProxy/channels", self.proxy_channels),
+            web.get("/ISAPI/ContentMgmt/InputProxy/channels/status", self.proxy_status),
+            web.get("/ISAPI/Streaming/channels/{stream}/picture", self.picture),
+        ]
+
+    async def device_info(self, request: web.Request) -> web.Response:
+        kind = "NVR" if self.is_recorder else "IPCamera"
+        return _xml(
+            f'<DeviceInfo version="2.0" xmlns="{NAMESPACE}">'
+            f"<deviceName>{kind} {self.index:03d}</deviceName>"
+            f"<deviceID>8a6f2c4e-{self.seed:04d}-11ee-8000-{self.index:012d}</deviceID>"
+            f"<model>{self.model}</model>"
+            f"<serialNumber>{self.serial}</serialNumber>"
+            f"<macAddress>{self.mac}</macAddress>"
+            "<firmwareVersion>V4.62.210</firmwareVersion>"
+            "<firmwareReleasedDate>build 230815</firmwareReleasedDate>"
+            f"<deviceType>{kind}</deviceType></DeviceInfo>"
+        )
+
+    async def video_inputs(self, request: web.Request) -> web.Response:
+        entries = (
+            ""
+            if self.is_recorder
+            else "<VideoInputChannel><id>1</id><inputPort>1</inputPort>"
+            "<name>Camera 01</name><videoFormat>PAL</videoFormat></VideoInputChannel>"
+        )
+        return _xml(
+            f'<VideoInputChannelList version="2.0" xmlns="{NAMESPACE}">{entries}</VideoInputChannelList>'
+        )
+
+    async def proxy_channels(self, request: web.Request) -> web.Response:
+        if not self.is_recorder:
+            return _not_supported()
+        entries = "".join(
+            f"<InputProxyChannel><id>{ch}</id><name>IPCamera {ch:02d}</name>"
+            "<sourceInputPortDescriptor><proxyProtocol>HIKVISION</proxyProtocol>"
+            f"<addressingFormatType>ipaddress</addressingFormatType><ipAddress>10.20.{self.index % 250}.{ch}</ipAddress>"
+            "<managePortNo>8000</managePortNo><srcInputPort>1</srcInputPort>"
+            "<userName>admin</userName><streamType>auto</streamType></sourceInputPortDescriptor>"
+            "</InputProxyChannel>"
+            for ch in range(1, self.channels + 1)
+        )
+        return _xml(
+            f'<InputProxyChannelList version="2.0" xmlns="{NAMESPACE}">{entries}</InputProxyChannelList>'
+        )
+
+    async def proxy_status(self, request: web.Request) -> web.Response:
+        if not self.is_recorder:
+            return _not_supported()
+        entries = "".join(
+            f"<InputProxyChannelStatus><id>{ch}</id><online>{str(self.channel_online(ch)).lower()}</online>"
+            f"<chanDetectResult>{'connect' if self.channel_online(ch) else 'netUnreachable'}</chanDetectResult>"
+            "</InputProxyChannelStatus>"
+            for ch in range(1, self.channels + 1)
+        )
+        return _xml(
+            f'<InputProxyChannelStatusList version="2.0" xmlns="{NAMESPACE}">{entries}</InputProxyChannelStatusList>'
+        )
+
+    async def picture(self, request: web.Request) -> web.Response:
+        return web.Response(body=_JPEG, content_type="image/jpeg")
+
+    def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        description, extra = EVENT_TEMPLATES.get(code, (f"{code} alarm", ""))
+        extra = extra.format(
+            region=seq % 4 + 1, plate=f"H {1000 + seq % 9000} AB", count=10 + seq % 40
+        )
+        dyn = f"<dynChannelID>{channel}</dynChannelID>" if self.is_recorder else ""
+        return self._alert(
+            code=code,
+            channel=channel,
+            at=at,
+            count=seq + 1,
+            state="active",
+            description=description,
+            extra=dyn + extra,
+        ).encode()
+
+    def render_heartbeat(self, at: datetime) -> bytes:
+        return self._alert(
+            code="videoloss",
+            channel=1,
+            at=at,
+            count=0,
+            state="inactive",
+            description="videoloss alarm",
+            extra="",
+        ).encode()
+
+    def _alert(
+        self,
+        *,
+        code: str,
+        channel: int,
+        at: datetime,
+        count: int,
+        state: str,
+        description: str,
+        extra: str,
+    ) -> str:
+        return (
+            f'<EventNotificationAlert version="2.0" xmlns="{NAMESPACE}">\r\n'
+            f"<ipAddress>10.20.{self.index % 250}.1</ipAddress>\r\n<portNo>80</portNo>\r\n"
+            f"<protocol>HTTP</protocol>\r\n<macAddress>{self.mac}</macAddress>\r\n"
+            f"<channelID>{channel}</channelID>\r\n"
+            f"<dateTime>{at.astimezone(WIB).isoformat()}</dateTime>\r\n"
+            f"<activePostCount>{count}</activePostCount>\r\n<eventType>{code}</eventType>\r\n"
+            f"<eventState>{state}</eventState>\r\n<eventDescription>{description}</eventDescription>\r\n"
+            f"<channelName>Camera {channel:02d}</channelName>\r\n{extra}\r\n"
+            "</EventNotificationAlert>\r\n"
+        )
+
+
+class HikvisionSimulator(DeviceFleet[HikvisionDevice]):
+    """N simulated Hikvision devices: ``async with HikvisionSimulator(devices=2) as sim``."""
+
+    device_class = HikvisionDevice
+
+
+def _xml(text: str) -> web.Response:
+    return web.Response(
+        text='<?xml version="1.0" encoding="UTF-8"?>\n' + text, content_type="application/xml"
+    )
+
+
+def _not_supported() -> web.Response:
+    return web.Response(
+        status=403,
+        content_type="application/xml",
+        text=(
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<ResponseStatus version="1.0" xmlns="{NAMESPACE}">'
+            "<requestURL>/ISAPI/ContentMgmt/InputProxy/channels</requestURL><statusCode>4</statusCode>"
+            "<statusString>Invalid Operation</statusString><subStatusCode>notSupport</subStatusCode>"
+            "</ResponseStatus>"
+        ),
+    )
+
+
+simulate_hikvision = simulator_command(
+    "hikvision",
+    HikvisionSimulator,  # type: ignore[arg-type]
+    "Simulated Hikvision cameras/NVRs (ISAPI, digest auth, alertStream) on loopback.",
+)

@@ -1,0 +1,1 @@
+"""Shared machinery of the vendor simulators: devices on loopback, digest auth, fault injection, CLI."""

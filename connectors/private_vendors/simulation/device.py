@@ -1,0 +1,243 @@
+"""Simulated vendor devices on loopback: digest auth, numbered multipart event streams, faults.
+
+A vendor simulator subclasses ``SimulatedDevice`` with its endpoints and payload renderers;
+``DeviceFleet`` runs N of them, each on its own port. Events are numbered per device (``seq``),
+and their device time is ``epoch + seq`` seconds, so a test can tell exactly which events
+arrived; ``damaged`` holds the numbers of parts a ``drop`` fault cut in half.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import random
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import ClassVar, Generic, TypeVar
+
+from aiohttp import web
+
+from connectors.private_vendors.simulation.faults import (
+    Faults,
+    FaultyPartWriter,
+    ReauthDemand,
+    frame_part,
+    slow_middleware,
+)
+from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
+
+DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class SimulatedDevice(abc.ABC):
+    """One simulated camera or recorder; subclasses add the vendor's endpoints and payloads."""
+
+    realm: ClassVar[str]
+    boundary: ClassVar[str]
+    stream_path: ClassVar[str]
+    stream_media_type: ClassVar[str] = "multipart/mixed"
+    part_content_type: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        channels: int,
+        username: str,
+        password: str,
+        event_rate: float,
+        faults: Faults,
+        max_events: int | None,
+        codes: Sequence[str] | None,
+        epoch: datetime,
+        heartbeat_s: float,
+        seed: int,
+    ) -> None:
+        self.index = index
+        self.channels = channels
+        self.users = {username: password}
+        self.event_rate = event_rate
+        self.faults = faults
+        self.max_events = max_events
+        self.codes = list(codes) if codes else list(self.default_codes())
+        self.epoch = epoch
+        self.heartbeat_s = heartbeat_s
+        self.rng = random.Random(seed * 7919 + index)
+        self.seed = seed
+        self.next_seq = 0
+        self.damaged: set[int] = set()
+        self.stream_connections = 0
+        self.reauth = ReauthDemand()
+        self.port = 0
+        self._stream_tasks: set[asyncio.Task[object]] = set()
+
+    # --- vendor hooks --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def routes(self) -> list[web.RouteDef]:
+        """The vendor's request/response endpoints (the event stream is added here)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def default_codes(cls) -> Sequence[str]:
+        """The event codes streamed when the caller names none."""
+
+    @abc.abstractmethod
+    def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        """Body of the part carrying event ``seq``."""
+
+    @abc.abstractmethod
+    def render_heartbeat(self, at: datetime) -> bytes:
+        """Body of the keepalive part sent while no event is due."""
+
+    # --- shared machinery ----------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def event_time(self, seq: int) -> datetime:
+        return self.epoch + timedelta(seconds=seq)
+
+    def seq_of(self, device_time: datetime) -> int:
+        """Inverse of ``event_time``: which event a received device time belongs to."""
+        return round((device_time - self.epoch).total_seconds())
+
+    def application(self) -> web.Application:
+        app = web.Application(
+            middlewares=[
+                slow_middleware(self.faults),
+                self.reauth.middleware(self.realm),
+                device_auth_middleware(self.users, realm=self.realm),
+            ]
+        )
+        app.add_routes([*self.routes(), web.get(self.stream_path, self.event_stream)])
+        return app
+
+    def stop_streams(self) -> None:
+        """End every open event stream (they never end on their own)."""
+        for task in list(self._stream_tasks):
+            task.cancel()
+
+    async def event_stream(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._stream_tasks.add(task)
+            task.add_done_callback(self._stream_tasks.discard)
+        return await self._serve_events(request)
+
+    async def _serve_events(self, request: web.Request) -> web.StreamResponse:
+        self.stream_connections += 1
+        response = web.StreamResponse(
+            headers={"Content-Type": f"{self.stream_media_type}; boundary={self.boundary}"}
+        )
+        await response.prepare(request)
+        delimiter = b"--" + self.boundary.encode("latin-1")
+        writer = FaultyPartWriter(response, self.faults, delimiter, self.rng)
+        interval = 1.0 / self.event_rate if self.event_rate > 0 else None
+        try:
+            while True:
+                if interval is None or (
+                    self.max_events is not None and self.next_seq >= self.max_events
+                ):
+                    body = self.render_heartbeat(datetime.now(UTC))
+                    await writer.write(frame_part(delimiter, self.part_content_type, body))
+                    await asyncio.sleep(self.heartbeat_s)
+                    continue
+                seq = self.next_seq
+                self.next_seq += 1
+                code = self.codes[seq % len(self.codes)]
+                channel = seq % self.channels + 1
+                body = self.render_event(seq, code, channel, self.event_time(seq))
+                frame = frame_part(delimiter, self.part_content_type, body)
+                every = self.faults.every_parts
+                if self.faults.drop and (seq + 1) % every == 0:
+                    self.damaged.add(seq)
+                    await writer.write_truncated(frame, request)
+                    return response
+                await writer.write(frame)
+                # Half-way between drops, so both faults happen when both are on.
+                if self.faults.reauth and (seq + 1) % every == every // 2 + 1:
+                    self.reauth.armed = True
+                    return response
+                await asyncio.sleep(interval)
+        except (ConnectionResetError, ConnectionError):
+            return response
+
+
+D = TypeVar("D", bound=SimulatedDevice)
+
+
+class DeviceFleet(Generic[D]):
+    """N simulated devices of one vendor, each on its own loopback port.
+
+    ``async with HikvisionSimulator(devices=2, channels=32) as sim: sim.addresses``
+    """
+
+    device_class: ClassVar[type[SimulatedDevice]]
+
+    def __init__(
+        self,
+        *,
+        devices: int = 1,
+        channels: int = 1,
+        username: str = "admin",
+        password: str = "tilik-sim",  # noqa: S107 - the simulator's own default, not a secret
+        event_rate: float = 2.0,
+        faults: Faults | str | None = None,
+        max_events: int | None = None,
+        codes: Sequence[str] | None = None,
+        epoch: datetime = DEFAULT_EPOCH,
+        heartbeat_s: float = 1.0,
+        seed: int = 1,
+        first_index: int = 0,
+    ) -> None:
+        parsed = faults if isinstance(faults, Faults) else Faults.parse(faults)
+        self.devices: list[D] = [
+            self.device_class(  # type: ignore[misc]
+                index=first_index + i,
+                channels=channels,
+                username=username,
+                password=password,
+                event_rate=event_rate,
+                faults=parsed,
+                max_events=max_events,
+                codes=codes,
+                epoch=epoch,
+                heartbeat_s=heartbeat_s,
+                seed=seed,
+            )
+            for i in range(devices)
+        ]
+        self._stack: AsyncExitStack | None = None
+
+    @property
+    def addresses(self) -> list[str]:
+        return [device.address for device in self.devices]
+
+    async def __aenter__(self) -> DeviceFleet[D]:
+        stack = AsyncExitStack()
+        try:
+            for device in self.devices:
+                device.port = await stack.enter_async_context(
+                    run_loopback_site(device.application())
+                )
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        for device in self.devices:
+            device.stop_streams()
+        if stack is not None:
+            await stack.aclose()
