@@ -1,0 +1,62 @@
+"""The hub's Faust app: one worker process runs health, rules, routing and delivery agents.
+
+Several workers with the same ``app_id`` form one consumer group and split the partitions. Tables
+live in memory and are rebuilt from their changelog topics when a worker (re)starts.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from hub.config import HubConfig
+from hub.context import Hub
+from hub.edge import CatalogTopics
+from hub.registry_view import RegistryView
+from tilik.settings import get_settings
+
+
+def create_hub(config: HubConfig) -> Hub:
+    app = faust.App(
+        config.app_id,
+        broker=config.broker_urls(),
+        store="memory://",
+        autodiscover=False,
+        web_enabled=True,
+        web_host=config.web_host,
+        web_port=config.web_port,
+        web_bind=config.web_host,
+        datadir=str(config.data_dir),
+        processing_guarantee="at_least_once",
+        # Timers scan the local table; a standby copy would make two workers act on one key.
+        table_standby_replicas=0,
+        topic_replication_factor=config.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=config.commit_every_s,
+        producer_acks=-1,
+    )
+    hub = Hub(
+        config=config,
+        app=app,
+        catalog=CatalogTopics(app),
+        registry=RegistryView(config.bootstrap, settings=get_settings()),
+    )
+
+    @app.task
+    async def load_registry() -> None:
+        await hub.registry.start()
+
+    from hub.health import agents as health_agents
+
+    health_agents.install(hub)
+    if config.rules_path is not None:
+        from hub.alerting import agents as alerting_agents
+
+        alerting_agents.install(hub)
+    if config.routes_path is not None:
+        from hub.delivery import agents as delivery_agents
+        from hub.dispatching import agents as dispatching_agents
+
+        dispatching_agents.install(hub)
+        delivery_agents.install(hub)
+    return hub

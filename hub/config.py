@@ -1,0 +1,37 @@
+"""Settings of one hub worker: which broker, which rules and routes, how quickly timers fire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HubConfig(BaseModel):
+    """Everything a hub worker needs besides the process-wide ``Settings`` (broker security, logs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap: str = Field(description="Kafka bootstrap servers, comma separated host:port.")
+    app_id: str = Field(
+        default="tilik-hub",
+        pattern=r"^[a-z][a-z0-9._-]{0,63}$",
+        description="Consumer group and prefix of the hub's internal topics; workers sharing it share the work.",
+    )
+    rules_path: Path | None = None
+    routes_path: Path | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    data_dir: Path = Path(".tilik/hub")
+    offline_after_s: float = Field(
+        default=300.0, gt=0, description="Silence after which a camera is declared offline."
+    )
+    health_check_every_s: float = Field(default=10.0, gt=0)
+    rules_tick_every_s: float = Field(default=5.0, gt=0)
+    escalation_check_every_s: float = Field(default=5.0, gt=0)
+    commit_every_s: float = Field(default=1.0, gt=0)
+    replication_factor: int = Field(default=1, ge=1)
+    offline_rule_id: str = "camera-offline"
+
+    def broker_urls(self) -> list[str]:
+        return [f"kafka://{host.strip()}" for host in self.bootstrap.split(",") if host.strip()]

@@ -1,0 +1,43 @@
+"""What every domain of the hub shares inside one worker: the Faust app, its config and edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import faust
+import faust.types
+
+from hub.config import HubConfig
+from hub.edge import CatalogTopics
+from hub.registry_view import RegistryView
+
+
+@dataclass
+class Hub:
+    config: HubConfig
+    app: faust.App
+    catalog: CatalogTopics
+    registry: RegistryView
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
+        """A hub-private topic (JSON), partitioned like the table its messages update."""
+        return self.app.topic(
+            f"{self.config.app_id}-{name}",
+            partitions=partitions,
+            internal=True,
+            key_serializer="json",
+            value_serializer="json",
+        )
+
+    def table(self, name: str, partitions: int) -> faust.types.TableT:
+        return self.app.Table(
+            name,
+            partitions=partitions,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

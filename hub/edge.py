@@ -1,0 +1,133 @@
+"""The hub's Kafka edges inside Faust: catalog topics as raw bytes, validated on the way in and out.
+
+Faust does its own Kafka I/O, so catalog topics are declared with raw serializers and every payload
+is checked with ``topics.codec`` here: what fails validation becomes a dead letter (with its source
+topic, partition and offset) and the agent carries on with the next message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import faust
+import structlog
+from faust.types import EventT
+from pydantic import BaseModel
+
+from topics import codec
+from topics.catalog import DEAD_LETTERS, TopicSpec
+from topics.deadletters import make_dead_letter
+from topics.models import DeadLetter, DeadLetterKind
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class CatalogTopics:
+    """Faust topic objects for catalog specs, declared once per app with the catalog's partitions."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._topics: dict[str, faust.TopicT] = {}
+
+    def topic(self, spec: TopicSpec) -> faust.TopicT:
+        if spec.name not in self._topics:
+            self._topics[spec.name] = self.app.topic(
+                spec.name,
+                partitions=spec.partitions,
+                internal=False,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+        return self._topics[spec.name]
+
+    async def send(
+        self,
+        spec: TopicSpec,
+        value: BaseModel,
+        *,
+        key: str | None = None,
+        extra_headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Publish one payload and wait for the broker's acknowledgement (at-least-once)."""
+        payload = codec.encode(spec, value)
+        record_key = key if key is not None else codec.record_key(spec, value)
+        headers = codec.headers_for(spec) + list(extra_headers or [])
+        future = await self.topic(spec).send(
+            key=record_key.encode() if record_key is not None else None,
+            value=payload,
+            headers=headers,
+        )
+        await future
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        key = letter.source_topic or letter.source_device or letter.component
+        await self.send(DEAD_LETTERS, letter, key=key)
+
+
+def _headers(event: EventT) -> list[tuple[str, bytes]]:
+    raw: Any = event.message.headers or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return [(str(name), bytes(value) if value is not None else b"") for name, value in items]
+
+
+async def accept(
+    topics: CatalogTopics, spec: TopicSpec, event: EventT, *, component: str
+) -> BaseModel | None:
+    """The validated payload of one Faust event; ``None`` for a tombstone.
+
+    Raises ``Refused`` after dead-lettering a message that fails validation.
+    """
+    message = event.message
+    raw = message.value
+    try:
+        return codec.decode(spec, raw, _headers(event))
+    except codec.InvalidMessage as exc:
+        letter = make_dead_letter(
+            kind=DeadLetterKind.INVALID_MESSAGE,
+            reason=exc.reason,
+            error_type="InvalidMessage",
+            component=component,
+            payload=raw,
+            key=message.key,
+            headers=_headers(event),
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+        )
+        await topics.dead_letter(letter)
+        log.warning(
+            "message dead-lettered",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=exc.reason,
+            component=component,
+        )
+        raise Refused(exc.reason) from None
+
+
+async def accept_as(
+    topics: CatalogTopics, spec: TopicSpec, model: type[M], event: EventT, *, component: str
+) -> M:
+    """Like ``accept`` for topics without tombstones: a null value is refused too."""
+    value = await accept(topics, spec, event, component=component)
+    if not isinstance(value, model):
+        letter = make_dead_letter(
+            reason=f"{spec.name} carries {model.__name__}, got a null value",
+            error_type="InvalidMessage",
+            component=component,
+            payload=None,
+            key=event.message.key,
+            source_topic=event.message.topic,
+            source_partition=event.message.partition,
+            source_offset=event.message.offset,
+        )
+        await topics.dead_letter(letter)
+        raise Refused("null value")
+    return value
+
+
+class Refused(Exception):
+    """A message that was dead-lettered at the edge; the agent skips it."""

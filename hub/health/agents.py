@@ -1,0 +1,104 @@
+"""Health agents: registry and status into the health table, a timer for silent cameras, /coverage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from faust.web import Request, Response, View
+
+from hub.context import Hub, utcnow
+from hub.edge import Refused, accept, accept_as
+from hub.health.coverage import compute_coverage
+from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
+from topics.catalog import ALERTS, CAMERA_REGISTRY, CAMERA_STATUS
+from topics.models import CameraRecord, CameraStatus
+
+log = structlog.get_logger(__name__)
+COMPONENT = "hub.health"
+
+
+def install(hub: Hub) -> None:
+    app = hub.app
+    config = hub.config
+    partitions = CAMERA_STATUS.partitions
+    health = hub.table("camera-health", partitions)
+    silence_checks = hub.internal_topic("health-silence-checks", partitions)
+
+    def load(camera_id: str) -> CameraHealth | None:
+        stored = health.get(camera_id)
+        return CameraHealth.model_validate(stored) if stored is not None else None
+
+    def store(value: CameraHealth) -> None:
+        health[value.camera_id] = value.model_dump(mode="json")
+
+    async def publish(alerts: list[Any]) -> None:
+        for alert in alerts:
+            await hub.catalog.send(ALERTS, alert)
+            log.info("health alert", alert_id=alert.alert_id, status=alert.status, camera_id=alert.camera_id)
+
+    @app.agent(hub.catalog.topic(CAMERA_REGISTRY), name="hub.health.registry")
+    async def registry_agent(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                record = await accept(hub.catalog, CAMERA_REGISTRY, event, component=COMPONENT)
+            except Refused:
+                continue
+            key = event.message.key
+            camera_id = record.camera_id if isinstance(record, CameraRecord) else (key or b"").decode()
+            if not camera_id:
+                continue
+            assert record is None or isinstance(record, CameraRecord)
+            store(on_registry(load(camera_id), camera_id, record, event.message.partition, utcnow()))
+
+    @app.agent(hub.catalog.topic(CAMERA_STATUS), name="hub.health.status")
+    async def status_agent(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                status = await accept_as(
+                    hub.catalog, CAMERA_STATUS, CameraStatus, event, component=COMPONENT
+                )
+            except Refused:
+                continue
+            updated, alerts = on_status(load(status.camera_id), status, event.message.partition)
+            await publish(alerts)
+            store(updated)
+
+    @app.agent(silence_checks, name="hub.health.silence")
+    async def silence_agent(stream: Any) -> None:
+        async for event in stream.events():
+            check = event.value
+            current = load(str(check["camera_id"]))
+            if current is None:
+                continue
+            updated, alerts = on_silence_check(
+                current,
+                datetime.fromisoformat(check["at"]),
+                config.offline_after_s,
+                config.offline_rule_id,
+            )
+            if alerts:
+                await publish(alerts)
+                store(updated)
+
+    @app.timer(config.health_check_every_s, name="hub.health.silence-timer")
+    async def find_silent_cameras() -> None:
+        # The timer only finds candidates; the state changes where it lives, in its partition.
+        now = utcnow()
+        for camera_id, stored in list(health.items()):
+            current = CameraHealth.model_validate(stored)
+            if offline_due(current, now, config.offline_after_s):
+                await silence_checks.send(
+                    key=camera_id,
+                    value={"camera_id": camera_id, "at": now.isoformat()},
+                    partition=current.partition,
+                )
+
+    @app.page("/coverage")
+    async def coverage_page(web: View, request: Request) -> Response:
+        cameras = (CameraHealth.model_validate(v) for _, v in list(health.items()))
+        coverage = compute_coverage(cameras, utcnow(), config.offline_after_s)
+        return web.json(coverage.model_dump(mode="json"))
+
+    hub.extras["health_table"] = health

@@ -1,0 +1,158 @@
+"""What the hub remembers about each camera's health, and the pure transitions on it.
+
+One ``CameraHealth`` per camera lives in a changelog-backed table. Registry records and status
+reports update it; a timer finds cameras silent for longer than the limit and opens a
+``camera_offline`` alert; the next online report resolves that alert (the camera recovered).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from topics.identity import alert_id
+from topics.models import (
+    Alert,
+    AlertCategory,
+    AlertStatus,
+    CameraRecord,
+    CameraState,
+    CameraStatus,
+    Location,
+    Severity,
+    SiteType,
+)
+
+
+class CameraHealth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str
+    partition: int
+    registered: bool = False
+    revoked: bool = False
+    name: str | None = None
+    owner_id: str | None = None
+    location: Location = Location()
+    site_type: SiteType = SiteType.OTHER
+    state: CameraState | None = None
+    known_since: AwareDatetime | None = None
+    last_seen: AwareDatetime | None = None
+    offline_alert: Alert | None = None
+
+    @property
+    def kecamatan(self) -> str:
+        return self.location.area.kecamatan or "(unknown)"
+
+    @property
+    def kelurahan(self) -> str:
+        return self.location.area.kelurahan or "(unknown)"
+
+    def is_online(self, now: datetime, offline_after_s: float) -> bool:
+        return (
+            self.state == CameraState.ONLINE
+            and self.last_seen is not None
+            and (now - self.last_seen).total_seconds() <= offline_after_s
+        )
+
+
+def on_registry(
+    health: CameraHealth | None,
+    camera_id: str,
+    record: CameraRecord | None,
+    partition: int,
+    now: datetime,
+) -> CameraHealth:
+    """A registry record (or a tombstone: the camera left or its owner revoked it)."""
+    current = health or CameraHealth(camera_id=camera_id, partition=partition)
+    if record is None:
+        return current.model_copy(update={"registered": False, "revoked": True})
+    return current.model_copy(
+        update={
+            "registered": True,
+            "revoked": False,
+            "partition": partition,
+            "name": record.name,
+            "owner_id": record.owner.id,
+            "location": record.location,
+            "site_type": record.site_type,
+            "known_since": current.known_since or now,
+        }
+    )
+
+
+def on_status(
+    health: CameraHealth | None, status: CameraStatus, partition: int
+) -> tuple[CameraHealth, list[Alert]]:
+    """A health-check result: online refreshes last_seen and resolves an open offline alert."""
+    current = health or CameraHealth(camera_id=status.camera_id, partition=partition)
+    update: dict[str, object] = {"state": status.state}
+    alerts: list[Alert] = []
+    if status.state == CameraState.ONLINE:
+        if current.last_seen is None or status.checked_at > current.last_seen:
+            update["last_seen"] = status.checked_at
+        if current.offline_alert is not None:
+            alerts.append(_recovered(current.offline_alert, status.checked_at))
+            update["offline_alert"] = None
+    return current.model_copy(update=update), alerts
+
+
+def silent_since(health: CameraHealth) -> datetime | None:
+    return health.last_seen or health.known_since
+
+
+def offline_due(health: CameraHealth, now: datetime, offline_after_s: float) -> bool:
+    """Registered, still shared, silent for longer than the limit and not yet alerted."""
+    since = silent_since(health)
+    return (
+        health.registered
+        and not health.revoked
+        and health.offline_alert is None
+        and since is not None
+        and (now - since).total_seconds() > offline_after_s
+    )
+
+
+def on_silence_check(
+    health: CameraHealth, now: datetime, offline_after_s: float, rule_id: str
+) -> tuple[CameraHealth, list[Alert]]:
+    """The timer's verdict, re-checked where the state lives: open the offline alert if still due."""
+    if not offline_due(health, now, offline_after_s):
+        return health, []
+    since = silent_since(health)
+    assert since is not None
+    alert = Alert(
+        alert_id=alert_id(camera_id=health.camera_id, rule_id=rule_id, opened_at=since),
+        rule_id=rule_id,
+        category=AlertCategory.CAMERA_OFFLINE,
+        severity=Severity.WARNING,
+        status=AlertStatus.OPENED,
+        sequence=0,
+        camera_id=health.camera_id,
+        camera_name=health.name,
+        owner_id=health.owner_id,
+        location=health.location,
+        site_type=health.site_type,
+        title=f"Camera offline: {health.name or health.camera_id}",
+        summary=f"no sign of life for more than {offline_after_s:g} s (last seen {since.isoformat()})",
+        measurement=round((now - since).total_seconds(), 3),
+        threshold=offline_after_s,
+        opened_at=now,
+        updated_at=now,
+    )
+    return health.model_copy(update={"offline_alert": alert, "state": CameraState.OFFLINE}), [alert]
+
+
+def _recovered(opened: Alert, at: datetime) -> Alert:
+    at = max(at, opened.opened_at)
+    return opened.model_copy(
+        update={
+            "status": AlertStatus.RESOLVED,
+            "sequence": opened.sequence + 1,
+            "title": f"Camera recovered: {opened.camera_name or opened.camera_id}",
+            "summary": "camera_recovered: the camera reports online again",
+            "updated_at": at,
+            "resolved_at": at,
+        }
+    )

@@ -1,0 +1,30 @@
+"""Running a hub worker: make sure the catalog topics exist, then start the Faust worker."""
+
+from __future__ import annotations
+
+import faust
+
+from hub.app import create_hub
+from hub.config import HubConfig
+from topics.admin import apply_catalog
+from topics.catalog import all_topics
+from topics.models import Agency
+
+
+def agencies_of(config: HubConfig) -> list[str]:
+    """Agencies the routes name (their dispatch topics must exist), besides the catalog's defaults."""
+    if config.routes_path is None:
+        return []
+    from hub.dispatching.routes import load_routing
+
+    return load_routing(config.routes_path).agencies()
+
+
+def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info") -> None:
+    """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
+    known = sorted({*(a.value for a in Agency), *agencies})
+    # Faust never creates non-internal topics; the catalog's declarations do, with its partitions.
+    apply_catalog(all_topics(known), bootstrap=config.bootstrap)
+    hub = create_hub(config)
+    worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
