@@ -8,7 +8,9 @@ import uuid
 import pytest
 from aiokafka import TopicPartition
 from catalog_helpers import create, private_spec, unique
+from structlog.testing import capture_logs
 
+from tilik.logconfig import shared_processors
 from topics.admin import apply_catalog
 from topics.catalog import DEAD_LETTERS, SCHEMA_HEADER, TopicSpec, all_topics
 from topics.client import CatalogConsumer, CatalogProducer, Received, read_table
@@ -82,7 +84,9 @@ async def test_invalid_messages_are_dead_lettered_and_consumption_continues(kafk
     async with CatalogProducer(kafka_bootstrap) as producer:
         not_json = await producer.send_raw(spec.name, b"\xff\x00not json", key=b"k1")
         wrong_fields = await producer.send_raw(
-            spec.name, b'{"camera_id": "cam-1", "state": "on fire"}', key=b"k2"
+            spec.name,
+            b'{"camera_id": "cam-1", "state": "on fire", "password": "hunter2-Zq9"}',
+            key=b"k2",
         )
         wrong_schema = await producer.send_raw(
             spec.name,
@@ -92,14 +96,17 @@ async def test_invalid_messages_are_dead_lettered_and_consumption_continues(kafk
         )
         valid = await producer.send(spec, good)
 
-        async with CatalogConsumer(
-            spec,
-            group_id=unique("dlq"),
-            component="test.dlq",
-            bootstrap=kafka_bootstrap,
-            producer=producer,
-        ) as consumer:
-            message = await consumer.next(timeout_s=20)
+        with capture_logs(processors=shared_processors()) as logs:
+            async with CatalogConsumer(
+                spec,
+                group_id=unique("dlq"),
+                component="test.dlq",
+                bootstrap=kafka_bootstrap,
+                producer=producer,
+            ) as consumer:
+                message = await consumer.next(timeout_s=20)
+    assert [e["event"] for e in logs].count("message dead-lettered") == 3
+    assert "hunter2-Zq9" not in repr(logs)
     assert message is not None
     assert message.value == good
     assert message.offset == valid.offset
@@ -114,6 +121,7 @@ async def test_invalid_messages_are_dead_lettered_and_consumption_continues(kafk
     assert binary.key == "k1"
     assert "state" in letters[wrong_fields.offset].reason
     assert "checked_at: Field required" in letters[wrong_fields.offset].reason
+    assert "hunter2-Zq9" not in letters[wrong_fields.offset].reason
     schema_letter = letters[wrong_schema.offset]
     assert "schema header 'Alert/v1'" in schema_letter.reason
     assert schema_letter.headers["authorization"] == "***"

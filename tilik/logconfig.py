@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -38,19 +38,25 @@ def shared_processors() -> list[Any]:
 
 
 def configure_logging(
-    *, fmt: str | None = None, level: str | None = None, force: bool = False
+    *,
+    fmt: str | None = None,
+    level: str | None = None,
+    force: bool = False,
+    stream: TextIO | None = None,
 ) -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+    """Configure structlog and the stdlib root logger once per process (``stream``: default stderr)."""
     global _configured
     if _configured and not force:
         return
     settings = get_settings()
+    out = stream if stream is not None else sys.stderr
     fmt = fmt or settings.log_format
     level_name = (level or settings.log_level).upper()
+    is_tty = out.isatty()
     if fmt == "auto":
-        fmt = "console" if sys.stderr.isatty() else "json"
+        fmt = "console" if is_tty else "json"
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.dev.ConsoleRenderer(colors=is_tty)
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
@@ -58,15 +64,17 @@ def configure_logging(
     structlog.configure(
         processors=[*shared_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
     # Library logs (aiokafka, faust, zeep) go through the same redaction and rendering.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # Tracebacks become text before redaction, so a secret in one is scrubbed too.
+                structlog.processors.format_exc_info,
                 redact_secrets,
                 renderer,
             ],

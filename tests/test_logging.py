@@ -1,0 +1,128 @@
+"""No secret leaves a process through its logs: the real processor chain, structlog and stdlib alike."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from tilik import logconfig
+from tilik.logconfig import configure_logging, shared_processors
+from tilik.redact import is_secret_key, redact_text, redact_value
+
+SECRET = "hunter2-Zq9"
+
+LEAKY_FIELDS = {
+    "password": SECRET,
+    "camera_password": SECRET,
+    "X-Auth-Token": SECRET,
+    "url": f"rtsp://admin:{SECRET}@10.20.30.40:554/Streaming/Channels/101",
+    "url_at_in_password": f"rtsp://admin:p@{SECRET}@10.20.30.40/",
+    "header": f'Authorization: Digest username="admin", realm="IPC", uri="/ISAPI/x?a=b", response="{SECRET}"',
+    "digest": f'Digest username="admin", nonce="abc", response="{SECRET}"',
+    "basic": "Authorization: Basic YWRtaW46aHVudGVyMi1acTk=",
+    "soap": (
+        '<wsse:UsernameToken><wsse:Username>admin</wsse:Username><wsse:Password Type="'
+        f'http://docs.oasis-open.org/wss#PasswordDigest">{SECRET}</wsse:Password></wsse:UsernameToken>'
+    ),
+    "soap_cut": f"<tt:User><tt:Username>op</tt:Username><tt:Password>{SECRET}",
+    "query": f"GET /cgi-bin/snapshot.cgi?user=admin&pwd={SECRET}&channel=1",
+    "json_text": f'{{"sasl_password": "{SECRET} with spaces", "user": "x"}}',
+    "nested": {"device": {"credentials": {"user": "admin", "pass": SECRET}}},
+    "listed": [f"password={SECRET}", {"token": SECRET}],
+    "deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"password": SECRET}}}}}}}}}},
+    "raw_bytes": f"api_key={SECRET}".encode(),
+}
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:], root.level = handlers, level
+    logconfig._configured = False
+
+
+@pytest.mark.parametrize("field", sorted(LEAKY_FIELDS))
+def test_secret_never_reaches_a_captured_log_event(field: str):
+    with capture_logs(processors=shared_processors()) as events:
+        structlog.get_logger("test").warning("device said", **{field: LEAKY_FIELDS[field]})
+    assert events, "nothing was logged"
+    assert SECRET not in repr(events)
+    assert "YWRtaW46aHVudGVyMi1acTk" not in repr(events)
+
+
+def test_exception_text_is_scrubbed():
+    with capture_logs(processors=shared_processors()) as events:
+        try:
+            raise ConnectionError(f"cannot open rtsp://admin:{SECRET}@10.0.0.9/live")
+        except ConnectionError:
+            structlog.get_logger("test").exception("stream failed")
+    assert "ConnectionError" in events[0]["exception"]
+    assert SECRET not in repr(events)
+
+
+def test_configured_output_is_json_lines_without_secrets(restore_logging: None):
+    stream = io.StringIO()  # not a terminal: "auto" must pick JSON lines
+    configure_logging(force=True, stream=stream, level="info")
+    logger = structlog.get_logger(f"test-{uuid.uuid4().hex}")
+    for field, value in LEAKY_FIELDS.items():
+        logger.info("structlog event", **{field: value})
+    logger.info("every field at once", **LEAKY_FIELDS)
+    library = logging.getLogger("zeep.transports")
+    library.warning("library said %s", LEAKY_FIELDS["soap"])
+    library.warning("auth header %s", LEAKY_FIELDS["header"])
+    try:
+        raise PermissionError(f"401 for http://admin:{SECRET}@10.0.0.9/onvif/device_service")
+    except PermissionError:
+        library.exception("request failed")
+
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == len(LEAKY_FIELDS) + 4
+    records = [json.loads(line) for line in lines]
+    assert records[-1]["level"] == "error" and "PermissionError" in records[-1]["exception"]
+    assert SECRET not in stream.getvalue()
+    assert "YWRtaW46aHVudGVyMi1acTk" not in stream.getvalue()
+
+
+def test_console_format_is_scrubbed_too(restore_logging: None):
+    stream = io.StringIO()
+    configure_logging(force=True, stream=stream, fmt="console")
+    structlog.get_logger(f"test-{uuid.uuid4().hex}").info("connect", url=LEAKY_FIELDS["url"])
+    output = stream.getvalue()
+    assert "rtsp://***@10.20.30.40" in output
+    assert SECRET not in output
+
+
+def test_harmless_text_stays_readable():
+    text = "Basic settings loaded; profile token Profile_1; rtsp://10.0.0.1/stream; Digest auth needed"
+    assert redact_text(text) == text
+    assert redact_value({"profile_token": "Profile_1", "credential_ref": "env:CAM_PW"}) == {
+        "profile_token": "Profile_1",
+        "credential_ref": "env:CAM_PW",
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("password", True),
+        ("Proxy-Authorization", True),
+        ("camera_password", True),
+        ("x-auth-token", True),
+        ("sasl_password_env", False),
+        ("credential_ref", False),
+        ("profile_token", False),
+        ("camera_id", False),
+    ],
+)
+def test_secret_key_names(key: str, secret: bool):
+    assert is_secret_key(key) is secret
