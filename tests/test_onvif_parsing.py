@@ -163,9 +163,9 @@ RULE = {
         (
             "tns1:RuleEngine/ObjectDetection/Object",
             RULE,
-            {"State": "true", "ClassTypes": "Vehicle"},
+            {"ObjectId": "3", "ClassTypes": "Vehicle"},
             EventKind.OBJECT_DETECTED,
-            True,
+            None,
             {"object_class": ObjectClass.VEHICLE},
         ),
         (

@@ -75,9 +75,7 @@ RULES: tuple[TopicRule, ...] = (
         count_items=("Count", "Occupancy", "Value"),
         object_class=ObjectClass.HUMAN,
     ),
-    TopicRule(
-        "RuleEngine/ObjectDetection/Object", EventKind.OBJECT_DETECTED, ("State", "IsInside")
-    ),
+    TopicRule("RuleEngine/ObjectDetection/Object", EventKind.OBJECT_DETECTED),
     TopicRule(
         "RuleEngine/LoiteringDetector", EventKind.LOITERING, ("IsLoitering", "State", "IsInside")
     ),
@@ -321,7 +319,11 @@ class TopicParser:
                 camera_id=self.camera_id,
                 vendor_topic=normalise_topic(fields.topic),
                 device_time=device_time,
-                discriminator=(sorted(fields.source.items()), sorted(fields.data.items())),
+                discriminator=(
+                    fields.operation,
+                    sorted(fields.source.items()),
+                    sorted(fields.data.items()),
+                ),
             ),
             camera_id=self.camera_id,
             kind=rule.kind,

@@ -26,6 +26,7 @@ from connectors.onvif.device import OnvifDevice, repoint
 from connectors.onvif.event_topics import notifications
 from connectors.onvif.xmlsafe import text
 from connectors.sdk.errors import DeviceDataError, RetriableError
+from connectors.sdk.lifecycle import Closed, until_closed
 
 log = structlog.get_logger("connectors.onvif.pullpoint")
 
@@ -184,20 +185,6 @@ class PullPointSubscription:
             await self.renew()
         return await self.pull()
 
-    async def _step_or_close(self) -> PullBatch | None:
-        """One step, abandoned (None) the moment ``close()`` is called: a pull may wait seconds."""
-        step = asyncio.ensure_future(self._step())
-        closing = asyncio.ensure_future(self._closing.wait())
-        try:
-            await asyncio.wait({step, closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
-            if not step.done():
-                step.cancel()
-        if step.cancelled():
-            return None
-        return step.result()
-
     def _lose(self, exc: Exception) -> None:
         self.state = SubscriptionState.LOST
         self.address = None
@@ -209,7 +196,10 @@ class PullPointSubscription:
         backoff = self.settings.backoff_initial_s
         while not self._closing.is_set():
             try:
-                batch = await self._step_or_close()
+                # A pull may wait seconds for events: close() must not wait for it.
+                batch = await until_closed(self._step(), self._closing)
+            except Closed:
+                return
             except RetriableError as exc:
                 # SoapFault (a rebooted device forgot the subscription) or an unreachable device.
                 self._lose(exc)
@@ -218,8 +208,6 @@ class PullPointSubscription:
                 self._lose(exc)
                 yield PullBatch(messages=[], rejected=exc)
             else:
-                if batch is None:
-                    return
                 backoff = self.settings.backoff_initial_s
                 yield batch
                 continue

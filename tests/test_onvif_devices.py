@@ -1,0 +1,264 @@
+"""ONVIF connector against simulated cameras over real loopback sockets: probing, identity, health, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from structlog.testing import capture_logs
+
+from connectors.onvif.connector import OnvifConfig, OnvifConnector
+from connectors.onvif.discovery import ws_discover
+from connectors.onvif.health import HealthTarget, check_camera, check_fleet
+from connectors.onvif.netpolicy import ProbePolicy
+from connectors.onvif.probe import ProbeTarget, probe_many
+from connectors.onvif.pullpoint import SubscriptionState
+from connectors.onvif.simulator import FaultPlan, OnvifFleet
+from connectors.onvif.soap import SoapTransport, TransportLimits
+from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.errors import AuthenticationError
+from connectors.sdk.secrets import Credentials
+from topics.models import CameraState, DeviceEvent
+
+PASSWORD = "Rahasia-Kamera-77"
+WRONG = "Salah-Sandi-13"
+REF = "admin@env:TILIK_TEST_ONVIF_PASS"
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILIK_TEST_ONVIF_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_TEST_ONVIF_WRONG", WRONG)
+
+
+@pytest_asyncio.fixture
+async def transport() -> AsyncIterator[SoapTransport]:
+    async with SoapTransport(TransportLimits(timeout_s=5)) as shared:
+        yield shared
+
+
+def creds(password: str = PASSWORD) -> Credentials:
+    return Credentials(username="admin", password=password)  # type: ignore[arg-type]
+
+
+async def collect(
+    connector: OnvifConnector, want, timeout_s: float = 10.0
+) -> list[DeviceEvent | UnparsedEvent]:
+    items: list[DeviceEvent | UnparsedEvent] = []
+
+    async def run() -> None:
+        async for item in connector.events():
+            items.append(item)
+            if want(items):
+                return
+
+    try:
+        await asyncio.wait_for(run(), timeout_s)
+    finally:
+        await connector.close()
+    return items
+
+
+async def test_probing_a_fleet_gives_one_record_per_camera_with_stable_ids(
+    transport: SoapTransport,
+) -> None:
+    async with OnvifFleet(cameras=6, username="admin", password=PASSWORD, seed=11) as fleet:
+        targets = [ProbeTarget(a, credential_ref=REF) for a in fleet.addresses]
+        first = await probe_many(transport, targets, concurrency=3)
+        again = await probe_many(transport, targets, concurrency=6)
+    assert first.failures == []
+    assert len({r.camera_id for r in first.records}) == 6
+    assert {r.camera_id for r in first.records} == {r.camera_id for r in again.records}
+    by_address = {r.address: r for r in first.records}
+    for camera in fleet.cameras:
+        record = by_address[camera.address]
+        assert record.serial == camera.serial
+        assert record.mac == camera.mac.lower()
+        assert record.credential_ref == REF
+        assert record.streams and all(s.rtsp_uri and "@" not in s.rtsp_uri for s in record.streams)
+        assert record.capabilities.events
+
+
+async def test_a_camera_that_moves_keeps_its_id(transport: SoapTransport) -> None:
+    async with OnvifFleet(cameras=1, username="admin", password=PASSWORD, seed=12) as fleet:
+        camera = fleet.cameras[0]
+        before = await probe_many(transport, [ProbeTarget(camera.address, credential_ref=REF)])
+        await camera.move_to(0)
+        after = await probe_many(transport, [ProbeTarget(camera.address, credential_ref=REF)])
+    (old,), (new,) = before.records, after.records
+    assert old.address != new.address
+    assert old.camera_id == new.camera_id
+
+
+async def test_a_device_clock_an_hour_ahead_is_followed(transport: SoapTransport) -> None:
+    async with OnvifFleet(
+        cameras=1, username="admin", password=PASSWORD, seed=13, faults=FaultPlan(clock_offset=3600)
+    ) as fleet:
+        report = await probe_many(transport, [ProbeTarget(fleet.addresses[0], credential_ref=REF)])
+    assert report.failures == []
+    assert (
+        abs(report.snapshots[report.records[0].camera_id].clock_offset.total_seconds() - 3600) < 5
+    )
+
+
+async def test_wrong_password_is_unauthorized_and_never_logged(transport: SoapTransport) -> None:
+    async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=14) as fleet:
+        with capture_logs() as logs:
+            report = await probe_many(
+                transport,
+                [
+                    ProbeTarget(a, credential_ref="admin@env:TILIK_TEST_ONVIF_WRONG")
+                    for a in fleet.addresses
+                ],
+            )
+            status = await check_camera(
+                transport,
+                HealthTarget("cam-00000000000000000001", fleet.addresses[0], creds(WRONG)),
+            )
+            connector = OnvifConnector(
+                OnvifConfig(
+                    address=fleet.addresses[0], credential_ref="admin@env:TILIK_TEST_ONVIF_WRONG"
+                )
+            )
+            with pytest.raises(AuthenticationError) as refused:
+                await connector.check()
+            await connector.close()
+    assert report.records == [] and {f.error_type for f in report.failures} == {
+        "AuthenticationError"
+    }
+    assert status.state is CameraState.UNAUTHORIZED
+    texts = [json.dumps(entry, default=str) for entry in logs]
+    texts += [status.model_dump_json(), str(refused.value), repr(refused.value)]
+    texts += [f.reason for f in report.failures]
+    assert not [t for t in texts if WRONG in t or PASSWORD in t]
+
+
+async def test_health_classifies_online_degraded_and_offline(transport: SoapTransport) -> None:
+    async with OnvifFleet(cameras=3, username="admin", password=PASSWORD, seed=15) as fleet:
+        slow = fleet.cameras[1]
+        slow.faults = FaultPlan(slow=1.0, slow_seconds=0.4)
+        targets = [HealthTarget(f"cam-{i:020x}", a, creds()) for i, a in enumerate(fleet.addresses)]
+        offline_address = fleet.cameras[2].address
+        await fleet.cameras[2].move_to(0)  # nothing listens at the old address any more
+        statuses = await check_fleet(transport, targets, degraded_ms=250)
+    states = [s.state for s in statuses]
+    assert states == [CameraState.ONLINE, CameraState.DEGRADED, CameraState.OFFLINE], (
+        offline_address,
+        statuses,
+    )
+    assert (
+        statuses[0].latency_ms is not None and statuses[1].reason and "slow" in statuses[1].reason
+    )
+
+
+async def test_events_flow_normalised_with_the_camera_id(transport: SoapTransport) -> None:
+    async with OnvifFleet(
+        cameras=1, username="admin", password=PASSWORD, seed=16, event_rate=20
+    ) as fleet:
+        (record,) = (
+            await probe_many(transport, [ProbeTarget(fleet.addresses[0], credential_ref=REF)])
+        ).records
+        connector = OnvifConnector(OnvifConnector.config_from_record(record))  # type: ignore[arg-type]
+        items = await collect(
+            connector,
+            lambda got: sum(isinstance(i, DeviceEvent) and i.active is not None for i in got) >= 20,
+        )
+    events = [i for i in items if isinstance(i, DeviceEvent)]
+    assert events and all(e.camera_id == record.camera_id for e in events)
+    # Distinct notifications get distinct ids; a repeat of the same notification keeps its id.
+    contents = {
+        (e.source.vendor_topic, e.device_time, e.active, e.attributes.model_dump_json())
+        for e in events
+    }
+    assert len({e.event_id for e in events}) >= len(contents)
+    assert (
+        connector.subscription is not None
+        and connector.subscription.state is SubscriptionState.CLOSED
+    )
+
+
+async def test_subscription_lost_on_reboot_is_recreated(transport: SoapTransport) -> None:
+    async with OnvifFleet(
+        cameras=1, username="admin", password=PASSWORD, seed=17, event_rate=0
+    ) as fleet:
+        camera = fleet.cameras[0]
+        connector = OnvifConnector(
+            OnvifConfig(address=camera.address, credential_ref=REF, pull_timeout_s=1)
+        )
+        seen_after_reboot = asyncio.Event()
+        items: list[DeviceEvent | UnparsedEvent] = []
+
+        async def run() -> None:
+            async for item in connector.events():
+                items.append(item)
+                if isinstance(item, DeviceEvent) and item.source.vendor_topic.endswith("Crossed"):
+                    seen_after_reboot.set()
+                    return
+
+        task = asyncio.create_task(run())
+        while connector.subscription is None or connector.subscription.subscriptions_created < 1:
+            await asyncio.sleep(0.05)
+        camera.reboot()
+        await asyncio.sleep(1.5)
+        camera.inject("tns1:RuleEngine/LineDetector/Crossed", data={"ObjectId": "42"})
+        await asyncio.wait_for(task, 15)
+        created = connector.subscription.subscriptions_created if connector.subscription else 0
+        await connector.close()
+    assert seen_after_reboot.is_set()
+    assert created >= 2
+
+
+@pytest.mark.parametrize("fault", ["xxe", "malformed"])
+async def test_hostile_event_payloads_become_unparsed_and_the_stream_goes_on(fault: str) -> None:
+    async with OnvifFleet(
+        cameras=1, username="admin", password=PASSWORD, seed=18, event_rate=5
+    ) as fleet:
+        camera = fleet.cameras[0]
+        connector = OnvifConnector(
+            OnvifConfig(address=camera.address, credential_ref=REF, pull_timeout_s=1)
+        )
+        injected = False
+
+        def want(got: list[DeviceEvent | UnparsedEvent]) -> bool:
+            nonlocal injected
+            if not injected and got:
+                camera.force_fault(fault, times=1)
+                injected = True
+            rejected = [
+                i
+                for i in got
+                if isinstance(i, UnparsedEvent) and i.vendor_topic == "PullMessagesResponse"
+            ]
+            return (
+                bool(rejected)
+                and isinstance(got[-1], DeviceEvent)
+                and got.index(rejected[0]) < len(got) - 1
+            )
+
+        items = await collect(connector, want, timeout_s=20)
+    rejected = next(
+        i
+        for i in items
+        if isinstance(i, UnparsedEvent) and i.vendor_topic == "PullMessagesResponse"
+    )
+    assert (
+        ("DOCTYPE" in rejected.reason)
+        if fault == "xxe"
+        else ("malformed" in rejected.reason or "SOAP" in rejected.reason)
+    )
+    assert rejected.payload
+    assert isinstance(items[-1], DeviceEvent)
+
+
+async def test_ws_discovery_unicast_finds_every_camera() -> None:
+    async with OnvifFleet(
+        cameras=4, username="admin", password=PASSWORD, seed=19, discovery_port=0
+    ) as fleet:
+        found = await ws_discover(
+            policy=ProbePolicy.default(environ={}), target=fleet.discovery.address, timeout_s=1.0
+        )
+    assert {d.address for d in found} == set(fleet.addresses)
+    assert {d.endpoint_reference for d in found} == {c.endpoint_reference for c in fleet.cameras}
