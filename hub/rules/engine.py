@@ -202,7 +202,7 @@ class RuleEngine:
         """Let time pass: dwell and offline limits, window expiry, quiet resolve, held-back updates."""
         new = RuleState() if state is None else state.model_copy(deep=True)
         life = self._life(rule, camera_id, camera)
-        verdict = self._judge(rule, new, now)
+        verdict = self._judge(rule, new, now, life.timing)
         alerts = life.advance(new, verdict, may_open=self._may_open(rule, verdict))
         alerts.extend(life.expire(new, now, quiet_resolves=_QUIET_RESOLVES[type(rule)]))
         return new, alerts
@@ -223,16 +223,10 @@ class RuleEngine:
         verdict = kinds.observe_status(rule, new, status)
         return new, life.advance(new, verdict, may_open=self._may_open(rule, verdict))
 
-    def needs_tick(self, state: RuleState) -> bool:
+    @staticmethod
+    def needs_tick(state: RuleState) -> bool:
         """Whether ``tick`` can change this state (the hub may skip the others)."""
-        return bool(
-            state.open
-            or state.resolved_at
-            or state.buckets
-            or state.presence
-            or state.last_seen
-            or state.breach_since
-        )
+        return not state.idle
 
     def _life(self, rule: RuleBase, camera_id: str, camera: CameraRecord | None) -> AlertLife:
         return AlertLife(rule=rule, camera_id=camera_id, camera=camera, timing=self.timing(rule))
@@ -252,7 +246,9 @@ class RuleEngine:
         return kinds.observe_instant(event, at)
 
     @staticmethod
-    def _judge(rule: Rule, state: RuleState, now: datetime) -> Verdict:
+    def _judge(rule: Rule, state: RuleState, now: datetime, timing: Timing) -> Verdict:
+        if isinstance(rule, ThresholdRule):
+            return kinds.expire_threshold(rule, state, now, gap_s=timing.resolve_after_s)
         if isinstance(rule, WindowRule):
             return kinds.expire_window(rule, state, now)
         if isinstance(rule, DwellRule):

@@ -98,6 +98,13 @@ def observe_threshold(
     )
 
 
+def expire_threshold(rule: ThresholdRule, state: RuleState, now: datetime, gap_s: float) -> Verdict:
+    """Forget a breach that readings stopped supporting, so an idle state can be dropped."""
+    if state.last_event_at is not None and (now - state.last_event_at).total_seconds() > gap_s:
+        state.breach_since = None
+    return no_verdict(now)
+
+
 # --- window ------------------------------------------------------------------------------
 
 

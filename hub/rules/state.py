@@ -83,5 +83,15 @@ class RuleState(BaseModel):
 
     @property
     def idle(self) -> bool:
-        """Nothing worth keeping: the hub may delete the table entry."""
-        return self == RuleState()
+        """Nothing worth keeping (no alert, cooldown, window, tracked object or health record).
+
+        The hub may delete an idle table entry: a fresh state behaves the same.
+        """
+        return not (
+            self.open
+            or self.resolved_at
+            or self.breach_since
+            or self.last_seen
+            or self.buckets
+            or self.presence
+        )
