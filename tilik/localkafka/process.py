@@ -123,7 +123,14 @@ def is_broker_process(pid: int, properties: Path) -> bool:
     Checking the command line, not just the pid, is what makes a stale pid file safe: after a
     reboot the number may belong to an unrelated process that must never be signalled.
     """
-    _reap(pid)
+    child = _children.get(pid)
+    if child is not None:
+        # The pid is this process's own child: ask the kernel through wait(), since /proc shows an
+        # empty command line while the JVM launcher is between fork and exec.
+        if child.poll() is None:
+            return str(properties) in [str(argument) for argument in child.args]  # type: ignore[union-attr]
+        del _children[pid]
+        return False
     arguments = _command_line(pid)
     return arguments is not None and KAFKA_MAIN_CLASS in arguments and str(properties) in arguments
 
@@ -159,12 +166,6 @@ def _wait_gone(processes: list[tuple[int, Path]], timeout: float) -> list[tuple[
 def _signal(pid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-
-
-def _reap(pid: int) -> None:
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        del _children[pid]
 
 
 def _command_line(pid: int) -> list[str] | None:

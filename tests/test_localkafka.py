@@ -1,0 +1,201 @@
+"""The local Kafka runner: lifecycle idempotency, stale pid files, metadata readiness, 3-node quorum."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from tilik.cli import cli
+from tilik.localkafka import LocalKafka, LocalKafkaError
+from tilik.localkafka.config import render_server_properties
+from tilik.localkafka.layout import ClusterLayout, any_free_ports, save_layout
+from tilik.localkafka.ready import registered_brokers, wait_until_ready
+from tilik.localkafka.resolve import CACHE_ENV, KAFKA_VERSION, render_pom, runtime_cache_dir
+
+TEST_HEAP_MB = 384
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def _pid_file(state_dir: Path, node_id: int = 1) -> Path:
+    return state_dir / "kafka" / f"node-{node_id}" / "kafka.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/cmdline").read_bytes() != b""
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def _plan_only(state_dir: Path, nodes: int = 1) -> ClusterLayout:
+    layout = ClusterLayout.plan(nodes, any_free_ports(nodes))
+    save_layout(state_dir / "kafka" / "cluster.json", layout)
+    return layout
+
+
+def test_server_properties_follow_cluster_size() -> None:
+    single = ClusterLayout.plan(1, [(9092, 9093)])
+    trio = ClusterLayout.plan(3, [(9092, 9093), (9094, 9095), (9096, 9097)])
+    one = _properties(render_server_properties(single, single.nodes[0], Path("/d")))
+    three = _properties(render_server_properties(trio, trio.nodes[2], Path("/d")))
+    assert one["offsets.topic.replication.factor"] == "1"
+    assert one["controller.quorum.voters"] == "1@127.0.0.1:9093"
+    assert three["node.id"] == "3"
+    assert three["controller.quorum.voters"] == "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"
+    assert three["default.replication.factor"] == "3"
+    assert three["transaction.state.log.min.isr"] == "2"
+    assert three["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9096"
+
+
+def test_runtime_is_pinned_and_its_cache_is_overridable(tmp_path: Path) -> None:
+    assert f"<artifactId>kafka_2.13</artifactId><version>{KAFKA_VERSION}</version>" in render_pom()
+    assert runtime_cache_dir({CACHE_ENV: str(tmp_path)}) == tmp_path
+    assert runtime_cache_dir({"HOME": "/h", "XDG_CACHE_HOME": "/c"}) == Path(
+        f"/c/tilik/kafka/{KAFKA_VERSION}"
+    )
+
+
+def test_status_of_a_state_dir_without_a_cluster_is_stopped(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["kafka", "status", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert result.output.splitlines()[0] == "stopped"
+    stop = CliRunner().invoke(cli, ["kafka", "stop", "--state-dir", str(tmp_path)])
+    assert stop.exit_code == 0 and "not running" in stop.output
+
+
+def test_pid_file_of_a_dead_process_is_discarded(tmp_path: Path) -> None:
+    _plan_only(tmp_path)
+    pid_file = _pid_file(tmp_path)
+    pid_file.parent.mkdir(parents=True)
+    pid_file.write_text(f"{_dead_pid()}\n")
+    assert LocalKafka(tmp_path).status().state == "stopped"
+    assert not pid_file.exists()
+
+
+def test_pid_file_naming_an_unrelated_live_process_is_never_signalled(tmp_path: Path) -> None:
+    _plan_only(tmp_path)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid_file = _pid_file(tmp_path)
+        pid_file.parent.mkdir(parents=True)
+        pid_file.write_text(f"{bystander.pid}\n")
+        assert LocalKafka(tmp_path).stop(timeout=1.0) == []
+        assert bystander.poll() is None
+        assert not pid_file.exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_state_dir_of_another_cluster_size_is_refused(tmp_path: Path) -> None:
+    _plan_only(tmp_path, nodes=1)
+    with pytest.raises(LocalKafkaError, match="1-node cluster"):
+        LocalKafka(tmp_path, nodes=3).start()
+
+
+def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(LocalKafkaError, match=rf"ports \[{port}.*in use"):
+            LocalKafka(tmp_path, port=port).start()
+
+
+def test_an_open_port_that_is_not_kafka_is_not_ready() -> None:
+    with socket.socket() as impostor:
+        impostor.bind(("127.0.0.1", 0))
+        impostor.listen()
+        bootstrap = f"127.0.0.1:{impostor.getsockname()[1]}"
+        with pytest.raises(LocalKafkaError, match="not ready"):
+            wait_until_ready(bootstrap, expected_brokers=1, timeout=3.0)
+
+
+def test_start_and_stop_are_idempotent_and_survive_a_stale_pid_file(tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path, port=0, heap_mb=TEST_HEAP_MB)
+    try:
+        bootstrap = broker.start()
+        assert registered_brokers(bootstrap) == 1
+        first = broker.status()
+        assert first.state == "running"
+        (pid,) = [node.pid for node in first.nodes]
+        assert pid is not None and _alive(pid)
+
+        assert LocalKafka(tmp_path).start() == bootstrap
+        assert [node.pid for node in broker.status().nodes] == [pid]
+
+        status = CliRunner().invoke(cli, ["kafka", "status", "--state-dir", str(tmp_path)])
+        assert status.exit_code == 0
+        assert status.output.splitlines()[0] == "running"
+        assert f"pid {pid}" in status.output and f"bootstrap {bootstrap}" in status.output
+
+        assert broker.stop() == [pid]
+        assert not _alive(pid)
+        assert broker.stop() == []
+        assert broker.status().state == "stopped"
+
+        # A pid file left behind by a crash, now naming some other process, must not block a start.
+        _pid_file(tmp_path).write_text(f"{os.getpid()}\n")
+        assert broker.start() == bootstrap
+        (restarted,) = [node.pid for node in broker.status().nodes]
+        assert restarted not in (None, os.getpid(), pid)
+        assert registered_brokers(bootstrap) == 1
+    finally:
+        broker.stop()
+
+
+def test_session_broker_is_exported_to_subprocesses(kafka_bootstrap: str) -> None:
+    assert os.environ["TILIK_BOOTSTRAP"] == kafka_bootstrap
+    assert registered_brokers(kafka_bootstrap) >= 1
+
+
+@pytest.mark.slow
+def test_three_node_cluster_replicates_and_restarts_a_lost_node(tmp_path: Path) -> None:
+    cluster = LocalKafka(tmp_path, nodes=3, port=0, heap_mb=TEST_HEAP_MB)
+    try:
+        bootstrap = cluster.start()
+        assert registered_brokers(bootstrap) == 3
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+        try:
+            admin.create_topics([NewTopic("localkafka.replicated", 3, 3)])
+            (described,) = admin.describe_topics(["localkafka.replicated"])
+        finally:
+            admin.close()
+        assert all(len(p["isr_nodes"]) == 3 for p in described["partitions"])
+
+        pids = {node.node_id: node.pid for node in cluster.status().nodes}
+        lost = pids[2]
+        assert lost is not None
+        os.kill(lost, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while cluster.status().state != "degraded" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cluster.status().state == "degraded"
+
+        assert cluster.start() == bootstrap
+        after = {node.node_id: node.pid for node in cluster.status().nodes}
+        assert after[1] == pids[1] and after[3] == pids[3]
+        assert after[2] not in (None, lost)
+        assert registered_brokers(bootstrap) == 3
+    finally:
+        cluster.stop()
