@@ -15,6 +15,7 @@ from typing import TypeVar
 import structlog
 
 from connectors.sdk.errors import DeviceDataError, RetriableError
+from connectors.sdk.lifecycle import until_closed
 
 log = structlog.get_logger(__name__)
 
@@ -47,8 +48,10 @@ async def reconnecting(
     *,
     backoff: Backoff,
     device: str,
+    closed: asyncio.Event | None = None,
 ) -> AsyncIterator[T]:
-    """Items of ``open_stream()``, reopened after every drop or clean end, forever."""
+    """Items of ``open_stream()``, reopened after every drop or clean end, until ``closed`` is set
+    (then ``connectors.sdk.lifecycle.Closed`` is raised)."""
     while True:
         delivered = False
         try:
@@ -62,4 +65,7 @@ async def reconnecting(
             reason = str(exc)
         delay = backoff.next_delay()
         log.info("stream_reconnect", device=device, reason=reason, delay_s=round(delay, 3))
-        await asyncio.sleep(delay)
+        if closed is None:
+            await asyncio.sleep(delay)
+        else:
+            await until_closed(asyncio.sleep(delay), closed)

@@ -9,6 +9,7 @@ reconnection, multipart framing, dead-letter records, ids) lives here once.
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
@@ -29,6 +30,7 @@ from connectors.private_vendors.reconnect import Backoff, reconnecting
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import DeviceHttp
+from connectors.sdk.lifecycle import Closed, until_closed
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id
 from topics.identity import normalise_mac
@@ -96,6 +98,7 @@ class VendorConnector(Connector[ConfigT]):
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         super().__init__(config, state=state)
         self._http: DeviceHttp | None = None
+        self._closed = asyncio.Event()
         self.mapper = EventMapper(self.event_table, case_sensitive=self.event_codes_case_sensitive)
 
     # --- vendor hooks ------------------------------------------------------------------
@@ -123,12 +126,15 @@ class VendorConnector(Connector[ConfigT]):
     # --- contract ------------------------------------------------------------------------
 
     async def http(self) -> DeviceHttp:
+        if self._closed.is_set():
+            raise Closed
         if self._http is None:
             self._http = DeviceHttp.for_config(self.config, device=self.config.address)
             await self._http.open()
         return self._http
 
     async def close(self) -> None:
+        self._closed.set()
         http, self._http = self._http, None
         if http is not None:
             await http.close()
@@ -175,12 +181,18 @@ class VendorConnector(Connector[ConfigT]):
         ]
 
     async def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
-        device = await self.device_context()
-        backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
-        async for item in reconnecting(
-            lambda: self._stream_once(device), backoff=backoff, device=device.device_id
-        ):
-            yield item
+        try:
+            device = await until_closed(self.device_context(), self._closed)
+            backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
+            async for item in reconnecting(
+                lambda: self._stream_once(device),
+                backoff=backoff,
+                device=device.device_id,
+                closed=self._closed,
+            ):
+                yield item
+        except Closed:
+            return
 
     # --- shared mechanics ----------------------------------------------------------------
 
@@ -230,7 +242,12 @@ class VendorConnector(Connector[ConfigT]):
                 boundary_from_content_type(stream.content_type, self.default_boundary),
                 max_part_bytes=self.config.max_event_part_bytes,
             )
-            async for chunk in stream:
+            chunks = aiter(stream)
+            while True:
+                try:
+                    chunk = await until_closed(anext(chunks), self._closed)
+                except StopAsyncIteration:
+                    return
                 for part in parser.feed(chunk):
                     for item in self.events_from_part(part, device):
                         yield item

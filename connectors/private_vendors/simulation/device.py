@@ -22,6 +22,7 @@ from aiohttp import web
 from connectors.private_vendors.simulation.faults import (
     Faults,
     FaultyPartWriter,
+    Handler,
     ReauthDemand,
     frame_part,
     slow_middleware,
@@ -29,6 +30,10 @@ from connectors.private_vendors.simulation.faults import (
 from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+CORRUPTION_MODES = ("normal", "malformed", "oversized")
+#: larger than the connectors' default response and event-part caps
+OVERSIZED_BYTES = 3 * 1024 * 1024
+MALFORMED_BODY = b"\x00\xff<EventNotificationAlert><eventType>vmd</event"
 
 
 class SimulatedDevice(abc.ABC):
@@ -72,6 +77,8 @@ class SimulatedDevice(abc.ABC):
         self.reauth = ReauthDemand()
         self.port = 0
         self._stream_tasks: set[asyncio.Task[object]] = set()
+        #: "normal", "malformed" or "oversized": what answers and event parts look like
+        self.corruption = "normal"
 
     # --- vendor hooks --------------------------------------------------------------------
 
@@ -111,6 +118,7 @@ class SimulatedDevice(abc.ABC):
                 slow_middleware(self.faults),
                 self.reauth.middleware(self.realm),
                 device_auth_middleware(self.users, realm=self.realm),
+                self._corrupting_middleware,
             ]
         )
         app.add_routes([*self.routes(), web.get(self.stream_path, self.event_stream)])
@@ -120,6 +128,21 @@ class SimulatedDevice(abc.ABC):
         """End every open event stream (they never end on their own)."""
         for task in list(self._stream_tasks):
             task.cancel()
+
+    def set_corruption(self, mode: str) -> None:
+        if mode not in CORRUPTION_MODES:
+            raise ValueError(f"corruption mode must be one of {CORRUPTION_MODES}")
+        self.corruption = mode
+
+    @web.middleware
+    async def _corrupting_middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        if self.corruption == "normal" or request.path == self.stream_path:
+            return await handler(request)
+        if self.corruption == "oversized":
+            return web.Response(body=b"<" + b"A" * OVERSIZED_BYTES, content_type="application/xml")
+        return web.Response(body=MALFORMED_BODY, content_type="application/xml")
 
     async def event_stream(self, request: web.Request) -> web.StreamResponse:
         task = asyncio.current_task()
@@ -151,6 +174,10 @@ class SimulatedDevice(abc.ABC):
                 code = self.codes[seq % len(self.codes)]
                 channel = seq % self.channels + 1
                 body = self.render_event(seq, code, channel, self.event_time(seq))
+                if self.corruption == "malformed":
+                    body = MALFORMED_BODY
+                elif self.corruption == "oversized":
+                    body = b"A" * OVERSIZED_BYTES
                 frame = frame_part(delimiter, self.part_content_type, body)
                 every = self.faults.every_parts
                 if self.faults.drop and (seq + 1) % every == 0:

@@ -1,0 +1,154 @@
+"""The incremental multipart parser: framing quirks, garbage, bad lengths, size caps, fuzzing."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.private_vendors.multipart import (
+    DiscardedPart,
+    MultipartStreamParser,
+    Part,
+    boundary_from_content_type,
+)
+
+
+def frame(body: bytes, *, length: bool = True, newline: bytes = b"\r\n", ctype: str = "text/plain") -> bytes:
+    headers = [f"Content-Type: {ctype}".encode()]
+    if length:
+        headers.append(f"Content-Length: {len(body)}".encode())
+    return b"--myboundary" + newline + newline.join(headers) + newline + newline + body + newline
+
+
+def feed_in_chunks(parser: MultipartStreamParser, data: bytes, cuts: list[int]) -> list[Part | DiscardedPart]:
+    out: list[Part | DiscardedPart] = []
+    last = 0
+    for cut in sorted(set(cuts)) + [len(data)]:
+        out += parser.feed(data[last:cut])
+        last = cut
+        assert parser.buffered <= parser.max_buffered
+    return out
+
+
+def bodies(items: list[Part | DiscardedPart]) -> list[bytes]:
+    return [item.body for item in items if isinstance(item, Part)]
+
+
+BODIES = [b"Code=VideoMotion;action=Start;index=0", b"Heartbeat", b"<a>x</a>\r\n", b""]
+
+
+def test_parts_come_out_whole_whatever_the_chunking() -> None:
+    stream = b"".join(frame(body) for body in BODIES)
+    for size in (1, 2, 3, 7, 64, len(stream)):
+        parser = MultipartStreamParser("myboundary")
+        cuts = list(range(size, len(stream), size))
+        assert bodies(feed_in_chunks(parser, stream, cuts)) == BODIES
+
+
+def test_lf_only_framing_and_missing_content_length() -> None:
+    stream = b"".join(frame(body, length=False, newline=b"\n") for body in BODIES[:3])
+    parser = MultipartStreamParser("--myboundary")  # announced with its dashes by some firmware
+    out = parser.feed(stream + b"--myboundary\n")
+    assert bodies(out) == [b"Code=VideoMotion;action=Start;index=0", b"Heartbeat", b"<a>x</a>\r\n"]
+
+
+def test_garbage_between_parts_is_skipped() -> None:
+    stream = b"\x00\xffjunk" + frame(b"one") + b"\r\n\r\n$$$--myboundar" + frame(b"two") + b"trailing"
+    assert bodies(MultipartStreamParser("myboundary").feed(stream)) == [b"one", b"two"]
+
+
+def test_too_long_content_length_does_not_swallow_the_next_part() -> None:
+    lying = b"--myboundary\r\nContent-Length: 5000\r\n\r\nshort\r\n"
+    parser = MultipartStreamParser("myboundary")
+    assert bodies(parser.feed(lying + frame(b"next"))) == [b"short", b"next"]
+
+
+def test_too_short_content_length_truncates_only_that_part() -> None:
+    lying = b"--myboundary\r\nContent-Length: 3\r\n\r\nlonger body\r\n"
+    out = MultipartStreamParser("myboundary").feed(lying + frame(b"next"))
+    assert bodies(out) == [b"lon", b"next"]
+
+
+def test_oversized_part_with_length_is_discarded_without_buffering_and_parsing_resumes() -> None:
+    parser = MultipartStreamParser("myboundary", max_part_bytes=1000)
+    big = frame(b"A" * 50_000)
+    out: list[Part | DiscardedPart] = []
+    for start in range(0, len(big), 4096):
+        out += parser.feed(big[start : start + 4096])
+        assert parser.buffered <= 4096 + 256
+    out += parser.feed(frame(b"after"))
+    discarded = [item for item in out if isinstance(item, DiscardedPart)]
+    assert len(discarded) == 1 and discarded[0].size == 50_000
+    assert "exceeds the 1000 byte limit" in discarded[0].reason
+    assert discarded[0].sample.startswith(b"AAAA")
+    assert bodies(out) == [b"after"]
+
+
+def test_oversized_part_without_length_is_discarded_and_memory_stays_bounded() -> None:
+    parser = MultipartStreamParser("myboundary", max_part_bytes=1000)
+    out = parser.feed(b"--myboundary\r\nContent-Type: text/plain\r\n\r\n")
+    for _ in range(100):
+        out += parser.feed(b"B" * 997)
+        assert parser.buffered <= parser.max_buffered
+    out += parser.feed(b"\r\n" + frame(b"after"))
+    assert sum(isinstance(item, DiscardedPart) for item in out) == 1
+    assert bodies(out) == [b"after"]
+
+
+def test_endless_garbage_keeps_the_buffer_tiny() -> None:
+    parser = MultipartStreamParser("myboundary")
+    rng = random.Random(5)
+    for _ in range(200):
+        parser.feed(bytes(rng.getrandbits(8) for _ in range(512)).replace(b"--", b"-"))
+        assert parser.buffered < len(b"--myboundary")
+
+
+def test_headers_without_end_are_discarded() -> None:
+    parser = MultipartStreamParser("myboundary", max_header_bytes=256)
+    out = parser.feed(b"--myboundary\r\n" + b"X-Long: " + b"h" * 1000)
+    assert [item.reason for item in out if isinstance(item, DiscardedPart)] == ["part headers too long"]
+    assert bodies(parser.feed(frame(b"ok"))) == [b"ok"]
+
+
+def test_boundary_from_content_type() -> None:
+    assert boundary_from_content_type('multipart/mixed; boundary="boundary"', "x") == "boundary"
+    assert boundary_from_content_type("multipart/x-mixed-replace;boundary=myboundary", "x") == "myboundary"
+    assert boundary_from_content_type("multipart/mixed", "fallback") == "fallback"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payloads=st.lists(
+        st.binary(max_size=300).filter(lambda b: b"--myboundary" not in b and b"\n--" not in b),
+        min_size=1,
+        max_size=6,
+    ),
+    garbage=st.lists(st.binary(max_size=40).filter(lambda b: b"--" not in b and not b.endswith(b"-")), min_size=6, max_size=6),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=30),
+    lf=st.booleans(),
+)
+def test_fuzz_well_formed_parts_survive_garbage_and_any_chunking(
+    payloads: list[bytes], garbage: list[bytes], cuts: list[int], lf: bool
+) -> None:
+    newline = b"\n" if lf else b"\r\n"
+    stream = b"".join(g + frame(p, newline=newline) for g, p in zip(garbage, payloads, strict=False))
+    parser = MultipartStreamParser("myboundary", max_part_bytes=4096)
+    assert bodies(feed_in_chunks(parser, stream, [c for c in cuts if c < len(stream)])) == payloads
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=3000),
+    prefix_delimiters=st.integers(min_value=0, max_value=3),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=20),
+)
+def test_fuzz_arbitrary_bytes_never_crash_and_stay_bounded(
+    data: bytes, prefix_delimiters: int, cuts: list[int]
+) -> None:
+    stream = b"--myboundary\r\nContent-Length: 10\r\n\r\n" * prefix_delimiters + data
+    parser = MultipartStreamParser("myboundary", max_part_bytes=256, max_header_bytes=128)
+    for item in feed_in_chunks(parser, stream, [c for c in cuts if c < len(stream)]):
+        if isinstance(item, Part):
+            assert len(item.body) <= 256
