@@ -24,6 +24,7 @@ from typing import Any, Self
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
@@ -378,18 +379,32 @@ class CatalogConsumer:
             self._mark(self._in_hand)
             self._in_hand = None
 
-    async def _commit_processed(self, partitions: set[TopicPartition]) -> None:
+    async def _commit_processed(self, partitions: set[TopicPartition]) -> bool:
         offsets = {tp: off for tp, off in self._processed.items() if tp in partitions}
         for tp in offsets:
             del self._processed[tp]
-        if offsets and self.group_id is not None:
+        if not offsets or self.group_id is None:
+            return True
+        try:
             await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced first; the new owner re-reads from the last commit (at-least-once).
+            log.warning(
+                "offsets not committed: the group rebalanced; messages will be delivered again",
+                group=self.group_id,
+                partitions=len(offsets),
+            )
+            return False
+        return True
 
-    async def commit(self) -> None:
-        """Commit every processed offset, including that of the message handed out last."""
+    async def commit(self) -> bool:
+        """Commit every processed offset, including that of the message handed out last.
+
+        Returns False when the group rebalanced before the commit (those messages come again).
+        """
         self._mark_in_hand()
         self._last_commit = time.monotonic()
-        await self._commit_processed(self._consumer.assignment())
+        return await self._commit_processed(self._consumer.assignment())
 
     async def _partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # Commit before another member takes these partitions, so it starts where we stopped.
@@ -439,7 +454,13 @@ class CatalogConsumer:
                 await self.commit()
             while self._buffer:
                 record = self._buffer.popleft()
-                received = await self._accept(record)
+                try:
+                    received = await self._accept(record)
+                except BaseException:
+                    # Not handled (e.g. the dead letter could not be published): keep it first in
+                    # line, so a later commit can never move past it.
+                    self._buffer.appendleft(record)
+                    raise
                 if received is not None:
                     self._in_hand = record
                     return received
@@ -522,6 +543,7 @@ async def read_table(
     try:
         partitions = consumer.partitions_for_topic(spec.name)
         if partitions is None:
+            # aiokafka has no public metadata refresh for a consumer without a subscription.
             await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(spec.name) or set()
         tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
