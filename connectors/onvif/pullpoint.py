@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from lxml import etree
 from connectors.onvif.device import OnvifDevice, repoint
 from connectors.onvif.event_topics import notifications
 from connectors.onvif.xmlsafe import text
+from connectors.sdk.backoff import Backoff
 from connectors.sdk.errors import DeviceDataError, RetriableError
 from connectors.sdk.lifecycle import Closed, until_closed
 
@@ -193,7 +193,9 @@ class PullPointSubscription:
 
     async def batches(self) -> AsyncIterator[PullBatch]:
         """Pull batches until ``close()``: renews on time, re-subscribes after a lost subscription."""
-        backoff = self.settings.backoff_initial_s
+        backoff = Backoff(
+            initial_s=self.settings.backoff_initial_s, max_s=self.settings.backoff_max_s
+        )
         while not self._closing.is_set():
             try:
                 # A pull may wait seconds for events: close() must not wait for it.
@@ -208,11 +210,10 @@ class PullPointSubscription:
                 self._lose(exc)
                 yield PullBatch(messages=[], rejected=exc)
             else:
-                backoff = self.settings.backoff_initial_s
+                backoff.reset()
                 yield batch
                 continue
-            await self._sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, self.settings.backoff_max_s)
+            await self._sleep(backoff.next_delay())
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
