@@ -16,15 +16,13 @@ class RoutesError(ConfigError):
 
 def load_routes(path_or_text: str | Path, *, source: str | None = None) -> RoutingTable:
     """Load and validate a routing table from a path or from YAML text; raise ``RoutesError``."""
-    try:
-        document = Document.read(path_or_text, source=source)
-        parsed = load_model(
-            document, RoutesDocument, checks=(references_resolve, every_category_routed)
-        )
-    except RoutesError:
-        raise
-    except ConfigError as exc:
-        raise RoutesError(exc.issues) from exc
+    document = Document.read(path_or_text, source=source, error=RoutesError)
+    parsed = load_model(
+        document,
+        RoutesDocument,
+        checks=(references_resolve, every_category_routed),
+        error=RoutesError,
+    )
     return RoutingTable(parsed)
 
 

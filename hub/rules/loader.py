@@ -15,13 +15,10 @@ class RulesError(ConfigError):
 
 def load_rules(path_or_text: str | Path, *, source: str | None = None) -> RuleSet:
     """Load and validate a ruleset from a path or from YAML text; raise ``RulesError``."""
-    try:
-        document = Document.read(path_or_text, source=source)
-        return load_model(document, RuleSet, checks=(unique_rule_ids, measure_fits_events))
-    except RulesError:
-        raise
-    except ConfigError as exc:
-        raise RulesError(exc.issues) from exc
+    document = Document.read(path_or_text, source=source, error=RulesError)
+    return load_model(
+        document, RuleSet, checks=(unique_rule_ids, measure_fits_events), error=RulesError
+    )
 
 
 def default_rules_text() -> str:

@@ -124,7 +124,7 @@ class EventRule(RuleBase):
 
 
 class ThresholdRule(EventRule):
-    kind: Literal[RuleKind.THRESHOLD]
+    kind: Literal["threshold"]
     measure: Measure
     direction: Direction = Direction.ABOVE
     threshold: float
@@ -146,7 +146,7 @@ class ThresholdRule(EventRule):
 
 
 class WindowRule(EventRule):
-    kind: Literal[RuleKind.WINDOW]
+    kind: Literal["window"]
     measure: Measure
     aggregate: Aggregate
     direction: Direction = Direction.ABOVE
@@ -173,7 +173,7 @@ class WindowRule(EventRule):
 
 
 class DwellRule(EventRule):
-    kind: Literal[RuleKind.DWELL]
+    kind: Literal["dwell"]
     min_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
     absent_after_s: Seconds = Field(
         default=3600,
@@ -185,11 +185,11 @@ class DwellRule(EventRule):
 
 
 class InstantRule(EventRule):
-    kind: Literal[RuleKind.INSTANT]
+    kind: Literal["instant"]
 
 
 class OfflineRule(RuleBase):
-    kind: Literal[RuleKind.OFFLINE]
+    kind: Literal["offline"]
     after_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
 
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,27 +58,31 @@ class Document:
     source: str
 
     @classmethod
-    def read(cls, path_or_text: str | Path, *, source: str | None = None) -> Document:
+    def read(
+        cls,
+        path_or_text: str | Path,
+        *,
+        source: str | None = None,
+        error: type[ConfigError] = ConfigError,
+    ) -> Document:
         """A ``Path`` (or a string naming an existing ``.yaml``/``.yml`` file) is read; other strings are the text."""
         if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
             path = Path(path_or_text)
             try:
                 size = path.stat().st_size
                 if size > MAX_DOCUMENT_BYTES:
-                    raise ConfigError(
-                        [ConfigIssue(str(path), None, f"file is too large ({size} bytes)")]
-                    )
+                    raise error([ConfigIssue(str(path), None, f"file is too large ({size} bytes)")])
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigError(
+                raise error(
                     [ConfigIssue(str(path), None, f"cannot read file: {exc.strerror}")]
                 ) from exc
             except UnicodeDecodeError as exc:
-                raise ConfigError([ConfigIssue(str(path), None, "file is not UTF-8")]) from exc
+                raise error([ConfigIssue(str(path), None, "file is not UTF-8")]) from exc
             return cls(text, source or str(path))
         text = str(path_or_text)
         if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
-            raise ConfigError([ConfigIssue(source or "<text>", None, "document is too large")])
+            raise error([ConfigIssue(source or "<text>", None, "document is too large")])
         return cls(text, source or "<text>")
 
 
@@ -85,8 +90,14 @@ def _looks_like_path(value: str) -> bool:
     return "\n" not in value and value.endswith((".yaml", ".yml"))
 
 
-def load_model(document: Document, model: type[M], checks: Sequence[Check[M]] = ()) -> M:
-    """Parse, validate against ``model``, then run ``checks``; raise ``ConfigError`` with lines."""
+def load_model(
+    document: Document,
+    model: type[M],
+    checks: Sequence[Check[M]] = (),
+    *,
+    error: type[ConfigError] = ConfigError,
+) -> M:
+    """Parse, validate against ``model``, then run ``checks``; raise ``error`` with lines."""
     try:
         root = yaml.compose(document.text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(document.text)
@@ -94,15 +105,15 @@ def load_model(document: Document, model: type[M], checks: Sequence[Check[M]] = 
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + 1
         message = f"invalid YAML: {exc.problem or exc.context or 'syntax error'}"
-        raise ConfigError([ConfigIssue(document.source, line, message)]) from exc
+        raise error([ConfigIssue(document.source, line, message)]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(document.source, None, f"invalid YAML: {exc}")]) from exc
+        raise error([ConfigIssue(document.source, None, f"invalid YAML: {exc}")]) from exc
     if root is None:
-        raise ConfigError([ConfigIssue(document.source, 1, "document is empty")])
+        raise error([ConfigIssue(document.source, 1, "document is empty")])
     aliases = _aliases(document.text)
     if aliases:
         # An alias can make a few lines expand into a huge structure; rules stay explicit.
-        raise ConfigError(
+        raise error(
             [
                 ConfigIssue(document.source, line, "YAML aliases (*name) are not supported")
                 for line in aliases
@@ -110,7 +121,7 @@ def load_model(document: Document, model: type[M], checks: Sequence[Check[M]] = 
         )
     duplicates = _duplicate_keys(root)
     if duplicates:
-        raise ConfigError(
+        raise error(
             [
                 ConfigIssue(document.source, line, f"duplicate key {key!r}")
                 for key, line in duplicates
@@ -119,42 +130,66 @@ def load_model(document: Document, model: type[M], checks: Sequence[Check[M]] = 
     try:
         value = model.model_validate(data)
     except ValidationError as exc:
-        issues = [
-            ConfigIssue(
-                document.source,
-                line_of(root, tuple(error["loc"])),
-                f"{_dotted(error['loc'])}: {error['msg']}" if error["loc"] else error["msg"],
-            )
-            for error in exc.errors(include_url=False)
-        ]
-        raise ConfigError(issues) from exc
+        problems = [_describe(detail) for detail in exc.errors(include_url=False)]
+        raise error(_issues(document.source, root, problems)) from exc
     problems = [problem for check in checks for problem in check(value)]
     if problems:
-        raise ConfigError(
-            [
-                ConfigIssue(document.source, line_of(root, loc), f"{_dotted(loc)}: {message}")
-                for loc, message in problems
-            ]
-        )
+        raise error(_issues(document.source, root, problems))
     return value
+
+
+def _describe(error: ErrorDetails) -> tuple[Loc, str]:
+    loc: Loc = tuple(error["loc"])
+    if error["type"] == "union_tag_invalid":
+        # Point at the tag itself (``kind: thresold``) and say what it may be.
+        ctx = error.get("ctx", {})
+        field = str(ctx.get("discriminator", "kind")).strip("'")
+        return (
+            *loc,
+            field,
+        ), f"unknown {field} {ctx.get('tag')!r}, expected one of {ctx.get('expected_tags')}"
+    return loc, error["msg"]
+
+
+def _issues(source: str, root: yaml.Node, problems: list[tuple[Loc, str]]) -> list[ConfigIssue]:
+    issues = []
+    for loc, message in problems:
+        line, shown = locate(root, loc)
+        text = f"{_dotted(shown)}: {message}" if shown else message
+        issues.append(ConfigIssue(source, line, text))
+    return sorted(issues, key=lambda issue: issue.line or 0)
 
 
 def _dotted(loc: Sequence[str | int]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def line_of(root: yaml.Node, loc: Loc) -> int:
-    """1-based line of the deepest node ``loc`` reaches; parts that name no key are skipped.
+def locate(root: yaml.Node, loc: Loc) -> tuple[int, Loc]:
+    """1-based line of the deepest node ``loc`` reaches, and ``loc`` without union tags.
 
     Pydantic puts the tag of a discriminated union into the location (``rules.0.dwell.min_s``);
-    such a part matches nothing in the document, so it is passed over.
+    a part equal to the mapping's own ``kind`` is that tag, so it is dropped. A part that names
+    no key (a missing field) stays in the location; the line is then its parent's.
     """
-    node = root
+    node: yaml.Node | None = root
+    line = root.start_mark.line + 1
+    shown: list[str | int] = []
     for part in loc:
-        child = _child(node, part)
-        if child is not None:
-            node = child
-    return node.start_mark.line + 1
+        if node is not None and _kind_of(node) == part:
+            continue
+        shown.append(part)
+        node = None if node is None else _child(node, part)
+        if node is not None:
+            line = node.start_mark.line + 1
+    return line, tuple(shown)
+
+
+def _kind_of(node: yaml.Node) -> str | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "kind":
+                return value.value if isinstance(value, yaml.ScalarNode) else None
+    return None
 
 
 def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
