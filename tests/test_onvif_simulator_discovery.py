@@ -101,3 +101,32 @@ async def test_moved_camera_is_discovered_at_its_new_address_with_the_same_ident
 def test_responder_refuses_a_non_loopback_address():
     with pytest.raises(ValueError, match="loopback"):
         DiscoveryResponder([], host="0.0.0.0")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
+
+
+async def test_multicast_probe_over_loopback_is_answered():
+    port = free_udp_port()
+    async with OnvifFleet(2, discovery_port=port, discovery_multicast=True) as fleet:
+        assert fleet.discovery.address == ("239.255.255.250", port)
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # Keep the probe on loopback: loopback interface, TTL 0.
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        try:
+            payload, _ = probe([NVT])
+            await loop.sock_sendto(sock, payload, ("239.255.255.250", port))
+            replies = [await asyncio.wait_for(loop.sock_recv(sock, 65536), 2) for _ in range(2)]
+        finally:
+            sock.close()
+    endpoints = {
+        parseSOAPMessage(r, "127.0.0.1").getProbeResolveMatches()[0].getEPR() for r in replies
+    }
+    assert endpoints == {camera.endpoint_reference for camera in fleet.cameras}

@@ -68,6 +68,11 @@ async def _serve(fleet: OnvifFleet) -> None:
     default=None,
     help="Answer WS-Discovery Probes on this loopback UDP port (0 picks one).",
 )
+@click.option(
+    "--discovery-multicast",
+    is_flag=True,
+    help="Also answer Probes sent to 239.255.255.250 over loopback (port defaults to 3702).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def simulate_onvif(
     cameras: int,
@@ -78,6 +83,7 @@ def simulate_onvif(
     base_port: int,
     addresses: bool,
     discovery_port: int | None,
+    discovery_multicast: bool,
     seed: int,
 ) -> None:
     """Serve simulated ONVIF cameras; prints one host:port per camera once all are listening."""
@@ -90,6 +96,7 @@ def simulate_onvif(
         host_mode="addresses" if addresses else "ports",
         base_port=base_port,
         seed=seed,
-        discovery_port=discovery_port,
+        discovery_port=0 if discovery_multicast and discovery_port is None else discovery_port,
+        discovery_multicast=discovery_multicast,
     )
     asyncio.run(_serve(fleet))

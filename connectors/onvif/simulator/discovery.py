@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import socket
+import struct
 import uuid
 from collections.abc import Sequence
 
@@ -25,6 +27,8 @@ PROBE_ACTION = f"{WSD}/Probe"
 PROBE_MATCHES_ACTION = f"{WSD}/ProbeMatches"
 DEVICE_TYPES = frozenset({(DN, "NetworkVideoTransmitter"), (TDS, "Device")})
 MAX_DATAGRAM = 64 * 1024
+MULTICAST_GROUP = "239.255.255.250"
+WS_DISCOVERY_PORT = 3702
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
@@ -120,27 +124,59 @@ def _is_loopback(host: str) -> bool:
 
 
 class DiscoveryResponder(asyncio.DatagramProtocol):
-    """Answers Probes arriving on a loopback UDP socket; never sends to a non-loopback address."""
+    """Answers Probes arriving on a loopback UDP socket; never sends to a non-loopback address.
+
+    Unicast by default (``host:port``, port 0 picks one). With ``multicast=True`` it also joins
+    239.255.255.250 on the loopback interface only, listening on ``port`` (3702 when 0), so a
+    standard WS-Discovery client probing over loopback finds the fleet.
+    """
 
     def __init__(
-        self, cameras: Sequence[VirtualCamera], *, port: int = 0, host: str = "127.0.0.1"
+        self,
+        cameras: Sequence[VirtualCamera],
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        multicast: bool = False,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the discovery responder binds loopback only, not {host}")
         self.cameras = cameras
-        self._bind = (host, port)
+        self.multicast = multicast
+        self._bind = (host, port or (WS_DISCOVERY_PORT if multicast else 0))
         self._transport: asyncio.DatagramTransport | None = None
-        self.address: tuple[str, int] = (host, port)
+        self.address: tuple[str, int] = self._bind
         self.probes_answered = 0
         self.probes_rejected = 0
         self._instance_id = int(uuid.uuid4().int % 2**31)
         self._numbers = itertools.count(1)
 
+    def _socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            if self.multicast:
+                # Several responders (and clients) may share the well-known port on one host.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((MULTICAST_GROUP, self._bind[1]))
+                membership = struct.pack(
+                    "4s4s", socket.inet_aton(MULTICAST_GROUP), socket.inet_aton(self._bind[0])
+                )
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+            else:
+                sock.bind(self._bind)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=self._bind)
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=self._socket())
         self._transport = transport
-        self.address = transport.get_extra_info("sockname")[:2]
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.address = (MULTICAST_GROUP if self.multicast else host, port)
 
     def close(self) -> None:
         if self._transport is not None:

@@ -47,6 +47,7 @@ class OnvifFleet:
         address_base: str = DEFAULT_ADDRESS_BASE,
         seed: int = 0,
         discovery_port: int | None = None,
+        discovery_multicast: bool = False,
     ) -> None:
         if cameras < 0:
             raise ValueError("cameras must not be negative")
@@ -59,6 +60,7 @@ class OnvifFleet:
         self.address_base = address_base
         self.seed = seed
         self.discovery_port = discovery_port
+        self.discovery_multicast = discovery_multicast
         plan = faults or FaultPlan()
         self.cameras: list[VirtualCamera] = []
         for index in range(cameras):
@@ -94,7 +96,9 @@ class OnvifFleet:
         try:
             await self._bind_all()
             if self.discovery_port is not None:
-                responder = DiscoveryResponder(self.cameras, port=self.discovery_port)
+                responder = DiscoveryResponder(
+                    self.cameras, port=self.discovery_port, multicast=self.discovery_multicast
+                )
                 await responder.start()
                 self.discovery = responder
         except BaseException:
