@@ -15,14 +15,18 @@ from connectors.private_vendors.multipart import (
 )
 
 
-def frame(body: bytes, *, length: bool = True, newline: bytes = b"\r\n", ctype: str = "text/plain") -> bytes:
+def frame(
+    body: bytes, *, length: bool = True, newline: bytes = b"\r\n", ctype: str = "text/plain"
+) -> bytes:
     headers = [f"Content-Type: {ctype}".encode()]
     if length:
         headers.append(f"Content-Length: {len(body)}".encode())
     return b"--myboundary" + newline + newline.join(headers) + newline + newline + body + newline
 
 
-def feed_in_chunks(parser: MultipartStreamParser, data: bytes, cuts: list[int]) -> list[Part | DiscardedPart]:
+def feed_in_chunks(
+    parser: MultipartStreamParser, data: bytes, cuts: list[int]
+) -> list[Part | DiscardedPart]:
     out: list[Part | DiscardedPart] = []
     last = 0
     for cut in sorted(set(cuts)) + [len(data)]:
@@ -55,7 +59,9 @@ def test_lf_only_framing_and_missing_content_length() -> None:
 
 
 def test_garbage_between_parts_is_skipped() -> None:
-    stream = b"\x00\xffjunk" + frame(b"one") + b"\r\n\r\n$$$--myboundar" + frame(b"two") + b"trailing"
+    stream = (
+        b"\x00\xffjunk" + frame(b"one") + b"\r\n\r\n$$$--myboundar" + frame(b"two") + b"trailing"
+    )
     assert bodies(MultipartStreamParser("myboundary").feed(stream)) == [b"one", b"two"]
 
 
@@ -108,13 +114,18 @@ def test_endless_garbage_keeps_the_buffer_tiny() -> None:
 def test_headers_without_end_are_discarded() -> None:
     parser = MultipartStreamParser("myboundary", max_header_bytes=256)
     out = parser.feed(b"--myboundary\r\n" + b"X-Long: " + b"h" * 1000)
-    assert [item.reason for item in out if isinstance(item, DiscardedPart)] == ["part headers too long"]
+    assert [item.reason for item in out if isinstance(item, DiscardedPart)] == [
+        "part headers too long"
+    ]
     assert bodies(parser.feed(frame(b"ok"))) == [b"ok"]
 
 
 def test_boundary_from_content_type() -> None:
     assert boundary_from_content_type('multipart/mixed; boundary="boundary"', "x") == "boundary"
-    assert boundary_from_content_type("multipart/x-mixed-replace;boundary=myboundary", "x") == "myboundary"
+    assert (
+        boundary_from_content_type("multipart/x-mixed-replace;boundary=myboundary", "x")
+        == "myboundary"
+    )
     assert boundary_from_content_type("multipart/mixed", "fallback") == "fallback"
 
 
@@ -125,7 +136,11 @@ def test_boundary_from_content_type() -> None:
         min_size=1,
         max_size=6,
     ),
-    garbage=st.lists(st.binary(max_size=40).filter(lambda b: b"--" not in b and not b.endswith(b"-")), min_size=6, max_size=6),
+    garbage=st.lists(
+        st.binary(max_size=40).filter(lambda b: b"--" not in b and not b.endswith(b"-")),
+        min_size=6,
+        max_size=6,
+    ),
     cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=30),
     lf=st.booleans(),
 )
@@ -133,7 +148,9 @@ def test_fuzz_well_formed_parts_survive_garbage_and_any_chunking(
     payloads: list[bytes], garbage: list[bytes], cuts: list[int], lf: bool
 ) -> None:
     newline = b"\n" if lf else b"\r\n"
-    stream = b"".join(g + frame(p, newline=newline) for g, p in zip(garbage, payloads, strict=False))
+    stream = b"".join(
+        g + frame(p, newline=newline) for g, p in zip(garbage, payloads, strict=False)
+    )
     parser = MultipartStreamParser("myboundary", max_part_bytes=4096)
     assert bodies(feed_in_chunks(parser, stream, [c for c in cuts if c < len(stream)])) == payloads
 

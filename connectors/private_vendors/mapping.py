@@ -24,7 +24,8 @@ from topics.models import DeviceEvent, EventAttributes, EventKind, EventSource, 
 
 log = structlog.get_logger(__name__)
 
-_RAW_VALUE_MAX = 4096
+# Attributes live near the top of a payload; deeper nesting is not worth walking.
+_MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,15 @@ def flatten_json(value: Any, prefix: str = "") -> dict[str, str]:
     """Scalar leaves of a JSON value by dotted path and, first occurrence wins, by leaf name."""
     fields: dict[str, str] = {}
 
-    def walk(node: Any, path: str, leaf: str) -> None:
+    def walk(node: Any, path: str, leaf: str, depth: int = 0) -> None:
+        if depth > _MAX_DEPTH:
+            return
         if isinstance(node, dict):
             for key, child in node.items():
-                walk(child, f"{path}.{key}" if path else str(key), str(key))
+                walk(child, f"{path}.{key}" if path else str(key), str(key), depth + 1)
         elif isinstance(node, list):
             for index, child in enumerate(node[:64]):
-                walk(child, f"{path}.{index}", leaf)
+                walk(child, f"{path}.{index}", leaf, depth + 1)
         elif node is not None:
             text = json.dumps(node) if isinstance(node, bool) else str(node)
             fields.setdefault(path, text)

@@ -113,7 +113,7 @@ def _data(text: str, code: str, device: str | None) -> Any:
         return {}
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DeviceDataError(f"eventManager {code[:64]}: data is not JSON", device=device) from exc
 
 

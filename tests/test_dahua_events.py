@@ -1,0 +1,184 @@
+"""Dahua eventManager parsing and mapping, one captured-style payload per event code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from connectors.private_vendors.dahua.events import EVENT_TABLE, parse_event_part
+from connectors.private_vendors.mapping import DeviceContext, EventMapper
+from connectors.private_vendors.multipart import Part
+from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.errors import DeviceDataError
+from topics.identity import camera_id
+from topics.models import DeviceEvent, EventKind, ObjectClass
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dahua"
+DEVICE = DeviceContext(
+    connector="dahua",
+    vendor="dahua",
+    serial="7G0001PAZ00000001",
+    device_id="dev-00000000000000000002",
+)
+RECEIVED = datetime(2026, 11, 27, 12, 43, tzinfo=UTC)
+DEVICE_TIME = datetime.fromtimestamp(1795812127, UTC)
+
+
+def parsed(name: str) -> list[DeviceEvent | UnparsedEvent | None]:
+    part = Part({"content-type": "text/plain"}, (FIXTURES / name).read_bytes())
+    mapper = EventMapper(EVENT_TABLE)
+    return [
+        mapper.map(event, DEVICE, received_at=RECEIVED)
+        for event in parse_event_part(part, now=RECEIVED)
+    ]
+
+
+CASES: list[tuple[str, EventKind, bool | None, int | None, dict[str, Any]]] = [
+    ("VideoMotion.txt", EventKind.MOTION, True, 1, {"region": "Pintu Masuk"}),
+    (
+        "CrossLineDetection.txt",
+        EventKind.LINE_CROSSING,
+        True,
+        2,
+        {"rule": "Garis Jembatan", "direction": "RightToLeft", "object_class": ObjectClass.HUMAN},
+    ),
+    (
+        "CrossRegionDetection.txt",
+        EventKind.INTRUSION,
+        True,
+        1,
+        {"rule": "Area Gudang", "direction": "Enter", "object_class": ObjectClass.VEHICLE},
+    ),
+    (
+        "ParkingDetection.txt",
+        EventKind.PARKING_VIOLATION,
+        True,
+        4,
+        {
+            "rule": "Larangan Parkir",
+            "plate": "H 4455 KL",
+            "dwell_s": 610,
+            "object_class": ObjectClass.VEHICLE,
+        },
+    ),
+    ("CrowdDetection.txt", EventKind.CROWD_DENSITY, True, 1, {"count": 63, "rule": "Alun-alun"}),
+    (
+        "NumberStat.txt",
+        EventKind.PEOPLE_COUNT,
+        None,
+        1,
+        {"count": 113, "rule": "NumberStat", "direction": "EnterOver"},
+    ),
+    ("VideoBlind.txt", EventKind.TAMPER, True, 6, {}),
+    ("VideoLoss.txt", EventKind.VIDEO_LOSS, True, 7, {}),
+    ("StorageFailure.txt", EventKind.STORAGE_FAILURE, True, None, {"detail": "storage_failure"}),
+    ("StorageNotExist.txt", EventKind.STORAGE_FAILURE, True, None, {"detail": "no_storage"}),
+    ("StorageLowSpace.txt", EventKind.STORAGE_FAILURE, True, None, {"detail": "low_space"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kind", "active", "channel", "attributes"), CASES, ids=[c[0] for c in CASES]
+)
+def test_each_code_maps_to_its_kind_and_attributes(
+    fixture: str,
+    kind: EventKind,
+    active: bool | None,
+    channel: int | None,
+    attributes: dict[str, Any],
+) -> None:
+    (event,) = parsed(fixture)
+    assert isinstance(event, DeviceEvent)
+    assert event.kind is kind
+    assert event.active is active
+    assert event.source.channel == channel
+    assert event.camera_id == camera_id(vendor="dahua", serial=DEVICE.serial, channel=channel or 1)
+    assert event.device_time == DEVICE_TIME
+    assert event.attributes.model_dump(exclude_none=True) == attributes
+
+
+def test_every_table_code_has_a_fixture() -> None:
+    assert set(EVENT_TABLE) == {case[0].removesuffix(".txt") for case in CASES}
+
+
+def test_index_is_zero_based_and_a_stop_without_data_uses_receive_time() -> None:
+    (event,) = parsed("VideoMotion_stop_no_data.txt")
+    assert isinstance(event, DeviceEvent)
+    assert event.active is False and event.source.channel == 3
+    assert event.device_time == RECEIVED
+
+
+def test_heartbeat_is_not_an_event() -> None:
+    assert parsed("Heartbeat.txt") == []
+
+
+def test_one_part_may_carry_several_records() -> None:
+    kinds = [e.kind for e in parsed("two_records.txt") if isinstance(e, DeviceEvent)]
+    assert kinds == [EventKind.MOTION, EventKind.TAMPER]
+
+
+def test_unknown_code_is_kept_raw_and_logged_once() -> None:
+    with capture_logs() as logs:
+        results = parsed("unknown_FaceDetection.txt") + parsed("unknown_FaceDetection.txt")
+    mapper_logs = [entry for entry in logs if entry["event"] == "unknown_vendor_event"]
+    # Two mappers (one per call) each log once; one mapper never logs a code twice.
+    assert len(mapper_logs) == 2
+    assert all(isinstance(r, UnparsedEvent) and r.vendor_topic == "FaceDetection" for r in results)
+    first = results[0]
+    assert isinstance(first, UnparsedEvent) and '"BoundingBox"' in first.payload
+    mapper = EventMapper(EVENT_TABLE)
+    part = Part({}, (FIXTURES / "unknown_FaceDetection.txt").read_bytes())
+    with capture_logs() as logs:
+        for _ in range(5):
+            mapper.map(parse_event_part(part, now=RECEIVED)[0], DEVICE, received_at=RECEIVED)
+    assert len(logs) == 1
+
+
+def test_event_id_is_stable_across_receipts() -> None:
+    (first,) = parsed("CrossLineDetection.txt")
+    (again,) = parsed("CrossLineDetection.txt")
+    assert isinstance(first, DeviceEvent) and isinstance(again, DeviceEvent)
+    assert first.event_id == again.event_id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not an event",
+        b"Code=;action=Start;index=0",
+        b"Code=VideoMotion;action=Explode;index=0",
+        b"Code=VideoMotion;action=Start;index=-1",
+        b"Code=VideoMotion;action=Start;index=0;data={broken",
+        b"Code=VideoMotion;action=Start;index=0;data=" + b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["no-code", "empty-code", "bad-action", "bad-index", "bad-json", "deep-json"],
+)
+def test_broken_records_are_device_data_errors(body: bytes) -> None:
+    with pytest.raises(DeviceDataError):
+        parse_event_part(Part({}, body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=600),
+        st.text(max_size=300).map(lambda t: ("Code=" + t).encode()),
+        st.sampled_from([p.read_bytes() for p in sorted(FIXTURES.glob("*.txt"))]).flatmap(
+            lambda doc: st.integers(0, len(doc)).map(lambda cut: doc[:cut])
+        ),
+    )
+)
+def test_fuzz_parser_raises_only_device_data_error(body: bytes) -> None:
+    try:
+        events = parse_event_part(Part({}, body), now=RECEIVED)
+    except DeviceDataError:
+        return
+    mapper = EventMapper(EVENT_TABLE)
+    for event in events:
+        mapper.map(event, DEVICE, received_at=RECEIVED)

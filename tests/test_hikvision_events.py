@@ -1,0 +1,196 @@
+"""Hikvision alertStream parsing and mapping, one captured-style payload per event type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from connectors.private_vendors.hikvision.events import EVENT_TABLE, parse_alert, parse_alert_part
+from connectors.private_vendors.mapping import DeviceContext, EventMapper
+from connectors.private_vendors.multipart import Part
+from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.errors import DeviceDataError
+from topics.identity import camera_id
+from topics.models import DeviceEvent, EventKind, ObjectClass
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hikvision"
+DEVICE = DeviceContext(
+    connector="hikvision",
+    vendor="hikvision",
+    serial="DS-7732NI-K41620230101CCRR000000001WCVU",
+    device_id="dev-00000000000000000001",
+    default_channel=1,
+)
+RECEIVED = datetime(2026, 11, 27, 12, 43, tzinfo=UTC)
+
+
+def mapped(name: str) -> DeviceEvent | UnparsedEvent | None:
+    body = (FIXTURES / name).read_bytes()
+    return EventMapper(EVENT_TABLE, case_sensitive=False).map(
+        parse_alert(body), DEVICE, received_at=RECEIVED
+    )
+
+
+CASES: list[tuple[str, EventKind, bool | None, int | None, dict[str, Any]]] = [
+    ("vmd.xml", EventKind.MOTION, True, 1, {"region": "1"}),
+    (
+        "linedetection.xml",
+        EventKind.LINE_CROSSING,
+        True,
+        3,
+        {"region": "2", "object_class": ObjectClass.HUMAN},
+    ),
+    (
+        "fielddetection.xml",
+        EventKind.INTRUSION,
+        True,
+        1,
+        {"region": "1", "object_class": ObjectClass.VEHICLE},
+    ),
+    (
+        "regionEntrance.xml",
+        EventKind.REGION_ENTRANCE,
+        True,
+        1,
+        {"region": "4", "object_class": ObjectClass.HUMAN},
+    ),
+    ("regionExiting.xml", EventKind.REGION_EXIT, True, 1, {"region": "4"}),
+    ("tamperdetection.xml", EventKind.TAMPER, True, 1, {}),
+    ("shelteralarm.xml", EventKind.TAMPER, False, 1, {}),
+    ("videoloss_active.xml", EventKind.VIDEO_LOSS, True, 12, {}),
+    (
+        "illegalParking.xml",
+        EventKind.PARKING_VIOLATION,
+        True,
+        1,
+        {"plate": "H 8812 QZ", "dwell_s": 420, "region": "1"},
+    ),
+    ("parking.xml", EventKind.PARKING_VIOLATION, True, 1, {"dwell_s": 95, "region": "2"}),
+    ("peopleGathering.xml", EventKind.CROWD_DENSITY, True, 1, {"count": 37, "region": "1"}),
+    ("crowd.xml", EventKind.CROWD_DENSITY, True, 1, {"count": 18}),
+    (
+        "ANPR.xml",
+        EventKind.PLATE_RECOGNIZED,
+        None,
+        1,
+        {
+            "plate": "B 1234 XYZ",
+            "confidence": 0.97,
+            "direction": "reverse",
+            "object_class": ObjectClass.MOTORCYCLE,
+        },
+    ),
+    ("diskfull.xml", EventKind.STORAGE_FAILURE, True, None, {"detail": "disk_full"}),
+    ("diskerror.xml", EventKind.STORAGE_FAILURE, True, None, {"detail": "disk_error"}),
+    ("nicbroken.xml", EventKind.NETWORK_FAILURE, True, None, {"detail": "network_down"}),
+    ("ipconflict.xml", EventKind.NETWORK_FAILURE, True, None, {"detail": "ip_conflict"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kind", "active", "channel", "attributes"), CASES, ids=[c[0] for c in CASES]
+)
+def test_each_event_type_maps_to_its_kind_and_attributes(
+    fixture: str,
+    kind: EventKind,
+    active: bool | None,
+    channel: int | None,
+    attributes: dict[str, Any],
+) -> None:
+    event = mapped(fixture)
+    assert isinstance(event, DeviceEvent)
+    assert event.kind is kind
+    assert event.active is active
+    assert event.source.channel == channel
+    assert event.source.connector == "hikvision"
+    assert event.camera_id == camera_id(
+        vendor="hikvision", serial=DEVICE.serial, channel=channel or 1
+    )
+    assert event.device_time == datetime(
+        2026, 11, 27, 19, 42, 7, tzinfo=timezone(timedelta(hours=7))
+    )
+    got = event.attributes.model_dump(exclude_none=True)
+    assert got == attributes
+
+
+def test_every_table_code_has_a_fixture() -> None:
+    covered = {parse_alert((FIXTURES / case[0]).read_bytes()).code.lower() for case in CASES}
+    assert set(EVENT_TABLE) <= covered | {"videoloss"}
+
+
+def test_inactive_videoloss_is_the_keepalive_not_an_event() -> None:
+    assert mapped("videoloss_heartbeat.xml") is None
+
+
+def test_event_id_is_stable_and_distinguishes_post_counts() -> None:
+    first, again = mapped("vmd.xml"), mapped("vmd.xml")
+    assert isinstance(first, DeviceEvent) and isinstance(again, DeviceEvent)
+    assert first.event_id == again.event_id
+    other = (
+        (FIXTURES / "vmd.xml").read_bytes().replace(b"<activePostCount>3<", b"<activePostCount>4<")
+    )
+    moved = EventMapper(EVENT_TABLE, case_sensitive=False).map(
+        parse_alert(other), DEVICE, received_at=RECEIVED
+    )
+    assert isinstance(moved, DeviceEvent) and moved.event_id != first.event_id
+
+
+def test_unknown_code_is_kept_raw_and_logged_once() -> None:
+    mapper = EventMapper(EVENT_TABLE, case_sensitive=False)
+    body = (FIXTURES / "unknown_facedetection.xml").read_bytes()
+    with capture_logs() as logs:
+        results = [mapper.map(parse_alert(body), DEVICE, received_at=RECEIVED) for _ in range(3)]
+    assert all(isinstance(r, UnparsedEvent) and r.vendor_topic == "faceSnap" for r in results)
+    assert isinstance(results[0], UnparsedEvent) and "<faceId>7</faceId>" in results[0].payload
+    assert [entry["event"] for entry in logs] == ["unknown_vendor_event"]
+
+
+def test_pictures_attached_to_anpr_alerts_are_not_events() -> None:
+    assert parse_alert_part(Part({"content-type": "image/jpeg"}, b"\xff\xd8\xff")) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><EventNotificationAlert><eventType>&e;</eventType></EventNotificationAlert>',
+        b"<EventNotificationAlert><eventType>VMD</eventType>",
+        b"<ResponseStatus><statusCode>4</statusCode></ResponseStatus>",
+        b"<EventNotificationAlert><dateTime>2026-01-01T00:00:00Z</dateTime></EventNotificationAlert>",
+        b"<EventNotificationAlert><eventType>VMD</eventType><channelID>-1</channelID><dateTime>2026-01-01T00:00:00Z</dateTime></EventNotificationAlert>",
+        b"<EventNotificationAlert><eventType>VMD</eventType><dateTime>yesterday</dateTime></EventNotificationAlert>",
+    ],
+    ids=["doctype-entity", "truncated", "wrong-root", "no-eventType", "bad-channel", "bad-time"],
+)
+def test_hostile_or_broken_xml_is_a_device_data_error(body: bytes) -> None:
+    with pytest.raises(DeviceDataError):
+        parse_alert_part(Part({"content-type": "application/xml"}, body))
+
+
+def test_json_parts_are_refused_with_a_reason() -> None:
+    with pytest.raises(DeviceDataError, match="unsupported type"):
+        parse_alert_part(Part({"content-type": "application/json"}, b"{}"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=600),
+        st.sampled_from([p.read_bytes() for p in sorted(FIXTURES.glob("*.xml"))]).flatmap(
+            lambda doc: st.integers(0, len(doc)).map(lambda cut: doc[:cut])
+        ),
+    )
+)
+def test_fuzz_parser_raises_only_device_data_error(body: bytes) -> None:
+    try:
+        events = parse_alert_part(Part({"content-type": "application/xml"}, body))
+    except DeviceDataError:
+        return
+    mapper = EventMapper(EVENT_TABLE, case_sensitive=False)
+    for event in events:
+        mapper.map(event, DEVICE, received_at=RECEIVED)
