@@ -29,7 +29,7 @@ def feed_in_chunks(
 ) -> list[Part | DiscardedPart]:
     out: list[Part | DiscardedPart] = []
     last = 0
-    for cut in sorted(set(cuts)) + [len(data)]:
+    for cut in [*sorted(set(cuts)), len(data)]:
         out += parser.feed(data[last:cut])
         last = cut
         assert parser.buffered <= parser.max_buffered
