@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import faust
 
+from hub.alerting import agents as alerting_agents
 from hub.config import HubConfig
 from hub.context import Hub
+from hub.delivery import agents as delivery_agents
+from hub.dispatching import agents as dispatching_agents
 from hub.edge import CatalogTopics
+from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
 from tilik.settings import get_settings
 
@@ -46,17 +50,10 @@ def create_hub(config: HubConfig) -> Hub:
     async def load_registry() -> None:
         await hub.registry.start()
 
-    from hub.health import agents as health_agents
-
     health_agents.install(hub)
     if config.rules_path is not None:
-        from hub.alerting import agents as alerting_agents
-
         alerting_agents.install(hub)
     if config.routes_path is not None:
-        from hub.delivery import agents as delivery_agents
-        from hub.dispatching import agents as dispatching_agents
-
         dispatching_agents.install(hub)
         delivery_agents.install(hub)
     return hub

@@ -16,15 +16,45 @@ def hub() -> None:
 
 @hub.command()
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
-@click.option("--app-id", default="tilik-hub", show_default=True, help="Workers sharing it share the work.")
-@click.option("--web-port", type=int, default=6066, show_default=True, help="HTTP port (/coverage).")
+@click.option(
+    "--app-id", default="tilik-hub", show_default=True, help="Workers sharing it share the work."
+)
+@click.option(
+    "--web-port", type=int, default=6066, show_default=True, help="HTTP port (/coverage)."
+)
 @click.option("--web-host", default="127.0.0.1", show_default=True)
 @click.option("--rules", "rules_path", type=click.Path(exists=True, path_type=Path), default=None)
 @click.option("--routes", "routes_path", type=click.Path(exists=True, path_type=Path), default=None)
-@click.option("--offline-after", type=float, default=300.0, show_default=True, help="Seconds of silence before a camera is offline.")
+@click.option(
+    "--offline-after",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds of silence before a camera is offline.",
+)
 @click.option("--health-check-every", type=float, default=10.0, show_default=True)
-@click.option("--tick-every", type=float, default=5.0, show_default=True, help="Rule timers (windows, dwell, expiry).")
+@click.option(
+    "--tick-every",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Rule timers (windows, dwell, expiry).",
+)
 @click.option("--escalation-check-every", type=float, default=5.0, show_default=True)
+@click.option(
+    "--webhook-attempts",
+    type=int,
+    default=6,
+    show_default=True,
+    help="Tries before a dispatch is dead-lettered.",
+)
+@click.option(
+    "--webhook-backoff",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="First retry pause, seconds (doubles each time).",
+)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--loglevel", default="info", show_default=True)
 def worker(
@@ -38,11 +68,14 @@ def worker(
     health_check_every: float,
     tick_every: float,
     escalation_check_every: float,
+    webhook_attempts: int,
+    webhook_backoff: float,
     data_dir: Path | None,
     loglevel: str,
 ) -> None:
     """Run one hub worker; start more with the same --app-id to share the load."""
     from hub.config import HubConfig
+    from hub.delivery.policy import RetryPolicy
     from hub.worker import agencies_of, run_worker
 
     settings = get_settings()
@@ -59,5 +92,201 @@ def worker(
         escalation_check_every_s=escalation_check_every,
         data_dir=data_dir or settings.state_dir / "hub" / app_id,
         replication_factor=settings.replication_factor,
+        webhook_policy=RetryPolicy(max_attempts=webhook_attempts, base_delay_s=webhook_backoff),
     )
     run_worker(config, agencies_of(config), loglevel=loglevel)
+
+
+bootstrap_option = click.option(
+    "--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+
+
+@click.command()
+@click.option(
+    "--url", "urls", multiple=True, help="A worker's HTTP address; repeat for each worker."
+)
+@bootstrap_option
+@click.option(
+    "--offline-after",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Without --url: silence that counts as offline.",
+)
+@json_option
+def coverage(
+    urls: tuple[str, ...], bootstrap: str | None, offline_after: float, as_json: bool
+) -> None:
+    """Cameras registered and online per kecamatan and kelurahan.
+
+    With --url, asks running workers (and sums their partitions); without, reads the topics.
+    """
+    import asyncio
+
+    from hub.health.coverage import Coverage, merge_coverage
+    from hub.operator import coverage_from_topics
+
+    if urls:
+        result = merge_coverage(
+            Coverage.model_validate(part) for part in asyncio.run(_fetch_all(urls))
+        )
+    else:
+        result = asyncio.run(coverage_from_topics(bootstrap, offline_after))
+    if result is None:
+        raise click.ClickException("no coverage received")
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    click.echo(f"{'area':<40} {'registered':>10} {'online':>8} {'%':>6}")
+    click.echo(
+        f"{'Semarang (all)':<40} {result.total.registered:>10} {result.total.online:>8} {result.total.percent_online:>6}"
+    )
+    for name, district in sorted(result.kecamatan.items()):
+        click.echo(
+            f"{name:<40} {district.registered:>10} {district.online:>8} {district.percent_online:>6}"
+        )
+        for kelurahan, area in sorted(district.kelurahan.items()):
+            click.echo(
+                f"  {kelurahan:<38} {area.registered:>10} {area.online:>8} {area.percent_online:>6}"
+            )
+
+
+async def _fetch_all(urls: tuple[str, ...]) -> list[dict[str, object]]:
+    import aiohttp
+
+    parts = []
+    async with aiohttp.ClientSession() as session:
+        for url in urls:
+            try:
+                async with session.get(
+                    url.rstrip("/") + "/coverage", timeout=aiohttp.ClientTimeout(total=10)
+                ) as response:
+                    response.raise_for_status()
+                    parts.append(await response.json())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise click.ClickException(f"{url}: {type(exc).__name__}: {exc}") from None
+    return parts
+
+
+@click.command()
+@click.option("--open", "open_only", is_flag=True, help="Only alerts not resolved.")
+@click.option("--kecamatan", default=None, help="Only alerts from this kecamatan.")
+@click.option("--max", "limit", type=int, default=100, show_default=True)
+@bootstrap_option
+@json_option
+def alerts(
+    open_only: bool, kecamatan: str | None, limit: int, bootstrap: str | None, as_json: bool
+) -> None:
+    """Alerts, each folded to its latest lifecycle state, newest first."""
+    import asyncio
+    import json
+
+    from hub.history import read_history
+    from hub.operator import fold_alerts, select_alerts
+    from topics.catalog import ALERTS
+    from topics.models import Alert
+
+    states = [
+        r.value for r in asyncio.run(read_history(ALERTS, bootstrap)) if isinstance(r.value, Alert)
+    ]
+    chosen = select_alerts(fold_alerts(states).values(), open_only=open_only, kecamatan=kecamatan)[
+        :limit
+    ]
+    if as_json:
+        click.echo(json.dumps([a.model_dump(mode="json") for a in chosen], indent=2))
+        return
+    for a in chosen:
+        where = a.location.area.kecamatan or "-"
+        click.echo(
+            f"{a.updated_at:%Y-%m-%d %H:%M:%S} {a.status:<8} {a.severity:<8} {a.category:<16} "
+            f"{where:<20} {a.alert_id} {a.title}"
+        )
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: refused input and failed deliveries; list and replay them."""
+
+
+@dlq.command("list")
+@click.option(
+    "--kind",
+    type=click.Choice(["invalid_message", "device_input", "unknown_event", "delivery_failed"]),
+    default=None,
+)
+@click.option("--max", "limit", type=int, default=50, show_default=True)
+@bootstrap_option
+@json_option
+def dlq_list(kind: str | None, limit: int, bootstrap: str | None, as_json: bool) -> None:
+    """Newest dead letters first; the first column is the id `replay --id` takes."""
+    import asyncio
+    import json
+
+    from hub.operator import dead_letters, letter_ids
+
+    found = asyncio.run(dead_letters(bootstrap, kind))
+    found.sort(key=lambda item: item[1].failed_at, reverse=True)
+    rows = found[:limit]
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {"ids": sorted(letter_ids(r)), **letter.model_dump(mode="json")}
+                    for r, letter in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    for record, letter in rows:
+        click.echo(
+            f"{record.ref:<10} {letter.failed_at:%Y-%m-%d %H:%M:%S} {letter.kind:<16} "
+            f"{letter.source_topic or '-':<28} {letter.reason[:120]}"
+        )
+
+
+@dlq.command("replay")
+@click.option(
+    "--kind",
+    type=click.Choice(["invalid_message", "device_input", "unknown_event", "delivery_failed"]),
+    default="delivery_failed",
+    show_default=True,
+)
+@click.option(
+    "--id",
+    "ids",
+    multiple=True,
+    help="Dead letter id (partition-offset) or dispatch id; repeatable. Default: all of the kind.",
+)
+@click.option(
+    "--actor",
+    default="operator",
+    show_default=True,
+    help="Who replays (recorded in the audit topic).",
+)
+@bootstrap_option
+def dlq_replay(kind: str, ids: tuple[str, ...], actor: str, bootstrap: str | None) -> None:
+    """Re-send dead letters where they were going (dispatches to their agency's topic and webhook)."""
+    import asyncio
+
+    from hub.operator import NotReplayable, dead_letters, replay
+    from topics.client import CatalogProducer
+
+    async def run() -> int:
+        found = await dead_letters(bootstrap, kind, ids)
+        done = 0
+        async with CatalogProducer(bootstrap, client_id="tilik-dlq-replay") as producer:
+            for record, letter in found:
+                try:
+                    target = await replay(producer, record, letter, actor)
+                except NotReplayable as exc:
+                    click.echo(f"skipped {record.ref}: {exc}", err=True)
+                    continue
+                click.echo(f"replayed {record.ref} -> {target}")
+                done += 1
+        return done
+
+    count = asyncio.run(run())
+    click.echo(f"{count} dead letter(s) replayed")

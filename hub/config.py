@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.delivery.policy import RetryPolicy
+
 
 class HubConfig(BaseModel):
     """Everything a hub worker needs besides the process-wide ``Settings`` (broker security, logs)."""
@@ -32,6 +34,7 @@ class HubConfig(BaseModel):
     commit_every_s: float = Field(default=1.0, gt=0)
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
+    webhook_policy: RetryPolicy = Field(default_factory=RetryPolicy)
 
     def broker_urls(self) -> list[str]:
         return [f"kafka://{host.strip()}" for host in self.bootstrap.split(",") if host.strip()]

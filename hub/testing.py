@@ -174,7 +174,9 @@ class TopicWatch:
             if predicate(values):
                 return values
             await asyncio.sleep(0.1)
-        raise TimeoutError(f"{self.spec.name}: condition not met; have {len(self.values())} messages")
+        raise TimeoutError(
+            f"{self.spec.name}: condition not met; have {len(self.values())} messages"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -15,9 +15,9 @@ def agencies_of(config: HubConfig) -> list[str]:
     """Agencies the routes name (their dispatch topics must exist), besides the catalog's defaults."""
     if config.routes_path is None:
         return []
-    from hub.dispatching.routes import load_routing
+    from hub.routing import load_routes
 
-    return load_routing(config.routes_path).agencies()
+    return sorted(load_routes(config.routes_path).agencies)
 
 
 def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info") -> None:

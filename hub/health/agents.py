@@ -36,7 +36,12 @@ def install(hub: Hub) -> None:
     async def publish(alerts: list[Any]) -> None:
         for alert in alerts:
             await hub.catalog.send(ALERTS, alert)
-            log.info("health alert", alert_id=alert.alert_id, status=alert.status, camera_id=alert.camera_id)
+            log.info(
+                "health alert",
+                alert_id=alert.alert_id,
+                status=alert.status,
+                camera_id=alert.camera_id,
+            )
 
     @app.agent(hub.catalog.topic(CAMERA_REGISTRY), name="hub.health.registry")
     async def registry_agent(stream: Any) -> None:
@@ -46,11 +51,15 @@ def install(hub: Hub) -> None:
             except Refused:
                 continue
             key = event.message.key
-            camera_id = record.camera_id if isinstance(record, CameraRecord) else (key or b"").decode()
+            camera_id = (
+                record.camera_id if isinstance(record, CameraRecord) else (key or b"").decode()
+            )
             if not camera_id:
                 continue
             assert record is None or isinstance(record, CameraRecord)
-            store(on_registry(load(camera_id), camera_id, record, event.message.partition, utcnow()))
+            store(
+                on_registry(load(camera_id), camera_id, record, event.message.partition, utcnow())
+            )
 
     @app.agent(hub.catalog.topic(CAMERA_STATUS), name="hub.health.status")
     async def status_agent(stream: Any) -> None:

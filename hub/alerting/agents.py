@@ -1,0 +1,124 @@
+"""The rules agent: device events joined with their camera, through the rules engine, into alerts.
+
+Rule state lives in a changelog-backed table keyed ``camera_id|rule_id`` in the partition of the
+camera's events. Timers only look for states that time would change; the change itself is made by
+the tick agent in the state's own partition (Faust tables change only inside their partition's
+stream). Events of a camera its owner revoked are dropped and audited, never evaluated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from hub.context import Hub, utcnow
+from hub.edge import Refused, accept_as
+from hub.rules import RuleEngine, RuleState, load_rules
+from topics.catalog import ALERTS, AUDIT, DEVICE_EVENTS
+from topics.models import Alert, AuditRecord, DeviceEvent
+
+log = structlog.get_logger(__name__)
+COMPONENT = "hub.alerting"
+
+
+def state_key(camera_id: str, rule_id: str) -> str:
+    return f"{camera_id}|{rule_id}"
+
+
+def install(hub: Hub) -> None:
+    assert hub.config.rules_path is not None
+    engine = RuleEngine(load_rules(hub.config.rules_path))
+    app = hub.app
+    partitions = DEVICE_EVENTS.partitions
+    rule_states = hub.table("rule-state", partitions)
+    ticks = hub.internal_topic("rule-ticks", partitions)
+
+    def load(key: str) -> tuple[int | None, RuleState | None]:
+        stored = rule_states.get(key)
+        if stored is None:
+            return None, None
+        return int(stored["p"]), RuleState.from_json(stored["s"])
+
+    def store(key: str, partition: int, state: RuleState) -> None:
+        if state.idle:
+            if key in rule_states:
+                del rule_states[key]
+        else:
+            rule_states[key] = {"p": partition, "s": state.to_json()}
+
+    async def publish(alerts: list[Alert]) -> None:
+        for alert in alerts:
+            await hub.catalog.send(ALERTS, alert)
+
+    async def audit_dropped(event: DeviceEvent) -> None:
+        record = AuditRecord(
+            audit_id=f"aud-{event.event_id[4:]}",
+            at=utcnow(),
+            actor=COMPONENT,
+            action="event_dropped_revoked_camera",
+            subject=event.camera_id,
+            details={"event_id": event.event_id, "kind": str(event.kind)},
+        )
+        await hub.catalog.send(AUDIT, record)
+
+    @app.agent(hub.catalog.topic(DEVICE_EVENTS), name="hub.alerting.rules")
+    async def apply_rules(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                device_event = await accept_as(
+                    hub.catalog, DEVICE_EVENTS, DeviceEvent, event, component=COMPONENT
+                )
+            except Refused:
+                continue
+            # Revocation must take effect before any event is judged, so wait for the registry.
+            await hub.registry.ready.wait()
+            if hub.registry.is_revoked(device_event.camera_id):
+                await audit_dropped(device_event)
+                continue
+            camera = hub.registry.get(device_event.camera_id)
+            now = utcnow()
+            partition = event.message.partition
+            for rule in engine.rules_for(device_event, camera):
+                key = state_key(device_event.camera_id, rule.id)
+                _, state = load(key)
+                updated, alerts = engine.apply(rule, device_event, camera, state, now)
+                await publish(alerts)
+                store(key, partition, updated)
+
+    @app.agent(ticks, name="hub.alerting.ticks")
+    async def apply_ticks(stream: Any) -> None:
+        async for event in stream.events():
+            key = str(event.value["key"])
+            partition, state = load(key)
+            if state is None or partition is None:
+                continue
+            camera_id, _, rule_id = key.partition("|")
+            rule = engine.rule(rule_id)
+            if rule is None:
+                del rule_states[key]
+                continue
+            at = datetime.fromisoformat(event.value["at"])
+            updated, alerts = engine.tick(rule, camera_id, state, hub.registry.get(camera_id), at)
+            await publish(alerts)
+            store(key, partition, updated)
+
+    @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
+    async def find_due_ticks() -> None:
+        now = utcnow()
+        for key, stored in list(rule_states.items()):
+            state = RuleState.from_json(stored["s"])
+            if not engine.needs_tick(state):
+                continue
+            camera_id, _, rule_id = key.partition("|")
+            rule = engine.rule(rule_id)
+            if rule is not None:
+                updated, alerts = engine.tick(
+                    rule, camera_id, state, hub.registry.get(camera_id), now
+                )
+                if not alerts and updated == state:
+                    continue
+            await ticks.send(
+                key=key, value={"key": key, "at": now.isoformat()}, partition=int(stored["p"])
+            )

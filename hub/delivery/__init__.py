@@ -1,0 +1,1 @@
+"""Delivery to agencies: the dispatch topic by default, and signed webhooks with retries for those who ask."""

@@ -1,0 +1,1 @@
+"""Dispatching: alerts routed to each agency's dispatch topic, escalated when nobody acknowledges."""

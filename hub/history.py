@@ -1,0 +1,67 @@
+"""Reading a catalog topic from its start to its current end, for operator commands (no consumer group)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel
+
+from topics import codec
+from topics.catalog import TopicSpec
+from topics.connection import connection_config
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: BaseModel | None
+    error: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """Where the record is: ``<partition>-<offset>``, stable for the topic's retention."""
+        return f"{self.partition}-{self.offset}"
+
+
+async def read_history(spec: TopicSpec, bootstrap: str | None = None) -> list[Record]:
+    consumer = AIOKafkaConsumer(
+        **connection_config(bootstrap),
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="tilik-hub-history",
+        max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
+    )
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(spec.name) or set()
+        tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
+        if not tps:
+            return records
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > await consumer.position(tp)}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, batch in batches.items():
+                for message in batch:
+                    if message.offset >= end[tp]:
+                        continue
+                    try:
+                        value = codec.decode(spec, message.value, list(message.headers or ()))
+                        records.append(Record(tp.partition, message.offset, message.key, value))
+                    except codec.InvalidMessage as exc:
+                        records.append(
+                            Record(tp.partition, message.offset, message.key, None, exc.reason)
+                        )
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return records
