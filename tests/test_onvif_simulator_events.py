@@ -221,3 +221,14 @@ async def test_event_properties_list_the_topic_tree(fleet, session):
     motion = topic_set.find("tns1:RuleEngine/tns1:CellMotionDetector/tns1:Motion", namespaces=NS)
     assert motion is not None
     assert motion.get(f"{{{NS['wstop']}}}topic") == "true"
+
+
+async def test_axis_style_cameras_stamp_events_with_fractional_seconds(fleet, session):
+    axis = fleet.cameras[2]
+    assert axis.identity.vendor.manufacturer == "AXIS"
+    address = await subscribe(session, axis)
+    await drain(session, address)
+    axis.inject("tns1:RuleEngine/FieldDetector/ObjectsInside", data={"IsInside": "true"})
+    _, root = await pull(session, address)
+    stamp = root.find(".//tt:Message", namespaces=NS).get("UtcTime")
+    assert "." in stamp and stamp.endswith("Z")

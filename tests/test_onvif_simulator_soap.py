@@ -179,3 +179,11 @@ async def test_profiles_and_stream_uri_without_credentials_in_it(fleet, session)
     uri = root.findtext(".//tt:Uri", namespaces=NS)
     assert uri.startswith(f"rtsp://{camera.host}:554/")
     assert "@" not in uri and PASSWORD not in uri
+
+
+async def test_a_replayed_request_is_rejected(fleet, session):
+    replayed = device_request("GetDeviceInformation")
+    first, _ = await post_soap(session, fleet.cameras[0].device_url, replayed)
+    again, root = await post_soap(session, fleet.cameras[0].device_url, replayed)
+    assert (first, again) == (200, 401)
+    assert fault_subcodes(root) == ["ter:NotAuthorized"]

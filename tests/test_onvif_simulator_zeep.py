@@ -14,6 +14,7 @@ from connectors.onvif.simulator import FaultPlan, OnvifFleet
 PASSWORD = "Simpang-Lima-7"
 DEVICE_NS = "http://www.onvif.org/ver10/device/wsdl"
 EVENTS_NS = "http://www.onvif.org/ver10/events/wsdl"
+PTZ_NS = "http://www.onvif.org/ver20/ptz/wsdl"
 WSRF_RW = "http://docs.oasis-open.org/wsrf/rw-2"
 ONVIF_ERROR = "http://www.onvif.org/ver10/error"
 
@@ -138,3 +139,20 @@ async def test_adjust_time_works_with_a_camera_an_hour_ahead(fleet):
         assert (await device.GetDeviceInformation()).SerialNumber == camera.serial
     finally:
         await client.close()
+
+
+async def test_ptz_service_only_on_ptz_models():
+    async with OnvifFleet(9, password=PASSWORD, seed=11) as fleet:
+        with_ptz = next(c for c in fleet.cameras if c.identity.has_ptz)
+        without = next(c for c in fleet.cameras if not c.identity.has_ptz)
+        for camera, expected in ((with_ptz, True), (without, False)):
+            client = client_for(camera.address)
+            try:
+                await client.update_xaddrs()
+                assert (PTZ_NS in client.xaddrs) is expected
+                if expected:
+                    ptz = await client.create_ptz_service()
+                    [node] = await ptz.GetNodes()
+                    assert node.HomeSupported is True
+            finally:
+                await client.close()

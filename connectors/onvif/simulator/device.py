@@ -19,6 +19,7 @@ from connectors.onvif.simulator.events import (
     TopicSpec,
 )
 from connectors.onvif.simulator.faults import Fault, FaultPlan, FaultState
+from connectors.onvif.simulator.wsse import NonceCache
 
 # Semarang's sixteen districts: scopes and names place each camera in one.
 KECAMATAN = (
@@ -126,6 +127,7 @@ VENDORS: tuple[Vendor, ...] = (
             analytics_configuration="VideoAnalyticsConfiguration",
             storage_name="SD_DISK",
             topic_padding=" ",
+            fractional_time=True,
         ),
         main_encoding="H264",
     ),
@@ -226,6 +228,7 @@ class VirtualCamera:
         self.profiles = _profiles(identity.vendor)
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)
         self.subscriptions = SubscriptionManager(self.now)
+        self.nonces = NonceCache()
         self.host = "127.0.0.1"
         self.port = 0
         self.boot_time = self.now()

@@ -149,7 +149,7 @@ class EventStyle:
     analytics_configuration: str
     storage_name: str
     topic_padding: str = ""  # some firmwares wrap the topic text in newlines and tabs
-    rule_suffix: str = ""
+    fractional_time: bool = False  # some stamp UtcTime with microseconds
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,7 @@ class SimulatedEvent:
     source: tuple[tuple[str, str], ...]
     data: tuple[tuple[str, str], ...]
     padded_topic: str = ""
+    fractional_time: bool = False
 
     def to_xml(self) -> str:
         """The ``wsnt:NotificationMessage`` element."""
@@ -172,9 +173,16 @@ class SimulatedEvent:
             f"<tt:SimpleItem Name={attr(name)} Value={attr(value)}/>" for name, value in self.data
         )
         topic = self.padded_topic or self.topic
+        utc_time = (
+            self.utc_time.astimezone(dt.UTC)
+            .isoformat(timespec="microseconds")
+            .replace("+00:00", "Z")
+            if self.fractional_time
+            else xml_datetime(self.utc_time)
+        )
         return (
             f"<wsnt:NotificationMessage><wsnt:Topic Dialect={attr(TOPIC_DIALECT)}>{text(topic)}"
-            f"</wsnt:Topic><wsnt:Message><tt:Message UtcTime={attr(xml_datetime(self.utc_time))}"
+            f"</wsnt:Topic><wsnt:Message><tt:Message UtcTime={attr(utc_time)}"
             f" PropertyOperation={attr(self.operation)}><tt:Source>{source}</tt:Source>"
             f"<tt:Data>{data}</tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>"
         )
@@ -201,7 +209,7 @@ class EventGenerator:
         return (
             ("VideoSourceConfigurationToken", style.source_configuration),
             ("VideoAnalyticsConfigurationToken", style.analytics_configuration),
-            ("Rule", spec.rule + style.rule_suffix),
+            ("Rule", spec.rule),
         )
 
     def _value(self, spec: TopicSpec, name: str, kind: ValueKind) -> str:
@@ -236,6 +244,7 @@ class EventGenerator:
             padded_topic=f"{self.style.topic_padding}{spec.topic}{self.style.topic_padding}"
             if self.style.topic_padding
             else "",
+            fractional_time=self.style.fractional_time,
         )
 
     def random_event(self, now: dt.datetime) -> SimulatedEvent:

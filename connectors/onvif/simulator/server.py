@@ -180,6 +180,7 @@ class CameraServer:
                 username=camera.username,
                 password=camera.password,
                 camera_now=camera.now(),
+                nonces=camera.nonces,
             )
         except AuthenticationFailed as exc:
             log.debug(

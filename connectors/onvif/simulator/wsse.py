@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+from collections import deque
 
 from lxml import etree
 
@@ -24,6 +25,24 @@ class AuthenticationFailed(Exception):
     """The request's credentials were missing, wrong or stale; the message never names the secret."""
 
 
+class NonceCache:
+    """Recently accepted nonces, so a captured request cannot be replayed within the skew window."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._order: deque[bytes] = deque()
+        self._seen: set[bytes] = set()
+        self._size = size
+
+    def __contains__(self, nonce: bytes) -> bool:
+        return nonce in self._seen
+
+    def add(self, nonce: bytes) -> None:
+        if len(self._order) >= self._size:
+            self._seen.discard(self._order.popleft())
+        self._order.append(nonce)
+        self._seen.add(nonce)
+
+
 def password_digest(nonce: bytes, created: str, password: str) -> str:
     """Base64(SHA1(nonce + created + password)), the UsernameToken profile's digest."""
     digest = hashlib.sha1(nonce + created.encode() + password.encode()).digest()  # noqa: S324
@@ -37,6 +56,7 @@ def verify_username_token(
     password: str,
     camera_now: dt.datetime,
     max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
+    nonces: NonceCache | None = None,
 ) -> None:
     """Accept the request's UsernameToken or raise ``AuthenticationFailed`` saying why."""
     token = None if header is None else header.find(f"{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
@@ -63,8 +83,12 @@ def verify_username_token(
             raise AuthenticationFailed("unreadable Nonce or Created") from None
         if abs(created_at - camera_now) > max_skew:
             raise AuthenticationFailed("Created is outside the allowed clock skew of the device")
+        if nonces is not None and nonce in nonces:
+            raise AuthenticationFailed("Nonce was already used")
         expected = password_digest(nonce, created, password)
         password_ok = hmac.compare_digest(given_password.encode(), expected.encode())
+        if password_ok and user_ok and nonces is not None:
+            nonces.add(nonce)
     else:
         raise AuthenticationFailed("unsupported password type")
     if not (user_ok and password_ok):
