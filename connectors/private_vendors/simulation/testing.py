@@ -1,0 +1,99 @@
+"""Helpers for tests and benchmarks that run a vendor connector against its simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnector
+from connectors.private_vendors.dahua.simulator import DahuaSimulator
+from connectors.private_vendors.hikvision.connector import HikvisionConfig, HikvisionConnector
+from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
+from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.private_vendors.vendor import VendorConfig, VendorConnector
+from connectors.sdk.base import UnparsedEvent
+from topics.models import DeviceEvent
+
+
+@dataclass(frozen=True)
+class VendorKit:
+    """A connector and the simulator it is tested against."""
+
+    name: str
+    connector: type[VendorConnector[Any]]
+    config: type[VendorConfig]
+    simulator: type[DeviceFleet[Any]]
+
+    def make(
+        self, address: str, credential_ref: str | None, **options: Any
+    ) -> VendorConnector[Any]:
+        return self.connector(
+            self.config(address=address, credential_ref=credential_ref, **options)
+        )
+
+
+VENDORS: dict[str, VendorKit] = {
+    "hikvision": VendorKit("hikvision", HikvisionConnector, HikvisionConfig, HikvisionSimulator),
+    "dahua": VendorKit("dahua", DahuaConnector, DahuaConfig, DahuaSimulator),
+}
+
+
+@dataclass
+class NumberedRun:
+    """What a connector delivered from a simulated device's numbered events."""
+
+    seen: list[int] = field(default_factory=list)
+    unparsed: list[UnparsedEvent] = field(default_factory=list)
+    events: list[DeviceEvent] = field(default_factory=list)
+
+    def missing(self, device: SimulatedDevice, count: int) -> set[int]:
+        """Event numbers below ``count`` neither delivered nor damaged by a fault."""
+        return set(range(count)) - set(self.seen) - device.damaged
+
+
+async def collect_numbered(
+    connector: VendorConnector[Any],
+    device: SimulatedDevice,
+    count: int,
+    *,
+    timeout_s: float,
+    stop: Callable[[NumberedRun], bool] | None = None,
+) -> NumberedRun:
+    """Read ``connector.events()`` until events 0..count-1 have arrived or were damaged."""
+    run = NumberedRun()
+    stream = connector.events()
+
+    async def consume() -> None:
+        async for item in stream:
+            if isinstance(item, DeviceEvent):
+                run.events.append(item)
+                run.seen.append(device.seq_of(item.device_time))
+            else:
+                run.unparsed.append(item)
+            if stop is not None and stop(run):
+                return
+            if stop is None and not run.missing(device, count):
+                return
+
+    try:
+        await asyncio.wait_for(consume(), timeout_s)
+    except TimeoutError:
+        pass
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return run
+
+
+@asynccontextmanager
+async def connected(
+    kit: VendorKit, fleet: DeviceFleet[Any], credential_ref: str, **options: Any
+) -> AsyncIterator[list[VendorConnector[Any]]]:
+    """One connector per simulated device, closed on exit."""
+    connectors = [kit.make(address, credential_ref, **options) for address in fleet.addresses]
+    try:
+        yield connectors
+    finally:
+        await asyncio.gather(*(c.close() for c in connectors))

@@ -1,0 +1,115 @@
+"""Both vendors' event streams over real sockets: every fault mode, oversized parts, shutdown."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
+
+PASSWORD = "s3cret-Stream-pw"
+REF = "admin@env:TILIK_TEST_VENDOR_PASS"
+FAST = {
+    "reconnect_initial_s": 0.05,
+    "reconnect_max_s": 0.5,
+    "timeout_s": 3.0,
+    "stream_idle_timeout_s": 3.0,
+}
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILIK_TEST_VENDOR_PASS", PASSWORD)
+
+
+@pytest.fixture(params=sorted(VENDORS))
+def kit(request: pytest.FixtureRequest) -> VendorKit:
+    return VENDORS[request.param]
+
+
+FAULTS = ["", "split", "garbage", "drop", "401", "slow", "split,garbage,drop,401"]
+
+
+@pytest.mark.parametrize("faults", FAULTS, ids=[f or "clean" for f in FAULTS])
+async def test_stream_survives_fault_without_losing_undamaged_events(
+    kit: VendorKit, faults: str
+) -> None:
+    count = 30
+    async with kit.simulator(
+        channels=4, password=PASSWORD, event_rate=100, max_events=count, faults=faults
+    ) as sim:
+        device = sim.devices[0]
+        connector = kit.make(sim.addresses[0], REF, **FAST)
+        try:
+            run = await collect_numbered(connector, device, count, timeout_s=30)
+        finally:
+            await connector.close()
+    assert not run.missing(device, count), f"lost events {sorted(run.missing(device, count))}"
+    assert run.unparsed == []
+    if "drop" in faults:
+        assert device.damaged, "the drop fault should have cut at least one part"
+        assert len(device.damaged) <= count // device.faults.every_parts
+        assert device.stream_connections > len(device.damaged)
+    else:
+        assert not device.damaged
+    if "401" in faults:
+        assert device.reauth.challenges >= 1
+    # Every delivered event is distinct: a fault must not duplicate events either.
+    assert len(run.seen) == len(set(run.seen))
+
+
+async def test_oversized_part_becomes_a_dead_letter_record_and_the_stream_goes_on(
+    kit: VendorKit,
+) -> None:
+    async with kit.simulator(password=PASSWORD, event_rate=50, max_events=40) as sim:
+        device = sim.devices[0]
+        connector = kit.make(sim.addresses[0], REF, max_event_part_bytes=64 * 1024, **FAST)
+        try:
+            await connector.device_context()  # identity read before the device turns hostile
+            device.set_corruption("oversized")
+            run = await collect_numbered(
+                connector, device, 0, timeout_s=10, stop=lambda r: len(r.unparsed) >= 2
+            )
+            device.set_corruption("normal")
+            after = await collect_numbered(
+                connector, device, 0, timeout_s=10, stop=lambda r: len(r.events) >= 3
+            )
+        finally:
+            await connector.close()
+    assert len(run.unparsed) >= 2
+    record = run.unparsed[0]
+    assert "exceeds the 65536 byte limit" in record.reason
+    assert record.device_id.startswith("dev-") and len(record.payload) <= 1024
+    assert len(after.events) >= 3
+
+
+async def test_malformed_parts_are_kept_as_unparsed_with_the_raw_payload(kit: VendorKit) -> None:
+    async with kit.simulator(password=PASSWORD, event_rate=50, max_events=40) as sim:
+        device = sim.devices[0]
+        connector = kit.make(sim.addresses[0], REF, **FAST)
+        try:
+            await connector.device_context()
+            device.set_corruption("malformed")
+            run = await collect_numbered(
+                connector, device, 0, timeout_s=10, stop=lambda r: len(r.unparsed) >= 2
+            )
+        finally:
+            await connector.close()
+    assert run.unparsed and "EventNotificationAlert" in run.unparsed[0].payload
+
+
+async def test_close_ends_the_event_stream_promptly(kit: VendorKit) -> None:
+    import asyncio
+
+    async with kit.simulator(password=PASSWORD, event_rate=1) as sim:
+        connector = kit.make(sim.addresses[0], REF, **FAST)
+        got: list[object] = []
+
+        async def drain() -> None:
+            async for item in connector.events():
+                got.append(item)
+
+        task = asyncio.create_task(drain())
+        await asyncio.sleep(1.5)
+        await connector.close()
+        await asyncio.wait_for(task, 2)
+    assert got, "events arrived before close()"
