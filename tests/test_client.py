@@ -228,8 +228,10 @@ async def test_tombstones_are_yielded_on_compacted_topics(kafka_bootstrap: str):
         spec, group_id=unique("tomb"), component="test", bootstrap=kafka_bootstrap
     ) as consumer:
         first, second = await collect(consumer, 2)
-    assert first.value == record
+    assert first.value_as(CameraRecord) == record
     assert second.is_tombstone and second.key == record.camera_id
+    with pytest.raises(TypeError, match="tombstone"):
+        second.value_as(CameraRecord)
 
 
 async def test_producer_refuses_wrong_model_and_keyless_tombstone(kafka_bootstrap: str):

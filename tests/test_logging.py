@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tilik import logconfig
@@ -126,3 +128,30 @@ def test_harmless_text_stays_readable():
 )
 def test_secret_key_names(key: str, secret: bool):
     assert is_secret_key(key) is secret
+
+
+# Printable secrets, minus what cannot appear raw in these contexts: quotes and backslash (escaped
+# in JSON and headers), '&' (ends a query value), '/' (ends a URL authority), '<>' (escaped in XML).
+SECRET_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="\"'\\&/<>"),
+    min_size=6,
+    max_size=40,
+)
+TEMPLATES = [
+    "rtsp://admin:{s}@10.1.2.3:554/live",
+    "http://user:{s}@cam.local/onvif/device_service",
+    "connect?user=admin&password={s}&channel=1",
+    '{{"password": "{s}", "user": "op"}}',
+    "Authorization: Basic {s}",
+    'Authorization: Digest username="admin", response="{s}"',
+    "<wsse:Password>{s}</wsse:Password>",
+    "<Password>{s}",
+    "api_key={s}",
+    "sasl_password: {s}",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(secret=SECRET_TEXT, template=st.sampled_from(TEMPLATES))
+def test_no_template_leaks_any_secret(secret: str, template: str):
+    assert secret not in redact_text(template.format(s=secret))

@@ -66,7 +66,7 @@ _DIGEST_SCHEME = re.compile(r"(?i)\bDigest\s+(?=\w+\s*=)[^\r\n]+")
 # the key may carry a prefix (`sasl_password`, `auth_token`), a quoted value is removed whole.
 _INLINE_PAIR = re.compile(
     r"(?i)(?P<key>\b[\w\-]*?(?:password|passwd|pwd|secret|token|api[_\-]?key|auth(?:orization)?|cookie)"
-    r"[\"']?\s*[=:]\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"?|'[^']*'?|[^\s&\"',;}]+)"
+    r"[\"']?\s*[=:]\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"?|'[^']*'?|[^\s&\"']+)"
 )
 # WS-Security / ONVIF password elements in SOAP text, closed or cut off by truncation.
 _XML_PASSWORD = re.compile(r"(?is)(<(?:[\w\-]+:)?Password\b[^>]*>)([^<]*)")

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 PartitionCallback = Callable[[set[TopicPartition]], Awaitable[None]]
 
@@ -207,6 +209,13 @@ class Received:
     @property
     def topic(self) -> str:
         return self.spec.name
+
+    def value_as(self, model: type[M]) -> M:
+        """The payload as ``model``; a tombstone or an invalid message raises ``TypeError``."""
+        if not isinstance(self.value, model):
+            what = self.error or ("a tombstone" if self.value is None else type(self.value).__name__)
+            raise TypeError(f"{self.topic}@{self.offset} is not a {model.__name__}: {what}")
+        return self.value
 
     @property
     def is_tombstone(self) -> bool:
