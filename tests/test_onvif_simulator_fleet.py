@@ -201,3 +201,12 @@ def test_cli_prints_one_address_per_camera_then_serves_until_terminated():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.slow
+async def test_two_thousand_cameras_in_one_process(session):
+    async with OnvifFleet(2000, password=PASSWORD, seed=2) as fleet:
+        assert len(set(fleet.addresses)) == 2000
+        sample = fleet.cameras[::97]
+        serials = await asyncio.gather(*(serial_of(session, c) for c in sample))
+    assert serials == [camera.serial for camera in sample]

@@ -43,7 +43,7 @@ SNAPSHOT_JPEG = bytes.fromhex(
 )
 
 
-def _fault_response(fault: SoapFault, camera: VirtualCamera) -> web.Response:
+def _fault_response(fault: SoapFault) -> web.Response:
     body = envelope(fault_body(fault.code, fault.subcodes, fault.reason, fault.detail))
     return web.Response(body=body, status=fault.status, content_type=CONTENT_TYPE, charset="utf-8")
 
@@ -141,9 +141,7 @@ class CameraServer:
         try:
             soap = parse_request(await request.read())
         except MalformedRequest as exc:
-            return _fault_response(
-                SoapFault(400, "env:Sender", ("ter:WellFormed",), str(exc)), camera
-            )
+            return _fault_response(SoapFault(400, "env:Sender", ("ter:WellFormed",), str(exc)))
         handler = OPERATIONS.get((service, soap.operation))
         if handler is None:
             return _fault_response(
@@ -152,22 +150,22 @@ class CameraServer:
                     "env:Receiver",
                     ("ter:ActionNotSupported",),
                     f"Optional action {soap.operation} not implemented",
-                ),
-                camera,
+                )
             )
         try:
             if (service, soap.operation) not in UNAUTHENTICATED:
                 self._authenticate(camera, soap)
             reply = await handler(RequestContext(camera, soap, subscription_id))
         except SoapFault as fault:
-            return _fault_response(fault, camera)
+            return _fault_response(fault)
         body = envelope(
             reply.body, action=reply.action, relates_to=soap.message_id if reply.action else None
         )
         if faults.draw(Fault.MALFORMED):
             body = malformed_payload(body, camera.rng)
         elif soap.operation == "PullMessages" and faults.draw(Fault.XXE):
-            body, _kind = hostile_payload(body, camera.rng)
+            body, kind = hostile_payload(body, camera.rng)
+            log.debug("onvif_sim.hostile_event_response", camera=camera.index, kind=kind)
         return web.Response(body=body, content_type=CONTENT_TYPE, charset="utf-8")
 
     @staticmethod
