@@ -14,7 +14,7 @@ from tilik.logconfig import shared_processors
 from topics.admin import apply_catalog
 from topics.catalog import DEAD_LETTERS, SCHEMA_HEADER, TopicSpec, all_topics
 from topics.client import CatalogConsumer, CatalogProducer, Received, read_table
-from topics.codec import MAX_MESSAGE_BYTES
+from topics.codec import MAX_MESSAGE_BYTES, InvalidMessage
 from topics.examples import example
 from topics.models import CameraRecord, CameraStatus, DeadLetter, DeviceEvent
 
@@ -241,3 +241,8 @@ async def test_producer_refuses_wrong_model_and_keyless_tombstone(kafka_bootstra
             await producer.send(spec, example(DeviceEvent))
         with pytest.raises(ValueError, match="needs a key"):
             await producer.send(spec, None)
+        with pytest.raises(ValueError, match="not compacted"):
+            await producer.send(spec, None, key="cam-x")
+        oversized = example(CameraStatus).model_copy(update={"reason": "x" * MAX_MESSAGE_BYTES})
+        with pytest.raises(InvalidMessage, match="exceeds"):
+            await producer.send(spec, oversized)

@@ -111,12 +111,20 @@ class CatalogProducer:
         key: str | None,
         headers: Iterable[tuple[str, bytes]] | None,
     ) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+        # Refuse here what every consumer would refuse at its edge (see CatalogConsumer._accept).
         if value is None:
             if key is None:
                 raise ValueError(f"a tombstone on {spec.name} needs a key")
+            if "compact" not in spec.cleanup_policy:
+                raise ValueError(f"{spec.name} is not compacted: a tombstone means nothing there")
             payload = None
         else:
             payload = codec.encode(spec, value)
+            if len(payload) > codec.MAX_MESSAGE_BYTES:
+                raise codec.InvalidMessage(
+                    f"{type(value).__name__} of {len(payload)} bytes exceeds the "
+                    f"{codec.MAX_MESSAGE_BYTES} byte limit of {spec.name}"
+                )
             if key is None:
                 key = codec.record_key(spec, value)
         all_headers = codec.headers_for(spec)
