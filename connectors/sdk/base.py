@@ -17,7 +17,7 @@ concurrency limits, backoff, metrics) is the runtime's job, not the connector's.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -132,14 +132,58 @@ class Connector(abc.ABC, Generic[ConfigT]):
         """Release sockets and subscriptions (called on shutdown and on partition revocation)."""
 
 
+@dataclass(frozen=True)
+class DeviceTarget:
+    """The registry records a runtime watches through one connection: one device, its cameras.
+
+    An NVR's channels share a ``device_id``; they become one target (one connector instance)
+    whose events and statuses are published only for ``camera_ids``.
+    """
+
+    device_id: str
+    records: tuple[CameraRecord, ...]
+
+    @property
+    def camera_ids(self) -> frozenset[str]:
+        return frozenset(r.camera_id for r in self.records)
+
+    @property
+    def representative(self) -> CameraRecord:
+        """The record the connection config is built from (the lowest camera id: deterministic)."""
+        return min(self.records, key=lambda r: r.camera_id)
+
+    def connection_key(self, connector_cls: type[Connector[Any]]) -> str:
+        """What must stay equal for a running connection to keep serving this target."""
+        return connector_cls.config_from_record(self.representative).model_dump_json()
+
+    @staticmethod
+    def group(records: Iterable[CameraRecord]) -> dict[str, DeviceTarget]:
+        by_device: dict[str, list[CameraRecord]] = {}
+        for record in records:
+            by_device.setdefault(record.device_id, []).append(record)
+        return {
+            device: DeviceTarget(device, tuple(sorted(group, key=lambda r: r.camera_id)))
+            for device, group in by_device.items()
+        }
+
+
 @dataclass
 class ConnectorMetrics:
     """Counters the runtime keeps per connector; exposed by the runtime, not the connector."""
 
     devices: int = 0
+    cameras: int = 0
     checks_ok: int = 0
     checks_failed: int = 0
     cameras_discovered: int = 0
+    health_checks: int = 0
+    statuses: int = 0
     events: int = 0
     unparsed: int = 0
+    dead_letters: int = 0
+    retries: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+    def count_error(self, error: BaseException) -> None:
+        name = type(error).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1

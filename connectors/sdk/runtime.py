@@ -1,0 +1,453 @@
+"""The connector runtime: hosts any ``Connector`` class as a Kafka consumer-group service.
+
+``WatchService`` joins a consumer group over the camera registry (compacted, keyed by camera id)
+and watches the cameras on its assigned partitions whose record names its connector:
+
+- **Ownership.** A camera belongs to the process that owns its registry partition. Records are
+  grouped by ``device_id`` into ``DeviceTarget``s; each process opens one connection per device
+  for the cameras *it* owns and publishes events and statuses only for those. An NVR whose
+  channels hash to partitions owned by two processes is therefore connected to twice, each
+  connection publishing for its own channels: nothing is published twice and nothing is lost
+  when partitions move, at the cost of an extra session on such devices.
+- **Assignment.** On every assignment the registry partitions are re-read from the beginning
+  (the topic is compacted, so that is the current table), and devices start as records arrive.
+  On revocation the affected devices' connectors are closed (subscriptions ended) *before* the
+  callback returns, that is before another process can take the partitions.
+- **Revocation of a camera.** A tombstone removes the camera at once: its events and statuses
+  stop; a device with no cameras left is closed.
+- **Health.** Every ``health_interval_s`` all watched devices are checked, at most
+  ``concurrency`` at a time; one ``CameraStatus`` per owned camera is published.
+- **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
+  topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
+  device and vendor topic). ``RetriableError`` and ``AuthenticationError`` restart the stream
+  after a per-device exponential backoff with jitter; ``ConfigurationError`` and
+  ``FatalConnectorError`` stop that device until its record changes.
+- **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
+  connector instance for that device in this process (not persisted across restarts).
+
+``onboard`` (in ``connectors.sdk.onboard``) is the one-shot counterpart: check, discover, publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import TopicPartition
+
+from connectors.sdk.backoff import Backoff
+from connectors.sdk.base import (
+    Connector,
+    ConnectorMetrics,
+    DeviceTarget,
+    UnparsedEvent,
+)
+from connectors.sdk.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    DeviceDataError,
+    FatalConnectorError,
+    RetriableError,
+)
+from connectors.sdk.onboard import OnboardSummary, onboard
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS
+from topics.client import CatalogConsumer, CatalogProducer, Received
+from topics.deadletters import make_dead_letter
+from topics.models import (
+    CameraRecord,
+    CameraState,
+    CameraStatus,
+    DeadLetterKind,
+    DeviceEvent,
+    utcnow,
+)
+
+__all__ = ["DeviceWatch", "OnboardSummary", "RuntimeOptions", "WatchService", "onboard"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How a watch service runs; every field has a CLI flag."""
+
+    group_id: str | None = None
+    health_interval_s: float = 60.0
+    concurrency: int = 32
+    call_timeout_s: float = 30.0
+    close_timeout_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 300.0
+
+
+@dataclass
+class DeviceWatch:
+    """One watched device: its owned cameras, its connector, its event task and backoff."""
+
+    target: DeviceTarget
+    connector: Connector[Any]
+    connection_key: str
+    backoff: Backoff
+    events_task: asyncio.Task[None] | None = None
+    stopped_reason: str | None = None
+    logged_topics: set[str] = field(default_factory=set)
+
+    @property
+    def camera_ids(self) -> frozenset[str]:
+        return self.target.camera_ids
+
+
+class WatchService:
+    """Watches the devices of one connector whose registry partitions this process owns."""
+
+    def __init__(
+        self,
+        connector_cls: type[Connector[Any]],
+        *,
+        bootstrap: str | None = None,
+        options: RuntimeOptions | None = None,
+        metrics: ConnectorMetrics | None = None,
+    ) -> None:
+        self.connector_cls = connector_cls
+        self.name = connector_cls.name
+        self.component = f"connector.{self.name}"
+        self.options = options or RuntimeOptions()
+        self.group_id = self.options.group_id or f"tilik-connector-{self.name}"
+        self.metrics = metrics or ConnectorMetrics()
+        self._bootstrap = bootstrap
+        self._producer: CatalogProducer | None = None
+        self._consumer: CatalogConsumer | None = None
+        # camera id -> (partition, record): the owned slice of the registry for this connector
+        self._cameras: dict[str, tuple[int, CameraRecord]] = {}
+        self._devices: dict[str, DeviceWatch] = {}
+        self._states: dict[str, dict[str, Any]] = {}
+        self._health_limit = asyncio.Semaphore(self.options.concurrency)
+        self._assigned: set[int] = set()
+        # The run loop and the rebalance callbacks both change the watched set.
+        self._reconciling = asyncio.Lock()
+        self.ready = asyncio.Event()
+
+    # --- observing ------------------------------------------------------------------------
+
+    @property
+    def watched_devices(self) -> dict[str, frozenset[str]]:
+        """device id -> camera ids currently watched (for tests and ``/healthz``)."""
+        return {device: watch.camera_ids for device, watch in self._devices.items()}
+
+    @property
+    def assigned_partitions(self) -> set[int]:
+        return set(self._assigned)
+
+    def healthy(self) -> bool:
+        return self.ready.is_set()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume the registry and watch devices until ``stop`` is set (or cancelled)."""
+        stop = stop or asyncio.Event()
+        async with CatalogProducer(
+            self._bootstrap, client_id=f"tilik-{self.component}"
+        ) as producer:
+            self._producer = producer
+            consumer = CatalogConsumer(
+                CAMERA_REGISTRY,
+                group_id=self.group_id,
+                component=self.component,
+                bootstrap=self._bootstrap,
+                producer=producer,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+            )
+            self._consumer = consumer
+            health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
+            try:
+                async with consumer:
+                    while not stop.is_set():
+                        received = await consumer.next(timeout_s=0.5)
+                        if received is not None:
+                            await self._apply(received)
+            finally:
+                health.cancel()
+                await asyncio.gather(health, return_exceptions=True)
+                await self._stop_devices(list(self._devices))
+                self._consumer = None
+                self._producer = None
+
+    async def _on_assign(self, assigned: set[TopicPartition]) -> None:
+        self._assigned = {tp.partition for tp in assigned if tp.topic == CAMERA_REGISTRY.name}
+        if self._consumer is not None:
+            # Committed offsets are past the records that define the table: re-read it.
+            await self._consumer.seek_to_beginning()
+        self.ready.set()
+        log.info(
+            "registry partitions assigned", connector=self.name, partitions=sorted(self._assigned)
+        )
+
+    async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
+        partitions = {tp.partition for tp in revoked if tp.topic == CAMERA_REGISTRY.name}
+        self._assigned -= partitions
+        dropped = [cam for cam, (partition, _) in self._cameras.items() if partition in partitions]
+        for camera in dropped:
+            del self._cameras[camera]
+        await self._reconcile()
+        log.info("registry partitions revoked", connector=self.name, partitions=sorted(partitions))
+
+    # --- registry -------------------------------------------------------------------------
+
+    async def _apply(self, received: Received) -> None:
+        camera = received.key
+        if camera is None:
+            return
+        value = received.value
+        if isinstance(value, CameraRecord) and value.connector == self.name:
+            self._cameras[camera] = (received.partition, value)
+        elif camera in self._cameras:
+            # A tombstone (revoked) or the camera moved to another connector: stop at once.
+            del self._cameras[camera]
+        else:
+            return
+        await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Make the running device watches match the owned registry slice."""
+        async with self._reconciling:
+            await self._reconcile_locked()
+
+    async def _reconcile_locked(self) -> None:
+        targets = DeviceTarget.group(record for _, record in self._cameras.values())
+        gone = [device for device in self._devices if device not in targets]
+        restart = []
+        for device, target in targets.items():
+            watch = self._devices.get(device)
+            key = target.connection_key(self.connector_cls)
+            if watch is None:
+                continue
+            if watch.connection_key != key:
+                restart.append(device)
+            else:
+                watch.target = target
+        await self._stop_devices(gone + restart)
+        for device, target in targets.items():
+            if device not in self._devices:
+                self._start_device(target)
+        self.metrics.devices = len(self._devices)
+        self.metrics.cameras = sum(len(w.camera_ids) for w in self._devices.values())
+
+    def _start_device(self, target: DeviceTarget) -> None:
+        try:
+            config = self.connector_cls.config_from_record(target.representative)
+            connector = self.connector_cls(config, state=self._states.get(target.device_id))
+        except (ConnectorError, ValueError) as exc:
+            self.metrics.count_error(exc)
+            log.error(
+                "device cannot be watched",
+                connector=self.name,
+                device=target.device_id,
+                error_type=type(exc).__name__,
+                reason=str(exc),
+            )
+            return
+        watch = DeviceWatch(
+            target=target,
+            connector=connector,
+            connection_key=target.connection_key(self.connector_cls),
+            backoff=Backoff(
+                initial_s=self.options.backoff_initial_s, max_s=self.options.backoff_max_s
+            ),
+        )
+        watch.events_task = asyncio.create_task(
+            self._events_loop(watch), name=f"{self.component}-events-{target.device_id}"
+        )
+        self._devices[target.device_id] = watch
+        log.info(
+            "watching device",
+            connector=self.name,
+            device=target.device_id,
+            cameras=len(target.records),
+        )
+
+    async def _stop_devices(self, devices: list[str]) -> None:
+        watches = [self._devices.pop(device) for device in devices if device in self._devices]
+        await asyncio.gather(*(self._stop(watch) for watch in watches))
+
+    async def _stop(self, watch: DeviceWatch) -> None:
+        self._states[watch.target.device_id] = dict(watch.connector.state)
+        try:
+            await asyncio.wait_for(watch.connector.close(), self.options.close_timeout_s)
+        except (TimeoutError, ConnectorError) as exc:
+            self.metrics.count_error(exc)
+            log.warning(
+                "connector did not close cleanly",
+                connector=self.name,
+                device=watch.target.device_id,
+            )
+        if watch.events_task is not None:
+            watch.events_task.cancel()
+            await asyncio.gather(watch.events_task, return_exceptions=True)
+        log.info("stopped watching device", connector=self.name, device=watch.target.device_id)
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def _events_loop(self, watch: DeviceWatch) -> None:
+        device = watch.target.device_id
+        while True:
+            try:
+                async for item in watch.connector.events():
+                    watch.backoff.reset()
+                    await self._publish_item(watch, item)
+                    self._states[device] = watch.connector.state
+                if self._devices.get(device) is not watch:
+                    return  # closed by the runtime
+                delay = watch.backoff.next_delay()
+                log.warning("device event stream ended early", connector=self.name, device=device)
+            except (RetriableError, AuthenticationError) as exc:
+                delay = watch.backoff.next_delay()
+                self._note_failure(watch, exc, retry_in_s=delay)
+            except DeviceDataError as exc:
+                await self._dead_letter_input(watch, exc)
+                delay = watch.backoff.next_delay()
+                self._note_failure(watch, exc, retry_in_s=delay)
+            except (ConfigurationError, FatalConnectorError) as exc:
+                watch.stopped_reason = f"{type(exc).__name__}: {exc}"
+                self._note_failure(watch, exc, retry_in_s=None)
+                return
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the other devices
+                delay = watch.backoff.next_delay()
+                self._note_failure(watch, exc, retry_in_s=delay)
+            await asyncio.sleep(delay)
+
+    def _note_failure(
+        self, watch: DeviceWatch, exc: Exception, *, retry_in_s: float | None
+    ) -> None:
+        self.metrics.count_error(exc)
+        if retry_in_s is not None:
+            self.metrics.retries += 1
+        log.warning(
+            "device event stream failed",
+            connector=self.name,
+            device=watch.target.device_id,
+            error_type=type(exc).__name__,
+            reason=str(exc),
+            retry_in_s=None if retry_in_s is None else round(retry_in_s, 2),
+        )
+
+    async def _publish_item(self, watch: DeviceWatch, item: DeviceEvent | UnparsedEvent) -> None:
+        producer = self._require_producer()
+        if isinstance(item, DeviceEvent):
+            if item.camera_id not in watch.camera_ids:
+                return  # another process owns that camera, or it is not (or no longer) registered
+            await producer.send(DEVICE_EVENTS, item)
+            self.metrics.events += 1
+            return
+        if item.camera_id is not None and item.camera_id not in watch.camera_ids:
+            return
+        self.metrics.unparsed += 1
+        await producer.dead_letter(
+            make_dead_letter(
+                kind=DeadLetterKind.UNKNOWN_EVENT,
+                reason=f"{item.reason} (vendor topic {item.vendor_topic})",
+                error_type="UnparsedEvent",
+                component=self.component,
+                payload=item.payload,
+                source_device=item.device_id,
+                headers={"vendor_topic": item.vendor_topic},
+            )
+        )
+        self.metrics.dead_letters += 1
+        if item.vendor_topic not in watch.logged_topics:
+            watch.logged_topics.add(item.vendor_topic)
+            log.warning(
+                "unknown device event kept in the dead letters",
+                connector=self.name,
+                device=item.device_id,
+                vendor_topic=item.vendor_topic,
+                reason=item.reason,
+            )
+
+    async def _dead_letter_input(self, watch: DeviceWatch, exc: DeviceDataError) -> None:
+        await self._require_producer().dead_letter(
+            make_dead_letter(
+                kind=DeadLetterKind.DEVICE_INPUT,
+                reason=str(exc),
+                error_type=type(exc).__name__,
+                component=self.component,
+                payload=exc.payload,
+                source_device=watch.target.device_id,
+            )
+        )
+        self.metrics.dead_letters += 1
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def _health_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.check_health()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.health_interval_s)
+
+    async def check_health(self) -> int:
+        """Check every watched device once (bounded concurrency); returns statuses published."""
+        watches = list(self._devices.values())
+        counts = await asyncio.gather(*(self._bounded(self._health_of(w)) for w in watches))
+        return sum(counts)
+
+    async def _bounded(self, work: Awaitable[int]) -> int:
+        async with self._health_limit:
+            return await work
+
+    async def _health_of(self, watch: DeviceWatch) -> int:
+        self.metrics.health_checks += 1
+        try:
+            statuses = await asyncio.wait_for(watch.connector.health(), self.options.call_timeout_s)
+        except AuthenticationError as exc:
+            statuses = self._statuses(watch, CameraState.UNAUTHORIZED, str(exc))
+        except (RetriableError, TimeoutError) as exc:
+            reason = str(exc) or f"no answer within {self.options.call_timeout_s:g}s"
+            statuses = self._statuses(watch, CameraState.OFFLINE, reason)
+        except DeviceDataError as exc:
+            await self._dead_letter_input(watch, exc)
+            statuses = self._statuses(watch, CameraState.DEGRADED, str(exc))
+        except ConnectorError as exc:
+            statuses = self._statuses(watch, CameraState.DEGRADED, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the health round
+            self.metrics.count_error(exc)
+            log.error(
+                "health check crashed",
+                connector=self.name,
+                device=watch.target.device_id,
+                error_type=type(exc).__name__,
+            )
+            statuses = self._statuses(
+                watch, CameraState.DEGRADED, f"connector error: {type(exc).__name__}"
+            )
+        owned = [s for s in statuses if s.camera_id in watch.camera_ids]
+        if watch.target.device_id not in self._devices:
+            return 0  # revoked while checking: its partitions belong to someone else now
+        if owned:
+            await self._require_producer().send_batch(CAMERA_STATUS, owned)
+            self.metrics.statuses += len(owned)
+        return len(owned)
+
+    def _statuses(self, watch: DeviceWatch, state: CameraState, reason: str) -> list[CameraStatus]:
+        now = utcnow()
+        return [
+            CameraStatus(
+                camera_id=cam,
+                state=state,
+                checked_at=now,
+                reason=reason[:4096],
+                connector=self.name,
+            )
+            for cam in sorted(watch.camera_ids)
+        ]
+
+    def _require_producer(self) -> CatalogProducer:
+        if self._producer is None:
+            raise RuntimeError("the watch service is not running")
+        return self._producer

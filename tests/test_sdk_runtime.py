@@ -1,0 +1,268 @@
+"""The connector runtime on a real broker with real simulated devices: onboarding, watching,
+revocation, unknown events, and two processes sharing the registry partitions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from structlog.testing import capture_logs
+
+from connectors.sdk.example.connector import VENDOR
+from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.onboard import onboard
+from connectors.sdk.runtime import RuntimeOptions, WatchService
+from sdk_helpers import TopicTail, eventually, unique_connector
+from topics.admin import apply_catalog
+from topics.catalog import (
+    CAMERA_REGISTRY,
+    CAMERA_STATUS,
+    DEAD_LETTERS,
+    DEVICE_EVENTS,
+    all_topics,
+)
+from topics.client import CatalogProducer
+from topics.identity import camera_id, device_id
+from topics.models import (
+    CameraRecord,
+    CameraState,
+    CameraStatus,
+    DeadLetter,
+    DeadLetterKind,
+    DeviceEvent,
+    EventKind,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def catalog(kafka_bootstrap: str) -> str:
+    apply_catalog(all_topics(), bootstrap=kafka_bootstrap, replication_factor=1)
+    return kafka_bootstrap
+
+
+@pytest.fixture
+async def tails(catalog: str) -> AsyncIterator[dict[str, TopicTail]]:
+    opened = {
+        spec.name: await TopicTail(catalog, spec).start()
+        for spec in (CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS)
+    }
+    yield opened
+    for tail in opened.values():
+        await tail.stop()
+
+
+def _serial() -> str:
+    return "EXV-" + uuid.uuid4().hex[:10].upper()
+
+
+def _cams(serial: str, channels: int) -> list[str]:
+    return [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(channels)]
+
+
+def _config(port: int, env: str) -> dict[str, object]:
+    return {
+        "address": f"127.0.0.1:{port}",
+        "credential_ref": f"admin@env:{env}",
+        "timeout_s": 3,
+        "poll_wait_s": 0.5,
+    }
+
+
+async def test_onboard_publishes_cameras_and_reports_each_failure(
+    catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = unique_connector()
+    good_serial, locked_serial, broken_serial = _serial(), _serial(), _serial()
+    async with (
+        running_recorder(SimulatedRecorder(serial=good_serial, channels=3)) as (good, good_port),
+        running_recorder(SimulatedRecorder(serial=locked_serial)) as (_, locked_port),
+        running_recorder(SimulatedRecorder(serial=broken_serial)) as (broken, broken_port),
+    ):
+        await broken.set_mode("malformed")
+        monkeypatch.setenv("T_GOOD_PASS", good.password)
+        monkeypatch.setenv("T_WRONG_PASS", "wrong-" + uuid.uuid4().hex)
+        monkeypatch.setenv("T_BROKEN_PASS", broken.password)
+        locked_cams = _cams(locked_serial, 2)
+        configs = [
+            _config(good_port, "T_GOOD_PASS"),
+            _config(locked_port, "T_WRONG_PASS"),
+            _config(broken_port, "T_BROKEN_PASS"),
+            {**_config(1, "T_GOOD_PASS")},  # nothing listens: retried, then failed
+            {"address": "127.0.0.1:2", "password": good.password},  # invalid: a plaintext password
+        ]
+        with capture_logs() as logs:
+            async with CatalogProducer(catalog) as producer:
+                summary = await onboard(
+                    connector,
+                    configs,
+                    producer=producer,
+                    attempts=2,
+                    backoff_initial_s=0.05,
+                    known_cameras={f"127.0.0.1:{locked_port}": locked_cams},
+                )
+
+    assert summary.published == {f"127.0.0.1:{good_port}": _cams(good_serial, 3)}
+    assert summary.unauthorized == [f"127.0.0.1:{locked_port}"]
+    assert summary.dead_lettered == [f"127.0.0.1:{broken_port}"]
+    assert set(summary.failed) == {"127.0.0.1:1", "127.0.0.1:2"}
+    assert "after 2 attempts" in summary.failed["127.0.0.1:1"]
+    assert "password" in summary.failed["127.0.0.1:2"]
+
+    records = await tails[CAMERA_REGISTRY.name].wait_for(
+        lambda _k, v: isinstance(v, CameraRecord) and v.serial == good_serial, count=3
+    )
+    assert sorted(k for k, _ in records) == sorted(_cams(good_serial, 3))
+    statuses = await tails[CAMERA_STATUS.name].wait_for(
+        lambda _k, v: isinstance(v, CameraStatus) and v.camera_id in locked_cams, count=2
+    )
+    assert {v.state for _, v in statuses if isinstance(v, CameraStatus)} == {
+        CameraState.UNAUTHORIZED
+    }
+    letters = await tails[DEAD_LETTERS.name].wait_for(
+        lambda _k, v: isinstance(v, DeadLetter) and v.component == f"connector.{connector.name}"
+    )
+    letter = letters[0][1]
+    assert isinstance(letter, DeadLetter)
+    assert letter.kind == DeadLetterKind.DEVICE_INPUT
+    assert letter.source_device == f"127.0.0.1:{broken_port}"
+    assert "<not json" in letter.payload
+
+    published = [str(v) for tail in tails.values() for _, v in tail.values]
+    for secret in (good.password, broken.password):
+        assert not any(secret in text for text in published)
+        assert not any(secret in str(entry) for entry in logs)
+        assert secret not in str(summary.as_dict())
+
+
+@contextlib.asynccontextmanager
+async def _running(service: WatchService) -> AsyncIterator[WatchService]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _options(group: str) -> RuntimeOptions:
+    return RuntimeOptions(group_id=group, health_interval_s=0.5, backoff_initial_s=0.1)
+
+
+async def _onboard(catalog: str, connector: type, configs: list[dict[str, object]]) -> None:
+    async with CatalogProducer(catalog) as producer:
+        summary = await onboard(connector, configs, producer=producer)
+    assert summary.ok, summary.as_dict()
+
+
+async def test_watch_publishes_health_events_unknown_events_and_honours_tombstones(
+    catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = unique_connector()
+    serial = _serial()
+    cam0, cam1 = _cams(serial, 2)
+    device = device_id(vendor=VENDOR, serial=serial)
+    async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
+        monkeypatch.setenv("T_WATCH_PASS", recorder.password)
+        await _onboard(catalog, connector, [_config(port, "T_WATCH_PASS")])
+        service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
+        async with _running(service):
+            assert await eventually(lambda: service.watched_devices.get(device) == {cam0, cam1})
+
+            recorder.offline_channels = {1}
+            statuses = tails[CAMERA_STATUS.name]
+            online = await statuses.wait_for(
+                lambda _k, v: (
+                    isinstance(v, CameraStatus) and v.camera_id == cam0 and v.state == "online"
+                )
+            )
+            offline = await statuses.wait_for(
+                lambda _k, v: (
+                    isinstance(v, CameraStatus) and v.camera_id == cam1 and v.state == "offline"
+                )
+            )
+            assert online and offline
+
+            await recorder.emit("motion", channel=0)
+            await recorder.emit("smoke", channel=0)
+            events = await tails[DEVICE_EVENTS.name].wait_for(
+                lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == cam0
+            )
+            event = events[0][1]
+            assert isinstance(event, DeviceEvent) and event.kind == EventKind.MOTION
+            unknown = await tails[DEAD_LETTERS.name].wait_for(
+                lambda _k, v: isinstance(v, DeadLetter) and v.source_device == device
+            )
+            letter = unknown[0][1]
+            assert isinstance(letter, DeadLetter)
+            assert letter.kind == DeadLetterKind.UNKNOWN_EVENT
+            assert '"smoke"' in letter.payload
+
+            # Revoking one channel stops its events at once; the device stays for the other.
+            async with CatalogProducer(catalog) as producer:
+                await producer.send(CAMERA_REGISTRY, None, key=cam1)
+                assert await eventually(lambda: service.watched_devices.get(device) == {cam0})
+                await recorder.emit("tamper", channel=1)
+                await recorder.emit("line", channel=0)
+                await tails[DEVICE_EVENTS.name].wait_for(
+                    lambda _k, v: (
+                        isinstance(v, DeviceEvent)
+                        and v.kind == EventKind.LINE_CROSSING
+                        and v.camera_id == cam0
+                    )
+                )
+                assert not [
+                    v
+                    for _k, v in tails[DEVICE_EVENTS.name].values
+                    if isinstance(v, DeviceEvent) and v.camera_id == cam1
+                ]
+                await producer.send(CAMERA_REGISTRY, None, key=cam0)
+                assert await eventually(lambda: device not in service.watched_devices)
+
+        assert service.metrics.events >= 2
+        assert service.metrics.unparsed >= 1
+        assert service.metrics.statuses >= 2
+
+
+async def test_two_processes_split_devices_and_take_over_on_leave(
+    catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = unique_connector()
+    serials = [_serial() for _ in range(6)]
+    group = uuid.uuid4().hex
+    async with contextlib.AsyncExitStack() as stack:
+        configs = []
+        for n, serial in enumerate(serials):
+            recorder, port = await stack.enter_async_context(
+                running_recorder(SimulatedRecorder(serial=serial, channels=2))
+            )
+            monkeypatch.setenv(f"T_SPLIT_{n}", recorder.password)
+            configs.append(_config(port, f"T_SPLIT_{n}"))
+        await _onboard(catalog, connector, configs)
+        every_camera = {cam for serial in serials for cam in _cams(serial, 2)}
+
+        def cameras(service: WatchService) -> set[str]:
+            return {cam for cams in service.watched_devices.values() for cam in cams}
+
+        first = WatchService(connector, bootstrap=catalog, options=_options(group))
+        second = WatchService(connector, bootstrap=catalog, options=_options(group))
+        async with _running(first):
+            assert await eventually(lambda: cameras(first) == every_camera, timeout_s=30)
+            async with _running(second):
+                split = await eventually(
+                    lambda: (
+                        cameras(second)
+                        and cameras(first) | cameras(second) == every_camera
+                        and not cameras(first) & cameras(second)
+                    ),
+                    timeout_s=45,
+                )
+                assert split, (cameras(first), cameras(second))
+                assert first.assigned_partitions.isdisjoint(second.assigned_partitions)
+            # The second process left: its cameras come back to the first.
+            assert await eventually(lambda: cameras(first) == every_camera, timeout_s=45)
