@@ -9,13 +9,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sdk_helpers import TopicTail, eventually, unique_connector
 from structlog.testing import capture_logs
 
 from connectors.sdk.example.connector import VENDOR
 from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
-from sdk_helpers import TopicTail, eventually, unique_connector
 from topics.admin import apply_catalog
 from topics.catalog import (
     CAMERA_REGISTRY,
