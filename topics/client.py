@@ -492,19 +492,8 @@ class CatalogConsumer:
 
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Received | None:
         spec = self.specs[record.topic]
-        headers = list(record.headers or ())
-        key: str | None = None
         try:
-            if record.key is not None:
-                try:
-                    key = record.key.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise codec.InvalidMessage("record key is not UTF-8 text") from None
-            value = codec.decode(spec, record.value, headers)
-            if value is None and "compact" not in spec.cleanup_policy:
-                raise codec.InvalidMessage(f"tombstone (null value) on non-compacted {spec.name}")
-            if value is None and key is None:
-                raise codec.InvalidMessage(f"tombstone without a key on {spec.name}")
+            key, value = _validate(spec, record)
         except codec.InvalidMessage as exc:
             if not self._yield_invalid:
                 # Only once the dead letter is acknowledged is the bad message counted as handled.
@@ -513,12 +502,12 @@ class CatalogConsumer:
                 return None
             return Received(
                 spec=spec,
-                key=key,
+                key=record.key.decode("utf-8", "replace") if record.key is not None else None,
                 value=None,
                 partition=record.partition,
                 offset=record.offset,
                 timestamp=_received_at(record),
-                headers=dict(headers),
+                headers=dict(record.headers or ()),
                 error=exc.reason,
                 raw=record.value,
             )
@@ -529,8 +518,26 @@ class CatalogConsumer:
             partition=record.partition,
             offset=record.offset,
             timestamp=_received_at(record),
-            headers=dict(headers),
+            headers=dict(record.headers or ()),
         )
+
+
+def _validate(
+    spec: TopicSpec, record: ConsumerRecord[bytes, bytes]
+) -> tuple[str | None, BaseModel | None]:
+    """A record's key and payload as every consumer edge checks them; raises ``InvalidMessage``."""
+    key = None
+    if record.key is not None:
+        try:
+            key = record.key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise codec.InvalidMessage("record key is not UTF-8 text") from None
+    value = codec.decode(spec, record.value, list(record.headers or ()))
+    if value is None and "compact" not in spec.cleanup_policy:
+        raise codec.InvalidMessage(f"tombstone (null value) on non-compacted {spec.name}")
+    if value is None and key is None:
+        raise codec.InvalidMessage(f"tombstone without a key on {spec.name}")
+    return key, value
 
 
 async def read_table(
@@ -575,13 +582,9 @@ async def read_table(
             for records in batches.values():
                 for record in records:
                     try:
-                        key = record.key.decode("utf-8") if record.key is not None else None
-                        value = codec.decode(spec, record.value, list(record.headers or ()))
+                        key, value = _validate(spec, record)
                         if key is None:
                             raise codec.InvalidMessage(f"record without a key on {spec.name}")
-                    except UnicodeDecodeError:
-                        await dead_letters.refuse(record, "record key is not UTF-8 text")
-                        continue
                     except codec.InvalidMessage as exc:
                         await dead_letters.refuse(record, exc.reason)
                         continue
