@@ -1,0 +1,89 @@
+"""Dahua specifics against the simulator: magicBox identity, channel titles, realmonitor URIs."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnector
+from connectors.private_vendors.dahua.simulator import DahuaSimulator
+from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
+from connectors.sdk.errors import DeviceDataError
+
+PASSWORD = "dahua-Pa55word"
+REF = "admin@env:TILIK_TEST_DAHUA_PASS"
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILIK_TEST_DAHUA_PASS", PASSWORD)
+
+
+def connector_for(address: str) -> DahuaConnector:
+    return DahuaConnector(
+        DahuaConfig(address=address, credential_ref=REF, reconnect_initial_s=0.05, timeout_s=3)
+    )
+
+
+async def test_ip_camera_identity_and_realmonitor_uris() -> None:
+    async with DahuaSimulator(password=PASSWORD, event_rate=0) as sim:
+        connector = connector_for(sim.addresses[0])
+        try:
+            check = await connector.check()
+            (record,) = await connector.discover()
+        finally:
+            await connector.close()
+    assert check.ok and "IPC" in check.detail
+    assert record.model == "IPC-HFW2431S-S-S2" and record.serial == sim.devices[0].serial
+    assert record.firmware == "4.001.0000000.3,build:2023-05-17"
+    assert record.name == "CAM 01" and record.channel == 1
+    main, sub = record.streams
+    assert main.rtsp_uri == "rtsp://127.0.0.1:554/cam/realmonitor?channel=1&subtype=0"
+    assert sub.rtsp_uri == "rtsp://127.0.0.1:554/cam/realmonitor?channel=1&subtype=1"
+
+
+async def test_nvr_channel_titles_become_camera_names() -> None:
+    async with DahuaSimulator(channels=16, password=PASSWORD, event_rate=0) as sim:
+        connector = connector_for(sim.addresses[0])
+        try:
+            records = await connector.discover()
+        finally:
+            await connector.close()
+    assert [r.name for r in records[:3]] == ["CAM 01", "CAM 02", "CAM 03"]
+    assert (
+        records[15].streams[0].rtsp_uri
+        == "rtsp://127.0.0.1:554/cam/realmonitor?channel=16&subtype=0"
+    )
+
+
+async def test_zero_based_index_maps_to_the_discovered_channel() -> None:
+    async with DahuaSimulator(channels=8, password=PASSWORD, event_rate=100, max_events=16) as sim:
+        connector = connector_for(sim.addresses[0])
+        try:
+            records = {r.channel: r.camera_id for r in await connector.discover()}
+            run = await collect_numbered(connector, sim.devices[0], 16, timeout_s=15)
+        finally:
+            await connector.close()
+    assert len(run.events) == 16
+    for event, seq in zip(run.events, run.seen, strict=True):
+        expected_channel = None if event.kind.value == "storage_failure" else seq % 8 + 1
+        assert event.source.channel == expected_channel
+        assert event.camera_id == records[expected_channel or 1]
+
+
+@pytest.mark.parametrize("mode", ["malformed", "oversized"])
+async def test_hostile_device_answers_are_device_data_errors(mode: str) -> None:
+    async with DahuaSimulator(password=PASSWORD, event_rate=0) as sim:
+        sim.devices[0].set_corruption(mode)
+        connector = connector_for(sim.addresses[0])
+        try:
+            with pytest.raises(DeviceDataError):
+                await connector.check()
+        finally:
+            await connector.close()
+
+
+def test_registered_under_its_entry_point_name() -> None:
+    from importlib.metadata import entry_points
+
+    (entry,) = [e for e in entry_points(group="tilik.connectors") if e.name == "dahua"]
+    assert entry.load() is DahuaConnector is VENDORS["dahua"].connector
