@@ -15,10 +15,10 @@ from connectors.onvif.simulator.events import (
     EventGenerator,
     EventStyle,
     SimulatedEvent,
-    SubscriptionManager,
     TopicSpec,
 )
 from connectors.onvif.simulator.faults import Fault, FaultPlan, FaultState
+from connectors.onvif.simulator.subscriptions import SubscriptionManager
 from connectors.onvif.simulator.wsse import NonceCache
 
 # Semarang's sixteen districts: scopes and names place each camera in one.

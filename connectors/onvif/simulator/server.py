@@ -9,9 +9,10 @@ import structlog
 from aiohttp import web
 
 from connectors.onvif.simulator.device import VirtualCamera
+from connectors.onvif.simulator.device_services import DEVICE_OPERATIONS
+from connectors.onvif.simulator.event_services import EVENT_OPERATIONS
 from connectors.onvif.simulator.faults import Fault, hostile_payload, malformed_payload
-from connectors.onvif.simulator.services import (
-    OPERATIONS,
+from connectors.onvif.simulator.operations import (
     UNAUTHENTICATED,
     RequestContext,
     Service,
@@ -28,6 +29,8 @@ from connectors.onvif.simulator.soap import (
 from connectors.onvif.simulator.wsse import AuthenticationFailed, verify_username_token
 
 log = structlog.get_logger(__name__)
+
+OPERATIONS = {**DEVICE_OPERATIONS, **EVENT_OPERATIONS}
 
 MAX_REQUEST_BYTES = 256 * 1024
 # Smallest valid JPEG (1x1 grey): enough for a client to fetch and decode a snapshot.
