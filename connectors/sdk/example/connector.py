@@ -1,5 +1,4 @@
-"""A small, complete connector for a JSON-over-HTTP camera recorder: the reference an integrator
-copies (``tilik connectors new`` generates a package from it).
+"""A connector for a JSON-over-HTTP camera recorder (the reference ``tilik connectors new`` copies).
 
 The device API:
 

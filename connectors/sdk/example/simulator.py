@@ -1,5 +1,8 @@
-"""A simulated recorder for the example connector: a real aiohttp server on loopback with digest
-auth, a long-poll event queue, and switches for malformed and oversized answers."""
+"""A simulated recorder for the example connector, served on loopback for tests and demos.
+
+A real aiohttp server with digest auth, a long-poll event queue, and switches for malformed and
+oversized answers.
+"""
 
 from __future__ import annotations
 

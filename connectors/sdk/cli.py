@@ -1,0 +1,171 @@
+"""``tilik connectors``: list installed connectors, onboard devices, run the watch service, and
+generate a new connector package."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+import yaml
+
+from connectors.sdk.errors import ConfigurationError
+
+log = structlog.get_logger(__name__)
+
+
+@click.group()
+def connectors() -> None:
+    """Connector plugins: list, onboard, run, new."""
+
+
+@connectors.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per connector.")
+def list_connectors(as_json: bool) -> None:
+    """Built-in and installed connectors with their versions; broken plugins show their error."""
+    from connectors.sdk.registry import available_connectors
+
+    infos = available_connectors()
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos.values()], indent=2))
+        return
+    for info in infos.values():
+        row = info.as_dict()
+        status = "ok" if info.loaded else f"error: {info.error}"
+        click.echo(f"{info.name:<16} {row['version'] or '-':<10} {row['source']:<28} {status}")
+
+
+def _load(name: str) -> Any:
+    from connectors.sdk.registry import load_connector
+
+    try:
+        return load_connector(name)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _read_configs(path: Path) -> list[dict[str, Any]]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from None
+    if isinstance(raw, dict) and isinstance(raw.get("devices"), list):
+        raw = raw["devices"]
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise click.ClickException(
+            f"{path} must hold a YAML list of device configs (or a mapping with `devices:`)"
+        )
+    return raw
+
+
+@connectors.command()
+@click.argument("name")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="YAML list of device configs (credentials as credential_ref, never passwords).",
+)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
+def onboard(name: str, config_path: Path, concurrency: int, bootstrap: str | None) -> None:
+    """Check and discover every device in the config file and publish its cameras."""
+    from connectors.sdk.onboard import cameras_by_address
+    from connectors.sdk.onboard import onboard as run_onboard
+    from topics.catalog import CAMERA_REGISTRY
+    from topics.client import CatalogProducer, read_table
+
+    connector_cls = _load(name)
+    configs = _read_configs(config_path)
+
+    async def main() -> dict[str, Any]:
+        async with CatalogProducer(bootstrap, client_id=f"tilik-onboard-{name}") as producer:
+            registry = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap, producer=producer)
+            summary = await run_onboard(
+                connector_cls,
+                configs,
+                producer=producer,
+                concurrency=concurrency,
+                known_cameras=cameras_by_address(registry, connector_cls.name),
+            )
+        return {"ok": summary.ok, **summary.as_dict()}
+
+    result = asyncio.run(main())
+    click.echo(json.dumps(result, indent=2))
+    if not result["ok"]:
+        sys.exit(1)
+
+
+@connectors.command()
+@click.argument("name")
+@click.option("--group", default=None, help="Consumer group (default: tilik-connector-NAME).")
+@click.option("--health-interval", default=60.0, show_default=True, type=click.FloatRange(0.1))
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 1024))
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Serve /metrics and /healthz on 127.0.0.1:PORT.",
+)
+@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
+def run(
+    name: str,
+    group: str | None,
+    health_interval: float,
+    concurrency: int,
+    metrics_port: int | None,
+    bootstrap: str | None,
+) -> None:
+    """Watch this connector's devices on the registry partitions this process is assigned."""
+    from connectors.sdk.metrics import serve_metrics
+    from connectors.sdk.runtime import RuntimeOptions, WatchService
+
+    service = WatchService(
+        _load(name),
+        bootstrap=bootstrap,
+        options=RuntimeOptions(
+            group_id=group, health_interval_s=health_interval, concurrency=concurrency
+        ),
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if metrics_port is None:
+            await service.run(stop)
+            return
+        async with serve_metrics(name, service.metrics, service.healthy, port=metrics_port) as port:
+            log.info("metrics endpoint", url=f"http://127.0.0.1:{port}/metrics")
+            await service.run(stop)
+
+    asyncio.run(main())
+
+
+@connectors.command()
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to create the package directory.",
+)
+def new(name: str, directory: Path) -> None:
+    """Generate a connector package NAME that passes the conformance kit out of the box."""
+    from connectors.sdk.scaffold import create_package
+
+    try:
+        root = create_package(name, directory)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {root}")
+    click.echo(f"next: pip install -e {root} && pytest {root}/tests")
