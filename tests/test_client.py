@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 
@@ -246,3 +247,52 @@ async def test_producer_refuses_wrong_model_and_keyless_tombstone(kafka_bootstra
         oversized = example(CameraStatus).model_copy(update={"reason": "x" * MAX_MESSAGE_BYTES})
         with pytest.raises(InvalidMessage, match="exceeds"):
             await producer.send(spec, oversized)
+
+
+async def test_a_second_member_takes_half_the_partitions_and_nothing_is_lost(kafka_bootstrap: str):
+    spec = private_spec(CameraStatus, partitions=4)
+    create(kafka_bootstrap, spec)
+    group = unique("shard")
+    values = [example(CameraStatus, f"shard-{i}-{uuid.uuid4().hex}") for i in range(40)]
+    async with CatalogProducer(kafka_bootstrap) as producer:
+        await producer.send_batch(spec, values[:20])
+
+    revoked_from_first: list[set[TopicPartition]] = []
+
+    async def note_revoke(partitions: set[TopicPartition]) -> None:
+        revoked_from_first.append(partitions)
+
+    seen: list[Received] = []
+
+    async def drain(consumer: CatalogConsumer, until: asyncio.Event) -> None:
+        while not until.is_set():
+            message = await consumer.next(timeout_s=0.5)
+            if message is not None:
+                seen.append(message)
+
+    first = CatalogConsumer(
+        spec, group_id=group, component="test", bootstrap=kafka_bootstrap, on_revoke=note_revoke
+    )
+    second = CatalogConsumer(spec, group_id=group, component="test", bootstrap=kafka_bootstrap)
+    done = asyncio.Event()
+    async with first:
+        while len(seen) < 5:
+            message = await first.next(timeout_s=20)
+            assert message is not None
+            seen.append(message)
+        async with second:
+            tasks = [asyncio.create_task(drain(c, done)) for c in (first, second)]
+            async with CatalogProducer(kafka_bootstrap) as producer:
+                await producer.send_batch(spec, values[20:])
+            deadline = asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline:
+                shared = len(first.assignment()) == 2 and len(second.assignment()) == 2
+                if shared and {m.key for m in seen} >= {v.camera_id for v in values}:
+                    break
+                await asyncio.sleep(0.2)
+            done.set()
+            await asyncio.gather(*tasks)
+            assert len(first.assignment()) == 2 and len(second.assignment()) == 2
+            assert first.assignment().isdisjoint(second.assignment())
+    assert revoked_from_first, "the first member was never asked to give partitions up"
+    assert {m.key for m in seen} >= {v.camera_id for v in values}

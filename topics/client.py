@@ -350,6 +350,7 @@ class CatalogConsumer:
         self._processed: dict[TopicPartition, int] = {}
         self._last_commit = time.monotonic()
         self._started = False
+        self._stopped = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -365,6 +366,7 @@ class CatalogConsumer:
         if not self._started:
             return
         self._started = False
+        self._stopped = True
         if not processed_last:
             self._in_hand = None
         try:
@@ -463,6 +465,8 @@ class CatalogConsumer:
         Asking for the next message marks the previous one processed.
         """
         if not self._started:
+            if self._stopped:
+                raise RuntimeError(f"{self.component}: the consumer is stopped")
             await self.start()
         self._mark_in_hand()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
