@@ -19,7 +19,7 @@ from connectors.onvif.pullpoint import SubscriptionState
 from connectors.onvif.simulator import FaultPlan, OnvifFleet
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.sdk.base import UnparsedEvent
-from connectors.sdk.errors import AuthenticationError
+from connectors.sdk.errors import AuthenticationError, DeviceDataError
 from connectors.sdk.secrets import Credentials
 from topics.models import CameraState, DeviceEvent
 
@@ -212,7 +212,7 @@ async def test_subscription_lost_on_reboot_is_recreated(transport: SoapTransport
 
 
 @pytest.mark.parametrize("fault", ["xxe", "malformed"])
-async def test_hostile_event_payloads_become_unparsed_and_the_stream_goes_on(fault: str) -> None:
+async def test_a_hostile_event_reply_is_refused_and_the_subscription_survives(fault: str) -> None:
     async with OnvifFleet(
         cameras=1, username="admin", password=PASSWORD, seed=18, event_rate=5
     ) as fleet:
@@ -220,37 +220,30 @@ async def test_hostile_event_payloads_become_unparsed_and_the_stream_goes_on(fau
         connector = OnvifConnector(
             OnvifConfig(address=camera.address, credential_ref=REF, pull_timeout_s=1)
         )
-        injected = False
-
-        def want(got: list[DeviceEvent | UnparsedEvent]) -> bool:
-            nonlocal injected
-            if not injected and got:
-                camera.force_fault(fault, times=1)
-                injected = True
-            rejected = [
-                i
-                for i in got
-                if isinstance(i, UnparsedEvent) and i.vendor_topic == "PullMessagesResponse"
-            ]
-            return (
-                bool(rejected)
-                and isinstance(got[-1], DeviceEvent)
-                and got.index(rejected[0]) < len(got) - 1
-            )
-
-        items = await collect(connector, want, timeout_s=20)
-    rejected = next(
-        i
-        for i in items
-        if isinstance(i, UnparsedEvent) and i.vendor_topic == "PullMessagesResponse"
-    )
-    assert (
-        ("DOCTYPE" in rejected.reason)
-        if fault == "xxe"
-        else ("malformed" in rejected.reason or "SOAP" in rejected.reason)
-    )
-    assert rejected.payload
-    assert isinstance(items[-1], DeviceEvent)
+        before: list[DeviceEvent | UnparsedEvent] = []
+        try:
+            with pytest.raises(DeviceDataError) as refused:
+                async with asyncio.timeout(15):
+                    async for item in connector.events():
+                        before.append(item)
+                        if len(before) == 1:
+                            camera.force_fault(fault, times=1)
+            camera.inject("tns1:RuleEngine/LineDetector/Crossed", data={"ObjectId": "7"})
+            after = []
+            async with asyncio.timeout(15):
+                async for item in connector.events():
+                    after.append(item)
+                    if isinstance(item, DeviceEvent) and item.source.vendor_topic.endswith(
+                        "Crossed"
+                    ):
+                        break
+            assert connector.subscription is not None
+            created = connector.subscription.subscriptions_created
+        finally:
+            await connector.close()
+    assert ("DOCTYPE" in str(refused.value)) if fault == "xxe" else refused.value.payload
+    assert refused.value.payload
+    assert created == 1  # the same subscription carried on after the refused reply
 
 
 async def test_ws_discovery_unicast_finds_every_camera() -> None:

@@ -11,6 +11,7 @@ and nothing is parsed per camera but the replies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,7 +23,11 @@ from connectors.onvif.device import OnvifDevice
 from connectors.onvif.event_topics import TopicParser
 from connectors.onvif.health import HealthTarget, check_camera
 from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
-from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
+from connectors.onvif.pullpoint import (
+    PullPointSettings,
+    PullPointSubscription,
+    SubscriptionState,
+)
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.errors import FatalConnectorError
@@ -201,38 +206,33 @@ class OnvifConnector(Connector[OnvifConfig]):
         return str(url)
 
     async def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
+        """Normalised events from a PullPoint subscription that outlives one ``events()`` call.
+
+        A hostile or malformed PullMessages reply raises DeviceDataError (the runtime records it
+        in the dead letters and calls ``events()`` again); the subscription stays open across
+        that, so nothing the device queued meanwhile is lost. ``close()`` ends it.
+        """
         camera_id, device_id = await self._identity()
         if self.device.clock_offset is None:
             await self.device.sync_clock()
         parser = TopicParser(camera_id=camera_id, device_id=device_id)
-        subscription = PullPointSubscription(
-            self.device,
-            await self._events_url(),
-            PullPointSettings(
-                termination_s=self.config.subscription_s,
-                pull_timeout_s=self.config.pull_timeout_s,
-            ),
-        )
-        self._subscription = subscription
-        try:
-            async for batch in subscription.batches():
+        subscription = self._subscription
+        if subscription is None or subscription.state is SubscriptionState.CLOSED:
+            subscription = PullPointSubscription(
+                self.device,
+                await self._events_url(),
+                PullPointSettings(
+                    termination_s=self.config.subscription_s,
+                    pull_timeout_s=self.config.pull_timeout_s,
+                ),
+            )
+            self._subscription = subscription
+        async with contextlib.aclosing(subscription.batches()) as batches:
+            async for batch in batches:
                 if batch.rejected is not None:
-                    payload = batch.rejected.payload
-                    yield UnparsedEvent(
-                        device_id=device_id,
-                        vendor_topic="PullMessagesResponse",
-                        payload=(
-                            payload.decode("utf-8", "replace")
-                            if isinstance(payload, bytes)
-                            else payload or ""
-                        ),
-                        reason=str(batch.rejected),
-                        camera_id=camera_id,
-                    )
+                    raise batch.rejected
                 for message in batch.messages:
                     yield parser.parse(message)
-        finally:
-            await subscription.close()
 
     @property
     def subscription(self) -> PullPointSubscription | None:
