@@ -65,8 +65,6 @@ async def produce_lines(
             continue
         try:
             value = codec.decode(spec, data)
-            if value is None:  # pragma: no cover - decode returns None only for a null record
-                raise codec.InvalidMessage("empty value")
         except codec.InvalidMessage as exc:
             reason = f"{source} line {number}: {exc.reason}"
             report.rejected.append(RejectedLine(number, exc.reason))
