@@ -14,6 +14,7 @@ Python API::
         base_port=0,                  # 0 = free ports; else camera i listens on base_port + i
         seed=0,                       # identities, event streams and fault draws are reproducible
         discovery_port=None,          # an int serves WS-Discovery Probe on 127.0.0.1:<port>/udp
+        discovery_multicast=False,    # True: also 239.255.255.250 joined on loopback only
     ) as fleet:
         fleet.addresses               # ["127.0.0.1:41234", ...] in camera order
         camera = fleet.cameras[0]     # VirtualCamera
@@ -26,12 +27,16 @@ Python API::
         camera.force_fault("unauthorized", times=1)   # slow | malformed | unauthorized | reboot | xxe
         camera.faults = FaultPlan(clock_offset=3600)  # per-camera plan; clock runs an hour ahead
         fleet.discovery.address       # ("127.0.0.1", port) when discovery_port was given
+        fleet.camera_at("127.0.0.1:41234")
 
 Each camera serves SOAP 1.2 at ``/onvif/device_service``, ``/onvif/media_service``,
 ``/onvif/events_service``, ``/onvif/ptz_service`` (PTZ models only) and PullPoint managers at
 ``/onvif/subscription/<id>``. Every operation except GetSystemDateAndTime requires a
 WS-UsernameToken (PasswordDigest or PasswordText) whose Created lies within five minutes of the
-camera's clock. A new PullPoint first receives ``Initialized`` messages for every property topic.
+camera's clock; a replayed nonce is refused. Auth faults are ``ter:NotAuthorized`` with HTTP 401
+(Hikvision/Axis style) or 400 (Dahua style); a lost or expired subscription answers
+``wsrf-rw:ResourceUnknownFault``. A new PullPoint first receives ``Initialized`` messages for every
+property topic. Cameras cycle through three vendor styles (camera ``i`` is ``VENDORS[i % 3]``).
 Command line: ``tilik simulate onvif --cameras N`` prints one ``host:port`` per camera.
 """
 

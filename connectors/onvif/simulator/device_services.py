@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from connectors.onvif.simulator.device import StreamProfile, VirtualCamera
+from connectors.onvif.simulator.device import VirtualCamera
 from connectors.onvif.simulator.event_services import events_capabilities
 from connectors.onvif.simulator.operations import (
     OperationTable,
@@ -15,6 +15,7 @@ from connectors.onvif.simulator.operations import (
     xaddr,
 )
 from connectors.onvif.simulator.soap import NAMESPACES, attr, child_text, text, xml_datetime
+from connectors.onvif.simulator.vendors import StreamProfile
 
 RTSP_PORT = 554
 
