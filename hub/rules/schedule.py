@@ -88,6 +88,8 @@ class Schedule(BaseModel):
     )
 
     def in_force(self, at: datetime, zone: ZoneInfo) -> bool:
+        if not self.days and not self.times:
+            return True
         local = at.astimezone(zone)
         clock = local.time().replace(tzinfo=None)
         day_ok = self._day_allowed
