@@ -1,0 +1,107 @@
+"""``tilik connectors new`` generates a package that installs, registers its entry point and
+passes the conformance kit unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from connectors.sdk.cli import connectors
+from connectors.sdk.scaffold import create_package
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+TILIK = Path(sys.executable).parent / "tilik"
+
+
+@pytest.fixture
+def installed_package(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    name = f"acme{uuid.uuid4().hex[:6]}"
+    result = CliRunner().invoke(connectors, ["new", name, "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / f"tilik-{name}-connector"
+    dist = f"tilik-{name}-connector"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-e",
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield name, root
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "uninstall", "-q", "-y", dist],
+            check=False,
+            capture_output=True,
+        )
+
+
+def test_generated_package_passes_conformance_and_is_listed(
+    installed_package: tuple[str, Path],
+) -> None:
+    name, root = installed_package
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    assert "15 passed" in tests.stdout
+
+    listing = subprocess.run(
+        [str(TILIK), "connectors", "list", "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert listing.returncode == 0, listing.stderr
+    entries = {entry["name"]: entry for entry in json.loads(listing.stdout)}
+    assert entries[name]["loaded"] is True
+    assert entries[name]["source"] == f"tilik-{name}-connector"
+    assert entries[name]["version"] == "0.1.0"
+
+
+def test_generated_package_layout(tmp_path: Path) -> None:
+    root = create_package("river_gauge", tmp_path)
+    pyproject = (root / "pyproject.toml").read_text()
+    assert 'river_gauge = "river_gauge_connector.connector:RiverGaugeConnector"' in pyproject
+    connector = (root / "river_gauge_connector" / "connector.py").read_text()
+    assert 'name = "river_gauge"' in connector
+    assert "class RiverGaugeConnector(Connector[RiverGaugeConfig])" in connector
+    assert "connectors.sdk.example" not in connector
+    simulator = (root / "river_gauge_connector" / "simulator.py").read_text()
+    assert "RIVER_GAUGE_PASSWORD" in simulator
+    assert (
+        "make_conformance_suite(RiverGaugeConnector"
+        in (root / "tests" / "test_conformance.py").read_text()
+    )
+
+
+@pytest.mark.parametrize("bad", ["Acme", "1acme", "a", "acme-cam", "acme cam"])
+def test_invalid_names_are_refused(tmp_path: Path, bad: str) -> None:
+    result = CliRunner().invoke(connectors, ["new", bad, "--dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "must be lower-case letters" in result.output
+
+
+def test_existing_directory_is_not_overwritten(tmp_path: Path) -> None:
+    create_package("acme", tmp_path)
+    result = CliRunner().invoke(connectors, ["new", "acme", "--dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "already exists" in result.output
