@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import jsonschema
+import yaml
 from click.testing import CliRunner
 
 from tilik.cli import cli
@@ -58,3 +61,8 @@ def test_routes_show_and_explain(tmp_path):
     assert "ROUTE  flood: bpbd" in result.output
     assert "no     flood-coastal-roads: kecamatan None is not one of" in result.output
     assert result.output.endswith("-> bpbd\n")
+
+
+def test_routes_schema_accepts_the_default_file():
+    schema = json.loads(run("routes", "schema").output)
+    jsonschema.validate(yaml.safe_load(Path(ROUTES).read_text(encoding="utf-8")), schema)

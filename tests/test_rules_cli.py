@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import jsonschema
+import yaml
 from click.testing import CliRunner
 
 from hub.rules.testing import camera, event
@@ -76,3 +79,8 @@ def test_rules_explain_rejects_a_bad_event_file(tmp_path):
     )
     assert result.exit_code == 1
     assert "not a valid DeviceEvent" in result.output
+
+
+def test_rules_schema_accepts_the_default_file():
+    schema = json.loads(run("rules", "schema").output)
+    jsonschema.validate(yaml.safe_load(Path(RULES).read_text(encoding="utf-8")), schema)

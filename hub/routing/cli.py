@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from hub.routing.loader import RoutesError, load_routes
+from hub.routing.model import RoutesDocument
 from hub.routing.table import RoutingTable
 from hub.rules.cli import FILE, fail_with, print_table, read_json_model
 from topics.models import Alert
@@ -56,6 +58,12 @@ def show(path: Path) -> None:
     print_table(["ID", "CATEGORIES", "AGENCY", "MIN SEVERITY", "JURISDICTION", "ESCALATION"], rows)
     if table.document.fallback_agency:
         click.echo(f"unrouted alerts go to {table.document.fallback_agency}")
+
+
+@routes.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a routes file (for editors and CI)."""
+    click.echo(json.dumps(RoutesDocument.model_json_schema(), indent=2))
 
 
 @routes.command("explain")

@@ -119,6 +119,12 @@ def show(path: Path) -> None:
     print_table(["ID", "KIND", "CATEGORY", "SEVERITY", "CONDITION", "SCOPE", "SCHEDULE"], rows)
 
 
+@rules.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a rules file (for editors and CI)."""
+    click.echo(json.dumps(RuleSet.model_json_schema(), indent=2))
+
+
 @rules.command("explain")
 @click.argument("path", type=FILE)
 @click.option("--event", "event_path", type=FILE, required=True, help="A DeviceEvent as JSON.")

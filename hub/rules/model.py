@@ -81,7 +81,9 @@ class EventFilter(ConfigModel):
         default_factory=list,
         description="Limit to these classes; `vehicle_count` implies `vehicle`, `people_count` `human`.",
     )
-    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    min_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Drop less confident events; events without one pass."
+    )
     active: bool | None = Field(
         default=None, description="Only events with this `active` flag (null: any)."
     )

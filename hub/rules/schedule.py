@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -62,7 +62,10 @@ def _parse_range(value: object) -> object:
 
 
 TimeRangeText = Annotated[
-    TimeRange, BeforeValidator(_parse_range), PlainSerializer(str, return_type=str)
+    TimeRange,
+    BeforeValidator(_parse_range),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _RANGE.pattern, "examples": ["22:00-05:00"]}),
 ]
 
 
