@@ -3,7 +3,9 @@
 A vendor simulator subclasses ``SimulatedDevice`` with its endpoints and payload renderers;
 ``DeviceFleet`` runs N of them, each on its own port. Events are numbered per device (``seq``),
 and their device time is ``epoch + seq`` seconds, so a test can tell exactly which events
-arrived; ``damaged`` holds the numbers of parts a ``drop`` fault cut in half.
+arrived; ``damaged`` holds the numbers of parts a ``drop`` fault cut in half. Streams open at the
+same time see the same events, as on a real device; a reopened stream resumes after the last
+event delivered, so a test can count losses exactly.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class SimulatedDevice(abc.ABC):
         self.heartbeat_s = heartbeat_s
         self.rng = random.Random(seed * 7919 + index)
         self.seed = seed
-        self.next_seq = 0
+        #: where a new event stream starts: after the last event a closed stream sent
+        self.resume_seq = 0
         self.damaged: set[int] = set()
         self.stream_connections = 0
         self.reauth = ReauthDemand()
@@ -160,17 +163,16 @@ class SimulatedDevice(abc.ABC):
         delimiter = b"--" + self.boundary.encode("latin-1")
         writer = FaultyPartWriter(response, self.faults, delimiter, self.rng)
         interval = 1.0 / self.event_rate if self.event_rate > 0 else None
+        seq = self.resume_seq
         try:
             while True:
                 if interval is None or (
-                    self.max_events is not None and self.next_seq >= self.max_events
+                    self.max_events is not None and seq >= self.max_events
                 ):
                     body = self.render_heartbeat(datetime.now(UTC))
                     await writer.write(frame_part(delimiter, self.part_content_type, body))
                     await asyncio.sleep(self.heartbeat_s)
                     continue
-                seq = self.next_seq
-                self.next_seq += 1
                 code = self.codes[seq % len(self.codes)]
                 channel = seq % self.channels + 1
                 body = self.render_event(seq, code, channel, self.event_time(seq))
@@ -182,16 +184,20 @@ class SimulatedDevice(abc.ABC):
                 every = self.faults.every_parts
                 if self.faults.drop and (seq + 1) % every == 0:
                     self.damaged.add(seq)
+                    seq += 1
                     await writer.write_truncated(frame, request)
                     return response
                 await writer.write(frame)
+                seq += 1
                 # Half-way between drops, so both faults happen when both are on.
-                if self.faults.reauth and (seq + 1) % every == every // 2 + 1:
+                if self.faults.reauth and seq % every == every // 2 + 1:
                     self.reauth.armed = True
                     return response
                 await asyncio.sleep(interval)
         except (ConnectionResetError, ConnectionError):
             return response
+        finally:
+            self.resume_seq = max(self.resume_seq, seq)
 
 
 D = TypeVar("D", bound=SimulatedDevice)

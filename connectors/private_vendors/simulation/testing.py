@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
 from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
 from connectors.private_vendors.vendor import VendorConfig, VendorConnector
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.conformance import SimulatedDevice as ConformanceDevice
 from topics.models import DeviceEvent
 
 
@@ -97,3 +98,34 @@ async def connected(
         yield connectors
     finally:
         await asyncio.gather(*(c.close() for c in connectors))
+
+
+def conformance_simulator(
+    kit: VendorKit, *, channels: int = 4
+) -> Callable[[], AbstractAsyncContextManager[ConformanceDevice]]:
+    """A ``make_conformance_suite`` simulator factory for ``kit``: a recorder streaming events."""
+    env = f"TILIK_CONFORMANCE_{kit.name.upper()}_PASS"
+    password = f"{kit.name}-Conformance-Pw-9"
+
+    @asynccontextmanager
+    async def simulate() -> AsyncIterator[ConformanceDevice]:
+        async with kit.simulator(channels=channels, password=password, event_rate=20) as sim:
+            device = sim.devices[0]
+
+            async def corrupt(mode: str) -> None:
+                device.set_corruption(mode)
+
+            options = {"reconnect_initial_s": 0.1, "timeout_s": 5.0}
+            yield ConformanceDevice(
+                config=kit.config(
+                    address=sim.addresses[0], credential_ref=f"admin@env:{env}", **options
+                ),
+                bad_credentials_config=kit.config(
+                    address=sim.addresses[0], credential_ref=f"admin@env:{env}_WRONG", **options
+                ),
+                secrets={env: password, f"{env}_WRONG": "wrong-" + password[::-1]},
+                expected_cameras=channels,
+                corrupt=corrupt,
+            )
+
+    return simulate
