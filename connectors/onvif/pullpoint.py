@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -191,7 +191,7 @@ class PullPointSubscription:
         self.renew_at = None
         log.info("onvif.subscription.lost", device=self.device.address, reason=str(exc))
 
-    async def batches(self) -> AsyncIterator[PullBatch]:
+    async def batches(self) -> AsyncGenerator[PullBatch, None]:
         """Pull batches until ``close()``: renews on time, re-subscribes after a lost subscription."""
         backoff = Backoff(
             initial_s=self.settings.backoff_initial_s, max_s=self.settings.backoff_max_s

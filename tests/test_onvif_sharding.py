@@ -1,0 +1,174 @@
+"""ONVIF cameras watched by the SDK runtime on a real broker: two processes split the fleet through
+the registry's consumer group and one takes over when the other leaves; statuses, events and
+dead letters reach their topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sdk_helpers import TopicTail, eventually
+
+from connectors.onvif.connector import OnvifConnector
+from connectors.onvif.netpolicy import ProbePolicy
+from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
+from connectors.onvif.simulator import OnvifFleet
+from connectors.sdk.runtime import RuntimeOptions, WatchService
+from topics.admin import apply_catalog
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
+from topics.client import CatalogProducer
+from topics.models import CameraState, CameraStatus, DeadLetter, DeadLetterKind, DeviceEvent
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
+
+PASSWORD = "Sandi-Pembagian-21"
+REF = "admin@env:TILIK_TEST_ONVIF_SHARD_PASS"
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILIK_TEST_ONVIF_SHARD_PASS", PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def catalog(kafka_bootstrap: str) -> str:
+    apply_catalog(
+        [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS],
+        bootstrap=kafka_bootstrap,
+        replication_factor=1,
+    )
+    return kafka_bootstrap
+
+
+def private_connector() -> type[OnvifConnector]:
+    """The ONVIF connector under a name only this test's registry records carry (the registry is
+    shared with every other test and earlier runs)."""
+    name = f"onvif{uuid.uuid4().hex[:8]}"
+    return type(f"OnvifConnector_{name}", (OnvifConnector,), {"name": name})
+
+
+async def onboard_as(catalog: str, connector: type[OnvifConnector], fleet: OnvifFleet) -> set[str]:
+    outcome = await run_onboarding(
+        OnboardRequest(
+            policy=ProbePolicy.default(environ={}),
+            hosts=fleet.addresses,
+            credential_ref=REF,
+            publish=False,
+        )
+    )
+    assert len(outcome.records) == len(fleet.cameras), outcome.report.failures
+    async with CatalogProducer(catalog) as producer:
+        await producer.send_batch(
+            CAMERA_REGISTRY,
+            [r.model_copy(update={"connector": connector.name}) for r in outcome.records],
+        )
+    return {r.camera_id for r in outcome.records}
+
+
+@contextlib.asynccontextmanager
+async def running(service: WatchService) -> AsyncIterator[WatchService]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def options(group: str) -> RuntimeOptions:
+    return RuntimeOptions(
+        group_id=group, health_interval_s=0.5, backoff_initial_s=0.1, concurrency=64
+    )
+
+
+def watched(service: WatchService) -> set[str]:
+    return {cam for cams in service.watched_devices.values() for cam in cams}
+
+
+async def test_two_watchers_split_the_fleet_and_one_takes_over(catalog: str) -> None:
+    connector = private_connector()
+    group = uuid.uuid4().hex
+    async with OnvifFleet(
+        cameras=12, username="admin", password=PASSWORD, seed=201, event_rate=1
+    ) as fleet:
+        every_camera = await onboard_as(catalog, connector, fleet)
+        statuses = await TopicTail(catalog, CAMERA_STATUS).start()
+        first = WatchService(connector, bootstrap=catalog, options=options(group))
+        second = WatchService(connector, bootstrap=catalog, options=options(group))
+        try:
+            async with running(first):
+                assert await eventually(lambda: watched(first) == every_camera, timeout_s=40)
+                async with running(second):
+                    split = await eventually(
+                        lambda: (
+                            watched(second)
+                            and watched(first) | watched(second) == every_camera
+                            and not watched(first) & watched(second)
+                        ),
+                        timeout_s=60,
+                    )
+                    assert split, (watched(first), watched(second))
+                # The second left the group: the first watches the whole fleet again.
+                assert await eventually(lambda: watched(first) == every_camera, timeout_s=60)
+
+                # Every camera, whichever watcher checked it, was reported online.
+                seen = await statuses.wait_for(
+                    lambda _k, v: (
+                        isinstance(v, CameraStatus)
+                        and v.camera_id in every_camera
+                        and v.state is CameraState.ONLINE
+                    ),
+                    count=3 * len(every_camera),
+                    timeout_s=30,
+                )
+                assert {v.camera_id for _, v in seen if isinstance(v, CameraStatus)} == every_camera
+        finally:
+            await statuses.stop()
+
+
+async def test_events_and_hostile_replies_reach_their_topics(catalog: str) -> None:
+    connector = private_connector()
+    async with OnvifFleet(
+        cameras=1, username="admin", password=PASSWORD, seed=202, event_rate=2
+    ) as fleet:
+        (camera_id,) = await onboard_as(catalog, connector, fleet)
+        events = await TopicTail(catalog, DEVICE_EVENTS).start()
+        letters = await TopicTail(catalog, DEAD_LETTERS).start()
+        service = WatchService(connector, bootstrap=catalog, options=options(uuid.uuid4().hex))
+        try:
+            async with running(service):
+                assert await eventually(lambda: watched(service) == {camera_id}, timeout_s=40)
+                arrived = await events.wait_for(
+                    lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == camera_id,
+                    timeout_s=30,
+                )
+                fleet.cameras[0].force_fault("xxe", times=1)
+                component = f"connector.{connector.name}"
+                device_letters = [
+                    v
+                    for _, v in await letters.wait_for(
+                        lambda _k, v: (
+                            isinstance(v, DeadLetter)
+                            and v.component == component
+                            and v.kind is DeadLetterKind.DEVICE_INPUT
+                        ),
+                        timeout_s=30,
+                    )
+                    if isinstance(v, DeadLetter)
+                ]
+                # The stream carries on after the refused reply.
+                later = await events.wait_for(
+                    lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == camera_id,
+                    count=len(arrived) + 3,
+                    timeout_s=30,
+                )
+        finally:
+            await events.stop()
+            await letters.stop()
+    assert arrived and len(later) >= len(arrived) + 3
+    (hostile, *_) = device_letters
+    assert "DOCTYPE" in hostile.reason and "ENTITY" in hostile.payload
