@@ -35,7 +35,7 @@ def create_hub(config: HubConfig) -> Hub:
         table_standby_replicas=0,
         topic_replication_factor=config.replication_factor,
         topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset="latest" if config.start_from_latest else "earliest",
         broker_commit_interval=config.commit_every_s,
         producer_acks=-1,
     )

@@ -55,6 +55,11 @@ def hub() -> None:
     show_default=True,
     help="First retry pause, seconds (doubles each time).",
 )
+@click.option(
+    "--from-latest",
+    is_flag=True,
+    help="A new --app-id starts at the end of the topics instead of processing their history.",
+)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--loglevel", default="info", show_default=True)
 def worker(
@@ -70,6 +75,7 @@ def worker(
     escalation_check_every: float,
     webhook_attempts: int,
     webhook_backoff: float,
+    from_latest: bool,
     data_dir: Path | None,
     loglevel: str,
 ) -> None:
@@ -92,6 +98,7 @@ def worker(
         escalation_check_every_s=escalation_check_every,
         data_dir=data_dir or settings.state_dir / "hub" / app_id,
         replication_factor=settings.replication_factor,
+        start_from_latest=from_latest,
         webhook_policy=RetryPolicy(max_attempts=webhook_attempts, base_delay_s=webhook_backoff),
     )
     run_worker(config, agencies_of(config), loglevel=loglevel)

@@ -34,6 +34,10 @@ class HubConfig(BaseModel):
     commit_every_s: float = Field(default=1.0, gt=0)
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
+    start_from_latest: bool = Field(
+        default=False,
+        description="A new consumer group starts at the end of each topic instead of replaying history.",
+    )
     webhook_policy: RetryPolicy = Field(default_factory=RetryPolicy)
 
     def broker_urls(self) -> list[str]:

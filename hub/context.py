@@ -20,11 +20,14 @@ class Hub:
     catalog: CatalogTopics
     registry: RegistryView
     extras: dict[str, object] = field(default_factory=dict)
+    internal_topics: dict[str, int] = field(default_factory=dict)
 
     def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
         """A hub-private topic (JSON), partitioned like the table its messages update."""
+        full_name = f"{self.config.app_id}-{name}"
+        self.internal_topics[full_name] = partitions
         return self.app.topic(
-            f"{self.config.app_id}-{name}",
+            full_name,
             partitions=partitions,
             internal=True,
             key_serializer="json",

@@ -185,3 +185,73 @@ class TopicWatch:
                 await self._task
         if self._consumer is not None:
             await self._consumer.stop()
+
+
+class ReceiverThread:
+    """The webhook receiver on its own event loop and thread, with injectable failures.
+
+    ``fail_with`` holds what the next requests get instead of being received: an HTTP status, or
+    ``"timeout"`` (the request is held past the hub's timeout). ``refuse_cameras`` fails every
+    request about those cameras.
+    """
+
+    def __init__(self, secret: bytes, *, hold_s: float = 3.0) -> None:
+        from hub.delivery.receiver import ReceiverState
+
+        self.state = ReceiverState(secret=secret)
+        self.port = free_port()
+        self.fail_with: list[int | str] = []
+        self.refuse_cameras: set[str] = set()
+        self.requests = 0
+        self.hold_s = hold_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: Any = None
+        self._started = __import__("threading").Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/tilik"
+
+    def start(self) -> ReceiverThread:
+        import threading
+
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def _run(self) -> None:
+        from aiohttp import web
+
+        from hub.delivery.receiver import make_receiver_app
+
+        @web.middleware
+        async def faults(request: web.Request, handler: Any) -> web.StreamResponse:
+            self.requests += 1
+            if self.fail_with:
+                fault = self.fail_with.pop(0)
+                if fault == "timeout":
+                    await asyncio.sleep(self.hold_s)
+                    return web.Response(status=504)
+                return web.Response(status=int(fault))
+            if self.refuse_cameras:
+                body = await request.read()
+                if any(camera.encode() in body for camera in self.refuse_cameras):
+                    return web.Response(status=503)
+            return await handler(request)
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        app = make_receiver_app(self.state, middlewares=[faults])
+        runner = web.AppRunner(app)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        loop.run_until_complete(site.start())
+        self._started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
