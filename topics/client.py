@@ -551,12 +551,25 @@ async def read_table(
     component: str = "read-table",
     producer: CatalogProducer | None = None,
     settings: Settings | None = None,
+    timeout_s: float = 120.0,
 ) -> dict[str, BaseModel]:
     """Read a compacted topic from the start to its current end: the latest value per key.
 
     Tombstones remove their key. Invalid records are dead-lettered (through ``producer`` when
-    given) and skipped. No consumer group is used, so nothing is committed.
+    given) and skipped. No consumer group is used, so nothing is committed. Raises
+    ``TimeoutError`` when the end is not reached within ``timeout_s``.
     """
+    async with asyncio.timeout(timeout_s):
+        return await _read_table(spec, bootstrap, component, producer, settings)
+
+
+async def _read_table(
+    spec: TopicSpec,
+    bootstrap: str | None,
+    component: str,
+    producer: CatalogProducer | None,
+    settings: Settings | None,
+) -> dict[str, BaseModel]:
     options = connection_config(bootstrap, settings=settings)
     consumer = AIOKafkaConsumer(
         **options,
