@@ -184,3 +184,36 @@ def test_an_unfinished_breach_is_forgotten_when_readings_stop(h, cam):
     assert state.breach_since is not None and not state.idle
     state, alerts = slow.tick(rule, cam.camera_id, state, cam, s(1000))  # type: ignore[arg-type]
     assert alerts == [] and state.idle
+
+
+def test_removed_rule_resolves_its_open_alert(h, cam):
+    h.feed(event(cam, EventKind.TAMPER, s(0), active=True))
+    state = h.state(cam.camera_id, "tamper")
+    [resolved] = RuleEngine.retire("tamper", cam.camera_id, state, cam, s(30))
+    assert (resolved.status, resolved.sequence, resolved.rule_id) == (
+        AlertStatus.RESOLVED,
+        1,
+        "tamper",
+    )
+    assert resolved.alert_id == h.alerts[0].alert_id and resolved.title == "Tamper"
+    assert "rule was removed" in (resolved.summary or "")
+    assert RuleEngine.retire("tamper", cam.camera_id, None, cam, s(30)) == []
+
+
+def test_open_alert_keeps_what_its_rule_said_when_it_opened(h, cam):
+    h.feed(event(cam, EventKind.PEOPLE_COUNT, s(0), count=150))
+    stricter = RuleEngine(
+        load_rules(
+            RULES.replace("    title: Crowd\n", "    title: Big crowd\n    severity: critical\n")
+        )
+    )
+    rule = stricter.rule("crowd")
+    _, [resolved] = stricter.apply(  # type: ignore[arg-type]
+        rule,
+        event(cam, EventKind.PEOPLE_COUNT, s(30), count=10),
+        cam,
+        h.state(cam.camera_id, "crowd"),
+        s(31),
+    )
+    assert resolved.status is AlertStatus.RESOLVED
+    assert (resolved.title, resolved.severity.value) == ("Crowd", "warning")

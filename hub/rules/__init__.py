@@ -13,8 +13,10 @@ How the hub uses it::
         publish(alerts)                                         # Alert: opened / updated / resolved
 
     # a timer, every few seconds, over the keys whose state needs it (engine.needs_tick(state))
-    rule = engine.rule(rule_id)                                 # None: the rule was removed
+    rule = engine.rule(rule_id)
     state, alerts = engine.tick(rule, camera_id, state, camera, now)
+    # rule is None (removed from the file): resolve its open alert, then drop the state
+    alerts = RuleEngine.retire(rule_id, camera_id, state, camera, now)
 
     # camera health: built-in ``offline`` rules, fed with CameraStatus and driven by tick
     for rule in engine.offline_rules(camera):

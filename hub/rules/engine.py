@@ -232,12 +232,34 @@ class RuleEngine:
         return new, life.advance(new, verdict, may_open=self._may_open(rule, verdict))
 
     @staticmethod
+    def retire(
+        rule_id: str,
+        camera_id: str,
+        state: RuleState | None,
+        camera: CameraRecord | None,
+        now: datetime,
+    ) -> list[Alert]:
+        """A rule is gone (removed from the file): resolve its open alert so no agency waits on it.
+
+        The state is finished with afterwards; the hub drops it.
+        """
+        if state is None or state.open is None:
+            return []
+        new = _fresh_copy(state)
+        life = AlertLife(
+            rule_id=rule_id, camera_id=camera_id, camera=camera, timing=Timing(0, 0, 0)
+        )
+        return [life.resolve(new, now, "the rule was removed")]
+
+    @staticmethod
     def needs_tick(state: RuleState) -> bool:
         """Whether ``tick`` can change this state (the hub may skip the others)."""
         return not state.idle
 
     def _life(self, rule: RuleBase, camera_id: str, camera: CameraRecord | None) -> AlertLife:
-        return AlertLife(rule=rule, camera_id=camera_id, camera=camera, timing=self.timing(rule))
+        return AlertLife(
+            rule_id=rule.id, camera_id=camera_id, camera=camera, timing=self.timing(rule), rule=rule
+        )
 
     def _may_open(self, rule: RuleBase, verdict: Verdict) -> bool:
         return rule.enabled and rule.schedule.in_force(verdict.began_at or verdict.at, self.zone)

@@ -33,10 +33,11 @@ def _elapsed(later: datetime, earlier: datetime) -> float:
 class AlertLife:
     """The lifecycle of one rule on one camera, acting on that pair's ``RuleState``."""
 
-    rule: RuleBase
+    rule_id: str
     camera_id: str
     camera: CameraRecord | None
     timing: Timing
+    rule: RuleBase | None = None  # needed to open an alert; its states after that stand alone
 
     def in_cooldown(self, state: RuleState, at: datetime) -> bool:
         return (
@@ -104,11 +105,17 @@ class AlertLife:
         return alerts
 
     def _open(self, state: RuleState, verdict: Verdict, event_id: str | None) -> Alert:
+        rule = self.rule
+        assert rule is not None, "opening an alert needs its rule"
         opened_at = verdict.began_at or verdict.at
         if state.resolved_at is not None:
             opened_at = max(opened_at, state.resolved_at)
         state.open = OpenAlert(
-            alert_id=alert_id(camera_id=self.camera_id, rule_id=self.rule.id, opened_at=opened_at),
+            alert_id=alert_id(camera_id=self.camera_id, rule_id=self.rule_id, opened_at=opened_at),
+            category=rule.category,
+            severity=rule.severity,
+            title=rule.title,
+            threshold=_threshold_of(rule),
             opened_at=opened_at,
             last_emitted_at=opened_at,
             emitted_signature=verdict.signature,
@@ -136,9 +143,9 @@ class AlertLife:
         camera = self.camera
         return Alert(
             alert_id=current.alert_id,
-            rule_id=self.rule.id,
-            category=self.rule.category,
-            severity=self.rule.severity,
+            rule_id=self.rule_id,
+            category=current.category,
+            severity=current.severity,
             status=status,
             sequence=current.sequence,
             camera_id=self.camera_id,
@@ -146,10 +153,10 @@ class AlertLife:
             owner_id=None if camera is None else camera.owner.id,
             location=Location() if camera is None else camera.location,
             site_type=SiteType.OTHER if camera is None else camera.site_type,
-            title=self.rule.title,
+            title=current.title,
             summary=summary,
             measurement=current.measurement,
-            threshold=_threshold_of(self.rule),
+            threshold=current.threshold,
             event_ids=list(current.event_ids),
             opened_at=current.opened_at,
             updated_at=at,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from topics.models import AlertCategory, Severity
+
 # Event ids remembered on an open alert (the Alert payload allows 100; the latest are enough).
 MAX_EVENT_IDS = 20
 
@@ -18,6 +20,11 @@ class OpenAlert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     alert_id: str
+    # What the rule said when the alert opened: later states repeat it even if the rule changes.
+    category: AlertCategory
+    severity: Severity
+    title: str = Field(max_length=256)
+    threshold: float | None = None
     opened_at: AwareDatetime
     sequence: int = 0
     last_emitted_at: AwareDatetime
