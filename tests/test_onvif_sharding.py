@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
+import aiohttp
 import pytest
 from sdk_helpers import TopicTail, eventually
 
@@ -172,3 +179,126 @@ async def test_events_and_hostile_replies_reach_their_topics(catalog: str) -> No
     assert arrived and len(later) >= len(arrived) + 3
     (hostile, *_) = device_letters
     assert "DOCTYPE" in hostile.reason and "ENTITY" in hostile.payload
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def metric(port: int, name: str) -> float | None:
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            text = await response.text()
+    except aiohttp.ClientError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(f"tilik_connector_{name}{{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+async def test_two_connector_processes_share_the_fleet_and_survive_one_stopping(
+    catalog: str,
+) -> None:
+    tilik = str(Path(sys.executable).parent / "tilik")
+    group = f"test-onvif-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "TILIK_TEST_ONVIF_SHARD_PASS": PASSWORD, "TILIK_LOG_LEVEL": "warning"}
+    async with OnvifFleet(cameras=12, username="admin", password=PASSWORD, seed=203) as fleet:
+        outcome = await run_onboarding(
+            OnboardRequest(
+                policy=ProbePolicy.default(environ={}),
+                hosts=fleet.addresses,
+                credential_ref=REF,
+                bootstrap=catalog,
+            )
+        )
+        ours = {r.camera_id for r in outcome.records}
+        assert len(ours) == 12
+        statuses = await TopicTail(catalog, CAMERA_STATUS).start()
+        ports = [free_port(), free_port()]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                tilik,
+                "connectors",
+                "run",
+                "onvif",
+                "--group",
+                group,
+                "--health-interval",
+                "1",
+                "--concurrency",
+                "64",
+                "--metrics-port",
+                str(port),
+                "--bootstrap",
+                catalog,
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            for port in ports
+        ]
+        try:
+            # Both processes hold part of the registry (the group split its partitions).
+            for _ in range(150):
+                counts = [await metric(port, "devices") for port in ports]
+                if all(count for count in counts):
+                    break
+                await asyncio.sleep(0.2)
+            assert all(counts), counts
+
+            def online_since(moment: datetime):  # type: ignore[no-untyped-def]
+                return lambda _k, v: (
+                    isinstance(v, CameraStatus)
+                    and v.camera_id in ours
+                    and v.state is CameraState.ONLINE
+                    and v.checked_at > moment
+                )
+
+            def cameras(found: list[tuple[str | None, object]]) -> set[str]:
+                return {v.camera_id for _, v in found if isinstance(v, CameraStatus)}
+
+            start = datetime.now(UTC)
+            for _ in range(60):
+                if (
+                    cameras(
+                        await statuses.wait_for(online_since(start), count=10**6, timeout_s=0.5)
+                    )
+                    == ours
+                ):
+                    break
+            assert (
+                cameras(await statuses.wait_for(online_since(start), count=10**6, timeout_s=0))
+                == ours
+            )
+
+            processes[0].send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(processes[0].wait(), 40) == 0
+            stopped = datetime.now(UTC)
+            for _ in range(120):
+                if (
+                    cameras(
+                        await statuses.wait_for(online_since(stopped), count=10**6, timeout_s=0.5)
+                    )
+                    == ours
+                ):
+                    break
+            assert (
+                cameras(await statuses.wait_for(online_since(stopped), count=10**6, timeout_s=0))
+                == ours
+            )
+        finally:
+            for process in processes:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(process.wait(), 30)
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+            await statuses.stop()
