@@ -19,8 +19,8 @@ and watches the cameras on its assigned partitions whose record names its connec
   ``concurrency`` at a time; one ``CameraStatus`` per owned camera is published.
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
-  device and vendor topic). ``RetriableError`` and ``AuthenticationError`` restart the stream
-  after a per-device exponential backoff with jitter; ``ConfigurationError`` and
+  device and vendor topic). ``RetriableError`` restarts the stream after a per-device
+  exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``; ``ConfigurationError`` and
   ``FatalConnectorError`` stop that device until its record changes.
 - **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
   connector instance for that device in this process (not persisted across restarts).
@@ -83,6 +83,8 @@ class RuntimeOptions:
     close_timeout_s: float = 10.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 300.0
+    #: refused credentials rarely fix themselves within seconds: wait at least this long
+    auth_retry_s: float = 60.0
 
 
 @dataclass
@@ -306,7 +308,10 @@ class WatchService:
                     return  # closed by the runtime
                 delay = watch.backoff.next_delay()
                 log.warning("device event stream ended early", connector=self.name, device=device)
-            except (RetriableError, AuthenticationError) as exc:
+            except AuthenticationError as exc:
+                delay = max(watch.backoff.next_delay(), self.options.auth_retry_s)
+                self._note_failure(watch, exc, retry_in_s=delay)
+            except RetriableError as exc:
                 delay = watch.backoff.next_delay()
                 self._note_failure(watch, exc, retry_in_s=delay)
             except DeviceDataError as exc:
