@@ -20,8 +20,8 @@ and watches the cameras on its assigned partitions whose record names its connec
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
   device and vendor topic). ``RetriableError`` restarts the stream after a per-device
-  exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``; ``ConfigurationError`` and
-  ``FatalConnectorError`` stop that device until its record changes.
+  exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``;
+  ``ConfigurationError`` and ``FatalConnectorError`` stop that device until its record changes.
 - **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
   connector instance for that device in this process (not persisted across restarts).
 
