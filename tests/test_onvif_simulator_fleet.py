@@ -91,6 +91,25 @@ async def test_moving_a_camera_keeps_its_identity_and_frees_the_old_address(sess
             await post_soap(session, old_url, DATE_AND_TIME)
 
 
+async def test_power_cycle_takes_a_camera_offline_and_back_at_the_same_address(session):
+    async with OnvifFleet(2, password=PASSWORD) as fleet:
+        camera = fleet.cameras[1]
+        address = camera.address
+        assert await serial_of(session, camera) == camera.serial  # leaves a keep-alive connection
+        subscription = camera.subscriptions.create(camera.now() + dt.timedelta(minutes=1))
+        assert subscription is not None
+        await camera.power_off()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post_soap(session, camera.device_url, DATE_AND_TIME)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post_soap(session, camera.device_url, DATE_AND_TIME)
+        assert not camera.subscriptions.active
+        assert await serial_of(session, fleet.cameras[0]) == fleet.cameras[0].serial
+        await camera.power_on()
+        assert camera.address == address and camera.reboots == 1
+        assert await serial_of(session, camera) == camera.serial
+
+
 async def test_slow_fault_delays_the_answer(session):
     async with OnvifFleet(1, password=PASSWORD, faults=FaultPlan(slow_seconds=0.5)) as fleet:
         camera = fleet.cameras[0]

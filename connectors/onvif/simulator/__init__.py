@@ -23,6 +23,8 @@ Python API::
         camera.identity.name, camera.identity.kecamatan, camera.identity.scopes
         await camera.move_to(45000)           # or "127.100.0.9:8080": new address, same identity
         camera.reboot()                       # drops every PullPoint subscription
+        await camera.power_off()              # address stops answering (offline)...
+        await camera.power_on()               # ...and comes back, rebooted, at the same address
         camera.inject("tns1:RuleEngine/CellMotionDetector/Motion", data={"IsMotion": "true"})
         camera.force_fault("unauthorized", times=1)   # slow | malformed | unauthorized | reboot | xxe
         camera.faults = FaultPlan(clock_offset=3600)  # per-camera plan; clock runs an hour ahead

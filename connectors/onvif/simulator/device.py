@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 from connectors.onvif.simulator.events import (
@@ -83,7 +83,12 @@ class CameraIdentity:
         )
 
 
-Rebinder = Callable[["VirtualCamera", str, int], Awaitable[tuple[str, int]]]
+class SocketBinder(Protocol):
+    """What serves a camera: gives it a listening socket and takes it away."""
+
+    async def bind(self, camera: VirtualCamera, host: str, port: int) -> tuple[str, int]: ...
+
+    async def unbind(self, camera: VirtualCamera) -> None: ...
 
 
 class VirtualCamera:
@@ -117,7 +122,8 @@ class VirtualCamera:
         self.port = 0
         self.boot_time = self.now()
         self.reboots = 0
-        self._rebinder: Rebinder | None = None
+        self.online = True
+        self._binder: SocketBinder | None = None
 
     def __repr__(self) -> str:
         return f"VirtualCamera({self.index}, {self.address}, serial={self.serial!r})"
@@ -163,21 +169,39 @@ class VirtualCamera:
         """The camera's clock, which may be far from true time."""
         return dt.datetime.now(dt.UTC) + self.clock_offset
 
-    def attach(self, rebinder: Rebinder, host: str, port: int) -> None:
-        self._rebinder = rebinder
+    def attach(self, binder: SocketBinder, host: str, port: int) -> None:
+        self._binder = binder
         self.host, self.port = host, port
+
+    @property
+    def binder(self) -> SocketBinder:
+        if self._binder is None:
+            raise RuntimeError("camera is not served by a fleet")
+        return self._binder
 
     async def move_to(self, target: int | str) -> str:
         """Listen elsewhere (a port, or an ``address[:port]``) keeping identity; returns the address."""
-        if self._rebinder is None:
-            raise RuntimeError("camera is not served by a fleet")
         if isinstance(target, int):
             host, port = self.host, target
         else:
             host, _, port_text = target.partition(":")
             port = int(port_text) if port_text else self.port
-        self.host, self.port = await self._rebinder(self, host, port)
+        self.host, self.port = await self.binder.bind(self, host, port)
         return self.address
+
+    async def power_off(self) -> None:
+        """Stop answering: the listener closes, open connections drop, subscriptions are lost."""
+        if self.online:
+            await self.binder.unbind(self)
+            self.subscriptions.drop_all()
+            self.online = False
+
+    async def power_on(self) -> None:
+        """Come back at the same address after a power cycle (counts as a reboot)."""
+        if not self.online:
+            await self.binder.bind(self, self.host, self.port)
+            self.online = True
+            self.reboot()
 
     def reboot(self) -> None:
         """Restart: every subscription is lost, the boot time moves on."""

@@ -102,15 +102,25 @@ class CameraServer:
             old_site, old_socket = previous
             self._by_socket.pop(old_socket, None)
             await old_site.stop()
-        camera.attach(self.bind, *bound)
+        camera.attach(self, *bound)
         return bound
+
+    async def unbind(self, camera: VirtualCamera) -> None:
+        """Close ``camera``'s listener; its address stops answering."""
+        entry = self._sites.pop(id(camera), None)
+        if entry is not None:
+            site, bound = entry
+            self._by_socket.pop(bound, None)
+            await site.stop()
 
     def _camera(self, request: web.Request) -> VirtualCamera:
         transport = request.transport
         local = transport.get_extra_info("sockname") if transport is not None else None
         camera = self._by_socket.get(tuple(local[:2])) if local else None
         if camera is None:
-            # The camera moved away from this address: the old connection is dead to it.
+            # The camera moved away or lost power: a connection still open to it just dies.
+            if transport is not None:
+                transport.close()
             raise web.HTTPNotFound(headers={"Connection": "close"})
         return camera
 
