@@ -193,6 +193,18 @@ async def test_reboot_loses_subscriptions_and_wakes_blocked_pullers(fleet, sessi
     assert status == 400
 
 
+async def test_unsubscribe_ends_a_blocked_pull_at_once(fleet, session):
+    address = await subscribe(session, fleet.cameras[0])
+    await drain(session, address)
+    blocked = asyncio.create_task(pull(session, address, timeout="PT30S"))
+    await asyncio.sleep(0.2)
+    status, _ = await call(session, address, "<wsnt:Unsubscribe/>")
+    assert status == 200
+    status, root = await asyncio.wait_for(blocked, 5)
+    assert status == 400
+    assert fault_subcodes(root) == ["wsrf-rw:ResourceUnknownFault"]
+
+
 async def test_expired_subscription_is_unknown(fleet, session):
     address = await subscribe(session, fleet.cameras[0], termination="PT1S")
     await asyncio.sleep(1.2)

@@ -73,8 +73,10 @@ class SubscriptionManager:
         return subscription
 
     def remove(self, subscription_id: str) -> None:
-        if self._subscriptions.pop(subscription_id, None) is None:
+        subscription = self._subscriptions.pop(subscription_id, None)
+        if subscription is None:
             raise UnknownSubscription(subscription_id)
+        subscription.arrived.set()  # a blocked PullMessages learns of the Unsubscribe at once
 
     def publish(self, event: SimulatedEvent) -> None:
         for subscription in self._subscriptions.values():
