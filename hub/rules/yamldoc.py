@@ -65,7 +65,7 @@ class Document:
         source: str | None = None,
         error: type[ConfigError] = ConfigError,
     ) -> Document:
-        """A ``Path`` (or a string naming an existing ``.yaml``/``.yml`` file) is read; other strings are the text."""
+        """A ``Path``, or a one-line string ending in ``.yaml``/``.yml`` or naming a file, is read; other strings are the text."""
         if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
             path = Path(path_or_text)
             try:
@@ -87,7 +87,9 @@ class Document:
 
 
 def _looks_like_path(value: str) -> bool:
-    return "\n" not in value and value.endswith((".yaml", ".yml"))
+    if "\n" in value or len(value) > 4096:
+        return False
+    return value.endswith((".yaml", ".yml")) or Path(value).is_file()
 
 
 def load_model(
