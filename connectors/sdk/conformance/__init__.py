@@ -12,6 +12,7 @@ from connectors.sdk.conformance.suite import (
     SimulatedDevice,
     SimulatorFactory,
     collect_events,
+    find_secret,
     make_conformance_suite,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "SimulatedDevice",
     "SimulatorFactory",
     "collect_events",
+    "find_secret",
     "make_conformance_suite",
 ]
