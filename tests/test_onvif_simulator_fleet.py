@@ -229,3 +229,12 @@ async def test_two_thousand_cameras_in_one_process(session):
         sample = fleet.cameras[::97]
         serials = await asyncio.gather(*(serial_of(session, c) for c in sample))
     assert serials == [camera.serial for camera in sample]
+
+
+def test_serials_and_macs_are_unique_within_a_fleet_and_differ_between_seeds():
+    cameras = OnvifFleet(3000, seed=8).cameras
+    assert len({c.serial for c in cameras}) == 3000
+    assert len({c.mac for c in cameras}) == 3000
+    other = OnvifFleet(3, seed=9).cameras
+    assert {c.serial for c in other}.isdisjoint(c.serial for c in cameras)
+    assert {c.mac for c in other}.isdisjoint(c.mac for c in cameras)

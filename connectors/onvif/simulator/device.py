@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass
@@ -66,13 +67,17 @@ class CameraIdentity:
     def generate(cls, index: int, rng: random.Random, seed: int) -> CameraIdentity:
         vendor = VENDORS[index % len(VENDORS)]
         model = rng.choice(vendor.models)
-        low = index.to_bytes(3, "big")
+        # Serial and MAC are unique within a fleet (index-based) and differ between seeds.
+        seed_offset = int.from_bytes(
+            hashlib.sha256(f"tilik-onvif-sim/{seed}".encode()).digest()[:4]
+        )
+        low = ((seed_offset + index) % 2**24).to_bytes(3, "big")
         mac = vendor.mac_prefix + "".join(f":{byte:02x}" for byte in low)
         kecamatan = KECAMATAN[index % len(KECAMATAN)]
         site = rng.choice(SITES)
         return cls(
             endpoint_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"tilik-onvif-sim/{seed}/{index}")),
-            serial=f"{vendor.serial_prefix}{rng.randrange(10**8):08d}",
+            serial=f"{vendor.serial_prefix}{(seed_offset + index) % 10**9:09d}",
             mac=mac,
             name=f"{site} {kecamatan} {index + 1:05d}",
             kecamatan=kecamatan,
