@@ -108,13 +108,24 @@ def extract_attributes(rule: EventRule, fields: Mapping[str, str]) -> EventAttri
             if raw is None or raw == "":
                 continue
             try:
-                value = _COERCE.get(attribute, str)(raw)
-                EventAttributes.model_validate({attribute: value})
-            except (ValueError, ValidationError):
+                values[attribute] = _COERCE.get(attribute, str)(raw)
+            except ValueError:
                 continue
-            values[attribute] = value
             break
-    return EventAttributes.model_validate(values)
+    try:
+        return EventAttributes.model_validate(values)
+    except ValidationError:
+        # Rare: drop only the values that are wrong (one validation per value, then the rest).
+        good = {k: v for k, v in values.items() if _valid_attribute(k, v)}
+        return EventAttributes.model_validate(good)
+
+
+def _valid_attribute(name: str, value: Any) -> bool:
+    try:
+        EventAttributes.model_validate({name: value})
+    except ValidationError:
+        return False
+    return True
 
 
 def flatten_json(value: Any, prefix: str = "") -> dict[str, str]:

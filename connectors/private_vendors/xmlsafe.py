@@ -57,9 +57,9 @@ def parse_xml(data: bytes, *, device: str | None = None, what: str = "XML") -> e
 def local_name(element: etree._Element) -> str:
     """Tag without its namespace: vendors move between schema versions (ver10, ver20)."""
     tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rsplit("}", 1)[-1]
+    if type(tag) is not str:
+        return ""  # comments and processing instructions
+    return tag.rpartition("}")[2]
 
 
 def child_text(element: etree._Element, name: str) -> str | None:
@@ -77,12 +77,14 @@ def children(element: etree._Element, name: str) -> list[etree._Element]:
 
 
 def flatten_xml(element: etree._Element) -> dict[str, str]:
-    """Leaf texts keyed by dotted path below ``element`` and, first occurrence wins, by leaf name.
+    """Leaf texts keyed by dotted path below ``element`` and, first occurrence wins, by leaf name
+    (a path wins over another element's leaf alias).
 
     ``<ANPR><licensePlate>H1</licensePlate></ANPR>`` gives ``{"ANPR.licensePlate": "H1",
     "licensePlate": "H1"}``: mapping tables name either.
     """
-    fields: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    leaves: dict[str, str] = {}
 
     def walk(node: etree._Element, prefix: str) -> None:
         for child in node:
@@ -95,11 +97,12 @@ def flatten_xml(element: etree._Element) -> dict[str, str]:
                 continue
             text = (child.text or "").strip()
             if text:
-                fields.setdefault(path, text)
-                fields.setdefault(name, text)
+                paths.setdefault(path, text)
+                leaves.setdefault(name, text)
 
     walk(element, "")
-    return fields
+    # A full path beats a leaf alias: top-level ``eventType`` is never a nested one's.
+    return leaves | paths
 
 
 def _first_line(exc: Exception) -> str:

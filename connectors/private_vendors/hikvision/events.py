@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lxml import etree
-
 from connectors.private_vendors.mapping import EventRule, VendorEvent
 from connectors.private_vendors.multipart import Part
-from connectors.private_vendors.xmlsafe import child_text, flatten_xml, local_name, parse_xml
+from connectors.private_vendors.xmlsafe import flatten_xml, local_name, parse_xml
 from connectors.sdk.errors import DeviceDataError
 from topics.models import EventKind
 
@@ -102,23 +100,24 @@ def parse_alert(body: bytes, *, device: str | None = None) -> VendorEvent:
         raise DeviceDataError(
             f"alertStream part is <{local_name(root)[:64]}>, not <{_ALERT}>", device=device
         )
-    code = child_text(root, "eventType")
+    # One walk over the document; top-level elements are their own paths.
+    fields = flatten_xml(root)
+    code = fields.get("eventType")
     if not code:
         raise DeviceDataError("EventNotificationAlert without eventType", device=device)
-    state = (child_text(root, "eventState") or "active").lower()
+    state = fields.get("eventState", "active").lower()
     return VendorEvent(
         code=code,
-        channel=_channel(root, device),
+        channel=_channel(fields.get("dynChannelID") or fields.get("channelID"), device),
         active=state != "inactive",
-        device_time=_device_time(child_text(root, "dateTime"), device),
-        fields=flatten_xml(root),
-        discriminator=child_text(root, "activePostCount"),
+        device_time=_device_time(fields.get("dateTime"), device),
+        fields=fields,
+        discriminator=fields.get("activePostCount"),
         payload=body.decode("utf-8", "replace"),
     )
 
 
-def _channel(root: etree._Element, device: str | None) -> int | None:
-    text = child_text(root, "dynChannelID") or child_text(root, "channelID")
+def _channel(text: str | None, device: str | None) -> int | None:
     if text is None:
         return None
     if not text.isdigit() or not 0 < int(text) < 10_000:

@@ -166,9 +166,7 @@ class SimulatedDevice(abc.ABC):
         seq = self.resume_seq
         try:
             while True:
-                if interval is None or (
-                    self.max_events is not None and seq >= self.max_events
-                ):
+                if interval is None or (self.max_events is not None and seq >= self.max_events):
                     body = self.render_heartbeat(datetime.now(UTC))
                     await writer.write(frame_part(delimiter, self.part_content_type, body))
                     await asyncio.sleep(self.heartbeat_s)
