@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import pytest
 
 from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnector
@@ -83,7 +85,5 @@ async def test_hostile_device_answers_are_device_data_errors(mode: str) -> None:
 
 
 def test_registered_under_its_entry_point_name() -> None:
-    from importlib.metadata import entry_points
-
     (entry,) = [e for e in entry_points(group="tilik.connectors") if e.name == "dahua"]
     assert entry.load() is DahuaConnector is VENDORS["dahua"].connector

@@ -182,3 +182,11 @@ def test_fuzz_parser_raises_only_device_data_error(body: bytes) -> None:
     mapper = EventMapper(EVENT_TABLE)
     for event in events:
         mapper.map(event, DEVICE, received_at=RECEIVED)
+
+
+def test_an_attribute_that_does_not_validate_is_dropped_not_the_event() -> None:
+    body = b'Code=CrowdDetection;action=Start;index=0;data={"Name":"Plaza","RegionList":[{"PeopleNum":-4}]}'
+    (vendor_event,) = parse_event_part(Part({}, body), now=RECEIVED)
+    event = EventMapper(EVENT_TABLE).map(vendor_event, DEVICE, received_at=RECEIVED)
+    assert isinstance(event, DeviceEvent) and event.kind is EventKind.CROWD_DENSITY
+    assert event.attributes.model_dump(exclude_none=True) == {"rule": "Plaza"}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from structlog.testing import capture_logs
 
@@ -126,3 +131,35 @@ async def test_resumed_state_lets_events_start_without_rediscovery(kit: VendorKi
             await resumed.close()
     assert context.serial == state["identity"]["serial"]
     assert PASSWORD not in repr(state)
+
+
+def test_simulate_command_prints_one_address_per_device_and_serves(kit: VendorKit) -> None:
+    command = [
+        str(Path(sys.executable).parent / "tilik"),
+        "simulate",
+        kit.name,
+        "--devices",
+        "3",
+        "--channels",
+        "2",
+        "--password",
+        PASSWORD,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        addresses = [process.stdout.readline().strip() for _ in range(3)]
+
+        async def discover(address: str) -> int:
+            connector = kit.make(address, REF)
+            try:
+                return len(await connector.discover())
+            finally:
+                await connector.close()
+
+        counts = [asyncio.run(discover(address)) for address in addresses]
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert len(set(addresses)) == 3 and all(a.startswith("127.0.0.1:") for a in addresses)
+    assert counts == [2, 2, 2]

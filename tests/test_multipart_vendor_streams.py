@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
+from connectors.sdk.errors import AuthenticationError
 
 PASSWORD = "s3cret-Stream-pw"
 REF = "admin@env:TILIK_TEST_VENDOR_PASS"
@@ -98,8 +101,6 @@ async def test_malformed_parts_are_kept_as_unparsed_with_the_raw_payload(kit: Ve
 
 
 async def test_close_ends_the_event_stream_promptly(kit: VendorKit) -> None:
-    import asyncio
-
     async with kit.simulator(password=PASSWORD, event_rate=1) as sim:
         connector = kit.make(sim.addresses[0], REF, **FAST)
         got: list[object] = []
@@ -113,3 +114,22 @@ async def test_close_ends_the_event_stream_promptly(kit: VendorKit) -> None:
         await connector.close()
         await asyncio.wait_for(task, 2)
     assert got, "events arrived before close()"
+
+
+async def test_password_changed_mid_stream_surfaces_as_authentication_error(kit: VendorKit) -> None:
+    async with kit.simulator(password=PASSWORD, event_rate=100, faults="drop") as sim:
+        device = sim.devices[0]
+        connector = kit.make(sim.addresses[0], REF, **FAST)
+        raised: BaseException | None = None
+        delivered = 0
+        try:
+            async for _ in connector.events():
+                delivered += 1
+                device.users["admin"] = "changed-by-owner"  # the next reconnect is refused
+        except AuthenticationError as exc:
+            raised = exc
+        finally:
+            await connector.close()
+    assert delivered >= 1
+    assert isinstance(raised, AuthenticationError)
+    assert PASSWORD not in str(raised) and "changed-by-owner" not in str(raised)
