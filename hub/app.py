@@ -35,9 +35,12 @@ def create_hub(config: HubConfig) -> Hub:
         table_standby_replicas=0,
         topic_replication_factor=config.replication_factor,
         topic_allow_declare=True,
-        consumer_auto_offset_reset="latest" if config.start_from_latest else "earliest",
+        consumer_auto_offset_reset="earliest",
         broker_commit_interval=config.commit_every_s,
         producer_acks=-1,
+        # A crashed worker's partitions move to the survivors within this time.
+        broker_session_timeout=config.session_timeout_s,
+        broker_heartbeat_interval=config.session_timeout_s / 4,
     )
     hub = Hub(
         config=config,

@@ -31,12 +31,15 @@ class HubConfig(BaseModel):
     health_check_every_s: float = Field(default=10.0, gt=0)
     rules_tick_every_s: float = Field(default=5.0, gt=0)
     escalation_check_every_s: float = Field(default=5.0, gt=0)
+    session_timeout_s: float = Field(
+        default=10.0, ge=6, description="A silent worker is presumed dead after this long."
+    )
     commit_every_s: float = Field(default=1.0, gt=0)
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
     start_from_latest: bool = Field(
         default=False,
-        description="A new consumer group starts at the end of each topic instead of replaying history.",
+        description="A new consumer group starts at the current end of each topic (the registry is always read whole).",
     )
     webhook_policy: RetryPolicy = Field(default_factory=RetryPolicy)
 

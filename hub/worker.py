@@ -8,8 +8,10 @@ import faust
 
 from hub.app import create_hub
 from hub.config import HubConfig
+from hub.context import Hub
 from topics.admin import admin_client, apply_catalog
-from topics.catalog import all_topics
+from topics.catalog import CAMERA_REGISTRY, all_topics
+from topics.connection import connection_config
 from topics.models import Agency
 
 
@@ -22,21 +24,64 @@ def agencies_of(config: HubConfig) -> list[str]:
     return sorted(load_routes(config.routes_path).agencies)
 
 
-def ensure_internal_topics(config: HubConfig, topics: dict[str, int]) -> None:
+def internal_topics(hub: Hub) -> dict[str, tuple[int, dict[str, str]]]:
+    """Every hub-private topic with its partitions and configs: inboxes and table changelogs."""
+    topics: dict[str, tuple[int, dict[str, str]]] = {
+        name: (partitions, {}) for name, partitions in hub.internal_topics.items()
+    }
+    for table in hub.app.tables.values():
+        partitions = table.partitions or hub.app.conf.topic_partitions
+        topics[table.changelog_topic.get_topic_name()] = (partitions, {"cleanup.policy": "compact"})
+    return topics
+
+
+def ensure_internal_topics(
+    config: HubConfig, topics: dict[str, tuple[int, dict[str, str]]]
+) -> None:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     with admin_client(config.bootstrap) as client:
         existing = set(client.list_topics())
         missing = [
-            NewTopic(name, partitions, config.replication_factor)
-            for name, partitions in topics.items()
+            NewTopic(name, partitions, config.replication_factor, topic_configs=configs)
+            for name, (partitions, configs) in topics.items()
             if name not in existing
         ]
         if missing:
             # Another worker of the group may have created them first.
             with contextlib.suppress(TopicAlreadyExistsError):
                 client.create_topics(missing)
+
+
+def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
+    """For partitions the group never committed, commit their current end: start from now.
+
+    Committed (not left to ``auto_offset_reset``) so that a worker crashing before its own first
+    commit resumes from this point instead of skipping what arrived meanwhile.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    consumer = KafkaConsumer(
+        **connection_config(config.bootstrap),
+        group_id=config.app_id,
+        enable_auto_commit=False,
+        client_id="tilik-hub-start",
+    )
+    try:
+        partitions = [
+            TopicPartition(name, p)
+            for name in topic_names
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        fresh = [tp for tp in partitions if consumer.committed(tp) is None]
+        if fresh:
+            ends = consumer.end_offsets(fresh)
+            consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in fresh})
+        return len(fresh)
+    finally:
+        consumer.close()
 
 
 def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info") -> None:
@@ -47,6 +92,12 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     hub = create_hub(config)
     # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
     # subscription's metadata and then is never consumed.
-    ensure_internal_topics(config, hub.internal_topics)
+    ensure_internal_topics(config, internal_topics(hub))
+    if config.start_from_latest:
+        # The registry is state, not history: it is always read whole.
+        start_new_group_at_end(
+            config,
+            [spec.name for spec in all_topics(known) if spec.name != CAMERA_REGISTRY.name],
+        )
     worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
