@@ -251,6 +251,7 @@ async def main(args: argparse.Namespace) -> None:
     configure_logging(level="warning", force=True)
     sample = min(args.cameras, args.baseline_sample)
     print(f"ONVIF connector benchmark: {args.cameras} simulated cameras in a separate process")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     started = time.perf_counter()
     simulator, addresses = await start_simulator(args.cameras, args.event_rate)
     print(f"simulator up in {time.perf_counter() - started:.1f} s")
@@ -286,6 +287,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         simulator.terminate()
         await simulator.wait()
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share these cores)")
 
 
 if __name__ == "__main__":

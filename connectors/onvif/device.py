@@ -8,7 +8,6 @@ private address, and because a device must not be able to steer the hub to other
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -240,17 +239,15 @@ class OnvifDevice:
                     has_ptz=first(node, "PTZConfiguration") is not None,
                 )
             )
-        # Stream and snapshot URIs of every profile at once: six round trips become one.
-        uris = await asyncio.gather(
-            *(
-                self._uri(url, operation, profile.token)
-                for profile in profiles
-                for operation in ("GetStreamUri", "GetSnapshotUri")
-            )
-        )
+        # One request at a time per camera: one kept-alive connection, not one per URI; the
+        # fleet is where the concurrency is.
         return [
-            replace(profile, stream_uri=uris[2 * i], snapshot_uri=uris[2 * i + 1])
-            for i, profile in enumerate(profiles)
+            replace(
+                profile,
+                stream_uri=await self._uri(url, "GetStreamUri", profile.token),
+                snapshot_uri=await self._uri(url, "GetSnapshotUri", profile.token),
+            )
+            for profile in profiles
         ]
 
     async def _uri(self, media_url: str, operation: str, token: str) -> str | None:

@@ -62,9 +62,8 @@ def local_name(element: etree._Element) -> str:
 
 def iter_named(element: etree._Element, name: str) -> Iterator[etree._Element]:
     """Every descendant called ``name`` in any namespace: vendors disagree on prefixes and versions."""
-    for child in element.iterdescendants():
-        if local_name(child) == name:
-            yield child
+    # lxml's "{*}" wildcard matches any namespace (or none) in C, not per element in Python.
+    return element.iterdescendants(f"{{*}}{name}")
 
 
 def first(element: etree._Element, *path: str) -> etree._Element | None:
