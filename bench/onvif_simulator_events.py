@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 
 import aiohttp
 
@@ -29,8 +28,8 @@ def call(body: str) -> bytes:
     return request_envelope(body, username_token("admin", PASSWORD))
 
 
-async def delivered_per_second(fleet: OnvifFleet, seconds: float) -> float:
-    """Events per second pulled from every camera of a running fleet over ``seconds``."""
+async def delivered_per_second(fleet: OnvifFleet, rate: float, seconds: float) -> float:
+    """Events per second pulled from every camera while each raises ``rate`` for ``seconds``."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         addresses = []
@@ -45,25 +44,32 @@ async def delivered_per_second(fleet: OnvifFleet, seconds: float) -> float:
             )
         # The Initialized messages of each new subscription are not part of the measured rate.
         await asyncio.gather(*(post_soap(session, a, call(PULL)) for a in addresses))
-        deadline = time.perf_counter() + seconds
         counts = [0] * len(addresses)
+        window_open = True
 
         async def puller(index: int, address: str) -> None:
-            while time.perf_counter() < deadline:
+            while window_open:
                 _, root = await post_soap(session, address, call(PULL))
                 counts[index] += len(root.findall(".//wsnt:NotificationMessage", NAMESPACES))
 
-        started = time.perf_counter()
-        await asyncio.gather(*(puller(i, a) for i, a in enumerate(addresses)))
-        return sum(counts) / (time.perf_counter() - started)
+        # Events flow only inside the window; the pullers' last polls collect the remainder.
+        for camera in fleet.cameras:
+            camera.event_rate = rate
+        pullers = asyncio.gather(*(puller(i, a) for i, a in enumerate(addresses)))
+        await asyncio.sleep(seconds)
+        for camera in fleet.cameras:
+            camera.event_rate = 0
+        window_open = False
+        await pullers
+        return sum(counts) / seconds
 
 
 async def main(cameras: int, rate: float, seconds: float) -> None:
     total = cameras * rate
-    async with OnvifFleet(1, password=PASSWORD, event_rate=total) as single:
-        baseline = await delivered_per_second(single, seconds)
-    async with OnvifFleet(cameras, password=PASSWORD, event_rate=rate) as fleet:
-        spread = await delivered_per_second(fleet, seconds)
+    async with OnvifFleet(1, password=PASSWORD) as single:
+        baseline = await delivered_per_second(single, total, seconds)
+    async with OnvifFleet(cameras, password=PASSWORD) as fleet:
+        spread = await delivered_per_second(fleet, rate, seconds)
     print(f"offered load        : {total:8.0f} events/s")
     print(f"baseline  1 camera  : {baseline:8.0f} events/s delivered")
     print(f"fleet {cameras:5d} cameras: {spread:8.0f} events/s delivered")
