@@ -26,8 +26,8 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 
+from connectors.private_vendors.mapping import DeviceContext
 from connectors.private_vendors.multipart import MultipartStreamParser
 from connectors.private_vendors.simulation.device import DEFAULT_EPOCH, SimulatedDevice
 from connectors.private_vendors.simulation.faults import Faults, frame_part
@@ -80,8 +80,10 @@ def framing_only(pieces: list[bytes], delimiter: bytes) -> int:
 
 
 def full_pipeline(kit: VendorKit) -> Callable[[list[bytes], bytes], int]:
-    connector = kit.make("127.0.0.1:9", REF)
-    device = asyncio.run(_context(kit, connector))
+    connector = kit.make("127.0.0.1:9", REF)  # never contacted: parts are fed directly
+    device = DeviceContext(
+        connector=kit.name, vendor=kit.name, serial="BENCH0001", device_id="dev-bench"
+    )
 
     def run(pieces: list[bytes], delimiter: bytes) -> int:
         parser = MultipartStreamParser(delimiter[2:])
@@ -93,18 +95,6 @@ def full_pipeline(kit: VendorKit) -> Callable[[list[bytes], bytes], int]:
         return produced
 
     return run
-
-
-async def _context(kit: VendorKit, connector: Any) -> Any:
-    from connectors.private_vendors.mapping import DeviceContext
-
-    return DeviceContext(
-        connector=kit.name,
-        vendor=kit.name,
-        serial="BENCH0001",
-        device_id="dev-bench",
-        default_channel=1,
-    )
 
 
 def median_rate(

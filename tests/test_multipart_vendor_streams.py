@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from connectors.private_vendors.simulation.faults import Faults
 from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
 from connectors.sdk.errors import AuthenticationError
 
@@ -133,3 +134,9 @@ async def test_password_changed_mid_stream_surfaces_as_authentication_error(kit:
     assert delivered >= 1
     assert isinstance(raised, AuthenticationError)
     assert PASSWORD not in str(raised) and "changed-by-owner" not in str(raised)
+
+
+def test_fault_names_are_checked() -> None:
+    assert Faults.parse("split, 401").reauth and Faults.parse("split, 401").split
+    with pytest.raises(ValueError, match="unknown fault"):
+        Faults.parse("split,flood")
