@@ -1,0 +1,165 @@
+"""The hub's pure parts: webhook signatures, the receiver, retry policy, escalation and coverage."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.delivery.policy import RetryPolicy
+from hub.delivery.receiver import ReceiverState, make_receiver_app
+from hub.delivery.signing import SignatureRejected, signature, signed_headers, verify
+from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
+from hub.dispatching.escalation import acknowledge, arm, escalate_due
+from hub.health.coverage import compute_coverage, merge_coverage
+from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
+from hub.operator import fold_alerts, select_alerts
+from hub.routing import load_routes, make_dispatch
+from topics.examples import alert, camera_record, camera_status
+from topics.models import AlertStatus, CameraState
+
+SECRET = b"s3cret-for-tests"
+NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_signature_verifies_and_a_forged_or_stale_one_is_rejected() -> None:
+    body = b'{"x": 1}'
+    stamp = str(int(time.time()))
+    good = signature(SECRET, stamp, body)
+    verify(SECRET, stamp, body, good, now=time.time())
+    with pytest.raises(SignatureRejected, match="does not match"):
+        verify(SECRET, stamp, body, signature(b"other", stamp, body), now=time.time())
+    with pytest.raises(SignatureRejected, match="does not match"):
+        verify(SECRET, stamp, b'{"x": 2}', good, now=time.time())
+    with pytest.raises(SignatureRejected, match="tolerance"):
+        verify(SECRET, stamp, body, good, now=time.time() + 3600)
+    with pytest.raises(SignatureRejected, match="missing"):
+        verify(SECRET, None, body, good, now=time.time())
+
+
+def dispatch_for(seed: int = 0):  # type: ignore[no-untyped-def]
+    routing = load_routes("config/routes.yaml")
+    opened = alert(seed)
+    return make_dispatch(opened, routing.route(opened)[0], NOW)
+
+
+async def test_receiver_accepts_signed_rejects_forged_and_drops_repeats() -> None:
+    state = ReceiverState(secret=SECRET)
+    dispatch = dispatch_for()
+    body = dispatch.model_dump_json().encode()
+    async with TestClient(TestServer(make_receiver_app(state))) as client:
+        headers = signed_headers(SECRET, int(time.time()), body, dispatch.idempotency_key)
+        for _ in range(2):
+            response = await client.post("/tilik", data=body, headers=headers)
+            assert response.status == 200
+            assert await response.json() == {"ack": True}
+        forged = dict(
+            headers,
+            **{"X-Tilik-Signature": signature(b"guess", headers["X-Tilik-Timestamp"], body)},
+        )
+        response = await client.post("/tilik", data=body, headers=forged)
+        assert response.status == 401
+        old = signed_headers(SECRET, int(time.time()) - 3600, body, dispatch.idempotency_key)
+        assert (await client.post("/tilik", data=body, headers=old)).status == 401
+    assert [d.dispatch_id for d in state.accepted] == [dispatch.dispatch_id]
+    assert state.repeats == 1 and state.rejected == 2
+
+
+async def test_delivery_retries_then_gives_up_without_leaking_the_secret() -> None:
+    calls = 0
+
+    async def failing(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_post("/tilik", failing)
+    import aiohttp
+
+    async with TestServer(app) as server, aiohttp.ClientSession() as session:
+        target = WebhookTarget("bpbd", str(server.make_url("/tilik")), SECRET, timeout_s=1)
+        with structlog.testing.capture_logs() as logs, pytest.raises(GaveUp) as failure:
+            await deliver(
+                session, target, dispatch_for(), RetryPolicy(max_attempts=3, base_delay_s=0.01)
+            )
+    assert calls == 3 and failure.value.attempts == 3
+    assert "HTTP 500" in failure.value.reason
+    assert SECRET.decode() not in json.dumps(logs, default=str)
+    assert len([entry for entry in logs if entry["event"] == "webhook delivery failed"]) == 3
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    policy = RetryPolicy(max_attempts=10, base_delay_s=1, max_delay_s=8)
+    rng = random.Random(7)
+    delays = [policy.delay_s(n, rng) for n in range(1, 7)]
+    for n, delay in enumerate(delays, start=1):
+        ceiling = min(8, 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert len({round(d, 6) for d in delays}) == len(delays)
+
+
+def test_escalation_fires_after_the_deadline_unless_acknowledged() -> None:
+    routing = load_routes("tests/hub_fixtures/routes.yaml")
+    tamper = alert(3).model_copy(update={"category": "tamper"})
+    first = make_dispatch(tamper, routing.route(tamper)[0], NOW)
+    assert first.agency == "polisi" and first.ack_deadline == NOW + timedelta(seconds=3)
+    state = arm(None, first)
+    same, sent = escalate_due(state, routing, NOW + timedelta(seconds=2))
+    assert sent == [] and same == state
+    later, sent = escalate_due(state, routing, NOW + timedelta(seconds=4))
+    assert [(d.agency, d.escalation_level) for d in sent] == [("satpol-pp", 1)]
+    assert later.waiting == {}
+    acked = acknowledge(state, tamper.alert_id, "polisi")
+    assert escalate_due(acked, routing, NOW + timedelta(seconds=60))[1] == []
+    assert arm(acked, first).waiting == {}
+
+
+def test_offline_is_due_only_after_the_silence_and_recovery_resolves_it() -> None:
+    record = camera_record(1)
+    health = on_registry(None, record.camera_id, record, 4, NOW)
+    health, alerts = on_status(health, camera_status(1).model_copy(update={"checked_at": NOW}), 4)
+    assert alerts == []
+    assert not offline_due(health, NOW + timedelta(seconds=30), 60)
+    assert offline_due(health, NOW + timedelta(seconds=61), 60)
+    health, opened = on_silence_check(health, NOW + timedelta(seconds=61), 60, "camera-offline")
+    assert [a.status for a in opened] == [AlertStatus.OPENED]
+    assert on_silence_check(health, NOW + timedelta(seconds=90), 60, "camera-offline")[1] == []
+    back = camera_status(1).model_copy(update={"checked_at": NOW + timedelta(seconds=95)})
+    health, resolved = on_status(health, back, 4)
+    assert [(a.status, a.alert_id, a.sequence) for a in resolved] == [
+        (AlertStatus.RESOLVED, opened[0].alert_id, 1)
+    ]
+
+
+def test_coverage_counts_per_kecamatan_and_merges_across_workers() -> None:
+    cameras = []
+    for seed in range(4):
+        record = camera_record(seed)
+        health = on_registry(None, record.camera_id, record, seed % 2, NOW)
+        if seed < 3:
+            health = health.model_copy(update={"state": CameraState.ONLINE, "last_seen": NOW})
+        cameras.append(health)
+    cameras.append(CameraHealth(camera_id="cam-" + "0" * 20, partition=1, revoked=True))
+    whole = compute_coverage(cameras, NOW, 60)
+    assert (whole.total.registered, whole.total.online, whole.total.percent_online) == (4, 3, 75.0)
+    halves = [compute_coverage([c for c in cameras if c.partition == p], NOW, 60) for p in (0, 1)]
+    merged = merge_coverage(halves)
+    assert merged is not None
+    assert merged.model_dump() == whole.model_dump()
+    assert merged.kecamatan["Semarang Tengah"].kelurahan["Kauman"].online == 3
+
+
+def test_alert_states_fold_to_the_latest_per_alert() -> None:
+    opened = alert(5)
+    resolved = opened.model_copy(update={"status": AlertStatus.RESOLVED, "sequence": 2})
+    other = alert(6)
+    latest = fold_alerts([opened, resolved, opened, other])
+    assert latest[opened.alert_id].status == AlertStatus.RESOLVED
+    assert [a.alert_id for a in select_alerts(latest.values(), open_only=True)] == [other.alert_id]
