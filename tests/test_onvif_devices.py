@@ -255,3 +255,48 @@ async def test_ws_discovery_unicast_finds_every_camera() -> None:
         )
     assert {d.address for d in found} == set(fleet.addresses)
     assert {d.endpoint_reference for d in found} == {c.endpoint_reference for c in fleet.cameras}
+
+
+DEVICE_INFORMATION = (
+    '<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"'
+    ' xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body><tds:GetDeviceInformationResponse>'
+    "<tds:Manufacturer>Dahua</tds:Manufacturer><tds:Model>IPC-HFW2431S</tds:Model>"
+    "<tds:FirmwareVersion>2.800</tds:FirmwareVersion><tds:SerialNumber>7J0ABC</tds:SerialNumber>"
+    "<tds:HardwareId>1.00</tds:HardwareId></tds:GetDeviceInformationResponse></env:Body></env:Envelope>"
+)
+
+
+async def test_a_firmware_demanding_http_digest_is_answered(transport: SoapTransport) -> None:
+    from aiohttp import web
+
+    from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
+
+    requests = 0
+
+    async def device_service(_: web.Request) -> web.Response:
+        nonlocal requests
+        requests += 1
+        return web.Response(text=DEVICE_INFORMATION, content_type="application/soap+xml")
+
+    app = web.Application(middlewares=[device_auth_middleware({"admin": PASSWORD})])
+    app.router.add_post("/onvif/device_service", device_service)
+    async with run_loopback_site(app) as port:
+        address = f"127.0.0.1:{port}"
+        with capture_logs() as logs:
+            good = await check_camera(
+                transport, HealthTarget("cam-0000000000000000000a", address, creds())
+            )
+            again = await check_camera(
+                transport, HealthTarget("cam-0000000000000000000a", address, creds())
+            )
+            bad = await check_camera(
+                transport, HealthTarget("cam-0000000000000000000b", address, creds(WRONG))
+            )
+    assert good.state is CameraState.ONLINE and again.state is CameraState.ONLINE
+    assert bad.state is CameraState.UNAUTHORIZED
+    assert requests == 2
+    assert not [
+        e
+        for e in logs
+        if WRONG in json.dumps(e, default=str) or PASSWORD in json.dumps(e, default=str)
+    ]

@@ -6,6 +6,9 @@ the connector uses are small fixed envelopes (``connectors.onvif.operations``); 
 the hardened parser in ``connectors.onvif.xmlsafe``. One ``SoapTransport`` (one connection pool,
 one set of timeouts and caps) serves every camera of a process.
 
+A device that answers 401 with an HTTP Digest challenge gets the request again with Digest
+credentials (some firmwares want it on top of WS-Security); the handshake is remembered per device.
+
 Errors leave this module as the SDK's types (``connectors.sdk.errors``):
 
     AuthenticationError   HTTP 401/403, or a SOAP fault whose subcode says NotAuthorized
@@ -50,6 +53,7 @@ _DIGEST_TYPE = (
 _NONCE_TYPE = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
+_MAX_DIGEST_DEVICES = 100_000
 _AUTH_SUBCODES = frozenset({"notauthorized", "failedauthentication", "invalidsecurity"})
 
 
@@ -138,6 +142,18 @@ def fault_of(root: etree._Element) -> tuple[str | None, str | None, str] | None:
     return code, subcode, reason[:300]
 
 
+def _digest_key(device: str, credentials: Credentials | None) -> tuple[str, str] | None:
+    """Which remembered Digest handshake a request may reuse: same device, same credentials.
+
+    The password's hash is part of the key: a handshake made with one password must never
+    authenticate a request made with another.
+    """
+    if credentials is None:
+        return None
+    secret = f"{credentials.username}\x1f{credentials.password.get_secret_value()}"
+    return device, hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
 def _bare(qname: str | None) -> str:
     return (qname or "").rpartition(":")[2].lower()
 
@@ -149,6 +165,9 @@ class SoapTransport:
         self.limits = limits or TransportLimits()
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # Devices that answered an HTTP Digest challenge keep their middleware (it reuses the
+        # nonce, so later requests need no second round trip).
+        self._digest: dict[tuple[str, str] | None, aiohttp.DigestAuthMiddleware] = {}
 
     async def __aenter__(self) -> SoapTransport:
         return self
@@ -210,18 +229,21 @@ class SoapTransport:
             content_type += f'; action="{action}"'
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else None
         session = self.session
+        digest_key = _digest_key(device, credentials)
         try:
-            async with session.post(
-                url,
-                data=payload,
-                headers={"Content-Type": content_type},
-                allow_redirects=False,
-                timeout=timeout,
-            ) as response:
-                status = response.status
-                raw = await _read_bounded(
-                    response, self.limits.max_response_bytes, what="SOAP reply", device=device
+            status, raw, challenge = await self._post(
+                session, url, payload, content_type, timeout, device, self._digest.get(digest_key)
+            )
+            if status == 401 and credentials is not None and challenge.startswith("digest"):
+                # The firmware wants HTTP Digest on top of (or instead of) WS-Security.
+                middleware = aiohttp.DigestAuthMiddleware(
+                    credentials.username, credentials.password.get_secret_value()
                 )
+                status, raw, _ = await self._post(
+                    session, url, payload, content_type, timeout, device, middleware
+                )
+                if status != 401:
+                    self._remember_digest(digest_key, middleware)
         except TimeoutError:
             raise RetriableError("device did not answer in time", device=device) from None
         except aiohttp.ClientError as exc:
@@ -255,3 +277,37 @@ class SoapTransport:
         if status >= 400:
             raise RetriableError(f"device answered HTTP {status}", device=device)
         return body_element
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        payload: bytes,
+        content_type: str,
+        timeout: aiohttp.ClientTimeout | None,
+        device: str,
+        digest: aiohttp.DigestAuthMiddleware | None,
+    ) -> tuple[int, bytes, str]:
+        """(status, body, the lower-cased WWW-Authenticate challenge) of one POST."""
+        async with session.post(
+            url,
+            data=payload,
+            headers={"Content-Type": content_type},
+            allow_redirects=False,
+            timeout=timeout,
+            middlewares=(digest,) if digest is not None else None,
+        ) as response:
+            raw = await _read_bounded(
+                response, self.limits.max_response_bytes, what="SOAP reply", device=device
+            )
+            challenge = response.headers.get("WWW-Authenticate", "").strip().lower()
+            return response.status, raw, challenge
+
+    def _remember_digest(
+        self, key: tuple[str, str] | None, middleware: aiohttp.DigestAuthMiddleware
+    ) -> None:
+        if key is None:
+            return
+        if len(self._digest) >= _MAX_DIGEST_DEVICES:
+            self._digest.pop(next(iter(self._digest)))
+        self._digest[key] = middleware
