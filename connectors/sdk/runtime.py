@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import (
@@ -85,6 +87,8 @@ class RuntimeOptions:
     backoff_max_s: float = 300.0
     #: refused credentials rarely fix themselves within seconds: wait at least this long
     auth_retry_s: float = 60.0
+    #: events a device may have sent but not yet acknowledged by Kafka (1: await each send)
+    max_in_flight_events: int = 256
 
 
 @dataclass
@@ -98,6 +102,7 @@ class DeviceWatch:
     events_task: asyncio.Task[None] | None = None
     stopped_reason: str | None = None
     logged_topics: set[str] = field(default_factory=set)
+    in_flight: deque[asyncio.Future[Any]] = field(default_factory=deque)
 
     @property
     def camera_ids(self) -> frozenset[str]:
@@ -300,10 +305,13 @@ class WatchService:
         device = watch.target.device_id
         while True:
             try:
-                async for item in watch.connector.events():
-                    watch.backoff.reset()
-                    await self._publish_item(watch, item)
-                    self._states[device] = watch.connector.state
+                try:
+                    async for item in watch.connector.events():
+                        watch.backoff.reset()
+                        await self._publish_item(watch, item)
+                        self._states[device] = watch.connector.state
+                finally:
+                    await self._drain(watch)
                 if self._devices.get(device) is not watch:
                     return  # closed by the runtime
                 delay = watch.backoff.next_delay()
@@ -347,8 +355,12 @@ class WatchService:
         if isinstance(item, DeviceEvent):
             if item.camera_id not in watch.camera_ids:
                 return  # another process owns that camera, or it is not (or no longer) registered
-            await producer.send(DEVICE_EVENTS, item)
+            # A window of unacknowledged sends: a burst is batched by the client instead of
+            # waiting out the linger per event, and a slow broker still pushes back.
+            watch.in_flight.append(await producer.enqueue(DEVICE_EVENTS, item))
             self.metrics.events += 1
+            while len(watch.in_flight) >= self.options.max_in_flight_events:
+                await self._settle(watch, watch.in_flight.popleft())
             return
         if item.camera_id is not None and item.camera_id not in watch.camera_ids:
             return
@@ -374,6 +386,23 @@ class WatchService:
                 vendor_topic=item.vendor_topic,
                 reason=item.reason,
             )
+
+    async def _settle(self, watch: DeviceWatch, sent: asyncio.Future[Any]) -> None:
+        try:
+            await sent
+        except KafkaError as exc:
+            # The producer retried already; the event cannot be kept anywhere else either.
+            self.metrics.count_error(exc)
+            log.error(
+                "device event not delivered",
+                connector=self.name,
+                device=watch.target.device_id,
+                error_type=type(exc).__name__,
+            )
+
+    async def _drain(self, watch: DeviceWatch) -> None:
+        while watch.in_flight:
+            await self._settle(watch, watch.in_flight.popleft())
 
     async def _dead_letter_input(self, watch: DeviceWatch, exc: DeviceDataError) -> None:
         await self._require_producer().dead_letter(
