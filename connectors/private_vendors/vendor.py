@@ -185,7 +185,7 @@ class VendorConnector(Connector[ConfigT]):
             device = await until_closed(self.device_context(), self._closed)
             backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
             async for item in reconnecting(
-                lambda: self._stream_once(device),
+                lambda: self._stream_once(device, backoff),
                 backoff=backoff,
                 device=device.device_id,
                 closed=self._closed,
@@ -231,7 +231,7 @@ class VendorConnector(Connector[ConfigT]):
         return out
 
     async def _stream_once(
-        self, device: DeviceContext
+        self, device: DeviceContext, backoff: Backoff
     ) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
         http = await self.http()
         path, params = self.event_stream_request()
@@ -248,7 +248,11 @@ class VendorConnector(Connector[ConfigT]):
                     chunk = await until_closed(anext(chunks), self._closed)
                 except StopAsyncIteration:
                     return
-                for part in parser.feed(chunk):
+                parts = parser.feed(chunk)
+                if parts:
+                    # A stream carrying only keepalives is healthy too.
+                    backoff.reset()
+                for part in parts:
                     for item in self.events_from_part(part, device):
                         yield item
 
