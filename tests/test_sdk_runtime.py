@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sdk_helpers import TopicTail, eventually, unique_connector
 from structlog.testing import capture_logs
 
+from connectors.sdk.base import Connector
 from connectors.sdk.example.connector import VENDOR
 from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
 from connectors.sdk.onboard import onboard
@@ -232,7 +234,18 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
 async def test_two_processes_split_devices_and_take_over_on_leave(
     catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    connector = unique_connector()
+    lifecycle: list[tuple[str, Connector[Any]]] = []  # in order: ("open" | "closed", instance)
+
+    class Recording(unique_connector()):  # type: ignore[misc]
+        def __init__(self, config: Any, *, state: dict[str, Any] | None = None) -> None:
+            super().__init__(config, state=state)
+            lifecycle.append(("open", self))
+
+        async def close(self) -> None:
+            await super().close()
+            lifecycle.append(("closed", self))
+
+    connector = Recording
     serials = [_serial() for _ in range(6)]
     group = uuid.uuid4().hex
     async with contextlib.AsyncExitStack() as stack:
@@ -264,5 +277,15 @@ async def test_two_processes_split_devices_and_take_over_on_leave(
                 )
                 assert split, (cameras(first), cameras(second))
                 assert first.assigned_partitions.isdisjoint(second.assigned_partitions)
+                # Every device that moved was closed by the first before the second opened it.
+                for watch in second._devices.values():
+                    opened = lifecycle.index(("open", watch.connector))
+                    earlier = {
+                        id(c)
+                        for act, c in lifecycle[:opened]
+                        if act == "open" and c.config.address == watch.connector.config.address
+                    }
+                    closed = {id(c) for act, c in lifecycle[:opened] if act == "closed"}
+                    assert earlier <= closed, "a device was opened before its old owner closed it"
             # The second process left: its cameras come back to the first.
             assert await eventually(lambda: cameras(first) == every_camera, timeout_s=45)
