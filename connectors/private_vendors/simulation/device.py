@@ -192,7 +192,7 @@ class SimulatedDevice(abc.ABC):
                     self.reauth.armed = True
                     return response
                 await asyncio.sleep(interval)
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:
             return response
         finally:
             self.resume_seq = max(self.resume_seq, seq)
