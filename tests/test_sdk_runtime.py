@@ -20,6 +20,7 @@ from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from topics.admin import apply_catalog
 from topics.catalog import (
+    AUDIT,
     CAMERA_REGISTRY,
     CAMERA_STATUS,
     DEAD_LETTERS,
@@ -29,6 +30,7 @@ from topics.catalog import (
 from topics.client import CatalogProducer
 from topics.identity import camera_id, device_id
 from topics.models import (
+    AuditRecord,
     CameraRecord,
     CameraState,
     CameraStatus,
@@ -51,7 +53,7 @@ def catalog(kafka_bootstrap: str) -> str:
 async def tails(catalog: str) -> AsyncIterator[dict[str, TopicTail]]:
     opened = {
         spec.name: await TopicTail(catalog, spec).start()
-        for spec in (CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS)
+        for spec in (CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS, AUDIT)
     }
     yield opened
     for tail in opened.values():
@@ -106,6 +108,7 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
                     attempts=2,
                     backoff_initial_s=0.05,
                     known_cameras={f"127.0.0.1:{locked_port}": locked_cams},
+                    actor="operator-ani",
                 )
 
     assert summary.published == {f"127.0.0.1:{good_port}": _cams(good_serial, 3)}
@@ -133,6 +136,16 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
     assert letter.kind == DeadLetterKind.DEVICE_INPUT
     assert letter.source_device == f"127.0.0.1:{broken_port}"
     assert "<not json" in letter.payload
+
+    good_device = device_id(vendor=VENDOR, serial=good_serial)
+    audits = await tails[AUDIT.name].wait_for(
+        lambda _k, v: isinstance(v, AuditRecord) and v.subject == good_device
+    )
+    audit = audits[0][1]
+    assert isinstance(audit, AuditRecord)
+    assert (audit.actor, audit.action) == ("operator-ani", "camera_onboard")
+    assert audit.details["cameras"] == ",".join(_cams(good_serial, 3))
+    assert len(audits) == 1  # one audit record per onboarded device
 
     published = [str(v) for tail in tails.values() for _, v in tail.values]
     for secret in (good.password, broken.password):

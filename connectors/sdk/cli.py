@@ -4,6 +4,7 @@ generate a new connector package."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import signal
 import sys
@@ -63,6 +64,13 @@ def _read_configs(path: Path) -> list[dict[str, Any]]:
     return raw
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
 @connectors.command()
 @click.argument("name")
 @click.option(
@@ -74,7 +82,12 @@ def _read_configs(path: Path) -> list[dict[str, Any]]:
 )
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
-def onboard(name: str, config_path: Path, concurrency: int, bootstrap: str | None) -> None:
+@click.option(
+    "--actor", default=None, help="Who onboards, for the audit topic (default: the OS user)."
+)
+def onboard(
+    name: str, config_path: Path, concurrency: int, bootstrap: str | None, actor: str | None
+) -> None:
     """Check and discover every device in the config file and publish its cameras."""
     from connectors.sdk.onboard import cameras_by_address
     from connectors.sdk.onboard import onboard as run_onboard
@@ -93,6 +106,7 @@ def onboard(name: str, config_path: Path, concurrency: int, bootstrap: str | Non
                 producer=producer,
                 concurrency=concurrency,
                 known_cameras=cameras_by_address(registry, connector_cls.name),
+                actor=actor or _os_user(),
             )
         return {"ok": summary.ok, **summary.as_dict()}
 

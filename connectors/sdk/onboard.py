@@ -12,6 +12,7 @@ cameras to the registry. One bad device never stops the others; each outcome is 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +28,17 @@ from connectors.sdk.errors import (
     DeviceDataError,
     RetriableError,
 )
-from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
+from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter
-from topics.models import CameraRecord, CameraState, CameraStatus, DeadLetterKind, utcnow
+from topics.models import (
+    AuditRecord,
+    CameraRecord,
+    CameraState,
+    CameraStatus,
+    DeadLetterKind,
+    utcnow,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -104,8 +112,10 @@ class Onboarding:
         known_cameras: KnownCameras | None = None,
         metrics: ConnectorMetrics | None = None,
         backoff_initial_s: float = 1.0,
+        actor: str | None = None,
     ) -> None:
         self.connector_cls = connector_cls
+        self.actor = actor
         self.producer = producer
         self.component = f"connector.{connector_cls.name}"
         self.attempts = attempts
@@ -168,6 +178,8 @@ class Onboarding:
 
     async def _publish(self, config: ConnectorConfig, records: list[CameraRecord]) -> None:
         await self.producer.send_batch(CAMERA_REGISTRY, records)
+        if self.actor is not None:
+            await self._audit(config, records)
         self.metrics.cameras_discovered += len(records)
         self.summary.published[config.address] = [r.camera_id for r in records]
         log.info(
@@ -176,6 +188,28 @@ class Onboarding:
             address=config.address,
             cameras=len(records),
         )
+
+    async def _audit(self, config: ConnectorConfig, records: list[CameraRecord]) -> None:
+        """One audit record per onboarded device: who added which cameras, through what."""
+        devices = sorted({r.device_id for r in records}) or [config.address]
+        for device in devices:
+            cameras = [r.camera_id for r in records if r.device_id == device]
+            await self.producer.send(
+                AUDIT,
+                AuditRecord(
+                    audit_id=f"aud-{uuid.uuid4().hex[:24]}",
+                    at=utcnow(),
+                    actor=self.actor or "unknown",
+                    action="camera_onboard",
+                    subject=device,
+                    details={
+                        "connector": self.connector_cls.name,
+                        "address": config.address,
+                        "owner": config.owner.id,
+                        "cameras": ",".join(cameras)[:4096],
+                    },
+                ),
+            )
 
     async def _unauthorized(self, config: ConnectorConfig, exc: AuthenticationError) -> None:
         self.summary.unauthorized.append(config.address)
@@ -219,8 +253,11 @@ async def onboard(
     known_cameras: KnownCameras | None = None,
     metrics: ConnectorMetrics | None = None,
     backoff_initial_s: float = 1.0,
+    actor: str | None = None,
 ) -> OnboardSummary:
-    """Check and discover every device, publish its cameras, return what happened to each."""
+    """Check and discover every device, publish its cameras, return what happened to each.
+
+    With ``actor`` set, each onboarded device also gets an audit record naming who added it."""
     valid, invalid = parse_configs(connector_cls, configs)
     run = Onboarding(
         connector_cls,
@@ -230,6 +267,7 @@ async def onboard(
         known_cameras=known_cameras,
         metrics=metrics,
         backoff_initial_s=backoff_initial_s,
+        actor=actor,
     )
     run.summary.failed.update(invalid)
     return await run.run(valid)
