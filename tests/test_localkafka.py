@@ -19,7 +19,7 @@ from tilik.cli import cli
 from tilik.localkafka import LocalKafka, LocalKafkaError
 from tilik.localkafka.config import render_server_properties
 from tilik.localkafka.layout import ClusterLayout, any_free_ports, save_layout
-from tilik.localkafka.ready import registered_brokers, wait_until_ready
+from tilik.localkafka.ready import brokers_seen_by_every_node, registered_brokers, wait_until_ready
 from tilik.localkafka.resolve import CACHE_ENV, KAFKA_VERSION, render_pom, runtime_cache_dir
 
 TEST_HEAP_MB = 384
@@ -128,7 +128,7 @@ def test_an_open_port_that_is_not_kafka_is_not_ready() -> None:
         impostor.listen()
         bootstrap = f"127.0.0.1:{impostor.getsockname()[1]}"
         with pytest.raises(LocalKafkaError, match="not ready"):
-            wait_until_ready(bootstrap, expected_brokers=1, timeout=3.0)
+            wait_until_ready(bootstrap, expected_brokers=1, timeout=1.5)
 
 
 def test_start_and_stop_are_idempotent_and_survive_a_stale_pid_file(tmp_path: Path) -> None:
@@ -160,6 +160,15 @@ def test_start_and_stop_are_idempotent_and_survive_a_stale_pid_file(tmp_path: Pa
         (restarted,) = [node.pid for node in broker.status().nodes]
         assert restarted not in (None, os.getpid(), pid)
         assert registered_brokers(bootstrap) == 1
+
+        # Stopped, its old port taken by someone else: an any-port cluster moves, data intact.
+        broker.stop()
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", int(bootstrap.rsplit(":", 1)[1])))
+            squatter.listen()
+            moved = broker.start()
+        assert moved != bootstrap
+        assert registered_brokers(moved) == 1
     finally:
         broker.stop()
 
@@ -196,6 +205,6 @@ def test_three_node_cluster_replicates_and_restarts_a_lost_node(tmp_path: Path) 
         after = {node.node_id: node.pid for node in cluster.status().nodes}
         assert after[1] == pids[1] and after[3] == pids[3]
         assert after[2] not in (None, lost)
-        assert registered_brokers(bootstrap) == 3
+        assert brokers_seen_by_every_node(bootstrap) == 3
     finally:
         cluster.stop()

@@ -35,6 +35,12 @@ from tilik.localkafka.resolve import ensure_runtime
 
 DEFAULT_PORT = 9092
 DEFAULT_HEAP_MB = 768
+PORT_RACE_ATTEMPTS = 3
+_BIND_FAILURE = "Address already in use"
+
+
+class _PortTaken(LocalKafkaError):
+    """A node could not bind a port chosen moments earlier; new ports may well work."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class ClusterStatus:
 class NodeFiles:
     """Where one node keeps its configuration, data, logs and pid file."""
 
+    PID_FILE = "kafka.pid"
+
     def __init__(self, root: Path, node_id: int):
         self.dir = root / f"node-{node_id}"
         self.properties = self.dir / "server.properties"
@@ -69,7 +77,7 @@ class NodeFiles:
         self.data = self.dir / "data"
         self.server_log = self.dir / "logs" / "server.log"
         self.stdout_log = self.dir / "logs" / "stdout.log"
-        self.pid_file = self.dir / "kafka.pid"
+        self.pid_file = self.dir / self.PID_FILE
 
     @property
     def formatted(self) -> bool:
@@ -118,28 +126,42 @@ class LocalKafka:
             if layout is not None and self._status(layout).state == "running":
                 self._check_requested(layout)
                 return layout.bootstrap
-            layout = self._plan(layout)
             libs = ensure_runtime(self.runtime_cache)
-            self._write_configs(layout)
-            unformatted = [files for files in map(self._files, layout.nodes) if not files.formatted]
-            if unformatted:
-                process.format_storage(
-                    libs, [files.properties for files in unformatted], layout.cluster_id
-                )
-            started = self._spawn_missing(layout, libs)
-            try:
-                wait_until_ready(
-                    layout.bootstrap,
-                    expected_brokers=len(layout.nodes),
-                    timeout=self.ready_timeout,
-                    failure=lambda: self._exited(layout, started),
-                )
-            except LocalKafkaError as exc:
-                self._stop_nodes(layout, timeout=10.0)
-                raise LocalKafkaError(
-                    f"{exc}\n--- broker log tail ---\n{self.log_tail(40)}"
-                ) from exc
-            return layout.bootstrap
+            # With any-free-ports, another program may take a port between choosing and binding it.
+            attempts = PORT_RACE_ATTEMPTS if self.port == 0 else 1
+            attempt = 1
+            while True:
+                layout = self._plan(self.layout, fresh_ports=attempt > 1)
+                try:
+                    return self._launch(layout, libs)
+                except _PortTaken as exc:
+                    if attempt >= attempts:
+                        raise LocalKafkaError(str(exc)) from exc
+                    attempt += 1
+
+    def _launch(self, layout: ClusterLayout, libs: Path) -> str:
+        self._write_configs(layout)
+        unformatted = [files for files in map(self._files, layout.nodes) if not files.formatted]
+        if unformatted:
+            process.format_storage(
+                libs, [files.properties for files in unformatted], layout.cluster_id
+            )
+        started = self._spawn_missing(layout, libs)
+        try:
+            wait_until_ready(
+                layout.bootstrap,
+                expected_brokers=len(layout.nodes),
+                timeout=self.ready_timeout,
+                failure=lambda: self._exited(layout, started),
+            )
+        except LocalKafkaError as exc:
+            self._stop_nodes(layout, timeout=10.0, only=set(started.values()))
+            tail = self.log_tail(40)
+            message = f"{exc}\n--- broker log tail ---\n{tail}"
+            if started and _BIND_FAILURE in tail:
+                raise _PortTaken(message) from exc
+            raise LocalKafkaError(message) from exc
+        return layout.bootstrap
 
     def stop(self, timeout: float = 30.0) -> list[int]:
         """Stops every node (SIGTERM, SIGKILL after ``timeout``); returns the pids that were running."""
@@ -167,14 +189,14 @@ class LocalKafka:
                     sections.append(f"== node {node.node_id}: {log.name} ==\n{tail}")
         return "\n".join(sections)
 
-    def _plan(self, existing: ClusterLayout | None) -> ClusterLayout:
+    def _plan(self, existing: ClusterLayout | None, fresh_ports: bool = False) -> ClusterLayout:
         if existing is not None and len(existing.nodes) != self.node_count:
             raise LocalKafkaError(
                 f"{self.root} holds a {len(existing.nodes)}-node cluster; start it with "
                 f"--nodes {len(existing.nodes)} or use another state dir for {self.node_count} nodes"
             )
         running = existing is not None and self._status(existing).state != "stopped"
-        if existing is not None and (running or self._keeps_ports(existing)):
+        if existing is not None and (running or (not fresh_ports and self._keeps_ports(existing))):
             # A partly running cluster keeps its ports: the live nodes know the quorum by them.
             self._check_requested(existing)
             layout = existing
@@ -248,16 +270,18 @@ class LocalKafka:
                 return f"broker node {node.node_id} (pid {pid}) exited during startup"
         return None
 
-    def _stop_nodes(self, layout: ClusterLayout, timeout: float) -> list[int]:
+    def _stop_nodes(
+        self, layout: ClusterLayout, timeout: float, only: set[int] | None = None
+    ) -> list[int]:
         running: list[tuple[int, Path]] = []
         for node in layout.nodes:
             files = self._files(node)
             pid = self._running_pid(files)
-            if pid is not None:
+            if pid is not None and (only is None or pid in only):
                 running.append((pid, files.properties.resolve()))
         process.terminate(running, timeout)
-        for node in layout.nodes:
-            self._files(node).pid_file.unlink(missing_ok=True)
+        for _pid, properties in running:
+            (properties.parent / NodeFiles.PID_FILE).unlink(missing_ok=True)
         return [pid for pid, _ in running]
 
     def _status(self, layout: ClusterLayout) -> ClusterStatus:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import socket
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from tilik.localkafka.errors import LocalKafkaError
 
 LOOPBACK = "127.0.0.1"
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
+EPHEMERAL_GAP = 12000
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,31 @@ def save_layout(path: Path, layout: ClusterLayout) -> None:
 
 
 def any_free_ports(node_count: int) -> list[tuple[int, int]]:
-    """Ports the kernel hands out now; all sockets are held open together so no two coincide."""
-    with ExitStack() as stack:
-        ports: list[int] = []
-        for _ in range(2 * node_count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((LOOPBACK, 0))
-            ports.append(sock.getsockname()[1])
-    return [(ports[2 * index], ports[2 * index + 1]) for index in range(node_count)]
+    """Free ports for ``node_count`` nodes, chosen below the kernel's ephemeral range.
+
+    A port from the ephemeral range (what binding to port 0 returns) can be handed to any
+    outgoing connection before the JVM gets to bind it; below the range only listeners compete.
+    """
+    low, _ = _ephemeral_range()
+    pool_start = max(1024, low - EPHEMERAL_GAP)
+    candidates = random.sample(range(pool_start, low), k=min(low - pool_start, 200))
+    free: list[int] = []
+    for port in candidates:
+        if len(free) == 2 * node_count:
+            break
+        if not busy_ports([(port, port)]):
+            free.append(port)
+    if len(free) < 2 * node_count:
+        raise LocalKafkaError(f"no free loopback ports between {pool_start} and {low}")
+    return [(free[2 * index], free[2 * index + 1]) for index in range(node_count)]
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path(EPHEMERAL_RANGE_FILE).read_text(encoding="ascii").split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_RANGE
 
 
 def consecutive_ports(base: int, node_count: int) -> list[tuple[int, int]]:

@@ -1,4 +1,8 @@
-"""Readiness of a cluster: every broker registered and unfenced in a metadata answer, not an open port."""
+"""Readiness of a cluster: every node answers a metadata request itself and sees all brokers unfenced.
+
+An open port proves nothing (the JVM binds before it serves), and one node's view is not enough
+either: after a crash the survivors still list the dead broker until its session times out.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,12 @@ def registered_brokers(bootstrap: str) -> int:
     return sum(1 for broker in cluster["brokers"] if not broker.get("is_fenced"))
 
 
+def brokers_seen_by_every_node(bootstrap: str) -> int:
+    """The smallest broker count any single node reports; bootstrapping from one address alone
+    makes that node answer the metadata request itself."""
+    return min(registered_brokers(address) for address in bootstrap.split(","))
+
+
 def wait_until_ready(
     bootstrap: str,
     expected_brokers: int,
@@ -48,7 +58,7 @@ def wait_until_ready(
             if reason is not None:
                 raise LocalKafkaError(reason)
             try:
-                seen = registered_brokers(bootstrap)
+                seen = brokers_seen_by_every_node(bootstrap)
             except KafkaError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             else:
