@@ -166,7 +166,9 @@ async def _running(service: WatchService) -> AsyncIterator[WatchService]:
 
 
 def _options(group: str) -> RuntimeOptions:
-    return RuntimeOptions(group_id=group, health_interval_s=0.5, backoff_initial_s=0.1)
+    return RuntimeOptions(
+        group_id=group, health_interval_s=0.5, backoff_initial_s=0.1, auth_retry_s=0.5
+    )
 
 
 async def _onboard(catalog: str, connector: type, configs: list[dict[str, object]]) -> None:
@@ -302,3 +304,65 @@ async def test_two_processes_split_devices_and_take_over_on_leave(
                     assert earlier <= closed, "a device was opened before its old owner closed it"
             # The second process left: its cameras come back to the first.
             assert await eventually(lambda: cameras(first) == every_camera, timeout_s=45)
+
+
+async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
+    catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = unique_connector()
+    serial = _serial()
+    cam0, cam1 = _cams(serial, 2)
+    device = device_id(vendor=VENDOR, serial=serial)
+    async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
+        monkeypatch.setenv("T_FAULT_PASS", recorder.password)
+        await _onboard(catalog, connector, [_config(port, "T_FAULT_PASS")])
+        service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
+        async with _running(service):
+            assert await eventually(lambda: service.watched_devices.get(device) == {cam0, cam1})
+
+            await recorder.set_mode("malformed")
+            letters = await tails[DEAD_LETTERS.name].wait_for(
+                lambda _k, v: (
+                    isinstance(v, DeadLetter)
+                    and v.source_device == device
+                    and v.kind == DeadLetterKind.DEVICE_INPUT
+                )
+            )
+            letter = letters[0][1]
+            assert isinstance(letter, DeadLetter) and "<not json" in letter.payload
+            assert await tails[CAMERA_STATUS.name].wait_for(
+                lambda _k, v: (
+                    isinstance(v, CameraStatus) and v.camera_id == cam0 and v.state == "degraded"
+                )
+            )
+
+            # The device rotates its password: the cameras are reported unauthorized.
+            real_password = recorder.password
+            recorder.users[recorder.username] = "rotated-" + uuid.uuid4().hex
+            await recorder.set_mode("normal")
+            assert await tails[CAMERA_STATUS.name].wait_for(
+                lambda _k, v: (
+                    isinstance(v, CameraStatus)
+                    and v.camera_id == cam1
+                    and v.state == "unauthorized"
+                )
+            )
+
+            # Put right again, the same service recovers without a restart.
+            recorder.users[recorder.username] = real_password
+            assert await tails[CAMERA_STATUS.name].wait_for(
+                lambda _k, v: (
+                    isinstance(v, CameraStatus)
+                    and v.camera_id == cam0
+                    and v.state == "online"
+                    and v.checked_at.timestamp() > letter.failed_at.timestamp()
+                )
+            )
+            await recorder.emit("motion", channel=1)
+            assert await tails[DEVICE_EVENTS.name].wait_for(
+                lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == cam1
+            )
+        assert service.metrics.dead_letters >= 1
+        assert service.metrics.errors.get("DeviceDataError", 0) >= 1
+        published = [str(v) for tail in tails.values() for _, v in tail.values]
+        assert not any(real_password in text for text in published)
