@@ -56,7 +56,7 @@ async def test_two_hundred_cameras_start_and_each_answers_as_itself(session):
     assert len({camera.endpoint_reference for camera in fleet.cameras}) == 200
 
 
-async def test_identities_are_reproducible_from_the_seed():
+def test_identities_are_reproducible_from_the_seed():
     one, two = OnvifFleet(5, seed=4), OnvifFleet(5, seed=4)
     assert [c.identity for c in one.cameras] == [c.identity for c in two.cameras]
     assert [c.serial for c in OnvifFleet(5, seed=5).cameras] != [c.serial for c in one.cameras]
