@@ -119,8 +119,27 @@ def onboard(
 @connectors.command()
 @click.argument("name")
 @click.option("--group", default=None, help="Consumer group (default: tilik-connector-NAME).")
-@click.option("--health-interval", default=60.0, show_default=True, type=click.FloatRange(0.1))
-@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 1024))
+@click.option(
+    "--health-interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds between health rounds over every watched device.",
+)
+@click.option(
+    "--concurrency",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Devices health-checked at once.",
+)
+@click.option(
+    "--max-in-flight",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Unacknowledged event sends per device (1: await each).",
+)
 @click.option(
     "--metrics-port",
     default=None,
@@ -133,6 +152,7 @@ def run(
     group: str | None,
     health_interval: float,
     concurrency: int,
+    max_in_flight: int,
     metrics_port: int | None,
     bootstrap: str | None,
 ) -> None:
@@ -144,7 +164,10 @@ def run(
         _load(name),
         bootstrap=bootstrap,
         options=RuntimeOptions(
-            group_id=group, health_interval_s=health_interval, concurrency=concurrency
+            group_id=group,
+            health_interval_s=health_interval,
+            concurrency=concurrency,
+            max_in_flight_events=max_in_flight,
         ),
     )
 
