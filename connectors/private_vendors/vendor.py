@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, TypeVar
 
+import aiohttp
 import structlog
 from pydantic import Field
 
@@ -235,26 +236,36 @@ class VendorConnector(Connector[ConfigT]):
     ) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
         http = await self.http()
         path, params = self.event_stream_request()
-        async with http.stream(
-            path, params=params, idle_timeout_s=self.config.stream_idle_timeout_s
-        ) as stream:
-            parser = MultipartStreamParser(
-                boundary_from_content_type(stream.content_type, self.default_boundary),
-                max_part_bytes=self.config.max_event_part_bytes,
-            )
-            chunks = aiter(stream)
-            while True:
+        try:
+            async with http.stream(
+                path, params=params, idle_timeout_s=self.config.stream_idle_timeout_s
+            ) as stream:
+                parser = MultipartStreamParser(
+                    boundary_from_content_type(stream.content_type, self.default_boundary),
+                    max_part_bytes=self.config.max_event_part_bytes,
+                )
+                # One watcher per connection (not per read): close() ends the pending read.
+                watcher = asyncio.create_task(self._close_when_closed(stream.response))
                 try:
-                    chunk = await until_closed(anext(chunks), self._closed)
-                except StopAsyncIteration:
-                    return
-                parts = parser.feed(chunk)
-                if parts:
-                    # A stream carrying only keepalives is healthy too.
-                    backoff.reset()
-                for part in parts:
-                    for item in self.events_from_part(part, device):
-                        yield item
+                    async for chunk in stream:
+                        parts = parser.feed(chunk)
+                        if parts:
+                            # A stream carrying only keepalives is healthy too.
+                            backoff.reset()
+                        for part in parts:
+                            for item in self.events_from_part(part, device):
+                                yield item
+                finally:
+                    watcher.cancel()
+        except RetriableError:
+            if not self._closed.is_set():
+                raise
+        if self._closed.is_set():
+            raise Closed
+
+    async def _close_when_closed(self, response: aiohttp.ClientResponse) -> None:
+        await self._closed.wait()
+        response.close()
 
     async def _identify(self) -> DeviceIdentity:
         identity = await self.read_identity(await self.http())
