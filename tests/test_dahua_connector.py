@@ -10,6 +10,7 @@ from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnect
 from connectors.private_vendors.dahua.simulator import DahuaSimulator
 from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
 from connectors.sdk.errors import DeviceDataError
+from topics.models import CameraState
 
 PASSWORD = "dahua-Pa55word"
 REF = "admin@env:TILIK_TEST_DAHUA_PASS"
@@ -55,6 +56,19 @@ async def test_nvr_channel_titles_become_camera_names() -> None:
         records[15].streams[0].rtsp_uri
         == "rtsp://127.0.0.1:554/cam/realmonitor?channel=16&subtype=0"
     )
+
+
+async def test_nvr_health_reports_the_cameras_it_cannot_reach() -> None:
+    async with DahuaSimulator(channels=32, password=PASSWORD, event_rate=0) as sim:
+        connector = connector_for(sim.addresses[0])
+        try:
+            records = await connector.discover()
+            statuses = await connector.health()
+        finally:
+            await connector.close()
+    offline = [s.camera_id for s in statuses if s.state is CameraState.OFFLINE]
+    assert offline == [records[9].camera_id, records[19].camera_id, records[29].camera_id]
+    assert sum(s.state is CameraState.ONLINE for s in statuses) == 29
 
 
 async def test_zero_based_index_maps_to_the_discovered_channel() -> None:

@@ -24,6 +24,7 @@ from topics.models import StreamProfile
 MAGIC_BOX = "/cgi-bin/magicBox.cgi"
 CONFIG_MANAGER = "/cgi-bin/configManager.cgi"
 EVENT_MANAGER = "/cgi-bin/eventManager.cgi"
+LOGIC_DEVICE_MANAGER = "/cgi-bin/LogicDeviceManager.cgi"
 _NOT_SUPPORTED = frozenset({400, 404, 405, 501})
 
 
@@ -72,9 +73,29 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
             titles = indexed_values(parse_key_values(result.text()), "table.ChannelTitle", "Name")
         if not titles:
             return [ChannelInfo(number=1, name=identity.name)]
+        online = await self._camera_states(http) if identity.device_type != "IPC" else {}
         return [
-            ChannelInfo(number=index + 1, name=titles[index] or None) for index in sorted(titles)
+            ChannelInfo(number=index + 1, name=titles[index] or None, online=online.get(index))
+            for index in sorted(titles)
         ]
+
+    async def _camera_states(self, http: DeviceHttp) -> dict[int, bool]:
+        """Whether a recorder reaches each channel's camera, by 0-based channel index."""
+        result = await http.get(
+            LOGIC_DEVICE_MANAGER,
+            params={"action": "getCameraState", "uniqueChannels[0]": "-1"},
+            allow_status=_NOT_SUPPORTED,
+        )
+        if result.status in _NOT_SUPPORTED:
+            return {}
+        values = parse_key_values(result.text())
+        channels = indexed_values(values, "states", "channel")
+        states = indexed_values(values, "states", "connectionState")
+        return {
+            int(channels[i]): states[i] == "Connected"
+            for i in channels
+            if channels[i].isdigit() and i in states
+        }
 
     def stream_profiles(self, channel: int) -> list[StreamProfile]:
         host, port = self.rtsp_host(), self.config.rtsp_port

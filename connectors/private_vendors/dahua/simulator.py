@@ -1,6 +1,7 @@
 """Simulated Dahua cameras and NVRs speaking the HTTP API on loopback (``tilik simulate dahua``).
 
-``magicBox``/``configManager`` answer in ``key=value`` lines; ``eventManager.cgi?action=attach``
+``magicBox``/``configManager``/``LogicDeviceManager`` answer in ``key=value`` lines (a recorder
+reports every tenth channel's camera disconnected); ``eventManager.cgi?action=attach``
 streams numbered ``Code=…;action=…;index=…;data={…}`` parts and ``Heartbeat`` keepalives.
 """
 
@@ -100,6 +101,7 @@ class DahuaDevice(SimulatedDevice):
             web.get("/cgi-bin/magicBox.cgi", self.magic_box),
             web.get("/cgi-bin/configManager.cgi", self.config_manager),
             web.get("/cgi-bin/snapshot.cgi", self.snapshot),
+            web.get("/cgi-bin/LogicDeviceManager.cgi", self.camera_state),
         ]
 
     async def magic_box(self, request: web.Request) -> web.Response:
@@ -121,6 +123,15 @@ class DahuaDevice(SimulatedDevice):
         ):
             return _bad_request()
         lines = [f"table.ChannelTitle[{i}].Name=CAM {i + 1:02d}" for i in range(self.channels)]
+        return web.Response(text="\r\n".join(lines) + "\r\n")
+
+    async def camera_state(self, request: web.Request) -> web.Response:
+        if not self.is_recorder or request.query.get("action") != "getCameraState":
+            return _bad_request()
+        lines = []
+        for i in range(self.channels):
+            state = "Connected" if self.channel_online(i + 1) else "Disconnected"
+            lines += [f"states[{i}].channel={i}", f"states[{i}].connectionState={state}"]
         return web.Response(text="\r\n".join(lines) + "\r\n")
 
     async def snapshot(self, request: web.Request) -> web.Response:

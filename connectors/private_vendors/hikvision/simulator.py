@@ -93,9 +93,6 @@ class HikvisionDevice(SimulatedDevice):
         value = 0x4419B6000000 + self.seed * 65536 + self.index
         return ":".join(f"{(value >> shift) & 0xFF:02x}" for shift in range(40, -1, -8))
 
-    def channel_online(self, channel: int) -> bool:
-        return channel % 10 != 0
-
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/ISAPI/System/deviceInfo", self.device_info),

@@ -104,6 +104,10 @@ class SimulatedDevice(abc.ABC):
 
     # --- shared machinery ----------------------------------------------------------------
 
+    def channel_online(self, channel: int) -> bool:
+        """Recorders report every tenth channel's camera as unreachable."""
+        return channel % 10 != 0
+
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
