@@ -208,3 +208,39 @@ def test_three_node_cluster_replicates_and_restarts_a_lost_node(tmp_path: Path) 
         assert brokers_seen_by_every_node(bootstrap) == 3
     finally:
         cluster.stop()
+
+
+@pytest.mark.slow
+def test_foreground_start_runs_until_sigterm_and_then_stops_the_broker(tmp_path: Path) -> None:
+    tilik = Path(sys.executable).with_name("tilik")
+    environment = {**os.environ, "TILIK_STATE_DIR": str(tmp_path)}
+    attached = subprocess.Popen(
+        [
+            str(tilik),
+            "kafka",
+            "start",
+            "--port",
+            "0",
+            "--heap-mb",
+            str(TEST_HEAP_MB),
+            "--foreground",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert attached.stdout is not None
+        bootstrap = attached.stdout.readline().strip()
+        assert registered_brokers(bootstrap) == 1
+        (pid,) = [node.pid for node in LocalKafka(tmp_path).status().nodes]
+        assert pid is not None
+        attached.send_signal(signal.SIGTERM)
+        assert attached.wait(timeout=60) == 0
+        assert not _alive(pid)
+        assert LocalKafka(tmp_path).status().state == "stopped"
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+        LocalKafka(tmp_path).stop()
