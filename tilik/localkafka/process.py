@@ -16,7 +16,7 @@ KAFKA_MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
 
 # Children of this process, kept so they can be reaped; a pid file alone cannot wait on a child.
-_children: dict[int, subprocess.Popen[bytes]] = {}
+_children: dict[int, tuple[subprocess.Popen[bytes], tuple[str, ...]]] = {}
 
 
 def java_executable() -> str:
@@ -100,7 +100,7 @@ def spawn_detached(command: list[str], output_file: Path, cwd: Path) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    _children[child.pid] = child
+    _children[child.pid] = (child, tuple(command))
     return child.pid
 
 
@@ -123,12 +123,13 @@ def is_broker_process(pid: int, properties: Path) -> bool:
     Checking the command line, not just the pid, is what makes a stale pid file safe: after a
     reboot the number may belong to an unrelated process that must never be signalled.
     """
-    child = _children.get(pid)
-    if child is not None:
+    known = _children.get(pid)
+    if known is not None:
+        child, command = known
         # The pid is this process's own child: ask the kernel through wait(), since /proc shows an
         # empty command line while the JVM launcher is between fork and exec.
         if child.poll() is None:
-            return str(properties) in [str(argument) for argument in child.args]  # type: ignore[union-attr]
+            return str(properties) in command
         del _children[pid]
         return False
     arguments = _command_line(pid)
