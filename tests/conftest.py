@@ -28,6 +28,8 @@ COMPOSE_DIR = Path(__file__).resolve().parent.parent / "compose"
 COMPOSE_BOOTSTRAP = "127.0.0.1:9092"
 LOG_TAIL_LINES = 60
 
+pytest_plugins = ("pytester",)
+
 _session_broker: LocalKafka | None = None
 
 
