@@ -130,3 +130,18 @@ def test_parse_with_cli_rejects_an_unknown_command() -> None:
         _parse_with_cli(["kafka", "nonexistent"])
     with pytest.raises(pytest.fail.Exception, match="rejects"):
         _parse_with_cli(["kafka", "start", "--no-such-option"])
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda path: path.name)
+def test_services_depend_only_on_services_that_exist(path: Path) -> None:
+    services = _load(path)["services"]
+    for name, service in services.items():
+        missing = set(service.get("depends_on") or {}) - set(services)
+        assert not missing, f"{path.name}:{name} depends on unknown {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda path: path.name)
+def test_published_ports_bind_loopback_only(path: Path) -> None:
+    for name, service in _load(path)["services"].items():
+        for mapping in service.get("ports") or []:
+            assert str(mapping).startswith("127.0.0.1:"), f"{path.name}:{name} publishes {mapping}"
