@@ -114,6 +114,11 @@ def _docker_engine_problem() -> str | None:
     )
     if probe.returncode != 0 or not probe.stdout.strip():
         return (probe.stderr.strip() or "docker info failed").splitlines()[-1]
+    plugin = subprocess.run(
+        [docker, "compose", "version"], capture_output=True, text=True, timeout=20, check=False
+    )
+    if plugin.returncode != 0:
+        return "the Docker Compose plugin ('docker compose') is not installed"
     return None
 
 
