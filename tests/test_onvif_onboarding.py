@@ -46,6 +46,15 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[CatalogProducer]:
         yield client
 
 
+@pytest_asyncio.fixture
+async def revoke_after(producer: CatalogProducer) -> AsyncIterator[set[str]]:
+    """Camera ids a test published; tombstoned afterwards so no other test's watcher sees them."""
+    published: set[str] = set()
+    yield published
+    for camera_id in published:
+        await producer.send(CAMERA_REGISTRY, None, key=camera_id)
+
+
 async def registry_for(bootstrap: str, serials: set[str]) -> list[CameraRecord]:
     table = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap)
     return [r for r in table.values() if isinstance(r, CameraRecord) and r.serial in serials]
@@ -63,7 +72,7 @@ def request(addresses: list[str], **overrides: object) -> OnboardRequest:
 
 
 async def test_rediscovery_updates_and_never_duplicates(
-    kafka_bootstrap: str, producer: CatalogProducer
+    kafka_bootstrap: str, producer: CatalogProducer, revoke_after: set[str]
 ) -> None:
     async with OnvifFleet(cameras=8, username="admin", password=PASSWORD, seed=101) as fleet:
         serials = {c.serial for c in fleet.cameras}
@@ -75,6 +84,7 @@ async def test_rediscovery_updates_and_never_duplicates(
         third = await run_onboarding(request(fleet.addresses), producer=producer)
         await producer.flush()
     assert len(first.records) == len(again.records) == len(third.records) == 8
+    revoke_after.update(r.camera_id for r in first.records)
     registry = await registry_for(kafka_bootstrap, serials)
     assert len(registry) == 8
     assert {r.camera_id for r in registry} == {r.camera_id for r in first.records}
@@ -124,7 +134,7 @@ async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
 
 
 async def test_a_device_answering_garbage_is_dead_lettered_and_the_rest_onboarded(
-    kafka_bootstrap: str, producer: CatalogProducer
+    kafka_bootstrap: str, producer: CatalogProducer, revoke_after: set[str]
 ) -> None:
     async with OnvifFleet(cameras=3, username="admin", password=PASSWORD, seed=102) as fleet:
         bad = fleet.cameras[0]
@@ -132,6 +142,7 @@ async def test_a_device_answering_garbage_is_dead_lettered_and_the_rest_onboarde
         bad.force_fault("malformed", times=1)
         outcome = await run_onboarding(request(fleet.addresses), producer=producer)
         await producer.flush()
+    revoke_after.update(r.camera_id for r in outcome.records)
     assert len(outcome.records) == 2
     (failure,) = outcome.report.failures
     assert failure.address == bad.address and failure.error_type == "DeviceDataError"
@@ -141,7 +152,7 @@ async def test_a_device_answering_garbage_is_dead_lettered_and_the_rest_onboarde
 
 
 async def test_cli_discovers_by_unicast_ws_discovery_and_publishes(
-    kafka_bootstrap: str, producer: CatalogProducer
+    kafka_bootstrap: str, producer: CatalogProducer, revoke_after: set[str]
 ) -> None:
     async with OnvifFleet(
         cameras=5, username="admin", password=PASSWORD, seed=103, discovery_port=0
@@ -158,6 +169,7 @@ async def test_cli_discovers_by_unicast_ws_discovery_and_publishes(
         stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, stderr.decode()
     printed = [CameraRecord.model_validate(r) for r in json.loads(stdout)]
+    revoke_after.update(r.camera_id for r in printed)
     assert {r.serial for r in printed} == {c.serial for c in fleet.cameras}
     assert PASSWORD not in stdout.decode() + stderr.decode()
     registry = await registry_for(kafka_bootstrap, {c.serial for c in fleet.cameras})
