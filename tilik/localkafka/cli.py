@@ -51,9 +51,9 @@ def fetch() -> None:
 @click.option(
     "--nodes",
     type=click.IntRange(1, 9),
-    default=1,
-    show_default=True,
-    help="Combined broker+controller nodes; 3 gives a controller quorum of 3.",
+    default=None,
+    help="Combined broker+controller nodes; 3 gives a controller quorum of 3. "
+    "Default: the size of the cluster in the state dir, else 1.",
 )
 @click.option(
     "--port",
@@ -68,7 +68,7 @@ def fetch() -> None:
 )
 @state_dir_option
 def start(
-    nodes: int, port: int | None, heap_mb: int, foreground: bool, state_dir: Path | None
+    nodes: int | None, port: int | None, heap_mb: int, foreground: bool, state_dir: Path | None
 ) -> None:
     """Start the local cluster (a no-op when it runs) and print its bootstrap address."""
     local = LocalKafka(_state_dir(state_dir), nodes=nodes, port=port, heap_mb=heap_mb)

@@ -87,6 +87,8 @@ class NodeFiles:
 class LocalKafka:
     """A loopback Kafka cluster of ``nodes`` combined broker+controller JVMs.
 
+    ``nodes=None`` means the size of the cluster already in ``state_dir``, or one node for a new one.
+
     ``port=None`` reuses the ports of an earlier start (or 9092 for a new cluster), ``port=0``
     takes any free ports, any other value puts node i on ``port + 2i`` (controller ``port + 2i + 1``).
     """
@@ -94,21 +96,28 @@ class LocalKafka:
     def __init__(
         self,
         state_dir: Path,
-        nodes: int = 1,
+        nodes: int | None = None,
         port: int | None = None,
         heap_mb: int = DEFAULT_HEAP_MB,
         runtime_cache: Path | None = None,
         ready_timeout: float = 90.0,
     ):
-        if nodes < 1:
+        if nodes is not None and nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.root = Path(state_dir) / "kafka"
-        self.node_count = nodes
+        self.requested_nodes = nodes
         self.port = port
         self.heap_mb = heap_mb
         self.runtime_cache = runtime_cache
         self.ready_timeout = ready_timeout
         self._layout_file = self.root / "cluster.json"
+
+    @property
+    def node_count(self) -> int:
+        if self.requested_nodes is not None:
+            return self.requested_nodes
+        layout = self.layout
+        return 1 if layout is None else len(layout.nodes)
 
     @property
     def layout(self) -> ClusterLayout | None:
