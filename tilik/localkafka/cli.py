@@ -12,7 +12,7 @@ import click
 
 from tilik.localkafka.cluster import DEFAULT_HEAP_MB, LocalKafka, wait_for_exit
 from tilik.localkafka.errors import LocalKafkaError
-from tilik.localkafka.resolve import KAFKA_VERSION, ensure_runtime
+from tilik.localkafka.resolve import KAFKA_VERSION, ensure_runtime, is_resolved, runtime_cache_dir
 
 EXIT_STOPPED = 3
 
@@ -73,6 +73,8 @@ def start(
     """Start the local cluster (a no-op when it runs) and print its bootstrap address."""
     local = LocalKafka(_state_dir(state_dir), nodes=nodes, port=port, heap_mb=heap_mb)
     began = time.monotonic()
+    if not is_resolved(runtime_cache_dir()):
+        click.echo(f"fetching Kafka {KAFKA_VERSION} from Maven Central (once)", err=True)
     try:
         bootstrap = local.start()
     except LocalKafkaError as exc:
