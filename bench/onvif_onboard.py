@@ -47,12 +47,14 @@ REF = f"admin@env:{PASSWORD_ENV}"
 
 
 async def start_simulator(
-    cameras: int, event_rate: float
+    cameras: int, event_rate: float, latency_ms: float = 0.0
 ) -> tuple[asyncio.subprocess.Process, list[str]]:
     tilik = str(Path(sys.executable).parent / "tilik")
     process = await asyncio.create_subprocess_exec(
         tilik, "simulate", "onvif", "--cameras", str(cameras), "--event-rate", str(event_rate),
         "--seed", "7",
+        # Every answer delayed by the given round trip: cameras sit behind real networks.
+        *(["--faults", f"slow=1,slow_seconds={latency_ms / 1000}"] if latency_ms else []),
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "TILIK_SIM_ONVIF_PASSWORD": PASSWORD, "TILIK_LOG_LEVEL": "warning"},
     )  # fmt: skip
@@ -252,8 +254,10 @@ async def main(args: argparse.Namespace) -> None:
     sample = min(args.cameras, args.baseline_sample)
     print(f"ONVIF connector benchmark: {args.cameras} simulated cameras in a separate process")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    if args.latency_ms:
+        print(f"every simulated camera answers after {args.latency_ms:g} ms (network round trip)")
     started = time.perf_counter()
-    simulator, addresses = await start_simulator(args.cameras, args.event_rate)
+    simulator, addresses = await start_simulator(args.cameras, args.event_rate, args.latency_ms)
     print(f"simulator up in {time.perf_counter() - started:.1f} s")
     apply_catalog([CAMERA_REGISTRY, DEAD_LETTERS], bootstrap=args.bootstrap, replication_factor=1)
     limits = TransportLimits(timeout_s=30, max_connections=args.concurrency * 2)
@@ -307,4 +311,7 @@ if __name__ == "__main__":
         "--event-rate", type=float, default=20.0, help="events/s per subscribed simulated camera"
     )
     parser.add_argument("--event-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay every simulated answer (network RTT)"
+    )
     asyncio.run(main(parser.parse_args()))
