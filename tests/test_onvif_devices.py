@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -300,3 +302,60 @@ async def test_a_firmware_demanding_http_digest_is_answered(transport: SoapTrans
         for e in logs
         if WRONG in json.dumps(e, default=str) or PASSWORD in json.dumps(e, default=str)
     ]
+
+
+async def test_a_cidr_scan_finds_the_cameras_and_reports_empty_addresses() -> None:
+    from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
+
+    base = f"127.{100 + (os.getpid() % 50)}.{os.getpid() % 250}.0"
+    async with OnvifFleet(
+        cameras=3,
+        username="admin",
+        password=PASSWORD,
+        seed=20,
+        host_mode="addresses",
+        address_base=base,
+    ) as fleet:
+        port = int(fleet.addresses[0].rsplit(":", 1)[1])
+        outcome = await run_onboarding(
+            OnboardRequest(
+                policy=ProbePolicy.default(environ={}),
+                cidr=f"{base}/29",
+                port=port,
+                credential_ref=REF,
+                publish=False,
+                timeout_s=3,
+            )
+        )
+    assert {r.address for r in outcome.records} == set(fleet.addresses)
+    # The /29 has six hosts: three cameras, three addresses where nothing listens.
+    assert len(outcome.report.failures) == 3
+    assert {f.error_type for f in outcome.report.failures} == {"RetriableError"}
+
+
+async def test_inventory_placement_lands_in_the_records(tmp_path: Path) -> None:
+    from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
+
+    async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=21) as fleet:
+        inventory = tmp_path / "cameras.yaml"
+        inventory.write_text(
+            "cameras:\n"
+            f"  - {{address: '{fleet.addresses[0]}', name: Pasar Johar, kecamatan: Semarang Tengah,"
+            " kelurahan: Kauman, rw: 1, rt: 4, lat: -6.97, lon: 110.42, site_type: market, sharing: public}\n"
+            f"  - {{address: '{fleet.addresses[1]}', owner_kind: private, owner_id: toko-makmur, site_type: shop,"
+            f" credential_ref: '{REF}'}}\n"
+        )
+        outcome = await run_onboarding(
+            OnboardRequest(
+                policy=ProbePolicy.default(environ={}),
+                inventory=inventory,
+                credential_ref=REF,
+                publish=False,
+            )
+        )
+    by_address = {r.address: r for r in outcome.records}
+    market, shop = by_address[fleet.addresses[0]], by_address[fleet.addresses[1]]
+    assert market.name == "Pasar Johar" and market.location.area.kelurahan == "Kauman"
+    assert market.location.area.rt == "4" and market.location.point is not None
+    assert market.site_type.value == "market" and market.sharing.value == "public"
+    assert shop.owner.kind.value == "private" and shop.owner.id == "toko-makmur"
