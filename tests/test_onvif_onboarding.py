@@ -20,7 +20,14 @@ from topics import codec
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS
 from topics.client import CatalogProducer, read_table
-from topics.models import CameraRecord, DeadLetter, DeadLetterKind
+from topics.models import (
+    CameraRecord,
+    DeadLetter,
+    DeadLetterKind,
+    Owner,
+    OwnerKind,
+    SharingLevel,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -76,12 +83,27 @@ async def test_rediscovery_updates_and_never_duplicates(
 ) -> None:
     async with OnvifFleet(cameras=8, username="admin", password=PASSWORD, seed=101) as fleet:
         serials = {c.serial for c in fleet.cameras}
-        first = await run_onboarding(request(fleet.addresses), producer=producer)
-        again = await run_onboarding(request(fleet.addresses), producer=producer)
+        first = await run_onboarding(
+            request(fleet.addresses, bootstrap=kafka_bootstrap), producer=producer
+        )
+        # The owner of one camera takes it private and shares it publicly in the registry.
+        chosen = first.records[0].model_copy(
+            update={
+                "owner": Owner(kind=OwnerKind.PRIVATE, id="toko-makmur"),
+                "sharing": SharingLevel.PUBLIC,
+                "name": "Toko Makmur depan",
+            }
+        )
+        await producer.send(CAMERA_REGISTRY, chosen)
+        again = await run_onboarding(
+            request(fleet.addresses, bootstrap=kafka_bootstrap), producer=producer
+        )
         moved = fleet.cameras[3]
         old_address = moved.address
         await moved.move_to(0)
-        third = await run_onboarding(request(fleet.addresses), producer=producer)
+        third = await run_onboarding(
+            request(fleet.addresses, bootstrap=kafka_bootstrap), producer=producer
+        )
         await producer.flush()
     assert len(first.records) == len(again.records) == len(third.records) == 8
     revoke_after.update(r.camera_id for r in first.records)
@@ -91,6 +113,10 @@ async def test_rediscovery_updates_and_never_duplicates(
     (moved_record,) = [r for r in registry if r.serial == moved.serial]
     assert moved_record.address == moved.address != old_address
     assert all(r.credential_ref == REF for r in registry)
+    first_seen = {r.camera_id: r.discovered_at for r in first.records}
+    assert all(r.discovered_at == first_seen[r.camera_id] < r.updated_at for r in registry)
+    (kept,) = [r for r in registry if r.camera_id == chosen.camera_id]
+    assert (kept.owner, kept.sharing, kept.name) == (chosen.owner, chosen.sharing, chosen.name)
     assert PASSWORD not in json.dumps([r.model_dump(mode="json") for r in registry])
 
 
@@ -140,7 +166,9 @@ async def test_a_device_answering_garbage_is_dead_lettered_and_the_rest_onboarde
         bad = fleet.cameras[0]
         start = await _end_offsets(kafka_bootstrap)
         bad.force_fault("malformed", times=1)
-        outcome = await run_onboarding(request(fleet.addresses), producer=producer)
+        outcome = await run_onboarding(
+            request(fleet.addresses, bootstrap=kafka_bootstrap), producer=producer
+        )
         await producer.flush()
     revoke_after.update(r.camera_id for r in outcome.records)
     assert len(outcome.records) == 2

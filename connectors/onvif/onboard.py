@@ -8,8 +8,10 @@ the dead-letter topic; unreachable or unauthorised ones are reported, not publis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from pydantic import BaseModel
 
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
@@ -88,9 +90,46 @@ def dedupe(records: Sequence[CameraRecord]) -> list[CameraRecord]:
     return list(by_id.values())
 
 
-async def publish(producer: CatalogProducer, report: ProbeReport) -> int:
-    """Publish the report's records to the registry and its bad-data failures to the dead letters."""
-    records = dedupe(report.records)
+def merge_known(record: CameraRecord, known: CameraRecord | None, *, placed: bool) -> CameraRecord:
+    """Rediscovery refreshes what the device says about itself and keeps what people decided.
+
+    The first sighting's ``discovered_at`` stays; without an inventory row for it, the camera
+    keeps its owner, name, location, site type and sharing level (a scan must never undo an
+    owner's sharing choice); a credential reference is only replaced by another one.
+    """
+    if known is None:
+        return record
+    update: dict[str, object] = {"discovered_at": known.discovered_at}
+    if not placed:
+        update.update(
+            owner=known.owner,
+            name=known.name,
+            location=known.location,
+            site_type=known.site_type,
+            sharing=known.sharing,
+        )
+    if record.credential_ref is None:
+        update["credential_ref"] = known.credential_ref
+    return record.model_copy(update=update)
+
+
+async def publish(
+    producer: CatalogProducer,
+    report: ProbeReport,
+    *,
+    known: Mapping[str, BaseModel] | None = None,
+) -> int:
+    """Publish the report's records (merged with ``known`` registry records) and its bad-data
+    failures to the dead letters."""
+    known = known or {}
+    records = [
+        merge_known(
+            record,
+            existing if isinstance(existing := known.get(record.camera_id), CameraRecord) else None,
+            placed=record.camera_id in report.placed,
+        )
+        for record in dedupe(report.records)
+    ]
     await producer.send_batch(CAMERA_REGISTRY, records)
     for failure in report.failures:
         if failure.error_type == "DeviceDataError":

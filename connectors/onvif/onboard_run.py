@@ -11,7 +11,8 @@ from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.onboard import TargetSet, dedupe, publish
 from connectors.onvif.probe import ProbeFailure, ProbeReport, ProgressCallback, probe_many
 from connectors.onvif.soap import SoapTransport, TransportLimits
-from topics.client import CatalogProducer
+from topics.catalog import CAMERA_REGISTRY
+from topics.client import CatalogProducer, read_table
 from topics.models import CameraRecord
 
 
@@ -83,11 +84,13 @@ async def run_onboarding(
         if own_transport:
             await transport.close()
     if request.publish:
+        # The current registry, so rediscovery keeps first sightings and people's decisions.
+        known = await read_table(CAMERA_REGISTRY, bootstrap=request.bootstrap)
         if producer is not None:
-            await publish(producer, report)
+            await publish(producer, report, known=known)
         else:
             async with CatalogProducer(request.bootstrap, client_id="tilik-onvif-onboard") as own:
-                await publish(own, report)
+                await publish(own, report, known=known)
     return OnboardOutcome(
         records=dedupe(report.records),
         report=report,

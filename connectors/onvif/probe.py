@@ -65,6 +65,8 @@ class ProbeReport:
     records: list[CameraRecord] = field(default_factory=list)
     failures: list[ProbeFailure] = field(default_factory=list)
     snapshots: dict[str, DeviceSnapshot] = field(default_factory=dict)
+    #: camera ids whose placement (owner, location, sharing, …) came from an inventory row
+    placed: set[str] = field(default_factory=set)
 
 
 def parse_scopes(scopes: Sequence[str]) -> dict[str, str]:
@@ -235,6 +237,8 @@ async def probe_many(
             else:
                 report.records.append(record)
                 report.snapshots[record.camera_id] = snapshot
+                if target.entry is not None:
+                    report.placed.add(record.camera_id)
             done += 1
             if progress is not None and (
                 time.monotonic() - last_progress > 1 or done == len(targets)
