@@ -53,6 +53,8 @@ MUNICIPAL_SITES: tuple[tuple[SiteType, int], ...] = (
     (SiteType.TOURIST_SITE, 5),
     (SiteType.RIVER, 6),
     (SiteType.INFRASTRUCTURE, 5),
+    (SiteType.HOSPITAL, 3),
+    (SiteType.SCHOOL, 3),
 )
 
 

@@ -1,0 +1,5 @@
+"""``python -m tilik``: the same CLI as the ``tilik`` script."""
+
+from tilik.cli import main
+
+main()

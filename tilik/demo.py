@@ -1,0 +1,400 @@
+"""``tilik demo``: a simulated city on the embedded default, with alerts arriving at the agencies.
+
+It starts (or reuses) the local broker, applies the catalog, serves simulated ONVIF cameras and a
+Hikvision NVR on loopback, onboards them with Semarang locations, runs a hub worker and the
+connectors, feeds a simulated analytics engine, switches a few cameras off, and prints every
+dispatch as an agency would receive it. Everything it started is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import click
+import yaml
+
+from tilik.analytics_sim import AnalyticsEngine
+from tilik.city import place_cameras
+from tilik.settings import get_settings
+from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
+from topics.models import CameraRecord, Dispatch
+
+PASSWORD_ENV = "TILIK_DEMO_CAMERA_PASSWORD"  # noqa: S105 - the variable name, not a secret
+CREDENTIAL_REF = f"admin@env:{PASSWORD_ENV}"
+
+
+class Stage:
+    """Prints what the demo is doing, with elapsed time."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        click.secho(f"[{time.monotonic() - self.started:6.1f}s] {message}", fg="cyan", err=True)
+
+
+class Processes:
+    """Child processes of the demo, stopped in reverse order at the end."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(
+        self, name: str, *args: str, stdout: int | IO[bytes] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tilik", *args],
+            env=self.env,
+            stdout=stdout if stdout is not None else log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+        self.children.append((name, child))
+        return child
+
+    def stop(self, child: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def stop_all(self) -> None:
+        for _, child in reversed(self.children):
+            self.stop(child)
+
+
+def read_addresses(child: subprocess.Popen[bytes], count: int, timeout: float = 120.0) -> list[str]:
+    """The simulator prints one host:port per device once all of them listen."""
+    assert child.stdout is not None
+    addresses: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(addresses) < count:
+        if time.monotonic() > deadline or child.poll() is not None:
+            raise click.ClickException(
+                "a simulator did not come up; see its log under the demo dir"
+            )
+        line = child.stdout.readline().decode().strip()
+        if line:
+            addresses.append(line)
+    return addresses
+
+
+def write_inventory(path: Path, addresses: list[str], *, seed: int) -> None:
+    rows = []
+    for index, (address, place) in enumerate(
+        zip(addresses, place_cameras(len(addresses), seed=seed), strict=True)
+    ):
+        area = place.location.area
+        point = place.location.point
+        rows.append(
+            {
+                "address": address,
+                "credential_ref": CREDENTIAL_REF,
+                "name": f"{area.kelurahan} {place.site_type.value.replace('_', ' ')} {index + 1}",
+                "kecamatan": area.kecamatan,
+                "kelurahan": area.kelurahan,
+                "rw": area.rw,
+                "rt": area.rt,
+                "lat": point.lat if point else None,
+                "lon": point.lon if point else None,
+                "site_type": place.site_type.value,
+                "sharing": "live",
+            }
+        )
+    path.write_text(yaml.safe_dump({"cameras": rows}, sort_keys=False))
+
+
+def write_nvr_config(path: Path, address: str) -> None:
+    path.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "address": address,
+                    "credential_ref": CREDENTIAL_REF,
+                    "owner": {"kind": "private", "id": "mall-paragon", "name": "Paragon Mall"},
+                    "location": {
+                        "area": {"kecamatan": "Semarang Tengah", "kelurahan": "Pekunden"},
+                        "point": {"lat": -6.9855, "lon": 110.4148},
+                    },
+                    "site_type": "mall",
+                    "sharing": "alarm_live",
+                }
+            ],
+            sort_keys=False,
+        )
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_tilik(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tilik", *args],
+        env=env,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        raise click.ClickException(f"`tilik {' '.join(args)}` failed (exit {result.returncode})")
+
+
+def format_dispatch(dispatch: Dispatch) -> str:
+    alert = dispatch.alert
+    area = alert.location.area
+    where = " / ".join(p for p in (area.kecamatan, area.kelurahan) if p) or "unknown area"
+    escalated = f" (escalated x{dispatch.escalation_level})" if dispatch.escalation_level else ""
+    return (
+        f"{dispatch.agency:<11} {alert.status.value:<8} {alert.category.value:<16} "
+        f"{alert.severity.value:<8} {where:<32} {alert.camera_name or alert.camera_id}"
+        f"  [{alert.title}]{escalated}"
+    )
+
+
+async def watch_dispatches(
+    bootstrap: str,
+    duration: float,
+    counts: Counter[str],
+    analytics: AnalyticsEngine | None,
+    analytics_every: float,
+) -> None:
+    """Print dispatches as they arrive; meanwhile feed the analytics engine's readings."""
+    from topics.catalog import dispatch_spec
+    from topics.client import CatalogConsumer, CatalogProducer
+    from topics.models import Agency
+
+    specs = [dispatch_spec(agency.value) for agency in Agency]
+    async with CatalogProducer(bootstrap, client_id="tilik-demo-analytics") as producer:
+        consumer = CatalogConsumer(
+            *specs,
+            group_id=None,
+            component="demo",
+            bootstrap=bootstrap,
+            producer=producer,
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + duration
+            next_reading = time.monotonic()
+            while time.monotonic() < deadline:
+                if analytics is not None and time.monotonic() >= next_reading:
+                    await producer.send_batch(DEVICE_EVENTS, analytics.readings())
+                    next_reading = time.monotonic() + analytics_every
+                try:
+                    received = await asyncio.wait_for(consumer.__anext__(), timeout=1.0)
+                except TimeoutError:
+                    continue
+                except StopAsyncIteration:
+                    break
+                if isinstance(received.value, Dispatch):
+                    counts[received.value.agency] += 1
+                    click.echo(format_dispatch(received.value))
+        finally:
+            await consumer.stop()
+
+
+async def registered_cameras(bootstrap: str) -> list[CameraRecord]:
+    from topics.client import read_table
+
+    table = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap, component="demo", timeout_s=60)
+    return [record for record in table.values() if isinstance(record, CameraRecord)]
+
+
+@contextlib.contextmanager
+def local_broker(
+    bootstrap: str | None, state_dir: Path, stage: Stage
+) -> Iterator[tuple[str, bool]]:
+    if bootstrap:
+        yield bootstrap, False
+        return
+    from tilik.localkafka import LocalKafka
+
+    kafka = LocalKafka(state_dir)
+    was_running = kafka.status().state == "running"
+    stage("starting the local Kafka broker (first run fetches it from Maven Central)")
+    address = kafka.start()
+    yield address, not was_running
+    if not was_running:
+        kafka.stop()
+
+
+@click.command()
+@click.option("--cameras", default=48, show_default=True, help="Simulated municipal ONVIF cameras.")
+@click.option("--nvr-channels", default=8, show_default=True, help="Channels of the private NVR.")
+@click.option(
+    "--duration", default=120.0, show_default=True, help="Seconds to watch alerts arrive."
+)
+@click.option("--bootstrap", default=None, help="Use this broker instead of the local one.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the broker and demo logs live (default: TILIK_STATE_DIR).",
+)
+@click.option("--keep-broker", is_flag=True, help="Leave a broker the demo started running.")
+@click.option("--seed", default=7, show_default=True)
+def demo(
+    cameras: int,
+    nvr_channels: int,
+    duration: float,
+    bootstrap: str | None,
+    state_dir: Path | None,
+    keep_broker: bool,
+    seed: int,
+) -> None:
+    """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies."""
+    stage = Stage()
+    state = state_dir or get_settings().state_dir
+    log_dir = state / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with local_broker(bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage) as (
+        address,
+        started,
+    ):
+        env = {
+            **os.environ,
+            "TILIK_BOOTSTRAP": address,
+            "TILIK_STATE_DIR": str(state),
+            PASSWORD_ENV: secrets.token_urlsafe(12),
+        }
+        env["TILIK_SIM_ONVIF_PASSWORD"] = env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
+        click.echo(f"broker: {address}")
+        stage("applying the topic catalog")
+        from topics.admin import apply_catalog
+
+        apply_catalog(all_topics(), bootstrap=address)
+        processes = Processes(env, log_dir)
+        counts: Counter[str] = Counter()
+        try:
+            stage(
+                f"serving {cameras} ONVIF cameras, 2 more that will fail, and a {nvr_channels}-channel NVR"
+            )
+            onvif_sim = processes.spawn(
+                "sim-onvif",
+                "simulate",
+                "onvif",
+                "--cameras",
+                str(cameras),
+                "--event-rate",
+                "0.05",
+                "--seed",
+                str(seed),
+                stdout=subprocess.PIPE,
+            )
+            doomed_sim = processes.spawn(
+                "sim-onvif-doomed",
+                "simulate",
+                "onvif",
+                "--cameras",
+                "2",
+                "--seed",
+                str(seed + 1),
+                stdout=subprocess.PIPE,
+            )
+            nvr_sim = processes.spawn(
+                "sim-hikvision",
+                "simulate",
+                "hikvision",
+                "--channels",
+                str(nvr_channels),
+                "--event-rate",
+                "0.5",
+                stdout=subprocess.PIPE,
+            )
+            onvif_addresses = read_addresses(onvif_sim, cameras) + read_addresses(doomed_sim, 2)
+            nvr_address = read_addresses(nvr_sim, 1)[0]
+
+            stage("onboarding: probing every camera and publishing the registry")
+            inventory = log_dir / "inventory.yaml"
+            write_inventory(inventory, onvif_addresses, seed=seed)
+            run_tilik(
+                env, "discover", "onvif", "--inventory", str(inventory), "--bootstrap", address
+            )
+            nvr_config = log_dir / "nvr.yaml"
+            write_nvr_config(nvr_config, nvr_address)
+            run_tilik(
+                env,
+                "connectors",
+                "onboard",
+                "hikvision",
+                "--config",
+                str(nvr_config),
+                "--bootstrap",
+                address,
+            )
+            records = asyncio.run(registered_cameras(address))
+            click.echo(f"registry: {len(records)} cameras")
+
+            stage("starting the hub worker and the connectors")
+            processes.spawn(
+                "hub-worker",
+                "hub",
+                "worker",
+                "--bootstrap",
+                address,
+                "--web-port",
+                str(free_port()),
+                "--offline-after",
+                "30",
+                "--health-check-every",
+                "5",
+                "--from-latest",
+                "--data-dir",
+                str(log_dir / "hub-data"),
+            )
+            for name in ("onvif", "hikvision"):
+                processes.spawn(
+                    f"connector-{name}",
+                    "connectors",
+                    "run",
+                    name,
+                    "--health-interval",
+                    "10",
+                    "--bootstrap",
+                    address,
+                )
+            time.sleep(8)
+            stage("switching 2 cameras off; the hub will raise camera_offline after 30 s")
+            processes.stop(doomed_sim)
+
+            click.echo(
+                f"\nwatching dispatches for {duration:.0f}s (agency, status, category, "
+                "severity, area, camera):"
+            )
+            analytics = AnalyticsEngine(records, seed=seed)
+            asyncio.run(
+                watch_dispatches(address, duration, counts, analytics, analytics_every=10.0)
+            )
+        finally:
+            stage("stopping the demo's processes")
+            processes.stop_all()
+        summary = ", ".join(f"{agency}: {n}" for agency, n in sorted(counts.items())) or "none"
+        click.echo(f"\ndispatches per agency: {summary}")
+        click.echo(f"logs: {log_dir}")
+        if started and keep_broker:
+            click.echo(f"the broker keeps running at {address}; stop it with `tilik kafka stop`")
+    if started and keep_broker:
+        return
