@@ -49,7 +49,9 @@ def kafka_bootstrap(
         with _exported_bootstrap(bootstrap):
             yield bootstrap
         return
-    broker = LocalKafka(tmp_path_factory.mktemp("kafka"), nodes=1, port=0, heap_mb=512)
+    broker = LocalKafka(
+        tmp_path_factory.mktemp("kafka"), nodes=1, port=0, heap_mb=512, stop_with_this_process=True
+    )
     try:
         bootstrap = broker.start()
     except LocalKafkaError as exc:

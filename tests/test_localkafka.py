@@ -246,3 +246,31 @@ def test_foreground_start_runs_until_sigterm_and_then_stops_the_broker(tmp_path:
         if attached.poll() is None:
             attached.kill()
         LocalKafka(tmp_path).stop()
+
+
+@pytest.mark.slow
+def test_broker_tied_to_its_process_stops_when_that_process_dies(tmp_path: Path) -> None:
+    owner_script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from tilik.localkafka import LocalKafka\n"
+        f"kafka = LocalKafka(Path(sys.argv[1]), port=0, heap_mb={TEST_HEAP_MB}, stop_with_this_process=True)\n"
+        "print(kafka.start(), flush=True)\n"
+        "os._exit(9)  # no cleanup, as when a test session is killed\n"
+    )
+    owner = subprocess.run(
+        [sys.executable, "-c", owner_script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    broker = LocalKafka(tmp_path)
+    try:
+        assert owner.returncode == 9, owner.stderr
+        deadline = time.monotonic() + 30
+        while broker.status().state != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert broker.status().state == "stopped"
+    finally:
+        broker.stop()

@@ -88,6 +88,9 @@ class LocalKafka:
     """A loopback Kafka cluster of ``nodes`` combined broker+controller JVMs.
 
     ``nodes=None`` means the size of the cluster already in ``state_dir``, or one node for a new one.
+    ``stop_with_this_process`` ties the nodes' lives to this Python process (test sessions); by
+    default they outlive it, as ``tilik kafka start`` needs. The kernel watches the thread that
+    called ``start()``, so call it from a thread that lives as long as the cluster should.
 
     ``port=None`` reuses the ports of an earlier start (or 9092 for a new cluster), ``port=0``
     takes any free ports, any other value puts node i on ``port + 2i`` (controller ``port + 2i + 1``).
@@ -101,6 +104,7 @@ class LocalKafka:
         heap_mb: int = DEFAULT_HEAP_MB,
         runtime_cache: Path | None = None,
         ready_timeout: float = 90.0,
+        stop_with_this_process: bool = False,
     ):
         if nodes is not None and nodes < 1:
             raise ValueError("a cluster needs at least one node")
@@ -110,6 +114,7 @@ class LocalKafka:
         self.heap_mb = heap_mb
         self.runtime_cache = runtime_cache
         self.ready_timeout = ready_timeout
+        self.stop_with_this_process = stop_with_this_process
         self._layout_file = self.root / "cluster.json"
 
     @property
@@ -266,7 +271,12 @@ class LocalKafka:
             command = process.broker_command(
                 libs, files.properties.resolve(), files.log4j2.resolve(), self.heap_mb
             )
-            pid = process.spawn_detached(command, files.stdout_log, cwd=files.dir)
+            pid = process.spawn_detached(
+                command,
+                files.stdout_log,
+                cwd=files.dir,
+                stop_with_parent=self.stop_with_this_process,
+            )
             process.write_pid(files.pid_file, pid)
             started[node.node_id] = pid
         return started

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +16,9 @@ from tilik.localkafka.errors import LocalKafkaError
 
 KAFKA_MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
+
+_PR_SET_PDEATHSIG = 1
+_HAS_PDEATHSIG = sys.platform.startswith("linux")
 
 # Children of this process, kept so they can be reaped; a pid file alone cannot wait on a child.
 _children: dict[int, tuple[subprocess.Popen[bytes], tuple[str, ...]]] = {}
@@ -88,8 +93,14 @@ def format_storage(
         raise LocalKafkaError("formatting KRaft storage failed:\n" + "\n".join(failures))
 
 
-def spawn_detached(command: list[str], output_file: Path, cwd: Path) -> int:
-    """Runs the command in its own session so a terminal's Ctrl-C or a closing CLI leaves it alone."""
+def spawn_detached(
+    command: list[str], output_file: Path, cwd: Path, stop_with_parent: bool = False
+) -> int:
+    """Runs the command in its own session so a terminal's Ctrl-C or a closing CLI leaves it alone.
+
+    ``stop_with_parent`` asks the kernel (Linux) to SIGTERM the child when this process dies,
+    however it dies: a test session killed by a timeout must not leave a broker behind.
+    """
     output_file.parent.mkdir(parents=True, exist_ok=True)
     with output_file.open("ab") as output:
         child = subprocess.Popen(
@@ -99,9 +110,15 @@ def spawn_detached(command: list[str], output_file: Path, cwd: Path) -> int:
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_terminate_with_parent if stop_with_parent and _HAS_PDEATHSIG else None,
         )
     _children[child.pid] = (child, tuple(command))
     return child.pid
+
+
+def _terminate_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def read_pid(pid_file: Path) -> int | None:
