@@ -7,6 +7,7 @@ topic, partition and offset) and the agent carries on with the next message.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 import faust
@@ -49,8 +50,13 @@ class CatalogTopics:
         *,
         key: str | None = None,
         extra_headers: list[tuple[str, bytes]] | None = None,
-    ) -> None:
-        """Publish one payload and wait for the broker's acknowledgement (at-least-once)."""
+    ) -> asyncio.Future[Any]:
+        """Publish one payload (batched by the producer); returns the delivery future.
+
+        Faust flushes the producer before it commits the offsets of the message being processed,
+        so a crash means reprocessing, not a lost send. An agent that also changes table state
+        must await delivery first: otherwise the state could survive a crash without its output.
+        """
         payload = codec.encode(spec, value)
         record_key = key if key is not None else codec.record_key(spec, value)
         headers = codec.headers_for(spec) + list(extra_headers or [])
@@ -59,11 +65,23 @@ class CatalogTopics:
             value=payload,
             headers=headers,
         )
-        await future
+        delivery = asyncio.ensure_future(future)
+        delivery.add_done_callback(_report_failure)
+        return delivery
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         key = letter.source_topic or letter.source_device or letter.component
         await self.send(DEAD_LETTERS, letter, key=key)
+
+    async def publish_all(self, spec: TopicSpec, values: list[Any]) -> None:
+        """Publish several payloads and wait until the broker has them all."""
+        if values:
+            await asyncio.gather(*[await self.send(spec, value) for value in values])
+
+
+def _report_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("publish failed", error_type=type(future.exception()).__name__)
 
 
 def _headers(event: EventT) -> list[tuple[str, bytes]]:

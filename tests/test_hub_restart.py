@@ -44,11 +44,11 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
     )
     app_id = f"hubkill-{uuid.uuid4().hex[:8]}"
 
-    def worker() -> WorkerProcess:
+    def worker(name: str) -> WorkerProcess:
         return WorkerProcess(
             kafka_bootstrap,
             app_id,
-            tmp_path / "worker.log",
+            tmp_path / f"{name}.log",
             rules=FIXTURES / "rules.yaml",
             routes=routes,
             extra_args=["--from-latest", "--escalation-check-every", "60"],
@@ -56,7 +56,7 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
         )
 
     cameras = [camera_record(uuid.uuid4().hex).camera_id for _ in range(CAMERAS)]
-    first = worker()
+    first = worker("first")
     first.start()
     alerts = await TopicWatch(kafka_bootstrap, ALERTS).start()
     polisi = await TopicWatch(kafka_bootstrap, dispatch_spec("polisi")).start()
@@ -75,7 +75,7 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
             await alerts.wait_for(lambda v: sum(a.camera_id in mine for a in v) >= CAMERAS // 5, 60)
             first.kill()
             await asyncio.sleep(1.0)
-            second = worker()
+            second = worker("second")
             second.start()
             await sending
             await second.wait_ready(90)

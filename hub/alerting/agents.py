@@ -49,8 +49,8 @@ def install(hub: Hub) -> None:
             rule_states[key] = {"p": partition, "s": state.to_json()}
 
     async def publish(alerts: list[Alert]) -> None:
-        for alert in alerts:
-            await hub.catalog.send(ALERTS, alert)
+        # Delivered before the state that produced them is stored: see CatalogTopics.send.
+        await hub.catalog.publish_all(ALERTS, alerts)
 
     async def audit_dropped(event: DeviceEvent) -> None:
         record = AuditRecord(

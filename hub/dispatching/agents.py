@@ -31,8 +31,10 @@ def install(hub: Hub) -> None:
     escalations = hub.table("escalations", partitions)
     escalation_inbox = hub.internal_topic("escalation-inbox", partitions)
 
-    async def send_dispatch(dispatch: Dispatch) -> None:
-        await hub.catalog.send(dispatch_spec(dispatch.agency), dispatch)
+    async def send_dispatch(dispatch: Dispatch, *, confirmed: bool = False) -> None:
+        delivery = await hub.catalog.send(dispatch_spec(dispatch.agency), dispatch)
+        if confirmed:
+            await delivery
         log.info(
             "dispatched",
             agency=dispatch.agency,
@@ -58,7 +60,7 @@ def install(hub: Hub) -> None:
                 await _to_inbox(alert.alert_id, {"resolved": True})
 
     async def _to_inbox(alert_id: str, message: dict[str, Any]) -> None:
-        await (await escalation_inbox.send(key=alert_id, value=message))
+        await escalation_inbox.send(key=alert_id, value=message)
 
     @app.agent(hub.catalog.topic(ALERT_ACKS), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
@@ -94,7 +96,8 @@ def install(hub: Hub) -> None:
                     current, routing, datetime.fromisoformat(message["due"])
                 )
                 for dispatch in sent:
-                    await send_dispatch(dispatch)
+                    # The escalation state is stored next: its dispatches must be out first.
+                    await send_dispatch(dispatch, confirmed=True)
             else:
                 continue
             escalations[alert_id] = updated.model_dump(mode="json")

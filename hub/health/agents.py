@@ -34,8 +34,8 @@ def install(hub: Hub) -> None:
         health[value.camera_id] = value.model_dump(mode="json")
 
     async def publish(alerts: list[Any]) -> None:
+        await hub.catalog.publish_all(ALERTS, alerts)
         for alert in alerts:
-            await hub.catalog.send(ALERTS, alert)
             log.info(
                 "health alert",
                 alert_id=alert.alert_id,
