@@ -288,6 +288,14 @@ async def main(args: argparse.Namespace) -> None:
             print(f"  ratio concurrent/sequential: {fast / slow:.1f}x")
             meter.report()
             parser_only(report)
+            if not args.keep:
+                # The simulated cameras vanish with this run: revoke them, so no watcher of the
+                # registry keeps checking thousands of dead addresses.
+                revoked = [
+                    await producer.enqueue(CAMERA_REGISTRY, None, key=r.camera_id)
+                    for r in report.records
+                ]
+                await asyncio.gather(*revoked)
     finally:
         simulator.terminate()
         await simulator.wait()
@@ -311,6 +319,9 @@ if __name__ == "__main__":
         "--event-rate", type=float, default=20.0, help="events/s per subscribed simulated camera"
     )
     parser.add_argument("--event-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the simulated cameras in the registry"
+    )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay every simulated answer (network RTT)"
     )
