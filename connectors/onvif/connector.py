@@ -239,9 +239,12 @@ class OnvifConnector(Connector[OnvifConfig]):
         return self._subscription
 
     async def close(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.close()
-        if self._owns_transport and self._transport is not None:
-            transport, self._transport, self._device = self._transport, None, None
-            self._owns_transport = False
-            await release_shared_transport(transport)
+        try:
+            if self._subscription is not None:
+                await self._subscription.close()
+        finally:
+            # Even a failed or cancelled unsubscribe must hand the shared pool back.
+            if self._owns_transport and self._transport is not None:
+                transport, self._transport, self._device = self._transport, None, None
+                self._owns_transport = False
+                await release_shared_transport(transport)

@@ -25,7 +25,7 @@ from connectors.onvif.device import OnvifDevice, repoint
 from connectors.onvif.event_topics import notifications
 from connectors.onvif.xmlsafe import text
 from connectors.sdk.backoff import Backoff
-from connectors.sdk.errors import DeviceDataError, RetriableError
+from connectors.sdk.errors import ConnectorError, DeviceDataError, RetriableError
 from connectors.sdk.lifecycle import Closed, until_closed
 
 log = structlog.get_logger("connectors.onvif.pullpoint")
@@ -165,17 +165,14 @@ class PullPointSubscription:
     async def unsubscribe(self) -> None:
         if self.address is None:
             return
-        try:
+        # Best effort: a device drops an abandoned subscription at its termination time.
+        with contextlib.suppress(ConnectorError):
             await self._call(
                 self.address,
                 f'<Unsubscribe xmlns="{WSNT}"/>',
                 "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
                 timeout_s=2,
             )
-        except RetriableError:
-            pass  # best effort: the device drops the subscription at its termination time
-        except DeviceDataError:
-            pass
         self.address = None
 
     async def _step(self) -> PullBatch:
@@ -221,6 +218,7 @@ class PullPointSubscription:
 
     async def close(self) -> None:
         self._closing.set()
-        if self.state is SubscriptionState.ACTIVE:
-            await self.unsubscribe()
+        was_active = self.state is SubscriptionState.ACTIVE
         self.state = SubscriptionState.CLOSED
+        if was_active:
+            await self.unsubscribe()
