@@ -96,6 +96,7 @@ class OnvifConnector(Connector[OnvifConfig]):
         super().__init__(config, state=state)
         self._transport = transport
         self._owns_transport = False
+        self._closed = False
         self._device: OnvifDevice | None = None
         self._subscription: PullPointSubscription | None = None
 
@@ -115,6 +116,10 @@ class OnvifConnector(Connector[OnvifConfig]):
 
     @property
     def transport(self) -> SoapTransport:
+        if self._closed:
+            # A late health check or event read after close() must not take a new share of
+            # the pool that nothing would give back.
+            raise FatalConnectorError("connector is closed", device=self.config.address)
         if self._transport is None:
             self._transport = acquire_shared_transport(
                 TransportLimits(
@@ -239,6 +244,7 @@ class OnvifConnector(Connector[OnvifConfig]):
         return self._subscription
 
     async def close(self) -> None:
+        self._closed = True
         try:
             if self._subscription is not None:
                 await self._subscription.close()
