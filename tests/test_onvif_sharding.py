@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from sdk_helpers import TopicTail, eventually
 
+from connectors.onvif import connector as onvif_connector
 from connectors.onvif.connector import OnvifConnector
 from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
@@ -121,6 +122,8 @@ async def test_two_watchers_split_the_fleet_and_one_takes_over(catalog: str) -> 
                     assert split, (watched(first), watched(second))
                 # The second left the group: the first watches the whole fleet again.
                 assert await eventually(lambda: watched(first) == every_camera, timeout_s=60)
+                shares = onvif_connector._SHARED[asyncio.get_running_loop()].users
+                assert shares == len(first.watched_devices)
 
                 # Every camera, whichever watcher checked it, was reported online.
                 seen = await statuses.wait_for(
@@ -133,6 +136,8 @@ async def test_two_watchers_split_the_fleet_and_one_takes_over(catalog: str) -> 
                     timeout_s=30,
                 )
                 assert {v.camera_id for _, v in seen if isinstance(v, CameraStatus)} == every_camera
+            # Every connector gave its share of the shared pool back: nothing left open.
+            assert asyncio.get_running_loop() not in onvif_connector._SHARED
         finally:
             await statuses.stop()
 
