@@ -172,4 +172,3 @@ async def ws_discover(
     finally:
         transport.close()
     return list(protocol.found.values())
-
