@@ -38,6 +38,8 @@ def create_hub(config: HubConfig) -> Hub:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=config.commit_every_s,
         producer_acks=-1,
+        # Lets one produce request carry many agents' outputs; agents rarely wait on a send.
+        producer_linger=config.producer_linger_ms / 1000,
         # A crashed worker's partitions move to the survivors within this time.
         broker_session_timeout=config.session_timeout_s,
         broker_heartbeat_interval=config.session_timeout_s / 4,

@@ -55,7 +55,7 @@ def ensure_internal_topics(
 
 
 def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
-    """For partitions the group never committed, commit their current end: start from now.
+    """For a group that never committed anything, commit every partition's end: start from now.
 
     Committed (not left to ``auto_offset_reset``) so that a worker crashing before its own first
     commit resumes from this point instead of skipping what arrived meanwhile.
@@ -75,11 +75,13 @@ def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
             for name in topic_names
             for p in sorted(consumer.partitions_for_topic(name) or ())
         ]
-        fresh = [tp for tp in partitions if consumer.committed(tp) is None]
-        if fresh:
-            ends = consumer.end_offsets(fresh)
-            consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in fresh})
-        return len(fresh)
+        committed = {tp: consumer.committed(tp) for tp in partitions}
+        if any(offset is not None for offset in committed.values()):
+            # Not a new group: a restart resumes where the group stopped, nothing is skipped.
+            return 0
+        ends = consumer.end_offsets(partitions)
+        consumer.commit({tp: OffsetAndMetadata(ends[tp], "", -1) for tp in partitions})
+        return len(partitions)
     finally:
         consumer.close()
 

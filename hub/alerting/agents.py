@@ -8,11 +8,14 @@ stream). Events of a camera its owner revoked are dropped and audited, never eva
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
 
+from hub.alerting.slots import RuleSlot, advance
 from hub.context import Hub, utcnow
 from hub.edge import Refused, accept_as
 from hub.rules import RuleEngine, RuleState, load_rules
@@ -35,22 +38,36 @@ def install(hub: Hub) -> None:
     rule_states = hub.table("rule-state", partitions)
     ticks = hub.internal_topic("rule-ticks", partitions)
 
-    def load(key: str) -> tuple[int | None, RuleState | None]:
-        stored = rule_states.get(key)
-        if stored is None:
-            return None, None
-        return int(stored["p"]), RuleState.from_json(stored["s"])
+    def load(key: str) -> RuleSlot | None:
+        return RuleSlot.load(rule_states.get(key))
 
-    def store(key: str, partition: int, state: RuleState) -> None:
-        if state.idle:
+    def store(key: str, slot: RuleSlot) -> None:
+        if slot.state.idle:
             if key in rule_states:
                 del rule_states[key]
         else:
-            rule_states[key] = {"p": partition, "s": state.to_json()}
+            rule_states[key] = slot.dump()
 
     async def publish(alerts: list[Alert]) -> None:
-        # Delivered before the state that produced them is stored: see CatalogTopics.send.
-        await hub.catalog.publish_all(ALERTS, alerts)
+        # Not awaited: the slot remembers them, so a replay after a crash publishes them again.
+        for alert in alerts:
+            await hub.catalog.send(ALERTS, alert)
+
+    async def judge(
+        key: str,
+        partition: int,
+        cause: str,
+        step: Callable[[RuleState | None], tuple[RuleState, list[Alert]]],
+    ) -> None:
+        slot = load(key)
+        if slot is not None:
+            again = slot.replayed(cause)
+            if again is not None:
+                await publish(again)
+                return
+        state, alerts = step(slot.state if slot is not None else None)
+        await publish(alerts)
+        store(key, advance(slot, partition, cause, state, alerts))
 
     async def audit_dropped(event: DeviceEvent) -> None:
         record = AuditRecord(
@@ -81,18 +98,19 @@ def install(hub: Hub) -> None:
             now = utcnow()
             partition = event.message.partition
             for rule in engine.rules_for(device_event, camera):
-                key = state_key(device_event.camera_id, rule.id)
-                _, state = load(key)
-                updated, alerts = engine.apply(rule, device_event, camera, state, now)
-                await publish(alerts)
-                store(key, partition, updated)
+                await judge(
+                    state_key(device_event.camera_id, rule.id),
+                    partition,
+                    device_event.event_id,
+                    partial(engine.apply, rule, device_event, camera, now=now),
+                )
 
     @app.agent(ticks, name="hub.alerting.ticks")
     async def apply_ticks(stream: Any) -> None:
         async for event in stream.events():
             key = str(event.value["key"])
-            partition, state = load(key)
-            if state is None or partition is None:
+            slot = load(key)
+            if slot is None:
                 continue
             camera_id, _, rule_id = key.partition("|")
             rule = engine.rule(rule_id)
@@ -100,9 +118,13 @@ def install(hub: Hub) -> None:
                 del rule_states[key]
                 continue
             at = datetime.fromisoformat(event.value["at"])
-            updated, alerts = engine.tick(rule, camera_id, state, hub.registry.get(camera_id), at)
-            await publish(alerts)
-            store(key, partition, updated)
+            camera = hub.registry.get(camera_id)
+            await judge(
+                key,
+                slot.partition,
+                f"tick:{event.value['at']}",
+                partial(engine.tick, rule, camera_id, camera=camera, now=at),
+            )
 
     @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
     async def find_due_ticks() -> None:

@@ -35,7 +35,7 @@ def install(hub: Hub) -> None:
         delivery = await hub.catalog.send(dispatch_spec(dispatch.agency), dispatch)
         if confirmed:
             await delivery
-        log.info(
+        log.debug(
             "dispatched",
             agency=dispatch.agency,
             alert_id=dispatch.alert.alert_id,

@@ -1,0 +1,310 @@
+"""Benchmark: device events through the hub (rules -> alerts -> routing -> dispatch) on this machine.
+
+Measures, on the same broker and input topic, first a baseline (a bare aiokafka consume -> produce
+passthrough, no validation, no state), then a real ``tilik hub worker`` process:
+
+- throughput: a burst of events, timed from the first send to the last output record;
+- latency: event produced -> output produced (record timestamps), p50/p99, at a fixed offered rate.
+
+Every event is a tamper report from a distinct camera, so each one opens an alert and yields one
+dispatch: the hub's worst case (two hops, state written, output confirmed before state).
+
+Offered rate for the latency phase: ``--cameras`` cameras, each reporting one analytics event
+every ``--per-camera-interval`` seconds (default 20,000 cameras, one event a minute: 333 events/s).
+
+    TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py [--events 3000] [--duration 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from hub.testing import WorkerProcess
+from topics import codec, identity
+from topics.catalog import DEVICE_EVENTS, dispatch_spec
+from topics.models import DeviceEvent, EventKind, EventSource
+
+AGENCY = "bench"
+PASSTHROUGH_TOPIC = "tilik-bench-passthrough"
+
+RULES = """
+version: 1
+defaults: {resolve_after_s: 600, cooldown_s: 0, update_every_s: 0}
+rules:
+  - id: bench-tamper
+    kind: instant
+    category: tamper
+    severity: critical
+    title: Tamper (benchmark)
+    events: [tamper]
+"""
+
+ROUTES = f"""
+version: 1
+agencies:
+  - id: {AGENCY}
+    name: Benchmark agency
+fallback_agency: {AGENCY}
+routes:
+  - id: bench-security
+    categories: [tamper]
+    agency: {AGENCY}
+"""
+
+
+@dataclass
+class Run:
+    """Send times of one phase's events (by camera id) and the output timestamps seen for them."""
+
+    sent: dict[bytes, float] = field(default_factory=dict)
+    seen: dict[bytes, float] = field(default_factory=dict)
+
+    def complete(self) -> bool:
+        return len(self.seen) >= len(self.sent)
+
+    def latencies_ms(self) -> list[float]:
+        return [1000 * (self.seen[k] - self.sent[k]) for k in self.sent if k in self.seen]
+
+    def throughput(self) -> float:
+        if not self.seen:
+            return 0.0
+        return len(self.seen) / (max(self.seen.values()) - min(self.sent.values()))
+
+
+class Output:
+    """Collects output records (key -> append time) from the end offsets it had at start."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.runs: list[Run] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        await consumer.start()
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or ()
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        self._task = asyncio.create_task(self._collect(consumer))
+
+    async def _collect(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+                for records in batches.values():
+                    for record in records:
+                        for run in self.runs:
+                            if record.key in run.sent and record.key not in run.seen:
+                                run.seen[record.key] = record.timestamp / 1000
+        finally:
+            await consumer.stop()
+
+    async def wait(self, run: Run, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not run.complete() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def tamper_payloads(count: int, tag: str) -> list[tuple[bytes, bytes]]:
+    now = datetime.now(UTC)
+    payloads = []
+    for i in range(count):
+        camera = identity.camera_id(vendor="bench", serial=f"{tag}-{i}")
+        event = DeviceEvent(
+            event_id=identity.event_id(camera_id=camera, vendor_topic="tamper", device_time=now),
+            camera_id=camera,
+            kind=EventKind.TAMPER,
+            device_time=now,
+            received_at=now,
+            source=EventSource(connector="bench", device_id="dev-bench", vendor_topic="tamper"),
+        )
+        payloads.append((camera.encode(), codec.encode(DEVICE_EVENTS, event)))
+    return payloads
+
+
+async def offer(
+    producer: AIOKafkaProducer, payloads: list[tuple[bytes, bytes]], run: Run, rate: float | None
+) -> None:
+    """Send all payloads: as fast as possible (``rate`` None) or paced at ``rate`` per second."""
+    headers = codec.headers_for(DEVICE_EVENTS)
+    futures = []
+    start = time.monotonic()
+    for index, (key, value) in enumerate(payloads):
+        if rate is not None:
+            due = start + index / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        run.sent[key] = time.time()
+        futures.append(await producer.send(DEVICE_EVENTS.name, value, key=key, headers=headers))
+    await asyncio.gather(*futures)
+
+
+async def measure(
+    bootstrap: str, output_topic: str, burst: int, rate: float, duration_s: float, tag: str
+) -> tuple[Run, Run]:
+    output = Output(bootstrap, output_topic)
+    await output.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        warm = Run()
+        output.runs.append(warm)
+        await offer(producer, tamper_payloads(200, f"{tag}-warm"), warm, None)
+        await output.wait(warm, 60)
+        burst_run, paced_run = Run(), Run()
+        output.runs += [burst_run, paced_run]
+        await offer(producer, tamper_payloads(burst, f"{tag}-burst"), burst_run, None)
+        await output.wait(burst_run, 120)
+        await offer(
+            producer, tamper_payloads(int(rate * duration_s), f"{tag}-paced"), paced_run, rate
+        )
+        await output.wait(paced_run, 60)
+        return burst_run, paced_run
+    finally:
+        await producer.stop()
+        await output.stop()
+
+
+async def passthrough(bootstrap: str, ready: asyncio.Event) -> None:
+    """The baseline: consume the events topic, produce each record unchanged to the output topic."""
+    consumer = AIOKafkaConsumer(
+        DEVICE_EVENTS.name,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-passthrough-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="latest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        ready.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    await producer.send(PASSTHROUGH_TOPIC, record.value, key=record.key)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def summary(name: str, burst: Run, paced: Run) -> tuple[float, float, float]:
+    latencies = sorted(paced.latencies_ms())
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p99 = (
+        latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        if latencies
+        else float("nan")
+    )
+    lost = len(paced.sent) - len(latencies) + len(burst.sent) - len(burst.seen)
+    print(
+        f"{name:<12} burst {burst.throughput():8.0f} events/s   "
+        f"paced p50 {p50:7.1f} ms  p99 {p99:7.1f} ms   missing {lost}"
+    )
+    return burst.throughput(), p50, p99
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", default=os.environ.get("TILIK_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--events", type=int, default=3000, help="Burst size for throughput.")
+    parser.add_argument("--cameras", type=int, default=20_000)
+    parser.add_argument(
+        "--per-camera-interval",
+        type=float,
+        default=60.0,
+        help="Seconds between one camera's events.",
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="Seconds of paced load.")
+    args = parser.parse_args()
+    rate = args.cameras / args.per_camera_interval
+    tag = uuid.uuid4().hex[:8]
+
+    admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
+    with contextlib.suppress(TopicAlreadyExistsError):
+        admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, dispatch_spec(AGENCY).partitions, 1)])
+    admin.close()
+
+    print(
+        f"offered load: {args.cameras} cameras x 1 event / {args.per_camera_interval:g} s = {rate:.0f} events/s"
+    )
+    print(
+        f"burst: {args.events} events; paced: {args.duration:g} s; each event -> one alert -> one dispatch"
+    )
+
+    ready = asyncio.Event()
+    baseline_task = asyncio.create_task(passthrough(args.bootstrap, ready))
+    await asyncio.wait_for(ready.wait(), 60)
+    base_burst, base_paced = await measure(
+        args.bootstrap, PASSTHROUGH_TOPIC, args.events, rate, args.duration, f"{tag}-base"
+    )
+    baseline_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await baseline_task
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rules, routes = Path(tmp, "rules.yaml"), Path(tmp, "routes.yaml")
+        rules.write_text(RULES)
+        routes.write_text(ROUTES)
+        worker = WorkerProcess(
+            args.bootstrap,
+            f"bench-hub-{tag}",
+            Path(tmp, "worker.log"),
+            rules=rules,
+            routes=routes,
+            extra_args=["--from-latest"],
+        )
+        worker.start()
+        try:
+            await worker.wait_ready(120)
+            hub_burst, hub_paced = await measure(
+                args.bootstrap,
+                dispatch_spec(AGENCY).name,
+                args.events,
+                rate,
+                args.duration,
+                f"{tag}-hub",
+            )
+        finally:
+            worker.stop()
+
+    base_tp, _, _ = summary("passthrough", base_burst, base_paced)
+    hub_tp, _, hub_p99 = summary("hub", hub_burst, hub_paced)
+    ratio = hub_tp / base_tp if base_tp else float("nan")
+    print(f"ratio hub/passthrough throughput: {ratio:.2f} (goal >= 0.50)")
+    print(f"hub p99 at {rate:.0f} events/s: {hub_p99:.1f} ms (goal < 250 ms)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
