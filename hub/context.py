@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import faust
 import faust.types
@@ -40,6 +43,18 @@ class Hub:
             partitions=partitions,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )
+
+
+async def scan(items: list[tuple[Any, Any]], every: int = 200) -> AsyncIterator[tuple[Any, Any]]:
+    """Iterate a table snapshot, letting the event loop run every ``every`` entries.
+
+    Timers scan whole tables; without yielding, a scan of many entries would hold up every agent
+    of the worker for its whole duration.
+    """
+    for index, item in enumerate(items):
+        if index and index % every == 0:
+            await asyncio.sleep(0)
+        yield item
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from hub.alerting.slots import RuleSlot, advance
-from hub.context import Hub, utcnow
+from hub.context import Hub, scan, utcnow
 from hub.edge import Refused, accept_as
 from hub.rules import RuleEngine, RuleState, load_rules
 from topics.catalog import ALERTS, AUDIT, DEVICE_EVENTS
@@ -129,7 +129,7 @@ def install(hub: Hub) -> None:
     @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
     async def find_due_ticks() -> None:
         now = utcnow()
-        for key, stored in list(rule_states.items()):
+        async for key, stored in scan(list(rule_states.items())):
             state = RuleState.from_json(stored["s"])
             if not engine.needs_tick(state):
                 continue

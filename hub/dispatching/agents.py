@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from hub.context import Hub, utcnow
+from hub.context import Hub, scan, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.edge import Refused, accept_as
 from hub.routing import RoutingTable, load_routes, make_dispatch
@@ -105,7 +105,7 @@ def install(hub: Hub) -> None:
     @app.timer(hub.config.escalation_check_every_s, name="hub.dispatching.escalation-timer")
     async def find_due_escalations() -> None:
         now = utcnow()
-        for alert_id, stored in list(escalations.items()):
+        async for alert_id, stored in scan(list(escalations.items())):
             deadline = Escalation.model_validate(stored).next_deadline()
             if deadline is not None and deadline <= now:
                 await escalation_inbox.send(key=alert_id, value={"due": now.isoformat()})

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from faust.web import Request, Response, View
 
-from hub.context import Hub, utcnow
+from hub.context import Hub, scan, utcnow
 from hub.edge import Refused, accept, accept_as
 from hub.health.coverage import compute_coverage
 from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
@@ -95,7 +95,7 @@ def install(hub: Hub) -> None:
     async def find_silent_cameras() -> None:
         # The timer only finds candidates; the state changes where it lives, in its partition.
         now = utcnow()
-        for camera_id, stored in list(health.items()):
+        async for camera_id, stored in scan(list(health.items())):
             current = CameraHealth.model_validate(stored)
             if offline_due(current, now, config.offline_after_s):
                 await silence_checks.send(
