@@ -199,7 +199,9 @@ def execute(client: KafkaAdminClient, changes: Sequence[Change], replication_fac
     ]
     if alters:
         # Incremental (SET per key) on Kafka >= 2.3: configs the catalog does not own are kept.
-        result = client.alter_configs(alters, incremental=True)
+        # The client's own pre-check lists the topic's dynamic configs, which lag just after a
+        # topic is created; the broker validates the keys itself.
+        result = client.alter_configs(alters, incremental=True, raise_on_unknown=False)
         failed = {
             name: outcome
             for name, outcome in result.get("topic", {}).items()

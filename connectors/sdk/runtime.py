@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ from topics.models import (
 __all__ = ["DeviceWatch", "OnboardSummary", "RuntimeOptions", "WatchService", "onboard"]
 
 log = structlog.get_logger(__name__)
+
+# Longest a registry change waits before the device watches are reconciled with it.
+RECONCILE_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -175,10 +179,26 @@ class WatchService:
             health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
             try:
                 async with consumer:
+                    # Registry changes are folded in as they arrive, but the watches are
+                    # reconciled at most once per RECONCILE_EVERY_S while records keep coming
+                    # (and at once when the topic goes quiet or a camera is revoked): catching
+                    # up on a 20,000-camera registry costs one reconcile per second, not one
+                    # per record.
+                    dirty = False
+                    last_reconcile = 0.0
                     while not stop.is_set():
                         received = await consumer.next(timeout_s=0.5)
+                        urgent = False
                         if received is not None:
-                            await self._apply(received)
+                            changed, urgent = self._apply(received)
+                            dirty = dirty or changed
+                        now = time.monotonic()
+                        if dirty and (
+                            urgent or received is None or now - last_reconcile >= RECONCILE_EVERY_S
+                        ):
+                            await self._reconcile()
+                            dirty = False
+                            last_reconcile = now
             finally:
                 health.cancel()
                 await asyncio.gather(health, return_exceptions=True)
@@ -207,19 +227,20 @@ class WatchService:
 
     # --- registry -------------------------------------------------------------------------
 
-    async def _apply(self, received: Received) -> None:
+    def _apply(self, received: Received) -> tuple[bool, bool]:
+        """Fold one registry record into the owned slice: (changed, must reconcile at once)."""
         camera = received.key
         if camera is None:
-            return
+            return False, False
         value = received.value
         if isinstance(value, CameraRecord) and value.connector == self.name:
             self._cameras[camera] = (received.partition, value)
-        elif camera in self._cameras:
+            return True, False
+        if camera in self._cameras:
             # A tombstone (revoked) or the camera moved to another connector: stop at once.
             del self._cameras[camera]
-        else:
-            return
-        await self._reconcile()
+            return True, True
+        return False, False
 
     async def _reconcile(self) -> None:
         """Make the running device watches match the owned registry slice."""
