@@ -1,0 +1,115 @@
+"""Hikvision and Dahua end to end through the connector runtime: onboard, watch, health, events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sdk_helpers import TopicTail, eventually
+from structlog.testing import capture_logs
+
+from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
+from connectors.sdk.runtime import RuntimeOptions, WatchService, onboard
+from topics.admin import apply_catalog
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
+from topics.client import CatalogProducer
+from topics.models import CameraState, CameraStatus, DeviceEvent
+
+pytestmark = pytest.mark.kafka
+
+CHANNELS = 4
+
+
+@pytest.fixture(scope="module")
+def catalog(kafka_bootstrap: str) -> str:
+    apply_catalog(
+        [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS], bootstrap=kafka_bootstrap
+    )
+    return kafka_bootstrap
+
+
+@contextlib.asynccontextmanager
+async def watching(service: WatchService) -> AsyncIterator[WatchService]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+async def test_recorder_is_onboarded_watched_and_its_events_reach_the_event_topic(
+    catalog: str, vendor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kit: VendorKit = VENDORS[vendor]
+    password = f"{vendor}-Watch-{uuid.uuid4().hex[:10]}"
+    env = f"TILIK_TEST_WATCH_{vendor.upper()}"
+    monkeypatch.setenv(env, password)
+    # A seed of its own gives this recorder serial numbers (so camera ids) no other test uses.
+    seed = random.randrange(10_000, 1_000_000)
+    statuses = await TopicTail(catalog, CAMERA_STATUS).start()
+    events = await TopicTail(catalog, DEVICE_EVENTS).start()
+    try:
+        async with kit.simulator(
+            channels=CHANNELS, password=password, event_rate=10, seed=seed
+        ) as sim:
+            config = {"address": sim.addresses[0], "credential_ref": f"admin@env:{env}"}
+            with capture_logs() as logs:
+                async with CatalogProducer(catalog) as producer:
+                    summary = await onboard(kit.connector, [config], producer=producer)
+                assert summary.ok, summary.as_dict()
+
+                service = WatchService(
+                    kit.connector,
+                    bootstrap=catalog,
+                    options=RuntimeOptions(
+                        group_id=f"watch-{uuid.uuid4().hex}",
+                        health_interval_s=0.5,
+                        backoff_initial_s=0.1,
+                    ),
+                )
+                async with watching(service):
+                    assert await eventually(
+                        lambda: any(
+                            len(cams) == CHANNELS for cams in service.watched_devices.values()
+                        ),
+                        timeout_s=30,
+                    )
+                    [cameras] = [
+                        cams for cams in service.watched_devices.values() if len(cams) == CHANNELS
+                    ]
+                    online = await statuses.wait_for(
+                        lambda _k, v: (
+                            isinstance(v, CameraStatus)
+                            and v.camera_id in cameras
+                            and v.state == CameraState.ONLINE
+                        ),
+                        count=CHANNELS,
+                        timeout_s=30,
+                    )
+                    assert {
+                        v.camera_id for _, v in online if isinstance(v, CameraStatus)
+                    } == cameras
+                    received = await events.wait_for(
+                        lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id in cameras,
+                        count=10,
+                        timeout_s=30,
+                    )
+                    assert len(received) >= 10
+                    assert all(
+                        isinstance(v, DeviceEvent) and v.source.connector == vendor
+                        for _, v in received
+                    )
+        published = [v.model_dump_json() for _, v in events.values + statuses.values if v]
+        assert not any(password in text for text in published)
+        assert not any(password in str(entry) for entry in logs)
+        assert service.metrics.events >= 10
+    finally:
+        await statuses.stop()
+        await events.stop()
