@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from hub.alerting.slots import RuleSlot, advance
+from hub.batching import HeldWrites
 from hub.context import Hub, scan, utcnow
 from hub.edge import Refused, accept_as
 from hub.rules import RuleEngine, RuleState, load_rules
@@ -24,6 +25,9 @@ from topics.models import Alert, AuditRecord, DeviceEvent
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.alerting"
+# Events judged together: their alerts are delivered in one round trip before their state is kept.
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.01
 
 
 def state_key(camera_id: str, rule_id: str) -> str:
@@ -38,36 +42,29 @@ def install(hub: Hub) -> None:
     rule_states = hub.table("rule-state", partitions)
     ticks = hub.internal_topic("rule-ticks", partitions)
 
-    def load(key: str) -> RuleSlot | None:
-        return RuleSlot.load(rule_states.get(key))
-
-    def store(key: str, slot: RuleSlot) -> None:
-        if slot.state.idle:
-            if key in rule_states:
-                del rule_states[key]
-        else:
-            rule_states[key] = slot.dump()
-
-    async def publish(alerts: list[Alert]) -> None:
-        # Not awaited: the slot remembers them, so a replay after a crash publishes them again.
-        for alert in alerts:
-            await hub.catalog.send(ALERTS, alert)
-
     async def judge(
+        writes: HeldWrites,
         key: str,
         partition: int,
         cause: str,
         step: Callable[[RuleState | None], tuple[RuleState, list[Alert]]],
     ) -> None:
-        slot = load(key)
+        slot = RuleSlot.load(writes.get(key))
         if slot is not None:
             again = slot.replayed(cause)
             if again is not None:
-                await publish(again)
+                # Processed before a crash: its alerts may not have been delivered, so again.
+                for alert in again:
+                    writes.after(await hub.catalog.send(ALERTS, alert))
                 return
         state, alerts = step(slot.state if slot is not None else None)
-        await publish(alerts)
-        store(key, advance(slot, partition, cause, state, alerts))
+        for alert in alerts:
+            writes.after(await hub.catalog.send(ALERTS, alert))
+        updated = advance(slot, partition, cause, state, alerts)
+        if updated.state.idle:
+            writes.delete(key, partition)
+        else:
+            writes.set(key, partition, updated.dump())
 
     async def audit_dropped(event: DeviceEvent) -> None:
         record = AuditRecord(
@@ -82,34 +79,40 @@ def install(hub: Hub) -> None:
 
     @app.agent(hub.catalog.topic(DEVICE_EVENTS), name="hub.alerting.rules")
     async def apply_rules(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                device_event = await accept_as(
-                    hub.catalog, DEVICE_EVENTS, DeviceEvent, event, component=COMPONENT
-                )
-            except Refused:
-                continue
-            # Revocation must take effect before any event is judged, so wait for the registry.
-            await hub.registry.ready.wait()
-            if hub.registry.is_revoked(device_event.camera_id):
-                await audit_dropped(device_event)
-                continue
-            camera = hub.registry.get(device_event.camera_id)
-            now = utcnow()
-            partition = event.message.partition
-            for rule in engine.rules_for(device_event, camera):
-                await judge(
-                    state_key(device_event.camera_id, rule.id),
-                    partition,
-                    device_event.event_id,
-                    partial(engine.apply, rule, device_event, camera, now=now),
-                )
+        # Revocation must take effect before any event is judged, so wait for the registry.
+        await hub.registry.ready.wait()
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            writes = HeldWrites(rule_states)
+            for event in events:
+                await judge_event(writes, event)
+            await writes.apply()
+
+    async def judge_event(writes: HeldWrites, event: Any) -> None:
+        try:
+            device_event = await accept_as(
+                hub.catalog, DEVICE_EVENTS, DeviceEvent, event, component=COMPONENT
+            )
+        except Refused:
+            return
+        if hub.registry.is_revoked(device_event.camera_id):
+            await audit_dropped(device_event)
+            return
+        camera = hub.registry.get(device_event.camera_id)
+        now = utcnow()
+        for rule in engine.rules_for(device_event, camera):
+            await judge(
+                writes,
+                state_key(device_event.camera_id, rule.id),
+                event.message.partition,
+                device_event.event_id,
+                partial(engine.apply, rule, device_event, camera, now=now),
+            )
 
     @app.agent(ticks, name="hub.alerting.ticks")
     async def apply_ticks(stream: Any) -> None:
         async for event in stream.events():
             key = str(event.value["key"])
-            slot = load(key)
+            slot = RuleSlot.load(rule_states.get(key))
             if slot is None:
                 continue
             camera_id, _, rule_id = key.partition("|")
@@ -119,12 +122,15 @@ def install(hub: Hub) -> None:
                 continue
             at = datetime.fromisoformat(event.value["at"])
             camera = hub.registry.get(camera_id)
+            writes = HeldWrites(rule_states)
             await judge(
+                writes,
                 key,
                 slot.partition,
                 f"tick:{event.value['at']}",
                 partial(engine.tick, rule, camera_id, camera=camera, now=at),
             )
+            await writes.apply()
 
     @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
     async def find_due_ticks() -> None:

@@ -6,6 +6,7 @@ topic keyed by alert id, so each alert's escalation state lives in exactly one p
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from topics.models import Alert, AlertAck, AlertStatus, Dispatch
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.dispatching"
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.01
 
 
 def install(hub: Hub) -> None:
@@ -31,10 +34,8 @@ def install(hub: Hub) -> None:
     escalations = hub.table("escalations", partitions)
     escalation_inbox = hub.internal_topic("escalation-inbox", partitions)
 
-    async def send_dispatch(dispatch: Dispatch, *, confirmed: bool = False) -> None:
+    async def send_dispatch(dispatch: Dispatch) -> asyncio.Future[Any]:
         delivery = await hub.catalog.send(dispatch_spec(dispatch.agency), dispatch)
-        if confirmed:
-            await delivery
         log.debug(
             "dispatched",
             agency=dispatch.agency,
@@ -42,25 +43,37 @@ def install(hub: Hub) -> None:
             status=dispatch.alert.status,
             escalation_level=dispatch.escalation_level,
         )
+        return delivery
 
     @app.agent(hub.catalog.topic(ALERTS), name="hub.dispatching.route")
     async def route_alerts(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                alert = await accept_as(hub.catalog, ALERTS, Alert, event, component=COMPONENT)
-            except Refused:
-                continue
-            now = utcnow()
-            for decision in routing.route(alert):
-                dispatch = make_dispatch(alert, decision, now)
-                await send_dispatch(dispatch)
-                if dispatch.ack_deadline is not None:
-                    await _to_inbox(alert.alert_id, {"arm": dispatch.model_dump(mode="json")})
-            if alert.status == AlertStatus.RESOLVED:
-                await _to_inbox(alert.alert_id, {"resolved": True})
+        # A batch's dispatches are delivered before its alerts count as processed.
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            deliveries: list[asyncio.Future[Any]] = []
+            for event in events:
+                deliveries += await route(event)
+            await asyncio.gather(*deliveries)
 
-    async def _to_inbox(alert_id: str, message: dict[str, Any]) -> None:
-        await escalation_inbox.send(key=alert_id, value=message)
+    async def route(event: Any) -> list[asyncio.Future[Any]]:
+        try:
+            alert = await accept_as(hub.catalog, ALERTS, Alert, event, component=COMPONENT)
+        except Refused:
+            return []
+        now = utcnow()
+        deliveries = []
+        for decision in routing.route(alert):
+            dispatch = make_dispatch(alert, decision, now)
+            deliveries.append(await send_dispatch(dispatch))
+            if dispatch.ack_deadline is not None:
+                deliveries.append(
+                    await _to_inbox(alert.alert_id, {"arm": dispatch.model_dump(mode="json")})
+                )
+        if alert.status == AlertStatus.RESOLVED:
+            deliveries.append(await _to_inbox(alert.alert_id, {"resolved": True}))
+        return deliveries
+
+    async def _to_inbox(alert_id: str, message: dict[str, Any]) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(await escalation_inbox.send(key=alert_id, value=message))
 
     @app.agent(hub.catalog.topic(ALERT_ACKS), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
@@ -95,9 +108,8 @@ def install(hub: Hub) -> None:
                 updated, sent = escalate_due(
                     current, routing, datetime.fromisoformat(message["due"])
                 )
-                for dispatch in sent:
-                    # The escalation state is stored next: its dispatches must be out first.
-                    await send_dispatch(dispatch, confirmed=True)
+                # The escalation state is stored next: its dispatches must be out first.
+                await asyncio.gather(*[await send_dispatch(dispatch) for dispatch in sent])
             else:
                 continue
             escalations[alert_id] = updated.model_dump(mode="json")

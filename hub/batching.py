@@ -1,0 +1,53 @@
+"""Processing a batch of events with table writes held until the batch's outputs are delivered.
+
+An agent that both publishes and changes table state must not let the state reach its changelog
+while an output it implies could still be lost in a crash. Per event that means one broker round
+trip; per batch (``stream.take_events``) it is one round trip for many events. State read within
+the batch sees the batch's own pending writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.types import TableT
+
+
+class HeldWrites:
+    """Pending table writes (by key, each with the partition its changelog record belongs to)."""
+
+    def __init__(self, table: TableT) -> None:
+        self.table = table
+        self._pending: dict[Any, tuple[int, Any]] = {}
+        self._deliveries: list[asyncio.Future[Any]] = []
+
+    def get(self, key: Any) -> Any:
+        if key in self._pending:
+            return self._pending[key][1]
+        return self.table.get(key)
+
+    def set(self, key: Any, partition: int, value: Any) -> None:
+        self._pending[key] = (partition, value)
+
+    def delete(self, key: Any, partition: int) -> None:
+        self._pending[key] = (partition, None)
+
+    def after(self, delivery: asyncio.Future[Any]) -> None:
+        """Hold the writes until this output is delivered too."""
+        self._deliveries.append(delivery)
+
+    async def apply(self) -> None:
+        """Wait for every output, then write the state (changelog first, then the local store)."""
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries)
+        for key, (partition, value) in self._pending.items():
+            if value is None:
+                if key in self.table.data:
+                    self.table.send_changelog(partition, key, None, value_serializer="raw")
+                    del self.table.data[key]
+            else:
+                self.table.send_changelog(partition, key, value)
+                self.table.data[key] = value
+        self._pending.clear()
+        self._deliveries.clear()
