@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from connectors.onvif.device import DeviceSnapshot, OnvifDevice
+from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
+from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.errors import ConnectorError, DeviceDataError
 from connectors.sdk.secrets import Credentials
 from topics.identity import camera_id, device_id, normalise_mac
@@ -197,12 +199,25 @@ def camera_record(
 ProgressCallback = Callable[[int, int], None]
 
 
+class Prober(Protocol):
+    """What probes one device: ``ZeepOnvifDevice`` (the default) or the raw ``OnvifDevice``."""
+
+    def __call__(
+        self, transport: SoapTransport, address: str, credentials: Credentials | None, /
+    ) -> _Snapshotting: ...
+
+
+class _Snapshotting(Protocol):
+    async def snapshot(self) -> DeviceSnapshot: ...
+
+
 async def probe_many(
     transport: SoapTransport,
     targets: Sequence[ProbeTarget],
     *,
     concurrency: int = 256,
     progress: ProgressCallback | None = None,
+    prober: Prober = ZeepOnvifDevice,
 ) -> ProbeReport:
     """Probe every target (bounded concurrency); failures are reported, never raised."""
     report = ProbeReport()
@@ -216,7 +231,7 @@ async def probe_many(
             ref = target.effective_credential_ref
             try:
                 credentials = Credentials.from_ref(ref) if ref else None
-                device = OnvifDevice(transport, target.address, credentials)
+                device = prober(transport, target.address, credentials)
                 snapshot = await device.snapshot()
                 record = camera_record(
                     snapshot,

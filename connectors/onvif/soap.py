@@ -158,6 +158,22 @@ def _bare(qname: str | None) -> str:
     return (qname or "").rpartition(":")[2].lower()
 
 
+def is_auth_fault(code: str | None, subcode: str | None) -> bool:
+    """Whether a fault's code or subcode says the credentials (or the token's clock) were refused."""
+    return _bare(subcode) in _AUTH_SUBCODES or _bare(code) in _AUTH_SUBCODES
+
+
+def reply_root(
+    status: int, raw: bytes, *, device: str, max_bytes: int = DEFAULT_MAX_XML_BYTES
+) -> etree._Element:
+    """The parsed root of a device reply; an empty or unusable one raises the SDK's error."""
+    if not raw.strip():
+        if status >= 500 or status == 404:
+            raise RetriableError(f"device answered HTTP {status} without a body", device=device)
+        raise DeviceDataError(f"empty reply (HTTP {status})", device=device, payload=raw)
+    return parse_device_xml(raw, device=device, max_bytes=max_bytes)
+
+
 class SoapTransport:
     """One HTTP connection pool for every camera of the process; ``call`` returns the reply's Body."""
 
@@ -227,6 +243,42 @@ class SoapTransport:
         content_type = "application/soap+xml; charset=utf-8"
         if action:
             content_type += f'; action="{action}"'
+        status, raw = await self.exchange(
+            url, payload, content_type, device=device, credentials=credentials, timeout_s=timeout_s
+        )
+        root = reply_root(status, raw, device=device, max_bytes=self.limits.max_response_bytes)
+        fault = fault_of(root)
+        if fault is not None:
+            code, subcode, reason = fault
+            if is_auth_fault(code, subcode):
+                raise AuthenticationError(
+                    f"device refused the credentials: {reason}", device=device
+                )
+            raise SoapFault(
+                f"SOAP fault {subcode or code}: {reason}", device=device, code=code, subcode=subcode
+            )
+        body_element = first(root, "Body")
+        if body_element is None or local_name(root) != "Envelope":
+            raise DeviceDataError("reply is not a SOAP envelope", device=device, payload=raw)
+        if status >= 400:
+            raise RetriableError(f"device answered HTTP {status}", device=device)
+        return body_element
+
+    async def exchange(
+        self,
+        url: str,
+        payload: bytes,
+        content_type: str,
+        *,
+        device: str,
+        credentials: Credentials | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[int, bytes]:
+        """POST ``payload`` and return (status, bounded body); HTTP Digest answered, errors translated.
+
+        Shared by the raw operations and the zeep transport, so both get the same pool, caps,
+        Digest handling and error types.
+        """
         timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else None
         session = self.session
         digest_key = _digest_key(device, credentials)
@@ -256,27 +308,7 @@ class SoapTransport:
             raise AuthenticationError(
                 f"device refused the credentials (HTTP {status})", device=device
             )
-        if not raw.strip():
-            if status >= 500 or status == 404:
-                raise RetriableError(f"device answered HTTP {status} without a body", device=device)
-            raise DeviceDataError(f"empty reply (HTTP {status})", device=device, payload=raw)
-        root = parse_device_xml(raw, device=device, max_bytes=self.limits.max_response_bytes)
-        fault = fault_of(root)
-        if fault is not None:
-            code, subcode, reason = fault
-            if _bare(subcode) in _AUTH_SUBCODES or _bare(code) in _AUTH_SUBCODES:
-                raise AuthenticationError(
-                    f"device refused the credentials: {reason}", device=device
-                )
-            raise SoapFault(
-                f"SOAP fault {subcode or code}: {reason}", device=device, code=code, subcode=subcode
-            )
-        body_element = first(root, "Body")
-        if body_element is None or local_name(root) != "Envelope":
-            raise DeviceDataError("reply is not a SOAP envelope", device=device, payload=raw)
-        if status >= 400:
-            raise RetriableError(f"device answered HTTP {status}", device=device)
-        return body_element
+        return status, raw
 
     async def _post(
         self,
