@@ -28,8 +28,12 @@ def _progress(done: int, total: int) -> None:
 
 
 @click.command("onvif")
-@click.option("--ws-discovery", is_flag=True, help="Send a WS-Discovery Probe (multicast).")
-@click.option("--interface", help="IPv4 address of the interface multicast Probes leave by.")
+@click.option(
+    "--ws-discovery",
+    is_flag=True,
+    help="Send a WS-Discovery Probe by multicast (with --interface).",
+)
+@click.option("--interface", help="IPv4 address of the one interface multicast Probes use.")
 @click.option("--ws-target", help="host:port to send the WS-Discovery Probe to by unicast instead.")
 @click.option("--ws-timeout", type=float, default=3.0, show_default=True)
 @click.option("--hosts", help="Comma-separated host:port list to probe.")
@@ -48,6 +52,14 @@ def _progress(done: int, total: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Probe and print; publish nothing.")
 @click.option("--concurrency", type=int, default=256, show_default=True)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Per request, s.")
+@click.option(
+    "--probe",
+    "prober",
+    type=click.Choice(["zeep", "raw"]),
+    default="zeep",
+    show_default=True,
+    help="zeep: onvif-zeep-async; raw: fixed SOAP envelopes, about 4x less CPU per camera.",
+)
 @click.option("--bootstrap", help="Kafka bootstrap servers (default: $TILIK_BOOTSTRAP).")
 def discover_onvif(
     ws_discovery: bool,
@@ -66,6 +78,7 @@ def discover_onvif(
     dry_run: bool,
     concurrency: int,
     timeout: float,
+    prober: str,
     bootstrap: str | None,
 ) -> None:
     """Probe ONVIF cameras and publish them to the registry (progress on stderr)."""
@@ -90,6 +103,7 @@ def discover_onvif(
             credential_ref=_credential_ref(username, password_env, credential_ref),
             concurrency=concurrency,
             timeout_s=timeout,
+            prober="raw" if prober == "raw" else "zeep",
             bootstrap=bootstrap,
             publish=not dry_run,
         )

@@ -1,11 +1,12 @@
 """The ONVIF connector: the SDK contract (check, discover, health, events) for one ONVIF device.
 
 Layers, each its own module: ``soap`` (one shared HTTP pool, WS-UsernameToken, caps, error
-translation) → ``device`` (ONVIF operations) → ``probe`` (device → CameraRecord), ``health``
+translation) → ``device`` (raw ONVIF operations) and ``zeep_device`` (the onboarding probe
+through onvif-zeep-async over the same pool) → ``probe`` (device → CameraRecord), ``health``
 (one cheap authenticated call → CameraStatus), ``pullpoint`` (subscription state machine) →
 ``event_topics`` (table-driven topic parser → DeviceEvent / UnparsedEvent). Every connector
 instance of a process shares one ``SoapTransport``, so 20,000 devices share one connection pool
-and nothing is parsed per camera but the replies.
+and the WSDLs the probe needs are parsed once per process.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from connectors.onvif.pullpoint import (
     SubscriptionState,
 )
 from connectors.onvif.soap import SoapTransport, TransportLimits
+from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.errors import FatalConnectorError
 from topics.models import CameraRecord, CameraStatus, DeviceEvent
@@ -157,9 +159,12 @@ class OnvifConnector(Connector[OnvifConfig]):
         return CheckResult(ok=True, latency_ms=(loop.time() - started) * 1000, detail=detail)
 
     async def discover(self) -> list[CameraRecord]:
-        snapshot = await self.device.snapshot()
-        self._remember_clock()
         config = self.config
+        snapshot = await ZeepOnvifDevice(
+            self.transport, config.address, self.device.credentials, scheme=config.scheme
+        ).snapshot()
+        self.device.clock_offset = snapshot.clock_offset
+        self._remember_clock()
         record = camera_record(
             snapshot,
             placement=Placement(

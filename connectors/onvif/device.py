@@ -1,5 +1,8 @@
-"""Talking to one ONVIF device: clock, identity, services, scopes, media profiles and stream URIs.
+"""Talking to one ONVIF device with raw SOAP: clock, identity, services, scopes, profiles, stream URIs.
 
+The health check, the connector's ``check`` and the PullPoint loop use these operations; the
+onboarding probe goes through onvif-zeep-async (``connectors.onvif.zeep_device``) unless
+``--probe raw`` asks for this one's ``snapshot``, which needs about a quarter of the CPU.
 Pure I/O over a shared ``SoapTransport``; turning the answers into a ``CameraRecord`` is
 ``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
 the host:port the hub actually reached, because cameras behind NAT or port forwards report their

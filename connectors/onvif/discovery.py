@@ -2,12 +2,14 @@
 
 A Probe is one UDP datagram; every device that matches answers with a ProbeMatch naming its
 endpoint reference (a stable identity, used for the camera id when a device has no serial or
-MAC), its scopes and its service addresses (XAddrs). Answers are untrusted: they go through the
-hardened XML parser and a size cap, and XAddrs outside the probe policy are dropped.
+MAC), its scopes and its service addresses (XAddrs). XAddrs outside the probe policy are dropped.
 
-Why not the ``WSDiscovery`` package: it runs its own threads and multicast sockets and has no
-unicast-to-one-port mode, which tests on loopback need; a Probe and its matches are small
-enough to do directly on asyncio's datagram API.
+Multicast uses the ``WSDiscovery`` package (``ThreadedWSDiscovery``, run in a worker thread for
+a bounded time), held to the one interface named: left alone it sends on every interface the
+host has. Unicast to one host:port stays on asyncio's datagram API: the package sends a
+unicast Probe from a socket it never reads, so the answers would be lost. Unicast answers go
+through the hardened XML parser and a size cap; the package parses multicast answers itself
+(``xml.dom.minidom`` on expat, which loads no external entities and caps entity amplification).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import structlog
+from wsdiscovery.discovery import ThreadedWSDiscovery
+from wsdiscovery.qname import QName
+from wsdiscovery.service import Service
 
 from connectors.onvif.netpolicy import ProbePolicy, join_host_port
 from connectors.onvif.xmlsafe import first, iter_named, parse_device_xml, text
@@ -27,8 +32,6 @@ from connectors.sdk.errors import ConfigurationError, DeviceDataError
 
 log = structlog.get_logger("connectors.onvif.discovery")
 
-MULTICAST_GROUP = "239.255.255.250"
-DISCOVERY_PORT = 3702
 MAX_DATAGRAM_BYTES = 64 * 1024
 _WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 _WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
@@ -72,24 +75,42 @@ def parse_probe_matches(
         return []
     devices = []
     for match in iter_named(root, "ProbeMatch"):
-        epr = text(first(match, "EndpointReference"), "Address")
-        xaddrs = tuple((text(match, "XAddrs") or "").split())
-        if not epr or not xaddrs:
-            continue
-        address = next((a for x in xaddrs if (a := _allowed_address(x, policy))), None)
-        if address is None:
-            log.warning("onvif.discovery.xaddr_refused", sender=sender, xaddrs=list(xaddrs)[:4])
-            continue
-        devices.append(
-            DiscoveredDevice(
-                endpoint_reference=epr,
-                address=address,
-                xaddrs=xaddrs,
-                scopes=tuple((text(match, "Scopes") or "").split()),
-                types=tuple((text(match, "Types") or "").split()),
-            )
+        device = _discovered(
+            text(first(match, "EndpointReference"), "Address"),
+            (text(match, "XAddrs") or "").split(),
+            (text(match, "Scopes") or "").split(),
+            (text(match, "Types") or "").split(),
+            policy=policy,
+            sender=sender,
         )
+        if device is not None:
+            devices.append(device)
     return devices
+
+
+def _discovered(
+    epr: str | None,
+    xaddrs: list[str],
+    scopes: list[str],
+    types: list[str],
+    *,
+    policy: ProbePolicy,
+    sender: str,
+) -> DiscoveredDevice | None:
+    """One match as a device at its first allowed XAddr; None when it names nothing usable."""
+    if not epr or not xaddrs:
+        return None
+    address = next((a for x in xaddrs if (a := _allowed_address(x, policy))), None)
+    if address is None:
+        log.warning("onvif.discovery.xaddr_refused", sender=sender, xaddrs=xaddrs[:4])
+        return None
+    return DiscoveredDevice(
+        endpoint_reference=epr,
+        address=address,
+        xaddrs=tuple(xaddrs),
+        scopes=tuple(scopes),
+        types=tuple(types),
+    )
 
 
 def _allowed_address(xaddr: str, policy: ProbePolicy) -> str | None:
@@ -126,6 +147,73 @@ class _Collector(asyncio.DatagramProtocol):
             self.found[device.endpoint_reference] = device
 
 
+class _OneInterfaceDiscovery(ThreadedWSDiscovery):
+    """``ThreadedWSDiscovery`` that sends and listens on one interface, never on the others.
+
+    The package adds every non-loopback address its monitor thread sees as a multicast source;
+    this keeps only the interface asked for (loopback included, which the monitor never
+    reports, so tests stay on loopback).
+    """
+
+    def __init__(self, interface: ipaddress.IPv4Address) -> None:
+        self._interface = interface
+        self._joined = False
+        super().__init__()
+
+    def _networkAddressAdded(self, addr: object) -> None:
+        if addr == self._interface and not self._joined:
+            self._joined = True
+            super()._networkAddressAdded(addr)
+
+    def _networkAddressRemoved(self, addr: object) -> None:
+        if addr == self._interface and self._joined:
+            self._joined = False
+            super()._networkAddressRemoved(addr)
+
+
+def _multicast_search(interface: ipaddress.IPv4Address, timeout_s: float) -> list[Service]:
+    """Blocking: one multicast Probe for NetworkVideoTransmitters on ``interface``."""
+    discovery = _OneInterfaceDiscovery(interface)
+    discovery.start()
+    try:
+        discovery._networkAddressAdded(interface)
+        services: list[Service] = discovery.searchServices(
+            types=[QName(_NVT, "NetworkVideoTransmitter", "dn")], timeout=timeout_s
+        )
+        return services
+    finally:
+        discovery.stop()
+
+
+async def _ws_discover_multicast(
+    policy: ProbePolicy, interface: str | None, timeout_s: float
+) -> list[DiscoveredDevice]:
+    if not interface:
+        raise ConfigurationError(
+            "multicast WS-Discovery needs the interface to send on (its IPv4 address)"
+        )
+    try:
+        address = ipaddress.IPv4Address(interface)
+    except ValueError:
+        raise ConfigurationError(f"not an IPv4 interface address: {interface}") from None
+    services = await asyncio.wait_for(
+        asyncio.to_thread(_multicast_search, address, timeout_s), timeout_s + 10
+    )
+    found: dict[str, DiscoveredDevice] = {}
+    for service in services:
+        device = _discovered(
+            service.getEPR(),
+            list(service.getXAddrs()),
+            [scope.getValue() for scope in service.getScopes()],
+            [qname.getFullname() for qname in service.getTypes()],
+            policy=policy,
+            sender=f"multicast via {interface}",
+        )
+        if device is not None:
+            found[device.endpoint_reference] = device
+    return list(found.values())
+
+
 async def ws_discover(
     *,
     policy: ProbePolicy,
@@ -135,30 +223,17 @@ async def ws_discover(
 ) -> list[DiscoveredDevice]:
     """Send a Probe (to ``target`` by unicast, else to the multicast group) and gather matches.
 
-    ``interface`` is the IPv4 address of the interface multicast leaves by (the default route's
-    otherwise). A unicast target must be allowed by ``policy``.
+    ``interface`` is the IPv4 address of the interface multicast leaves by (required for
+    multicast). A unicast target must be allowed by ``policy``.
     """
+    if target is None:
+        return await _ws_discover_multicast(policy, interface, timeout_s)
     loop = asyncio.get_running_loop()
     message_id = f"urn:uuid:{uuid.uuid4()}"
-    if target is not None:
-        policy.check_address(join_host_port(*target))
-        destination = target
-    else:
-        destination = (MULTICAST_GROUP, DISCOVERY_PORT)
+    policy.check_address(join_host_port(*target))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
-        if target is None:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            if interface:
-                try:
-                    sock.setsockopt(
-                        socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface)
-                    )
-                except OSError as exc:
-                    raise ConfigurationError(
-                        f"cannot send multicast on interface {interface}: {exc.strerror}"
-                    ) from None
-        sock.bind(("127.0.0.1" if target and target[0].startswith("127.") else "0.0.0.0", 0))
+        sock.bind(("127.0.0.1" if target[0].startswith("127.") else "0.0.0.0", 0))
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -167,7 +242,7 @@ async def ws_discover(
         lambda: _Collector(policy, message_id), sock=sock
     )
     try:
-        transport.sendto(probe_message(message_id), destination)
+        transport.sendto(probe_message(message_id), target)
         await asyncio.sleep(timeout_s)
     finally:
         transport.close()

@@ -1,8 +1,8 @@
 """Health of ONVIF cameras: one authenticated GetDeviceInformation each, classified into a CameraStatus.
 
-The check is one small SOAP request over the shared transport (no zeep, no WSDL), so a process
-can check thousands of cameras a second; ``check_fleet`` bounds how many are in flight. The
-authenticated call proves more than reachability: wrong credentials show up as ``unauthorized``.
+The check is one small raw SOAP request over the shared transport (no zeep client kept per
+camera: see ``bench/onvif_zeep_vs_raw.py``), so a process can check about a thousand cameras a
+second; ``check_fleet`` bounds how many are in flight. The authenticated call proves more than reachability: wrong credentials show up as ``unauthorized``.
 A rejected token is retried once after re-reading the device clock, because a drifted camera
 clock looks exactly like a wrong password.
 """

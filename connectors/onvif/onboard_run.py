@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from connectors.onvif.device import OnvifDevice
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
 from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.onboard import TargetSet, dedupe, publish
 from connectors.onvif.probe import ProbeFailure, ProbeReport, ProgressCallback, probe_many
 from connectors.onvif.soap import SoapTransport, TransportLimits
+from connectors.onvif.zeep_device import ZeepOnvifDevice
 from topics.catalog import CAMERA_REGISTRY
 from topics.client import CatalogProducer, read_table
 from topics.models import CameraRecord
@@ -30,6 +33,8 @@ class OnboardRequest:
     credential_ref: str | None = None
     concurrency: int = 256
     timeout_s: float = 10.0
+    #: zeep (onvif-zeep-async, the default) or raw (fixed envelopes: less CPU per camera)
+    prober: Literal["zeep", "raw"] = "zeep"
     bootstrap: str | None = None
     publish: bool = True
 
@@ -79,6 +84,7 @@ async def run_onboarding(
             list(targets.targets.values()),
             concurrency=request.concurrency,
             progress=progress,
+            prober=OnvifDevice if request.prober == "raw" else ZeepOnvifDevice,
         )
     finally:
         if own_transport:

@@ -1,10 +1,11 @@
 """SOAP 1.2 over one shared aiohttp session: WS-UsernameToken with the device's clock, size caps, error translation.
 
-Why raw SOAP instead of a zeep client per camera: a health cycle over 20,000 cameras must finish in
-a minute, and onboarding must not parse a dozen WSDLs per camera. The handful of ONVIF operations
-the connector uses are small fixed envelopes (``connectors.onvif.operations``); replies go through
-the hardened parser in ``connectors.onvif.xmlsafe``. One ``SoapTransport`` (one connection pool,
-one set of timeouts and caps) serves every camera of a process.
+One ``SoapTransport`` (one connection pool, one set of timeouts and caps) serves every camera of
+a process, for both kinds of caller: the raw operations (``call``: small fixed envelopes, used by
+the health check and the PullPoint loop, where ``bench/onvif_zeep_vs_raw.py`` shows zeep costing
+about twice the time per call and a kept client per camera) and onvif-zeep-async's
+operations in ``connectors.onvif.zeep_client`` (``exchange``: the bytes only). Replies go
+through the hardened parser in ``connectors.onvif.xmlsafe``.
 
 A device that answers 401 with an HTTP Digest challenge gets the request again with Digest
 credentials (some firmwares want it on top of WS-Security); the handshake is remembered per device.
