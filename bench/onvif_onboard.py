@@ -9,7 +9,8 @@ numbers are a floor. Rerun:
 
 Phases (N cameras):
 1. onboarding: probe every camera (clock, identity, services, scopes, MAC, profiles, stream and
-   snapshot URIs) with bounded concurrency and publish the records to the registry, against
+   snapshot URIs; through onvif-zeep-async, or raw SOAP with ``--probe raw``) with bounded
+   concurrency and publish the records to the registry, against
    probing and publishing one camera at a time (on ``--baseline-sample`` cameras, as a rate).
 2. health: one cycle of authenticated checks over every camera, against one at a time.
 3. events: PullPoint subscriptions on ``--event-cameras`` cameras pulled concurrently for a few
@@ -30,10 +31,11 @@ from connectors.onvif.device import OnvifDevice
 from connectors.onvif.event_topics import TopicParser, notifications
 from connectors.onvif.health import HealthTarget, check_fleet
 from connectors.onvif.onboard import publish
-from connectors.onvif.probe import ProbeReport, ProbeTarget, probe_many
+from connectors.onvif.probe import Prober, ProbeReport, ProbeTarget, probe_many
 from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.onvif.xmlsafe import parse_device_xml
+from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.secrets import Credentials
 from tilik.logconfig import configure_logging
 from topics.admin import apply_catalog
@@ -116,10 +118,11 @@ async def onboarding(
     addresses: list[str],
     concurrency: int,
     sample: int,
+    prober: Prober,
 ) -> tuple[ProbeReport, float, float]:
     targets = [ProbeTarget(a, credential_ref=REF) for a in addresses]
     started = time.perf_counter()
-    report = await probe_many(transport, targets, concurrency=concurrency)
+    report = await probe_many(transport, targets, concurrency=concurrency, prober=prober)
     probed_s = time.perf_counter() - started
     await publish(producer, report)
     concurrent_s = time.perf_counter() - started
@@ -130,7 +133,7 @@ async def onboarding(
     started = time.perf_counter()
     for target in targets[:sample]:
         probe_started = time.perf_counter()
-        one = await probe_many(transport, [target], concurrency=1)
+        one = await probe_many(transport, [target], concurrency=1, prober=prober)
         probe_s += time.perf_counter() - probe_started
         for record in one.records:
             await producer.send(CAMERA_REGISTRY, record)
@@ -267,9 +270,14 @@ async def main(args: argparse.Namespace) -> None:
             CatalogProducer(args.bootstrap, client_id="bench-onvif") as producer,
         ):
             meter = CpuMeter(simulator.pid)
-            print("1. onboarding: discovery + probing + publishing")
+            print(f"1. onboarding: discovery + probing ({args.probe}) + publishing")
             report, fast, slow = await onboarding(
-                transport, producer, addresses, args.concurrency, sample
+                transport,
+                producer,
+                addresses,
+                args.concurrency,
+                sample,
+                ZeepOnvifDevice if args.probe == "zeep" else OnvifDevice,
             )
             print(
                 f"  ratio concurrent/sequential: {fast / slow:.1f}x; 20,000 cameras would take {20000 / fast:.0f} s (aim: 600 s)"
@@ -321,6 +329,9 @@ if __name__ == "__main__":
     parser.add_argument("--event-seconds", type=float, default=5.0)
     parser.add_argument(
         "--keep", action="store_true", help="leave the simulated cameras in the registry"
+    )
+    parser.add_argument(
+        "--probe", choices=("zeep", "raw"), default="zeep", help="onboarding probe (as --probe)"
     )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay every simulated answer (network RTT)"

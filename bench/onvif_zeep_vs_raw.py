@@ -85,7 +85,7 @@ def count_wsdl_parses() -> list[str]:
         parsed.append(url)
         original(self, url, *args, **kwargs)
 
-    onvif.client.DocumentWithDeferredLoad.original_load = counting  # type: ignore[method-assign]
+    onvif.client.DocumentWithDeferredLoad.original_load = counting
     return parsed
 
 
@@ -108,7 +108,7 @@ async def zeep_health_cycle(cameras: list[FleetOnvifCamera], concurrency: int) -
 async def side(name: str, addresses: list[str], concurrency: int, health_concurrency: int) -> dict:
     os.environ[PASSWORD_ENV] = PASSWORD
     parsed = count_wsdl_parses()
-    credentials = Credentials(username="admin", password=PASSWORD)  # type: ignore[arg-type]
+    credentials = Credentials(username="admin", password=PASSWORD)
     result: dict[str, float | int] = {}
     if name == "zeep":
         # The one-off WSDL parse is timed apart from the per-camera work.

@@ -185,6 +185,7 @@ async def test_cli_discovers_by_unicast_ws_discovery_and_publishes(
     async with OnvifFleet(
         cameras=5, username="admin", password=PASSWORD, seed=103, discovery_port=0
     ) as fleet:
+        assert fleet.discovery is not None
         host, port = fleet.discovery.address
         env = {**os.environ, "TILIK_TEST_ONVIF_ONBOARD_PASS": PASSWORD, "TILIK_LOG_FORMAT": "json"}
         process = await asyncio.create_subprocess_exec(

@@ -23,8 +23,9 @@ from test_onvif_onboarding import request as onboard_request
 from zeep.loader import parse_xml
 
 from connectors.onvif import zeep_client
+from connectors.onvif.device import OnvifDevice
 from connectors.onvif.onboard_run import run_onboarding
-from connectors.onvif.probe import ProbeTarget, probe_many
+from connectors.onvif.probe import ProbeReport, ProbeTarget, probe_many
 from connectors.onvif.simulator import OnvifFleet
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.onvif.zeep_client import HARDENED_SETTINGS
@@ -112,13 +113,20 @@ async def test_many_cameras_probed_at_once_parse_each_wsdl_once(
     assert len(zeep_client._DOCUMENTS) == 2
 
 
+def zeep_parse(payload: bytes, settings: zeep.Settings = HARDENED_SETTINGS) -> None:
+    """zeep's own reply parser (annotated for str, but replies reach it as bytes)."""
+    parse_xml(payload, None, settings=settings)  # type: ignore[arg-type]
+
+
+LENIENT = zeep.Settings(forbid_dtd=False, forbid_entities=True, xml_huge_tree=False)
+
+
 def test_zeep_itself_refuses_an_external_entity_with_the_hardened_settings() -> None:
     with pytest.raises(zeep.exceptions.DTDForbidden):
-        parse_xml(XXE, None, settings=HARDENED_SETTINGS)
+        zeep_parse(XXE)
     # Even with DTDs let through, entity declarations are refused, never resolved.
-    lenient = zeep.Settings(forbid_dtd=False, forbid_entities=True, xml_huge_tree=False)
     with pytest.raises(zeep.exceptions.EntitiesForbidden):
-        parse_xml(XXE, None, settings=lenient)
+        zeep_parse(XXE, LENIENT)
 
 
 def test_zeep_with_libxml2_limits_kept_refuses_a_billion_laughs() -> None:
@@ -126,10 +134,9 @@ def test_zeep_with_libxml2_limits_kept_refuses_a_billion_laughs() -> None:
     # xml_huge_tree=False keeps; never expanded.
     refusals = (zeep.exceptions.DTDForbidden, zeep.exceptions.XMLSyntaxError)
     with pytest.raises(refusals):
-        parse_xml(BILLION_LAUGHS, None, settings=HARDENED_SETTINGS)
-    lenient = zeep.Settings(forbid_dtd=False, forbid_entities=True, xml_huge_tree=False)
+        zeep_parse(BILLION_LAUGHS)
     with pytest.raises((zeep.exceptions.EntitiesForbidden, zeep.exceptions.XMLSyntaxError)):
-        parse_xml(BILLION_LAUGHS, None, settings=lenient)
+        zeep_parse(BILLION_LAUGHS, LENIENT)
 
 
 async def test_zeep_refusals_leave_the_probe_as_device_data_errors(
@@ -138,11 +145,27 @@ async def test_zeep_refusals_leave_the_probe_as_device_data_errors(
     device = ZeepOnvifDevice(transport, "127.0.0.1:9", None)
 
     async def hostile_reply() -> None:
-        parse_xml(XXE, None, settings=HARDENED_SETTINGS)
+        zeep_parse(XXE)
 
     with pytest.raises(DeviceDataError, match="DTDForbidden"):
         await device._call(hostile_reply)
     await device.camera.close()
+
+
+async def test_zeep_and_raw_probes_give_the_same_records(transport: SoapTransport) -> None:
+    async with OnvifFleet(cameras=8, username="admin", password=PASSWORD, seed=34) as fleet:
+        targets = [ProbeTarget(a, credential_ref=REF) for a in fleet.addresses]
+        through_zeep = await probe_many(transport, targets, concurrency=4)
+        raw = await probe_many(transport, targets, concurrency=4, prober=OnvifDevice)
+    assert len({r.vendor for r in raw.records}) > 1  # several vendors' answers compared
+
+    def comparable(report: ProbeReport) -> dict[str, dict[str, object]]:
+        return {
+            r.camera_id: r.model_dump(exclude={"discovered_at", "updated_at"})
+            for r in report.records
+        }
+
+    assert len(raw.records) == 8 and comparable(through_zeep) == comparable(raw)
 
 
 @pytest.mark.parametrize("payload", [XXE, BILLION_LAUGHS], ids=["xxe", "billion-laughs"])
@@ -169,7 +192,7 @@ async def test_wrong_password_through_zeep_is_unauthorized_and_never_logged(
     transport: SoapTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    wrong = Credentials(username="admin", password=WRONG)  # type: ignore[arg-type]
+    wrong = Credentials(username="admin", password=WRONG)
     async with OnvifFleet(cameras=4, username="admin", password=PASSWORD, seed=32) as fleet:
         with capture_logs() as logs:
             report = await probe_many(
