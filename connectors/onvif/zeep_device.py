@@ -100,6 +100,7 @@ class ZeepOnvifDevice:
     async def _call(self, operation: Callable[[], Awaitable[_T]]) -> _T:
         """Run one zeep operation; its errors leave as the SDK's types."""
         device = self.address
+        self.camera.zeep_transport.last_reply = b""
         try:
             return await operation()
         except zeep.exceptions.Fault as fault:
@@ -125,6 +126,14 @@ class ZeepOnvifDevice:
         except ONVIFError as exc:
             raise DeviceDataError(
                 f"device cannot be used through ONVIF: {str(exc)[:200]}", device=device
+            ) from None
+        except (ValueError, TypeError, AttributeError, LookupError) as exc:
+            # zeep maps a reply onto the schema's types as it reads it; a value that does not
+            # fit surfaces as one of these, and it is the device's data that is wrong.
+            raise DeviceDataError(
+                f"reply does not fit the ONVIF schema: {type(exc).__name__}",
+                device=device,
+                payload=self.camera.zeep_transport.last_reply or None,
             ) from None
 
     async def _service(self, name: str) -> FleetOnvifService:
