@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import onvif.client
 import pytest
@@ -40,6 +44,7 @@ PASSWORD = "Tugu-Muda-Lawang-Sewu-9"
 WRONG = "Bukan-Sandinya-2"
 REF = "admin@env:TILIK_TEST_ONVIF_ZEEP_PASS"
 __all__ = ["producer", "revoke_after"]  # fixtures used here
+TILIK = str(Path(sys.executable).parent / "tilik")
 
 _REPLY = (
     '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"'
@@ -236,3 +241,19 @@ async def test_a_hostile_probe_reply_is_dead_lettered_when_onboarding(
     letters = await _dead_letters_since(kafka_bootstrap, start, hostile)
     assert letters and letters[0].kind is DeadLetterKind.DEVICE_INPUT
     assert letters[0].payload and "DOCTYPE" in str(letters[0].payload)
+
+
+@pytest.mark.parametrize("prober", ["zeep", "raw"])
+async def test_cli_probes_with_either_path(prober: str) -> None:
+    async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=35) as fleet:
+        process = await asyncio.create_subprocess_exec(
+            TILIK, "discover", "onvif", "--hosts", ",".join(fleet.addresses),
+            "--credential-ref", REF, "--probe", prober, "--dry-run", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "TILIK_TEST_ONVIF_ZEEP_PASS": PASSWORD},
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    records = json.loads(out)
+    assert {r["serial"] for r in records} == {c.serial for c in fleet.cameras}
+    assert PASSWORD not in out.decode() + err.decode()
