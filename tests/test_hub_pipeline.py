@@ -481,13 +481,13 @@ async def test_alerts_command_folds_lifecycles(worker: WorkerProcess, kafka_boot
         "10000",
     ]
     every = json.loads(
-        subprocess.run(run, capture_output=True, text=True, timeout=60, check=True).stdout
+        subprocess.run(run, capture_output=True, text=True, timeout=240, check=True).stdout
     )
     mine = [a for a in every if a["camera_id"] == camera.camera_id and a["rule_id"] == "t-crowd"]
     assert len(mine) == 1 and mine[0]["status"] == "resolved"
     still_open = json.loads(
         subprocess.run(
-            [*run, "--open"], capture_output=True, text=True, timeout=60, check=True
+            [*run, "--open"], capture_output=True, text=True, timeout=240, check=True
         ).stdout
     )
     assert not [

@@ -19,6 +19,7 @@ from hub.alerting.slots import RuleSlot, advance
 from hub.batching import HeldWrites
 from hub.context import Hub, scan, utcnow
 from hub.edge import Refused, accept_as
+from hub.gaps import GapGuard
 from hub.rules import RuleEngine, RuleState, load_rules
 from topics.catalog import ALERTS, AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
@@ -41,6 +42,7 @@ def install(hub: Hub) -> None:
     partitions = DEVICE_EVENTS.partitions
     rule_states = hub.table("rule-state", partitions)
     ticks = hub.internal_topic("rule-ticks", partitions)
+    gaps = GapGuard(hub.config.bootstrap, hub.config.app_id)
 
     async def judge(
         writes: HeldWrites,
@@ -84,6 +86,8 @@ def install(hub: Hub) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             writes = HeldWrites(rule_states)
             for event in events:
+                for skipped in await gaps.missed(event):
+                    await judge_event(writes, skipped)
                 await judge_event(writes, event)
             await writes.apply()
 

@@ -15,6 +15,7 @@ import structlog
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.edge import Refused, accept_as
+from hub.gaps import GapGuard
 from hub.routing import RoutingTable, load_routes, make_dispatch
 from topics.catalog import ALERT_ACKS, ALERTS, dispatch_spec
 from topics.models import Alert, AlertAck, AlertStatus, Dispatch
@@ -33,6 +34,7 @@ def install(hub: Hub) -> None:
     partitions = ALERTS.partitions
     escalations = hub.table("escalations", partitions)
     escalation_inbox = hub.internal_topic("escalation-inbox", partitions)
+    gaps = GapGuard(hub.config.bootstrap, hub.config.app_id)
 
     async def send_dispatch(dispatch: Dispatch) -> asyncio.Future[Any]:
         delivery = await hub.catalog.send(dispatch_spec(dispatch.agency), dispatch)
@@ -51,6 +53,8 @@ def install(hub: Hub) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             deliveries: list[asyncio.Future[Any]] = []
             for event in events:
+                for skipped in await gaps.missed(event):
+                    deliveries += await route(skipped)
                 deliveries += await route(event)
             await asyncio.gather(*deliveries)
 
