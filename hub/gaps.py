@@ -8,6 +8,7 @@ offset above the group's committed one - knows exactly what it missed and reads 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +42,12 @@ class GapGuard:
     """Per partition, the next offset an agent should see; fetches whatever it did not."""
 
     def __init__(self, bootstrap: str, group_id: str) -> None:
+        # Only agents' own partitions are swept (see ``assigned``).
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._expected: dict[TopicPartition, int] = {}
+        self._last_seen: dict[TopicPartition, float] = {}
+        self._started = time.monotonic()
         self._offsets: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
 
@@ -55,6 +59,7 @@ class GapGuard:
         if expected is None:
             expected = await self._committed(tp)
         self._expected[tp] = max(message.offset + 1, self._expected.get(tp, 0))
+        self._last_seen[tp] = time.monotonic()
         if expected is None or message.offset <= expected:
             return []
         records = await self._fetch(tp, expected, message.offset)
@@ -68,6 +73,51 @@ class GapGuard:
             )
         return records
 
+    async def stalled(self, partitions: list[TopicPartition], idle_s: float) -> list[FetchedEvent]:
+        """Records waiting on partitions the stream has not delivered from for ``idle_s``.
+
+        A skipped message followed by no other one on its partition would otherwise wait for the
+        next message to reveal the gap.
+        """
+        now = time.monotonic()
+        idle = [tp for tp in partitions if now - self._last_seen.get(tp, self._started) > idle_s]
+        if not idle:
+            return []
+        reader = await self._reader_started()
+        ends = await reader.end_offsets(idle)
+        fetched: list[FetchedEvent] = []
+        for tp in idle:
+            expected = self._expected.get(tp)
+            if expected is None:
+                expected = await self._committed(tp)
+                if expected is None:
+                    continue
+                self._expected[tp] = expected
+            if expected >= ends[tp]:
+                continue
+            records = await self._fetch(tp, expected, ends[tp])
+            self._expected[tp] = ends[tp]
+            self._last_seen[tp] = now
+            if records:
+                log.warning(
+                    "stalled input recovered",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    first_offset=expected,
+                    count=len(records),
+                )
+            fetched.extend(records)
+        return fetched
+
+    @staticmethod
+    def assigned(app: Any, topic: str) -> list[TopicPartition]:
+        """The partitions of ``topic`` this worker owns now."""
+        return [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in app.consumer.assignment()
+            if tp.topic == topic
+        ]
+
     async def _committed(self, tp: TopicPartition) -> int | None:
         if self._offsets is None:
             self._offsets = AIOKafkaConsumer(
@@ -80,7 +130,7 @@ class GapGuard:
         offset = await self._offsets.committed(tp)
         return int(offset) if offset is not None else None
 
-    async def _fetch(self, tp: TopicPartition, start: int, end: int) -> list[FetchedEvent]:
+    async def _reader_started(self) -> AIOKafkaConsumer:
         if self._reader is None:
             self._reader = AIOKafkaConsumer(
                 **connection_config(self._bootstrap),
@@ -90,7 +140,10 @@ class GapGuard:
                 max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
             )
             await self._reader.start()
-        reader = self._reader
+        return self._reader
+
+    async def _fetch(self, tp: TopicPartition, start: int, end: int) -> list[FetchedEvent]:
+        reader = await self._reader_started()
         reader.assign([tp])
         reader.seek(tp, start)
         fetched: list[FetchedEvent] = []

@@ -29,6 +29,9 @@ COMPONENT = "hub.alerting"
 # Events judged together: their alerts are delivered in one round trip before their state is kept.
 BATCH_MAX = 500
 BATCH_WITHIN_S = 0.01
+# A partition silent this long while records wait on it is read directly (see hub/gaps.py).
+STALL_CHECK_EVERY_S = 2.0
+STALL_IDLE_S = 10.0
 
 
 def state_key(camera_id: str, rule_id: str) -> str:
@@ -88,6 +91,15 @@ def install(hub: Hub) -> None:
             for event in events:
                 for skipped in await gaps.missed(event):
                     await judge_event(writes, skipped)
+                await judge_event(writes, event)
+            await writes.apply()
+
+    @app.timer(STALL_CHECK_EVERY_S, name="hub.alerting.stall-check")
+    async def recover_stalled_events() -> None:
+        stalled = await gaps.stalled(GapGuard.assigned(app, DEVICE_EVENTS.name), STALL_IDLE_S)
+        if stalled:
+            writes = HeldWrites(rule_states)
+            for event in stalled:
                 await judge_event(writes, event)
             await writes.apply()
 

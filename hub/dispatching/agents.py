@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 COMPONENT = "hub.dispatching"
 BATCH_MAX = 500
 BATCH_WITHIN_S = 0.01
+STALL_CHECK_EVERY_S = 2.0
+STALL_IDLE_S = 10.0
 
 
 def install(hub: Hub) -> None:
@@ -57,6 +59,14 @@ def install(hub: Hub) -> None:
                     deliveries += await route(skipped)
                 deliveries += await route(event)
             await asyncio.gather(*deliveries)
+
+    @app.timer(STALL_CHECK_EVERY_S, name="hub.dispatching.stall-check")
+    async def recover_stalled_alerts() -> None:
+        stalled = await gaps.stalled(GapGuard.assigned(app, ALERTS.name), STALL_IDLE_S)
+        deliveries: list[asyncio.Future[Any]] = []
+        for event in stalled:
+            deliveries += await route(event)
+        await asyncio.gather(*deliveries)
 
     async def route(event: Any) -> list[asyncio.Future[Any]]:
         try:
