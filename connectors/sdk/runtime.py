@@ -232,6 +232,9 @@ class WatchService:
         camera = received.key
         if camera is None:
             return False, False
+        if received.partition not in self._assigned:
+            # Fetched before its partition was revoked: the new owner handles it.
+            return False, False
         value = received.value
         if isinstance(value, CameraRecord) and value.connector == self.name:
             self._cameras[camera] = (received.partition, value)
@@ -248,7 +251,9 @@ class WatchService:
             await self._reconcile_locked()
 
     async def _reconcile_locked(self) -> None:
-        targets = DeviceTarget.group(record for _, record in self._cameras.values())
+        targets = DeviceTarget.group(
+            record for partition, record in self._cameras.values() if partition in self._assigned
+        )
         gone = [device for device in self._devices if device not in targets]
         restart = []
         for device, target in targets.items():
