@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from connectors.sdk.example.connector import ExampleConnector
+from connectors.sdk.runtime import WatchService
 from topics import codec
 from topics.catalog import TopicSpec
 
@@ -73,3 +75,15 @@ async def eventually(
         if value or time.monotonic() > deadline:
             return value
         await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def running(service: WatchService) -> AsyncIterator[WatchService]:
+    """Run a watch service in the background for the block; stop it cleanly at the end."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

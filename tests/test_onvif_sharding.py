@@ -11,13 +11,12 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-from sdk_helpers import TopicTail, eventually
+from sdk_helpers import TopicTail, eventually, running
 
 from connectors.onvif import connector as onvif_connector
 from connectors.onvif.connector import OnvifConnector
@@ -74,17 +73,6 @@ async def onboard_as(catalog: str, connector: type[OnvifConnector], fleet: Onvif
             [r.model_copy(update={"connector": connector.name}) for r in outcome.records],
         )
     return {r.camera_id for r in outcome.records}
-
-
-@contextlib.asynccontextmanager
-async def running(service: WatchService) -> AsyncIterator[WatchService]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 def options(group: str) -> RuntimeOptions:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from sdk_helpers import TopicTail, eventually
+from sdk_helpers import TopicTail, eventually, running
 from structlog.testing import capture_logs
 
 from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
@@ -30,17 +27,6 @@ def catalog(kafka_bootstrap: str) -> str:
         [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS], bootstrap=kafka_bootstrap
     )
     return kafka_bootstrap
-
-
-@contextlib.asynccontextmanager
-async def watching(service: WatchService) -> AsyncIterator[WatchService]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    try:
-        yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
@@ -74,7 +60,7 @@ async def test_recorder_is_onboarded_watched_and_its_events_reach_the_event_topi
                         backoff_initial_s=0.1,
                     ),
                 )
-                async with watching(service):
+                async with running(service):
                     assert await eventually(
                         lambda: any(
                             len(cams) == CHANNELS for cams in service.watched_devices.values()
