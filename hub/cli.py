@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -23,8 +24,25 @@ def hub() -> None:
     "--web-port", type=int, default=6066, show_default=True, help="HTTP port (/coverage)."
 )
 @click.option("--web-host", default="127.0.0.1", show_default=True)
-@click.option("--rules", "rules_path", type=click.Path(exists=True, path_type=Path), default=None)
-@click.option("--routes", "routes_path", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Rules YAML (default: the city defaults shipped in hub/defaults/rules.yaml).",
+)
+@click.option(
+    "--routes",
+    "routes_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Routes YAML (default: hub/defaults/routes.yaml).",
+)
+@click.option(
+    "--health-only",
+    is_flag=True,
+    help="Run camera health and coverage only: no rules, routing or delivery.",
+)
 @click.option(
     "--offline-after",
     type=float,
@@ -69,6 +87,7 @@ def worker(
     web_host: str,
     rules_path: Path | None,
     routes_path: Path | None,
+    health_only: bool,
     offline_after: float,
     health_check_every: float,
     tick_every: float,
@@ -85,6 +104,12 @@ def worker(
     from hub.worker import agencies_of, run_worker
 
     settings = get_settings()
+    if health_only:
+        rules_path = routes_path = None
+    else:
+        defaults = Path(str(files("hub.defaults")))
+        rules_path = rules_path or defaults / "rules.yaml"
+        routes_path = routes_path or defaults / "routes.yaml"
     config = HubConfig(
         bootstrap=bootstrap or settings.bootstrap,
         app_id=app_id,

@@ -19,7 +19,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 from typing import IO
 
@@ -32,8 +31,6 @@ from tilik.settings import get_settings
 from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
 from topics.models import CameraRecord, Dispatch
 
-# The city's default rules and routes, shipped with the hub.
-DEFAULTS = Path(str(files("hub.defaults")))
 PASSWORD_ENV = "TILIK_DEMO_CAMERA_PASSWORD"  # noqa: S105 - the variable name, not a secret
 CREDENTIAL_REF = f"admin@env:{PASSWORD_ENV}"
 
@@ -364,10 +361,6 @@ def demo(
                 # run's cameras are watched for silence.
                 "--app-id",
                 f"tilik-demo-{secrets.token_hex(3)}",
-                "--rules",
-                str(DEFAULTS / "rules.yaml"),
-                "--routes",
-                str(DEFAULTS / "routes.yaml"),
                 "--offline-after",
                 "30",
                 "--health-check-every",
