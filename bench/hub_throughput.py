@@ -72,6 +72,8 @@ class Run:
 
     sent: dict[bytes, float] = field(default_factory=dict)
     seen: dict[bytes, float] = field(default_factory=dict)
+    # CPU used by the process under test while it handled the run (burst only).
+    cpu_s: float = 0.0
 
     def complete(self) -> bool:
         return len(self.seen) >= len(self.sent)
@@ -166,8 +168,23 @@ async def offer(
     await asyncio.gather(*futures)
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a process has used so far; 0 where /proc is not available."""
+    path = Path(f"/proc/{pid if pid is not None else 'self'}/stat")
+    if not path.exists():
+        return 0.0
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    bootstrap: str, output_topic: str, burst: int, rate: float, duration_s: float, tag: str
+    bootstrap: str,
+    output_topic: str,
+    burst: int,
+    rate: float,
+    duration_s: float,
+    tag: str,
+    pid: int | None = None,
 ) -> tuple[Run, Run]:
     output = Output(bootstrap, output_topic)
     await output.start()
@@ -180,8 +197,11 @@ async def measure(
         await output.wait(warm, 60)
         burst_run, paced_run = Run(), Run()
         output.runs += [burst_run, paced_run]
-        await offer(producer, tamper_payloads(burst, f"{tag}-burst"), burst_run, None)
+        payloads = tamper_payloads(burst, f"{tag}-burst")
+        cpu_before = cpu_seconds(pid)
+        await offer(producer, payloads, burst_run, None)
         await output.wait(burst_run, 120)
+        burst_run.cpu_s = cpu_seconds(pid) - cpu_before
         await offer(
             producer, tamper_payloads(int(rate * duration_s), f"{tag}-paced"), paced_run, rate
         )
@@ -230,7 +250,8 @@ def summary(name: str, burst: Run, paced: Run) -> tuple[float, float, float]:
     lost = len(paced.sent) - len(latencies) + len(burst.sent) - len(burst.seen)
     print(
         f"{name:<12} burst {burst.throughput():8.0f} events/s   "
-        f"paced p50 {p50:7.1f} ms  p99 {p99:7.1f} ms   missing {lost}"
+        f"paced p50 {p50:7.1f} ms  p99 {p99:7.1f} ms   missing {lost}   "
+        f"burst CPU {1000 * burst.cpu_s / max(1, len(burst.sent)):.3f} ms/event"
     )
     return burst.throughput(), p50, p99
 
@@ -295,6 +316,7 @@ async def main() -> None:
                 rate,
                 args.duration,
                 f"{tag}-hub",
+                pid=worker.process.pid if worker.process is not None else None,
             )
         finally:
             worker.stop()

@@ -34,7 +34,7 @@ class HubConfig(BaseModel):
     session_timeout_s: float = Field(
         default=10.0, ge=6, description="A silent worker is presumed dead after this long."
     )
-    producer_linger_ms: float = Field(default=10.0, ge=0, le=1000)
+    producer_linger_ms: float = Field(default=1.0, ge=0, le=1000)
     commit_every_s: float = Field(default=1.0, gt=0)
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
