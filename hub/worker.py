@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import faust
 
@@ -13,6 +14,8 @@ from topics.admin import admin_client, apply_catalog
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
 from topics.models import Agency
+
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def agencies_of(config: HubConfig) -> list[str]:
@@ -101,5 +104,9 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
             config,
             [spec.name for spec in all_topics(known) if spec.name != CAMERA_REGISTRY.name],
         )
+    # Faust's Kafka consumer runs on its own thread and hands every fetch to the event loop's
+    # thread: with the default 5 ms GIL switch interval each handoff can wait that long while
+    # the agents are busy, which showed up as tens of milliseconds per hop at moderate load.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
