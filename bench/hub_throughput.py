@@ -5,6 +5,8 @@ passthrough, no validation, no state), then a real ``tilik hub worker`` process:
 
 - throughput: a burst of events, timed from the first send to the last output record;
 - latency: event produced -> output produced (record timestamps), p50/p99, at a fixed offered rate.
+- CPU per burst event of the process under test (the hub worker; for the baseline, this
+  benchmark's own process, which runs the passthrough): steadier than throughput on a shared machine.
 
 Every event is a tamper report from a distinct camera, so each one opens an alert and yields one
 dispatch: the hub's worst case (two hops, state written, output confirmed before state).
