@@ -89,10 +89,6 @@ class DahuaDevice(SimulatedDevice):
         return list(EVENT_TEMPLATES)
 
     @property
-    def is_recorder(self) -> bool:
-        return self.channels > 1
-
-    @property
     def serial(self) -> str:
         return f"7G0{self.seed:03d}PAZ{self.index:08d}"
 

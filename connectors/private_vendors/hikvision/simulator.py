@@ -77,10 +77,6 @@ class HikvisionDevice(SimulatedDevice):
         return list(EVENT_TEMPLATES)
 
     @property
-    def is_recorder(self) -> bool:
-        return self.channels > 1
-
-    @property
     def model(self) -> str:
         return "DS-7732NI-K4" if self.is_recorder else "DS-2CD2143G2-I"
 

@@ -83,6 +83,11 @@ class SimulatedDevice(abc.ABC):
         #: "normal", "malformed" or "oversized": what answers and event parts look like
         self.corruption = "normal"
 
+    @property
+    def is_recorder(self) -> bool:
+        """More than one channel: an NVR/DVR rather than a single camera."""
+        return self.channels > 1
+
     # --- vendor hooks --------------------------------------------------------------------
 
     @abc.abstractmethod
