@@ -69,7 +69,7 @@ def _garbage(rng: random.Random, incident: bool) -> dict[str, object]:
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(EventKind.CROWD_DENSITY, frozenset({SiteType.MARKET, SiteType.TOURIST_SITE}), _crowd),
     Scenario(EventKind.FLOOD_LEVEL, frozenset({SiteType.RIVER, SiteType.INFRASTRUCTURE}), _flood),
-    Scenario(EventKind.MASK_COMPLIANCE, frozenset({SiteType.HOSPITAL, SiteType.MARKET}), _mask),
+    Scenario(EventKind.MASK_COMPLIANCE, frozenset({SiteType.HOSPITAL}), _mask),
     Scenario(
         EventKind.PARKING_VIOLATION,
         frozenset({SiteType.MAIN_ROAD, SiteType.INTERSECTION, SiteType.MARKET}),
