@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnector
+from connectors.private_vendors.dahua.connector import DahuaConnector
 from connectors.private_vendors.dahua.simulator import DahuaSimulator
 from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
 from connectors.sdk.errors import DeviceDataError
@@ -22,9 +22,9 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def connector_for(address: str) -> DahuaConnector:
-    return DahuaConnector(
-        DahuaConfig(address=address, credential_ref=REF, reconnect_initial_s=0.05, timeout_s=3)
-    )
+    connector = VENDORS["dahua"].make(address, REF, reconnect_initial_s=0.05, timeout_s=3)
+    assert isinstance(connector, DahuaConnector)
+    return connector
 
 
 async def test_ip_camera_identity_and_realmonitor_uris() -> None:

@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from connectors.private_vendors.hikvision.connector import HikvisionConfig, HikvisionConnector
+from connectors.private_vendors.hikvision.connector import HikvisionConnector
 from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
 from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
 from connectors.sdk.errors import DeviceDataError
@@ -22,9 +22,9 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def connector_for(address: str) -> HikvisionConnector:
-    return HikvisionConnector(
-        HikvisionConfig(address=address, credential_ref=REF, reconnect_initial_s=0.05, timeout_s=3)
-    )
+    connector = VENDORS["hikvision"].make(address, REF, reconnect_initial_s=0.05, timeout_s=3)
+    assert isinstance(connector, HikvisionConnector)
+    return connector
 
 
 async def test_ip_camera_is_one_camera_with_isapi_stream_and_snapshot_uris() -> None:
