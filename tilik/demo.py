@@ -52,11 +52,13 @@ class Processes:
         self.env = env
         self.log_dir = log_dir
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.logs: list[IO[bytes]] = []
 
     def spawn(
         self, name: str, *args: str, stdout: int | IO[bytes] | None = None
     ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
+        self.logs.append(log)
         child = subprocess.Popen(
             [sys.executable, "-m", "tilik", *args],
             env=self.env,
@@ -79,6 +81,8 @@ class Processes:
     def stop_all(self) -> None:
         for _, child in reversed(self.children):
             self.stop(child)
+        for log in self.logs:
+            log.close()
 
 
 def read_addresses(child: subprocess.Popen[bytes], count: int, timeout: float = 120.0) -> list[str]:
@@ -225,8 +229,9 @@ async def registered_cameras(bootstrap: str) -> list[CameraRecord]:
 
 @contextlib.contextmanager
 def local_broker(
-    bootstrap: str | None, state_dir: Path, stage: Stage
+    bootstrap: str | None, state_dir: Path, stage: Stage, *, keep: bool
 ) -> Iterator[tuple[str, bool]]:
+    """The broker to use: the given one, or the local one (stopped at the end if started here)."""
     if bootstrap:
         yield bootstrap, False
         return
@@ -236,9 +241,11 @@ def local_broker(
     was_running = kafka.status().state == "running"
     stage("starting the local Kafka broker (first run fetches it from Maven Central)")
     address = kafka.start()
-    yield address, not was_running
-    if not was_running:
-        kafka.stop()
+    try:
+        yield address, not was_running
+    finally:
+        if not was_running and not keep:
+            kafka.stop()
 
 
 @click.command()
@@ -270,7 +277,9 @@ def demo(
     state = state_dir or get_settings().state_dir
     log_dir = state / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with local_broker(bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage) as (
+    with local_broker(
+        bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage, keep=keep_broker
+    ) as (
         address,
         started,
     ):
@@ -400,5 +409,3 @@ def demo(
         click.echo(f"logs: {log_dir}")
         if started and keep_broker:
             click.echo(f"the broker keeps running at {address}; stop it with `tilik kafka stop`")
-    if started and keep_broker:
-        return
