@@ -13,6 +13,7 @@ from hub.config import HubConfig
 from hub.context import Hub
 from hub.delivery import agents as delivery_agents
 from hub.dispatching import agents as dispatching_agents
+from hub.dispatching.outlet import AlertOutlet
 from hub.edge import CatalogTopics
 from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
@@ -55,10 +56,12 @@ def create_hub(config: HubConfig) -> Hub:
     async def load_registry() -> None:
         await hub.registry.start()
 
-    health_agents.install(hub)
-    if config.rules_path is not None:
-        alerting_agents.install(hub)
+    # Alerts are routed where they are raised: without routes they are only published.
+    outlet = AlertOutlet(hub.catalog)
     if config.routes_path is not None:
-        dispatching_agents.install(hub)
+        outlet = dispatching_agents.install(hub)
         delivery_agents.install(hub)
+    health_agents.install(hub, outlet)
+    if config.rules_path is not None:
+        alerting_agents.install(hub, outlet)
     return hub

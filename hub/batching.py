@@ -37,6 +37,9 @@ class HeldWrites:
         """Hold the writes until this output is delivered too."""
         self._deliveries.append(delivery)
 
+    def after_all(self, deliveries: list[asyncio.Future[Any]]) -> None:
+        self._deliveries.extend(deliveries)
+
     async def apply(self) -> None:
         """Wait for every output, then write the state (changelog first, then the local store)."""
         if self._deliveries:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,9 +47,9 @@ def hub() -> None:
 @click.option(
     "--offline-after",
     type=float,
-    default=300.0,
-    show_default=True,
-    help="Seconds of silence before a camera is offline.",
+    default=None,
+    help="Seconds of silence before a camera is offline "
+    "[default: after_s of the rules' offline rule, else 300].",
 )
 @click.option("--health-check-every", type=float, default=10.0, show_default=True)
 @click.option(
@@ -88,7 +89,7 @@ def worker(
     rules_path: Path | None,
     routes_path: Path | None,
     health_only: bool,
-    offline_after: float,
+    offline_after: float | None,
     health_check_every: float,
     tick_every: float,
     escalation_check_every: float,
@@ -110,14 +111,15 @@ def worker(
         defaults = Path(str(files("hub.defaults")))
         rules_path = rules_path or defaults / "rules.yaml"
         routes_path = routes_path or defaults / "routes.yaml"
+    offline = offline_settings(rules_path, offline_after)
     config = HubConfig(
+        **offline,
         bootstrap=bootstrap or settings.bootstrap,
         app_id=app_id,
         web_port=web_port,
         web_host=web_host,
         rules_path=rules_path,
         routes_path=routes_path,
-        offline_after_s=offline_after,
         health_check_every_s=health_check_every,
         rules_tick_every_s=tick_every,
         escalation_check_every_s=escalation_check_every,
@@ -127,6 +129,32 @@ def worker(
         webhook_policy=RetryPolicy(max_attempts=webhook_attempts, base_delay_s=webhook_backoff),
     )
     run_worker(config, agencies_of(config), loglevel=loglevel)
+
+
+def offline_settings(rules_path: Path | None, offline_after: float | None) -> dict[str, Any]:
+    """Camera-offline alerts from the rules file's ``offline`` rule; ``--offline-after`` wins.
+
+    Health raises these alerts itself (it owns each camera's last-seen time); the rule names the
+    silence, the rule id and the severity.
+    """
+    from hub.rules import load_rules
+    from hub.rules.model import OfflineRule
+
+    settings: dict[str, Any] = {}
+    if rules_path is not None:
+        rule = next(
+            (r for r in load_rules(rules_path).rules if isinstance(r, OfflineRule) and r.enabled),
+            None,
+        )
+        if rule is not None:
+            settings.update(
+                offline_after_s=rule.after_s,
+                offline_rule_id=rule.id,
+                offline_severity=rule.severity,
+            )
+    if offline_after is not None:
+        settings["offline_after_s"] = offline_after
+    return settings
 
 
 bootstrap_option = click.option(

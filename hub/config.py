@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.delivery.policy import RetryPolicy
+from topics.models import Severity
 
 
 class HubConfig(BaseModel):
@@ -38,6 +39,7 @@ class HubConfig(BaseModel):
     commit_every_s: float = Field(default=1.0, gt=0)
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
+    offline_severity: Severity = Severity.WARNING
     start_from_latest: bool = Field(
         default=False,
         description="A new consumer group starts at the current end of each topic (the registry is always read whole).",

@@ -8,6 +8,7 @@ topic, partition and offset) and the agent carries on with the next message.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, TypeVar
 
 import faust
@@ -70,6 +71,26 @@ class CatalogTopics:
             None,
             None,
             headers,
+        )
+        delivery = asyncio.ensure_future(future)
+        delivery.add_done_callback(_report_failure)
+        return delivery
+
+    async def send_json(
+        self, topic: faust.TopicT, key: str, value: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Publish to a hub-internal JSON topic (``Hub.internal_topic``); returns the delivery.
+
+        The bytes are what the topic's JSON serializers would write, sent the same direct way as
+        catalog payloads.
+        """
+        future = await self.app.producer.send(
+            topic.get_topic_name(),
+            json.dumps(key).encode(),
+            json.dumps(value, separators=(",", ":")).encode(),
+            None,
+            None,
+            None,
         )
         delivery = asyncio.ensure_future(future)
         delivery.add_done_callback(_report_failure)

@@ -142,6 +142,11 @@ class TopicWatch:
         await consumer.start()
         await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(self.spec.name) or set()
+        if not partitions:
+            await consumer.stop()
+            raise LookupError(
+                f"{self.spec.name} does not exist yet: apply the catalog (a worker does at start)"
+            )
         tps = [TopicPartition(self.spec.name, p) for p in sorted(partitions)]
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)

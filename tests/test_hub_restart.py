@@ -62,19 +62,24 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
             extra_args=["--from-latest", "--escalation-check-every", "60"],
         )
 
+    placed: dict[str, tuple[int, int]] = {}
     cameras = [camera_record(uuid.uuid4().hex).camera_id for _ in range(CAMERAS)]
     first = worker("first")
     first.start()
-    alerts = await TopicWatch(kafka_bootstrap, ALERTS).start()
-    polisi = await TopicWatch(kafka_bootstrap, dispatch_spec("polisi")).start()
     second: WorkerProcess | None = None
+    watches: list[TopicWatch] = []
     try:
+        # The worker creates the catalog topics, so they are watched once it is ready.
         await first.wait_ready(90)
+        alerts = await TopicWatch(kafka_bootstrap, ALERTS).start()
+        polisi = await TopicWatch(kafka_bootstrap, dispatch_spec("polisi")).start()
+        watches += [alerts, polisi]
         async with CatalogProducer(kafka_bootstrap) as producer:
 
             async def stream() -> None:
                 for camera_id in cameras:
-                    await producer.send(DEVICE_EVENTS, tamper(camera_id))
+                    meta = await producer.send(DEVICE_EVENTS, tamper(camera_id))
+                    placed[camera_id] = (meta.partition, meta.offset)
                     await asyncio.sleep(0.01)
 
             sending = asyncio.create_task(stream())
@@ -87,7 +92,12 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
             await sending
             await second.wait_ready(90)
 
-        await alerts.wait_for(lambda v: mine <= {a.camera_id for a in v}, 90)
+        try:
+            await alerts.wait_for(lambda v: mine <= {a.camera_id for a in v}, 90)
+        except TimeoutError:
+            seen = {a.camera_id for a in alerts.values()}
+            missing = sorted(placed[c] for c in mine - seen)
+            raise AssertionError(f"no alert for events at (partition, offset) {missing}") from None
         await polisi.wait_for(lambda v: mine <= {d.alert.camera_id for d in v}, 90)
 
         opened: dict[str, set[str]] = defaultdict(set)
@@ -103,8 +113,8 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
         assert len(by_key) == CAMERAS
         assert all(len(ids) == 1 for ids in by_key.values())
     finally:
-        await alerts.stop()
-        await polisi.stop()
+        for watch in watches:
+            await watch.stop()
         first.stop()
         if second is not None:
             second.stop()

@@ -1,5 +1,7 @@
 """The rules agent: device events joined with their camera, through the rules engine, into alerts.
 
+Each alert is published through the outlet, which routes it to its agencies in the same step.
+
 Rule state lives in a changelog-backed table keyed ``camera_id|rule_id`` in the partition of the
 camera's events. Timers only look for states that time would change; the change itself is made by
 the tick agent in the state's own partition (Faust tables change only inside their partition's
@@ -18,10 +20,11 @@ import structlog
 from hub.alerting.slots import RuleSlot, advance
 from hub.batching import HeldWrites
 from hub.context import Hub, scan, utcnow
+from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Refused, accept_as
 from hub.gaps import GapGuard
 from hub.rules import RuleEngine, RuleState, load_rules
-from topics.catalog import ALERTS, AUDIT, DEVICE_EVENTS
+from topics.catalog import AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
 
 log = structlog.get_logger(__name__)
@@ -38,7 +41,7 @@ def state_key(camera_id: str, rule_id: str) -> str:
     return f"{camera_id}|{rule_id}"
 
 
-def install(hub: Hub) -> None:
+def install(hub: Hub, outlet: AlertOutlet) -> None:
     assert hub.config.rules_path is not None
     engine = RuleEngine(load_rules(hub.config.rules_path))
     app = hub.app
@@ -60,11 +63,11 @@ def install(hub: Hub) -> None:
             if again is not None:
                 # Processed before a crash: its alerts may not have been delivered, so again.
                 for alert in again:
-                    writes.after(await hub.catalog.send(ALERTS, alert))
+                    writes.after_all(await outlet.publish(alert))
                 return
         state, alerts = step(slot.state if slot is not None else None)
         for alert in alerts:
-            writes.after(await hub.catalog.send(ALERTS, alert))
+            writes.after_all(await outlet.publish(alert))
         updated = advance(slot, partition, cause, state, alerts)
         if updated.state.idle:
             writes.delete(key, partition)

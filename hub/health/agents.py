@@ -9,17 +9,18 @@ import structlog
 from faust.web import Request, Response, View
 
 from hub.context import Hub, scan, utcnow
+from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Refused, accept, accept_as
 from hub.health.coverage import compute_coverage
 from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
-from topics.catalog import ALERTS, CAMERA_REGISTRY, CAMERA_STATUS
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
 from topics.models import CameraRecord, CameraStatus
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.health"
 
 
-def install(hub: Hub) -> None:
+def install(hub: Hub, outlet: AlertOutlet) -> None:
     app = hub.app
     config = hub.config
     partitions = CAMERA_STATUS.partitions
@@ -34,7 +35,7 @@ def install(hub: Hub) -> None:
         health[value.camera_id] = value.model_dump(mode="json")
 
     async def publish(alerts: list[Any]) -> None:
-        await hub.catalog.publish_all(ALERTS, alerts)
+        await outlet.publish_all(alerts)
         for alert in alerts:
             log.info(
                 "health alert",
@@ -86,6 +87,7 @@ def install(hub: Hub) -> None:
                 datetime.fromisoformat(check["at"]),
                 config.offline_after_s,
                 config.offline_rule_id,
+                config.offline_severity,
             )
             if alerts:
                 await publish(alerts)

@@ -115,7 +115,11 @@ def offline_due(health: CameraHealth, now: datetime, offline_after_s: float) -> 
 
 
 def on_silence_check(
-    health: CameraHealth, now: datetime, offline_after_s: float, rule_id: str
+    health: CameraHealth,
+    now: datetime,
+    offline_after_s: float,
+    rule_id: str,
+    severity: Severity = Severity.WARNING,
 ) -> tuple[CameraHealth, list[Alert]]:
     """The timer's verdict, re-checked where the state lives: open the offline alert if still due."""
     if not offline_due(health, now, offline_after_s):
@@ -126,7 +130,7 @@ def on_silence_check(
         alert_id=alert_id(camera_id=health.camera_id, rule_id=rule_id, opened_at=since),
         rule_id=rule_id,
         category=AlertCategory.CAMERA_OFFLINE,
-        severity=Severity.WARNING,
+        severity=severity,
         status=AlertStatus.OPENED,
         sequence=0,
         camera_id=health.camera_id,

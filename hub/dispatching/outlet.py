@@ -1,0 +1,81 @@
+"""Where every alert the hub raises goes: the alerts topic, and in the same step its agencies.
+
+Routing where the alert is raised keeps each event to one Faust hop: the agent that judged the
+event publishes the alert, its dispatches and its escalation arming together, and counts the
+event as processed only when all of them are delivered. The alerts topic stays the record that
+`tilik alerts` and other readers follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+import structlog
+
+from hub.context import utcnow
+from hub.edge import CatalogTopics
+from hub.routing import RoutingTable, make_dispatch
+from topics.catalog import ALERTS, dispatch_spec
+from topics.models import Alert, AlertStatus, Dispatch
+
+log = structlog.get_logger(__name__)
+
+Delivery = asyncio.Future[Any]
+
+
+class AlertOutlet:
+    """Publishes alerts; with a routing table, routes each one to its agencies as well."""
+
+    def __init__(
+        self,
+        catalog: CatalogTopics,
+        routing: RoutingTable | None = None,
+        escalation_inbox: faust.TopicT | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.routing = routing
+        self.escalation_inbox = escalation_inbox
+
+    async def publish(self, alert: Alert) -> list[Delivery]:
+        """Send the alert and its dispatches; the returned futures complete on delivery."""
+        deliveries = [await self.catalog.send(ALERTS, alert)]
+        if self.routing is None:
+            return deliveries
+        now = utcnow()
+        for decision in self.routing.route(alert):
+            dispatch = make_dispatch(alert, decision, now)
+            deliveries.append(await self.dispatch(dispatch))
+            if dispatch.ack_deadline is not None:
+                deliveries.append(
+                    await self.to_inbox(alert.alert_id, {"arm": dispatch.model_dump(mode="json")})
+                )
+        if alert.status == AlertStatus.RESOLVED:
+            deliveries.append(await self.to_inbox(alert.alert_id, {"resolved": True}))
+        return deliveries
+
+    async def publish_all(self, alerts: Iterable[Alert]) -> None:
+        """Publish several alerts and wait until the broker has everything they imply."""
+        deliveries: list[Delivery] = []
+        for alert in alerts:
+            deliveries += await self.publish(alert)
+        if deliveries:
+            await asyncio.gather(*deliveries)
+
+    async def dispatch(self, dispatch: Dispatch) -> Delivery:
+        delivery = await self.catalog.send(dispatch_spec(dispatch.agency), dispatch)
+        log.debug(
+            "dispatched",
+            agency=dispatch.agency,
+            alert_id=dispatch.alert.alert_id,
+            status=dispatch.alert.status,
+            escalation_level=dispatch.escalation_level,
+        )
+        return delivery
+
+    async def to_inbox(self, alert_id: str, message: dict[str, Any]) -> Delivery:
+        """A message for the escalation agent, in the partition of the alert's escalation state."""
+        assert self.escalation_inbox is not None
+        return await self.catalog.send_json(self.escalation_inbox, alert_id, message)
