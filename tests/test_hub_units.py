@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from hub.cli import offline_settings
 from hub.delivery.policy import RetryPolicy
 from hub.delivery.receiver import ReceiverState, make_receiver_app
 from hub.delivery.signing import SignatureRejected, signature, signed_headers, verify
@@ -22,7 +23,7 @@ from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_
 from hub.operator import fold_alerts, select_alerts
 from hub.routing import load_routes, make_dispatch
 from topics.examples import alert, camera_record, camera_status
-from topics.models import AlertStatus, CameraState
+from topics.models import AlertStatus, CameraState, Severity
 
 SECRET = b"s3cret-for-tests"
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -136,6 +137,29 @@ def test_offline_is_due_only_after_the_silence_and_recovery_resolves_it() -> Non
     assert [(a.status, a.alert_id, a.sequence) for a in resolved] == [
         (AlertStatus.RESOLVED, opened[0].alert_id, 1)
     ]
+
+
+def test_offline_silence_id_and_severity_come_from_the_offline_rule(tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n"
+        "  - {id: cams-down, kind: offline, category: camera_offline, severity: critical,\n"
+        "     title: Camera down, after_s: 120}\n"
+    )
+    assert offline_settings(rules, None) == {
+        "offline_after_s": 120,
+        "offline_rule_id": "cams-down",
+        "offline_severity": Severity.CRITICAL,
+    }
+    assert offline_settings(rules, 30)["offline_after_s"] == 30
+    assert offline_settings(None, None) == {}
+    record = camera_record(1)
+    health = on_registry(None, record.camera_id, record, 0, NOW)
+    health, _ = on_status(health, camera_status(1).model_copy(update={"checked_at": NOW}), 0)
+    _, opened = on_silence_check(
+        health, NOW + timedelta(seconds=121), 120, "cams-down", Severity.CRITICAL
+    )
+    assert [(a.rule_id, a.severity) for a in opened] == [("cams-down", Severity.CRITICAL)]
 
 
 def test_coverage_counts_per_kecamatan_and_merges_across_workers() -> None:
