@@ -6,6 +6,8 @@ live in memory and are rebuilt from their changelog topics when a worker (re)sta
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import faust
 
 from hub.alerting import agents as alerting_agents
@@ -15,6 +17,7 @@ from hub.delivery import agents as delivery_agents
 from hub.dispatching import agents as dispatching_agents
 from hub.dispatching.outlet import AlertOutlet
 from hub.edge import CatalogTopics
+from hub.gaps import GapGuard
 from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
 from tilik.settings import get_settings
@@ -50,7 +53,13 @@ def create_hub(config: HubConfig) -> Hub:
         app=app,
         catalog=CatalogTopics(app),
         registry=RegistryView(config.bootstrap, settings=get_settings()),
+        gaps=GapGuard(config.bootstrap, config.app_id),
     )
+
+    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        hub.gaps.forget(revoked)
+
+    app.on_partitions_revoked.connect(cast(Any, forget_revoked))
 
     @app.task
     async def load_registry() -> None:

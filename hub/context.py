@@ -13,6 +13,7 @@ import faust.types
 
 from hub.config import HubConfig
 from hub.edge import CatalogTopics
+from hub.gaps import GapGuard
 from hub.registry_view import RegistryView
 
 
@@ -22,6 +23,7 @@ class Hub:
     app: faust.App
     catalog: CatalogTopics
     registry: RegistryView
+    gaps: GapGuard
     extras: dict[str, object] = field(default_factory=dict)
     internal_topics: dict[str, int] = field(default_factory=dict)
 

@@ -8,7 +8,10 @@ offset above the group's committed one - knows exactly what it missed and reads 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +41,21 @@ class FetchedEvent:
     message: FetchedMessage
 
 
+# A partition silent this long while records wait on it is read directly; checked this often.
+STALL_IDLE_S = 10.0
+STALL_CHECK_EVERY_S = 2.0
+
+
 class GapGuard:
-    """Per partition, the next offset an agent should see; fetches whatever it did not."""
+    """Per partition, the next offset an agent should see; fetches whatever it did not.
+
+    One guard serves every agent of a worker (state is per topic partition). Topics must have
+    contiguous offsets: not for compacted topics.
+    """
 
     def __init__(self, bootstrap: str, group_id: str) -> None:
         # Only agents' own partitions are swept (see ``assigned``).
+        self._lock = asyncio.Lock()
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._expected: dict[TopicPartition, int] = {}
@@ -62,7 +75,8 @@ class GapGuard:
         self._last_seen[tp] = time.monotonic()
         if expected is None or message.offset <= expected:
             return []
-        records = await self._fetch(tp, expected, message.offset)
+        async with self._lock:
+            records = await self._fetch(tp, expected, message.offset)
         if records:
             log.warning(
                 "skipped input recovered",
@@ -83,6 +97,10 @@ class GapGuard:
         idle = [tp for tp in partitions if now - self._last_seen.get(tp, self._started) > idle_s]
         if not idle:
             return []
+        async with self._lock:
+            return await self._fetch_idle(idle, now)
+
+    async def _fetch_idle(self, idle: list[TopicPartition], now: float) -> list[FetchedEvent]:
         reader = await self._reader_started()
         ends = await reader.end_offsets(idle)
         fetched: list[FetchedEvent] = []
@@ -108,6 +126,17 @@ class GapGuard:
                 )
             fetched.extend(records)
         return fetched
+
+    def forget(self, partitions: Iterable[Any]) -> None:
+        """Drop what is known of partitions this worker no longer owns.
+
+        When one comes back, its committed offset is where it starts again: another worker may
+        have moved it on meanwhile.
+        """
+        for tp in partitions:
+            key = TopicPartition(tp.topic, tp.partition)
+            self._expected.pop(key, None)
+            self._last_seen.pop(key, None)
 
     @staticmethod
     def assigned(app: Any, topic: str) -> list[TopicPartition]:
@@ -168,3 +197,30 @@ class GapGuard:
                     )
                 )
         return fetched
+
+
+async def guarded(events: AsyncIterator[Any], gaps: GapGuard) -> AsyncIterator[Any]:
+    """A Faust event stream with whatever Faust skipped before each event put back in front."""
+    async for event in events:
+        for skipped in await gaps.missed(event):
+            yield skipped
+        yield event
+
+
+def watch_stalls(
+    app: Any, gaps: GapGuard, topic: str, handle: Callable[[Any], Awaitable[None]], name: str
+) -> None:
+    """A timer that hands records waiting on a silent partition of ``topic`` to ``handle``."""
+
+    @app.timer(STALL_CHECK_EVERY_S, name=name)
+    async def recover_stalled() -> None:
+        for event in await gaps.stalled(GapGuard.assigned(app, topic), STALL_IDLE_S):
+            await handle(event)
+
+
+def json_record(event: Any) -> tuple[Any, Any]:
+    """Key and value of a hub-internal JSON topic record, from a Faust event or a fetched one."""
+    message = event.message
+    key = json.loads(message.key) if message.key is not None else None
+    value = json.loads(message.value) if message.value is not None else None
+    return key, value

@@ -22,7 +22,7 @@ from hub.batching import HeldWrites
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Refused, accept_as
-from hub.gaps import GapGuard
+from hub.gaps import STALL_CHECK_EVERY_S, STALL_IDLE_S, GapGuard
 from hub.rules import RuleEngine, RuleState, load_rules
 from topics.catalog import AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
@@ -32,9 +32,6 @@ COMPONENT = "hub.alerting"
 # Events judged together: their alerts are delivered in one round trip before their state is kept.
 BATCH_MAX = 500
 BATCH_WITHIN_S = 0.01
-# A partition silent this long while records wait on it is read directly (see hub/gaps.py).
-STALL_CHECK_EVERY_S = 2.0
-STALL_IDLE_S = 10.0
 
 
 def state_key(camera_id: str, rule_id: str) -> str:
@@ -48,7 +45,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     partitions = DEVICE_EVENTS.partitions
     rule_states = hub.table("rule-state", partitions)
     ticks = hub.internal_topic("rule-ticks", partitions)
-    gaps = GapGuard(hub.config.bootstrap, hub.config.app_id)
+    gaps = hub.gaps
 
     async def judge(
         writes: HeldWrites,

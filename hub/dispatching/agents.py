@@ -17,6 +17,7 @@ from hub.context import Hub, scan, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Refused, accept_as
+from hub.gaps import guarded, json_record, watch_stalls
 from hub.routing import RoutingTable, load_routes
 from topics.catalog import ALERT_ACKS, ALERTS
 from topics.models import AlertAck, Dispatch
@@ -33,47 +34,53 @@ def install(hub: Hub) -> AlertOutlet:
     partitions = ALERTS.partitions
     escalations = hub.table("escalations", partitions)
     escalation_inbox = hub.internal_topic("escalation-inbox", partitions)
+    inbox_name = escalation_inbox.get_topic_name()
 
     outlet = AlertOutlet(hub.catalog, routing, escalation_inbox)
 
+    async def on_ack_event(event: Any) -> None:
+        try:
+            ack = await accept_as(hub.catalog, ALERT_ACKS, AlertAck, event, component=COMPONENT)
+        except Refused:
+            return
+        await outlet.to_inbox(ack.alert_id, {"ack": ack.agency})
+
     @app.agent(hub.catalog.topic(ALERT_ACKS), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                ack = await accept_as(hub.catalog, ALERT_ACKS, AlertAck, event, component=COMPONENT)
-            except Refused:
-                continue
-            await outlet.to_inbox(ack.alert_id, {"ack": ack.agency})
+        async for event in guarded(stream.events(), hub.gaps):
+            await on_ack_event(event)
+
+    async def on_inbox_event(event: Any) -> None:
+        key, message = json_record(event)
+        alert_id = str(key)
+        stored = escalations.get(alert_id)
+        current = Escalation.model_validate(stored) if stored is not None else None
+        if "arm" in message:
+            updated = arm(current, Dispatch.model_validate(message["arm"]))
+        elif "ack" in message:
+            updated = acknowledge(current, alert_id, str(message["ack"]))
+            log.info(
+                "escalation stopped by acknowledgement", alert_id=alert_id, agency=message["ack"]
+            )
+        elif "resolved" in message:
+            if current is not None:
+                del escalations[alert_id]
+            return
+        elif "due" in message and current is not None:
+            updated, sent = escalate_due(current, routing, datetime.fromisoformat(message["due"]))
+            # The escalation state is stored next: its dispatches must be out first.
+            await asyncio.gather(*[await outlet.dispatch(dispatch) for dispatch in sent])
+        else:
+            return
+        escalations[alert_id] = updated.model_dump(mode="json")
 
     @app.agent(escalation_inbox, name="hub.dispatching.escalate")
     async def escalate(stream: Any) -> None:
-        async for event in stream.events():
-            alert_id = str(event.key)
-            message = event.value
-            stored = escalations.get(alert_id)
-            current = Escalation.model_validate(stored) if stored is not None else None
-            if "arm" in message:
-                updated = arm(current, Dispatch.model_validate(message["arm"]))
-            elif "ack" in message:
-                updated = acknowledge(current, alert_id, str(message["ack"]))
-                log.info(
-                    "escalation stopped by acknowledgement",
-                    alert_id=alert_id,
-                    agency=message["ack"],
-                )
-            elif "resolved" in message:
-                if current is not None:
-                    del escalations[alert_id]
-                continue
-            elif "due" in message and current is not None:
-                updated, sent = escalate_due(
-                    current, routing, datetime.fromisoformat(message["due"])
-                )
-                # The escalation state is stored next: its dispatches must be out first.
-                await asyncio.gather(*[await outlet.dispatch(dispatch) for dispatch in sent])
-            else:
-                continue
-            escalations[alert_id] = updated.model_dump(mode="json")
+        async for event in guarded(stream.events(), hub.gaps):
+            await on_inbox_event(event)
+
+    for topic, handle in ((ALERT_ACKS.name, on_ack_event), (inbox_name, on_inbox_event)):
+        watch_stalls(app, hub.gaps, topic, handle, name=f"hub.dispatching.stall-check.{topic}")
 
     @app.timer(hub.config.escalation_check_every_s, name="hub.dispatching.escalation-timer")
     async def find_due_escalations() -> None:

@@ -11,6 +11,7 @@ from faust.web import Request, Response, View
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Refused, accept, accept_as
+from hub.gaps import guarded, watch_stalls
 from hub.health.coverage import compute_coverage
 from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
@@ -62,18 +63,25 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 on_registry(load(camera_id), camera_id, record, event.message.partition, utcnow())
             )
 
+    async def on_status_event(event: Any) -> None:
+        try:
+            status = await accept_as(
+                hub.catalog, CAMERA_STATUS, CameraStatus, event, component=COMPONENT
+            )
+        except Refused:
+            return
+        updated, alerts = on_status(load(status.camera_id), status, event.message.partition)
+        await publish(alerts)
+        store(updated)
+
     @app.agent(hub.catalog.topic(CAMERA_STATUS), name="hub.health.status")
     async def status_agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                status = await accept_as(
-                    hub.catalog, CAMERA_STATUS, CameraStatus, event, component=COMPONENT
-                )
-            except Refused:
-                continue
-            updated, alerts = on_status(load(status.camera_id), status, event.message.partition)
-            await publish(alerts)
-            store(updated)
+        async for event in guarded(stream.events(), hub.gaps):
+            await on_status_event(event)
+
+    watch_stalls(
+        app, hub.gaps, CAMERA_STATUS.name, on_status_event, name="hub.health.status-stall-check"
+    )
 
     @app.agent(silence_checks, name="hub.health.silence")
     async def silence_agent(stream: Any) -> None:
