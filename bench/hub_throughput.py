@@ -319,6 +319,16 @@ def summary(name: str, burst: Run, paced: Run) -> tuple[float, float, float]:
         f"paced p50 {p50:7.1f} ms  p99 {p99:7.1f} ms   missing {lost}   "
         f"burst CPU {1000 * burst.cpu_s / max(1, burst.events):.3f} ms/event"
     )
+    if paced.first_sent is not None and latencies:
+        slowest = sorted(
+            (
+                (1000 * (paced.seen[k] - paced.sent[k]), paced.sent[k] - paced.first_sent)
+                for k in paced.sent
+                if k in paced.seen
+            ),
+            reverse=True,
+        )[:5]
+        print(f"{'':<12} slowest: " + ", ".join(f"{ms:.0f} ms at {at:.1f} s" for ms, at in slowest))
     return burst.throughput(), p50, p99
 
 

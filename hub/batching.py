@@ -9,6 +9,7 @@ the batch sees the batch's own pending writes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from faust.types import TableT
@@ -17,8 +18,9 @@ from faust.types import TableT
 class HeldWrites:
     """Pending table writes (by key, each with the partition its changelog record belongs to)."""
 
-    def __init__(self, table: TableT) -> None:
+    def __init__(self, table: TableT, on_write: Callable[[Any], None] | None = None) -> None:
         self.table = table
+        self._on_write = on_write
         self._pending: dict[Any, tuple[int, Any]] = {}
         self._deliveries: list[asyncio.Future[Any]] = []
 
@@ -52,5 +54,7 @@ class HeldWrites:
             else:
                 self.table.send_changelog(partition, key, value)
                 self.table.data[key] = value
+            if self._on_write is not None:
+                self._on_write(key)
         self._pending.clear()
         self._deliveries.clear()

@@ -21,9 +21,11 @@ from hub.alerting.slots import RuleSlot, advance
 from hub.batching import HeldWrites
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.outlet import AlertOutlet
+from hub.due import DueIndex
 from hub.edge import Refused, accept_as
 from hub.gaps import STALL_CHECK_EVERY_S, STALL_IDLE_S, GapGuard
 from hub.rules import RuleEngine, RuleState, load_rules
+from hub.rules.moments import RECHECK_CAP_S
 from topics.catalog import AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
 
@@ -46,6 +48,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     rule_states = hub.table("rule-state", partitions)
     ticks = hub.internal_topic("rule-ticks", partitions)
     gaps = hub.gaps
+    due = DueIndex()
 
     async def judge(
         writes: HeldWrites,
@@ -87,7 +90,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         # Revocation must take effect before any event is judged, so wait for the registry.
         await hub.registry.ready.wait()
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            writes = HeldWrites(rule_states)
+            writes = HeldWrites(rule_states, due.touch)
             for event in events:
                 for skipped in await gaps.missed(event):
                     await judge_event(writes, skipped)
@@ -98,7 +101,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     async def recover_stalled_events() -> None:
         stalled = await gaps.stalled(GapGuard.assigned(app, DEVICE_EVENTS.name), STALL_IDLE_S)
         if stalled:
-            writes = HeldWrites(rule_states)
+            writes = HeldWrites(rule_states, due.touch)
             for event in stalled:
                 await judge_event(writes, event)
             await writes.apply()
@@ -138,7 +141,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 continue
             at = datetime.fromisoformat(event.value["at"])
             camera = hub.registry.get(camera_id)
-            writes = HeldWrites(rule_states)
+            writes = HeldWrites(rule_states, due.touch)
             await judge(
                 writes,
                 key,
@@ -150,19 +153,29 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
 
     @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
     async def find_due_ticks() -> None:
+        # Only states whose next time-driven change has come are looked at (hub/due.py).
         now = utcnow()
-        async for key, stored in scan(list(rule_states.items())):
-            state = RuleState.from_json(stored["s"])
-            if not engine.needs_tick(state):
+        due.sync(rule_states.data.keys())
+        async for key, version in scan(due.pop_due(now.timestamp())):
+            stored = rule_states.get(key)
+            if stored is None:
+                due.forget(key)
                 continue
+            state = RuleState.from_json(stored["s"])
             camera_id, _, rule_id = key.partition("|")
             rule = engine.rule(rule_id)
             if rule is not None:
+                if not engine.needs_tick(state):
+                    due.schedule(key, now.timestamp() + RECHECK_CAP_S, version)
+                    continue
                 updated, alerts = engine.tick(
                     rule, camera_id, state, hub.registry.get(camera_id), now
                 )
                 if not alerts and updated == state:
+                    due.schedule(key, engine.next_check(rule, state, now), version)
                     continue
+            # The tick agent's write touches the key again; until then, not before the next run.
+            due.schedule(key, now.timestamp() + hub.config.rules_tick_every_s, version)
             await ticks.send(
                 key=key, value={"key": key, "at": now.isoformat()}, partition=int(stored["p"])
             )

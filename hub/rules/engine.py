@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hub.rules import kinds
+from hub.rules import kinds, moments
 from hub.rules.kinds import Verdict
 from hub.rules.lifecycle import AlertLife, Timing
 from hub.rules.model import (
@@ -64,6 +64,7 @@ class RuleEngine:
         self.zone = ZoneInfo(ruleset.timezone)
         self._by_id: dict[str, Rule] = {rule.id: rule for rule in ruleset.rules}
         self._by_event: dict[EventKind, list[EventRule]] = {}
+        self._spans: dict[str, tuple[float, ...]] = {}
         for rule in ruleset.rules:
             if isinstance(rule, EventRule) and rule.enabled:
                 for kind in dict.fromkeys(rule.events):
@@ -250,6 +251,13 @@ class RuleEngine:
             rule_id=rule_id, camera_id=camera_id, camera=camera, timing=Timing(0, 0, 0)
         )
         return [life.resolve(new, now, "the rule was removed")]
+
+    def next_check(self, rule: Rule, state: RuleState, now: datetime) -> float:
+        """Epoch seconds when ``tick`` could next change this state (see ``hub.rules.moments``)."""
+        spans = self._spans.get(rule.id)
+        if spans is None:
+            spans = self._spans[rule.id] = moments.durations(rule, self.timing(rule))
+        return moments.next_check(spans, state, now)
 
     @staticmethod
     def needs_tick(state: RuleState) -> bool:

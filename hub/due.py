@@ -1,0 +1,70 @@
+"""Which table entries a timer must look at now: a due time per key, earliest first.
+
+Timers used to scan whole tables on every run, which costs time in proportion to the table
+(tens of thousands of cameras, rules and alerts) even when nothing is about to change. An index
+keeps, per key, the earliest moment time alone could change that entry. Writers ``touch`` a key
+(look at it on the next run); the timer ``pop_due``s what is due, and ``schedule``s each entry it
+found unchanged for its next moment. ``sync`` adopts entries written without ``touch`` (a table
+restored from its changelog) and forgets deleted ones.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+
+
+class DueIndex:
+    """Per key: when to look next (epoch seconds) and a version that every ``touch`` bumps."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, float] = {}
+        self._version: dict[str, int] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def touch(self, key: str, at: float = 0.0) -> None:
+        """The entry changed: look at it on the next run (or from ``at``)."""
+        self._version[key] = self._version.get(key, 0) + 1
+        self._set(key, at)
+
+    def schedule(self, key: str, at: float, version: int) -> None:
+        """Next look at ``at``, unless the entry was touched since it was popped as ``version``."""
+        if self._version.get(key) == version:
+            self._set(key, at)
+
+    def forget(self, key: str) -> None:
+        self._due.pop(key, None)
+        self._version.pop(key, None)
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """Make the index cover exactly ``keys``: new ones are due now, missing ones dropped."""
+        present = set(keys)
+        for key in present.difference(self._due):
+            self.touch(key)
+        for key in set(self._due).difference(present):
+            self.forget(key)
+
+    def pop_due(self, now: float) -> list[tuple[str, int]]:
+        """Keys due at ``now`` (each with its version), removed until scheduled again."""
+        due: list[tuple[str, int]] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, key = heapq.heappop(heap)
+            if self._due.get(key) != at:
+                continue  # superseded by a later touch or schedule
+            del self._due[key]
+            due.append((key, self._version.get(key, 0)))
+        if len(heap) > 4 * len(self._due) + 64:
+            self._compact()
+        return due
+
+    def _set(self, key: str, at: float) -> None:
+        self._due[key] = at
+        heapq.heappush(self._heap, (at, key))
+
+    def _compact(self) -> None:
+        self._heap = [(at, key) for key, at in self._due.items()]
+        heapq.heapify(self._heap)
