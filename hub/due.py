@@ -13,6 +13,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
+# However far off an entry's next moment looks, a timer looks at it at least this often.
+RECHECK_CAP_S = 60.0
+
 
 class DueIndex:
     """Per key: when to look next (epoch seconds) and a version that every ``touch`` bumps."""

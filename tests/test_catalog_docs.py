@@ -63,9 +63,7 @@ def test_asyncapi_has_the_required_top_level_fields(document: dict[str, Any]):
     assert document["asyncapi"] == "3.0.0"
     assert document["info"]["title"] and document["info"]["version"]
     assert document["servers"]["local"]["protocol"] == "kafka"
-    assert {c["address"] for c in document["channels"].values()} == {
-        s.name for s in all_topics()
-    }
+    assert {c["address"] for c in document["channels"].values()} == {s.name for s in all_topics()}
 
 
 def test_every_ref_resolves(document: dict[str, Any]):

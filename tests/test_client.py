@@ -117,7 +117,9 @@ async def test_invalid_messages_are_dead_lettered_and_consumption_continues(kafk
     assert message.value == good
     assert message.offset == valid.offset
 
-    letters = {dl.source_offset: dl for dl in await find_dead_letters(kafka_bootstrap, spec.name, 3)}
+    letters = {
+        dl.source_offset: dl for dl in await find_dead_letters(kafka_bootstrap, spec.name, 3)
+    }
     assert set(letters) == {not_json.offset, wrong_fields.offset, wrong_schema.offset}
     binary = letters[not_json.offset]
     assert binary.payload_encoding == "base64"

@@ -105,7 +105,9 @@ def test_console_format_is_scrubbed_too(restore_logging: None):
 
 
 def test_harmless_text_stays_readable():
-    text = "Basic settings loaded; profile token Profile_1; rtsp://10.0.0.1/stream; Digest auth needed"
+    text = (
+        "Basic settings loaded; profile token Profile_1; rtsp://10.0.0.1/stream; Digest auth needed"
+    )
     assert redact_text(text) == text
     assert redact_value({"profile_token": "Profile_1", "credential_ref": "env:CAM_PW"}) == {
         "profile_token": "Profile_1",

@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.due import DueIndex
+from hub.due import RECHECK_CAP_S, DueIndex
 from hub.rules import RuleEngine, RuleState, load_rules
-from hub.rules.moments import RECHECK_CAP_S
 from hub.rules.testing import camera, event
 from topics.models import DeviceEvent, EventKind, ObjectClass, SiteType
 

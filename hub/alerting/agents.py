@@ -21,11 +21,10 @@ from hub.alerting.slots import RuleSlot, advance
 from hub.batching import HeldWrites
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.outlet import AlertOutlet
-from hub.due import DueIndex
+from hub.due import RECHECK_CAP_S, DueIndex
 from hub.edge import Refused, accept_as
 from hub.gaps import STALL_CHECK_EVERY_S, STALL_IDLE_S, GapGuard
 from hub.rules import RuleEngine, RuleState, load_rules
-from hub.rules.moments import RECHECK_CAP_S
 from topics.catalog import AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
 

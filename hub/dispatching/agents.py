@@ -16,6 +16,7 @@ import structlog
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.dispatching.outlet import AlertOutlet
+from hub.due import RECHECK_CAP_S, DueIndex
 from hub.edge import Refused, accept_as
 from hub.gaps import guarded, json_record, watch_stalls
 from hub.routing import RoutingTable, load_routes
@@ -35,6 +36,7 @@ def install(hub: Hub) -> AlertOutlet:
     escalations = hub.table("escalations", partitions)
     escalation_inbox = hub.internal_topic("escalation-inbox", partitions)
     inbox_name = escalation_inbox.get_topic_name()
+    due = DueIndex()
 
     outlet = AlertOutlet(hub.catalog, routing, escalation_inbox)
 
@@ -73,6 +75,7 @@ def install(hub: Hub) -> AlertOutlet:
         else:
             return
         escalations[alert_id] = updated.model_dump(mode="json")
+        due.touch(alert_id)
 
     @app.agent(escalation_inbox, name="hub.dispatching.escalate")
     async def escalate(stream: Any) -> None:
@@ -84,11 +87,24 @@ def install(hub: Hub) -> AlertOutlet:
 
     @app.timer(hub.config.escalation_check_every_s, name="hub.dispatching.escalation-timer")
     async def find_due_escalations() -> None:
+        # Only escalations whose deadline may have passed are looked at (hub/due.py).
         now = utcnow()
-        async for alert_id, stored in scan(list(escalations.items())):
+        due.sync(escalations.data.keys())
+        async for alert_id, version in scan(due.pop_due(now.timestamp())):
+            stored = escalations.get(alert_id)
+            if stored is None:
+                due.forget(alert_id)
+                continue
             deadline = Escalation.model_validate(stored).next_deadline()
             if deadline is not None and deadline <= now:
                 await escalation_inbox.send(key=alert_id, value={"due": now.isoformat()})
+                # The escalate agent's write touches it again; until then, not before next run.
+                next_at = now.timestamp() + hub.config.escalation_check_every_s
+            elif deadline is not None:
+                next_at = min(deadline.timestamp(), now.timestamp() + RECHECK_CAP_S)
+            else:
+                next_at = now.timestamp() + RECHECK_CAP_S
+            due.schedule(alert_id, next_at, version)
 
     return outlet
 

@@ -10,10 +10,18 @@ from faust.web import Request, Response, View
 
 from hub.context import Hub, scan, utcnow
 from hub.dispatching.outlet import AlertOutlet
+from hub.due import RECHECK_CAP_S, DueIndex
 from hub.edge import Refused, accept, accept_as
 from hub.gaps import guarded, watch_stalls
 from hub.health.coverage import compute_coverage
-from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
+from hub.health.state import (
+    CameraHealth,
+    offline_check_at,
+    offline_due,
+    on_registry,
+    on_silence_check,
+    on_status,
+)
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
 from topics.models import CameraRecord, CameraStatus
 
@@ -27,6 +35,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     partitions = CAMERA_STATUS.partitions
     health = hub.table("camera-health", partitions)
     silence_checks = hub.internal_topic("health-silence-checks", partitions)
+    due = DueIndex()
 
     def load(camera_id: str) -> CameraHealth | None:
         stored = health.get(camera_id)
@@ -34,6 +43,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
 
     def store(value: CameraHealth) -> None:
         health[value.camera_id] = value.model_dump(mode="json")
+        due.touch(value.camera_id)
 
     async def publish(alerts: list[Any]) -> None:
         await outlet.publish_all(alerts)
@@ -104,8 +114,14 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     @app.timer(config.health_check_every_s, name="hub.health.silence-timer")
     async def find_silent_cameras() -> None:
         # The timer only finds candidates; the state changes where it lives, in its partition.
+        # Only cameras whose silence may have run out are looked at (hub/due.py).
         now = utcnow()
-        async for camera_id, stored in scan(list(health.items())):
+        due.sync(health.data.keys())
+        async for camera_id, version in scan(due.pop_due(now.timestamp())):
+            stored = health.get(camera_id)
+            if stored is None:
+                due.forget(camera_id)
+                continue
             current = CameraHealth.model_validate(stored)
             if offline_due(current, now, config.offline_after_s):
                 await silence_checks.send(
@@ -113,6 +129,12 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                     value={"camera_id": camera_id, "at": now.isoformat()},
                     partition=current.partition,
                 )
+                # The silence agent's write touches it again; until then, not before the next run.
+                due.schedule(camera_id, now.timestamp() + config.health_check_every_s, version)
+                continue
+            # Nothing to wait for (offline already, revoked): look again now and then regardless.
+            check_at = offline_check_at(current, config.offline_after_s)
+            due.schedule(camera_id, check_at or now.timestamp() + RECHECK_CAP_S, version)
 
     @app.page("/coverage")
     async def coverage_page(web: View, request: Request) -> Response:

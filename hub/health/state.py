@@ -102,6 +102,14 @@ def silent_since(health: CameraHealth) -> datetime | None:
     return health.last_seen or health.known_since
 
 
+def offline_check_at(health: CameraHealth, offline_after_s: float) -> float | None:
+    """Epoch seconds from which this camera can be offline-due; ``None``: not until it changes."""
+    since = silent_since(health)
+    if not health.registered or health.revoked or health.offline_alert is not None or since is None:
+        return None
+    return since.timestamp() + offline_after_s
+
+
 def offline_due(health: CameraHealth, now: datetime, offline_after_s: float) -> bool:
     """Registered, still shared, silent for longer than the limit and not yet alerted."""
     since = silent_since(health)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from hub.due import RECHECK_CAP_S
 from hub.rules.lifecycle import Timing
 from hub.rules.model import Rule, WindowRule
 from hub.rules.state import RuleState
 
-RECHECK_CAP_S = 60.0
 _RULE_DURATIONS = ("for_s", "window_s", "min_s", "absent_after_s", "after_s")
 
 
