@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 
 import faust
@@ -16,6 +17,22 @@ from topics.connection import connection_config
 from topics.models import Agency
 
 GIL_SWITCH_INTERVAL_S = 0.0005
+# Collections of the youngest generation run after this many new container objects (default 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector from pausing the worker for 100 ms at a time.
+
+    A full collection walks every tracked object: the libraries' and the tables' alike, which
+    took 80 to 140 ms, several times a minute under load, and showed up directly in the p99
+    latency. What exists once the worker is set up lives as long as the process, so it is moved
+    out of the collector's sight (``gc.freeze``; reference counting still frees it), and young
+    collections, which promote to the older generations, run less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
 def agencies_of(config: HubConfig) -> list[str]:
@@ -108,5 +125,6 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     # thread: with the default 5 ms GIL switch interval each handoff can wait that long while
     # the agents are busy, which showed up as tens of milliseconds per hop at moderate load.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    tune_gc()
     worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
