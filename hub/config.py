@@ -37,6 +37,12 @@ class HubConfig(BaseModel):
     )
     producer_linger_ms: float = Field(default=1.0, ge=0, le=1000)
     commit_every_s: float = Field(default=1.0, gt=0)
+    fetch_min_bytes: int = Field(
+        default=65536,
+        ge=1,
+        description="The broker answers a fetch once it has this much (or fetch_max_wait_ms passed).",
+    )
+    fetch_max_wait_ms: int = Field(default=10, ge=0, le=1500)
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
     offline_severity: Severity = Severity.WARNING

@@ -187,3 +187,20 @@ def test_alert_states_fold_to_the_latest_per_alert() -> None:
     latest = fold_alerts([opened, resolved, opened, other])
     assert latest[opened.alert_id].status == AlertStatus.RESOLVED
     assert [a.alert_id for a in select_alerts(latest.values(), open_only=True)] == [other.alert_id]
+
+
+def test_worker_consumer_fetches_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    from hub.worker import batch_fetches
+
+    def stub(self: object, transport: object) -> SimpleNamespace:
+        return SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=1500)
+
+    monkeypatch.setattr(AIOKafkaConsumerThread, "_create_worker_consumer", stub)
+    batch_fetches(65536, 10)
+    batch_fetches(1, 1)  # applied once per process
+    consumer = AIOKafkaConsumerThread._create_worker_consumer(object(), object())  # type: ignore[arg-type]
+    assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (65536, 10)
