@@ -70,7 +70,7 @@ def test_produce_then_tail_round_trip_with_an_invalid_line(
     assert "line 2:" in err and "dispatch_id" in err
 
     code, out, _ = run(
-        "tail", f"dispatch.{agency}", "--json", "--from-beginning", "--max", "2",
+        "tail", "dispatch", "--agency", agency, "--json", "--from-beginning", "--max", "2",
         "--timeout", "15", "--bootstrap", kafka_bootstrap,
     )  # fmt: skip
     assert code == 0
@@ -87,6 +87,11 @@ def test_produce_then_tail_round_trip_with_an_invalid_line(
     assert "line 2" in letter.reason
     assert letter.component == "cli.produce"
     assert letter.payload == lines[1]
+
+
+def test_tail_agency_goes_with_the_dispatch_topic_only() -> None:
+    code, _, err = run("tail", "alerts", "--agency", "dishub")
+    assert code == 2 and "--agency goes with the topic `dispatch`" in err
 
 
 def test_raw_produce_is_marked_invalid_by_tail_and_dead_lettered_on_request(

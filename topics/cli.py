@@ -174,6 +174,10 @@ def produce(
 @click.option("--group", help="Consumer group (commits offsets); default: none.")
 @click.option("--key", help="Only messages with this key.")
 @click.option(
+    "--agency",
+    help="With TOPIC `dispatch`: the agency whose dispatch topic to show (same as dispatch.AGENCY).",
+)
+@click.option(
     "--validate-to-dlq",
     is_flag=True,
     help="Dead-letter invalid messages instead of showing them.",
@@ -187,12 +191,20 @@ def tail(
     from_beginning: bool,
     group: str | None,
     key: str | None,
+    agency: str | None,
     validate_to_dlq: bool,
 ) -> None:
-    """Show messages of TOPIC as they arrive; invalid ones are marked INVALID with the reason."""
+    """Show messages of TOPIC as they arrive; invalid ones are marked INVALID with the reason.
+
+    An agency's dispatches: ``tilik tail dispatch --agency dishub`` (or ``dispatch.dishub``).
+    """
     from topics.client import CatalogConsumer
     from topics.console import dump_json, message_line, message_record
 
+    if agency is not None:
+        if topic != "dispatch":
+            raise click.UsageError("--agency goes with the topic `dispatch`")
+        topic = f"dispatch.{agency}"
     spec = _spec(topic)
 
     async def run() -> None:

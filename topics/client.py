@@ -221,7 +221,9 @@ class Received:
     def value_as(self, model: type[M]) -> M:
         """The payload as ``model``; a tombstone or an invalid message raises ``TypeError``."""
         if not isinstance(self.value, model):
-            what = self.error or ("a tombstone" if self.value is None else type(self.value).__name__)
+            what = self.error or (
+                "a tombstone" if self.value is None else type(self.value).__name__
+            )
             raise TypeError(f"{self.topic}@{self.offset} is not a {model.__name__}: {what}")
         return self.value
 
