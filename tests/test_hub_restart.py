@@ -36,13 +36,6 @@ def tamper(camera_id: str) -> DeviceEvent:
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "faust-streaming 0.15.3 skips input around a restart; hub/gaps.py recovers most of it, "
-        "but some runs still miss a few events (docs/hub.md, 'Known limits')"
-    ),
-)
 async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempotency_key(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
