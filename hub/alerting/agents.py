@@ -126,28 +126,33 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 partial(engine.apply, rule, device_event, camera, now=now),
             )
 
+    async def apply_tick(writes: HeldWrites, tick: dict[str, Any]) -> None:
+        key = str(tick["key"])
+        slot = RuleSlot.load(writes.get(key))
+        if slot is None:
+            return
+        camera_id, _, rule_id = key.partition("|")
+        rule = engine.rule(rule_id)
+        if rule is None:
+            writes.delete(key, slot.partition)
+            return
+        at = datetime.fromisoformat(tick["at"])
+        await judge(
+            writes,
+            key,
+            slot.partition,
+            f"tick:{tick['at']}",
+            partial(engine.tick, rule, camera_id, camera=hub.registry.get(camera_id), now=at),
+        )
+
     @app.agent(ticks, name="hub.alerting.ticks")
     async def apply_ticks(stream: Any) -> None:
-        async for event in stream.events():
-            key = str(event.value["key"])
-            slot = RuleSlot.load(rule_states.get(key))
-            if slot is None:
-                continue
-            camera_id, _, rule_id = key.partition("|")
-            rule = engine.rule(rule_id)
-            if rule is None:
-                del rule_states[key]
-                continue
-            at = datetime.fromisoformat(event.value["at"])
-            camera = hub.registry.get(camera_id)
+        # Many states can come due together (alerts opened in one burst resolve together), so
+        # ticks are judged in batches too: one delivery round trip per batch, not per tick.
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             writes = HeldWrites(rule_states, due.touch)
-            await judge(
-                writes,
-                key,
-                slot.partition,
-                f"tick:{event.value['at']}",
-                partial(engine.tick, rule, camera_id, camera=camera, now=at),
-            )
+            for event in events:
+                await apply_tick(writes, event.value)
             await writes.apply()
 
     @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
