@@ -10,6 +10,7 @@ import pytest
 
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.rules import RuleEngine, RuleState, load_rules
+from hub.rules.moments import UNSCHEDULED_CAP_S
 from hub.rules.testing import camera, event
 from topics.models import DeviceEvent, EventKind, ObjectClass, SiteType
 
@@ -59,13 +60,15 @@ def random_events(rng: random.Random, cam, count: int) -> list[DeviceEvent]:
     return events
 
 
+def changes(engine: RuleEngine, rule, camera_id, state: RuleState, at: datetime) -> bool:
+    updated, alerts = engine.tick(rule, camera_id, state, None, at)
+    return bool(alerts) or updated != state
+
+
 def first_change(engine: RuleEngine, rule, camera_id, state: RuleState, start: datetime) -> float:
-    """Seconds after ``start`` at which a tick first changes the state (searched second by second)."""
+    """Seconds after ``start`` at which a tick first changes the state (second by second, 60 s)."""
     for second in range(1, int(RECHECK_CAP_S) + 1):
-        updated, alerts = engine.tick(
-            rule, camera_id, state, None, start + timedelta(seconds=second)
-        )
-        if alerts or updated != state:
+        if changes(engine, rule, camera_id, state, start + timedelta(seconds=second)):
             return float(second)
     return float("inf")
 
@@ -92,8 +95,17 @@ def test_next_check_is_never_after_the_first_time_driven_change(seed: int) -> No
                     continue  # due already: the timer sends a tick now
                 due_in = engine.next_check(rule, state, now) - now.timestamp()
                 change_in = first_change(engine, rule, cam.camera_id, state, now)
-                assert 0 < due_in <= RECHECK_CAP_S
+                assert 0 < due_in <= UNSCHEDULED_CAP_S
                 assert due_in <= change_in, (rule_id, state, now, due_in, change_in)
+                # Time-driven changes of a rule without a schedule only ever switch on, so no
+                # change just before the due moment means none anywhere before it.
+                just_before = now + timedelta(seconds=due_in - 0.001)
+                assert not changes(engine, rule, cam.camera_id, state, just_before), (
+                    rule_id,
+                    state,
+                    now,
+                    due_in,
+                )
                 checked += 1
     assert checked > 50
 

@@ -64,7 +64,7 @@ class RuleEngine:
         self.zone = ZoneInfo(ruleset.timezone)
         self._by_id: dict[str, Rule] = {rule.id: rule for rule in ruleset.rules}
         self._by_event: dict[EventKind, list[EventRule]] = {}
-        self._spans: dict[str, tuple[float, ...]] = {}
+        self._spans: dict[str, tuple[tuple[float, ...], float]] = {}
         for rule in ruleset.rules:
             if isinstance(rule, EventRule) and rule.enabled:
                 for kind in dict.fromkeys(rule.events):
@@ -254,10 +254,14 @@ class RuleEngine:
 
     def next_check(self, rule: Rule, state: RuleState, now: datetime) -> float:
         """Epoch seconds when ``tick`` could next change this state (see ``hub.rules.moments``)."""
-        spans = self._spans.get(rule.id)
-        if spans is None:
-            spans = self._spans[rule.id] = moments.durations(rule, self.timing(rule))
-        return moments.next_check(spans, state, now)
+        known = self._spans.get(rule.id)
+        if known is None:
+            known = self._spans[rule.id] = (
+                moments.durations(rule, self.timing(rule)),
+                moments.cap_s(rule),
+            )
+        spans, cap = known
+        return moments.next_check(spans, state, now, cap)
 
     @staticmethod
     def needs_tick(state: RuleState) -> bool:

@@ -5,7 +5,8 @@ window, a dwell passing ``min_s``, a quiet alert resolving, a cooldown ending, a
 happens when the time since one of the state's timestamps reaches one of the rule's durations
 (or the sum of two). The earliest such candidate after now is when to look again; anything not
 of that form (a schedule's time-of-day limit) is caught by looking at least every
-``RECHECK_CAP_S``.
+``RECHECK_CAP_S`` for rules with a schedule; other rules are looked at least every
+``UNSCHEDULED_CAP_S`` as a safety net.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hub.rules.lifecycle import Timing
 from hub.rules.model import Rule, WindowRule
 from hub.rules.state import RuleState
 
+UNSCHEDULED_CAP_S = 600.0
 _RULE_DURATIONS = ("for_s", "window_s", "min_s", "absent_after_s", "after_s")
 
 
@@ -57,10 +59,16 @@ def marks(state: RuleState) -> list[float]:
     return found
 
 
-def next_check(spans: tuple[float, ...], state: RuleState, now: datetime) -> float:
-    """Epoch seconds of the earliest candidate after ``now``, at most ``RECHECK_CAP_S`` away."""
+def cap_s(rule: Rule) -> float:
+    """How long a state of this rule may go unlooked-at, whatever its timestamps say."""
+    scheduled = rule.schedule.days or rule.schedule.times
+    return RECHECK_CAP_S if scheduled else UNSCHEDULED_CAP_S
+
+
+def next_check(spans: tuple[float, ...], state: RuleState, now: datetime, cap: float) -> float:
+    """Epoch seconds of the earliest candidate after ``now``, at most ``cap`` seconds away."""
     current = now.timestamp()
-    best = current + RECHECK_CAP_S
+    best = current + cap
     for mark in marks(state):
         for span in spans:
             at = mark + span
