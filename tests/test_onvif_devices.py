@@ -15,13 +15,13 @@ from structlog.testing import capture_logs
 from connectors.onvif.connector import OnvifConfig, OnvifConnector
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.health import HealthTarget, check_camera, check_fleet
-from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.probe import ProbeTarget, probe_many
 from connectors.onvif.pullpoint import SubscriptionState
 from connectors.onvif.simulator import FaultPlan, OnvifFleet
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import AuthenticationError, DeviceDataError
+from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.secrets import Credentials
 from topics.models import CameraState, DeviceEvent
 

@@ -13,9 +13,9 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
 from connectors.onvif.simulator import OnvifFleet
+from connectors.sdk.netpolicy import ProbePolicy
 from topics import codec
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS
@@ -212,4 +212,4 @@ async def test_cli_refuses_addresses_outside_the_probe_policy() -> None:
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1
-    assert b"refusing to probe 8.8.8.8:80" in stderr and b"169.254.169.254" in stderr
+    assert b"refusing to reach 8.8.8.8:80" in stderr and b"169.254.169.254" in stderr

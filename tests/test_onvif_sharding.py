@@ -20,9 +20,9 @@ from sdk_helpers import TopicTail, eventually, running
 
 from connectors.onvif import connector as onvif_connector
 from connectors.onvif.connector import OnvifConnector
-from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
 from connectors.onvif.simulator import OnvifFleet
+from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS

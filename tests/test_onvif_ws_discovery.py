@@ -6,9 +6,9 @@ import pytest
 
 from connectors.onvif import discovery
 from connectors.onvif.discovery import ws_discover
-from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.simulator import OnvifFleet
 from connectors.sdk.errors import ConfigurationError
+from connectors.sdk.netpolicy import ProbePolicy
 
 
 async def test_multicast_on_loopback_finds_the_fleet_and_nothing_leaves_loopback(

@@ -27,6 +27,7 @@ from topics.catalog import (
     all_topics,
 )
 from topics.client import CatalogProducer
+from topics.examples import camera_record
 from topics.identity import camera_id, device_id
 from topics.models import (
     AuditRecord,
@@ -359,3 +360,46 @@ async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
         assert service.metrics.errors.get("DeviceDataError", 0) >= 1
         published = [str(v) for tail in tails.values() for _, v in tail.values]
         assert not any(real_password in text for text in published)
+
+
+async def test_addresses_outside_the_network_policy_are_refused_before_any_connection(
+    catalog: str,
+) -> None:
+    # Documentation and public addresses, a host name: nothing is ever sent to them (refused
+    # by the policy before a connection is opened).
+    connector = unique_connector()
+    configs: list[dict[str, object]] = [
+        {"address": "203.0.113.7:80", "credential_ref": "admin@env:T_NOPE"},
+        {"address": "nvr.example.com:80", "credential_ref": "admin@env:T_NOPE"},
+        {"address": "169.254.169.254:80"},
+    ]
+    async with CatalogProducer(catalog) as producer:
+        summary = await onboard(connector, configs, producer=producer)
+    assert not summary.published
+    assert "not in the allowed networks" in summary.failed["203.0.113.7:80"]
+    assert "not host names" in summary.failed["nvr.example.com:80"]
+    assert "169.254.169.254:80" in summary.failed
+
+    # A registry record is input too: the runtime refuses to watch an address outside the policy.
+    serial = _serial()
+    record = camera_record(serial).model_copy(
+        update={
+            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=0),
+            "connector": connector.name,
+            "device_id": device_id(vendor=VENDOR, serial=serial),
+            "address": "203.0.113.7:80",
+        }
+    )
+    async with CatalogProducer(catalog) as producer:
+        await producer.send(CAMERA_REGISTRY, record)
+    service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
+    with capture_logs() as logs:
+        async with running(service):
+            assert await eventually(
+                lambda: any(
+                    entry["event"] == "device cannot be watched"
+                    and "refusing to reach 203.0.113.7:80" in entry["reason"]
+                    for entry in logs
+                )
+            )
+            assert record.device_id not in service.watched_devices

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from connectors.onvif.netpolicy import ProbePolicy, split_host_port
 from connectors.sdk.errors import ConfigurationError
+from connectors.sdk.netpolicy import ProbePolicy, split_host_port
 
 
 def _credential_ref(username: str | None, password_env: str | None, ref: str | None) -> str | None:
@@ -46,7 +46,7 @@ def _progress(done: int, total: int) -> None:
 @click.option(
     "--allow",
     multiple=True,
-    help="CIDR the hub may probe (repeatable; default loopback + RFC 1918 or $TILIK_ONVIF_PROBE_ALLOW).",
+    help="CIDR the hub may probe (repeatable; default loopback + RFC 1918 or $TILIK_PROBE_ALLOW).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of camera records.")
 @click.option("--dry-run", is_flag=True, help="Probe and print; publish nothing.")

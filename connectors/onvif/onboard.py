@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
-from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.probe import ProbeFailure, ProbeReport, ProbeTarget
 from connectors.sdk.errors import ConfigurationError
+from connectors.sdk.netpolicy import ProbePolicy
 from topics.catalog import CAMERA_REGISTRY
 from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter

@@ -9,11 +9,11 @@ from typing import Literal
 from connectors.onvif.device import OnvifDevice
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
-from connectors.onvif.netpolicy import ProbePolicy
 from connectors.onvif.onboard import TargetSet, dedupe, publish
 from connectors.onvif.probe import ProbeFailure, ProbeReport, ProgressCallback, probe_many
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.onvif.zeep_device import ZeepOnvifDevice
+from connectors.sdk.netpolicy import ProbePolicy
 from topics.catalog import CAMERA_REGISTRY
 from topics.client import CatalogProducer, read_table
 from topics.models import CameraRecord

@@ -95,6 +95,9 @@ class Connector(abc.ABC, Generic[ConfigT]):
     #: the config model the runtime validates raw config against
     config_model: ClassVar[type[ConnectorConfig]]
     version: ClassVar[str] = "0.0.0"
+    #: a device on a private network: its address must be inside the probe allow-list
+    #: (``connectors.sdk.netpolicy``); a connector for a cloud platform sets this to False
+    private_network: ClassVar[bool] = True
 
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         self.config = config

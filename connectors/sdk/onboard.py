@@ -24,10 +24,12 @@ from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import Connector, ConnectorConfig, ConnectorMetrics
 from connectors.sdk.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConnectorError,
     DeviceDataError,
     RetriableError,
 )
+from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter
@@ -74,28 +76,38 @@ class OnboardSummary:
         }
 
 
+def _label(raw: Mapping[str, Any] | ConnectorConfig, index: int) -> str:
+    if isinstance(raw, ConnectorConfig):
+        return raw.address
+    return str(raw.get("address", f"config #{index}"))
+
+
 def parse_configs(
     connector_cls: type[Connector[Any]], raw_configs: Iterable[Mapping[str, Any] | ConnectorConfig]
 ) -> tuple[list[ConnectorConfig], dict[str, str]]:
-    """Validate raw configs; the invalid ones come back as ``{label: reason}``."""
+    """Validate raw configs; the invalid ones come back as ``{label: reason}``.
+
+    A config whose address the network policy refuses is invalid too, before anything connects.
+    """
     valid: list[ConnectorConfig] = []
     invalid: dict[str, str] = {}
+    policy = ProbePolicy.default()
     for index, raw in enumerate(raw_configs):
-        if isinstance(raw, ConnectorConfig):
-            valid.append(raw)
-            continue
         try:
-            valid.append(connector_cls.config_model.model_validate(raw))
-        except ValidationError as exc:
-            label = (
-                str(raw.get("address", f"config #{index}"))
-                if isinstance(raw, Mapping)
-                else f"config #{index}"
+            config = (
+                raw
+                if isinstance(raw, ConnectorConfig)
+                else connector_cls.config_model.model_validate(raw)
             )
+            guard_config(connector_cls, config, policy)
+            valid.append(config)
+        except ConfigurationError as exc:
+            invalid[_label(raw, index)] = str(exc)
+        except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
             )
-            invalid[label] = f"invalid config: {problems}"
+            invalid[_label(raw, index)] = f"invalid config: {problems}"
     return valid, invalid
 
 

@@ -57,6 +57,7 @@ from connectors.sdk.errors import (
     FatalConnectorError,
     RetriableError,
 )
+from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.onboard import OnboardSummary, onboard
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, Received
@@ -136,6 +137,7 @@ class WatchService:
         # camera id -> (partition, record): the owned slice of the registry for this connector
         self._cameras: dict[str, tuple[int, CameraRecord]] = {}
         self._devices: dict[str, DeviceWatch] = {}
+        self._policy = ProbePolicy.default()
         self._states: dict[str, dict[str, Any]] = {}
         self._health_limit = asyncio.Semaphore(self.options.concurrency)
         self._assigned: set[int] = set()
@@ -275,6 +277,8 @@ class WatchService:
     def _start_device(self, target: DeviceTarget) -> None:
         try:
             config = self.connector_cls.config_from_record(target.representative)
+            # A registry record is input too: its address is checked before any connection.
+            guard_config(self.connector_cls, config, self._policy)
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
         except (ConnectorError, ValueError) as exc:
             self.metrics.count_error(exc)

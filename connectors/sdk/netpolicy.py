@@ -1,10 +1,14 @@
-"""Which addresses the hub may probe: an allow-list of networks, so onboarding cannot be used for SSRF.
+"""Which addresses connectors may reach: an allow-list of networks, so onboarding cannot be used for SSRF.
 
 Default: loopback and the RFC 1918 private ranges (cameras live on private networks; a
-request to probe a public address, a link-local metadata service or a multicast group is
-refused). A deployment widens or narrows it with ``TILIK_ONVIF_PROBE_ALLOW`` (comma-separated
-CIDRs) or ``--allow CIDR``. Host names are refused outright: a name can be re-pointed after it
-is checked, an IP literal cannot.
+request to reach a public address, a link-local metadata service or a multicast group is
+refused). A deployment widens or narrows it with ``TILIK_PROBE_ALLOW`` (comma-separated CIDRs;
+``TILIK_ONVIF_PROBE_ALLOW`` is read too) or, for ONVIF probing, ``--allow CIDR``. Host names are
+refused outright: a name can be re-pointed after it is checked, an IP literal cannot.
+
+Every connector whose class keeps ``private_network = True`` (the default: a device on a
+private network) has its configs checked here at onboarding and again before the runtime
+connects to a registry record's address (``guard_config``).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import ipaddress
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from connectors.sdk.errors import ConfigurationError
 
-ALLOW_ENV = "TILIK_ONVIF_PROBE_ALLOW"
+ALLOW_ENV = "TILIK_PROBE_ALLOW"
+LEGACY_ALLOW_ENV = "TILIK_ONVIF_PROBE_ALLOW"
 DEFAULT_ALLOWED = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 MAX_SCAN_ADDRESSES = 65_536
 
@@ -44,7 +50,7 @@ class ProbePolicy:
     @classmethod
     def default(cls, environ: dict[str, str] | None = None) -> ProbePolicy:
         env = os.environ if environ is None else environ
-        configured = env.get(ALLOW_ENV)
+        configured = env.get(ALLOW_ENV) or env.get(LEGACY_ALLOW_ENV)
         return cls(_networks(configured.split(",") if configured else DEFAULT_ALLOWED))
 
     @classmethod
@@ -61,11 +67,11 @@ class ProbePolicy:
             ip = ipaddress.ip_address(host)
         except ValueError:
             raise ConfigurationError(
-                f"refusing to probe {address}: only IP addresses are probed, not host names"
+                f"refusing to reach {address}: only IP addresses are allowed, not host names"
             ) from None
         if not self.permits(ip):
             raise ConfigurationError(
-                f"refusing to probe {address}: not in the allowed networks "
+                f"refusing to reach {address}: not in the allowed networks "
                 f"({', '.join(str(n) for n in self.allowed)}; set {ALLOW_ENV} to change)"
             )
         return join_host_port(str(ip), port)
@@ -105,3 +111,13 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def guard_config(connector_cls: Any, config: Any, policy: ProbePolicy | None = None) -> None:
+    """Refuse (``ConfigurationError``) a config whose address the policy does not allow.
+
+    Connectors for cloud platforms set ``private_network = False`` on their class and are not
+    checked.
+    """
+    if getattr(connector_cls, "private_network", True):
+        (policy or ProbePolicy.default()).check_address(config.address)
