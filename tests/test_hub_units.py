@@ -204,3 +204,22 @@ def test_worker_consumer_fetches_are_batched(monkeypatch: pytest.MonkeyPatch) ->
     batch_fetches(1, 1)  # applied once per process
     consumer = AIOKafkaConsumerThread._create_worker_consumer(object(), object())  # type: ignore[arg-type]
     assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (65536, 10)
+
+
+async def test_revoked_partitions_are_forgotten_by_the_gap_guard(tmp_path) -> None:
+    from aiokafka import TopicPartition
+    from faust.types import TP
+
+    from hub.app import create_hub
+    from hub.config import HubConfig
+
+    hub = create_hub(
+        HubConfig(bootstrap="127.0.0.1:1", app_id="units-revoke", data_dir=tmp_path / "hub")
+    )
+    kept, lost = (
+        TopicPartition("tilik.events.device.v1", 1),
+        TopicPartition("tilik.events.device.v1", 2),
+    )
+    hub.gaps._expected.update({kept: 10, lost: 20})
+    await hub.app.on_partitions_revoked.send({TP(lost.topic, lost.partition)})
+    assert hub.gaps._expected == {kept: 10}
