@@ -18,7 +18,9 @@ Two event mixes, each measured for both the baseline and the hub:
   so its dispatch shows that everything before it was handled. Latency is that of the alerts.
 
 Offered rate for the latency phase: ``--cameras`` cameras, each reporting one analytics event
-every ``--per-camera-interval`` seconds (default 20,000 cameras, one event a minute: 333 events/s).
+every ``--per-camera-interval`` seconds (default 20,000 cameras, one event a minute: 333 events/s)
+and one health result every ``--health-interval`` seconds (default a minute: another 333/s, which
+the hub's health agents consume; the passthrough does not read them).
 
     TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py [--events 3000] [--duration 15]
 """
@@ -44,8 +46,15 @@ from kafka.errors import TopicAlreadyExistsError
 
 from hub.testing import WorkerProcess
 from topics import codec, identity
-from topics.catalog import DEVICE_EVENTS, dispatch_spec
-from topics.models import DeviceEvent, EventAttributes, EventKind, EventSource
+from topics.catalog import CAMERA_STATUS, DEVICE_EVENTS, dispatch_spec
+from topics.models import (
+    CameraState,
+    CameraStatus,
+    DeviceEvent,
+    EventAttributes,
+    EventKind,
+    EventSource,
+)
 
 AGENCY = "bench"
 PASSTHROUGH_TOPIC = "tilik-bench-passthrough"
@@ -234,6 +243,39 @@ async def offer(
     await asyncio.gather(*futures)
 
 
+async def offer_statuses(
+    producer: AIOKafkaProducer, cameras: int, rate: float, duration_s: float, tag: str
+) -> int:
+    """Health results of ``cameras`` cameras in turn, paced at ``rate`` per second."""
+    headers = codec.headers_for(CAMERA_STATUS)
+    ids = [identity.camera_id(vendor="bench", serial=f"{tag}-s{i}") for i in range(cameras)]
+    futures = []
+    start = time.monotonic()
+    total = int(rate * duration_s)
+    for index in range(total):
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        camera = ids[index % cameras]
+        status = CameraStatus(
+            camera_id=camera,
+            state=CameraState.ONLINE,
+            checked_at=datetime.now(UTC),
+            latency_ms=12.0,
+            connector="bench",
+        )
+        futures.append(
+            await producer.send(
+                CAMERA_STATUS.name,
+                codec.encode(CAMERA_STATUS, status),
+                key=camera.encode(),
+                headers=headers,
+            )
+        )
+    await asyncio.gather(*futures)
+    return total
+
+
 def cpu_seconds(pid: int | None) -> float:
     """CPU time (user + system) a process has used so far; 0 where /proc is not available."""
     path = Path(f"/proc/{pid if pid is not None else 'self'}/stat")
@@ -252,6 +294,8 @@ async def measure(
     tag: str,
     alerting_percent: float,
     pid: int | None = None,
+    status_rate: float = 0.0,
+    cameras: int = 1,
 ) -> tuple[Run, Run]:
     output = Output(bootstrap, output_topic)
     await output.start()
@@ -270,7 +314,16 @@ async def measure(
         await output.wait(burst_run, 120)
         burst_run.cpu_s = cpu_seconds(pid) - cpu_before
         paced_events = payloads(int(rate * duration_s), f"{tag}-paced", alerting_percent)
+        statuses = (
+            asyncio.create_task(
+                offer_statuses(producer, cameras, status_rate, duration_s, f"{tag}-health")
+            )
+            if status_rate > 0
+            else None
+        )
         await offer(producer, paced_events, paced_run, rate)
+        if statuses is not None:
+            await statuses
         await output.wait(paced_run, 60)
         return burst_run, paced_run
     finally:
@@ -353,6 +406,7 @@ async def main() -> None:
     parser.add_argument("--mixes", default="worst,typical", help="Comma-separated: worst, typical.")
     args = parser.parse_args()
     rate = args.cameras / args.per_camera_interval
+    status_rate = args.cameras / args.health_interval if args.health_interval > 0 else 0.0
     tag = uuid.uuid4().hex[:8]
     mixes = {"worst": 100.0, "typical": args.alerting_percent}
     chosen = {name: mixes[name] for name in args.mixes.split(",")}
@@ -364,7 +418,7 @@ async def main() -> None:
 
     print(
         f"offered load: {args.cameras} cameras x 1 event / {args.per_camera_interval:g} s"
-        f" = {rate:.0f} events/s"
+        f" = {rate:.0f} events/s, plus {status_rate:.0f} health results/s while paced"
     )
     print(
         f"burst: {args.events} events; paced: {args.duration:g} s; mixes: "
@@ -384,6 +438,8 @@ async def main() -> None:
             args.duration,
             f"{tag}-base-{name}",
             percent,
+            status_rate=status_rate,
+            cameras=args.cameras,
         )
     baseline_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -415,6 +471,8 @@ async def main() -> None:
                     f"{tag}-hub-{name}",
                     percent,
                     pid=worker.process.pid if worker.process is not None else None,
+                    status_rate=status_rate,
+                    cameras=args.cameras,
                 )
         finally:
             worker.stop()
