@@ -404,6 +404,12 @@ async def main() -> None:
         help="Share of alerting events in the typical mix.",
     )
     parser.add_argument("--mixes", default="worst,typical", help="Comma-separated: worst, typical.")
+    parser.add_argument(
+        "--health-interval",
+        type=float,
+        default=60.0,
+        help="While paced, every camera also reports a health result this often (0: none).",
+    )
     args = parser.parse_args()
     rate = args.cameras / args.per_camera_interval
     status_rate = args.cameras / args.health_interval if args.health_interval > 0 else 0.0
