@@ -135,7 +135,7 @@ def offline_settings(rules_path: Path | None, offline_after: float | None) -> di
     """Camera-offline alerts from the rules file's ``offline`` rule; ``--offline-after`` wins.
 
     Health raises these alerts itself (it owns each camera's last-seen time); the rule names the
-    silence, the rule id and the severity.
+    silence, the rule id, the severity and which cameras (its scope).
     """
     from hub.rules import load_rules
     from hub.rules.model import OfflineRule
@@ -151,6 +151,7 @@ def offline_settings(rules_path: Path | None, offline_after: float | None) -> di
                 offline_after_s=rule.after_s,
                 offline_rule_id=rule.id,
                 offline_severity=rule.severity,
+                offline_scope=rule.scope,
             )
     if offline_after is not None:
         settings["offline_after_s"] = offline_after

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.delivery.policy import RetryPolicy
+from hub.rules.model import Scope
 from topics.models import Severity
 
 
@@ -46,6 +47,7 @@ class HubConfig(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     offline_rule_id: str = "camera-offline"
     offline_severity: Severity = Severity.WARNING
+    offline_scope: Scope = Field(default_factory=Scope)
     start_from_latest: bool = Field(
         default=False,
         description="A new consumer group starts at the current end of each topic (the registry is always read whole).",

@@ -19,11 +19,18 @@ from hub.delivery.signing import SignatureRejected, signature, signed_headers, v
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.dispatching.escalation import acknowledge, arm, escalate_due
 from hub.health.coverage import compute_coverage, merge_coverage
-from hub.health.state import CameraHealth, offline_due, on_registry, on_silence_check, on_status
+from hub.health.state import (
+    CameraHealth,
+    offline_check_at,
+    offline_due,
+    on_registry,
+    on_silence_check,
+    on_status,
+)
 from hub.operator import fold_alerts, select_alerts
 from hub.routing import load_routes, make_dispatch
 from topics.examples import alert, camera_record, camera_status
-from topics.models import AlertStatus, CameraState, Severity
+from topics.models import AlertStatus, CameraState, Severity, SiteType
 
 SECRET = b"s3cret-for-tests"
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -139,27 +146,38 @@ def test_offline_is_due_only_after_the_silence_and_recovery_resolves_it() -> Non
     ]
 
 
-def test_offline_silence_id_and_severity_come_from_the_offline_rule(tmp_path) -> None:
+def test_offline_silence_id_severity_and_scope_come_from_the_offline_rule(tmp_path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "version: 1\nrules:\n"
         "  - {id: cams-down, kind: offline, category: camera_offline, severity: critical,\n"
-        "     title: Camera down, after_s: 120}\n"
+        "     title: Camera down, after_s: 120, scope: {site_types: [market]}}\n"
     )
-    assert offline_settings(rules, None) == {
+    settings = offline_settings(rules, None)
+    assert {k: v for k, v in settings.items() if k != "offline_scope"} == {
         "offline_after_s": 120,
         "offline_rule_id": "cams-down",
         "offline_severity": Severity.CRITICAL,
     }
+    scope = settings["offline_scope"]
     assert offline_settings(rules, 30)["offline_after_s"] == 30
     assert offline_settings(None, None) == {}
-    record = camera_record(1)
-    health = on_registry(None, record.camera_id, record, 0, NOW)
-    health, _ = on_status(health, camera_status(1).model_copy(update={"checked_at": NOW}), 0)
-    _, opened = on_silence_check(
-        health, NOW + timedelta(seconds=121), 120, "cams-down", Severity.CRITICAL
-    )
+
+    def silent(site_type: SiteType):
+        record = camera_record(site_type.value).model_copy(update={"site_type": site_type})
+        health = on_registry(None, record.camera_id, record, 0, NOW)
+        status = camera_status(1).model_copy(
+            update={"camera_id": record.camera_id, "checked_at": NOW}
+        )
+        return on_status(health, status, 0)[0]
+
+    later = NOW + timedelta(seconds=121)
+    market, road = silent(SiteType.MARKET), silent(SiteType.MAIN_ROAD)
+    assert offline_due(market, later, 120, scope) and not offline_due(road, later, 120, scope)
+    assert offline_check_at(road, 120, scope) is None
+    _, opened = on_silence_check(market, later, 120, "cams-down", Severity.CRITICAL, scope)
     assert [(a.rule_id, a.severity) for a in opened] == [("cams-down", Severity.CRITICAL)]
+    assert on_silence_check(road, later, 120, "cams-down", Severity.CRITICAL, scope)[1] == []
 
 
 def test_coverage_counts_per_kecamatan_and_merges_across_workers() -> None:

@@ -106,6 +106,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 config.offline_after_s,
                 config.offline_rule_id,
                 config.offline_severity,
+                config.offline_scope,
             )
             if alerts:
                 await publish(alerts)
@@ -123,7 +124,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 due.forget(camera_id)
                 continue
             current = CameraHealth.model_validate(stored)
-            if offline_due(current, now, config.offline_after_s):
+            if offline_due(current, now, config.offline_after_s, config.offline_scope):
                 await silence_checks.send(
                     key=camera_id,
                     value={"camera_id": camera_id, "at": now.isoformat()},
@@ -133,7 +134,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 due.schedule(camera_id, now.timestamp() + config.health_check_every_s, version)
                 continue
             # Nothing to wait for (offline already, revoked): look again now and then regardless.
-            check_at = offline_check_at(current, config.offline_after_s)
+            check_at = offline_check_at(current, config.offline_after_s, config.offline_scope)
             due.schedule(camera_id, check_at or now.timestamp() + RECHECK_CAP_S, version)
 
     @app.page("/coverage")

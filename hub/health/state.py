@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from hub.rules.model import Scope
 from topics.identity import alert_id
 from topics.models import (
     Alert,
@@ -20,6 +21,7 @@ from topics.models import (
     CameraState,
     CameraStatus,
     Location,
+    OwnerKind,
     Severity,
     SiteType,
 )
@@ -36,6 +38,7 @@ class CameraHealth(BaseModel):
     owner_id: str | None = None
     location: Location = Location()
     site_type: SiteType = SiteType.OTHER
+    owner_kind: OwnerKind | None = None
     state: CameraState | None = None
     known_since: AwareDatetime | None = None
     last_seen: AwareDatetime | None = None
@@ -75,6 +78,7 @@ def on_registry(
             "partition": partition,
             "name": record.name,
             "owner_id": record.owner.id,
+            "owner_kind": record.owner.kind,
             "location": record.location,
             "site_type": record.site_type,
             "known_since": current.known_since or now,
@@ -102,16 +106,37 @@ def silent_since(health: CameraHealth) -> datetime | None:
     return health.last_seen or health.known_since
 
 
-def offline_check_at(health: CameraHealth, offline_after_s: float) -> float | None:
+def in_scope(health: CameraHealth, scope: Scope | None) -> bool:
+    """Whether the offline rule's scope (site types, area, owner kinds) covers this camera."""
+    if scope is None or not scope.needs_camera:
+        return True
+    if scope.site_types and health.site_type not in scope.site_types:
+        return False
+    if scope.owner_kinds and health.owner_kind not in scope.owner_kinds:
+        return False
+    return not scope.outside(health.location.area)
+
+
+def offline_check_at(
+    health: CameraHealth, offline_after_s: float, scope: Scope | None = None
+) -> float | None:
     """Epoch seconds from which this camera can be offline-due; ``None``: not until it changes."""
     since = silent_since(health)
-    if not health.registered or health.revoked or health.offline_alert is not None or since is None:
+    if (
+        not health.registered
+        or health.revoked
+        or health.offline_alert is not None
+        or since is None
+        or not in_scope(health, scope)
+    ):
         return None
     return since.timestamp() + offline_after_s
 
 
-def offline_due(health: CameraHealth, now: datetime, offline_after_s: float) -> bool:
-    """Registered, still shared, silent for longer than the limit and not yet alerted."""
+def offline_due(
+    health: CameraHealth, now: datetime, offline_after_s: float, scope: Scope | None = None
+) -> bool:
+    """Registered, still shared, in the rule's scope, silent too long and not yet alerted."""
     since = silent_since(health)
     return (
         health.registered
@@ -119,6 +144,7 @@ def offline_due(health: CameraHealth, now: datetime, offline_after_s: float) -> 
         and health.offline_alert is None
         and since is not None
         and (now - since).total_seconds() > offline_after_s
+        and in_scope(health, scope)
     )
 
 
@@ -128,9 +154,10 @@ def on_silence_check(
     offline_after_s: float,
     rule_id: str,
     severity: Severity = Severity.WARNING,
+    scope: Scope | None = None,
 ) -> tuple[CameraHealth, list[Alert]]:
     """The timer's verdict, re-checked where the state lives: open the offline alert if still due."""
-    if not offline_due(health, now, offline_after_s):
+    if not offline_due(health, now, offline_after_s, scope):
         return health, []
     since = silent_since(health)
     assert since is not None
