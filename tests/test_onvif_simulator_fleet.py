@@ -238,3 +238,10 @@ def test_serials_and_macs_are_unique_within_a_fleet_and_differ_between_seeds():
     other = OnvifFleet(3, seed=9).cameras
     assert {c.serial for c in other}.isdisjoint(c.serial for c in cameras)
     assert {c.mac for c in other}.isdisjoint(c.mac for c in cameras)
+
+
+def test_simulator_password_comes_from_either_variable():
+    from connectors.onvif.simulator.cli import simulate_onvif
+
+    [option] = [p for p in simulate_onvif.params if p.name == "password"]
+    assert option.envvar == ["TILIK_SIM_ONVIF_PASSWORD", "TILIK_SIM_PASSWORD"]

@@ -39,9 +39,10 @@ async def _serve(fleet: OnvifFleet) -> None:
 @click.option("--username", default="admin", show_default=True)
 @click.option(
     "--password",
-    envvar="TILIK_SIM_ONVIF_PASSWORD",
+    envvar=["TILIK_SIM_ONVIF_PASSWORD", "TILIK_SIM_PASSWORD"],
     default="",
-    help="Camera password (or TILIK_SIM_ONVIF_PASSWORD).",
+    help="Camera password (or TILIK_SIM_ONVIF_PASSWORD, or TILIK_SIM_PASSWORD as the vendor "
+    "simulators read it).",
 )
 @click.option(
     "--event-rate",
