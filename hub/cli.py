@@ -235,23 +235,40 @@ async def _fetch_all(urls: tuple[str, ...]) -> list[dict[str, object]]:
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not resolved.")
 @click.option("--kecamatan", default=None, help="Only alerts from this kecamatan.")
 @click.option("--max", "limit", type=int, default=100, show_default=True)
+@click.option(
+    "--since",
+    "since_text",
+    default=None,
+    metavar="DURATION",
+    help="Only alert states from the last DURATION (e.g. 30m, 24h, 7d) instead of the topic's "
+    "whole retention; an alert whose last state is older does not show.",
+)
 @bootstrap_option
 @json_option
 def alerts(
-    open_only: bool, kecamatan: str | None, limit: int, bootstrap: str | None, as_json: bool
+    open_only: bool,
+    kecamatan: str | None,
+    limit: int,
+    since_text: str | None,
+    bootstrap: str | None,
+    as_json: bool,
 ) -> None:
     """Alerts, each folded to its latest lifecycle state, newest first."""
     import asyncio
     import json
+    from datetime import UTC, datetime
 
     from hub.history import read_history
-    from hub.operator import fold_alerts, select_alerts
+    from hub.operator import fold_alerts, parse_duration, select_alerts
     from topics.catalog import ALERTS
     from topics.models import Alert
 
-    states = [
-        r.value for r in asyncio.run(read_history(ALERTS, bootstrap)) if isinstance(r.value, Alert)
-    ]
+    try:
+        since = datetime.now(UTC) - parse_duration(since_text) if since_text else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    records = asyncio.run(read_history(ALERTS, bootstrap, since=since))
+    states = [r.value for r in records if isinstance(r.value, Alert)]
     chosen = select_alerts(fold_alerts(states).values(), open_only=open_only, kecamatan=kecamatan)[
         :limit
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
@@ -26,7 +27,11 @@ class Record:
         return f"{self.partition}-{self.offset}"
 
 
-async def read_history(spec: TopicSpec, bootstrap: str | None = None) -> list[Record]:
+async def read_history(
+    spec: TopicSpec, bootstrap: str | None = None, *, since: datetime | None = None
+) -> list[Record]:
+    """Every record of the topic up to its current end; with ``since``, only those appended
+    (broker timestamps) from then on."""
     consumer = AIOKafkaConsumer(
         **connection_config(bootstrap),
         group_id=None,
@@ -43,8 +48,16 @@ async def read_history(spec: TopicSpec, bootstrap: str | None = None) -> list[Re
         if not tps:
             return records
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
+        if since is None:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            starts = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in tps}
+            )
+            for tp in tps:
+                found = starts.get(tp)
+                consumer.seek(tp, found.offset if found is not None else end[tp])
         remaining = {tp for tp in tps if end[tp] > await consumer.position(tp)}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)

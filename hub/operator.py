@@ -6,7 +6,7 @@ import base64
 import contextlib
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub.health.coverage import Coverage, compute_coverage
 from hub.health.state import CameraHealth, on_registry, on_status
@@ -127,3 +127,14 @@ async def replay(producer: CatalogProducer, record: Record, letter: DeadLetter, 
         ),
     )
     return target
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``24h``, ``7d`` (a number and one unit) as a timedelta."""
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in _DURATION_UNITS or not value.replace(".", "", 1).isdigit():
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 24h, 7d)")
+    return timedelta(seconds=float(value) * _DURATION_UNITS[unit])

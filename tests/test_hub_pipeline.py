@@ -493,6 +493,22 @@ async def test_alerts_command_folds_lifecycles(worker: WorkerProcess, kafka_boot
     assert not [
         a for a in still_open if a["camera_id"] == camera.camera_id and a["rule_id"] == "t-crowd"
     ]
+    # --since reads only recent states: the last hour has them, the last second no longer does.
+    recent = json.loads(
+        subprocess.run(
+            [*run, "--since", "1h"], capture_output=True, text=True, timeout=240, check=True
+        ).stdout
+    )
+    assert [a["status"] for a in recent if a["camera_id"] == camera.camera_id] == ["resolved"]
+    await asyncio.sleep(1.5)
+    none = json.loads(
+        subprocess.run(
+            [*run, "--since", "1s"], capture_output=True, text=True, timeout=240, check=True
+        ).stdout
+    )
+    assert not [a for a in none if a["camera_id"] == camera.camera_id]
+    bad = subprocess.run([*run, "--since", "soon"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
 
 
 async def _coverage(worker: WorkerProcess) -> dict:  # type: ignore[type-arg]

@@ -241,3 +241,15 @@ async def test_revoked_partitions_are_forgotten_by_the_gap_guard(tmp_path) -> No
     hub.gaps._expected.update({kept: 10, lost: 20})
     await hub.app.on_partitions_revoked.send({TP(lost.topic, lost.partition)})
     assert hub.gaps._expected == {kept: 10}
+
+
+def test_durations_for_operator_commands() -> None:
+    from hub.operator import parse_duration
+
+    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("30m") == timedelta(minutes=30)
+    assert parse_duration("1.5h") == timedelta(minutes=90)
+    assert parse_duration("7d") == timedelta(days=7)
+    for bad in ("", "h", "5", "5w", "-1h", "soon"):
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration(bad)
