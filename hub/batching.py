@@ -35,11 +35,8 @@ class HeldWrites:
     def delete(self, key: Any, partition: int) -> None:
         self._pending[key] = (partition, None)
 
-    def after(self, delivery: asyncio.Future[Any]) -> None:
-        """Hold the writes until this output is delivered too."""
-        self._deliveries.append(delivery)
-
-    def after_all(self, deliveries: list[asyncio.Future[Any]]) -> None:
+    def after(self, deliveries: list[asyncio.Future[Any]]) -> None:
+        """Hold the writes until these outputs are delivered too."""
         self._deliveries.extend(deliveries)
 
     async def apply(self) -> None:

@@ -12,6 +12,7 @@ import faust
 import faust.types
 
 from hub.config import HubConfig
+from hub.due import DueIndex
 from hub.edge import CatalogTopics
 from hub.gaps import GapGuard
 from hub.registry_view import RegistryView
@@ -57,6 +58,24 @@ async def scan(items: list[tuple[Any, Any]], every: int = 200) -> AsyncIterator[
         if index and index % every == 0:
             await asyncio.sleep(0)
         yield item
+
+
+async def due_entries(
+    due: DueIndex, table: faust.types.TableT, now: datetime
+) -> AsyncIterator[tuple[str, int, Any]]:
+    """A timer's share of a table: (key, version, stored value) of each entry due at ``now``.
+
+    The index is first brought in line with the table (entries restored from the changelog are
+    due at once, deleted ones forgotten); an entry deleted meanwhile is skipped. The caller
+    ``schedule``s each entry it is given.
+    """
+    due.sync(table.data.keys())
+    async for key, version in scan(due.pop_due(now.timestamp())):
+        stored = table.get(key)
+        if stored is None:
+            due.forget(key)
+            continue
+        yield key, version, stored
 
 
 def utcnow() -> datetime:

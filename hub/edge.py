@@ -61,20 +61,9 @@ class CatalogTopics:
         payload = codec.encode(spec, value)
         record_key = key if key is not None else codec.record_key(spec, value)
         headers = codec.headers_for(spec) + list(extra_headers or [])
-        # Straight to the app's producer: Faust's topic send adds a future, sensor calls and a
-        # coroutine per message on the hot path, and the producer is the same one Faust flushes
-        # before committing.
-        future = await self.app.producer.send(
-            spec.name,
-            record_key.encode() if record_key is not None else None,
-            payload,
-            None,
-            None,
-            headers,
+        return await self._produce(
+            spec.name, record_key.encode() if record_key is not None else None, payload, headers
         )
-        delivery = asyncio.ensure_future(future)
-        delivery.add_done_callback(_report_failure)
-        return delivery
 
     async def send_json(
         self, topic: faust.TopicT, key: str, value: dict[str, Any]
@@ -84,14 +73,24 @@ class CatalogTopics:
         The bytes are what the topic's JSON serializers would write, sent the same direct way as
         catalog payloads.
         """
-        future = await self.app.producer.send(
+        return await self._produce(
             topic.get_topic_name(),
             json.dumps(key).encode(),
             json.dumps(value, separators=(",", ":")).encode(),
             None,
-            None,
-            None,
         )
+
+    async def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> asyncio.Future[Any]:
+        # Straight to the app's producer: Faust's topic send adds a future, sensor calls and a
+        # coroutine per message on the hot path, and the producer is the same one Faust flushes
+        # before committing.
+        future = await self.app.producer.send(topic, key, value, None, None, headers)
         delivery = asyncio.ensure_future(future)
         delivery.add_done_callback(_report_failure)
         return delivery
@@ -99,11 +98,6 @@ class CatalogTopics:
     async def dead_letter(self, letter: DeadLetter) -> None:
         key = letter.source_topic or letter.source_device or letter.component
         await self.send(DEAD_LETTERS, letter, key=key)
-
-    async def publish_all(self, spec: TopicSpec, values: list[Any]) -> None:
-        """Publish several payloads and wait until the broker has them all."""
-        if values:
-            await asyncio.gather(*[await self.send(spec, value) for value in values])
 
 
 def _report_failure(future: Any) -> None:

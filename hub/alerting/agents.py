@@ -19,11 +19,11 @@ import structlog
 
 from hub.alerting.slots import RuleSlot, advance
 from hub.batching import HeldWrites
-from hub.context import Hub, scan, utcnow
+from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.edge import Refused, accept_as
-from hub.gaps import STALL_CHECK_EVERY_S, STALL_IDLE_S, GapGuard
+from hub.gaps import watch_stalls
 from hub.rules import RuleEngine, RuleState, load_rules
 from topics.catalog import AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
@@ -62,11 +62,11 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
             if again is not None:
                 # Processed before a crash: its alerts may not have been delivered, so again.
                 for alert in again:
-                    writes.after_all(await outlet.publish(alert))
+                    writes.after(await outlet.publish(alert))
                 return
         state, alerts = step(slot.state if slot is not None else None)
         for alert in alerts:
-            writes.after_all(await outlet.publish(alert))
+            writes.after(await outlet.publish(alert))
         updated = advance(slot, partition, cause, state, alerts)
         if updated.state.idle:
             writes.delete(key, partition)
@@ -96,14 +96,12 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 await judge_event(writes, event)
             await writes.apply()
 
-    @app.timer(STALL_CHECK_EVERY_S, name="hub.alerting.stall-check")
-    async def recover_stalled_events() -> None:
-        stalled = await gaps.stalled(GapGuard.assigned(app, DEVICE_EVENTS.name), STALL_IDLE_S)
-        if stalled:
-            writes = HeldWrites(rule_states, due.touch)
-            for event in stalled:
-                await judge_event(writes, event)
-            await writes.apply()
+    async def judge_stalled(event: Any) -> None:
+        writes = HeldWrites(rule_states, due.touch)
+        await judge_event(writes, event)
+        await writes.apply()
+
+    watch_stalls(app, gaps, DEVICE_EVENTS.name, judge_stalled, name="hub.alerting.stall-check")
 
     async def judge_event(writes: HeldWrites, event: Any) -> None:
         try:
@@ -159,12 +157,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     async def find_due_ticks() -> None:
         # Only states whose next time-driven change has come are looked at (hub/due.py).
         now = utcnow()
-        due.sync(rule_states.data.keys())
-        async for key, version in scan(due.pop_due(now.timestamp())):
-            stored = rule_states.get(key)
-            if stored is None:
-                due.forget(key)
-                continue
+        async for key, version, stored in due_entries(due, rule_states, now):
             state = RuleState.from_json(stored["s"])
             camera_id, _, rule_id = key.partition("|")
             rule = engine.rule(rule_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from hub.context import Hub, scan, utcnow
+from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
@@ -89,12 +89,7 @@ def install(hub: Hub) -> AlertOutlet:
     async def find_due_escalations() -> None:
         # Only escalations whose deadline may have passed are looked at (hub/due.py).
         now = utcnow()
-        due.sync(escalations.data.keys())
-        async for alert_id, version in scan(due.pop_due(now.timestamp())):
-            stored = escalations.get(alert_id)
-            if stored is None:
-                due.forget(alert_id)
-                continue
+        async for alert_id, version, stored in due_entries(due, escalations, now):
             deadline = Escalation.model_validate(stored).next_deadline()
             if deadline is not None and deadline <= now:
                 await escalation_inbox.send(key=alert_id, value={"due": now.isoformat()})

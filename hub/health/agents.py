@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from faust.web import Request, Response, View
 
-from hub.context import Hub, scan, utcnow
+from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.edge import Refused, accept, accept_as
@@ -117,12 +117,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         # The timer only finds candidates; the state changes where it lives, in its partition.
         # Only cameras whose silence may have run out are looked at (hub/due.py).
         now = utcnow()
-        due.sync(health.data.keys())
-        async for camera_id, version in scan(due.pop_due(now.timestamp())):
-            stored = health.get(camera_id)
-            if stored is None:
-                due.forget(camera_id)
-                continue
+        async for camera_id, version, stored in due_entries(due, health, now):
             current = CameraHealth.model_validate(stored)
             if offline_due(current, now, config.offline_after_s, config.offline_scope):
                 await silence_checks.send(

@@ -137,15 +137,8 @@ def offline_due(
     health: CameraHealth, now: datetime, offline_after_s: float, scope: Scope | None = None
 ) -> bool:
     """Registered, still shared, in the rule's scope, silent too long and not yet alerted."""
-    since = silent_since(health)
-    return (
-        health.registered
-        and not health.revoked
-        and health.offline_alert is None
-        and since is not None
-        and (now - since).total_seconds() > offline_after_s
-        and in_scope(health, scope)
-    )
+    check_at = offline_check_at(health, offline_after_s, scope)
+    return check_at is not None and now.timestamp() > check_at
 
 
 def on_silence_check(
