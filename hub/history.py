@@ -47,14 +47,18 @@ async def read_history(
         tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
         if not tps:
             return records
-        consumer.assign(tps)
+        # Ends and start offsets are looked up before assigning: once assigned, the consumer
+        # starts fetching, and it must not do so from its default (latest) position first.
         end = await consumer.end_offsets(tps)
+        starts = (
+            await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
+            if since is not None
+            else {}
+        )
+        consumer.assign(tps)
         if since is None:
             await consumer.seek_to_beginning(*tps)
         else:
-            starts = await consumer.offsets_for_times(
-                {tp: int(since.timestamp() * 1000) for tp in tps}
-            )
             for tp in tps:
                 found = starts.get(tp)
                 consumer.seek(tp, found.offset if found is not None else end[tp])
