@@ -1,4 +1,4 @@
-"""Running a hub worker: make sure the catalog topics exist, then start the Faust worker."""
+"""Running a hub worker: check that the catalog topics exist, then start the Faust worker."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import faust
 from hub.app import create_hub
 from hub.config import HubConfig
 from hub.context import Hub
-from topics.admin import admin_client, apply_catalog
+from topics.admin import admin_client, require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
 from topics.models import Agency
@@ -137,8 +137,9 @@ def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
 def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info") -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     known = sorted({*(a.value for a in Agency), *agencies})
-    # Faust never creates non-internal topics; the catalog's declarations do, with its partitions.
-    apply_catalog(all_topics(known), bootstrap=config.bootstrap)
+    # Faust never creates non-internal topics, and neither does a worker: the operator applies
+    # the catalog (its principal may, the hub's may not).
+    require_topics(all_topics(known), bootstrap=config.bootstrap)
     hub = create_hub(config)
     # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
     # subscription's metadata and then is never consumed.

@@ -85,7 +85,9 @@ class ClientConfig:
 
     def ssl_context(self) -> ssl.SSLContext:
         """Verifies the broker against the file's CA, else against the system trust store."""
-        return ssl.create_default_context(cadata=self.ca_pem) if self.ca_pem else ssl.create_default_context()
+        if self.ca_pem:
+            return ssl.create_default_context(cadata=self.ca_pem)
+        return ssl.create_default_context()
 
     def kafka_options(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka and kafka-python clients (they share these names)."""
@@ -161,7 +163,7 @@ class ClientConfig:
                 ) from None
         config = cls(
             bootstrap=bootstrap,
-            security_protocol=protocol,  # type: ignore[arg-type]
+            security_protocol=protocol,
             mechanism=mechanism,
             username=username,
             password=password,

@@ -24,14 +24,14 @@ from typing import Any, Self, TypeVar
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import BrokerResponseError, CommitFailedError, KafkaConnectionError
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
 from tilik.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
-from topics.connection import connection_config
+from topics.connection import connection_config, diagnose_refusal, refused_operation
 from topics.deadletters import make_dead_letter
 from topics.models import DeadLetter, DeadLetterKind
 
@@ -49,6 +49,21 @@ log = structlog.get_logger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 PartitionCallback = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+async def _started(client: AIOKafkaProducer | AIOKafkaConsumer, options: dict[str, Any]) -> None:
+    """Start an aiokafka client; refused credentials become one ``AuthenticationRefused``.
+
+    aiokafka reports them only as "unable to bootstrap"; ``diagnose_refusal`` tells which it was.
+    """
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await client.stop()
+        refusal = await diagnose_refusal(options)
+        if refusal is not None:
+            raise refusal from None
+        raise
 
 
 def _compression() -> str | None:
@@ -79,12 +94,13 @@ class CatalogProducer:
             "max_request_size": codec.MAX_MESSAGE_BYTES + 64 * 1024,
         }
         options.update(extra)
+        self._options = options
         self._producer = AIOKafkaProducer(**options)
         self._started = False
 
     async def start(self) -> None:
         if not self._started:
-            await self._producer.start()
+            await _started(self._producer, self._options)
             self._started = True
 
     async def stop(self) -> None:
@@ -145,7 +161,24 @@ class CatalogProducer:
         Waits only when the client's buffer is full, so a burst is batched by the client.
         """
         raw_key, payload, all_headers = self._prepare(spec, value, key, headers)
-        return await self._producer.send(spec.name, payload, key=raw_key, headers=all_headers)
+        return await self._send(spec.name, payload, raw_key, all_headers)
+
+    async def _send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]],
+    ) -> asyncio.Future[RecordMetadata]:
+        try:
+            future = await self._producer.send(topic, value, key=key, headers=headers)
+        except BrokerResponseError as exc:
+            # aiokafka looks the topic up before queueing: a topic the principal may not write fails here.
+            refused = refused_operation(exc, self._options, f"write to {topic}")
+            if refused is not None:
+                raise refused from None
+            raise
+        return future
 
     async def send(
         self,
@@ -174,7 +207,7 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Queue bytes without validation: for operators injecting or replaying exact input."""
-        return await self._producer.send(topic, value, key=key, headers=list(headers or []))
+        return await self._send(topic, value, key, list(headers or []))
 
     async def send_raw(
         self,
@@ -346,6 +379,7 @@ class CatalogConsumer:
             "max_partition_fetch_bytes": 2 * codec.MAX_MESSAGE_BYTES,
         }
         options.update(extra)
+        self._options = options
         self._consumer = AIOKafkaConsumer(**options)
         self._buffer: deque[ConsumerRecord[bytes, bytes]] = deque()
         self._in_hand: ConsumerRecord[bytes, bytes] | None = None
@@ -359,7 +393,7 @@ class CatalogConsumer:
     async def start(self) -> None:
         if self._started:
             return
-        await self._consumer.start()
+        await _started(self._consumer, self._options)
         self._consumer.subscribe(list(self.specs), listener=_Rebalance(self))
         self._started = True
 
@@ -492,7 +526,15 @@ class CatalogConsumer:
                 wait_ms = min(wait_ms, int((deadline - time.monotonic()) * 1000))
                 if wait_ms <= 0:
                     return None
-            batches = await self._consumer.getmany(timeout_ms=wait_ms)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=wait_ms)
+            except BrokerResponseError as exc:
+                topics = ", ".join(sorted(self.specs))
+                action = f"read {topics}" + (f" in group {self.group_id}" if self.group_id else "")
+                refused = refused_operation(exc, self._options, action)
+                if refused is not None:
+                    raise refused from None
+                raise
             for records in batches.values():
                 self._buffer.extend(records)
 
@@ -580,7 +622,7 @@ async def _read_table(
         client_id=f"tilik-{component}",
         max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
     )
-    await consumer.start()
+    await _started(consumer, options)
     table: dict[str, BaseModel] = {}
     dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
     try:

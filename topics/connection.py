@@ -20,18 +20,30 @@ Refusals are translated here into one-line errors that name the principal and ne
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from typing import Any
 
 from tilik.clientconfig import ClientConfig, ClientConfigError
 from tilik.settings import Settings, get_settings
 
 
-class ConnectionConfigError(ValueError):
+class KafkaSetupError(Exception):
+    """Root of what the operator must fix to reach, authenticate to or administer Kafka.
+
+    The message is one line that says what to do and holds no secret; the CLI prints it as it is.
+    """
+
+
+DIAGNOSE_TIMEOUT_S = 15.0
+
+
+class ConnectionConfigError(KafkaSetupError, ValueError):
     """The Kafka security settings are incomplete (e.g. SASL without a user or password)."""
 
 
-class KafkaAccessError(RuntimeError):
+class KafkaAccessError(KafkaSetupError, RuntimeError):
     """The broker refused this client; the message is one line naming the principal, never a secret."""
 
 
@@ -153,8 +165,10 @@ async def diagnose_refusal(options: dict[str, Any]) -> AuthenticationRefused | N
         if key in options
     }
     try:
-        connection = await create_conn(host, int(port), **connection_options)
-    except (KafkaError, OSError) as exc:
+        connection = await asyncio.wait_for(
+            create_conn(host, int(port), **connection_options), DIAGNOSE_TIMEOUT_S
+        )
+    except (KafkaError, OSError, TimeoutError) as exc:
         if _is_authentication_failure(exc):
             return authentication_refused(options)
         return None
@@ -162,9 +176,31 @@ async def diagnose_refusal(options: dict[str, Any]) -> AuthenticationRefused | N
     return None
 
 
-def is_authentication_failure(exc: BaseException) -> bool:
-    """True for the errors aiokafka and kafka-python raise when SASL credentials are refused."""
-    return _is_authentication_failure(exc)
+def diagnose_refusal_sync(options: dict[str, Any]) -> AuthenticationRefused | None:
+    """``diagnose_refusal`` for blocking code (kafka-python clients), on a thread of its own so it
+    works whether or not the caller's thread runs an event loop."""
+    found: list[AuthenticationRefused | None] = [None]
+
+    def probe() -> None:
+        found[0] = asyncio.run(diagnose_refusal(options))
+
+    worker = threading.Thread(target=probe, name="tilik-kafka-diagnose", daemon=True)
+    worker.start()
+    worker.join(DIAGNOSE_TIMEOUT_S)
+    return found[0]
+
+
+def refused_operation(exc: BaseException, options: dict[str, Any], action: str) -> AuthorizationRefused | None:
+    """The one-line error for an authorization refusal from aiokafka or kafka-python, else ``None``.
+
+    ``action`` says what was attempted, e.g. ``"write to tilik.alerts.v1"``.
+    """
+    name = type(exc).__name__
+    if name == "GroupAuthorizationFailedError":
+        return authorization_refused(options, f"{action} (its consumer group is not allowed)")
+    if name.endswith(("AuthorizationFailedError", "AuthorizationFailed")):
+        return authorization_refused(options, action)
+    return None
 
 
 def _is_authentication_failure(exc: BaseException) -> bool:

@@ -19,7 +19,7 @@ from hub.delivery.policy import RetryPolicy
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.dispatching.agents import routing_of
 from hub.edge import Refused, accept_as
-from topics.catalog import ALERT_ACKS, dispatch_spec
+from topics.catalog import ack_spec, dispatch_spec
 from topics.deadletters import make_dead_letter
 from topics.models import AlertAck, DeadLetterKind, Dispatch
 
@@ -89,4 +89,4 @@ def _install_agency(hub: Hub, target: WebhookTarget, policy: RetryPolicy) -> Non
                     acked_at=utcnow(),
                     acked_by="webhook",
                 )
-                await hub.catalog.send(ALERT_ACKS, ack)
+                await hub.catalog.send(ack_spec(target.agency), ack)

@@ -20,8 +20,9 @@ from hub.due import RECHECK_CAP_S, DueIndex
 from hub.edge import Refused, accept_as
 from hub.gaps import guarded, json_record, watch_stalls
 from hub.routing import RoutingTable, load_routes
-from topics.catalog import ALERT_ACKS, ALERTS
-from topics.models import AlertAck, Dispatch
+from topics.catalog import ALERTS, ack_spec, agency_of_ack_topic
+from topics.deadletters import make_dead_letter
+from topics.models import AlertAck, DeadLetterKind, Dispatch
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.dispatching"
@@ -39,15 +40,36 @@ def install(hub: Hub) -> AlertOutlet:
     due = DueIndex()
 
     outlet = AlertOutlet(hub.catalog, routing, escalation_inbox)
+    # Each agency acknowledges on its own topic, which only its principal may write: the topic,
+    # not the payload, says who acknowledged.
+    ack_specs = {spec.name: spec for spec in map(ack_spec, sorted(routing.agencies))}
 
     async def on_ack_event(event: Any) -> None:
+        spec = ack_specs[event.message.topic]
         try:
-            ack = await accept_as(hub.catalog, ALERT_ACKS, AlertAck, event, component=COMPONENT)
+            ack = await accept_as(hub.catalog, spec, AlertAck, event, component=COMPONENT)
         except Refused:
             return
-        await outlet.to_inbox(ack.alert_id, {"ack": ack.agency})
+        sender = agency_of_ack_topic(spec.name)
+        if ack.agency != sender:
+            await hub.catalog.dead_letter(
+                make_dead_letter(
+                    kind=DeadLetterKind.INVALID_MESSAGE,
+                    reason=f"an acknowledgement on {spec.name} must name agency {sender!r}",
+                    error_type="ForeignAcknowledgement",
+                    component=COMPONENT,
+                    payload=event.message.value,
+                    key=event.message.key,
+                    source_topic=spec.name,
+                    source_partition=event.message.partition,
+                    source_offset=event.message.offset,
+                )
+            )
+            log.warning("acknowledgement for another agency refused", topic=spec.name)
+            return
+        await outlet.to_inbox(ack.alert_id, {"ack": sender})
 
-    @app.agent(hub.catalog.topic(ALERT_ACKS), name="hub.dispatching.acks")
+    @app.agent(hub.catalog.topics(list(ack_specs.values())), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
         async for event in guarded(stream.events(), hub.gaps):
             await on_ack_event(event)
@@ -82,7 +104,10 @@ def install(hub: Hub) -> AlertOutlet:
         async for event in guarded(stream.events(), hub.gaps):
             await on_inbox_event(event)
 
-    for topic, handle in ((ALERT_ACKS.name, on_ack_event), (inbox_name, on_inbox_event)):
+    for topic, handle in (
+        *((name, on_ack_event) for name in ack_specs),
+        (inbox_name, on_inbox_event),
+    ):
         watch_stalls(app, hub.gaps, topic, handle, name=f"hub.dispatching.stall-check.{topic}")
 
     @app.timer(hub.config.escalation_check_every_s, name="hub.dispatching.escalation-timer")

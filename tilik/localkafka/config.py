@@ -122,7 +122,7 @@ def _secure_listeners(
             f'{_SCRAM_LOGIN} required username="{user}" password="{password}";'
         ),
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-        f"listener.name.controller.plain.sasl.jaas.config": (
+        "listener.name.controller.plain.sasl.jaas.config": (
             f'{_PLAIN_LOGIN} required username="{user}" password="{password}" '
             f'user_{user}="{password}";'
         ),

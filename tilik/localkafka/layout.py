@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -112,7 +113,7 @@ class ClusterLayout:
     def plan(
         cls,
         node_count: int,
-        ports: list[NodePorts] | list[tuple[int, int]],
+        ports: Sequence[NodePorts | tuple[int, int]],
         *,
         security: Security = "scram",
         tls_host: str | None = None,
@@ -121,7 +122,7 @@ class ClusterLayout:
         if node_count < 1 or len(ports) != node_count:
             raise ValueError("one set of ports per node is needed")
         nodes = tuple(
-            NodeLayout(index + 1, node_ports[0], node_ports[1], (*node_ports, None)[2])
+            NodeLayout(index + 1, node_ports[0], node_ports[1], _tls_port(node_ports))
             for index, node_ports in enumerate(ports)
         )
         if tls_host is not None and any(node.tls_port is None for node in nodes):
@@ -133,6 +134,10 @@ class ClusterLayout:
             tls_host=tls_host,
             reauth_ms=reauth_ms,
         )
+
+
+def _tls_port(ports: NodePorts | tuple[int, int]) -> int | None:
+    return ports[2] if len(ports) == 3 else None
 
 
 def new_cluster_id() -> str:
@@ -207,7 +212,7 @@ def consecutive_ports(base: int, node_count: int, tls: bool = False) -> list[Nod
     ]
 
 
-def busy_ports(ports: list[NodePorts] | list[tuple[int, ...]]) -> list[int]:
+def busy_ports(ports: Sequence[tuple[int | None, ...]]) -> list[int]:
     busy: list[int] = []
     for group in ports:
         for port in group:
