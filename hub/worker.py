@@ -83,6 +83,11 @@ def internal_topics(hub: Hub) -> dict[str, tuple[int, dict[str, str]]]:
     return topics
 
 
+def consumed_topics(hub: Hub) -> set[str]:
+    """The topics the worker's agents read (its group may commit offsets on these alone)."""
+    return {name for agent in hub.app.agents.values() for name in agent.channel.topics}
+
+
 def ensure_internal_topics(
     config: HubConfig, topics: dict[str, tuple[int, dict[str, str]]]
 ) -> None:
@@ -146,10 +151,8 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     ensure_internal_topics(config, internal_topics(hub))
     if config.start_from_latest:
         # The registry is state, not history: it is always read whole.
-        start_new_group_at_end(
-            config,
-            [spec.name for spec in all_topics(known) if spec.name != CAMERA_REGISTRY.name],
-        )
+        catalog = {spec.name for spec in all_topics(known)} - {CAMERA_REGISTRY.name}
+        start_new_group_at_end(config, sorted(catalog & consumed_topics(hub)))
     # Faust's Kafka consumer runs on its own thread and hands every fetch to the event loop's
     # thread: with the default 5 ms GIL switch interval each handoff can wait that long while
     # the agents are busy, which showed up as tens of milliseconds per hop at moderate load.

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from kafka.errors import KafkaError
 
 from tilik.localkafka import LocalKafka, LocalKafkaError
 from tilik.localkafka.ready import registered_brokers
+from tilik.settings import Settings
+from topics.access.roles import Role
 
 EXTERNAL_BROKER_ENV = "TILIK_TEST_BOOTSTRAP"
 BROKER_MODE_ENV = "TILIK_TEST_BROKER"
@@ -88,17 +91,38 @@ def session_broker(kafka_bootstrap: str) -> LocalKafka:
     return _session_broker
 
 
-@dataclass(frozen=True)
+@dataclass
 class Principals:
-    """Client config files of the session's principals; ``env(...)`` runs a process as one."""
+    """Client config files of the session's principals; ``env(...)`` runs a process as one,
+    ``settings(...)`` makes an in-process client one."""
 
+    bootstrap: str
     admin: Path
     hub: Path
     connector: Path
+    out: Path
+    issued: dict[str, Path]
 
     @staticmethod
     def env(config: Path) -> dict[str, str]:
         return {"TILIK_CLIENT_CONFIG": str(config)}
+
+    @staticmethod
+    def settings(config: Path) -> Settings:
+        return Settings(client_config=config)
+
+    def issue(self, role: Role) -> Path:
+        """The client config of ``role``'s principal, added (with its topics and ACLs) on first use."""
+        if role.user not in self.issued:
+            from topics.access.manage import AccessAdmin, Issuer
+
+            access = AccessAdmin(self.bootstrap, actor="tests", issuer=Issuer(self.bootstrap, None))
+            # On a thread of its own: sync and async tests alike may ask.
+            with ThreadPoolExecutor(1) as thread:
+                adding = access.add(role, out=self.out / f"{role.user}.properties")
+                issued = thread.submit(asyncio.run, adding).result()
+            self.issued[role.user] = issued.path
+        return self.issued[role.user]
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +145,7 @@ def kafka_principals(
         return hub.path, connector.path
 
     hub, connector = asyncio.run(issue())
-    return Principals(admin=admin_file, hub=hub, connector=connector)
+    return Principals(kafka_bootstrap, admin_file, hub, connector, out, {})
 
 
 @pytest.hookimpl(wrapper=True)

@@ -31,7 +31,12 @@ from pydantic import BaseModel
 from tilik.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
-from topics.connection import connection_config, diagnose_refusal, refused_operation
+from topics.connection import (
+    authorization_refused,
+    connection_config,
+    diagnose_refusal,
+    refused_operation,
+)
 from topics.deadletters import make_dead_letter
 from topics.models import DeadLetter, DeadLetterKind
 
@@ -163,6 +168,18 @@ class CatalogProducer:
         raw_key, payload, all_headers = self._prepare(spec, value, key, headers)
         return await self._send(spec.name, payload, raw_key, all_headers)
 
+    async def _delivered(
+        self, future: asyncio.Future[RecordMetadata], topic: str
+    ) -> RecordMetadata:
+        """The broker's acknowledgement; a refusal by ACL is the one-line error naming the principal."""
+        try:
+            return await future
+        except BrokerResponseError as exc:
+            refused = refused_operation(exc, self._options, f"write to {topic}")
+            if refused is not None:
+                raise refused from None
+            raise
+
     async def _send(
         self,
         topic: str,
@@ -189,14 +206,15 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> RecordMetadata:
         """Publish one payload (``None`` is a tombstone and needs ``key``); returns once acknowledged."""
-        return await (await self.enqueue(spec, value, key=key, headers=headers))
+        future = await self.enqueue(spec, value, key=key, headers=headers)
+        return await self._delivered(future, spec.name)
 
     async def send_batch(
         self, spec: TopicSpec, values: Iterable[BaseModel]
     ) -> list[RecordMetadata]:
         """Publish many payloads at once (batched by the client), then wait for every acknowledgement."""
         futures = [await self.enqueue(spec, value) for value in values]
-        return list(await asyncio.gather(*futures))
+        return list(await asyncio.gather(*(self._delivered(f, spec.name) for f in futures)))
 
     async def enqueue_raw(
         self,
@@ -218,7 +236,8 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> RecordMetadata:
         """Publish bytes without validation and wait for the acknowledgement."""
-        return await (await self.enqueue_raw(topic, value, key=key, headers=headers))
+        future = await self.enqueue_raw(topic, value, key=key, headers=headers)
+        return await self._delivered(future, topic)
 
     async def dead_letter(self, letter: DeadLetter) -> RecordMetadata:
         """Publish a dead letter, keyed by its source topic (or device) so a source's letters stay in order."""
@@ -529,14 +548,24 @@ class CatalogConsumer:
             try:
                 batches = await self._consumer.getmany(timeout_ms=wait_ms)
             except BrokerResponseError as exc:
-                topics = ", ".join(sorted(self.specs))
-                action = f"read {topics}" + (f" in group {self.group_id}" if self.group_id else "")
-                refused = refused_operation(exc, self._options, action)
+                refused = refused_operation(exc, self._options, self._reading())
                 if refused is not None:
                     raise refused from None
                 raise
+            self._check_authorized()
             for records in batches.values():
                 self._buffer.extend(records)
+
+    def _reading(self) -> str:
+        topics = ", ".join(sorted(self.specs))
+        return f"read {topics}" + (f" in group {self.group_id}" if self.group_id else "")
+
+    def _check_authorized(self) -> None:
+        # aiokafka logs a subscribed topic the principal may not read and then waits on it
+        # forever; here it is an error the caller sees.
+        refused = set(self.specs) & self._consumer._client.cluster.unauthorized_topics
+        if refused:
+            raise authorization_refused(self._options, f"read {', '.join(sorted(refused))}")
 
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Received | None:
         spec = self.specs[record.topic]
@@ -629,7 +658,12 @@ async def _read_table(
         partitions = consumer.partitions_for_topic(spec.name)
         if partitions is None:
             # aiokafka has no public metadata refresh for a consumer without a subscription.
+            # Asking for the topic by name tells a refused topic from a missing one (brokers
+            # Tilik runs never create topics on request).
+            consumer._client.add_topic(spec.name)
             await consumer._client.force_metadata_update()
+            if spec.name in consumer._client.cluster.unauthorized_topics:
+                raise authorization_refused(options, f"read {spec.name}")
             partitions = consumer.partitions_for_topic(spec.name) or set()
         tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
         if not tps:
@@ -639,7 +673,13 @@ async def _read_table(
         end = await consumer.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > 0}
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            try:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            except BrokerResponseError as exc:
+                refused = refused_operation(exc, options, f"read {spec.name}")
+                if refused is not None:
+                    raise refused from None
+                raise
             for records in batches.values():
                 for record in records:
                     try:

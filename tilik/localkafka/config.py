@@ -75,6 +75,9 @@ def render_server_properties(
         "offsets.topic.num.partitions": 4,
         "transaction.state.log.num.partitions": 4,
         "group.initial.rebalance.delay.ms": 0,
+        # Topics are declared in the catalog and created by `tilik topics apply`, never on a
+        # client's first mention of a name (with the broker's default partitions).
+        "auto.create.topics.enable": "false",
         "log.retention.hours": 24,
         "log.segment.bytes": 64 * 1024 * 1024,
     }
