@@ -151,7 +151,8 @@ async def diagnose_refusal(options: dict[str, Any]) -> AuthenticationRefused | N
 
     if not str(options.get("security_protocol", "")).startswith("SASL_"):
         return None
-    first = str(options["bootstrap_servers"]).split(",")[0].strip()
+    servers = options["bootstrap_servers"]
+    first = (servers if isinstance(servers, str) else ",".join(servers)).split(",")[0].strip()
     host, _, port = first.rpartition(":")
     connection_options = {
         key: options[key]

@@ -10,7 +10,8 @@ Which agencies and tenants exist is the broker's to say: a SCRAM credential name
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kafka.admin import (
@@ -44,6 +45,13 @@ from topics.access.roles import (
     is_managed,
 )
 from topics.admin import AdminError
+from topics.connection import diagnose_refusal_sync
+
+# Changes go through the controller; the broker answering the next request sees them a moment later.
+VISIBLE_WITHIN_S = 15.0
+_POLL_S = 0.1
+
+_LOGIN_OPTIONS = ("bootstrap_servers", "security_protocol", "ssl_context", "sasl_mechanism")
 
 _RESOURCE_TYPES = {Resource.TOPIC: ResourceType.TOPIC, Resource.GROUP: ResourceType.GROUP}
 _PATTERNS = {
@@ -153,7 +161,34 @@ def plan_acls(desired: Iterable[Binding], acls: Iterable[ACL]) -> AclPlan:
     return AclPlan(create=sorted(wanted - current), delete=stray)
 
 
+def _await_visible(done: Callable[[], bool], what: str) -> None:
+    """Returns once ``done()`` holds, so the principal's next connection meets the change."""
+    deadline = time.monotonic() + VISIBLE_WITHIN_S
+    while not done():
+        if time.monotonic() > deadline:
+            raise AdminError(f"{what} did not take effect within {VISIBLE_WITHIN_S:.0f} s")
+        time.sleep(_POLL_S)
+
+
 def execute_acls(client: KafkaAdminClient, plan: AclPlan) -> None:
+    if plan.empty:
+        return
+    _execute_acls(client, plan)
+    principals = {b.principal for b in [*plan.create, *plan.delete]}
+
+    def applied() -> bool:
+        present = {
+            binding
+            for principal in principals
+            for acl in broker_acls(client, principal)
+            if (binding := _to_binding(acl)) is not None
+        }
+        return set(plan.create) <= present and not set(plan.delete) & present
+
+    _await_visible(applied, "the ACL change")
+
+
+def _execute_acls(client: KafkaAdminClient, plan: AclPlan) -> None:
     if plan.create:
         result = client.create_acls([_to_acl(binding) for binding in plan.create])
         if result["failed"]:
@@ -208,6 +243,7 @@ def remove_acls(client: KafkaAdminClient, principal: str) -> int:
         if error.errno != 0:
             raise AdminError(f"deleting the ACLs of {principal} failed: {error.__name__}")
         removed += len(matched)
+    _await_visible(lambda: not broker_acls(client, principal), f"removing the ACLs of {principal}")
     return removed
 
 
@@ -226,6 +262,13 @@ def set_password(client: KafkaAdminClient, user: str, password: str) -> None:
     )
     if result.get(user):
         raise AdminError(f"setting the credential of {user} failed: {result[user]}")
+    # A new password is visible once it logs in (describing credentials shows no passwords).
+    login = {
+        **{key: client.config[key] for key in _LOGIN_OPTIONS if client.config.get(key)},
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
+    _await_visible(lambda: diagnose_refusal_sync(login) is None, f"the password of {user}")
 
 
 def delete_credential(client: KafkaAdminClient, user: str) -> bool:
@@ -237,4 +280,5 @@ def delete_credential(client: KafkaAdminClient, user: str) -> bool:
     )
     if result.get(user):
         raise AdminError(f"deleting the credential of {user} failed: {result[user]}")
+    _await_visible(lambda: not has_credential(client, user), f"deleting the credential of {user}")
     return True
