@@ -126,9 +126,7 @@ class Principals:
 
 
 @pytest.fixture(scope="session")
-def kafka_principals(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Principals:
+def kafka_principals(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Principals:
     """The catalog applied, and the hub and connector principals with their declared ACLs."""
     from topics.access.manage import AccessAdmin, Issuer
     from topics.access.roles import connector_role, hub_role
@@ -215,6 +213,20 @@ def _compose_bootstrap(request: pytest.FixtureRequest) -> str:
     if problem is not None:
         pytest.skip(f"{BROKER_MODE_ENV}=compose needs a running Docker engine: {problem}")
     services = request.getfixturevalue("docker_services")
+    if not os.environ.get("TILIK_CLIENT_CONFIG"):
+        # The stack's admin, with the bootstrap the host reaches (TILIK_BOOTSTRAP overrides it).
+        admin = (
+            Path(request.getfixturevalue("tmp_path_factory").mktemp("compose")) / "admin.properties"
+        )
+        subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE_DIR / "docker-compose.yml"),
+             "-p", "tilik-tests", "cp", "kafka:/etc/tilik/clients/admin/client.properties",
+             str(admin)],
+            check=True,
+            timeout=60,
+        )  # fmt: skip
+        os.environ["TILIK_CLIENT_CONFIG"] = str(admin)
+        _forget_cached_settings()
 
     def answers() -> bool:
         from topics.connection import connection_config

@@ -107,10 +107,14 @@ def test_an_added_agency_reads_its_dispatches_through_tls_with_the_issued_config
     assert revoked.returncode == 0, revoked.stderr
     assert "3 ACL(s) removed" in revoked.stdout
     assert name not in tilik("access", "agency", "list").stdout
-    after = tilik("tail", "dispatch", "--agency", name, "--max", "1", "--timeout", "10", env=as_agency)
+    after = tilik(
+        "tail", "dispatch", "--agency", name, "--max", "1", "--timeout", "10", env=as_agency
+    )
     assert after.returncode == 1
     last = after.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"Error: Kafka at {issued.bootstrap} refused the credentials of User:agency-{name}")
+    assert last.startswith(
+        f"Error: Kafka at {issued.bootstrap} refused the credentials of User:agency-{name}"
+    )
     assert issued.password not in after.stderr
 
 

@@ -194,3 +194,42 @@ def _stay_attached(local: LocalKafka) -> None:
         click.echo("stopping kafka", err=True)
     finally:
         local.stop()
+
+
+@kafka.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory (a volume shared with the broker containers) to write into.",
+)
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    required=True,
+    metavar="HOST:EXTERNAL_PORT:TLS_PORT",
+    help="One per node, in node id order: its host name on the compose network and the ports "
+    "its SASL_PLAINTEXT (operator) and SASL_SSL (agencies, edge agents) listeners use.",
+)
+@click.option(
+    "--tls-host", default="127.0.0.1", show_default=True, help="The name clients use for TLS."
+)
+@click.option(
+    "--reauth-s", type=click.IntRange(1), default=DEFAULT_REAUTH_MS // 1000, show_default=True
+)
+def render(out: Path, nodes: tuple[str, ...], tls_host: str, reauth_s: int) -> None:
+    """Write the configuration of a secure cluster that runs elsewhere (compose/): each node's
+    server.properties, the admin's credentials and client config, the CA and broker certificate."""
+    from tilik.localkafka.compose import ComposeNode, render_compose
+
+    try:
+        parsed = [ComposeNode.parse(node) for node in nodes]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--node") from None
+    try:
+        written = render_compose(out, parsed, tls_host=tls_host, reauth_ms=reauth_s * 1000)
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in written:
+        click.echo(str(path))

@@ -34,34 +34,77 @@ class BrokerSecrets:
     keystore: Path | None = None
 
 
+@dataclass(frozen=True)
+class Listener:
+    """One SASL listener of a node: where it binds, what clients are told, whether it is TLS.
+
+    ``advertised=None`` is the controller listener (never given to clients).
+    """
+
+    name: str
+    bind: str
+    advertised: str | None
+    tls: bool = False
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What one node's ``server.properties`` says, wherever the node runs (loopback or compose)."""
+
+    node_id: int
+    quorum_voters: str
+    cluster_size: int
+    data_dir: str
+    reauth_ms: int
+
+
 def render_server_properties(
     layout: ClusterLayout,
     node: NodeLayout,
     data_dir: Path,
     secrets: BrokerSecrets | None = None,
 ) -> str:
-    """Combined broker+controller settings; replication follows the cluster size (at most 3)."""
-    size = len(layout.nodes)
-    replication = min(3, size)
-    min_isr = min(2, size)
-    if layout.security == "scram":
-        if secrets is None:
-            raise ValueError("a scram cluster's configuration needs the admin credentials")
-        listeners = _secure_listeners(layout, node, secrets)
-    else:
-        listeners = {
-            "listeners": f"PLAINTEXT://{LOOPBACK}:{node.broker_port},CONTROLLER://{LOOPBACK}:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{node.broker_port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        }
+    """A loopback node's settings; replication follows the cluster size (at most 3)."""
+    config = NodeConfig(
+        node.node_id, layout.quorum_voters, len(layout.nodes), str(data_dir), layout.reauth_ms
+    )
+    if layout.security == "insecure":
+        return render_properties(
+            config,
+            {
+                "listeners": f"PLAINTEXT://{LOOPBACK}:{node.broker_port},CONTROLLER://{LOOPBACK}:{node.controller_port}",
+                "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{node.broker_port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            },
+        )
+    if secrets is None:
+        raise ValueError("a scram cluster's configuration needs the admin credentials")
+    listeners = [
+        Listener("BROKER", f"{LOOPBACK}:{node.broker_port}", f"{LOOPBACK}:{node.broker_port}"),
+        Listener("CONTROLLER", f"{LOOPBACK}:{node.controller_port}", None),
+    ]
+    if layout.tls_host is not None:
+        if node.tls_port is None:
+            raise ValueError("a TLS listener needs a TLS port")
+        bind = LOOPBACK if layout.tls_host in ("127.0.0.1", "localhost") else "0.0.0.0"
+        listeners.append(
+            Listener("TLS", f"{bind}:{node.tls_port}", f"{layout.tls_host}:{node.tls_port}", True)
+        )
+    return render_properties(config, secure_listeners(listeners, secrets, config.reauth_ms))
+
+
+def render_properties(config: NodeConfig, listeners: dict[str, str | int]) -> str:
+    """A combined broker+controller node: ``listeners`` (see ``secure_listeners``) and the rest."""
+    replication = min(3, config.cluster_size)
+    min_isr = min(2, config.cluster_size)
     properties: dict[str, str | int] = {
         "process.roles": "broker,controller",
-        "node.id": node.node_id,
-        "controller.quorum.voters": layout.quorum_voters,
+        "node.id": config.node_id,
+        "controller.quorum.voters": config.quorum_voters,
         **listeners,
-        "log.dirs": str(data_dir),
+        "log.dirs": config.data_dir,
         "num.partitions": 1,
         "default.replication.factor": replication,
         "min.insync.replicas": min_isr,
@@ -84,56 +127,53 @@ def render_server_properties(
     return "".join(f"{key}={value}\n" for key, value in properties.items())
 
 
-def _secure_listeners(
-    layout: ClusterLayout, node: NodeLayout, secrets: BrokerSecrets
+def secure_listeners(
+    listeners: list[Listener], secrets: BrokerSecrets, reauth_ms: int
 ) -> dict[str, str | int]:
+    """SCRAM-SHA-512 on every client listener (TLS ones with the keystore), SASL/PLAIN on the
+    controller's, ``BROKER`` between brokers, the authorizer with the admin as only super user."""
     user, password = secrets.admin_user, secrets.admin_password
-    listeners = [
-        f"BROKER://{LOOPBACK}:{node.broker_port}",
-        f"CONTROLLER://{LOOPBACK}:{node.controller_port}",
-    ]
-    advertised = [f"BROKER://{LOOPBACK}:{node.broker_port}"]
-    protocols = ["BROKER:SASL_PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT"]
     properties: dict[str, str | int] = {}
-    if layout.tls_host is not None:
-        if node.tls_port is None or secrets.keystore is None:
-            raise ValueError("a TLS listener needs a TLS port and a keystore")
-        bind = LOOPBACK if layout.tls_host in ("127.0.0.1", "localhost") else "0.0.0.0"
-        listeners.append(f"TLS://{bind}:{node.tls_port}")
-        advertised.append(f"TLS://{layout.tls_host}:{node.tls_port}")
-        protocols.append("TLS:SASL_SSL")
-        properties.update(
-            {
-                "listener.name.tls.sasl.enabled.mechanisms": SCRAM,
-                f"listener.name.tls.{SCRAM.lower()}.sasl.jaas.config": f"{_SCRAM_LOGIN} required;",
-                "listener.name.tls.ssl.keystore.type": "PEM",
-                "listener.name.tls.ssl.keystore.location": str(secrets.keystore),
-            }
+    protocols = []
+    for listener in listeners:
+        prefix = f"listener.name.{listener.name.lower()}"
+        if listener.advertised is None:
+            protocols.append(f"{listener.name}:SASL_PLAINTEXT")
+            properties[f"{prefix}.sasl.enabled.mechanisms"] = "PLAIN"
+            properties[f"{prefix}.plain.sasl.jaas.config"] = (
+                f'{_PLAIN_LOGIN} required username="{user}" password="{password}" '
+                f'user_{user}="{password}";'
+            )
+            continue
+        protocols.append(f"{listener.name}:{'SASL_SSL' if listener.tls else 'SASL_PLAINTEXT'}")
+        properties[f"{prefix}.sasl.enabled.mechanisms"] = SCRAM
+        # The username and password are what this broker presents to the other brokers.
+        properties[f"{prefix}.{SCRAM.lower()}.sasl.jaas.config"] = (
+            f'{_SCRAM_LOGIN} required username="{user}" password="{password}";'
         )
+        if listener.tls:
+            if secrets.keystore is None:
+                raise ValueError("a TLS listener needs a keystore")
+            properties[f"{prefix}.ssl.keystore.type"] = "PEM"
+            properties[f"{prefix}.ssl.keystore.location"] = str(secrets.keystore)
     return {
-        "listeners": ",".join(listeners),
-        "advertised.listeners": ",".join(advertised),
-        "controller.listener.names": "CONTROLLER",
+        "listeners": ",".join(f"{li.name}://{li.bind}" for li in listeners),
+        "advertised.listeners": ",".join(
+            f"{li.name}://{li.advertised}" for li in listeners if li.advertised is not None
+        ),
+        "controller.listener.names": ",".join(
+            li.name for li in listeners if li.advertised is None
+        ),
         "inter.broker.listener.name": "BROKER",
         "listener.security.protocol.map": ",".join(protocols),
         "sasl.enabled.mechanisms": SCRAM,
         "sasl.mechanism.inter.broker.protocol": SCRAM,
         "sasl.mechanism.controller.protocol": "PLAIN",
-        "listener.name.broker.sasl.enabled.mechanisms": SCRAM,
-        # The username and password here are what this broker presents to the other brokers.
-        f"listener.name.broker.{SCRAM.lower()}.sasl.jaas.config": (
-            f'{_SCRAM_LOGIN} required username="{user}" password="{password}";'
-        ),
-        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.controller.plain.sasl.jaas.config": (
-            f'{_PLAIN_LOGIN} required username="{user}" password="{password}" '
-            f'user_{user}="{password}";'
-        ),
         **properties,
         "authorizer.class.name": AUTHORIZER,
         "allow.everyone.if.no.acl.found": "false",
         "super.users": f"User:{user}",
-        "connections.max.reauth.ms": layout.reauth_ms,
+        "connections.max.reauth.ms": reauth_ms,
     }
 
 

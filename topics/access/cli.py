@@ -62,6 +62,33 @@ def apply_command(bootstrap: str | None, dry_run: bool) -> None:
     click.echo(f"{len(plan.create)} ACL(s) to add, {len(plan.delete)} to delete: {verb}")
 
 
+@access.command("provision")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Each service's client config goes to <dir>/<service>/client.properties.",
+)
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    type=click.Choice(["hub", "connector", "api"]),
+    default=("hub", "connector"),
+    show_default=True,
+)
+@click.option("--bootstrap", metavar="HOST:PORT", help=BOOTSTRAP_HELP)
+def provision_command(out_dir: Path, services: tuple[str, ...], bootstrap: str | None) -> None:
+    """Apply the catalog, give each service its principal and client config (once), apply every
+    ACL: what a new cluster needs before the hub and connectors start. No password is printed."""
+    from topics.access.manage import AccessAdmin
+
+    roles = [SERVICES[name] for name in services]
+    paths = _run(lambda: asyncio.run(AccessAdmin(bootstrap).provision(out_dir, roles)))
+    for role, path in zip(roles, paths, strict=True):
+        click.echo(f"{role.principal}: {path}")
+
+
 @access.command("roles")
 def roles_command() -> None:
     """Print every role of the declaration with its grants (agency and tenant as templates)."""
@@ -90,31 +117,56 @@ def _principal_commands(
         help="Where to write the client config (default: <state dir>/access/<principal>.properties).",
     )
     bootstrap_option = click.option("--bootstrap", metavar="HOST:PORT", help=BOOTSTRAP_HELP)
+    show_option = click.option(
+        "--show-password/--no-show-password",
+        default=True,
+        show_default=True,
+        help="Print the password once (it is in the client config either way); scripts whose "
+        "output is kept, such as compose services, say --no-show-password.",
+    )
 
     @group.command("add")
     @argument
     @out_option
     @bootstrap_option
-    def add(name: str, out: Path | None, bootstrap: str | None) -> None:
+    @show_option
+    @click.option(
+        "--if-missing",
+        is_flag=True,
+        help="Do nothing when the principal exists and its client config file is there "
+        "(a principal whose file is lost gets a new password); for provisioning scripts.",
+    )
+    def add(
+        name: str, out: Path | None, bootstrap: str | None, show_password: bool, if_missing: bool
+    ) -> None:
         """Create the principal, its topics and ACLs; write its client config once."""
         from topics.access.manage import AccessAdmin
 
         admin = AccessAdmin(bootstrap)
-        issued = _run(lambda: asyncio.run(admin.add(role_for(name), out=out)))
-        _show_issued(issued, "added")
+        role = role_for(name)
+        if if_missing:
+            ensured = _run(lambda: asyncio.run(admin.ensure(role, out=out)))
+            if ensured is None:
+                click.echo(f"{role.principal} exists with its client config; nothing to do")
+                return
+            issued = ensured
+        else:
+            issued = _run(lambda: asyncio.run(admin.add(role, out=out)))
+        _show_issued(issued, "added", show_password)
 
     @group.command("rotate")
     @argument
     @out_option
     @bootstrap_option
-    def rotate(name: str, out: Path | None, bootstrap: str | None) -> None:
+    @show_option
+    def rotate(name: str, out: Path | None, bootstrap: str | None, show_password: bool) -> None:
         """Replace the password; the old client config stops working (open connections within
         the broker's re-authentication bound)."""
         from topics.access.manage import AccessAdmin
 
         admin = AccessAdmin(bootstrap)
         issued = _run(lambda: asyncio.run(admin.rotate(role_for(name), out=out)))
-        _show_issued(issued, "rotated")
+        _show_issued(issued, "rotated", show_password)
 
     @group.command("revoke")
     @argument
@@ -150,7 +202,7 @@ def _principal_commands(
         click.echo(render_table(rows, [kind, "principal", "credential", "acls"]))
 
 
-def _show_issued(issued: object, verb: str) -> None:
+def _show_issued(issued: object, verb: str, show_password: bool) -> None:
     from topics.access.manage import Issued
 
     assert isinstance(issued, Issued)
@@ -159,7 +211,8 @@ def _show_issued(issued: object, verb: str) -> None:
     click.echo(
         f"client config: {issued.path} (mode 0600; {config.security_protocol} to {config.bootstrap})"
     )
-    click.echo(f"password (shown once; it is also in the client config): {issued.password}")
+    if show_password:
+        click.echo(f"password (shown once; it is also in the client config): {issued.password}")
 
 
 def _checked(pattern: str, what: str) -> Callable[[str], str]:

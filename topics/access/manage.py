@@ -165,6 +165,30 @@ class AccessAdmin:
         log.info("principal added", principal=role.principal, acls=len(plan.create))
         return issued
 
+    async def ensure(self, role: Role, *, out: Path | None = None) -> Issued | None:
+        """``add`` unless the principal exists with its client config at ``out``: then nothing
+        (``None``); an existing principal whose file is missing is rotated into a new one."""
+        path = out or default_config_path(role, self.settings)
+        exists = await self._admin(lambda client: broker.has_credential(client, role.user))
+        if exists and path.exists():
+            return None
+        if exists:
+            return await self.rotate(role, out=path)
+        return await self.add(role, out=path)
+
+    async def provision(self, out_dir: Path, services: list[Role]) -> list[Path]:
+        """Everything a fresh cluster needs before Tilik's services start: the catalog, each
+        service's principal with its client config at ``<out_dir>/<kind>/client.properties``
+        (kept when it exists) and every ACL the declaration grants. Returns the config files."""
+        await asyncio.to_thread(apply_catalog, bootstrap=self.bootstrap, settings=self.settings)
+        paths = []
+        for role in services:
+            path = out_dir / role.kind.value / "client.properties"
+            await self.ensure(role, out=path)
+            paths.append(path)
+        await self.apply()
+        return paths
+
     async def rotate(self, role: Role, *, out: Path | None = None) -> Issued:
         """A new password for an existing principal; its old client config stops working."""
         if not await self._admin(lambda client: broker.has_credential(client, role.user)):
