@@ -172,7 +172,8 @@ def ack_spec(agency: str) -> TopicSpec:
             f"`{agency}`'s principal (and the hub, for webhook answers) may write it; one naming "
             "another agency is dead-lettered."
         ),
-        partitions=3,
+        # A few acknowledgements a minute per agency: one partition (the hub watches each one).
+        partitions=1,
         retention_ms=30 * DAY_MS,
     )
 

@@ -104,11 +104,13 @@ def install(hub: Hub) -> AlertOutlet:
         async for event in guarded(stream.events(), hub.gaps):
             await on_inbox_event(event)
 
-    for topic, handle in (
-        *((name, on_ack_event) for name in ack_specs),
-        (inbox_name, on_inbox_event),
-    ):
-        watch_stalls(app, hub.gaps, topic, handle, name=f"hub.dispatching.stall-check.{topic}")
+    # One timer for every agency's acknowledgements: one end-offsets request, not one per agency.
+    watch_stalls(
+        app, hub.gaps, list(ack_specs), on_ack_event, name="hub.dispatching.acks-stall-check"
+    )
+    watch_stalls(
+        app, hub.gaps, inbox_name, on_inbox_event, name=f"hub.dispatching.stall-check.{inbox_name}"
+    )
 
     @app.timer(hub.config.escalation_check_every_s, name="hub.dispatching.escalation-timer")
     async def find_due_escalations() -> None:
