@@ -16,7 +16,7 @@ import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -345,9 +345,7 @@ class LocalKafka:
         if self.tls and existing.tls_host != self.tls_host:
             updated = updated.with_tls_host(self.tls_host)
         if self.reauth_ms is not None and self.reauth_ms != existing.reauth_ms:
-            updated = ClusterLayout(
-                updated.cluster_id, updated.nodes, updated.security, updated.tls_host, self.reauth_ms
-            )
+            updated = replace(updated, reauth_ms=self.reauth_ms)
         if updated == existing:
             return existing
         if running:

@@ -6,7 +6,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -20,6 +20,9 @@ from topics.access.roles import (
     service_roles,
     tenant_role,
 )
+
+if TYPE_CHECKING:
+    from topics.access.manage import Issued
 
 T = TypeVar("T")
 BOOTSTRAP_HELP = "Kafka bootstrap host:port (default: TILIK_BOOTSTRAP or the client config's)."
@@ -202,10 +205,7 @@ def _principal_commands(
         click.echo(render_table(rows, [kind, "principal", "credential", "acls"]))
 
 
-def _show_issued(issued: object, verb: str, show_password: bool) -> None:
-    from topics.access.manage import Issued
-
-    assert isinstance(issued, Issued)
+def _show_issued(issued: Issued, verb: str, show_password: bool) -> None:
     config = issued.config
     click.echo(f"{verb} {issued.role.principal} ({issued.role.kind.value})")
     click.echo(

@@ -72,10 +72,6 @@ class Issuer:
     bootstrap: str
     ca_pem: str | None
 
-    @property
-    def security_protocol(self) -> str:
-        return "SASL_SSL" if self.ca_pem else "SASL_PLAINTEXT"
-
     def client_config(self, user: str, password: str) -> ClientConfig:
         return ClientConfig(
             bootstrap=self.bootstrap,
