@@ -51,6 +51,7 @@ from connectors.sdk.errors import (
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import Credentials
+from tilik.redact import REDACTED, redact_text
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter
@@ -73,7 +74,6 @@ KnownCameras = Mapping[str, list[str]]
 
 #: a device's whole onboarding (every attempt and backoff) gets this many request timeouts
 DEADLINE_IN_TIMEOUTS = 4
-_HIDDEN = "***"
 
 
 def device_deadline_s(timeout_s: float) -> float:
@@ -143,12 +143,12 @@ class DeviceFailure:
     def of(
         cls, address: str, exc: ConnectorError, *, credentials: Credentials | None = None
     ) -> DeviceFailure:
-        reason = str(exc)
+        reason = redact_text(str(exc))
         if credentials is not None:
             # A device knows its own password and may echo it back in a fault or an error page.
             secret = credentials.password.get_secret_value()
             if secret:
-                reason = reason.replace(secret, _HIDDEN)
+                reason = reason.replace(secret, REDACTED)
         at_fault = isinstance(exc, DeviceDataError)
         return cls(
             address=address,
