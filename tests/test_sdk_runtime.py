@@ -114,7 +114,14 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
     assert summary.published == {f"127.0.0.1:{good_port}": _cams(good_serial, 3)}
     assert summary.unauthorized == [f"127.0.0.1:{locked_port}"]
     assert summary.dead_lettered == [f"127.0.0.1:{broken_port}"]
-    assert set(summary.failed) == {"127.0.0.1:1", "127.0.0.1:2"}
+    # Every device that was not onboarded has its reason, whatever went wrong.
+    assert set(summary.failed) == {
+        "127.0.0.1:1",
+        "127.0.0.1:2",
+        f"127.0.0.1:{locked_port}",
+        f"127.0.0.1:{broken_port}",
+    }
+    assert "credentials" in summary.failed[f"127.0.0.1:{locked_port}"]
     assert "after 2 attempts" in summary.failed["127.0.0.1:1"]
     assert "password" in summary.failed["127.0.0.1:2"]
 

@@ -11,6 +11,7 @@ import click
 
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy, split_host_port
+from connectors.sdk.onboard import DEADLINE_IN_TIMEOUTS
 
 
 def _credential_ref(username: str | None, password_env: str | None, ref: str | None) -> str | None:
@@ -51,7 +52,19 @@ def _progress(done: int, total: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of camera records.")
 @click.option("--dry-run", is_flag=True, help="Probe and print; publish nothing.")
 @click.option("--concurrency", type=int, default=256, show_default=True)
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Per request, s.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Each request's total deadline (connect, send, read), s.",
+)
+@click.option(
+    "--device-deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"Each device's whole probe, s (default: {DEADLINE_IN_TIMEOUTS} x --timeout).",
+)
 @click.option(
     "--probe",
     "prober",
@@ -78,6 +91,7 @@ def discover_onvif(
     dry_run: bool,
     concurrency: int,
     timeout: float,
+    device_deadline: float | None,
     prober: str,
     bootstrap: str | None,
 ) -> None:
@@ -103,6 +117,7 @@ def discover_onvif(
             credential_ref=_credential_ref(username, password_env, credential_ref),
             concurrency=concurrency,
             timeout_s=timeout,
+            device_deadline_s=device_deadline,
             prober="raw" if prober == "raw" else "zeep",
             bootstrap=bootstrap,
             publish=not dry_run,

@@ -15,8 +15,12 @@ and watches the cameras on its assigned partitions whose record names its connec
   callback returns, that is before another process can take the partitions.
 - **Revocation of a camera.** A tombstone removes the camera at once: its events and statuses
   stop; a device with no cameras left is closed.
-- **Health.** Every ``health_interval_s`` all watched devices are checked, at most
-  ``concurrency`` at a time; one ``CameraStatus`` per owned camera is published.
+- **Health.** A health round starts every ``health_interval_s`` (at once when the previous
+  round ran longer) and checks all watched devices, at most ``concurrency`` at a time; one
+  ``CameraStatus`` per owned camera is published. Each device's check has a deadline of
+  ``call_timeout_s`` or one interval, whichever is shorter, so a device that accepts the
+  connection and never answers is reported ``offline`` (with the reason) by the round that
+  finds it, never holding that round or the next one up.
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
   device and vendor topic). ``RetriableError`` restarts the stream after a per-device
@@ -449,11 +453,20 @@ class WatchService:
 
     # --- health ---------------------------------------------------------------------------
 
+    @property
+    def health_deadline_s(self) -> float:
+        """How long one device's health check may take: never more than one interval."""
+        return min(self.options.call_timeout_s, self.options.health_interval_s)
+
     async def _health_loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             await self.check_health()
+            # A steady cadence: the next round starts one interval after this one started.
+            pause = self.options.health_interval_s - (loop.time() - started)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.options.health_interval_s)
+                await asyncio.wait_for(stop.wait(), max(0.0, pause))
 
     async def check_health(self) -> int:
         """Check every watched device once (bounded concurrency); returns statuses published."""
@@ -467,12 +480,13 @@ class WatchService:
 
     async def _health_of(self, watch: DeviceWatch) -> int:
         self.metrics.health_checks += 1
+        deadline = self.health_deadline_s
         try:
-            statuses = await asyncio.wait_for(watch.connector.health(), self.options.call_timeout_s)
+            statuses = await asyncio.wait_for(watch.connector.health(), deadline)
         except AuthenticationError as exc:
             statuses = self._statuses(watch, CameraState.UNAUTHORIZED, str(exc))
         except (RetriableError, TimeoutError) as exc:
-            reason = str(exc) or f"no answer within {self.options.call_timeout_s:g}s"
+            reason = str(exc) or f"health check got no answer within {deadline:g}s"
             statuses = self._statuses(watch, CameraState.OFFLINE, reason)
         except DeviceDataError as exc:
             await self._dead_letter_input(watch, exc)
