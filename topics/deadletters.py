@@ -153,7 +153,7 @@ def record_dead_letter(
         component=component,
         payload=record.value,
         key=record.key,
-        headers=list(record.headers or ()),
+        headers=record.headers or None,
         source_topic=record.topic,
         source_partition=record.partition,
         source_offset=record.offset,
