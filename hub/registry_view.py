@@ -89,9 +89,7 @@ class RegistryView:
                 log.info("registry view loaded", cameras=len(self.cameras))
                 self.ready.set()
 
-    def _apply_record(
-        self, key: bytes | None, value: bytes | None, headers: codec.Headers
-    ) -> None:
+    def _apply_record(self, key: bytes | None, value: bytes | None, headers: codec.Headers) -> None:
         try:
             record = codec.decode(CAMERA_REGISTRY, value, headers)
         except codec.InvalidMessage:

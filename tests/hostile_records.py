@@ -70,7 +70,9 @@ async def produce_with_bad_header_name(
 ) -> RecordMetadata:
     """Publish one record whose header name is ``name`` bytes, in the partition its key maps to."""
     assert len(name) == len(_PLACEHOLDER)
-    producer = AIOKafkaProducer(**connection_config(bootstrap), acks="all", enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        **connection_config(bootstrap), acks="all", enable_idempotence=False
+    )
     await producer.start()
     try:
         batch = producer.create_batch()
