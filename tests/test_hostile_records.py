@@ -15,12 +15,18 @@ import pytest
 from catalog_helpers import create, private_spec
 from click.testing import CliRunner
 from hostile_records import produce_with_bad_header_name
+from sdk_helpers import eventually, running, unique_connector
 
+from connectors.sdk.example.connector import VENDOR
+from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.onboard import onboard
+from connectors.sdk.runtime import RuntimeOptions, WatchService
 from hub.history import read_history
 from tilik.cli import cli
-from topics.catalog import DEAD_LETTERS, TopicSpec, dispatch_spec
+from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS, TopicSpec, all_topics, dispatch_spec
 from topics.client import CatalogConsumer, CatalogProducer, Received, read_table
 from topics.examples import example
+from topics.identity import device_id
 from topics.models import CameraRecord, CameraStatus, DeadLetter, Dispatch
 
 pytestmark = pytest.mark.kafka
@@ -169,3 +175,37 @@ def test_tail_shows_the_record_as_invalid_and_keeps_going(kafka_bootstrap: str) 
         values[0],
         values[2],
     ]
+
+
+async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(kafka_bootstrap, *all_topics())
+    connector = unique_connector()
+    serial = "EXV-" + uuid.uuid4().hex[:10].upper()
+    device = device_id(vendor=VENDOR, serial=serial)
+    options = RuntimeOptions(group_id=uuid.uuid4().hex, health_interval_s=60)
+    service = WatchService(connector, bootstrap=kafka_bootstrap, options=options)
+    async with running_recorder(SimulatedRecorder(serial=serial, channels=1)) as (recorder, port):
+        monkeypatch.setenv("T_HOSTILE_PASS", recorder.password)
+        async with running(service):
+            assert await eventually(lambda: service.ready.is_set())
+            stray = example(CameraRecord, uuid.uuid4().hex)
+            bad = await produce_with_bad_header_name(
+                kafka_bootstrap,
+                CAMERA_REGISTRY.name,
+                key=stray.camera_id.encode(),
+                value=stray.model_copy(update={"connector": connector.name})
+                .model_dump_json()
+                .encode(),
+                partitions=CAMERA_REGISTRY.partitions,
+            )
+            config = {"address": f"127.0.0.1:{port}", "credential_ref": "admin@env:T_HOSTILE_PASS"}
+            async with CatalogProducer(kafka_bootstrap) as producer:
+                summary = await onboard(connector, [config], producer=producer)
+            assert summary.ok, summary.as_dict()
+            assert await eventually(lambda: device in service.watched_devices, timeout_s=30)
+            assert stray.device_id not in service.watched_devices
+    letters = await dead_letters_of(kafka_bootstrap, CAMERA_REGISTRY.name)
+    letter = next(d for d in letters if d.source_offset == bad.offset)
+    assert letter.component == f"connector.{connector.name}" and letter.reason == HEADER_REASON
