@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
-from faust.types import EventT
 from pydantic import BaseModel
 
 from hub.edge import CatalogTopics
@@ -77,7 +76,7 @@ def internal_json(message: Any) -> tuple[Any, Any]:
     try:
         key = json.loads(message.key) if message.key is not None else None
         value = json.loads(message.value) if message.value is not None else None
-    except ValueError as exc:  # not UTF-8, or not JSON
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested beyond reason
         raise codec.InvalidMessage(
             f"record of {message.topic} is not JSON: {type(exc).__name__}"
         ) from None
@@ -93,15 +92,21 @@ class RecordIsolation:
         self._failures = ProcessingFailures(component, catalog.dead_letter)
 
     async def handle(
-        self, event: EventT | Any, decode: Decoder[T], process: Callable[[T], Awaitable[None]]
+        self, event: Any, decode: Decoder[T], process: Callable[[T], Awaitable[None]]
     ) -> None:
+        """Decode and process one record; whatever fails, the record is handled when this returns."""
         message = event.message
-        try:
-            value = decode(message)
-        except codec.InvalidMessage as exc:
-            await self.refuse(message, exc.reason)
-            return
-        await self._failures.run(message, lambda: process(value))
+
+        async def work() -> None:
+            try:
+                value = decode(message)
+            except codec.InvalidMessage as exc:
+                await self.refuse(message, exc.reason)
+                return
+            await process(value)
+
+        # A decoder that fails other than by refusing the record is a defect like any other.
+        await self._failures.run(message, work)
 
     async def refuse(self, message: Any, reason: str) -> None:
         """Dead-letter a record that is not what its topic declares."""

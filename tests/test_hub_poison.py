@@ -18,7 +18,10 @@ from aiokafka import AIOKafkaProducer
 from hostile_records import produce_with_bad_header_name
 from test_hub_pipeline import device_event, dispatched, for_camera, new_camera
 
+from hub.gaps import FetchedMessage
+from hub.isolation import internal_json
 from hub.testing import TopicWatch, WorkerProcess
+from topics import codec
 from topics.catalog import ALERTS, CAMERA_REGISTRY, DEAD_LETTERS, DEVICE_EVENTS, dispatch_spec
 from topics.client import CatalogProducer
 from topics.connection import connection_config
@@ -227,3 +230,10 @@ async def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_the_worker_go
     finally:
         await dlq.stop()
         await alerts.stop()
+
+
+@pytest.mark.parametrize("value", [b"{not json", b"\xff\xfe", b"[" * 100_000])
+def test_an_internal_record_that_is_not_json_is_refused_not_raised(value: bytes) -> None:
+    message = FetchedMessage(topic="hub-inbox", partition=0, offset=7, key=b'"k"', value=value)
+    with pytest.raises(codec.InvalidMessage, match="not JSON"):
+        internal_json(message)
