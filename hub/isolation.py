@@ -8,7 +8,7 @@ the two exception handlers of Kafka Streams:
   raises ``InvalidMessage`` for a record that is not what its topic declares (a payload failing
   validation, a header name that is not UTF-8, an internal record that is not JSON); it becomes
   an ``invalid_message`` dead letter;
-- **processing**: ``topics.faults.ProcessingFailures``, the translation boundary where any
+- **processing**: ``topics.faults.RecordFaults.run``, the translation boundary where any
   failure of one valid record's processing becomes a ``processing_failed`` dead letter.
 
 Either way ``handle`` returns normally: Faust acknowledges the record and commits past it, so no
@@ -21,17 +21,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import structlog
 from pydantic import BaseModel
 
 from hub.edge import CatalogTopics
 from topics import codec
 from topics.catalog import TopicSpec
-from topics.deadletters import record_dead_letter
-from topics.faults import ProcessingFailures
-from topics.models import DeadLetterKind
-
-log = structlog.get_logger(__name__)
+from topics.faults import RecordFaults
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -87,9 +82,8 @@ class RecordIsolation:
     """Decodes and processes records one by one for one component of the hub (see the module)."""
 
     def __init__(self, catalog: CatalogTopics, component: str) -> None:
-        self.catalog = catalog
         self.component = component
-        self._failures = ProcessingFailures(component, catalog.dead_letter)
+        self._faults = RecordFaults(component, catalog.dead_letter)
 
     async def handle(
         self, event: Any, decode: Decoder[T], process: Callable[[T], Awaitable[None]]
@@ -101,28 +95,9 @@ class RecordIsolation:
             try:
                 value = decode(message)
             except codec.InvalidMessage as exc:
-                await self.refuse(message, exc.reason)
+                await self._faults.refuse(message, exc.reason)
                 return
             await process(value)
 
         # A decoder that fails other than by refusing the record is a defect like any other.
-        await self._failures.run(message, work)
-
-    async def refuse(self, message: Any, reason: str) -> None:
-        """Dead-letter a record that is not what its topic declares."""
-        letter = record_dead_letter(
-            message,
-            kind=DeadLetterKind.INVALID_MESSAGE,
-            reason=reason,
-            component=self.component,
-            error_type="InvalidMessage",
-        )
-        await self.catalog.dead_letter(letter)
-        log.warning(
-            "message dead-lettered",
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            reason=reason,
-            component=self.component,
-        )
+        await self._faults.run(message, work)

@@ -34,9 +34,9 @@ from tilik.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
 from topics.connection import connection_config
-from topics.deadletters import make_dead_letter, record_dead_letter
-from topics.faults import ProcessingFailures
-from topics.models import EARLIEST, LATEST, DeadLetter, DeadLetterKind
+from topics.deadletters import make_dead_letter
+from topics.faults import RecordFaults
+from topics.models import EARLIEST, LATEST, DeadLetter
 
 __all__ = [
     "CatalogConsumer",
@@ -245,7 +245,7 @@ def _received_at(record: ConsumerRecord[bytes, bytes]) -> datetime:
 
 
 class _DeadLetterSink:
-    """Dead-letters refused records through a given producer, or one of its own started on demand."""
+    """Publishes dead letters through a given producer, or one of its own started on demand."""
 
     def __init__(
         self,
@@ -259,24 +259,6 @@ class _DeadLetterSink:
         self._own: CatalogProducer | None = None
         self._bootstrap = bootstrap
         self._settings = settings
-
-    async def refuse(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        letter = record_dead_letter(
-            record,
-            kind=DeadLetterKind.INVALID_MESSAGE,
-            reason=reason,
-            component=self.component,
-            error_type="InvalidMessage",
-        )
-        await self.publish(letter)
-        log.warning(
-            "message dead-lettered",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason,
-            component=self.component,
-        )
 
     async def publish(self, letter: DeadLetter) -> None:
         producer = self._producer
@@ -337,7 +319,7 @@ class CatalogConsumer:
         self.group_id = group_id
         self.component = component
         self._dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
-        self._failures = ProcessingFailures(component, self._dead_letters.publish)
+        self._faults = RecordFaults(component, self._dead_letters.publish)
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._yield_invalid = yield_invalid
@@ -521,7 +503,7 @@ class CatalogConsumer:
                 return cast(R, await outcome)
             return outcome
 
-        return await self._failures.run(record, work)
+        return await self._faults.run(record, work)
 
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Received | None:
         spec = self.specs[record.topic]
@@ -530,7 +512,7 @@ class CatalogConsumer:
         except codec.InvalidMessage as exc:
             if not self._yield_invalid:
                 # Only once the dead letter is acknowledged is the bad message counted as handled.
-                await self._dead_letters.refuse(record, exc.reason)
+                await self._faults.refuse(record, exc.reason)
                 self._mark(record)
                 return None
             return Received(
@@ -610,6 +592,7 @@ async def _read_table(
     await consumer.start()
     table: dict[str, BaseModel] = {}
     dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
+    faults = RecordFaults(component, dead_letters.publish)
     try:
         partitions = consumer.partitions_for_topic(spec.name)
         if partitions is None:
@@ -632,7 +615,7 @@ async def _read_table(
                         if key is None:
                             raise codec.InvalidMessage(f"record without a key on {spec.name}")
                     except codec.InvalidMessage as exc:
-                        await dead_letters.refuse(record, exc.reason)
+                        await faults.refuse(record, exc.reason)
                         continue
                     if value is None:
                         table.pop(key, None)
