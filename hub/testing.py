@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from topics import codec
 from topics.catalog import TopicSpec
+from topics.connection import connection_config
 
 
 def free_port() -> int:
@@ -138,7 +139,7 @@ class TopicWatch:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> TopicWatch:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        consumer = AIOKafkaConsumer(**connection_config(self.bootstrap), group_id=None)
         await consumer.start()
         await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(self.spec.name) or set()

@@ -3,6 +3,9 @@
 aiokafka and kafka-python take the same option names, so one function serves the typed
 producer/consumer and the admin client alike. The SASL password is read from the environment
 variable that the settings name, so it never sits in a settings object or a log line.
+
+Because every client is built through here, this is also where the client libraries' defects
+are worked around (``topics.kafka_workarounds``) before any client exists.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 from typing import Any
 
 from tilik.settings import Settings, get_settings
+from topics import kafka_workarounds
 
 
 class ConnectionConfigError(ValueError):
@@ -21,6 +25,7 @@ def connection_config(
     bootstrap: str | None = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Keyword arguments for an aiokafka or kafka-python client: bootstrap plus security options."""
+    kafka_workarounds.install()
     settings = settings or get_settings()
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap or settings.bootstrap,

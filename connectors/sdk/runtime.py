@@ -196,7 +196,9 @@ class WatchService:
                         received = await consumer.next(timeout_s=0.5)
                         urgent = False
                         if received is not None:
-                            changed, urgent = self._apply(received)
+                            # A record whose processing fails is dead-lettered, not fatal.
+                            outcome = await consumer.process(received, self._apply)
+                            changed, urgent = outcome or (False, False)
                             dirty = dirty or changed
                         now = time.monotonic()
                         if dirty and (

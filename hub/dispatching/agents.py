@@ -17,8 +17,8 @@ from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
-from hub.edge import Refused, accept_as
-from hub.gaps import guarded, json_record, watch_stalls
+from hub.gaps import guarded, watch_stalls
+from hub.isolation import RecordIsolation, catalog_payload, internal_json
 from hub.routing import RoutingTable, load_routes
 from topics.catalog import ALERT_ACKS, ALERTS
 from topics.models import AlertAck, Dispatch
@@ -39,21 +39,22 @@ def install(hub: Hub) -> AlertOutlet:
     due = DueIndex()
 
     outlet = AlertOutlet(hub.catalog, routing, escalation_inbox)
+    isolation = RecordIsolation(hub.catalog, COMPONENT)
+    ack_of = catalog_payload(ALERT_ACKS, AlertAck)
+
+    async def forward_ack(ack: AlertAck) -> None:
+        await outlet.to_inbox(ack.alert_id, {"ack": ack.agency})
 
     async def on_ack_event(event: Any) -> None:
-        try:
-            ack = await accept_as(hub.catalog, ALERT_ACKS, AlertAck, event, component=COMPONENT)
-        except Refused:
-            return
-        await outlet.to_inbox(ack.alert_id, {"ack": ack.agency})
+        await isolation.handle(event, ack_of, forward_ack)
 
     @app.agent(hub.catalog.topic(ALERT_ACKS), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
         async for event in guarded(stream.events(), hub.gaps):
             await on_ack_event(event)
 
-    async def on_inbox_event(event: Any) -> None:
-        key, message = json_record(event)
+    async def on_inbox_record(record: tuple[Any, Any]) -> None:
+        key, message = record
         alert_id = str(key)
         stored = escalations.get(alert_id)
         current = Escalation.model_validate(stored) if stored is not None else None
@@ -77,6 +78,9 @@ def install(hub: Hub) -> AlertOutlet:
         escalations[alert_id] = updated.model_dump(mode="json")
         due.touch(alert_id)
 
+    async def on_inbox_event(event: Any) -> None:
+        await isolation.handle(event, internal_json, on_inbox_record)
+
     @app.agent(escalation_inbox, name="hub.dispatching.escalate")
     async def escalate(stream: Any) -> None:
         async for event in guarded(stream.events(), hub.gaps):
@@ -92,7 +96,7 @@ def install(hub: Hub) -> AlertOutlet:
         async for alert_id, version, stored in due_entries(due, escalations, now):
             deadline = Escalation.model_validate(stored).next_deadline()
             if deadline is not None and deadline <= now:
-                await escalation_inbox.send(key=alert_id, value={"due": now.isoformat()})
+                await hub.catalog.send_json(escalation_inbox, alert_id, {"due": now.isoformat()})
                 # The escalate agent's write touches it again; until then, not before next run.
                 next_at = now.timestamp() + hub.config.escalation_check_every_s
             elif deadline is not None:
