@@ -18,7 +18,7 @@ from topics.models import CameraRecord, DeadLetter, DeadLetterKind, DeviceEvent
 pytestmark = pytest.mark.kafka
 
 PASSWORD = "Kafka-e2e-Pw-77"
-REF = "admin@env:TILIK_TEST_E2E_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_E2E_PASS"
 #: two known codes and one no table knows, per vendor
 CODES = {
     "hikvision": ["VMD", "linedetection", "faceSnap"],
@@ -85,7 +85,7 @@ async def consume_until(
 async def test_simulated_nvr_reaches_the_registry_and_the_event_topic(
     kit: VendorKit, catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TILIK_TEST_E2E_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_E2E_PASS", PASSWORD)
     count = 12
     async with kit.simulator(
         channels=8,

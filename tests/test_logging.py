@@ -109,9 +109,11 @@ def test_harmless_text_stays_readable():
         "Basic settings loaded; profile token Profile_1; rtsp://10.0.0.1/stream; Digest auth needed"
     )
     assert redact_text(text) == text
-    assert redact_value({"profile_token": "Profile_1", "credential_ref": "env:CAM_PW"}) == {
+    assert redact_value(
+        {"profile_token": "Profile_1", "credential_ref": "env:TILIK_CAMERA_SECRET_CAM"}
+    ) == {
         "profile_token": "Profile_1",
-        "credential_ref": "env:CAM_PW",
+        "credential_ref": "env:TILIK_CAMERA_SECRET_CAM",
     }
 
 

@@ -32,13 +32,13 @@ from topics.models import (
 pytestmark = pytest.mark.kafka
 
 PASSWORD = "Kata-Sandi-Kamera-5"
-REF = "admin@env:TILIK_TEST_ONVIF_ONBOARD_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS"
 TILIK = str(Path(sys.executable).parent / "tilik")
 
 
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_ONBOARD_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS", PASSWORD)
 
 
 @pytest_asyncio.fixture
@@ -187,11 +187,15 @@ async def test_cli_discovers_by_unicast_ws_discovery_and_publishes(
     ) as fleet:
         assert fleet.discovery is not None
         host, port = fleet.discovery.address
-        env = {**os.environ, "TILIK_TEST_ONVIF_ONBOARD_PASS": PASSWORD, "TILIK_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS": PASSWORD,
+            "TILIK_LOG_FORMAT": "json",
+        }
         process = await asyncio.create_subprocess_exec(
             TILIK, "discover", "onvif",
             "--ws-target", f"{host}:{port}", "--ws-timeout", "1",
-            "--username", "admin", "--password-env", "TILIK_TEST_ONVIF_ONBOARD_PASS",
+            "--username", "admin", "--password-env", "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS",
             "--json", "--bootstrap", kafka_bootstrap,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip

@@ -90,7 +90,7 @@ def test_webhook_secret_must_be_a_reference_not_the_secret():
     )
     [issue] = issues(text)
     assert issue.startswith(
-        "routes.yaml:9: agencies.1.webhook.secret_ref: String should match pattern"
+        "routes.yaml:9: agencies.1.webhook.secret_ref: not a secret reference"
     )
     assert "hunter2" not in issue
 

@@ -7,6 +7,9 @@ cameras to the registry. One bad device never stops the others; each outcome is 
     RetriableError         -> retried with backoff, then listed as failed
     ConfigurationError,
     an invalid config      -> listed as failed (a person must fix the config)
+    a credential reference
+    outside the camera
+    secrets namespace      -> listed as failed and audited, before any connection
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from connectors.sdk.errors import (
     RetriableError,
 )
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
+from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter
@@ -138,8 +142,29 @@ class Onboarding:
         self._backoff_initial_s = backoff_initial_s
 
     async def run(self, configs: Iterable[ConnectorConfig]) -> OnboardSummary:
-        await asyncio.gather(*(self._guarded(config) for config in configs))
+        admitted = [config for config in configs if await self._admitted(config)]
+        await asyncio.gather(*(self._guarded(config) for config in admitted))
         return self.summary
+
+    async def _admitted(self, config: ConnectorConfig) -> bool:
+        """False (listed as failed, audited) when the credential reference leaves the namespace."""
+        if config.credential_ref is None:
+            return True
+        try:
+            CameraSecrets.configured().confine(config.credential_ref)
+        except RefusedReference as exc:
+            self._count_failure(exc)
+            self.summary.failed[config.address] = str(exc)
+            await self.producer.send(
+                AUDIT,
+                exc.audit_record(
+                    actor=self.actor or self.component,
+                    subject=config.address,
+                    details={"connector": self.connector_cls.name, "address": config.address},
+                ),
+            )
+            return False
+        return True
 
     async def _guarded(self, config: ConnectorConfig) -> None:
         async with self._limit:
