@@ -49,7 +49,7 @@ def _progress(done: int, total: int) -> None:
 @click.option("--username", help="User name for every probed device (with --password-env).")
 @click.option(
     "--password-env",
-    help="Environment variable holding the password (named TILIK_CAMERA_SECRET_*).",
+    help="Environment variable holding the password (TILIK_CAMERA_SECRET_* by default).",
 )
 @click.option(
     "--credential-ref", help="Credential reference, e.g. admin@env:TILIK_CAMERA_SECRET_LOBBY."

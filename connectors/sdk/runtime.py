@@ -13,6 +13,9 @@ and watches the cameras on its assigned partitions whose record names its connec
   (the topic is compacted, so that is the current table), and devices start as records arrive.
   On revocation the affected devices' connectors are closed (subscriptions ended) *before* the
   callback returns, that is before another process can take the partitions.
+- **Credentials.** A record is input: its credential reference must lie in the camera secrets
+  namespace (``connectors.sdk.secrets.CameraSecrets``), or the device is not watched, never
+  contacted, and the refusal is audited once per record on the audit topic.
 - **Revocation of a camera.** A tombstone removes the camera at once: its events and statuses
   stop; a device with no cameras left is closed.
 - **Health.** Every ``health_interval_s`` all watched devices are checked, at most

