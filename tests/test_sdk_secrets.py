@@ -215,15 +215,14 @@ def test_resolving_a_non_reference_names_no_value(given: str):
 def test_a_config_with_a_password_for_a_reference_is_invalid_without_repeating_it(given: str):
     with pytest.raises(ValidationError) as caught:
         ExampleConfig(address="127.0.0.1:80", credential_ref=given)
-    assert "not a credential reference" in str(caught.value)
     assert PLANTED not in str(caught.value)
     assert PLANTED not in str([err["msg"] for err in caught.value.errors()])
+    assert "not a credential reference" in str(caught.value)
 
 
 def test_an_inventory_row_and_a_webhook_with_a_password_for_a_reference_repeat_nothing():
     with pytest.raises(ConfigurationError) as inventory:
         parse_inventory(f"address,credential_ref\n127.0.0.1:80,admin:{PLANTED}\n", fmt="csv")
-    assert "not a credential reference" in str(inventory.value)
     routes = (
         "agencies:\n  - id: polisi\n    name: Polisi\n    webhook:\n"
         f"      url: https://polisi.example/hook\n      secret_ref: {PLANTED}\n"
@@ -234,6 +233,7 @@ def test_an_inventory_row_and_a_webhook_with_a_password_for_a_reference_repeat_n
     for error in (inventory.value, webhook.value):
         assert PLANTED not in str(error)
         assert PLANTED not in str(error.__cause__ or "")
+    assert "not a credential reference" in str(inventory.value)
     assert "not a secret reference" in str(webhook.value)
 
 
@@ -255,11 +255,11 @@ def test_discover_refuses_a_bad_reference_before_probing_and_repeats_no_value(
         result = CliRunner().invoke(
             discover_onvif, ["--hosts", "127.0.0.1:9", "--dry-run", "--timeout", "1", *options]
         )
+    assert PLANTED not in result.output
+    assert PLANTED not in repr(logs)
     assert result.exit_code != 0
     assert "reference" in result.output
     assert "probed" not in result.output  # refused before any device was probed
-    assert PLANTED not in result.output
-    assert PLANTED not in repr(logs)
 
 
 # --- the runtime and onboarding, on a real broker ------------------------------------------
@@ -418,8 +418,8 @@ async def test_onboarding_refuses_and_audits_a_reference_outside_the_namespace(
         )
     finally:
         await audit.stop()
+    assert attacker.requests == []  # the device never got to challenge anyone
     assert "outside the camera secrets namespace" in summary.failed[address]
-    assert attacker.requests == []
     [(_, entry)] = refusals
     assert isinstance(entry, AuditRecord)
     assert (entry.action, entry.actor, entry.subject) == (
