@@ -396,7 +396,6 @@ async def test_onboarding_refuses_and_audits_a_reference_outside_the_namespace(
     catalog: str,
     challenging_device: tuple[ChallengingDevice, str],
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
 ) -> None:
     attacker, address = challenging_device
     monkeypatch.setenv(WEBHOOK_ENV, PLANTED)
