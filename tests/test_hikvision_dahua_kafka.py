@@ -22,7 +22,7 @@ from topics.models import CameraRecord, DeadLetter, DeadLetterKind, DeviceEvent
 pytestmark = pytest.mark.kafka
 
 PASSWORD = "Kafka-e2e-Pw-77"
-REF = "admin@env:TILIK_TEST_E2E_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_E2E_PASS"
 #: two known codes and one no table knows, per vendor
 CODES = {
     "hikvision": ["VMD", "linedetection", "faceSnap"],
@@ -89,7 +89,7 @@ async def consume_until(
 async def test_simulated_nvr_reaches_the_registry_and_the_event_topic(
     kit: VendorKit, catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TILIK_TEST_E2E_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_E2E_PASS", PASSWORD)
     count = 12
     async with kit.simulator(
         channels=8,
@@ -158,7 +158,7 @@ INPUT_AT_FAULT = {"long_serial", "superscript_channel", "huge_header"}
 async def test_one_hostile_device_never_stops_a_batch_from_being_published(
     kit: VendorKit, catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TILIK_TEST_E2E_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_E2E_PASS", PASSWORD)
     letters = await TopicTail(catalog, DEAD_LETTERS).start()
     try:
         async with kit.simulator(

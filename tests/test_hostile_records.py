@@ -187,7 +187,7 @@ async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
     options = RuntimeOptions(group_id=uuid.uuid4().hex, health_interval_s=60)
     service = WatchService(connector, bootstrap=kafka_bootstrap, options=options)
     async with running_recorder(SimulatedRecorder(serial=serial, channels=1)) as (recorder, port):
-        monkeypatch.setenv("T_HOSTILE_PASS", recorder.password)
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_T_HOSTILE_PASS", recorder.password)
         async with running(service):
             assert await eventually(lambda: service.ready.is_set())
             stray = example(CameraRecord, uuid.uuid4().hex)
@@ -200,7 +200,7 @@ async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
                 .encode(),
                 partitions=CAMERA_REGISTRY.partitions,
             )
-            config = {"address": f"127.0.0.1:{port}", "credential_ref": "admin@env:T_HOSTILE_PASS"}
+            config = {"address": f"127.0.0.1:{port}", "credential_ref": "admin@env:TILIK_CAMERA_SECRET_T_HOSTILE_PASS"}
             async with CatalogProducer(kafka_bootstrap) as producer:
                 summary = await onboard(connector, [config], producer=producer)
             assert summary.ok, summary.as_dict()

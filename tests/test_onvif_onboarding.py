@@ -34,13 +34,13 @@ from topics.models import (
 pytestmark = pytest.mark.kafka
 
 PASSWORD = "Kata-Sandi-Kamera-5"
-REF = "admin@env:TILIK_TEST_ONVIF_ONBOARD_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS"
 TILIK = str(Path(sys.executable).parent / "tilik")
 
 
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_ONBOARD_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS", PASSWORD)
 
 
 @pytest_asyncio.fixture
@@ -189,11 +189,15 @@ async def test_cli_discovers_by_unicast_ws_discovery_and_publishes(
     ) as fleet:
         assert fleet.discovery is not None
         host, port = fleet.discovery.address
-        env = {**os.environ, "TILIK_TEST_ONVIF_ONBOARD_PASS": PASSWORD, "TILIK_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS": PASSWORD,
+            "TILIK_LOG_FORMAT": "json",
+        }
         process = await asyncio.create_subprocess_exec(
             TILIK, "discover", "onvif",
             "--ws-target", f"{host}:{port}", "--ws-timeout", "1",
-            "--username", "admin", "--password-env", "TILIK_TEST_ONVIF_ONBOARD_PASS",
+            "--username", "admin", "--password-env", "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS",
             "--json", "--bootstrap", kafka_bootstrap,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
@@ -264,10 +268,10 @@ async def test_cli_discover_against_a_silent_camera_ends_within_its_timeout() ->
     async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=105) as fleet:
         silent, good = fleet.cameras
         silent.go_silent()
-        env = {**os.environ, "TILIK_TEST_ONVIF_ONBOARD_PASS": PASSWORD}
+        env = {**os.environ, "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS": PASSWORD}
         process = await asyncio.create_subprocess_exec(
             TILIK, "discover", "onvif", "--hosts", ",".join(fleet.addresses),
-            "--username", "admin", "--password-env", "TILIK_TEST_ONVIF_ONBOARD_PASS",
+            "--username", "admin", "--password-env", "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS",
             "--timeout", "1", "--dry-run", "--json",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip

@@ -32,12 +32,12 @@ from topics.models import CameraState, CameraStatus, DeadLetter, DeadLetterKind,
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
 PASSWORD = "Sandi-Pembagian-21"
-REF = "admin@env:TILIK_TEST_ONVIF_SHARD_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_SHARD_PASS"
 
 
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_SHARD_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_SHARD_PASS", PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +258,11 @@ async def test_two_connector_processes_share_the_fleet_and_survive_one_stopping(
 ) -> None:
     tilik = str(Path(sys.executable).parent / "tilik")
     group = f"test-onvif-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "TILIK_TEST_ONVIF_SHARD_PASS": PASSWORD, "TILIK_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TILIK_CAMERA_SECRET_TEST_ONVIF_SHARD_PASS": PASSWORD,
+        "TILIK_LOG_LEVEL": "warning",
+    }
     async with OnvifFleet(cameras=12, username="admin", password=PASSWORD, seed=203) as fleet:
         outcome = await run_onboarding(
             OnboardRequest(

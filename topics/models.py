@@ -203,7 +203,10 @@ class CameraRecord(StrictModel):
     address: ShortText = Field(description="Current network endpoint, host:port (may change).")
     credential_ref: ShortText | None = Field(
         default=None,
-        description="Where the hub finds the credentials (`env:VAR`, `file:/path`): never the secret.",
+        description=(
+            "Where the connector finds the credentials (`admin@env:TILIK_CAMERA_SECRET_NAME`, "
+            "`admin@file:NAME` in the camera secrets directory): never the secret."
+        ),
     )
     owner: Owner
     vendor: ShortText | None = None

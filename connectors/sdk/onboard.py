@@ -23,6 +23,11 @@ connector's bug, is that device's failure.
     an invalid config      -> listed as failed (a person must fix the config)
 
 Every device gets ``DEADLINE_IN_TIMEOUTS`` of its config's request timeouts for all of its
+    a credential reference
+    outside the camera
+    secrets namespace      -> listed as failed and audited, before any connection
+
+Every device gets ``DEADLINE_IN_TIMEOUTS`` of its config's request timeouts for all of its
 attempts together, unless the caller sets a deadline. Reasons never carry the device's password.
 """
 
@@ -50,7 +55,7 @@ from connectors.sdk.errors import (
 )
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.records import model_problems
-from connectors.sdk.secrets import Credentials
+from connectors.sdk.secrets import CameraSecrets, Credentials, RefusedReference
 from tilik.redact import REDACTED, redact_text
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer
@@ -271,8 +276,29 @@ class Onboarding:
         self._backoff_initial_s = backoff_initial_s
 
     async def run(self, configs: Iterable[ConnectorConfig]) -> OnboardSummary:
-        await asyncio.gather(*(self._guarded(config) for config in configs))
+        admitted = [config for config in configs if await self._admitted(config)]
+        await asyncio.gather(*(self._guarded(config) for config in admitted))
         return self.summary
+
+    async def _admitted(self, config: ConnectorConfig) -> bool:
+        """False (listed as failed, audited) when the credential reference leaves the namespace."""
+        if config.credential_ref is None:
+            return True
+        try:
+            CameraSecrets.configured().confine(config.credential_ref)
+        except RefusedReference as exc:
+            failure = self._count_failure(config, exc)
+            self.summary.failed[config.address] = failure.reason
+            await self.producer.send(
+                AUDIT,
+                exc.audit_record(
+                    actor=self.actor or self.component,
+                    subject=config.address,
+                    details={"connector": self.connector_cls.name, "address": config.address},
+                ),
+            )
+            return False
+        return True
 
     async def _guarded(self, config: ConnectorConfig) -> None:
         async with self._limit:
