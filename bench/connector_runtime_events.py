@@ -53,10 +53,10 @@ async def one_run(bootstrap: str, events: int, in_flight: int) -> float:
     serial = "BENCH-" + uuid.uuid4().hex[:8].upper()
     cams = {camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(4)}
     async with running_recorder(SimulatedRecorder(serial=serial, channels=4)) as (recorder, port):
-        os.environ["TILIK_BENCH_RUNTIME_PASS"] = recorder.password
+        os.environ["TILIK_CAMERA_SECRET_BENCH_RUNTIME"] = recorder.password
         config = {
             "address": f"127.0.0.1:{port}",
-            "credential_ref": "admin@env:TILIK_BENCH_RUNTIME_PASS",
+            "credential_ref": "admin@env:TILIK_CAMERA_SECRET_BENCH_RUNTIME",
         }
         async with CatalogProducer(bootstrap) as producer:
             summary = await onboard(connector, [config], producer=producer)

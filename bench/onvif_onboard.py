@@ -44,7 +44,7 @@ from topics.client import CatalogProducer
 from topics.models import CameraState
 
 PASSWORD = "bench-onvif-password"
-PASSWORD_ENV = "TILIK_BENCH_ONVIF_PASS"
+PASSWORD_ENV = "TILIK_CAMERA_SECRET_BENCH_ONVIF"
 REF = f"admin@env:{PASSWORD_ENV}"
 
 

@@ -37,8 +37,8 @@ from topics.models import DeviceEvent
 
 CHUNK = 16 * 1024
 PASSWORD = "bench-Pw-1"
-os.environ.setdefault("TILIK_BENCH_PASS", PASSWORD)
-REF = "admin@env:TILIK_BENCH_PASS"
+os.environ.setdefault("TILIK_CAMERA_SECRET_BENCH", PASSWORD)
+REF = "admin@env:TILIK_CAMERA_SECRET_BENCH"
 
 
 def recorded_stream(kit: VendorKit, events: int) -> tuple[bytes, bytes]:

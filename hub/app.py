@@ -22,6 +22,7 @@ from hub.gaps import GapGuard
 from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
 from tilik.settings import get_settings
+from topics import kafka_workarounds
 from topics.connection import connection_config
 
 
@@ -42,6 +43,9 @@ def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
 
 
 def create_hub(config: HubConfig) -> Hub:
+    # Faust builds its consumer itself, not through topics.connection: its fetches need the
+    # workarounds of the Kafka client too (a header name that is not UTF-8 must not kill it).
+    kafka_workarounds.install()
     app = faust.App(
         config.app_id,
         broker=config.broker_urls(),

@@ -9,6 +9,9 @@ from typing import Any
 import click
 
 from tilik.settings import get_settings
+from topics.models import DeadLetterKind
+
+DEAD_LETTER_KINDS = [kind.value for kind in DeadLetterKind]
 
 
 @click.group()
@@ -289,11 +292,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option(
-    "--kind",
-    type=click.Choice(["invalid_message", "device_input", "unknown_event", "delivery_failed"]),
-    default=None,
-)
+@click.option("--kind", type=click.Choice(DEAD_LETTER_KINDS), default=None)
 @click.option("--max", "limit", type=int, default=50, show_default=True)
 @bootstrap_option
 @json_option
@@ -328,9 +327,10 @@ def dlq_list(kind: str | None, limit: int, bootstrap: str | None, as_json: bool)
 @dlq.command("replay")
 @click.option(
     "--kind",
-    type=click.Choice(["invalid_message", "device_input", "unknown_event", "delivery_failed"]),
+    type=click.Choice(DEAD_LETTER_KINDS),
     default="delivery_failed",
     show_default=True,
+    help="processing_failed: records a defect made fail; replay them once it is fixed.",
 )
 @click.option(
     "--id",

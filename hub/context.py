@@ -29,15 +29,20 @@ class Hub:
     internal_topics: dict[str, int] = field(default_factory=dict)
 
     def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
-        """A hub-private topic (JSON), partitioned like the table its messages update."""
+        """A hub-private topic of JSON records, partitioned like the table its messages update.
+
+        Raw to Faust: records are written with ``CatalogTopics.send_json`` and read with
+        ``hub.isolation.internal_json``, so one that is not JSON is dead-lettered, not thrown
+        into the agent by Faust's deserializer.
+        """
         full_name = f"{self.config.app_id}-{name}"
         self.internal_topics[full_name] = partitions
         return self.app.topic(
             full_name,
             partitions=partitions,
             internal=True,
-            key_serializer="json",
-            value_serializer="json",
+            key_serializer="raw",
+            value_serializer="raw",
         )
 
     def table(self, name: str, partitions: int) -> faust.types.TableT:

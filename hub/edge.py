@@ -1,29 +1,26 @@
 """The hub's Kafka edges inside Faust: catalog topics as raw bytes, validated on the way in and out.
 
-Faust does its own Kafka I/O, so catalog topics are declared with raw serializers and every payload
-is checked with ``topics.codec`` here: what fails validation becomes a dead letter (with its source
-topic, partition and offset) and the agent carries on with the next message.
+Faust does its own Kafka I/O, so catalog topics are declared with raw serializers: payloads are
+checked with ``topics.codec`` on the way out here, and on the way in by ``hub.isolation``, where
+what fails becomes a dead letter (with its source topic, partition and offset) and the agent
+carries on with the next record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 import structlog
-from faust.types import EventT
 from pydantic import BaseModel
 
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
-from topics.deadletters import make_dead_letter
-from topics.models import DeadLetter, DeadLetterKind
+from topics.models import DeadLetter
 
 log = structlog.get_logger(__name__)
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class CatalogTopics:
@@ -78,18 +75,24 @@ class CatalogTopics:
         )
 
     async def send_json(
-        self, topic: faust.TopicT, key: str, value: dict[str, Any]
+        self,
+        topic: faust.TopicT,
+        key: str,
+        value: dict[str, Any],
+        *,
+        partition: int | None = None,
     ) -> asyncio.Future[Any]:
         """Publish to a hub-internal JSON topic (``Hub.internal_topic``); returns the delivery.
 
-        The bytes are what the topic's JSON serializers would write, sent the same direct way as
-        catalog payloads.
+        Sent the same direct way as catalog payloads; ``partition`` overrides the key's partition
+        (a timer's message goes where the state it concerns lives).
         """
         return await self._produce(
             topic.get_topic_name(),
             json.dumps(key).encode(),
             json.dumps(value, separators=(",", ":")).encode(),
             None,
+            partition,
         )
 
     async def _produce(
@@ -98,11 +101,12 @@ class CatalogTopics:
         key: bytes | None,
         value: bytes,
         headers: list[tuple[str, bytes]] | None,
+        partition: int | None = None,
     ) -> asyncio.Future[Any]:
         # Straight to the app's producer: Faust's topic send adds a future, sensor calls and a
         # coroutine per message on the hot path, and the producer is the same one Faust flushes
         # before committing.
-        future = await self.app.producer.send(topic, key, value, None, None, headers)
+        future = await self.app.producer.send(topic, key, value, partition, None, headers)
         delivery = asyncio.ensure_future(future)
         delivery.add_done_callback(_report_failure)
         return delivery
@@ -115,70 +119,3 @@ class CatalogTopics:
 def _report_failure(future: Any) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("publish failed", error_type=type(future.exception()).__name__)
-
-
-def _headers(event: EventT) -> list[tuple[str, bytes]]:
-    raw: Any = event.message.headers or []
-    items = raw.items() if isinstance(raw, dict) else raw
-    return [(str(name), bytes(value) if value is not None else b"") for name, value in items]
-
-
-async def accept(
-    topics: CatalogTopics, spec: TopicSpec, event: EventT, *, component: str
-) -> BaseModel | None:
-    """The validated payload of one Faust event; ``None`` for a tombstone.
-
-    Raises ``Refused`` after dead-lettering a message that fails validation.
-    """
-    message = event.message
-    raw = message.value
-    try:
-        return codec.decode(spec, raw, _headers(event))
-    except codec.InvalidMessage as exc:
-        letter = make_dead_letter(
-            kind=DeadLetterKind.INVALID_MESSAGE,
-            reason=exc.reason,
-            error_type="InvalidMessage",
-            component=component,
-            payload=raw,
-            key=message.key,
-            headers=_headers(event),
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-        )
-        await topics.dead_letter(letter)
-        log.warning(
-            "message dead-lettered",
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            reason=exc.reason,
-            component=component,
-        )
-        raise Refused(exc.reason) from None
-
-
-async def accept_as(
-    topics: CatalogTopics, spec: TopicSpec, model: type[M], event: EventT, *, component: str
-) -> M:
-    """Like ``accept`` for topics without tombstones: a null value is refused too."""
-    value = await accept(topics, spec, event, component=component)
-    if not isinstance(value, model):
-        letter = make_dead_letter(
-            reason=f"{spec.name} carries {model.__name__}, got a null value",
-            error_type="InvalidMessage",
-            component=component,
-            payload=None,
-            key=event.message.key,
-            source_topic=event.message.topic,
-            source_partition=event.message.partition,
-            source_offset=event.message.offset,
-        )
-        await topics.dead_letter(letter)
-        raise Refused("null value")
-    return value
-
-
-class Refused(Exception):
-    """A message that was dead-lettered at the edge; the agent skips it."""

@@ -9,7 +9,6 @@ offset above the group's committed one - knows exactly what it missed and reads 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -228,11 +227,3 @@ def watch_stalls(
     async def recover_stalled() -> None:
         for event in await gaps.stalled(GapGuard.assigned(app, names), STALL_IDLE_S):
             await handle(event)
-
-
-def json_record(event: Any) -> tuple[Any, Any]:
-    """Key and value of a hub-internal JSON topic record, from a Faust event or a fetched one."""
-    message = event.message
-    key = json.loads(message.key) if message.key is not None else None
-    value = json.loads(message.value) if message.value is not None else None
-    return key, value

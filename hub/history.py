@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from topics import codec
 from topics.catalog import TopicSpec
 from topics.connection import connection_config
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ async def read_history(
                         value = codec.decode(spec, message.value, list(message.headers or ()))
                         records.append(Record(tp.partition, message.offset, message.key, value))
                     except codec.InvalidMessage as exc:
+                        # Kept (with the reason) for the caller, and said once here.
+                        log.warning(
+                            "invalid record",
+                            topic=spec.name,
+                            partition=tp.partition,
+                            offset=message.offset,
+                            reason=exc.reason,
+                        )
                         records.append(
                             Record(tp.partition, message.offset, message.key, None, exc.reason)
                         )

@@ -78,7 +78,7 @@ class RegistryView:
             batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():
                 for record in records:
-                    self._apply_record(record.key, record.value)
+                    self._apply_record(record.key, record.value, list(record.headers or ()))
                     if tp in behind and record.offset + 1 >= end[tp]:
                         behind.discard(tp)
             if behind:
@@ -89,9 +89,9 @@ class RegistryView:
                 log.info("registry view loaded", cameras=len(self.cameras))
                 self.ready.set()
 
-    def _apply_record(self, key: bytes | None, value: bytes | None) -> None:
+    def _apply_record(self, key: bytes | None, value: bytes | None, headers: codec.Headers) -> None:
         try:
-            record = codec.decode(CAMERA_REGISTRY, value)
+            record = codec.decode(CAMERA_REGISTRY, value, headers)
         except codec.InvalidMessage:
             # The registry's own consumers (the health agent) dead-letter invalid records once.
             return

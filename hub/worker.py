@@ -12,6 +12,7 @@ import faust
 from hub.app import create_hub
 from hub.config import HubConfig
 from hub.context import Hub
+from tilik.logconfig import configure_logging
 from topics.admin import admin_client, require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
@@ -159,5 +160,9 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     tune_gc()
     batch_fetches(config.fetch_min_bytes, config.fetch_max_wait_ms)
-    worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True)
+    # Faust would replace the process's logging with its own handler: keep the project's (JSON
+    # lines, secrets redacted, repeated failures limited), at the worker's level.
+    configure_logging(level=loglevel, force=True)
+    worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.spinner = None  # Faust drops its terminal spinner only when it sets logging up itself
     worker.execute_from_commandline()

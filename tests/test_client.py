@@ -77,7 +77,7 @@ async def test_every_catalog_topic_round_trips(kafka_bootstrap: str, catalog: li
         while pending:
             message = await consumer.next(timeout_s=30)
             assert message is not None, f"never received: {sorted(pending)}"
-            if message.value == pending.get(message.topic):
+            if message.value is not None and message.value == pending.get(message.topic):
                 assert message.headers[SCHEMA_HEADER] == message.spec.schema_id.encode()
                 assert message.key is not None
                 del pending[message.topic]

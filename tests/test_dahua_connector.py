@@ -13,12 +13,12 @@ from connectors.sdk.errors import DeviceDataError
 from topics.models import CameraState
 
 PASSWORD = "dahua-Pa55word"
-REF = "admin@env:TILIK_TEST_DAHUA_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_DAHUA_PASS"
 
 
 @pytest.fixture(autouse=True)
 def _password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_DAHUA_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_DAHUA_PASS", PASSWORD)
 
 
 def connector_for(address: str) -> DahuaConnector:

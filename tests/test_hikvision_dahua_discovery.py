@@ -15,14 +15,14 @@ from connectors.sdk.errors import AuthenticationError
 from topics.models import CameraState
 
 PASSWORD = "Rahasia-Kamera-42"
-REF = "admin@env:TILIK_TEST_VENDOR_PASS"
-WRONG_REF = "admin@env:TILIK_TEST_VENDOR_WRONG"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_VENDOR_PASS"
+WRONG_REF = "admin@env:TILIK_CAMERA_SECRET_TEST_VENDOR_WRONG"
 
 
 @pytest.fixture(autouse=True)
 def _passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_VENDOR_PASS", PASSWORD)
-    monkeypatch.setenv("TILIK_TEST_VENDOR_WRONG", "not-the-password")
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_VENDOR_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_VENDOR_WRONG", "not-the-password")
 
 
 @pytest.fixture(params=sorted(VENDORS))

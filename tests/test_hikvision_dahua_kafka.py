@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 
 import pytest
+from sdk_helpers import TopicTail
+from structlog.testing import capture_logs
 
 from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.onboard import onboard
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, make_dead_letter, read_table
@@ -18,7 +22,7 @@ from topics.models import CameraRecord, DeadLetter, DeadLetterKind, DeviceEvent
 pytestmark = pytest.mark.kafka
 
 PASSWORD = "Kafka-e2e-Pw-77"
-REF = "admin@env:TILIK_TEST_E2E_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_E2E_PASS"
 #: two known codes and one no table knows, per vendor
 CODES = {
     "hikvision": ["VMD", "linedetection", "faceSnap"],
@@ -85,7 +89,7 @@ async def consume_until(
 async def test_simulated_nvr_reaches_the_registry_and_the_event_topic(
     kit: VendorKit, catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TILIK_TEST_E2E_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_E2E_PASS", PASSWORD)
     count = 12
     async with kit.simulator(
         channels=8,
@@ -143,3 +147,84 @@ async def test_simulated_nvr_reaches_the_registry_and_the_event_topic(
         ),
     )
     assert letters == {device_id}
+
+
+#: what each device of the hostile batch does; the "normal" ones must all be published
+BATCH = ["normal", "long_serial", "normal", "superscript_channel", "huge_header", "silent"]
+#: the hostile devices whose input was at fault: dead-lettered
+INPUT_AT_FAULT = {"long_serial", "superscript_channel", "huge_header"}
+
+
+async def test_one_hostile_device_never_stops_a_batch_from_being_published(
+    kit: VendorKit, catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_E2E_PASS", PASSWORD)
+    letters = await TopicTail(catalog, DEAD_LETTERS).start()
+    try:
+        async with kit.simulator(
+            devices=len(BATCH),
+            channels=2,
+            password=PASSWORD,
+            event_rate=0,
+            seed=random.randrange(1, 10_000),
+        ) as sim:
+            by_mode = dict(zip(BATCH, sim.devices, strict=True))
+            for device, mode in zip(sim.devices, BATCH, strict=True):
+                device.set_corruption(mode)
+            configs = [
+                {"address": address, "credential_ref": REF, "timeout_s": 1}
+                for address in sim.addresses
+            ]
+            started = time.monotonic()
+            with capture_logs() as logs:
+                async with CatalogProducer(catalog, client_id="test-hostile-batch") as producer:
+                    summary = await onboard(
+                        kit.connector,
+                        configs,
+                        producer=producer,
+                        backoff_initial_s=0.05,
+                        deadline_s=10,
+                    )
+            elapsed = time.monotonic() - started
+        good = {d.address for d, mode in zip(sim.devices, BATCH, strict=True) if mode == "normal"}
+        hostile = {d.address: mode for d, mode in zip(sim.devices, BATCH, strict=True)}
+        for address in good:
+            hostile.pop(address)
+
+        assert set(summary.published) == good
+        assert all(len(cameras) == 2 for cameras in summary.published.values())
+        assert set(summary.failed) == set(hostile)
+        assert all(summary.failed[address] for address in hostile)
+        assert set(summary.dead_lettered) == {
+            address for address, mode in hostile.items() if mode in INPUT_AT_FAULT
+        }
+        assert "serial" in summary.failed[by_mode["long_serial"].address]
+        assert "response head" in summary.failed[by_mode["huge_header"].address]
+        assert "no answer within 1s" in summary.failed[by_mode["silent"].address]
+        assert elapsed < 8  # three attempts of one second each for the silent device, not forever
+
+        registry = await read_table(CAMERA_REGISTRY, bootstrap=catalog)
+        stored = {r.address for r in registry.values() if isinstance(r, CameraRecord)}
+        assert good <= stored
+
+        component = f"connector.{kit.name}"
+        found = await letters.wait_for(
+            lambda _k, v: (
+                isinstance(v, DeadLetter)
+                and v.component == component
+                and v.source_device in set(summary.dead_lettered)
+            ),
+            count=len(summary.dead_lettered),
+        )
+        assert {v.source_device for _, v in found if isinstance(v, DeadLetter)} == set(
+            summary.dead_lettered
+        )
+        assert all(
+            isinstance(v, DeadLetter) and v.kind is DeadLetterKind.DEVICE_INPUT and v.reason
+            for _, v in found
+        )
+        texts = [str(summary.as_dict())] + [str(entry) for entry in logs]
+        texts += [v.model_dump_json() for _, v in found if v is not None]
+        assert not [text for text in texts if PASSWORD in text]
+    finally:
+        await letters.stop()

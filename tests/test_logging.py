@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -15,7 +16,13 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tilik import logconfig
-from tilik.logconfig import configure_logging, shared_processors
+from tilik.logconfig import (
+    REPEATS_FIELD,
+    RepeatFilter,
+    RepeatLimiter,
+    configure_logging,
+    shared_processors,
+)
 from tilik.redact import is_secret_key, redact_text, redact_value
 
 SECRET = "hunter2-Zq9"
@@ -109,9 +116,11 @@ def test_harmless_text_stays_readable():
         "Basic settings loaded; profile token Profile_1; rtsp://10.0.0.1/stream; Digest auth needed"
     )
     assert redact_text(text) == text
-    assert redact_value({"profile_token": "Profile_1", "credential_ref": "env:CAM_PW"}) == {
+    assert redact_value(
+        {"profile_token": "Profile_1", "credential_ref": "env:TILIK_CAMERA_SECRET_CAM"}
+    ) == {
         "profile_token": "Profile_1",
-        "credential_ref": "env:CAM_PW",
+        "credential_ref": "env:TILIK_CAMERA_SECRET_CAM",
     }
 
 
@@ -157,3 +166,87 @@ TEMPLATES = [
 @given(secret=SECRET_TEXT, template=st.sampled_from(TEMPLATES))
 def test_no_template_leaks_any_secret(secret: str, template: str):
     assert secret not in redact_text(template.format(s=secret))
+
+
+# --- repeated failures ----------------------------------------------------------------------
+
+
+def _flood(logger: structlog.typing.FilteringBoundLogger, attempts: int) -> None:
+    """What a broker outage looks like: the client's reconnect errors and the runtime's retries."""
+    kafka = logging.getLogger("aiokafka")
+    for attempt in range(attempts):
+        kafka.error("Unable connect to node with id %s: %s", 1, f"refused (attempt {attempt})")
+        kafka.error("Unable to update metadata from %s", [1])
+        logger.warning(
+            "device event stream failed",
+            error_type="RetriableError",
+            device=f"dev-{attempt % 50}",
+            retry_in_s=0.1 * attempt,
+        )
+        logger.warning("device event stream failed", error_type="AuthenticationError")
+
+
+def test_a_flood_of_repeated_failures_is_one_line_per_cause(restore_logging: None):
+    stream = io.StringIO()
+    configure_logging(force=True, stream=stream, level="info", repeat_interval_s=3600)
+    logger = structlog.get_logger(f"test-{uuid.uuid4().hex}")
+    _flood(logger, 1000)
+    for n in range(5):
+        logger.info("watching device", device=f"dev-{n}")  # not a failure: never limited
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["event"][:26], line.get("error_type")) for line in lines[:4]] == [
+        ("Unable connect to node wit", None),
+        ("Unable to update metadata ", None),
+        ("device event stream failed", "RetriableError"),
+        ("device event stream failed", "AuthenticationError"),
+    ]
+    assert [line["event"] for line in lines[4:]] == ["watching device"] * 5
+    assert not any(REPEATS_FIELD in line for line in lines)
+
+
+def test_the_next_line_of_a_cause_after_the_interval_carries_the_suppressed_count(
+    restore_logging: None,
+):
+    stream = io.StringIO()
+    interval_s = 1.0  # far longer than the flood below takes, even on a loaded machine
+    configure_logging(force=True, stream=stream, level="info", repeat_interval_s=interval_s)
+    logger = structlog.get_logger(f"test-{uuid.uuid4().hex}")
+    started = time.monotonic()
+    _flood(logger, 300)
+    while time.monotonic() - started < interval_s:  # the interval must have passed
+        time.sleep(0.01)
+    _flood(logger, 1)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 8
+    assert [line.get(REPEATS_FIELD) for line in lines] == [None] * 4 + [299] * 4
+    assert lines[4]["logger"] == "aiokafka" and lines[6]["event"] == "device event stream failed"
+
+
+def test_the_limiter_counts_per_cause_with_its_own_clock():
+    now = 0.0
+    limiter = RepeatLimiter(10, clock=lambda: now)
+    event = {"event": "device event not delivered", "error_type": "KafkaTimeoutError"}
+    assert limiter.processor(None, "error", dict(event)) == event
+    for _ in range(7):
+        with pytest.raises(structlog.DropEvent):
+            limiter.processor(None, "exception", dict(event))
+    # Another cause, and anything below warning, passes meanwhile.
+    assert limiter.processor(None, "error", {**event, "error_type": "OtherError"})
+    assert limiter.processor(None, "info", dict(event)) == event
+    library = RepeatFilter(limiter)
+    record = logging.LogRecord("aiokafka", logging.ERROR, __file__, 1, "node %s down", (1,), None)
+    assert library.filter(record) and not library.filter(record) and not library.filter(record)
+    now = 10.0
+    assert limiter.processor(None, "error", dict(event))[REPEATS_FIELD] == 7
+    assert library.filter(record) and getattr(record, REPEATS_FIELD) == 2
+    assert RepeatLimiter(0).admit("anything") == 0 == RepeatLimiter(0).admit("anything")
+
+
+def test_the_limiter_remembers_a_bounded_number_of_causes():
+    now = 0.0
+    limiter = RepeatLimiter(10, clock=lambda: now, max_causes=100)
+    for n in range(10_000):
+        assert limiter.admit(f"cause {n}") == 0
+    assert len(limiter._causes) <= 100
+    # The most recent causes are still remembered: their repeats are dropped.
+    assert limiter.admit("cause 9999") is None

@@ -11,7 +11,7 @@ from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, co
 from connectors.sdk.errors import AuthenticationError
 
 PASSWORD = "s3cret-Stream-pw"
-REF = "admin@env:TILIK_TEST_VENDOR_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_VENDOR_PASS"
 FAST = {
     "reconnect_initial_s": 0.05,
     "reconnect_max_s": 0.5,
@@ -22,7 +22,7 @@ FAST = {
 
 @pytest.fixture(autouse=True)
 def _password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_VENDOR_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_VENDOR_PASS", PASSWORD)
 
 
 @pytest.fixture(params=sorted(VENDORS))

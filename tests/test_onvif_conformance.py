@@ -37,13 +37,15 @@ async def onvif_camera() -> AsyncIterator[SimulatedDevice]:
 
         common = {"address": camera.address, "pull_timeout_s": 1, "max_response_bytes": 256 * 1024}
         yield SimulatedDevice(
-            config=OnvifConfig(credential_ref="admin@env:TILIK_CONFORMANCE_ONVIF_PASS", **common),
+            config=OnvifConfig(
+                credential_ref="admin@env:TILIK_CAMERA_SECRET_CONFORMANCE_ONVIF_PASS", **common
+            ),
             bad_credentials_config=OnvifConfig(
-                credential_ref="admin@env:TILIK_CONFORMANCE_ONVIF_BAD", **common
+                credential_ref="admin@env:TILIK_CAMERA_SECRET_CONFORMANCE_ONVIF_BAD", **common
             ),
             secrets={
-                "TILIK_CONFORMANCE_ONVIF_PASS": PASSWORD,
-                "TILIK_CONFORMANCE_ONVIF_BAD": WRONG,
+                "TILIK_CAMERA_SECRET_CONFORMANCE_ONVIF_PASS": PASSWORD,
+                "TILIK_CAMERA_SECRET_CONFORMANCE_ONVIF_BAD": WRONG,
             },
             expected_cameras=1,
             trigger_event=trigger,

@@ -27,13 +27,13 @@ from topics.models import CameraState, DeviceEvent
 
 PASSWORD = "Rahasia-Kamera-77"
 WRONG = "Salah-Sandi-13"
-REF = "admin@env:TILIK_TEST_ONVIF_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_PASS"
 
 
 @pytest.fixture(autouse=True)
 def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_PASS", PASSWORD)
-    monkeypatch.setenv("TILIK_TEST_ONVIF_WRONG", WRONG)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_WRONG", WRONG)
 
 
 @pytest_asyncio.fixture
@@ -112,7 +112,7 @@ async def test_wrong_password_is_unauthorized_and_never_logged(transport: SoapTr
             report = await probe_many(
                 transport,
                 [
-                    ProbeTarget(a, credential_ref="admin@env:TILIK_TEST_ONVIF_WRONG")
+                    ProbeTarget(a, credential_ref="admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_WRONG")
                     for a in fleet.addresses
                 ],
             )
@@ -122,7 +122,8 @@ async def test_wrong_password_is_unauthorized_and_never_logged(transport: SoapTr
             )
             connector = OnvifConnector(
                 OnvifConfig(
-                    address=fleet.addresses[0], credential_ref="admin@env:TILIK_TEST_ONVIF_WRONG"
+                    address=fleet.addresses[0],
+                    credential_ref="admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_WRONG",
                 )
             )
             with pytest.raises(AuthenticationError) as refused:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
-from connectors.onvif.simulator import OnvifFleet
+from connectors.onvif.simulator import FaultPlan, OnvifFleet
 from connectors.sdk.netpolicy import ProbePolicy
 from topics import codec
 from topics.admin import apply_catalog
@@ -33,13 +35,13 @@ from topics.models import (
 pytestmark = pytest.mark.kafka
 
 PASSWORD = "Kata-Sandi-Kamera-5"
-REF = "admin@env:TILIK_TEST_ONVIF_ONBOARD_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS"
 TILIK = str(Path(sys.executable).parent / "tilik")
 
 
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_ONBOARD_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS", PASSWORD)
 
 
 @pytest_asyncio.fixture
@@ -188,11 +190,15 @@ async def test_cli_discovers_by_unicast_ws_discovery_and_publishes(
     ) as fleet:
         assert fleet.discovery is not None
         host, port = fleet.discovery.address
-        env = {**os.environ, "TILIK_TEST_ONVIF_ONBOARD_PASS": PASSWORD, "TILIK_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS": PASSWORD,
+            "TILIK_LOG_FORMAT": "json",
+        }
         process = await asyncio.create_subprocess_exec(
             TILIK, "discover", "onvif",
             "--ws-target", f"{host}:{port}", "--ws-timeout", "1",
-            "--username", "admin", "--password-env", "TILIK_TEST_ONVIF_ONBOARD_PASS",
+            "--username", "admin", "--password-env", "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS",
             "--json", "--bootstrap", kafka_bootstrap,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
@@ -214,3 +220,88 @@ async def test_cli_refuses_addresses_outside_the_probe_policy() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1
     assert b"refusing to reach 8.8.8.8:80" in stderr and b"169.254.169.254" in stderr
+
+
+async def test_hostile_cameras_never_stop_the_good_ones_from_being_published(
+    kafka_bootstrap: str, producer: CatalogProducer, revoke_after: set[str]
+) -> None:
+    """One batch: two good cameras; one whose clock says the year 10^30; one that answers with a
+    4 MB header; one with a 300-character serial number; one that accepts and never answers."""
+    async with OnvifFleet(cameras=6, username="admin", password=PASSWORD, seed=104) as fleet:
+        good, clock, header, serial, silent, also_good = fleet.cameras
+        clock.faults = FaultPlan(clock_year=10**30)
+        header.force_fault("huge_header", times=100)
+        serial.identity = dataclasses.replace(serial.identity, serial="S" * 300)
+        silent.go_silent()
+        start = await _end_offsets(kafka_bootstrap)
+        started = time.monotonic()
+        outcome = await run_onboarding(
+            request(fleet.addresses, bootstrap=kafka_bootstrap, timeout_s=1), producer=producer
+        )
+        elapsed = time.monotonic() - started
+        await producer.flush()
+    revoke_after.update(r.camera_id for r in outcome.records)
+    # An absurd clock is no clock: the camera is probed on the hub's time and published.
+    published = {r.address for r in outcome.records}
+    assert published == {good.address, also_good.address, clock.address}
+    failures = {f.address: f for f in outcome.report.failures}
+    assert set(failures) == {header.address, serial.address, silent.address}
+    assert failures[header.address].error_type == "DeviceDataError"
+    assert "response head" in failures[header.address].reason
+    assert failures[serial.address].error_type == "DeviceDataError"
+    assert "serial" in failures[serial.address].reason
+    assert failures[silent.address].error_type == "RetriableError"
+    assert "no answer within 1s" in failures[silent.address].reason
+    assert elapsed < 15
+
+    registry = await registry_for(kafka_bootstrap, {good.serial, also_good.serial, clock.serial})
+    assert {r.address for r in registry} == published
+    for address in (header.address, serial.address):
+        letters = await _dead_letters_since(kafka_bootstrap, start, address)
+        assert letters and letters[0].kind is DeadLetterKind.DEVICE_INPUT
+        assert letters[0].reason == failures[address].reason
+    assert not await _dead_letters_since(kafka_bootstrap, start, silent.address)
+    texts = [f.reason for f in outcome.report.failures]
+    assert not [text for text in texts if PASSWORD in text]
+
+
+async def test_cli_discover_against_a_silent_camera_ends_within_its_timeout() -> None:
+    async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=105) as fleet:
+        silent, good = fleet.cameras
+        silent.go_silent()
+        env = {**os.environ, "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS": PASSWORD}
+        process = await asyncio.create_subprocess_exec(
+            TILIK, "discover", "onvif", "--hosts", ",".join(fleet.addresses),
+            "--username", "admin", "--password-env", "TILIK_CAMERA_SECRET_TEST_ONVIF_ONBOARD_PASS",
+            "--timeout", "1", "--dry-run", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    printed = [CameraRecord.model_validate(r) for r in json.loads(stdout)]
+    assert [r.serial for r in printed] == [good.serial]
+    assert f"{silent.address}: RetriableError" in stderr.decode()
+    assert "no answer within 1s" in stderr.decode()
+
+
+async def test_a_probe_slower_than_its_device_deadline_is_failed_not_waited_for() -> None:
+    """Every request of the slow camera answers well within the per-request timeout, but the
+    whole probe takes longer than the device's deadline."""
+    async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=106) as fleet:
+        slow, good = fleet.cameras
+        slow.faults = FaultPlan(slow=1.0, slow_seconds=0.3)
+        started = time.monotonic()
+        outcome = await run_onboarding(
+            request(fleet.addresses, publish=False, timeout_s=2, device_deadline_s=1)
+        )
+        elapsed = time.monotonic() - started
+    assert [r.address for r in outcome.records] == [good.address]
+    (failure,) = outcome.report.failures
+    assert failure.address == slow.address and failure.error_type == "RetriableError"
+    assert "1s deadline" in failure.reason
+    assert elapsed < 10

@@ -390,13 +390,13 @@ def test_inventory_csv_and_yaml_give_placement(tmp_path: Path) -> None:
     csv_file = tmp_path / "cams.csv"
     csv_file.write_text(
         "address,credential_ref,name,kecamatan,kelurahan,rw,rt,lat,lon,owner_kind,owner_id,site_type,sharing\n"
-        "127.0.0.1:8001,admin@env:CAM_PASS,Pos RT 3,Tembalang,Bulusan,02,03,-7.05,110.44,municipal,city,rt_post,public\n"
+        "127.0.0.1:8001,admin@env:TILIK_CAMERA_SECRET_CAM,Pos RT 3,Tembalang,Bulusan,02,03,-7.05,110.44,municipal,city,rt_post,public\n"
         "127.0.0.1:8002,,Toko Makmur,,,,,,,private,toko-makmur,shop,alarm_live\n"
     )
     first, second = load_inventory(csv_file)
     assert first.location.area.kecamatan == "Tembalang" and first.location.area.rt == "03"
     assert first.location.point is not None and first.location.point.lat == -7.05
-    assert first.credential_ref == "admin@env:CAM_PASS"
+    assert first.credential_ref == "admin@env:TILIK_CAMERA_SECRET_CAM"
     assert second.owner.kind.value == "private" and second.credential_ref is None
     (entry,) = parse_inventory(
         "cameras:\n  - {address: '127.0.0.1:8003', rw: 5, rt: 7, site_type: market}\n", fmt="yaml"

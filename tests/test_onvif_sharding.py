@@ -1,6 +1,6 @@
 """ONVIF cameras watched by the SDK runtime on a real broker: two processes split the fleet through
 the registry's consumer group and one takes over when the other leaves; statuses, events and
-dead letters reach their topics."""
+dead letters reach their topics; a camera that goes silent is reported within a health interval."""
 
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ from topics.models import CameraState, CameraStatus, DeadLetter, DeadLetterKind,
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
 PASSWORD = "Sandi-Pembagian-21"
-REF = "admin@env:TILIK_TEST_ONVIF_SHARD_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_SHARD_PASS"
 
 
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_SHARD_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_SHARD_PASS", PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,10 @@ def private_connector() -> type[OnvifConnector]:
     return type(f"OnvifConnector_{name}", (OnvifConnector,), {"name": name})
 
 
-async def onboard_as(catalog: str, connector: type[OnvifConnector], fleet: OnvifFleet) -> set[str]:
+async def onboard_as(
+    catalog: str, connector: type[OnvifConnector], fleet: OnvifFleet
+) -> dict[str, str]:
+    """Onboard the fleet under ``connector``'s name; camera id by address."""
     outcome = await run_onboarding(
         OnboardRequest(
             policy=ProbePolicy.default(environ={}),
@@ -72,7 +75,7 @@ async def onboard_as(catalog: str, connector: type[OnvifConnector], fleet: Onvif
             CAMERA_REGISTRY,
             [r.model_copy(update={"connector": connector.name}) for r in outcome.records],
         )
-    return {r.camera_id for r in outcome.records}
+    return {r.address: r.camera_id for r in outcome.records}
 
 
 def options(group: str) -> RuntimeOptions:
@@ -91,7 +94,7 @@ async def test_two_watchers_split_the_fleet_and_one_takes_over(catalog: str) -> 
     async with OnvifFleet(
         cameras=12, username="admin", password=PASSWORD, seed=201, event_rate=1
     ) as fleet:
-        every_camera = await onboard_as(catalog, connector, fleet)
+        every_camera = set((await onboard_as(catalog, connector, fleet)).values())
         statuses = await TopicTail(catalog, CAMERA_STATUS).start()
         first = WatchService(connector, bootstrap=catalog, options=options(group))
         second = WatchService(connector, bootstrap=catalog, options=options(group))
@@ -135,7 +138,7 @@ async def test_events_and_hostile_replies_reach_their_topics(catalog: str) -> No
     async with OnvifFleet(
         cameras=1, username="admin", password=PASSWORD, seed=202, event_rate=2
     ) as fleet:
-        (camera_id,) = await onboard_as(catalog, connector, fleet)
+        (camera_id,) = (await onboard_as(catalog, connector, fleet)).values()
         events = await TopicTail(catalog, DEVICE_EVENTS).start()
         letters = await TopicTail(catalog, DEAD_LETTERS).start()
         service = WatchService(connector, bootstrap=catalog, options=options(uuid.uuid4().hex))
@@ -174,6 +177,61 @@ async def test_events_and_hostile_replies_reach_their_topics(catalog: str) -> No
     assert "DOCTYPE" in hostile.reason and "ENTITY" in hostile.payload
 
 
+async def test_a_watched_camera_that_goes_silent_is_reported_offline_within_a_health_interval(
+    catalog: str,
+) -> None:
+    """A camera behind a black hole (the connection is accepted, nothing is ever answered) is
+    reported offline with a reason by the health round that finds it; the other camera's
+    statuses keep coming."""
+    connector = private_connector()
+    interval = 1.0
+    async with OnvifFleet(cameras=2, username="admin", password=PASSWORD, seed=204) as fleet:
+        ids = await onboard_as(catalog, connector, fleet)
+        silent, other = fleet.cameras
+        silent_id, other_id = ids[silent.address], ids[other.address]
+        statuses = await TopicTail(catalog, CAMERA_STATUS).start()
+        # call_timeout_s stays at its default (30 s): the interval bounds each check.
+        service = WatchService(
+            connector,
+            bootstrap=catalog,
+            options=RuntimeOptions(
+                group_id=uuid.uuid4().hex, health_interval_s=interval, backoff_initial_s=0.1
+            ),
+        )
+
+        def status_of(camera: str, state: CameraState, since: datetime):  # type: ignore[no-untyped-def]
+            return lambda _k, v: (
+                isinstance(v, CameraStatus)
+                and v.camera_id == camera
+                and v.state is state
+                and v.checked_at > since
+            )
+
+        try:
+            async with running(service):
+                assert await eventually(lambda: watched(service) == set(ids.values()), 40)
+                before = datetime.now(UTC)
+                assert await statuses.wait_for(
+                    status_of(silent_id, CameraState.ONLINE, before), timeout_s=30
+                )
+                silent_at = datetime.now(UTC)
+                silent.go_silent()
+                offline = await statuses.wait_for(
+                    status_of(silent_id, CameraState.OFFLINE, silent_at), timeout_s=20
+                )
+                still_online = await statuses.wait_for(
+                    status_of(other_id, CameraState.ONLINE, silent_at), timeout_s=20
+                )
+        finally:
+            await statuses.stop()
+    assert offline, "the silent camera was never reported offline"
+    (_, status), *_ = offline
+    assert isinstance(status, CameraStatus) and status.reason
+    # The next round starts within one interval and each check ends within one more.
+    assert (status.checked_at - silent_at).total_seconds() < 2 * interval + 1.5
+    assert still_online
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -200,7 +258,11 @@ async def test_two_connector_processes_share_the_fleet_and_survive_one_stopping(
 ) -> None:
     tilik = str(Path(sys.executable).parent / "tilik")
     group = f"test-onvif-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "TILIK_TEST_ONVIF_SHARD_PASS": PASSWORD, "TILIK_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TILIK_CAMERA_SECRET_TEST_ONVIF_SHARD_PASS": PASSWORD,
+        "TILIK_LOG_LEVEL": "warning",
+    }
     async with OnvifFleet(cameras=12, username="admin", password=PASSWORD, seed=203) as fleet:
         outcome = await run_onboarding(
             OnboardRequest(

@@ -42,7 +42,7 @@ from topics.models import DeadLetterKind
 
 PASSWORD = "Tugu-Muda-Lawang-Sewu-9"
 WRONG = "Bukan-Sandinya-2"
-REF = "admin@env:TILIK_TEST_ONVIF_ZEEP_PASS"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_ZEEP_PASS"
 __all__ = ["producer", "revoke_after"]  # fixtures used here
 TILIK = str(Path(sys.executable).parent / "tilik")
 
@@ -72,8 +72,8 @@ BILLION_LAUGHS = (
 
 @pytest.fixture(autouse=True)
 def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILIK_TEST_ONVIF_ZEEP_PASS", PASSWORD)
-    monkeypatch.setenv("TILIK_TEST_ONVIF_ZEEP_WRONG", WRONG)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_ZEEP_PASS", PASSWORD)
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_ZEEP_WRONG", WRONG)
 
 
 @pytest_asyncio.fixture
@@ -203,7 +203,9 @@ async def test_wrong_password_through_zeep_is_unauthorized_and_never_logged(
             report = await probe_many(
                 transport,
                 [
-                    ProbeTarget(a, credential_ref="admin@env:TILIK_TEST_ONVIF_ZEEP_WRONG")
+                    ProbeTarget(
+                        a, credential_ref="admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_ZEEP_WRONG"
+                    )
                     for a in fleet.addresses
                 ],
             )
@@ -250,7 +252,7 @@ async def test_cli_probes_with_either_path(prober: str) -> None:
             TILIK, "discover", "onvif", "--hosts", ",".join(fleet.addresses),
             "--credential-ref", REF, "--probe", prober, "--dry-run", "--json",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "TILIK_TEST_ONVIF_ZEEP_PASS": PASSWORD},
+            env={**os.environ, "TILIK_CAMERA_SECRET_TEST_ONVIF_ZEEP_PASS": PASSWORD},
         )  # fmt: skip
         out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()

@@ -65,7 +65,7 @@ async def test_onboard_from_yaml_then_run_watches_and_stops_cleanly(
             **os.environ,
             "TILIK_BOOTSTRAP": kafka_bootstrap,
             "TILIK_LOG_FORMAT": "json",
-            "CLI_TEST_PASS": recorder.password,
+            "TILIK_CAMERA_SECRET_CLI_TEST": recorder.password,
         }
         config = tmp_path / "devices.yaml"
         config.write_text(
@@ -73,7 +73,7 @@ async def test_onboard_from_yaml_then_run_watches_and_stops_cleanly(
                 [
                     {
                         "address": f"127.0.0.1:{port}",
-                        "credential_ref": "admin@env:CLI_TEST_PASS",
+                        "credential_ref": "admin@env:TILIK_CAMERA_SECRET_CLI_TEST",
                         "timeout_s": 3,
                         "location": {"area": {"kecamatan": "Semarang Tengah"}},
                     }

@@ -35,6 +35,10 @@ async def _slow(_: web.Request) -> web.Response:
     return web.Response(text="late")
 
 
+async def _huge_header(_: web.Request) -> web.Response:
+    return web.Response(text="<ok/>", headers={"X-Padding": "x" * (4 * 1024 * 1024)})
+
+
 async def _status(request: web.Request) -> web.Response:
     return web.Response(status=int(request.match_info["code"]))
 
@@ -56,6 +60,7 @@ async def device(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     app.router.add_get("/small", _small)
     app.router.add_get("/huge", _huge)
     app.router.add_get("/slow", _slow)
+    app.router.add_get("/huge-header", _huge_header)
     app.router.add_get("/status/{code}", _status)
     app.router.add_get("/stream", _stream)
     async with run_loopback_site(app) as port:
@@ -99,6 +104,16 @@ async def test_timeout_is_retriable(device: str) -> None:
     async with DeviceHttp(device, credentials=_creds(), timeout_s=0.3) as http:
         with pytest.raises(RetriableError, match=r"no answer within 0\.3s"):
             await http.get("/slow")
+
+
+async def test_a_response_header_over_the_client_limits_is_device_data(device: str) -> None:
+    async with DeviceHttp(device, credentials=_creds(), device="dev-1") as http:
+        with pytest.raises(DeviceDataError, match="response head") as info:
+            await http.get("/huge-header")
+        # The session is still usable for the next request.
+        assert (await http.get("/small")).body == b"<ok/>"
+    assert info.value.device == "dev-1"
+    assert "xxxx" not in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -88,15 +88,17 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
         running_recorder(SimulatedRecorder(serial=broken_serial)) as (broken, broken_port),
     ):
         await broken.set_mode("malformed")
-        monkeypatch.setenv("T_GOOD_PASS", good.password)
-        monkeypatch.setenv("T_WRONG_PASS", "wrong-" + uuid.uuid4().hex)
-        monkeypatch.setenv("T_BROKEN_PASS", broken.password)
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_GOOD_PASS", good.password)
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_WRONG_PASS", "wrong-" + uuid.uuid4().hex)
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_BROKEN_PASS", broken.password)
         locked_cams = _cams(locked_serial, 2)
         configs = [
-            _config(good_port, "T_GOOD_PASS"),
-            _config(locked_port, "T_WRONG_PASS"),
-            _config(broken_port, "T_BROKEN_PASS"),
-            {**_config(1, "T_GOOD_PASS")},  # nothing listens: retried, then failed
+            _config(good_port, "TILIK_CAMERA_SECRET_GOOD_PASS"),
+            _config(locked_port, "TILIK_CAMERA_SECRET_WRONG_PASS"),
+            _config(broken_port, "TILIK_CAMERA_SECRET_BROKEN_PASS"),
+            {
+                **_config(1, "TILIK_CAMERA_SECRET_GOOD_PASS")
+            },  # nothing listens: retried, then failed
             {"address": "127.0.0.1:2", "password": good.password},  # invalid: a plaintext password
         ]
         with capture_logs() as logs:
@@ -114,7 +116,14 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
     assert summary.published == {f"127.0.0.1:{good_port}": _cams(good_serial, 3)}
     assert summary.unauthorized == [f"127.0.0.1:{locked_port}"]
     assert summary.dead_lettered == [f"127.0.0.1:{broken_port}"]
-    assert set(summary.failed) == {"127.0.0.1:1", "127.0.0.1:2"}
+    # Every device that was not onboarded has its reason, whatever went wrong.
+    assert set(summary.failed) == {
+        "127.0.0.1:1",
+        "127.0.0.1:2",
+        f"127.0.0.1:{locked_port}",
+        f"127.0.0.1:{broken_port}",
+    }
+    assert "credentials" in summary.failed[f"127.0.0.1:{locked_port}"]
     assert "after 2 attempts" in summary.failed["127.0.0.1:1"]
     assert "password" in summary.failed["127.0.0.1:2"]
 
@@ -174,8 +183,8 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
     cam0, cam1 = _cams(serial, 2)
     device = device_id(vendor=VENDOR, serial=serial)
     async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
-        monkeypatch.setenv("T_WATCH_PASS", recorder.password)
-        await _onboard(catalog, connector, [_config(port, "T_WATCH_PASS")])
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_WATCH_PASS", recorder.password)
+        await _onboard(catalog, connector, [_config(port, "TILIK_CAMERA_SECRET_WATCH_PASS")])
         service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
         async with running(service):
             assert await eventually(lambda: service.watched_devices.get(device) == {cam0, cam1})
@@ -258,8 +267,8 @@ async def test_two_processes_split_devices_and_take_over_on_leave(
             recorder, port = await stack.enter_async_context(
                 running_recorder(SimulatedRecorder(serial=serial, channels=2))
             )
-            monkeypatch.setenv(f"T_SPLIT_{n}", recorder.password)
-            configs.append(_config(port, f"T_SPLIT_{n}"))
+            monkeypatch.setenv(f"TILIK_CAMERA_SECRET_SPLIT_{n}", recorder.password)
+            configs.append(_config(port, f"TILIK_CAMERA_SECRET_SPLIT_{n}"))
         await _onboard(catalog, connector, configs)
         every_camera = {cam for serial in serials for cam in _cams(serial, 2)}
 
@@ -308,8 +317,8 @@ async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
     cam0, cam1 = _cams(serial, 2)
     device = device_id(vendor=VENDOR, serial=serial)
     async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
-        monkeypatch.setenv("T_FAULT_PASS", recorder.password)
-        await _onboard(catalog, connector, [_config(port, "T_FAULT_PASS")])
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_FAULT_PASS", recorder.password)
+        await _onboard(catalog, connector, [_config(port, "TILIK_CAMERA_SECRET_FAULT_PASS")])
         service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
         async with running(service):
             assert await eventually(lambda: service.watched_devices.get(device) == {cam0, cam1})
@@ -369,8 +378,8 @@ async def test_addresses_outside_the_network_policy_are_refused_before_any_conne
     # by the policy before a connection is opened).
     connector = unique_connector()
     configs: list[dict[str, object]] = [
-        {"address": "203.0.113.7:80", "credential_ref": "admin@env:T_NOPE"},
-        {"address": "nvr.example.com:80", "credential_ref": "admin@env:T_NOPE"},
+        {"address": "203.0.113.7:80", "credential_ref": "admin@env:TILIK_CAMERA_SECRET_NOPE"},
+        {"address": "nvr.example.com:80", "credential_ref": "admin@env:TILIK_CAMERA_SECRET_NOPE"},
         {"address": "169.254.169.254:80"},
     ]
     async with CatalogProducer(catalog) as producer:

@@ -35,7 +35,7 @@ async def test_recorder_is_onboarded_watched_and_its_events_reach_the_event_topi
 ) -> None:
     kit: VendorKit = VENDORS[vendor]
     password = f"{vendor}-Watch-{uuid.uuid4().hex[:10]}"
-    env = f"TILIK_TEST_WATCH_{vendor.upper()}"
+    env = f"TILIK_CAMERA_SECRET_TEST_WATCH_{vendor.upper()}"
     monkeypatch.setenv(env, password)
     # A seed of its own gives this recorder serial numbers (so camera ids) no other test uses.
     seed = random.randrange(10_000, 1_000_000)

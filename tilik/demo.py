@@ -26,13 +26,16 @@ from typing import IO
 import click
 import yaml
 
+from connectors.sdk.secrets import camera_secret_env
 from tilik.analytics_sim import AnalyticsEngine
 from tilik.city import place_cameras
 from tilik.settings import Settings, get_settings
 from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
 from topics.models import CameraRecord, Dispatch
 
-PASSWORD_ENV = "TILIK_DEMO_CAMERA_PASSWORD"  # noqa: S105 - the variable name, not a secret
+# The cameras' password is a variable of the camera secrets namespace: the only place a
+# registry record's credential reference may point.
+PASSWORD_ENV = camera_secret_env("DEMO")
 CREDENTIAL_REF = f"admin@env:{PASSWORD_ENV}"
 
 

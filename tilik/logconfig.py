@@ -1,10 +1,21 @@
-"""structlog configured once for every Tilik process: JSON lines off a terminal, console on one, secrets removed."""
+"""structlog configured once for every Tilik process: JSON lines off a terminal, console on one,
+secrets removed, repeated failures logged once per interval.
+
+One ``RepeatLimiter`` per process serves both kinds of log line: structlog events (as a
+processor) and the stdlib loggers of libraries such as aiokafka (as a filter on the one root
+handler). A warning or error whose cause was logged less than ``TILIK_LOG_REPEAT_INTERVAL_S``
+ago is counted instead of written; the next line of that cause carries the count as
+``repeats_suppressed``. A broker outage therefore costs a few lines per cause and interval, not
+one per reconnect attempt.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import threading
+import time
+from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -12,7 +23,106 @@ import structlog
 from tilik.redact import REDACTED, is_secret_key, redact_value
 from tilik.settings import get_settings
 
+#: the field a line carries when repeats of its cause were suppressed before it
+REPEATS_FIELD = "repeats_suppressed"
+#: causes remembered at once; beyond it the stalest are forgotten (their counts with them)
+MAX_CAUSES = 4096
+# structlog method name -> stdlib level, for the methods that are not level names themselves
+_METHOD_LEVELS = {"warn": logging.WARNING, "exception": logging.ERROR, "fatal": logging.CRITICAL}
+
 _configured = False
+
+
+class RepeatLimiter:
+    """One line per cause per interval; repeats within the interval are counted, not written."""
+
+    def __init__(
+        self,
+        interval_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_causes: int = MAX_CAUSES,
+    ) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._max_causes = max_causes
+        # cause -> (when its last line was written, repeats suppressed since)
+        self._causes: dict[Hashable, tuple[float, int]] = {}
+        # Library loggers may log from their own threads (kafka-python's I/O thread).
+        self._lock = threading.Lock()
+
+    def admit(self, cause: Hashable) -> int | None:
+        """None: a repeat within the interval, drop it. Otherwise write the line; the number is
+        how many repeats of this cause were dropped since its previous line."""
+        if self.interval_s <= 0:
+            return 0
+        now = self._clock()
+        with self._lock:
+            seen = self._causes.pop(cause, None)
+            if seen is not None and now - seen[0] < self.interval_s:
+                self._causes[cause] = (seen[0], seen[1] + 1)
+                return None
+            self._forget_stale(now)
+            self._causes[cause] = (now, 0)
+            return 0 if seen is None else seen[1]
+
+    def _forget_stale(self, now: float) -> None:
+        if len(self._causes) < self._max_causes:
+            return
+        # Least recently seen first; down to three quarters, so this runs once per many causes.
+        for cause, (written_at, _) in list(self._causes.items()):
+            if now - written_at >= self.interval_s or len(self._causes) > self._max_causes * 3 // 4:
+                del self._causes[cause]
+
+    def processor(
+        self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """structlog processor: a warning or error event's cause is its event and error type."""
+        level = _METHOD_LEVELS.get(method) or logging.getLevelNamesMapping().get(method.upper(), 0)
+        if level < logging.WARNING:
+            return event_dict
+        event = event_dict.get("event")
+        cause = (
+            "event",
+            level,
+            event if isinstance(event, str) else type(event).__name__,
+            str(event_dict.get("error_type")),
+        )
+        suppressed = self.admit(cause)
+        if suppressed is None:
+            raise structlog.DropEvent
+        if suppressed:
+            event_dict[REPEATS_FIELD] = suppressed
+        return event_dict
+
+
+class RepeatFilter(logging.Filter):
+    """stdlib filter: a warning or error record's cause is its logger, level and message template."""
+
+    def __init__(self, limiter: RepeatLimiter) -> None:
+        super().__init__()
+        self.limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        suppressed = self.limiter.admit(("record", record.name, record.levelno, template))
+        if suppressed is None:
+            return False
+        if suppressed:
+            setattr(record, REPEATS_FIELD, suppressed)
+        return True
+
+
+def add_repeats_suppressed(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Carry ``RepeatFilter``'s count from a library's log record into the rendered line."""
+    suppressed = getattr(event_dict.get("_record"), REPEATS_FIELD, 0)
+    if suppressed:
+        event_dict[REPEATS_FIELD] = suppressed
+    return event_dict
 
 
 def redact_secrets(
@@ -43,12 +153,17 @@ def configure_logging(
     level: str | None = None,
     force: bool = False,
     stream: TextIO | None = None,
+    repeat_interval_s: float | None = None,
 ) -> None:
-    """Configure structlog and the stdlib root logger once per process (``stream``: default stderr)."""
+    """Configure structlog and the stdlib root logger once per process (``stream``: default
+    stderr; ``repeat_interval_s``: default ``TILIK_LOG_REPEAT_INTERVAL_S``)."""
     global _configured
     if _configured and not force:
         return
     settings = get_settings()
+    repeats = RepeatLimiter(
+        settings.log_repeat_interval_s if repeat_interval_s is None else repeat_interval_s
+    )
     out = stream if stream is not None else sys.stderr
     fmt = fmt or settings.log_format
     level_name = (level or settings.log_level).upper()
@@ -62,7 +177,8 @@ def configure_logging(
     )
     numeric_level = logging.getLevelName(level_name)
     structlog.configure(
-        processors=[*shared_processors(), renderer],
+        # Repeats are dropped first: a flood costs no timestamping, redaction or rendering.
+        processors=[repeats.processor, *shared_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
@@ -82,9 +198,11 @@ def configure_logging(
                 structlog.stdlib.add_logger_name,
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
+                add_repeats_suppressed,
             ],
         )
     )
+    handler.addFilter(RepeatFilter(repeats))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric_level, logging.INFO) if level_name == "DEBUG" else numeric_level)

@@ -7,11 +7,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ENV_PREFIX = "TILIK_"
 # The local broker's admin client config, relative to the state dir (``tilik kafka start`` writes it).
 LOCAL_ADMIN_CONFIG = Path("kafka") / "admin.properties"
+#: Where camera credential references may point by default: variables named TILIK_CAMERA_SECRET_*.
+DEFAULT_CAMERA_SECRETS_ENV_PREFIX = "TILIK_CAMERA_SECRET_"
 
 
 class Settings(BaseModel):
@@ -64,6 +66,43 @@ class Settings(BaseModel):
         default=None,
         description="The CA (PEM) `tilik access` writes into issued client configs; default: the local broker's CA.",
     )
+    camera_secrets_env_prefix: str = Field(
+        default=DEFAULT_CAMERA_SECRETS_ENV_PREFIX,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{3,63}$",
+        description=(
+            "Camera credential references (`admin@env:VAR` in registry records and device "
+            "configs) may only name environment variables starting with this prefix; keep no "
+            "other secret under it."
+        ),
+    )
+    camera_secrets_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of camera secret files: `admin@file:NAME` reads NAME in it (an absolute "
+            "path must lie inside it; `..` and symbolic links out of it are refused). Unset: "
+            "file references are refused."
+        ),
+    )
+    log_repeat_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description=(
+            "A warning or error repeated with the same cause is logged once per this many "
+            "seconds, with the count of repeats suppressed meanwhile (0: log every one)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _camera_namespace_holds_no_other_secret(self) -> Settings:
+        if self.sasl_password_env and self.sasl_password_env.startswith(
+            self.camera_secrets_env_prefix
+        ):
+            raise ValueError(
+                "the SASL password variable must not be inside the camera secrets namespace "
+                "(TILIK_CAMERA_SECRETS_ENV_PREFIX): a camera reference could then read it"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -112,16 +112,20 @@ ALERTS = TopicSpec(
     retention_ms=30 * DAY_MS,
 )
 
+# v2: the `processing_failed` kind (a valid record whose processing raised), which a v1 consumer
+# validating the kind against the v1 enum would refuse (docs/catalog.md, "Versions").
 DEAD_LETTERS = TopicSpec(
-    name="tilik.deadletter.v1",
+    name="tilik.deadletter.v2",
     value_model=DeadLetter,
     key="source_topic or source_device",
     description=(
-        "Input that was refused (invalid messages, malformed device data, unknown vendor events) "
-        "and dispatches that exhausted their retries, each with its source and the reason."
+        "Input that was refused (invalid messages, malformed device data, unknown vendor events), "
+        "records whose processing failed, and dispatches that exhausted their retries, each with "
+        "its source and the reason."
     ),
     partitions=3,
     retention_ms=30 * DAY_MS,
+    schema_version=2,
 )
 
 AUDIT = TopicSpec(

@@ -2,7 +2,8 @@
 
 ``CatalogProducer`` publishes pydantic payloads to catalog topics (idempotent, ``acks=all``, schema
 headers, keys from the declaration). ``CatalogConsumer`` yields validated ``Received`` messages and
-sends anything invalid to the dead-letter topic with the reason, then carries on.
+sends anything invalid to the dead-letter topic with the reason, then carries on; its ``process``
+does the same for a message whose processing fails.
 
 Delivery is at-least-once. A message counts as processed once the caller asks for the next one
 (or calls ``commit()``); processed offsets are committed every ``commit_interval_s``, before
@@ -13,13 +14,14 @@ seen again, so handlers must tolerate repeats (every catalog payload carries a s
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -38,7 +40,8 @@ from topics.connection import (
     refused_operation,
 )
 from topics.deadletters import make_dead_letter
-from topics.models import DeadLetter, DeadLetterKind
+from topics.faults import RecordFaults
+from topics.models import EARLIEST, LATEST, DeadLetter
 
 __all__ = [
     "CatalogConsumer",
@@ -52,6 +55,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 PartitionCallback = Callable[[set[TopicPartition]], Awaitable[None]]
 
@@ -285,11 +289,15 @@ class Received:
 
 
 def _received_at(record: ConsumerRecord[bytes, bytes]) -> datetime:
-    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    """The record's timestamp; one a producer made up outside the catalog's time range is moved
+    to the nearest end of it (the timestamp is only shown, never judged)."""
+    millis = record.timestamp if record.timestamp is not None else 0
+    seconds = min(max(millis / 1000, EARLIEST.timestamp()), LATEST.timestamp())
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 class _DeadLetterSink:
-    """Dead-letters refused records through a given producer, or one of its own started on demand."""
+    """Publishes dead letters through a given producer, or one of its own started on demand."""
 
     def __init__(
         self,
@@ -304,19 +312,7 @@ class _DeadLetterSink:
         self._bootstrap = bootstrap
         self._settings = settings
 
-    async def refuse(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        letter = make_dead_letter(
-            kind=DeadLetterKind.INVALID_MESSAGE,
-            reason=reason,
-            error_type="InvalidMessage",
-            component=self.component,
-            payload=record.value,
-            key=record.key,
-            headers=list(record.headers or ()),
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-        )
+    async def publish(self, letter: DeadLetter) -> None:
         producer = self._producer
         if producer is None:
             if self._own is None:
@@ -328,14 +324,6 @@ class _DeadLetterSink:
                 await self._own.start()
             producer = self._own
         await producer.dead_letter(letter)
-        log.warning(
-            "message dead-lettered",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason,
-            component=self.component,
-        )
 
     async def close(self) -> None:
         if self._own is not None:
@@ -383,6 +371,7 @@ class CatalogConsumer:
         self.group_id = group_id
         self.component = component
         self._dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
+        self._faults = RecordFaults(component, self._dead_letters.publish)
         self._on_assign = on_assign
         self._on_revoke = on_revoke
         self._yield_invalid = yield_invalid
@@ -567,6 +556,26 @@ class CatalogConsumer:
         if refused:
             raise authorization_refused(self._options, f"read {', '.join(sorted(refused))}")
 
+    async def process(
+        self, received: Received, handle: Callable[[Received], R | Awaitable[R]]
+    ) -> R | None:
+        """``handle(received)`` for the message in hand; if it raises, the message is dead-lettered
+        as ``processing_failed`` and counts as handled (``topics.faults``), and ``None`` returns."""
+        record = self._in_hand
+        if record is None or (record.partition, record.offset) != (
+            received.partition,
+            received.offset,
+        ):
+            raise ValueError(f"{self.component}: only the message in hand can be processed")
+
+        async def work() -> R:
+            outcome = handle(received)
+            if inspect.isawaitable(outcome):
+                return cast(R, await outcome)
+            return outcome
+
+        return await self._faults.run(record, work)
+
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Received | None:
         spec = self.specs[record.topic]
         try:
@@ -574,7 +583,7 @@ class CatalogConsumer:
         except codec.InvalidMessage as exc:
             if not self._yield_invalid:
                 # Only once the dead letter is acknowledged is the bad message counted as handled.
-                await self._dead_letters.refuse(record, exc.reason)
+                await self._faults.refuse(record, exc.reason)
                 self._mark(record)
                 return None
             return Received(
@@ -654,6 +663,7 @@ async def _read_table(
     await _started(consumer, options)
     table: dict[str, BaseModel] = {}
     dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
+    faults = RecordFaults(component, dead_letters.publish)
     try:
         partitions = consumer.partitions_for_topic(spec.name)
         if partitions is None:
@@ -687,7 +697,7 @@ async def _read_table(
                         if key is None:
                             raise codec.InvalidMessage(f"record without a key on {spec.name}")
                     except codec.InvalidMessage as exc:
-                        await dead_letters.refuse(record, exc.reason)
+                        await faults.refuse(record, exc.reason)
                         continue
                     if value is None:
                         table.pop(key, None)

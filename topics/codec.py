@@ -61,8 +61,23 @@ def encode(spec: TopicSpec, value: BaseModel) -> bytes:
     return value.model_dump_json(exclude_none=False).encode("utf-8")
 
 
+def is_text(name: str) -> bool:
+    """Whether a header name is text: the Kafka protocol says UTF-8.
+
+    A record whose header name is not UTF-8 reaches Tilik with the bytes that are not decoded as
+    lone surrogates (``topics.kafka_workarounds``), which no UTF-8 text contains.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode(spec: TopicSpec, raw: bytes | None, headers: Headers | None = None) -> BaseModel | None:
     """Validate one message strictly; ``None`` is a tombstone. Raises InvalidMessage with the reason."""
+    if headers and not all(is_text(name) for name, _ in headers):
+        raise InvalidMessage("a record header name is not UTF-8 text")
     if raw is None:
         return None
     if len(raw) > MAX_MESSAGE_BYTES:

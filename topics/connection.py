@@ -11,11 +11,14 @@ The identity comes from the first of:
 
 aiokafka and kafka-python take the same option names, so one function serves the typed
 producer/consumer and the admin client alike; the hub's Faust app gets the same identity as
-broker credentials (``hub.app``).
+broker credentials (``hub.app``). A password is never kept in a settings object or a log line.
 
 Refusals are translated here into one-line errors that name the principal and never the password:
 ``AuthenticationRefused`` (wrong, rotated or revoked credentials) and ``AuthorizationRefused``
 (the principal's ACLs do not allow the operation).
+
+Because every client is built through here, this is also where the client libraries' defects
+are worked around (``topics.kafka_workarounds``) before any client exists.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from tilik.clientconfig import ClientConfig, ClientConfigError
 from tilik.settings import Settings, get_settings
+from topics import kafka_workarounds
 
 
 class KafkaSetupError(Exception):
@@ -108,6 +112,7 @@ def connection_config(
     bootstrap: str | None = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Keyword arguments for an aiokafka or kafka-python client: bootstrap plus security options."""
+    kafka_workarounds.install()
     identity = client_identity(settings)
     if bootstrap:
         identity = identity.with_bootstrap(bootstrap)

@@ -1,7 +1,8 @@
 """Building dead letters from raw input: payload as UTF-8 or base64, capped, reason and headers scrubbed.
 
 Every component that refuses input (a consumer at a topic edge, a connector reading a device,
-delivery giving up) builds its ``DeadLetter`` here, so the dead-letter topic has one shape.
+delivery giving up, an agent whose processing of a record failed) builds its ``DeadLetter`` here,
+so the dead-letter topic has one shape.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
 
 from tilik.redact import REDACTED, is_secret_key, redact_text
 from topics.models import DeadLetter, DeadLetterKind, utcnow
@@ -53,6 +56,17 @@ def encode_payload(
         return base64.b64encode(raw).decode("ascii"), "base64", truncated
 
 
+def printable_name(name: str) -> str:
+    """A header name as text that can be published: bytes that were not UTF-8 written as ``\\xNN``.
+
+    Such bytes arrive as lone surrogates (``topics.kafka_workarounds``), which JSON cannot carry.
+    """
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def scrub_headers(headers: RawHeaders | None) -> dict[str, str]:
     """Headers as text, secret-named ones replaced, long ones clipped to the model's limits."""
     if not headers:
@@ -60,7 +74,7 @@ def scrub_headers(headers: RawHeaders | None) -> dict[str, str]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     scrubbed: dict[str, str] = {}
     for name, value in items:
-        key = _clip(name, _SHORT_TEXT)
+        key = _clip(printable_name(name), _SHORT_TEXT)
         scrubbed[key] = (
             REDACTED if is_secret_key(name) else _clip(redact_text(_text(value)), _LONG_TEXT)
         )
@@ -103,3 +117,71 @@ def make_dead_letter(
         attempts=attempts,
         failed_at=failed_at or utcnow(),
     )
+
+
+class SourceRecord(Protocol):
+    """What a dead letter needs of a consumed record: an aiokafka ``ConsumerRecord``, a Faust
+    ``Message`` or a record the hub fetched itself all have it."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Any: ...
+
+
+def record_dead_letter(
+    record: SourceRecord,
+    *,
+    kind: DeadLetterKind,
+    reason: str,
+    component: str,
+    error_type: str,
+) -> DeadLetter:
+    """A ``DeadLetter`` for one consumed record, with its topic, partition and offset."""
+    return make_dead_letter(
+        kind=kind,
+        reason=reason,
+        error_type=error_type,
+        component=component,
+        payload=record.value,
+        key=record.key,
+        headers=record.headers or None,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+    )
+
+
+def processing_failure(record: SourceRecord, error: Exception, *, component: str) -> DeadLetter:
+    """The dead letter of a valid record whose processing raised ``error``: a defect to fix.
+
+    Kind ``processing_failed`` with the exception type, so an operator can find every record a
+    defect hit and replay them (``tilik dlq replay --kind processing_failed``) once it is fixed.
+    """
+    return record_dead_letter(
+        record,
+        kind=DeadLetterKind.PROCESSING_FAILED,
+        reason=f"{component} failed to process the record: {describe_error(error)}",
+        component=component,
+        error_type=type(error).__name__,
+    )
+
+
+def describe_error(error: Exception) -> str:
+    """``Type: message``, for a pydantic error its locations and messages only (no input values)."""
+    if isinstance(error, ValidationError):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(value)'}: {e['msg']}"
+            for e in error.errors(include_input=False, include_url=False)[:10]
+        ]
+        return f"ValidationError: {error.title}: " + "; ".join(problems)
+    message = str(error).strip().splitlines()
+    return type(error).__name__ + (f": {message[0]}" if message else "")

@@ -77,7 +77,7 @@ def camera_record(seed: int | str = 0) -> CameraRecord:
         connector="onvif",
         device_id=identity.device_id(vendor="hikvision", serial=serial),
         address="10.20.30.40:80",
-        credential_ref="admin@env:TILIK_CAM_PASSWORD",
+        credential_ref="admin@env:TILIK_CAMERA_SECRET_PASAR_JOHAR",
         owner=Owner(kind=OwnerKind.MUNICIPAL, id="diskominfo", name="Diskominfo Semarang"),
         vendor="Hikvision",
         model="DS-2CD2143G2-I",

@@ -2,6 +2,11 @@
 
 These are what dispatch agencies and integrators build against; a breaking change here is a new
 topic version (a new model and a new ``….v2`` topic), never an edit in place.
+
+Every number is finite (no infinity or NaN anywhere) and every measurement lies in a physical
+range, every time in ``[EARLIEST, LATEST]``: a reading outside them is not a reading, and the hub
+computes with what is admitted here (``float()``, date arithmetic, time zones) without further
+checks. The bounds and why they need no new topic version: docs/catalog.md.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 CAMERA_ID_PATTERN = r"^cam-[0-9a-f]{20}$"
 CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN, description="Stable camera id.")]
@@ -21,15 +26,55 @@ AgencyId = Annotated[
 ShortText = Annotated[str, Field(max_length=256)]
 LongText = Annotated[str, Field(max_length=4096)]
 
+# --- physical ranges (docs/catalog.md, "Bounds") ---------------------------------------------
+# Times: a device clock reset to 1970 (or 2000) is still a time the rules can judge (they fall
+# back to the receive time); 1900 and 2200 keep every date computation of the hub (durations of
+# up to a year, any time zone) far from the ends of Python's datetime range (years 1 and 9999).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# What one camera counts (people, vehicles, objects; a cumulative entry counter included).
+MAX_COUNT = 10_000_000
+# People per square metre: about 10 is as dense as people can physically stand.
+MAX_CROWD_DENSITY = 20.0
+# Water level above or below the gauge's reference, in cm: 100 m either way.
+MAX_FLOOD_LEVEL_CM = 10_000.0
+# Seconds an object has stayed (parking, loitering, garbage): a year.
+MAX_DWELL_S = 366 * 24 * 3600.0
+# A health check's round trip, in ms: an hour (checks time out long before).
+MAX_LATENCY_MS = 3_600_000.0
+# Channel number on an NVR, DVR or platform.
+MAX_CHANNEL = 65_535
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class StrictModel(BaseModel):
-    """Base of every payload: unknown fields are an error, not silently dropped."""
+def _within_time_range(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"time must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return value
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=False, validate_default=True)
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_within_time_range),
+    Field(
+        json_schema_extra={
+            "formatMinimum": EARLIEST.isoformat().replace("+00:00", "Z"),
+            "formatMaximum": LATEST.isoformat().replace("+00:00", "Z"),
+        }
+    ),
+]
+Channel = Annotated[int, Field(ge=0, le=MAX_CHANNEL)]
+
+
+class StrictModel(BaseModel):
+    """Base of every payload: unknown fields are an error, not silently dropped; numbers are finite."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=False, validate_default=True, allow_inf_nan=False
+    )
 
 
 # --- shared vocabulary -------------------------------------------------------------------
@@ -154,11 +199,14 @@ class CameraRecord(StrictModel):
     device_id: ShortText = Field(
         description="Stable id of the physical device; an NVR's channels share one device id."
     )
-    channel: int | None = Field(default=None, ge=0, description="Channel on an NVR/DVR.")
+    channel: Channel | None = Field(default=None, description="Channel on an NVR/DVR.")
     address: ShortText = Field(description="Current network endpoint, host:port (may change).")
     credential_ref: ShortText | None = Field(
         default=None,
-        description="Where the hub finds the credentials (`env:VAR`, `file:/path`): never the secret.",
+        description=(
+            "Where the connector finds the credentials (`admin@env:TILIK_CAMERA_SECRET_NAME`, "
+            "`admin@file:NAME` in the camera secrets directory): never the secret."
+        ),
     )
     owner: Owner
     vendor: ShortText | None = None
@@ -172,8 +220,8 @@ class CameraRecord(StrictModel):
     streams: list[StreamProfile] = Field(default_factory=list, max_length=64)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
-    discovered_at: AwareDatetime
-    updated_at: AwareDatetime
+    discovered_at: Timestamp
+    updated_at: Timestamp
 
 
 class CameraState(StrEnum):
@@ -188,8 +236,8 @@ class CameraStatus(StrictModel):
 
     camera_id: CameraId
     state: CameraState
-    checked_at: AwareDatetime
-    latency_ms: float | None = Field(default=None, ge=0)
+    checked_at: Timestamp
+    latency_ms: float | None = Field(default=None, ge=0, le=MAX_LATENCY_MS)
     reason: LongText | None = None
     connector: ShortText | None = None
 
@@ -240,14 +288,23 @@ class ObjectClass(StrEnum):
 class EventAttributes(StrictModel):
     """Typed attributes of a device event; which ones are set depends on the kind."""
 
-    count: int | None = Field(default=None, ge=0, description="Objects/people/vehicles counted.")
+    count: int | None = Field(
+        default=None, ge=0, le=MAX_COUNT, description="Objects/people/vehicles counted."
+    )
     object_class: ObjectClass | None = None
-    crowd_density: float | None = Field(default=None, ge=0, description="People per square metre.")
+    crowd_density: float | None = Field(
+        default=None, ge=0, le=MAX_CROWD_DENSITY, description="People per square metre."
+    )
     flood_level_cm: float | None = Field(
-        default=None, description="Water level above the reference."
+        default=None,
+        ge=-MAX_FLOOD_LEVEL_CM,
+        le=MAX_FLOOD_LEVEL_CM,
+        description="Water level above the reference (below it: negative).",
     )
     mask_compliance_pct: float | None = Field(default=None, ge=0, le=100)
-    dwell_s: float | None = Field(default=None, ge=0, description="Seconds the object has stayed.")
+    dwell_s: float | None = Field(
+        default=None, ge=0, le=MAX_DWELL_S, description="Seconds the object has stayed."
+    )
     plate: Annotated[str, Field(max_length=32)] | None = None
     rule: ShortText | None = Field(default=None, description="Analytics rule or zone name.")
     region: ShortText | None = None
@@ -261,7 +318,7 @@ class EventAttributes(StrictModel):
 class EventSource(StrictModel):
     connector: ShortText
     device_id: ShortText
-    channel: int | None = Field(default=None, ge=0)
+    channel: Channel | None = None
     vendor_topic: LongText = Field(description="The device's own event name/topic, as received.")
 
 
@@ -274,8 +331,8 @@ class DeviceEvent(StrictModel):
     active: bool | None = Field(
         default=None, description="true: condition started/ongoing; false: ended; null: a pulse."
     )
-    device_time: AwareDatetime
-    received_at: AwareDatetime
+    device_time: Timestamp
+    received_at: Timestamp
     source: EventSource
     attributes: EventAttributes = Field(default_factory=EventAttributes)
     raw: dict[ShortText, LongText] | None = Field(
@@ -328,9 +385,9 @@ class Alert(StrictModel):
     measurement: float | None = None
     threshold: float | None = None
     event_ids: list[str] = Field(default_factory=list, max_length=100)
-    opened_at: AwareDatetime
-    updated_at: AwareDatetime
-    resolved_at: AwareDatetime | None = None
+    opened_at: Timestamp
+    updated_at: Timestamp
+    resolved_at: Timestamp | None = None
 
 
 class Dispatch(StrictModel):
@@ -342,8 +399,8 @@ class Dispatch(StrictModel):
     route_id: ShortText
     escalation_level: int = Field(default=0, ge=0)
     alert: Alert
-    routed_at: AwareDatetime
-    ack_deadline: AwareDatetime | None = None
+    routed_at: Timestamp
+    ack_deadline: Timestamp | None = None
 
 
 class AlertAck(StrictModel):
@@ -351,7 +408,7 @@ class AlertAck(StrictModel):
 
     alert_id: Annotated[str, Field(pattern=r"^alr-[0-9a-f]{24}$")]
     agency: AgencyId
-    acked_at: AwareDatetime
+    acked_at: Timestamp
     acked_by: ShortText | None = None
     note: LongText | None = None
 
@@ -361,6 +418,7 @@ class DeadLetterKind(StrEnum):
     DEVICE_INPUT = "device_input"  # malformed/oversized/hostile device data
     UNKNOWN_EVENT = "unknown_event"  # a vendor event no parser knows
     DELIVERY_FAILED = "delivery_failed"  # a dispatch that exhausted its retries
+    PROCESSING_FAILED = "processing_failed"  # a valid record whose processing raised (a bug)
 
 
 class DeadLetter(StrictModel):
@@ -382,7 +440,7 @@ class DeadLetter(StrictModel):
     payload_truncated: bool = False
     headers: dict[ShortText, LongText] = Field(default_factory=dict)
     attempts: int = Field(default=0, ge=0)
-    failed_at: AwareDatetime
+    failed_at: Timestamp
 
 
 TenantId = Annotated[
@@ -419,7 +477,7 @@ class AuditRecord(StrictModel):
     """Who did what to which subject: onboarding, sharing changes, revocations, replays, rule changes."""
 
     audit_id: Annotated[str, Field(min_length=8, max_length=64)]
-    at: AwareDatetime
+    at: Timestamp
     actor: ShortText
     action: ShortText
     subject: ShortText

@@ -11,16 +11,23 @@ import click
 
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy, split_host_port
+from connectors.sdk.onboard import DEADLINE_IN_TIMEOUTS
+from connectors.sdk.secrets import CameraSecrets
 
 
 def _credential_ref(username: str | None, password_env: str | None, ref: str | None) -> str | None:
+    """The reference for every probed device, refused (ConfigurationError) before any probe when
+    it is not one or leaves the camera secrets namespace."""
     if ref:
-        return ref
-    if password_env:
-        return f"{username}@env:{password_env}" if username else f"env:{password_env}"
-    if username:
+        chosen = ref
+    elif password_env:
+        chosen = f"{username}@env:{password_env}" if username else f"env:{password_env}"
+    elif username:
         raise click.UsageError("--username needs --password-env (passwords are never arguments)")
-    return None
+    else:
+        return None
+    CameraSecrets.configured().confine(chosen)
+    return chosen
 
 
 def _progress(done: int, total: int) -> None:
@@ -41,8 +48,13 @@ def _progress(done: int, total: int) -> None:
 @click.option("--port", type=int, default=80, show_default=True)
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--username", help="User name for every probed device (with --password-env).")
-@click.option("--password-env", help="Environment variable holding the password.")
-@click.option("--credential-ref", help="Credential reference, e.g. admin@env:CAM_PASS.")
+@click.option(
+    "--password-env",
+    help="Environment variable holding the password (TILIK_CAMERA_SECRET_* by default).",
+)
+@click.option(
+    "--credential-ref", help="Credential reference, e.g. admin@env:TILIK_CAMERA_SECRET_LOBBY."
+)
 @click.option(
     "--allow",
     multiple=True,
@@ -51,7 +63,19 @@ def _progress(done: int, total: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of camera records.")
 @click.option("--dry-run", is_flag=True, help="Probe and print; publish nothing.")
 @click.option("--concurrency", type=int, default=256, show_default=True)
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Per request, s.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Each request's total deadline (connect, send, read), s.",
+)
+@click.option(
+    "--device-deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"Each device's whole probe, s (default: {DEADLINE_IN_TIMEOUTS} x --timeout).",
+)
 @click.option(
     "--probe",
     "prober",
@@ -78,6 +102,7 @@ def discover_onvif(
     dry_run: bool,
     concurrency: int,
     timeout: float,
+    device_deadline: float | None,
     prober: str,
     bootstrap: str | None,
 ) -> None:
@@ -103,6 +128,7 @@ def discover_onvif(
             credential_ref=_credential_ref(username, password_env, credential_ref),
             concurrency=concurrency,
             timeout_s=timeout,
+            device_deadline_s=device_deadline,
             prober="raw" if prober == "raw" else "zeep",
             bootstrap=bootstrap,
             publish=not dry_run,

@@ -142,6 +142,7 @@ class OnvifConnector(Connector[OnvifConfig]):
                 self.config.credentials(),
                 scheme=self.config.scheme,
                 clock_offset=timedelta(seconds=offset) if offset is not None else None,
+                timeout_s=self.config.timeout_s,
             )
         return self._device
 
@@ -161,7 +162,11 @@ class OnvifConnector(Connector[OnvifConfig]):
     async def discover(self) -> list[CameraRecord]:
         config = self.config
         snapshot = await ZeepOnvifDevice(
-            self.transport, config.address, self.device.credentials, scheme=config.scheme
+            self.transport,
+            config.address,
+            self.device.credentials,
+            scheme=config.scheme,
+            timeout_s=config.timeout_s,
         ).snapshot()
         self.device.clock_offset = snapshot.clock_offset
         self._remember_clock()
@@ -198,7 +203,12 @@ class OnvifConnector(Connector[OnvifConfig]):
             credentials=self.device.credentials,
             clock_offset=self.device.clock_offset,
         )
-        status = await check_camera(self.transport, target, degraded_ms=self.config.degraded_ms)
+        status = await check_camera(
+            self.transport,
+            target,
+            degraded_ms=self.config.degraded_ms,
+            timeout_s=self.config.timeout_s,
+        )
         if target.clock_offset is not None:
             self.device.clock_offset = target.clock_offset
             self._remember_clock()

@@ -12,7 +12,7 @@ private address, and because a device must not be able to steer the hub to other
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -85,25 +85,41 @@ def repoint(url: str | None, address: str, scheme: str = "http") -> str | None:
     return urlunsplit((scheme, address, parts.path or "/", parts.query, ""))
 
 
+def utc_reading(
+    year: object, month: object, day: object, hour: object, minute: object, second: object
+) -> datetime | None:
+    """A device's UTC clock reading from its parts; None when they make no usable date.
+
+    Firmwares send garbage here (a year of 99999 or 10^30, month 13); that is no clock, not a
+    reason to refuse the device. The first and last representable years are refused too: a
+    clock offset that far out would overflow when tokens are later signed on it.
+    """
+    try:
+        moment = datetime(
+            int(str(year)), int(str(month)), int(str(day)),
+            int(str(hour)), int(str(minute)), int(str(second)),
+            tzinfo=UTC,
+        )  # fmt: skip
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return moment if MINYEAR < moment.year < MAXYEAR else None
+
+
 def _parse_time(node: etree._Element | None) -> datetime | None:
     if node is None:
         return None
-    try:
-        date = first(node, "Date")
-        clock = first(node, "Time")
-        if date is None or clock is None:
-            return None
-        return datetime(
-            int(text(date, "Year") or 0),
-            int(text(date, "Month") or 0),
-            int(text(date, "Day") or 0),
-            int(text(clock, "Hour") or 0),
-            int(text(clock, "Minute") or 0),
-            int(text(clock, "Second") or 0),
-            tzinfo=UTC,
-        )
-    except ValueError:
+    date = first(node, "Date")
+    clock = first(node, "Time")
+    if date is None or clock is None:
         return None
+    return utc_reading(
+        text(date, "Year") or 0,
+        text(date, "Month") or 0,
+        text(date, "Day") or 0,
+        text(clock, "Hour") or 0,
+        text(clock, "Minute") or 0,
+        text(clock, "Second") or 0,
+    )
 
 
 def _int(value: str | None) -> int | None:
@@ -121,7 +137,10 @@ def _float(value: str | None) -> float | None:
 
 
 class OnvifDevice:
-    """One device at ``address`` (host:port); credentials are resolved, never logged."""
+    """One device at ``address`` (host:port); credentials are resolved, never logged.
+
+    Every call has a total deadline: ``timeout_s`` (the device's config), else the transport's.
+    """
 
     def __init__(
         self,
@@ -131,12 +150,14 @@ class OnvifDevice:
         *,
         scheme: str = "http",
         clock_offset: timedelta | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         self.transport = transport
         self.address = address
         self.credentials = credentials
         self.scheme = scheme
         self.clock_offset = clock_offset
+        self.timeout_s = timeout_s
         self.device_url = f"{scheme}://{address}{DEVICE_PATH}"
 
     async def _call(
@@ -148,7 +169,7 @@ class OnvifDevice:
             device=self.address,
             credentials=self.credentials if auth else None,
             clock_offset=self.clock_offset or timedelta(0),
-            timeout_s=timeout_s,
+            timeout_s=timeout_s or self.timeout_s,
         )
 
     async def sync_clock(self) -> timedelta:

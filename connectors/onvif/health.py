@@ -62,7 +62,11 @@ async def check_camera(
 ) -> CameraStatus:
     """One camera's status; never raises for anything the device does."""
     device = OnvifDevice(
-        transport, target.address, target.credentials, clock_offset=target.clock_offset
+        transport,
+        target.address,
+        target.credentials,
+        clock_offset=target.clock_offset,
+        timeout_s=timeout_s,
     )
     started = time.perf_counter()
     body = f'<GetDeviceInformation xmlns="{TDS}"/>'

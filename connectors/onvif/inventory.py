@@ -1,7 +1,7 @@
 """Inventory import: a city's camera list (CSV or YAML) with address, credential reference and location.
 
 One row per device. Columns / keys: ``address`` (host:port, required), ``credential_ref``
-(``admin@env:CAM_PASS``), ``name``, ``kecamatan``, ``kelurahan``, ``rw``, ``rt``, ``lat``, ``lon``,
+(``admin@env:TILIK_CAMERA_SECRET_CAM``), ``name``, ``kecamatan``, ``kelurahan``, ``rw``, ``rt``, ``lat``, ``lon``,
 ``street_address``, ``owner_kind`` (municipal/private), ``owner_id``, ``owner_name``,
 ``site_type``, ``sharing``. YAML is a list of mappings with the same keys (or a mapping with a
 ``cameras`` list). A bad row is reported with its line/index and never imported half-way.
@@ -35,7 +35,9 @@ _HOST_PORT = r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]{1,253}):\d{1,5}$"
 class InventoryEntry(BaseModel):
     """One device of an inventory: where it is, whose it is, where its credentials are."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, hide_input_in_errors=True
+    )
 
     address: str = Field(pattern=_HOST_PORT)
     credential_ref: CredentialRef | None = None

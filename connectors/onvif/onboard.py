@@ -15,13 +15,13 @@ from pydantic import BaseModel
 
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
-from connectors.onvif.probe import ProbeFailure, ProbeReport, ProbeTarget
+from connectors.onvif.probe import ProbeReport, ProbeTarget
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy
+from connectors.sdk.onboard import DeviceFailure
 from topics.catalog import CAMERA_REGISTRY
 from topics.client import CatalogProducer
-from topics.deadletters import make_dead_letter
-from topics.models import CameraRecord, DeadLetterKind
+from topics.models import CameraRecord
 
 COMPONENT = "connector.onvif"
 
@@ -32,7 +32,7 @@ class TargetSet:
 
     policy: ProbePolicy
     targets: dict[str, ProbeTarget] = field(default_factory=dict)
-    refused: list[ProbeFailure] = field(default_factory=list)
+    refused: list[DeviceFailure] = field(default_factory=list)
 
     def add(
         self,
@@ -45,7 +45,7 @@ class TargetSet:
         try:
             address = self.policy.check_address(address)
         except ConfigurationError as exc:
-            self.refused.append(ProbeFailure(address, "ConfigurationError", str(exc)))
+            self.refused.append(DeviceFailure.of(address, exc))
             return
         existing = self.targets.get(address)
         if existing is not None:
@@ -132,15 +132,6 @@ async def publish(
     ]
     await producer.send_batch(CAMERA_REGISTRY, records)
     for failure in report.failures:
-        if failure.error_type == "DeviceDataError":
-            await producer.dead_letter(
-                make_dead_letter(
-                    kind=DeadLetterKind.DEVICE_INPUT,
-                    reason=failure.reason,
-                    component=COMPONENT,
-                    payload=failure.payload,
-                    source_device=failure.address,
-                    error_type=failure.error_type,
-                )
-            )
+        if failure.input_at_fault:
+            await producer.dead_letter(failure.dead_letter(COMPONENT))
     return len(records)

@@ -10,10 +10,11 @@ from connectors.onvif.device import OnvifDevice
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
 from connectors.onvif.onboard import TargetSet, dedupe, publish
-from connectors.onvif.probe import ProbeFailure, ProbeReport, ProgressCallback, probe_many
+from connectors.onvif.probe import ProbeReport, ProgressCallback, probe_many
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.netpolicy import ProbePolicy
+from connectors.sdk.onboard import DeviceFailure, device_deadline_s
 from topics.catalog import CAMERA_REGISTRY
 from topics.client import CatalogProducer, read_table
 from topics.models import CameraRecord
@@ -32,7 +33,10 @@ class OnboardRequest:
     inventory: Path | None = None
     credential_ref: str | None = None
     concurrency: int = 256
+    #: each request's total deadline (connect + send + read)
     timeout_s: float = 10.0
+    #: each device's whole probe (default: the SDK's ``device_deadline_s(timeout_s)``)
+    device_deadline_s: float | None = None
     #: zeep (onvif-zeep-async, the default) or raw (fixed envelopes: less CPU per camera)
     prober: Literal["zeep", "raw"] = "zeep"
     bootstrap: str | None = None
@@ -43,7 +47,7 @@ class OnboardRequest:
 class OnboardOutcome:
     records: list[CameraRecord]
     report: ProbeReport
-    refused: list[ProbeFailure]
+    refused: list[DeviceFailure]
     published: bool
 
 
@@ -85,6 +89,7 @@ async def run_onboarding(
             concurrency=request.concurrency,
             progress=progress,
             prober=OnvifDevice if request.prober == "raw" else ZeepOnvifDevice,
+            deadline_s=request.device_deadline_s or device_deadline_s(request.timeout_s),
         )
     finally:
         if own_transport:

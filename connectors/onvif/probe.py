@@ -1,7 +1,10 @@
 """From a probed ONVIF device to a ``CameraRecord``: stable id, scopes, streams without credentials.
 
 ``probe_many`` probes a list of targets with bounded concurrency over one shared transport and
-returns records and per-target failures; it never raises for one bad device.
+returns records and per-target failures; it never raises for one bad device. Each target is
+probed through the SDK's onboarding boundary (``connectors.sdk.onboard.isolated``): an overall
+deadline, and whatever goes wrong becomes that target's ``DeviceFailure``. Values that do not
+fit the registry follow the SDK's policy (``connectors.sdk.records``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
 from connectors.onvif.zeep_device import ZeepOnvifDevice
-from connectors.sdk.errors import ConnectorError, DeviceDataError
+from connectors.sdk.errors import ConnectorError
+from connectors.sdk.onboard import DeviceFailure, device_deadline_s, isolated
+from connectors.sdk.records import registry_record
 from connectors.sdk.secrets import Credentials
 from topics.identity import camera_id, device_id, normalise_mac
 from topics.models import (
@@ -29,7 +34,6 @@ from topics.models import (
     OwnerKind,
     SharingLevel,
     SiteType,
-    StreamProfile,
     utcnow,
 )
 
@@ -55,17 +59,9 @@ class ProbeTarget:
 
 
 @dataclass
-class ProbeFailure:
-    address: str
-    error_type: str
-    reason: str
-    payload: bytes | str | None = None
-
-
-@dataclass
 class ProbeReport:
     records: list[CameraRecord] = field(default_factory=list)
-    failures: list[ProbeFailure] = field(default_factory=list)
+    failures: list[DeviceFailure] = field(default_factory=list)
     snapshots: dict[str, DeviceSnapshot] = field(default_factory=dict)
     #: camera ids whose placement (owner, location, sharing, …) came from an inventory row
     placed: set[str] = field(default_factory=set)
@@ -152,21 +148,21 @@ def camera_record(
     if location.address is None and "location" in scopes:
         location = location.model_copy(update={"address": scopes["location"]})
     streams = [
-        StreamProfile(
-            token=p.token,
-            name=p.name,
-            rtsp_uri=strip_credentials(p.stream_uri),
-            snapshot_uri=strip_credentials(p.snapshot_uri),
-            codec=p.codec,
-            width=p.width,
-            height=p.height,
-            fps=p.fps,
-        )
+        {
+            "token": p.token,
+            "name": p.name,
+            "rtsp_uri": strip_credentials(p.stream_uri),
+            "snapshot_uri": strip_credentials(p.snapshot_uri),
+            "codec": p.codec,
+            "width": p.width,
+            "height": p.height,
+            "fps": p.fps,
+        }
         for p in snapshot.profiles[:64]
     ]
     record: dict[str, object] = {
         "camera_id": cam_id,
-        "name": name[:256],
+        "name": name,
         "connector": CONNECTOR_NAME,
         "device_id": dev_id,
         "address": snapshot.address,
@@ -193,7 +189,7 @@ def camera_record(
     else:
         record["owner"] = Owner(kind=OwnerKind.MUNICIPAL, id="city")
     record["location"] = location
-    return CameraRecord.model_validate(record)
+    return registry_record(record, device=snapshot.address)
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -218,36 +214,44 @@ async def probe_many(
     concurrency: int = 256,
     progress: ProgressCallback | None = None,
     prober: Prober = ZeepOnvifDevice,
+    deadline_s: float | None = None,
 ) -> ProbeReport:
-    """Probe every target (bounded concurrency); failures are reported, never raised."""
+    """Probe every target (bounded concurrency); failures are reported, never raised.
+
+    Each target's whole probe must finish within ``deadline_s`` (default: the SDK's
+    ``device_deadline_s`` of the transport's per-call timeout).
+    """
     report = ProbeReport()
     gate = asyncio.Semaphore(max(1, concurrency))
+    deadline = deadline_s or device_deadline_s(transport.limits.timeout_s)
     done = 0
     last_progress = time.monotonic()
+
+    async def probe(
+        target: ProbeTarget, credentials: Credentials | None
+    ) -> tuple[CameraRecord, DeviceSnapshot]:
+        snapshot = await prober(transport, target.address, credentials).snapshot()
+        record = camera_record(
+            snapshot,
+            placement=Placement.of_entry(target.entry) if target.entry else None,
+            credential_ref=target.effective_credential_ref,
+            endpoint_reference=target.endpoint_reference,
+        )
+        return record, snapshot
 
     async def one(target: ProbeTarget) -> None:
         nonlocal done, last_progress
         async with gate:
             ref = target.effective_credential_ref
+            credentials = None
             try:
                 credentials = Credentials.from_ref(ref) if ref else None
-                device = prober(transport, target.address, credentials)
-                snapshot = await device.snapshot()
-                record = camera_record(
-                    snapshot,
-                    placement=Placement.of_entry(target.entry) if target.entry else None,
-                    credential_ref=ref,
-                    endpoint_reference=target.endpoint_reference,
-                )
-            except DeviceDataError as exc:
-                report.failures.append(
-                    ProbeFailure(target.address, "DeviceDataError", str(exc), exc.payload)
+                record, snapshot = await isolated(
+                    lambda: probe(target, credentials), device=target.address, deadline_s=deadline
                 )
             except ConnectorError as exc:
-                report.failures.append(ProbeFailure(target.address, type(exc).__name__, str(exc)))
-            except ValueError as exc:  # a device whose answers do not make a valid record
                 report.failures.append(
-                    ProbeFailure(target.address, "DeviceDataError", str(exc).splitlines()[0])
+                    DeviceFailure.of(target.address, exc, credentials=credentials)
                 )
             else:
                 report.records.append(record)

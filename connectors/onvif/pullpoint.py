@@ -103,7 +103,7 @@ class PullPointSubscription:
             clock_offset=self.device.clock_offset or timedelta(0),
             action=action,
             to=url,
-            timeout_s=timeout_s,
+            timeout_s=timeout_s or self.device.timeout_s,
         )
 
     def _schedule_renewal(self, current: datetime | None, termination: datetime | None) -> None:
@@ -154,7 +154,9 @@ class PullPointSubscription:
                 f'<PullMessages xmlns="{TEV}"><Timeout>{_duration(self.settings.pull_timeout_s)}'
                 f"</Timeout><MessageLimit>{self.settings.message_limit}</MessageLimit></PullMessages>",
                 _ACTION_BASE + "PullPointSubscription/PullMessagesRequest",
-                timeout_s=self.settings.pull_timeout_s + self.device.transport.limits.timeout_s,
+                # The device may hold a PullMessages open for its Timeout; then one call's deadline.
+                timeout_s=self.settings.pull_timeout_s
+                + (self.device.timeout_s or self.device.transport.limits.timeout_s),
             )
         except DeviceDataError as exc:
             # Hostile or malformed reply: the subscription itself is fine; the batch is lost
@@ -186,7 +188,7 @@ class PullPointSubscription:
         self.state = SubscriptionState.LOST
         self.address = None
         self.renew_at = None
-        log.info("onvif.subscription.lost", device=self.device.address, reason=str(exc))
+        log.warning("onvif.subscription.lost", device=self.device.address, reason=str(exc))
 
     async def batches(self) -> AsyncGenerator[PullBatch, None]:
         """Pull batches until ``close()``: renews on time, re-subscribes after a lost subscription."""

@@ -10,16 +10,23 @@ through the hardened parser in ``connectors.onvif.xmlsafe``.
 A device that answers 401 with an HTTP Digest challenge gets the request again with Digest
 credentials (some firmwares want it on top of WS-Security); the handshake is remembered per device.
 
-Errors leave this module as the SDK's types (``connectors.sdk.errors``):
+Every exchange has a total deadline (connect, send, read of the whole reply, and the second
+round trip of an HTTP Digest answer): the caller's ``timeout_s``, else ``TransportLimits.timeout_s``.
+Nothing a device does (accept the connection and never answer, trickle bytes) outlasts it.
+
+Errors leave this module as the SDK's types (``connectors.sdk.errors``), transport failures
+through the SDK's own table (``connectors.sdk.http.translate_transport_error``):
 
     AuthenticationError   HTTP 401/403, or a SOAP fault whose subcode says NotAuthorized
     SoapFault             any other SOAP fault (a RetriableError; callers may look at ``subcode``)
-    RetriableError        connection refused/reset, timeout, HTTP 5xx without a fault
-    DeviceDataError       oversized, malformed or hostile XML
+    RetriableError        connection refused/reset, no answer within the deadline, HTTP 5xx
+                          without a fault
+    DeviceDataError       oversized, malformed or hostile XML; a response head the client refuses
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -40,7 +47,7 @@ from connectors.onvif.xmlsafe import (
     text,
 )
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
-from connectors.sdk.http import _read_bounded
+from connectors.sdk.http import TRANSPORT_ERRORS, _read_bounded, translate_transport_error
 from connectors.sdk.secrets import Credentials
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -278,33 +285,41 @@ class SoapTransport:
         """POST ``payload`` and return (status, bounded body); HTTP Digest answered, errors translated.
 
         Shared by the raw operations and the zeep transport, so both get the same pool, caps,
-        Digest handling and error types.
+        deadline, Digest handling and error types.
         """
-        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s is not None else None
+        deadline_s = timeout_s if timeout_s is not None else self.limits.timeout_s
+        # aiohttp's own limit per POST (a ClientTimeout, never None: None would lift the
+        # session's limits), and one deadline over both round trips of a Digest answer.
+        timeout = aiohttp.ClientTimeout(
+            total=deadline_s, sock_connect=min(self.limits.connect_timeout_s, deadline_s)
+        )
         session = self.session
         digest_key = _digest_key(device, credentials)
         try:
-            status, raw, challenge = await self._post(
-                session, url, payload, content_type, timeout, device, self._digest.get(digest_key)
-            )
-            if status == 401 and credentials is not None and challenge.startswith("digest"):
-                # The firmware wants HTTP Digest on top of (or instead of) WS-Security.
-                middleware = aiohttp.DigestAuthMiddleware(
-                    credentials.username, credentials.password.get_secret_value()
+            async with asyncio.timeout(deadline_s):
+                status, raw, challenge = await self._post(
+                    session,
+                    url,
+                    payload,
+                    content_type,
+                    timeout,
+                    device,
+                    self._digest.get(digest_key),
                 )
-                status, raw, _ = await self._post(
-                    session, url, payload, content_type, timeout, device, middleware
-                )
-                if status != 401:
-                    self._remember_digest(digest_key, middleware)
-        except TimeoutError:
-            raise RetriableError("device did not answer in time", device=device) from None
-        except aiohttp.ClientError as exc:
-            raise RetriableError(
-                f"device unreachable: {type(exc).__name__}", device=device
+                if status == 401 and credentials is not None and challenge.startswith("digest"):
+                    # The firmware wants HTTP Digest on top of (or instead of) WS-Security.
+                    middleware = aiohttp.DigestAuthMiddleware(
+                        credentials.username, credentials.password.get_secret_value()
+                    )
+                    status, raw, _ = await self._post(
+                        session, url, payload, content_type, timeout, device, middleware
+                    )
+                    if status != 401:
+                        self._remember_digest(digest_key, middleware)
+        except TRANSPORT_ERRORS as exc:
+            raise translate_transport_error(
+                exc, what="SOAP request", device=device, timeout_s=deadline_s
             ) from None
-        except OSError as exc:
-            raise RetriableError(f"device unreachable: {exc.strerror}", device=device) from None
         if status in (401, 403):
             raise AuthenticationError(
                 f"device refused the credentials (HTTP {status})", device=device
@@ -317,7 +332,7 @@ class SoapTransport:
         url: str,
         payload: bytes,
         content_type: str,
-        timeout: aiohttp.ClientTimeout | None,
+        timeout: aiohttp.ClientTimeout,
         device: str,
         digest: aiohttp.DigestAuthMiddleware | None,
     ) -> tuple[int, bytes, str]:

@@ -4,8 +4,8 @@
 per service per camera, parses replies with ``xml_huge_tree=True`` and loads each WSDL through a
 cache that concurrent first callers all miss. Here:
 
-- every camera's services post through the process's ``SoapTransport`` (one pool, its timeouts,
-  response cap, HTTP Digest handling and error translation), via ``FleetZeepTransport``;
+- every camera's services post through the process's ``SoapTransport`` (one pool, its per-call
+  deadline, response cap, HTTP Digest handling and error translation), via ``FleetZeepTransport``;
 - replies are checked by the hardened parser (``xmlsafe``: no DOCTYPE, no entities, size cap)
   before zeep sees them, and zeep itself parses with ``HARDENED_SETTINGS`` (``forbid_dtd``,
   ``forbid_entities``, ``forbid_external``, libxml2's size limits kept);
@@ -76,14 +76,23 @@ class FleetZeepTransport(Transport):
     local and loaded by ``shared_document``, and references out of a reply are refused.
     """
 
-    def __init__(self, soap: SoapTransport, device: str, credentials: Credentials | None) -> None:
+    def __init__(
+        self,
+        soap: SoapTransport,
+        device: str,
+        credentials: Credentials | None,
+        *,
+        timeout_s: float | None = None,
+    ) -> None:
         self.soap = soap
         self.device = device
         self.credentials = credentials
         self.cache = None
         self._close_session = False  # zeep's finaliser looks for it
-        self.load_timeout = soap.limits.timeout_s
-        self.operation_timeout = soap.limits.timeout_s
+        #: each operation's total deadline (None: the transport's)
+        self.timeout_s = timeout_s
+        self.load_timeout = timeout_s or soap.limits.timeout_s
+        self.operation_timeout = timeout_s or soap.limits.timeout_s
         #: the last reply body, kept so a reply zeep cannot map can be dead-lettered with it
         self.last_reply: bytes = b""
 
@@ -95,6 +104,7 @@ class FleetZeepTransport(Transport):
             headers.get("Content-Type", "application/soap+xml; charset=utf-8"),
             device=self.device,
             credentials=self.credentials,
+            timeout_s=self.timeout_s,
         )
         self.last_reply = raw
         reply_root(status, raw, device=self.device, max_bytes=self.soap.limits.max_response_bytes)
@@ -183,7 +193,13 @@ class FleetOnvifCamera(ONVIFCamera):
     """``ONVIFCamera`` whose services are ``FleetOnvifService``s over the shared transport."""
 
     def __init__(
-        self, soap: SoapTransport, address: str, credentials: Credentials | None, *, scheme: str
+        self,
+        soap: SoapTransport,
+        address: str,
+        credentials: Credentials | None,
+        *,
+        scheme: str,
+        timeout_s: float | None = None,
     ) -> None:
         host, _, port = address.rpartition(":")
         super().__init__(
@@ -194,7 +210,7 @@ class FleetOnvifCamera(ONVIFCamera):
             no_cache=True,
         )
         self.credentials = credentials
-        self.zeep_transport = FleetZeepTransport(soap, address, credentials)
+        self.zeep_transport = FleetZeepTransport(soap, address, credentials, timeout_s=timeout_s)
 
     async def create_onvif_service(
         self,

@@ -25,6 +25,7 @@ from connectors.onvif.device import (
     MediaProfile,
     ServiceAddresses,
     repoint,
+    utc_reading,
 )
 from connectors.onvif.soap import SoapFault, SoapTransport, is_auth_fault
 from connectors.onvif.zeep_client import FleetOnvifCamera, FleetOnvifService
@@ -91,10 +92,13 @@ class ZeepOnvifDevice:
         credentials: Credentials | None,
         *,
         scheme: str = "http",
+        timeout_s: float | None = None,
     ) -> None:
         self.address = address
         self.scheme = scheme
-        self.camera = FleetOnvifCamera(transport, address, credentials, scheme=scheme)
+        self.camera = FleetOnvifCamera(
+            transport, address, credentials, scheme=scheme, timeout_s=timeout_s
+        )
         self.clock_offset = timedelta(0)
 
     async def _call(self, operation: Callable[[], Awaitable[_T]]) -> _T:
@@ -149,15 +153,12 @@ class ZeepOnvifDevice:
         reply = await self._call(devicemgmt.authless_GetSystemDateAndTime)
         received = datetime.now(UTC)
         date, clock = _field(reply, "UTCDateTime", "Date"), _field(reply, "UTCDateTime", "Time")
-        try:
-            device_time = datetime(
-                int(date.Year), int(date.Month), int(date.Day),
-                int(clock.Hour), int(clock.Minute), int(clock.Second),
-                tzinfo=UTC,
-            )  # fmt: skip
-        except (AttributeError, TypeError, ValueError):
-            # Some devices only report local time; without a UTC clock assume no skew.
-            device_time = None
+        # Some devices only report local time, others garbage; without a usable UTC clock
+        # assume no skew.
+        device_time = utc_reading(
+            _field(date, "Year"), _field(date, "Month"), _field(date, "Day"),
+            _field(clock, "Hour"), _field(clock, "Minute"), _field(clock, "Second"),
+        )  # fmt: skip
         offset = timedelta(0)
         if device_time is not None:
             offset = device_time - (sent + (received - sent) / 2)

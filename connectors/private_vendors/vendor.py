@@ -32,6 +32,7 @@ from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, Unparse
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.lifecycle import Closed, until_closed
+from connectors.sdk.records import registry_record
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id
 from topics.identity import normalise_mac
@@ -49,7 +50,6 @@ log = structlog.get_logger(__name__)
 
 #: how much of an unusable part is kept in its dead-letter record
 UNPARSED_PAYLOAD_CHARS = 64 * 1024
-_NAME_MAX = 256
 
 
 class VendorConfig(ConnectorConfig):
@@ -273,33 +273,37 @@ class VendorConnector(Connector[ConfigT]):
         return identity
 
     def _record(self, identity: DeviceIdentity, channel: ChannelInfo, now: Any) -> CameraRecord:
+        """The channel's registry record; what does not fit follows ``connectors.sdk.records``."""
         base_name = identity.name or identity.model or self.vendor
         name = channel.name or (
             base_name
             if channel.number == 1 and len(self.state.get("channels", [])) <= 1
             else f"{base_name} ch{channel.number}"
         )
-        return CameraRecord(
-            camera_id=self._camera_id(identity.serial, channel.number),
-            name=name[:_NAME_MAX],
-            connector=self.name,
-            device_id=self._device_id(identity),
-            channel=channel.number,
-            address=self.config.address,
-            credential_ref=self.config.credential_ref,
-            owner=self.config.owner,
-            vendor=self.vendor,
-            model=identity.model,
-            firmware=identity.firmware,
-            serial=identity.serial,
-            mac=_mac_or_none(identity.mac),
-            location=self.config.location,
-            site_type=self.config.site_type,
-            streams=self.stream_profiles(channel.number),
-            capabilities=Capabilities(events=True),
-            sharing=self.config.sharing,
-            discovered_at=now,
-            updated_at=now,
+        return registry_record(
+            {
+                "camera_id": self._camera_id(identity.serial, channel.number),
+                "name": name,
+                "connector": self.name,
+                "device_id": self._device_id(identity),
+                "channel": channel.number,
+                "address": self.config.address,
+                "credential_ref": self.config.credential_ref,
+                "owner": self.config.owner,
+                "vendor": self.vendor,
+                "model": identity.model,
+                "firmware": identity.firmware,
+                "serial": identity.serial,
+                "mac": _mac_or_none(identity.mac),
+                "location": self.config.location,
+                "site_type": self.config.site_type,
+                "streams": self.stream_profiles(channel.number),
+                "capabilities": Capabilities(events=True),
+                "sharing": self.config.sharing,
+                "discovered_at": now,
+                "updated_at": now,
+            },
+            device=self.config.address,
         )
 
     def _known_statuses(self, state: CameraState, reason: str) -> list[CameraStatus]:

@@ -18,10 +18,19 @@ from connectors.sdk.errors import (
     FatalConnectorError,
     RetriableError,
 )
-from connectors.sdk.secrets import CredentialRef, Credentials, SecretRef, resolve_secret
+from connectors.sdk.secrets import (
+    CameraSecrets,
+    CredentialRef,
+    Credentials,
+    RefusedReference,
+    SecretRef,
+    camera_secret_env,
+    resolve_secret,
+)
 
 __all__ = [
     "AuthenticationError",
+    "CameraSecrets",
     "CheckResult",
     "ConfigurationError",
     "Connector",
@@ -34,8 +43,10 @@ __all__ = [
     "DeviceTarget",
     "EventBatch",
     "FatalConnectorError",
+    "RefusedReference",
     "RetriableError",
     "SecretRef",
     "UnparsedEvent",
+    "camera_secret_env",
     "resolve_secret",
 ]

@@ -37,14 +37,20 @@ from topics.models import (
 
 
 class ConnectorConfig(BaseModel):
-    """Config for one device or account. Subclasses add their fields; unknown fields are errors."""
+    """Config for one device or account. Subclasses add their fields; unknown fields are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Validation errors never repeat the value given (it may be a password where a reference belongs).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     address: str = Field(description="host:port of the device or platform endpoint.")
     credential_ref: CredentialRef | None = Field(
         default=None,
-        description="Where the credentials are (`admin@env:CAM_PASS`), never the password itself.",
+        description=(
+            "Where the credentials are (`admin@env:TILIK_CAMERA_SECRET_LOBBY`), never the "
+            "password itself."
+        ),
     )
     scheme: str = Field(default="http", pattern=r"^https?$")
     timeout_s: float = Field(default=10.0, gt=0, le=120)

@@ -14,7 +14,14 @@ Translation at this boundary (``raise … from exc``):
     resets, truncated bodies          -> RetriableError
     other non-2xx                     -> DeviceDataError (``status`` set), unless allowed
     body larger than the cap          -> DeviceDataError (with the first bytes as payload)
+    a response head aiohttp refuses
+    (over its line/field limits,
+    malformed status line or header)  -> DeviceDataError
     a URL that cannot be built        -> ConfigurationError
+
+Every request has a total deadline (connect + send + read of the whole body): the session's
+``timeout_s``. ``translate_transport_error`` is the table's transport half; the ONVIF SOAP
+transport uses it too, so both device stacks name the same failures the same way.
 
 Messages carry the method, the path (never the query string, which may hold a token) and the
 device id; never the credentials, and never a URL with user info.
@@ -52,12 +59,33 @@ _RETRIABLE_STATUSES = frozenset({408, 425, 429})
 _AUTH_STATUSES = frozenset({401, 403})
 
 # The transport failures a device causes; anything else is a bug and propagates untranslated.
-_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+# ClientResponseError is what aiohttp raises when it cannot read a response head (a 4 MB
+# header, a garbage status line): the device's input, not the network.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientConnectionError,
     aiohttp.ClientPayloadError,
+    aiohttp.ClientResponseError,
     asyncio.TimeoutError,
     OSError,
 )
+
+
+def translate_transport_error(
+    exc: BaseException, *, what: str, device: str | None, timeout_s: float
+) -> ConnectorError:
+    """The SDK error for a failure of one exchange with a device (one of ``TRANSPORT_ERRORS``).
+
+    The message names the exchange and the error type only: aiohttp's own messages carry the
+    URL and, for a refused head, the device's bytes.
+    """
+    if isinstance(exc, asyncio.TimeoutError):
+        return RetriableError(f"{what}: no answer within {timeout_s:g}s", device=device)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return DeviceDataError(
+            f"{what}: response head is malformed or larger than the client accepts",
+            device=device,
+        )
+    return RetriableError(f"{what}: device unreachable ({type(exc).__name__})", device=device)
 
 
 class HttpStatusError(DeviceDataError):
@@ -209,7 +237,7 @@ class DeviceHttp:
                 return HttpResult(status=response.status, headers=response.headers, body=body)
         except ConnectorError:
             raise
-        except _TRANSIENT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transient(what, exc) from exc
         except ValueError as exc:
             # yarl/aiohttp reject a path or header they cannot encode.
@@ -272,7 +300,7 @@ class DeviceHttp:
                 )
         except ConnectorError:
             raise
-        except _TRANSIENT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transient(what, exc) from exc
 
     # --- translation -------------------------------------------------------------------
@@ -290,12 +318,10 @@ class DeviceHttp:
             f"{what}: unexpected HTTP {status}", status=status, device=self.device
         )
 
-    def _transient(self, what: str, exc: BaseException) -> RetriableError:
-        if isinstance(exc, asyncio.TimeoutError):
-            return RetriableError(
-                f"{what}: no answer within {self.timeout_s:g}s", device=self.device
-            )
-        return RetriableError(f"{what}: {type(exc).__name__}", device=self.device)
+    def _transient(self, what: str, exc: BaseException) -> ConnectorError:
+        return translate_transport_error(
+            exc, what=what, device=self.device, timeout_s=self.timeout_s
+        )
 
 
 class ResponseStream:
@@ -328,7 +354,7 @@ class ResponseStream:
                 if not chunk:
                     return
                 yield chunk
-        except _TRANSIENT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             if isinstance(exc, asyncio.TimeoutError):
                 raise RetriableError(
                     f"{self._what}: stream idle too long", device=self._device

@@ -13,10 +13,17 @@ and watches the cameras on its assigned partitions whose record names its connec
   (the topic is compacted, so that is the current table), and devices start as records arrive.
   On revocation the affected devices' connectors are closed (subscriptions ended) *before* the
   callback returns, that is before another process can take the partitions.
+- **Credentials.** A record is input: its credential reference must lie in the camera secrets
+  namespace (``connectors.sdk.secrets.CameraSecrets``), or the device is not watched, never
+  contacted, and the refusal is audited once per record on the audit topic.
 - **Revocation of a camera.** A tombstone removes the camera at once: its events and statuses
   stop; a device with no cameras left is closed.
-- **Health.** Every ``health_interval_s`` all watched devices are checked, at most
-  ``concurrency`` at a time; one ``CameraStatus`` per owned camera is published.
+- **Health.** A health round starts every ``health_interval_s`` (at once when the previous
+  round ran longer) and checks all watched devices, at most ``concurrency`` at a time; one
+  ``CameraStatus`` per owned camera is published. Each device's check has a deadline of
+  ``call_timeout_s`` or one interval, whichever is shorter, so a device that accepts the
+  connection and never answers is reported ``offline`` (with the reason) by the round that
+  finds it, never holding that round or the next one up.
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
   device and vendor topic). ``RetriableError`` restarts the stream after a per-device
@@ -59,7 +66,8 @@ from connectors.sdk.errors import (
 )
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.onboard import OnboardSummary, onboard
-from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS
+from connectors.sdk.secrets import CameraSecrets, RefusedReference
+from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, Received
 from topics.deadletters import make_dead_letter
 from topics.models import (
@@ -138,6 +146,10 @@ class WatchService:
         self._cameras: dict[str, tuple[int, CameraRecord]] = {}
         self._devices: dict[str, DeviceWatch] = {}
         self._policy = ProbePolicy.default()
+        self._camera_secrets = CameraSecrets.configured()
+        # device id -> address and reference of a record whose reference was refused: audited
+        # once per distinct record, not on every reconcile
+        self._refused: dict[str, str] = {}
         self._states: dict[str, dict[str, Any]] = {}
         self._health_limit = asyncio.Semaphore(self.options.concurrency)
         self._assigned: set[int] = set()
@@ -192,7 +204,9 @@ class WatchService:
                         received = await consumer.next(timeout_s=0.5)
                         urgent = False
                         if received is not None:
-                            changed, urgent = self._apply(received)
+                            # A record whose processing fails is dead-lettered, not fatal.
+                            outcome = await consumer.process(received, self._apply)
+                            changed, urgent = outcome or (False, False)
                             dirty = dirty or changed
                         now = time.monotonic()
                         if dirty and (
@@ -260,9 +274,12 @@ class WatchService:
         restart = []
         for device, target in targets.items():
             watch = self._devices.get(device)
-            key = target.connection_key(self.connector_cls)
             if watch is None:
                 continue
+            try:
+                key: str | None = target.connection_key(self.connector_cls)
+            except ValueError:
+                key = None  # the record no longer makes a config: restarting reports why
             if watch.connection_key != key:
                 restart.append(device)
             else:
@@ -270,12 +287,16 @@ class WatchService:
         await self._stop_devices(gone + restart)
         for device, target in targets.items():
             if device not in self._devices:
-                self._start_device(target)
+                await self._start_device(target)
         self.metrics.devices = len(self._devices)
         self.metrics.cameras = sum(len(w.camera_ids) for w in self._devices.values())
 
-    def _start_device(self, target: DeviceTarget) -> None:
+    async def _start_device(self, target: DeviceTarget) -> None:
         try:
+            # A registry record is input: its credential reference must stay inside the camera
+            # secrets namespace, or no secret is read and the device is never contacted.
+            if target.representative.credential_ref is not None:
+                self._camera_secrets.confine(target.representative.credential_ref)
             config = self.connector_cls.config_from_record(target.representative)
             # A registry record is input too: its address is checked before any connection.
             guard_config(self.connector_cls, config, self._policy)
@@ -289,6 +310,8 @@ class WatchService:
                 error_type=type(exc).__name__,
                 reason=str(exc),
             )
+            if isinstance(exc, RefusedReference):
+                await self._audit_refusal(target, exc)
             return
         watch = DeviceWatch(
             target=target,
@@ -308,6 +331,30 @@ class WatchService:
             device=target.device_id,
             cameras=len(target.records),
         )
+
+    async def _audit_refusal(self, target: DeviceTarget, exc: RefusedReference) -> None:
+        record = target.representative
+        refused = f"{record.address} {record.credential_ref}"
+        if self._refused.get(target.device_id) == refused:
+            return
+        try:
+            await self._require_producer().send(
+                AUDIT,
+                exc.audit_record(
+                    actor=self.component,
+                    subject=target.device_id,
+                    details={
+                        "connector": self.name,
+                        "address": record.address,
+                        "cameras": ",".join(sorted(target.camera_ids))[:4096],
+                    },
+                ),
+            )
+        except KafkaError as error:
+            self.metrics.count_error(error)
+            log.error("refusal not audited", connector=self.name, device=target.device_id)
+            return
+        self._refused[target.device_id] = refused
 
     async def _stop_devices(self, devices: list[str]) -> None:
         watches = [self._devices.pop(device) for device in devices if device in self._devices]
@@ -449,11 +496,20 @@ class WatchService:
 
     # --- health ---------------------------------------------------------------------------
 
+    @property
+    def health_deadline_s(self) -> float:
+        """How long one device's health check may take: never more than one interval."""
+        return min(self.options.call_timeout_s, self.options.health_interval_s)
+
     async def _health_loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             await self.check_health()
+            # A steady cadence: the next round starts one interval after this one started.
+            pause = self.options.health_interval_s - (loop.time() - started)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.options.health_interval_s)
+                await asyncio.wait_for(stop.wait(), max(0.0, pause))
 
     async def check_health(self) -> int:
         """Check every watched device once (bounded concurrency); returns statuses published."""
@@ -467,12 +523,13 @@ class WatchService:
 
     async def _health_of(self, watch: DeviceWatch) -> int:
         self.metrics.health_checks += 1
+        deadline = self.health_deadline_s
         try:
-            statuses = await asyncio.wait_for(watch.connector.health(), self.options.call_timeout_s)
+            statuses = await asyncio.wait_for(watch.connector.health(), deadline)
         except AuthenticationError as exc:
             statuses = self._statuses(watch, CameraState.UNAUTHORIZED, str(exc))
         except (RetriableError, TimeoutError) as exc:
-            reason = str(exc) or f"no answer within {self.options.call_timeout_s:g}s"
+            reason = str(exc) or f"health check got no answer within {deadline:g}s"
             statuses = self._statuses(watch, CameraState.OFFLINE, reason)
         except DeviceDataError as exc:
             await self._dead_letter_input(watch, exc)

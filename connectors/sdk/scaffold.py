@@ -73,7 +73,7 @@ def camel_case(name: str) -> str:
 def _rename(source: str, name: str, package: str) -> str:
     camel = camel_case(name)
     text = source.replace(_SOURCE_PACKAGE, package)
-    text = text.replace("TILIK_EXAMPLE", name.upper())
+    text = re.sub(r"\bEXAMPLE(?=_)", name.upper(), text)
     text = text.replace("Example", camel)
     text = re.sub(r"\bexample\b", name, text)
     # The first docstring line describes the reference; the copy describes itself.

@@ -1,77 +1,330 @@
-"""Credential references: configs and registry records name where a secret is, never the secret itself."""
+"""Credential references: configs and registry records name where a secret is, never the secret itself.
+
+Two kinds of reference:
+
+- a *secret reference* (``SecretRef``): ``env:VAR`` or ``file:/path``. Operator configuration,
+  such as a webhook's signing secret; ``resolve_secret`` reads it.
+- a *credential reference* (``CredentialRef``): ``USER@env:VAR`` / ``USER@file:NAME`` (the secret
+  is the password) or ``env:VAR`` / ``file:NAME`` (the secret is ``user:password``). Camera
+  credentials. They arrive in registry records and device configs, which are input, so they are
+  confined to the camera secrets namespace (``CameraSecrets``: variables named with
+  ``TILIK_CAMERA_SECRETS_ENV_PREFIX``, files inside ``TILIK_CAMERA_SECRETS_DIR``). A reference
+  outside it is refused (``RefusedReference``) before any secret is read or any device contacted:
+  a forged record must not make a connector answer a device's challenge with another of the
+  process's secrets.
+
+Errors name a reference's kind and location only when it is a well-formed reference. Anything
+else may be the secret itself, given where a reference belongs, and is never repeated.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic_core import PydanticCustomError
 
 from connectors.sdk.errors import ConfigurationError
+from tilik.settings import get_settings
+from topics.models import AuditRecord, utcnow
 
+__all__ = [
+    "CameraSecrets",
+    "CredentialRef",
+    "Credentials",
+    "RefusedReference",
+    "SecretLocation",
+    "SecretRef",
+    "camera_secret_env",
+    "parse_credential_ref",
+    "resolve_secret",
+]
+
+#: a secret file is a password or ``user:password``: anything bigger is not one
+MAX_SECRET_BYTES = 4096
+
+_USER = r"[^@:\s/]{1,64}"
+_ENV_TARGET = r"[A-Za-z_][A-Za-z0-9_]*"
+_FILE_TARGET = r"[^\x00-\x1f]{1,1024}"
+_TARGETS = {"env": re.compile(_ENV_TARGET), "file": re.compile(_FILE_TARGET)}
+_REFERENCE = re.compile(rf"(?:(?P<user>{_USER})@)?(?P<scheme>env|file):(?P<target>.*)", re.DOTALL)
+_LOCATION_PATTERN = rf"(?:env:{_ENV_TARGET}|file:{_FILE_TARGET})"
+
+NOT_A_REF = "not a secret reference (expected env:VAR or file:PATH); the value is not shown"
+NOT_A_CREDENTIAL_REF = (
+    "not a credential reference (expected USER@env:VAR or USER@file:NAME); the value is not shown"
+)
+
+Scheme = Literal["env", "file"]
+Refusal = Literal[
+    "not_a_reference",
+    "outside_env_prefix",
+    "file_references_disabled",
+    "outside_secrets_dir",
+    "link_out_of_secrets_dir",
+]
+
+
+class RefusedReference(ConfigurationError):
+    """A credential reference this process will not resolve: not a reference at all, or one
+    outside the camera secrets namespace. ``scheme`` (``env``, ``file``, or ``none`` for text
+    that is no reference) and ``refusal`` are safe to log and publish; the text given is not."""
+
+    def __init__(
+        self, message: str, *, scheme: str, refusal: Refusal, device: str | None = None
+    ) -> None:
+        super().__init__(message, device=device)
+        self.scheme = scheme
+        self.refusal = refusal
+
+    def audit_record(self, *, actor: str, subject: str, details: dict[str, str]) -> AuditRecord:
+        """The audit trail of the refusal: which device, which kind of reference, why."""
+        return AuditRecord(
+            audit_id=f"aud-{uuid.uuid4().hex[:24]}",
+            at=utcnow(),
+            actor=actor,
+            action="credential_ref_refused",
+            subject=subject,
+            details={**details, "scheme": self.scheme, "refusal": self.refusal},
+        )
+
+
+@dataclass(frozen=True)
+class SecretLocation:
+    """Where one secret is: an environment variable or a file (a well-formed reference)."""
+
+    scheme: Scheme
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.target}"
+
+
+def _parse(text: str, *, with_user: bool, message: str) -> tuple[str | None, SecretLocation]:
+    match = _REFERENCE.fullmatch(text)
+    if match is not None and (with_user or match["user"] is None):
+        scheme: Scheme = "env" if match["scheme"] == "env" else "file"
+        if _TARGETS[scheme].fullmatch(match["target"]):
+            return match["user"], SecretLocation(scheme, match["target"])
+    raise RefusedReference(message, scheme="none", refusal="not_a_reference")
+
+
+def parse_secret_ref(text: str) -> SecretLocation:
+    """``env:VAR`` / ``file:PATH``, or RefusedReference that does not repeat the text."""
+    return _parse(text, with_user=False, message=NOT_A_REF)[1]
+
+
+def parse_credential_ref(text: str) -> tuple[str | None, SecretLocation]:
+    """(user name or None, location) of a credential reference; RefusedReference otherwise."""
+    return _parse(text, with_user=True, message=NOT_A_CREDENTIAL_REF)
+
+
+def _secret_ref_form(value: str) -> str:
+    if not _parse_quietly(value, with_user=False):
+        raise PydanticCustomError("secret_ref", NOT_A_REF)
+    return value
+
+
+def _credential_ref_form(value: str) -> str:
+    if not _parse_quietly(value, with_user=True):
+        raise PydanticCustomError("credential_ref", NOT_A_CREDENTIAL_REF)
+    return value
+
+
+def _parse_quietly(value: str, *, with_user: bool) -> bool:
+    try:
+        _parse(value, with_user=with_user, message="")
+    except RefusedReference:
+        return False
+    return True
+
+
+# Config fields. The message of a refused value never holds it; a model holding one of these
+# sets ``hide_input_in_errors`` so that pydantic's own rendering does not repeat it either.
 SecretRef = Annotated[
     str,
     Field(
-        pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$",
         description="`env:VAR` or `file:/path/to/secret`.",
+        json_schema_extra={"pattern": f"^{_LOCATION_PATTERN}$"},
     ),
+    AfterValidator(_secret_ref_form),
 ]
 
 CredentialRef = Annotated[
     str,
     Field(
-        pattern=r"^([^@:\s/]{1,64}@)?(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$",
         description=(
-            "`USER@env:VAR` / `USER@file:/path` (the secret is the password), or `env:VAR` / "
-            "`file:/path` whose secret is `user:password`. Never the password itself."
+            "`USER@env:VAR` / `USER@file:NAME` (the secret is the password), or `env:VAR` / "
+            "`file:NAME` whose secret is `user:password`. Never the password itself; only "
+            "variables and files of the camera secrets namespace resolve."
         ),
+        json_schema_extra={"pattern": f"^(?:{_USER}@)?{_LOCATION_PATTERN}$"},
     ),
+    AfterValidator(_credential_ref_form),
 ]
 
 
-def resolve_secret(ref: str, *, environ: dict[str, str] | None = None) -> SecretStr:
-    """Read the secret a reference points to. Errors name the reference, never the value."""
+def _read_secret_file(path: str, location: SecretLocation) -> str:
+    """A small regular file's text; never follows a link at the last step, never blocks on a FIFO."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"secret reference {location}: cannot read file ({exc.strerror})"
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigurationError(f"secret reference {location}: not a regular file")
+        data = os.read(fd, MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"secret reference {location}: cannot read file ({exc.strerror})"
+        ) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SECRET_BYTES:
+        raise ConfigurationError(
+            f"secret reference {location}: file is larger than {MAX_SECRET_BYTES} bytes"
+        )
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"secret reference {location}: file is not UTF-8") from None
+
+
+def _read_env(location: SecretLocation, environ: dict[str, str] | None) -> str:
     env = os.environ if environ is None else environ
-    scheme, _, target = ref.partition(":")
-    if scheme == "env":
-        if target not in env:
-            raise ConfigurationError(f"secret reference {ref}: environment variable is not set")
-        return SecretStr(env[target])
-    if scheme == "file":
-        path = Path(target)
-        try:
-            return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
-        except OSError as exc:
+    if location.target not in env:
+        raise ConfigurationError(f"secret reference {location}: environment variable is not set")
+    return env[location.target]
+
+
+def resolve_secret(ref: str, *, environ: dict[str, str] | None = None) -> SecretStr:
+    """Read the secret an operator's reference points to (not confined: camera credentials go
+    through ``CameraSecrets``). Errors name the reference, never the value."""
+    location = parse_secret_ref(ref)
+    if location.scheme == "env":
+        return SecretStr(_read_env(location, environ))
+    return SecretStr(_read_secret_file(location.target, location))
+
+
+def _inside(path: str, root: str) -> bool:
+    return path != root and os.path.commonpath([path, root]) == root
+
+
+@dataclass(frozen=True)
+class CameraSecrets:
+    """The namespace camera credential references may point into."""
+
+    env_prefix: str
+    directory: Path | None = None
+
+    @classmethod
+    def configured(cls) -> CameraSecrets:
+        """The namespace of this process's settings (``TILIK_CAMERA_SECRETS_*``)."""
+        settings = get_settings()
+        return cls(settings.camera_secrets_env_prefix, settings.camera_secrets_dir)
+
+    def confine(self, credential_ref: str) -> tuple[str | None, SecretLocation]:
+        """The parsed reference, or RefusedReference when it leaves the namespace. Reads no secret."""
+        username, location = parse_credential_ref(credential_ref)
+        if location.scheme == "env":
+            name = location.target
+            if not (name.startswith(self.env_prefix) and len(name) > len(self.env_prefix)):
+                raise RefusedReference(
+                    f"secret reference {location}: the variable is outside the camera secrets "
+                    f"namespace (names start with {self.env_prefix}; "
+                    "TILIK_CAMERA_SECRETS_ENV_PREFIX)",
+                    scheme="env",
+                    refusal="outside_env_prefix",
+                )
+        else:
+            self._file_path(location)
+        return username, location
+
+    def _file_path(self, location: SecretLocation) -> str:
+        """The resolved path of a file reference inside the secrets directory."""
+        if self.directory is None:
+            raise RefusedReference(
+                f"secret reference {location}: file references are disabled "
+                "(set TILIK_CAMERA_SECRETS_DIR)",
+                scheme="file",
+                refusal="file_references_disabled",
+            )
+        root = os.path.realpath(self.directory)
+        given = os.path.join(self.directory, location.target)
+        if ".." in Path(location.target).parts or not (
+            _inside(os.path.abspath(given), os.path.abspath(self.directory))
+            or _inside(os.path.abspath(given), root)
+        ):
+            raise RefusedReference(
+                f"secret reference {location}: outside the camera secrets directory "
+                "(TILIK_CAMERA_SECRETS_DIR)",
+                scheme="file",
+                refusal="outside_secrets_dir",
+            )
+        resolved = os.path.realpath(given)
+        if not _inside(resolved, root):
+            raise RefusedReference(
+                f"secret reference {location}: a link out of the camera secrets directory",
+                scheme="file",
+                refusal="link_out_of_secrets_dir",
+            )
+        return resolved
+
+    def read(self, location: SecretLocation, environ: dict[str, str] | None = None) -> str:
+        """The secret at a location already confined by ``confine``."""
+        if location.scheme == "env":
+            return _read_env(location, environ)
+        return _read_secret_file(self._file_path(location), location)
+
+    def credentials(
+        self, credential_ref: str, *, environ: dict[str, str] | None = None
+    ) -> Credentials:
+        """Resolve a ``CredentialRef`` inside the namespace; errors never hold the secret."""
+        username, location = self.confine(credential_ref)
+        secret = self.read(location, environ)
+        if username:
+            return Credentials(username=username, password=SecretStr(secret))
+        user, colon, password = secret.partition(":")
+        if not colon or not user:
             raise ConfigurationError(
-                f"secret reference {ref}: cannot read file ({exc.strerror})"
-            ) from None
-    raise ConfigurationError(f"secret reference {ref!r} must start with env: or file:")
+                f"credential reference {location}: the secret must be `user:password`"
+            )
+        return Credentials(username=user, password=SecretStr(password))
+
+
+def camera_secret_env(name: str) -> str:
+    """The variable ``name`` inside the configured camera secrets namespace (``NAME`` -> ``PREFIX_NAME``)."""
+    return CameraSecrets.configured().env_prefix + name
 
 
 class Credentials(BaseModel):
     """A user name and password resolved for one device; the password never renders."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     username: str
     password: SecretStr
 
     @classmethod
-    def from_ref(cls, credential_ref: str, *, environ: dict[str, str] | None = None) -> Credentials:
-        """Resolve a ``CredentialRef``; errors name the reference, never the secret."""
-        username, at, secret_ref = credential_ref.rpartition("@")
-        if not at:
-            username, secret_ref = "", credential_ref
-        secret = resolve_secret(secret_ref, environ=environ).get_secret_value()
-        if username:
-            return cls(username=username, password=SecretStr(secret))
-        user, colon, password = secret.partition(":")
-        if not colon or not user:
-            raise ConfigurationError(
-                f"credential reference {credential_ref}: the secret must be `user:password`"
-            )
-        return cls(username=user, password=SecretStr(password))
+    def from_ref(
+        cls,
+        credential_ref: str,
+        *,
+        environ: dict[str, str] | None = None,
+        secrets: CameraSecrets | None = None,
+    ) -> Credentials:
+        """Resolve a ``CredentialRef`` in ``secrets`` (default: the configured camera namespace)."""
+        namespace = secrets if secrets is not None else CameraSecrets.configured()
+        return namespace.credentials(credential_ref, environ=environ)
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=SecretStr('**********'))"

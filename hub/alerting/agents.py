@@ -22,8 +22,8 @@ from hub.batching import HeldWrites
 from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
-from hub.edge import Refused, accept_as
 from hub.gaps import watch_stalls
+from hub.isolation import RecordIsolation, catalog_payload, internal_json
 from hub.rules import RuleEngine, RuleState, load_rules
 from topics.catalog import AUDIT, DEVICE_EVENTS
 from topics.models import Alert, AuditRecord, DeviceEvent
@@ -48,6 +48,8 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     ticks = hub.internal_topic("rule-ticks", partitions)
     gaps = hub.gaps
     due = DueIndex()
+    isolation = RecordIsolation(hub.catalog, COMPONENT)
+    device_event_of = catalog_payload(DEVICE_EVENTS, DeviceEvent)
 
     async def judge(
         writes: HeldWrites,
@@ -104,12 +106,13 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     watch_stalls(app, gaps, DEVICE_EVENTS.name, judge_stalled, name="hub.alerting.stall-check")
 
     async def judge_event(writes: HeldWrites, event: Any) -> None:
-        try:
-            device_event = await accept_as(
-                hub.catalog, DEVICE_EVENTS, DeviceEvent, event, component=COMPONENT
-            )
-        except Refused:
-            return
+        await isolation.handle(
+            event, device_event_of, partial(judge_device_event, writes, event.message.partition)
+        )
+
+    async def judge_device_event(
+        writes: HeldWrites, partition: int, device_event: DeviceEvent
+    ) -> None:
         if hub.registry.is_revoked(device_event.camera_id):
             await audit_dropped(device_event)
             return
@@ -119,12 +122,13 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
             await judge(
                 writes,
                 state_key(device_event.camera_id, rule.id),
-                event.message.partition,
+                partition,
                 device_event.event_id,
                 partial(engine.apply, rule, device_event, camera, now=now),
             )
 
-    async def apply_tick(writes: HeldWrites, tick: dict[str, Any]) -> None:
+    async def apply_tick(writes: HeldWrites, record: tuple[Any, Any]) -> None:
+        _, tick = record
         key = str(tick["key"])
         slot = RuleSlot.load(writes.get(key))
         if slot is None:
@@ -150,7 +154,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             writes = HeldWrites(rule_states, due.touch)
             for event in events:
-                await apply_tick(writes, event.value)
+                await isolation.handle(event, internal_json, partial(apply_tick, writes))
             await writes.apply()
 
     @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
@@ -173,6 +177,6 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                     continue
             # The tick agent's write touches the key again; until then, not before the next run.
             due.schedule(key, now.timestamp() + hub.config.rules_tick_every_s, version)
-            await ticks.send(
-                key=key, value={"key": key, "at": now.isoformat()}, partition=int(stored["p"])
+            await hub.catalog.send_json(
+                ticks, key, {"key": key, "at": now.isoformat()}, partition=int(stored["p"])
             )

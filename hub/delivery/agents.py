@@ -8,6 +8,7 @@ becomes the agency's ``AlertAck``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -18,7 +19,7 @@ from hub.context import Hub, utcnow
 from hub.delivery.policy import RetryPolicy
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.dispatching.agents import routing_of
-from hub.edge import Refused, accept_as
+from hub.isolation import RecordIsolation, catalog_payload
 from topics.catalog import ack_spec, dispatch_spec
 from topics.deadletters import make_dead_letter
 from topics.models import AlertAck, DeadLetterKind, Dispatch
@@ -53,6 +54,36 @@ def install(hub: Hub) -> None:
 def _install_agency(hub: Hub, target: WebhookTarget, policy: RetryPolicy) -> None:
     spec = dispatch_spec(target.agency)
     session: aiohttp.ClientSession | None = None
+    isolation = RecordIsolation(hub.catalog, COMPONENT)
+    dispatch_of = catalog_payload(spec, Dispatch)
+
+    async def post(session: aiohttp.ClientSession, message: Any, dispatch: Dispatch) -> None:
+        try:
+            result = await deliver(session, target, dispatch, policy)
+        except GaveUp as exc:
+            await hub.catalog.dead_letter(
+                make_dead_letter(
+                    kind=DeadLetterKind.DELIVERY_FAILED,
+                    reason=f"webhook delivery to {target.agency} failed after {exc.attempts} attempts: {exc.reason}",
+                    error_type="DeliveryFailed",
+                    component=COMPONENT,
+                    payload=dispatch.model_dump_json(),
+                    key=dispatch.idempotency_key,
+                    source_topic=message.topic,
+                    source_partition=message.partition,
+                    source_offset=message.offset,
+                    attempts=exc.attempts,
+                )
+            )
+            return
+        if result.acknowledged:
+            ack = AlertAck(
+                alert_id=dispatch.alert.alert_id,
+                agency=target.agency,
+                acked_at=utcnow(),
+                acked_by="webhook",
+            )
+            await hub.catalog.send(ack_spec(target.agency), ack)
 
     @hub.app.agent(hub.catalog.topic(spec), name=f"hub.delivery.webhook.{target.agency}")
     async def post_dispatches(stream: Any) -> None:
@@ -60,33 +91,4 @@ def _install_agency(hub: Hub, target: WebhookTarget, policy: RetryPolicy) -> Non
         if session is None:
             session = aiohttp.ClientSession()
         async for event in stream.events():
-            try:
-                dispatch = await accept_as(hub.catalog, spec, Dispatch, event, component=COMPONENT)
-            except Refused:
-                continue
-            try:
-                result = await deliver(session, target, dispatch, policy)
-            except GaveUp as exc:
-                await hub.catalog.dead_letter(
-                    make_dead_letter(
-                        kind=DeadLetterKind.DELIVERY_FAILED,
-                        reason=f"webhook delivery to {target.agency} failed after {exc.attempts} attempts: {exc.reason}",
-                        error_type="DeliveryFailed",
-                        component=COMPONENT,
-                        payload=dispatch.model_dump_json(),
-                        key=dispatch.idempotency_key,
-                        source_topic=event.message.topic,
-                        source_partition=event.message.partition,
-                        source_offset=event.message.offset,
-                        attempts=exc.attempts,
-                    )
-                )
-                continue
-            if result.acknowledged:
-                ack = AlertAck(
-                    alert_id=dispatch.alert.alert_id,
-                    agency=target.agency,
-                    acked_at=utcnow(),
-                    acked_by="webhook",
-                )
-                await hub.catalog.send(ack_spec(target.agency), ack)
+            await isolation.handle(event, dispatch_of, partial(post, session, event.message))

@@ -17,12 +17,12 @@ from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
-from hub.edge import Refused, accept_as
-from hub.gaps import guarded, json_record, watch_stalls
+from hub.gaps import guarded, watch_stalls
+from hub.isolation import RecordIsolation, internal_json, message_headers
 from hub.routing import RoutingTable, load_routes
+from topics import codec
 from topics.catalog import ALERTS, ack_spec, agency_of_ack_topic
-from topics.deadletters import make_dead_letter
-from topics.models import AlertAck, DeadLetterKind, Dispatch
+from topics.models import AlertAck, Dispatch
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.dispatching"
@@ -40,42 +40,35 @@ def install(hub: Hub) -> AlertOutlet:
     due = DueIndex()
 
     outlet = AlertOutlet(hub.catalog, routing, escalation_inbox)
+    isolation = RecordIsolation(hub.catalog, COMPONENT)
     # Each agency acknowledges on its own topic, which only its principal may write: the topic,
     # not the payload, says who acknowledged.
     ack_specs = {spec.name: spec for spec in map(ack_spec, sorted(routing.agencies))}
 
-    async def on_ack_event(event: Any) -> None:
-        spec = ack_specs[event.message.topic]
-        try:
-            ack = await accept_as(hub.catalog, spec, AlertAck, event, component=COMPONENT)
-        except Refused:
-            return
+    def ack_of(message: Any) -> tuple[str, AlertAck]:
+        spec = ack_specs[message.topic]
+        ack = codec.decode_as(spec, AlertAck, message.value, message_headers(message))
         sender = agency_of_ack_topic(spec.name)
-        if ack.agency != sender:
-            await hub.catalog.dead_letter(
-                make_dead_letter(
-                    kind=DeadLetterKind.INVALID_MESSAGE,
-                    reason=f"an acknowledgement on {spec.name} must name agency {sender!r}",
-                    error_type="ForeignAcknowledgement",
-                    component=COMPONENT,
-                    payload=event.message.value,
-                    key=event.message.key,
-                    source_topic=spec.name,
-                    source_partition=event.message.partition,
-                    source_offset=event.message.offset,
-                )
+        if sender is None or ack.agency != sender:
+            raise codec.InvalidMessage(
+                f"an acknowledgement on {spec.name} must name agency {sender!r}, not {ack.agency!r}"
             )
-            log.warning("acknowledgement for another agency refused", topic=spec.name)
-            return
+        return sender, ack
+
+    async def forward_ack(acknowledged: tuple[str, AlertAck]) -> None:
+        sender, ack = acknowledged
         await outlet.to_inbox(ack.alert_id, {"ack": sender})
+
+    async def on_ack_event(event: Any) -> None:
+        await isolation.handle(event, ack_of, forward_ack)
 
     @app.agent(hub.catalog.topics(list(ack_specs.values())), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
         async for event in guarded(stream.events(), hub.gaps):
             await on_ack_event(event)
 
-    async def on_inbox_event(event: Any) -> None:
-        key, message = json_record(event)
+    async def on_inbox_record(record: tuple[Any, Any]) -> None:
+        key, message = record
         alert_id = str(key)
         stored = escalations.get(alert_id)
         current = Escalation.model_validate(stored) if stored is not None else None
@@ -99,6 +92,9 @@ def install(hub: Hub) -> AlertOutlet:
         escalations[alert_id] = updated.model_dump(mode="json")
         due.touch(alert_id)
 
+    async def on_inbox_event(event: Any) -> None:
+        await isolation.handle(event, internal_json, on_inbox_record)
+
     @app.agent(escalation_inbox, name="hub.dispatching.escalate")
     async def escalate(stream: Any) -> None:
         async for event in guarded(stream.events(), hub.gaps):
@@ -119,7 +115,7 @@ def install(hub: Hub) -> AlertOutlet:
         async for alert_id, version, stored in due_entries(due, escalations, now):
             deadline = Escalation.model_validate(stored).next_deadline()
             if deadline is not None and deadline <= now:
-                await escalation_inbox.send(key=alert_id, value={"due": now.isoformat()})
+                await hub.catalog.send_json(escalation_inbox, alert_id, {"due": now.isoformat()})
                 # The escalate agent's write touches it again; until then, not before next run.
                 next_at = now.timestamp() + hub.config.escalation_check_every_s
             elif deadline is not None:

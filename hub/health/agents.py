@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -11,7 +12,6 @@ from faust.web import Request, Response, View
 from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
-from hub.edge import Refused, accept, accept_as
 from hub.gaps import guarded, watch_stalls
 from hub.health.coverage import compute_coverage
 from hub.health.state import (
@@ -22,6 +22,7 @@ from hub.health.state import (
     on_silence_check,
     on_status,
 )
+from hub.isolation import RecordIsolation, catalog_entry, catalog_payload, internal_json
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
 from topics.models import CameraRecord, CameraStatus
 
@@ -36,6 +37,9 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
     health = hub.table("camera-health", partitions)
     silence_checks = hub.internal_topic("health-silence-checks", partitions)
     due = DueIndex()
+    isolation = RecordIsolation(hub.catalog, COMPONENT)
+    registry_entry = catalog_entry(CAMERA_REGISTRY)
+    status_of = catalog_payload(CAMERA_STATUS, CameraStatus)
 
     def load(camera_id: str) -> CameraHealth | None:
         stored = health.get(camera_id)
@@ -55,34 +59,26 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 camera_id=alert.camera_id,
             )
 
+    async def on_registry_record(partition: int, entry: tuple[str, Any]) -> None:
+        key, record = entry
+        assert record is None or isinstance(record, CameraRecord)
+        camera_id = record.camera_id if record is not None else key
+        store(on_registry(load(camera_id), camera_id, record, partition, utcnow()))
+
     @app.agent(hub.catalog.topic(CAMERA_REGISTRY), name="hub.health.registry")
     async def registry_agent(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                record = await accept(hub.catalog, CAMERA_REGISTRY, event, component=COMPONENT)
-            except Refused:
-                continue
-            key = event.message.key
-            camera_id = (
-                record.camera_id if isinstance(record, CameraRecord) else (key or b"").decode()
-            )
-            if not camera_id:
-                continue
-            assert record is None or isinstance(record, CameraRecord)
-            store(
-                on_registry(load(camera_id), camera_id, record, event.message.partition, utcnow())
+            await isolation.handle(
+                event, registry_entry, partial(on_registry_record, event.message.partition)
             )
 
-    async def on_status_event(event: Any) -> None:
-        try:
-            status = await accept_as(
-                hub.catalog, CAMERA_STATUS, CameraStatus, event, component=COMPONENT
-            )
-        except Refused:
-            return
-        updated, alerts = on_status(load(status.camera_id), status, event.message.partition)
+    async def apply_status(partition: int, status: CameraStatus) -> None:
+        updated, alerts = on_status(load(status.camera_id), status, partition)
         await publish(alerts)
         store(updated)
+
+    async def on_status_event(event: Any) -> None:
+        await isolation.handle(event, status_of, partial(apply_status, event.message.partition))
 
     @app.agent(hub.catalog.topic(CAMERA_STATUS), name="hub.health.status")
     async def status_agent(stream: Any) -> None:
@@ -93,24 +89,27 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         app, hub.gaps, CAMERA_STATUS.name, on_status_event, name="hub.health.status-stall-check"
     )
 
+    async def on_silence(record: tuple[Any, Any]) -> None:
+        _, check = record
+        current = load(str(check["camera_id"]))
+        if current is None:
+            return
+        updated, alerts = on_silence_check(
+            current,
+            datetime.fromisoformat(check["at"]),
+            config.offline_after_s,
+            config.offline_rule_id,
+            config.offline_severity,
+            config.offline_scope,
+        )
+        if alerts:
+            await publish(alerts)
+            store(updated)
+
     @app.agent(silence_checks, name="hub.health.silence")
     async def silence_agent(stream: Any) -> None:
         async for event in stream.events():
-            check = event.value
-            current = load(str(check["camera_id"]))
-            if current is None:
-                continue
-            updated, alerts = on_silence_check(
-                current,
-                datetime.fromisoformat(check["at"]),
-                config.offline_after_s,
-                config.offline_rule_id,
-                config.offline_severity,
-                config.offline_scope,
-            )
-            if alerts:
-                await publish(alerts)
-                store(updated)
+            await isolation.handle(event, internal_json, on_silence)
 
     @app.timer(config.health_check_every_s, name="hub.health.silence-timer")
     async def find_silent_cameras() -> None:
@@ -120,9 +119,10 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         async for camera_id, version, stored in due_entries(due, health, now):
             current = CameraHealth.model_validate(stored)
             if offline_due(current, now, config.offline_after_s, config.offline_scope):
-                await silence_checks.send(
-                    key=camera_id,
-                    value={"camera_id": camera_id, "at": now.isoformat()},
+                await hub.catalog.send_json(
+                    silence_checks,
+                    camera_id,
+                    {"camera_id": camera_id, "at": now.isoformat()},
                     partition=current.partition,
                 )
                 # The silence agent's write touches it again; until then, not before the next run.

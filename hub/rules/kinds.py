@@ -19,7 +19,7 @@ from hub.rules.model import (
     WindowRule,
 )
 from hub.rules.state import Bucket, Presence, RuleState
-from topics.models import CameraState, CameraStatus, DeviceEvent
+from topics.models import EARLIEST, CameraState, CameraStatus, DeviceEvent
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,8 @@ def observe_dwell(rule: DwellRule, state: RuleState, event: DeviceEvent, at: dat
         return judge_dwell(rule, state, at)
     since = at
     if event.attributes.dwell_s is not None:
-        since = at - timedelta(seconds=event.attributes.dwell_s)
+        # Not before the catalog's first moment: an alert opened from it must be publishable.
+        since = max(at - timedelta(seconds=event.attributes.dwell_s), EARLIEST)
     known = state.presence.get(key)
     if known is not None:
         known.since = min(known.since, since)

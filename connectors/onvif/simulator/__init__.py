@@ -9,7 +9,8 @@ Python API::
         username="admin", password="secret",
         event_rate=1.0,               # random events per second per camera, while subscribed
         faults=FaultPlan(slow=0.05, malformed=0.01, unauthorized=0.01, reboot=0.0, xxe=0.0,
-                         slow_seconds=2.0, clock_offset=0),   # or FaultPlan.parse("slow=0.05,...")
+                         huge_header=0.0, slow_seconds=2.0, clock_offset=0,
+                         clock_year=0),       # or FaultPlan.parse("slow=0.05,...")
         host_mode="ports",            # "ports": 127.0.0.1:<port each>; "addresses": 127.100.x.y:<common port>
         base_port=0,                  # 0 = free ports; else camera i listens on base_port + i
         seed=0,                       # identities, event streams and fault draws are reproducible
@@ -27,7 +28,11 @@ Python API::
         await camera.power_on()               # ...and comes back, rebooted, at the same address
         camera.inject("tns1:RuleEngine/CellMotionDetector/Motion", data={"IsMotion": "true"})
         camera.force_fault("unauthorized", times=1)   # slow | malformed | unauthorized | reboot | xxe
+                                                      # | huge_header (a 4 MB response header)
         camera.faults = FaultPlan(clock_offset=3600)  # per-camera plan; clock runs an hour ahead
+        camera.faults = FaultPlan(clock_year=10**30)  # GetSystemDateAndTime reports an absurd year
+        camera.go_silent()                    # accepts connections, answers nothing...
+        camera.answer_again()                 # ...until this
         fleet.discovery.address       # ("127.0.0.1", port) when discovery_port was given
         fleet.camera_at("127.0.0.1:41234")
 

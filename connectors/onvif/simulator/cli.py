@@ -55,7 +55,10 @@ async def _serve(fleet: OnvifFleet) -> None:
     "--faults",
     default="",
     callback=_fault_plan,
-    help="e.g. slow=0.05,malformed=0.01,unauthorized=0.01,reboot=0.001,xxe=0.01,clock_offset=3600",
+    help=(
+        "e.g. slow=0.05,malformed=0.01,unauthorized=0.01,reboot=0.001,xxe=0.01,"
+        "huge_header=0.01,clock_offset=3600,clock_year=99999"
+    ),
 )
 @click.option("--base-port", type=click.IntRange(0, 65535), default=0, help="0 picks free ports.")
 @click.option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import random
@@ -128,6 +129,8 @@ class VirtualCamera:
         self.boot_time = self.now()
         self.reboots = 0
         self.online = True
+        self._answering = asyncio.Event()
+        self._answering.set()
         self._binder: SocketBinder | None = None
 
     def __repr__(self) -> str:
@@ -207,6 +210,22 @@ class VirtualCamera:
             await self.binder.bind(self, self.host, self.port)
             self.online = True
             self.reboot()
+
+    @property
+    def silent(self) -> bool:
+        return not self._answering.is_set()
+
+    def go_silent(self) -> None:
+        """Keep accepting connections and requests but answer none (a black-hole proxy, a hung
+        firmware): every request waits until ``answer_again()``."""
+        self._answering.clear()
+
+    def answer_again(self) -> None:
+        """End the silence: waiting requests are answered, new ones at once."""
+        self._answering.set()
+
+    async def until_answering(self) -> None:
+        await self._answering.wait()
 
     def reboot(self) -> None:
         """Restart: every subscription is lost, the boot time moves on."""

@@ -26,12 +26,15 @@ DEVICE_OPERATIONS = OperationTable()
 async def get_system_date_and_time(ctx: RequestContext) -> SoapReply:
     now = ctx.camera.now()
     local = now + dt.timedelta(hours=7)  # WIB, Semarang's zone
+    # A corrupt RTC reports any year at all (the clock_year fault); tokens still use the true one.
+    reported_year = int(ctx.camera.faults.clock_year)
 
     def stamp(moment: dt.datetime) -> str:
         return (
             f"<tt:Time><tt:Hour>{moment.hour}</tt:Hour><tt:Minute>{moment.minute}</tt:Minute>"
-            f"<tt:Second>{moment.second}</tt:Second></tt:Time><tt:Date><tt:Year>{moment.year}"
-            f"</tt:Year><tt:Month>{moment.month}</tt:Month><tt:Day>{moment.day}</tt:Day></tt:Date>"
+            f"<tt:Second>{moment.second}</tt:Second></tt:Time><tt:Date><tt:Year>"
+            f"{reported_year or moment.year}</tt:Year><tt:Month>{moment.month}</tt:Month>"
+            f"<tt:Day>{moment.day}</tt:Day></tt:Date>"
         )
 
     return SoapReply(

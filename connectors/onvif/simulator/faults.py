@@ -17,16 +17,20 @@ class Fault(StrEnum):
     UNAUTHORIZED = "unauthorized"
     REBOOT = "reboot"
     XXE = "xxe"
+    HUGE_HEADER = "huge_header"
 
 
 @dataclass(frozen=True)
 class FaultPlan:
     """Per-request fault probabilities plus the camera clock's offset from true time.
 
-    ``slow``, ``malformed``, ``unauthorized``, ``reboot`` and ``xxe`` are probabilities in [0, 1] drawn
-    for every request; ``xxe`` only applies to PullMessages responses (hostile event payloads).
-    ``slow_seconds`` is how long a slow response stalls; ``clock_offset`` (seconds) shifts the camera
-    clock, so WS-UsernameToken timestamps must follow the device's time.
+    ``slow``, ``malformed``, ``unauthorized``, ``reboot``, ``xxe`` and ``huge_header`` are
+    probabilities in [0, 1] drawn for every request; ``xxe`` only applies to PullMessages responses
+    (hostile event payloads); ``huge_header`` sends a response head with a ``HUGE_HEADER_BYTES``
+    header. ``slow_seconds`` is how long a slow response stalls; ``clock_offset`` (seconds) shifts
+    the camera clock, so WS-UsernameToken timestamps must follow the device's time.
+    ``clock_year`` (when not 0) is the year GetSystemDateAndTime reports, however absurd (a firmware
+    with a corrupt RTC), while the camera keeps checking tokens on its true clock.
     """
 
     slow: float = 0.0
@@ -34,8 +38,10 @@ class FaultPlan:
     unauthorized: float = 0.0
     reboot: float = 0.0
     xxe: float = 0.0
+    huge_header: float = 0.0
     slow_seconds: float = 2.0
     clock_offset: float = 0.0
+    clock_year: float = 0.0
 
     def __post_init__(self) -> None:
         for fault in Fault:
@@ -62,6 +68,10 @@ class FaultPlan:
             except ValueError:
                 raise ValueError(f"bad fault {item!r}: {raw.strip()!r} is not a number") from None
         return cls(**values)
+
+
+#: the header a ``huge_header`` response carries: far beyond any HTTP client's limits
+HUGE_HEADER_BYTES = 4 * 1024 * 1024
 
 
 class FaultState:

@@ -127,8 +127,9 @@ class OnvifFleet:
             self.discovery.close()
             self.discovery = None
         for camera in self.cameras:
-            # Wake blocked PullMessages so shutdown does not wait for their timeouts.
+            # Wake blocked PullMessages and silenced requests so shutdown does not wait for them.
             camera.subscriptions.drop_all()
+            camera.answer_again()
         await self.server.stop()
 
     async def __aenter__(self) -> OnvifFleet:

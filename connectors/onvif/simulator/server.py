@@ -11,7 +11,12 @@ from aiohttp import web
 from connectors.onvif.simulator.device import VirtualCamera
 from connectors.onvif.simulator.device_services import DEVICE_OPERATIONS
 from connectors.onvif.simulator.event_services import EVENT_OPERATIONS
-from connectors.onvif.simulator.faults import Fault, hostile_payload, malformed_payload
+from connectors.onvif.simulator.faults import (
+    HUGE_HEADER_BYTES,
+    Fault,
+    hostile_payload,
+    malformed_payload,
+)
 from connectors.onvif.simulator.operations import (
     UNAUTHENTICATED,
     RequestContext,
@@ -125,7 +130,7 @@ class CameraServer:
         return camera
 
     async def _on_snapshot(self, request: web.Request) -> web.Response:
-        self._camera(request)
+        await self._camera(request).until_answering()
         return web.Response(body=SNAPSHOT_JPEG, content_type="image/jpeg")
 
     async def _on_service(self, request: web.Request) -> web.Response:
@@ -146,13 +151,15 @@ class CameraServer:
         self, request: web.Request, service: Service, subscription_id: str
     ) -> web.Response:
         camera = self._camera(request)
+        raw_request = await request.read()
+        await camera.until_answering()
         faults = camera.fault_state
         if faults.draw(Fault.REBOOT):
             camera.reboot()
         if faults.draw(Fault.SLOW):
             await asyncio.sleep(faults.plan.slow_seconds)
         try:
-            soap = parse_request(await request.read())
+            soap = parse_request(raw_request)
         except MalformedRequest as exc:
             return _fault_response(SoapFault(400, "env:Sender", ("ter:WellFormed",), str(exc)))
         handler = OPERATIONS.get((service, soap.operation))
@@ -179,7 +186,8 @@ class CameraServer:
         elif soap.operation == "PullMessages" and faults.draw(Fault.XXE):
             body, kind = hostile_payload(body, camera.rng)
             log.debug("onvif_sim.hostile_event_response", camera=camera.index, kind=kind)
-        return web.Response(body=body, content_type=CONTENT_TYPE, charset="utf-8")
+        headers = {"X-Padding": "x" * HUGE_HEADER_BYTES} if faults.draw(Fault.HUGE_HEADER) else None
+        return web.Response(body=body, content_type=CONTENT_TYPE, charset="utf-8", headers=headers)
 
     @staticmethod
     def _authenticate(camera: VirtualCamera, soap: SoapRequest) -> None:

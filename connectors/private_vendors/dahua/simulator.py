@@ -103,7 +103,7 @@ class DahuaDevice(SimulatedDevice):
     async def magic_box(self, request: web.Request) -> web.Response:
         answers = {
             "getDeviceType": f"type={'DHI-NVR5432-4KS2' if self.is_recorder else 'IPC-HFW2431S-S-S2'}",
-            "getSerialNo": f"sn={self.serial}",
+            "getSerialNo": f"sn={self.reported_serial}",
             "getSoftwareVersion": "version=4.001.0000000.3,build:2023-05-17",
             "getMachineName": f"name={'NVR' if self.is_recorder else 'IPC'}{self.index:03d}",
         }
@@ -127,7 +127,10 @@ class DahuaDevice(SimulatedDevice):
         lines = []
         for i in range(self.channels):
             state = "Connected" if self.channel_online(i + 1) else "Disconnected"
-            lines += [f"states[{i}].channel={i}", f"states[{i}].connectionState={state}"]
+            lines += [
+                f"states[{i}].channel={self.channel_label(i)}",
+                f"states[{i}].connectionState={state}",
+            ]
         return web.Response(text="\r\n".join(lines) + "\r\n")
 
     async def snapshot(self, request: web.Request) -> web.Response:

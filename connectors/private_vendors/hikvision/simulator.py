@@ -105,7 +105,7 @@ class HikvisionDevice(SimulatedDevice):
             f"<deviceName>{kind} {self.index:03d}</deviceName>"
             f"<deviceID>8a6f2c4e-{self.seed:04d}-11ee-8000-{self.index:012d}</deviceID>"
             f"<model>{self.model}</model>"
-            f"<serialNumber>{self.serial}</serialNumber>"
+            f"<serialNumber>{self.reported_serial}</serialNumber>"
             f"<macAddress>{self.mac}</macAddress>"
             "<firmwareVersion>V4.62.210</firmwareVersion>"
             "<firmwareReleasedDate>build 230815</firmwareReleasedDate>"
@@ -116,7 +116,7 @@ class HikvisionDevice(SimulatedDevice):
         entries = (
             ""
             if self.is_recorder
-            else "<VideoInputChannel><id>1</id><inputPort>1</inputPort>"
+            else f"<VideoInputChannel><id>{self.channel_label(1)}</id><inputPort>1</inputPort>"
             "<name>Camera 01</name><videoFormat>PAL</videoFormat></VideoInputChannel>"
         )
         return _xml(
@@ -127,7 +127,7 @@ class HikvisionDevice(SimulatedDevice):
         if not self.is_recorder:
             return _not_supported()
         entries = "".join(
-            f"<InputProxyChannel><id>{ch}</id><name>IPCamera {ch:02d}</name>"
+            f"<InputProxyChannel><id>{self.channel_label(ch)}</id><name>IPCamera {ch:02d}</name>"
             "<sourceInputPortDescriptor><proxyProtocol>HIKVISION</proxyProtocol>"
             f"<addressingFormatType>ipaddress</addressingFormatType><ipAddress>10.20.{self.index % 250}.{ch}</ipAddress>"
             "<managePortNo>8000</managePortNo><srcInputPort>1</srcInputPort>"
@@ -143,7 +143,7 @@ class HikvisionDevice(SimulatedDevice):
         if not self.is_recorder:
             return _not_supported()
         entries = "".join(
-            f"<InputProxyChannelStatus><id>{ch}</id><online>{str(self.channel_online(ch)).lower()}</online>"
+            f"<InputProxyChannelStatus><id>{self.channel_label(ch)}</id><online>{str(self.channel_online(ch)).lower()}</online>"
             f"<chanDetectResult>{'connect' if self.channel_online(ch) else 'netUnreachable'}</chanDetectResult>"
             "</InputProxyChannelStatus>"
             for ch in range(1, self.channels + 1)

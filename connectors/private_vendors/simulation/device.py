@@ -32,10 +32,27 @@ from connectors.private_vendors.simulation.faults import (
 from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-CORRUPTION_MODES = ("normal", "malformed", "oversized")
+#: what answers look like (``set_corruption``):
+#:   normal, malformed (broken bodies and event parts), oversized (bodies and parts past the
+#:   caps), silent (connections accepted, nothing answered, not even a challenge), huge_header
+#:   (every answer but the event stream carries a ``HUGE_HEADER_BYTES`` header), long_serial
+#:   (the serial number is ``LONG_SERIAL_CHARS`` long), superscript_channel (channel ids are
+#:   written in superscript digits, which ``str.isdigit`` accepts and ``int`` refuses)
+CORRUPTION_MODES = (
+    "normal",
+    "malformed",
+    "oversized",
+    "silent",
+    "huge_header",
+    "long_serial",
+    "superscript_channel",
+)
 #: larger than the connectors' default response and event-part caps
 OVERSIZED_BYTES = 3 * 1024 * 1024
+HUGE_HEADER_BYTES = 4 * 1024 * 1024
+LONG_SERIAL_CHARS = 300
 MALFORMED_BODY = b"\x00\xff<EventNotificationAlert><eventType>vmd</event"
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 class SimulatedDevice(abc.ABC):
@@ -80,8 +97,27 @@ class SimulatedDevice(abc.ABC):
         self.reauth = ReauthDemand()
         self.port = 0
         self._stream_tasks: set[asyncio.Task[object]] = set()
-        #: "normal", "malformed" or "oversized": what answers and event parts look like
+        #: one of ``CORRUPTION_MODES``: what answers and event parts look like
         self.corruption = "normal"
+        self._answering = asyncio.Event()
+        self._answering.set()
+
+    @property
+    @abc.abstractmethod
+    def serial(self) -> str:
+        """The device's serial number."""
+
+    @property
+    def reported_serial(self) -> str:
+        """The serial number as the device reports it (``long_serial`` pads it)."""
+        if self.corruption == "long_serial":
+            return self.serial.ljust(LONG_SERIAL_CHARS, "X")
+        return self.serial
+
+    def channel_label(self, number: int) -> str:
+        """A channel id as the device writes it (``superscript_channel``: ``¹²``)."""
+        text = str(number)
+        return text.translate(_SUPERSCRIPT) if self.corruption == "superscript_channel" else text
 
     @property
     def is_recorder(self) -> bool:
@@ -127,6 +163,7 @@ class SimulatedDevice(abc.ABC):
     def application(self) -> web.Application:
         app = web.Application(
             middlewares=[
+                self._silence_middleware,
                 slow_middleware(self.faults),
                 self.reauth.middleware(self.realm),
                 device_auth_middleware(self.users, realm=self.realm),
@@ -145,16 +182,33 @@ class SimulatedDevice(abc.ABC):
         if mode not in CORRUPTION_MODES:
             raise ValueError(f"corruption mode must be one of {CORRUPTION_MODES}")
         self.corruption = mode
+        if mode == "silent":
+            self._answering.clear()
+        else:
+            self._answering.set()
+
+    @web.middleware
+    async def _silence_middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        await request.read()
+        await self._answering.wait()
+        return await handler(request)
 
     @web.middleware
     async def _corrupting_middleware(
         self, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
-        if self.corruption == "normal" or request.path == self.stream_path:
+        if request.path == self.stream_path:
             return await handler(request)
         if self.corruption == "oversized":
             return web.Response(body=b"<" + b"A" * OVERSIZED_BYTES, content_type="application/xml")
-        return web.Response(body=MALFORMED_BODY, content_type="application/xml")
+        if self.corruption == "malformed":
+            return web.Response(body=MALFORMED_BODY, content_type="application/xml")
+        response = await handler(request)
+        if self.corruption == "huge_header":
+            response.headers["X-Padding"] = "x" * HUGE_HEADER_BYTES
+        return response
 
     async def event_stream(self, request: web.Request) -> web.StreamResponse:
         task = asyncio.current_task()
@@ -279,5 +333,6 @@ class DeviceFleet(Generic[D]):
         stack, self._stack = self._stack, None
         for device in self.devices:
             device.stop_streams()
+            device.set_corruption("normal")  # silenced requests end, not hold up the shutdown
         if stack is not None:
             await stack.aclose()

@@ -16,6 +16,7 @@ from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedD
 from connectors.private_vendors.vendor import VendorConfig, VendorConnector
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.conformance import SimulatedDevice as ConformanceDevice
+from connectors.sdk.secrets import camera_secret_env
 from topics.models import DeviceEvent
 
 
@@ -104,7 +105,7 @@ def conformance_simulator(
     kit: VendorKit, *, channels: int = 4
 ) -> Callable[[], AbstractAsyncContextManager[ConformanceDevice]]:
     """A ``make_conformance_suite`` simulator factory for ``kit``: a recorder streaming events."""
-    env = f"TILIK_CONFORMANCE_{kit.name.upper()}_PASS"
+    env = camera_secret_env(f"CONFORMANCE_{kit.name.upper()}")
     password = f"{kit.name}-Conformance-Pw-9"
 
     @asynccontextmanager

@@ -3,14 +3,18 @@
 An integrator's test module::
 
     from connectors.sdk.conformance import SimulatedDevice, make_conformance_suite
+    from connectors.sdk.secrets import camera_secret_env
+
+    GOOD, BAD = camera_secret_env("MY_PASS"), camera_secret_env("MY_BAD_PASS")
 
     @asynccontextmanager
     async def my_simulator() -> AsyncIterator[SimulatedDevice]:
         async with run_my_device() as port:
             yield SimulatedDevice(
-                config=MyConfig(address=f"127.0.0.1:{port}", credential_ref="admin@env:MY_PASS"),
-                bad_credentials_config=MyConfig(..., credential_ref="admin@env:MY_BAD_PASS"),
-                secrets={"MY_PASS": "the-password", "MY_BAD_PASS": "wrong"},
+                # variables of the camera secrets namespace (TILIK_CAMERA_SECRET_* by default)
+                config=MyConfig(address=f"127.0.0.1:{port}", credential_ref=f"admin@env:{GOOD}"),
+                bad_credentials_config=MyConfig(..., credential_ref=f"admin@env:{BAD}"),
+                secrets={GOOD: "the-password", BAD: "wrong"},
                 expected_cameras=4,
                 trigger_event=sim.emit_motion,          # optional: make the device send an event
                 corrupt=sim.set_mode,                   # optional: "malformed" / "oversized"
@@ -39,6 +43,7 @@ from structlog.testing import capture_logs
 
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.errors import AuthenticationError, ConnectorError, DeviceDataError
+from connectors.sdk.secrets import CameraSecrets
 from tilik.redact import is_secret_key
 from topics.models import CameraRecord, CameraStatus, DeviceEvent
 
@@ -53,8 +58,9 @@ class SimulatedDevice:
     config: ConnectorConfig
     #: same device, credentials the device refuses
     bad_credentials_config: ConnectorConfig
-    #: environment variables the configs' credential references read; their values are the
-    #: secrets the kit searches every log line, error message and payload for
+    #: environment variables the configs' credential references read (named in the camera
+    #: secrets namespace, ``camera_secret_env``); their values are the secrets the kit searches
+    #: every log line, error message and payload for
     secrets: dict[str, str] = field(default_factory=dict)
     #: how many cameras discover() must return (None: at least one)
     expected_cameras: int | None = None
@@ -164,7 +170,16 @@ class ConformanceSuite:
     @pytest_asyncio.fixture
     async def device(self, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SimulatedDevice]:
         async with type(self).simulator() as simulated:
+            namespace = CameraSecrets.configured()
             for name, value in simulated.secrets.items():
+                if not name.startswith(namespace.env_prefix):
+                    raise _fail(
+                        "secrets",
+                        f"the simulator's secret variable {name} is outside the camera secrets "
+                        "namespace, so no credential reference may read it",
+                        f"name it with connectors.sdk.secrets.camera_secret_env (`{name}` -> "
+                        f"`{namespace.env_prefix}{name}`) in the secrets and the configs",
+                    )
                 monkeypatch.setenv(name, value)
             yield simulated
 
@@ -201,7 +216,8 @@ class ConformanceSuite:
             raise _fail(
                 "config",
                 f"the config has plaintext secret fields: {secret_fields}",
-                "store where the secret is (`credential_ref`, e.g. `admin@env:CAM_PASS`), never "
+                "store where the secret is (`credential_ref`, e.g. "
+                "`admin@env:TILIK_CAMERA_SECRET_LOBBY`), never "
                 "the password itself",
             )
         name = getattr(self.connector_cls, "name", None)

@@ -18,9 +18,13 @@ from aiohttp import web
 
 from connectors.sdk.conformance import CorruptionMode, SimulatedDevice
 from connectors.sdk.example.connector import ExampleConfig
+from connectors.sdk.secrets import camera_secret_env
 from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
 
 OVERSIZED_BYTES = 8 * 1024 * 1024
+# Where the conformance configs' credentials are: variables of the camera secrets namespace.
+PASSWORD_ENV = camera_secret_env("EXAMPLE_PASSWORD")
+WRONG_PASSWORD_ENV = camera_secret_env("EXAMPLE_WRONG_PASSWORD")
 
 
 class SimulatedRecorder:
@@ -147,18 +151,18 @@ async def conformance_device() -> AsyncIterator[SimulatedDevice]:
         yield SimulatedDevice(
             config=ExampleConfig(
                 address=f"127.0.0.1:{port}",
-                credential_ref="admin@env:TILIK_EXAMPLE_PASSWORD",
+                credential_ref=f"admin@env:{PASSWORD_ENV}",
                 timeout_s=5,
                 poll_wait_s=1,
             ),
             bad_credentials_config=ExampleConfig(
                 address=f"127.0.0.1:{port}",
-                credential_ref="admin@env:TILIK_EXAMPLE_WRONG_PASSWORD",
+                credential_ref=f"admin@env:{WRONG_PASSWORD_ENV}",
                 timeout_s=5,
             ),
             secrets={
-                "TILIK_EXAMPLE_PASSWORD": recorder.password,
-                "TILIK_EXAMPLE_WRONG_PASSWORD": secrets.token_urlsafe(12),
+                PASSWORD_ENV: recorder.password,
+                WRONG_PASSWORD_ENV: secrets.token_urlsafe(12),
             },
             expected_cameras=recorder.channels,
             trigger_event=recorder.emit,
