@@ -385,12 +385,12 @@ async def test_an_acknowledgement_naming_another_agency_is_dead_lettered(
             )
         values = await dlq.wait_for(lambda v: any(marker in d.payload for d in v), 30)
         letter = next(d for d in values if marker in d.payload)
-        assert letter.error_type == "ForeignAcknowledgement"
+        assert letter.kind == "invalid_message"
         assert (letter.source_topic, letter.source_offset) == (
             ack_spec("polisi").name,
             meta.offset,
         )
-        assert "'polisi'" in letter.reason
+        assert "must name agency 'polisi', not 'satpol-pp'" in letter.reason
     finally:
         await dlq.stop()
 

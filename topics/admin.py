@@ -275,8 +275,12 @@ def require_topics(
         except KafkaError as exc:
             raise AdminError(f"describing topics failed: {exc}") from exc
         principal = principal_of(client.config)
-    missing = sorted(t["name"] for t in described if t.get("error_code") == UNKNOWN_TOPIC_OR_PARTITION)
-    hidden = sorted(t["name"] for t in described if t.get("error_code") == TOPIC_AUTHORIZATION_FAILED)
+    missing = sorted(
+        t["name"] for t in described if t.get("error_code") == UNKNOWN_TOPIC_OR_PARTITION
+    )
+    hidden = sorted(
+        t["name"] for t in described if t.get("error_code") == TOPIC_AUTHORIZATION_FAILED
+    )
     if hidden:
         raise AdminError(f"{principal} may not see topics {', '.join(hidden)}: check its ACLs")
     if missing:

@@ -196,7 +196,9 @@ def diagnose_refusal_sync(options: dict[str, Any]) -> AuthenticationRefused | No
     return found[0]
 
 
-def refused_operation(exc: BaseException, options: dict[str, Any], action: str) -> AuthorizationRefused | None:
+def refused_operation(
+    exc: BaseException, options: dict[str, Any], action: str
+) -> AuthorizationRefused | None:
     """The one-line error for an authorization refusal from aiokafka or kafka-python, else ``None``.
 
     ``action`` says what was attempted, e.g. ``"write to tilik.alerts.v1"``.
@@ -210,7 +212,11 @@ def refused_operation(exc: BaseException, options: dict[str, Any], action: str) 
 
 
 def _is_authentication_failure(exc: BaseException) -> bool:
-    names = {"SaslAuthenticationFailedError", "SaslAuthenticationFailed", "AuthenticationFailedError"}
+    names = {
+        "SaslAuthenticationFailedError",
+        "SaslAuthenticationFailed",
+        "AuthenticationFailedError",
+    }
     seen: BaseException | None = exc
     while seen is not None:
         if type(seen).__name__ in names:

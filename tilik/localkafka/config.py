@@ -161,9 +161,7 @@ def secure_listeners(
         "advertised.listeners": ",".join(
             f"{li.name}://{li.advertised}" for li in listeners if li.advertised is not None
         ),
-        "controller.listener.names": ",".join(
-            li.name for li in listeners if li.advertised is None
-        ),
+        "controller.listener.names": ",".join(li.name for li in listeners if li.advertised is None),
         "inter.broker.listener.name": "BROKER",
         "listener.security.protocol.map": ",".join(protocols),
         "sasl.enabled.mechanisms": SCRAM,

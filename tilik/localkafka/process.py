@@ -66,7 +66,9 @@ def format_storage(
     ``scram_credentials`` are ``--add-scram`` arguments (salted, see ``security``): users that
     exist from the cluster's first metadata record on, such as the admin.
     """
-    extra = [argument for credential in scram_credentials for argument in ("--add-scram", credential)]
+    extra = [
+        argument for credential in scram_credentials for argument in ("--add-scram", credential)
+    ]
     running = [
         (
             properties,

@@ -59,7 +59,9 @@ def ensure_tls(files: TlsFiles, host: str) -> None:
     if not (files.ca.is_file() and files.ca_key.is_file()):
         _write_ca(files)
     names = sorted({*LOOPBACK_NAMES, host})
-    current = files.names_file.read_text(encoding="utf-8").split() if files.names_file.is_file() else []
+    current = (
+        files.names_file.read_text(encoding="utf-8").split() if files.names_file.is_file() else []
+    )
     if files.keystore.is_file() and current == names:
         return
     _write_broker_certificate(files, names)
@@ -121,7 +123,9 @@ def _write_broker_certificate(files: TlsFiles, names: list[str]) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + BROKER_VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(

@@ -81,13 +81,17 @@ class Principals:
     @property
     def agencies(self) -> list[str]:
         return sorted(
-            u.removeprefix(AGENCY_USER_PREFIX) for u in self.users if u.startswith(AGENCY_USER_PREFIX)
+            u.removeprefix(AGENCY_USER_PREFIX)
+            for u in self.users
+            if u.startswith(AGENCY_USER_PREFIX)
         )
 
     @property
     def tenants(self) -> list[str]:
         return sorted(
-            u.removeprefix(TENANT_USER_PREFIX) for u in self.users if u.startswith(TENANT_USER_PREFIX)
+            u.removeprefix(TENANT_USER_PREFIX)
+            for u in self.users
+            if u.startswith(TENANT_USER_PREFIX)
         )
 
 
@@ -145,7 +149,6 @@ def plan_acls(desired: Iterable[Binding], acls: Iterable[ACL]) -> AclPlan:
     """What makes the managed principals' ACLs exactly ``desired``."""
     wanted = set(desired)
     current: set[Binding] = set()
-    stray: list[Binding] = []
     for acl in acls:
         if not is_managed(acl.principal):
             continue
@@ -157,8 +160,7 @@ def plan_acls(desired: Iterable[Binding], acls: Iterable[ACL]) -> AclPlan:
                 f"{acl.resource_pattern.resource_name}); remove it by hand"
             )
         current.add(binding)
-    stray = sorted(current - wanted)
-    return AclPlan(create=sorted(wanted - current), delete=stray)
+    return AclPlan(create=sorted(wanted - current), delete=sorted(current - wanted))
 
 
 def _await_visible(done: Callable[[], bool], what: str) -> None:
@@ -254,11 +256,7 @@ def has_credential(client: KafkaAdminClient, user: str) -> bool:
 def set_password(client: KafkaAdminClient, user: str, password: str) -> None:
     """Create or replace ``user``'s SCRAM-SHA-512 credential (salted here; the broker never sees the password)."""
     result = client.alter_user_scram_credentials(
-        [
-            UserScramCredentialUpsertion(
-                user, SCRAM_MECHANISM, password, iterations=SCRAM_ITERATIONS
-            )
-        ]
+        [UserScramCredentialUpsertion(user, SCRAM_MECHANISM, password, iterations=SCRAM_ITERATIONS)]
     )
     if result.get(user):
         raise AdminError(f"setting the credential of {user} failed: {result[user]}")

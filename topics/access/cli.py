@@ -96,12 +96,16 @@ def provision_command(out_dir: Path, services: tuple[str, ...], bootstrap: str |
 def roles_command() -> None:
     """Print every role of the declaration with its grants (agency and tenant as templates)."""
     for role in declared_roles(["<agency>"], ["<tenant>"]):
-        click.echo(f"{role.kind.value}: {role.principal}" + (" (super user)" if role.super_user else ""))
+        click.echo(
+            f"{role.kind.value}: {role.principal}" + (" (super user)" if role.super_user else "")
+        )
         click.echo(f"  {role.summary}")
         for grant in role.grants:
             ops = ",".join(op.value for op in grant.operations)
             star = "*" if grant.pattern.value == "PREFIXED" else ""
-            click.echo(f"  {ops:<32} {grant.resource.value.lower()} {grant.name}{star}  ({grant.why})")
+            click.echo(
+                f"  {ops:<32} {grant.resource.value.lower()} {grant.name}{star}  ({grant.why})"
+            )
 
 
 def _principal_commands(

@@ -93,9 +93,7 @@ def render_access_table(roles: Sequence[Role] | None = None) -> str:
         "|---|---|---|",
     ]
     for role in roles:
-        groups = [
-            f"`{grant.name}*`" for grant in role.grants if grant.resource is Resource.GROUP
-        ]
+        groups = [f"`{grant.name}*`" for grant in role.grants if grant.resource is Resource.GROUP]
         shown = "any" if role.super_user else (", ".join(groups) or "none")
         lines.append(f"| {role_label(role)} | `{role.principal}` | {shown} |")
     return "\n".join(lines) + "\n"

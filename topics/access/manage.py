@@ -191,7 +191,9 @@ class AccessAdmin:
             raise AccessError(f"{role.principal} does not exist; `add` creates it")
         password = new_password()
         await self._admin(lambda client: broker.set_password(client, role.user, password))
-        issued = self._write(role, password, out or default_config_path(role, self.settings), replace=True)
+        issued = self._write(
+            role, password, out or default_config_path(role, self.settings), replace=True
+        )
         await self._audit("access.rotate", role, {})
         log.info("principal rotated", principal=role.principal)
         return issued
@@ -263,9 +265,7 @@ class AccessAdmin:
         return Issued(role, config, path)
 
     async def _audit(self, action: str, role: Role, details: dict[str, str]) -> None:
-        await self._audit_change(
-            action, role.principal, {"role": role.kind.value, **details}
-        )
+        await self._audit_change(action, role.principal, {"role": role.kind.value, **details})
 
     async def _audit_change(self, action: str, subject: str, details: dict[str, str]) -> None:
         record = AuditRecord(
