@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from topics.admin import apply_catalog
 from topics.catalog import DEVICE_EVENTS, TopicSpec
 from topics.client import CatalogConsumer, CatalogProducer
+from topics.connection import connection_config
 from topics.examples import example
 from topics.models import DeviceEvent
 
@@ -68,7 +69,7 @@ async def consume_validated(bootstrap: str, spec: TopicSpec, n: int) -> float:
 async def consume_raw(bootstrap: str, spec: TopicSpec, n: int) -> float:
     consumer = AIOKafkaConsumer(
         spec.name,
-        bootstrap_servers=bootstrap,
+        **connection_config(bootstrap),
         group_id=f"bench-raw-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -31,6 +31,7 @@ from tilik.logconfig import configure_logging
 from topics.admin import apply_catalog
 from topics.catalog import DEVICE_EVENTS, all_topics
 from topics.client import CatalogProducer
+from topics.connection import connection_config
 from topics.identity import camera_id
 
 
@@ -69,7 +70,7 @@ async def one_run(bootstrap: str, events: int, in_flight: int) -> float:
         )
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**connection_config(bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             while not service.watched_devices:

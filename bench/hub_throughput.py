@@ -23,6 +23,9 @@ and one health result every ``--health-interval`` seconds (default a minute: ano
 the hub's health agents consume; the passthrough does not read them).
 
     TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py [--events 3000] [--duration 15]
+
+Every client connects as the operator (``topics.connection``: the local admin, or an
+``--insecure`` broker); the catalog is applied first, as a hub worker expects.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from hub.testing import WorkerProcess
 from topics import codec, identity
+from topics.admin import admin_client, apply_catalog
 from topics.catalog import CAMERA_STATUS, DEVICE_EVENTS, dispatch_spec
+from topics.connection import connection_config
 from topics.models import (
     CameraState,
     CameraStatus,
@@ -118,7 +123,7 @@ class Output:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        consumer = AIOKafkaConsumer(**connection_config(self.bootstrap), group_id=None)
         await consumer.start()
         await consumer._client.force_metadata_update()
         tps = [
@@ -299,7 +304,7 @@ async def measure(
 ) -> tuple[Run, Run]:
     output = Output(bootstrap, output_topic)
     await output.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**connection_config(bootstrap), acks="all", linger_ms=5)
     await producer.start()
     try:
         warm = Run()
@@ -335,11 +340,11 @@ async def passthrough(bootstrap: str, ready: asyncio.Event) -> None:
     """The baseline: consume the events topic, produce each record unchanged to the output topic."""
     consumer = AIOKafkaConsumer(
         DEVICE_EVENTS.name,
-        bootstrap_servers=bootstrap,
+        **connection_config(bootstrap),
         group_id=f"bench-passthrough-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**connection_config(bootstrap), acks="all", linger_ms=5)
     await consumer.start()
     await producer.start()
     try:
@@ -417,10 +422,9 @@ async def main() -> None:
     mixes = {"worst": 100.0, "typical": args.alerting_percent}
     chosen = {name: mixes[name] for name in args.mixes.split(",")}
 
-    admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
-    with contextlib.suppress(TopicAlreadyExistsError):
+    apply_catalog(bootstrap=args.bootstrap)
+    with admin_client(args.bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
         admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, dispatch_spec(AGENCY).partitions, 1)])
-    admin.close()
 
     print(
         f"offered load: {args.cameras} cameras x 1 event / {args.per_camera_interval:g} s"
@@ -458,7 +462,7 @@ async def main() -> None:
         routes.write_text(ROUTES)
         worker = WorkerProcess(
             args.bootstrap,
-            f"bench-hub-{tag}",
+            f"tilik-hub-bench-{tag}",
             Path(tmp, "worker.log"),
             rules=rules,
             routes=routes,

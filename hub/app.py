@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import faust
+from faust.types.auth import CredentialsT
 
 from hub.alerting import agents as alerting_agents
 from hub.config import HubConfig
@@ -22,6 +23,23 @@ from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
 from tilik.settings import get_settings
 from topics import kafka_workarounds
+from topics.connection import connection_config
+
+
+def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
+    """Faust's form of the principal every Tilik client connects as (``topics.connection``)."""
+    protocol = options.get("security_protocol", "PLAINTEXT")
+    if protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            mechanism=options["sasl_mechanism"],
+            # With a context Faust uses SASL_SSL, without one SASL_PLAINTEXT.
+            ssl_context=options.get("ssl_context") if protocol == "SASL_SSL" else None,
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
 
 
 def create_hub(config: HubConfig) -> Hub:
@@ -31,6 +49,7 @@ def create_hub(config: HubConfig) -> Hub:
     app = faust.App(
         config.app_id,
         broker=config.broker_urls(),
+        broker_credentials=broker_credentials(connection_config(config.bootstrap)),
         store="memory://",
         autodiscover=False,
         web_enabled=True,

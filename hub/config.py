@@ -19,8 +19,12 @@ class HubConfig(BaseModel):
     bootstrap: str = Field(description="Kafka bootstrap servers, comma separated host:port.")
     app_id: str = Field(
         default="tilik-hub",
-        pattern=r"^[a-z][a-z0-9._-]{0,63}$",
-        description="Consumer group and prefix of the hub's internal topics; workers sharing it share the work.",
+        # The hub's principal may use only groups and topics under this prefix (docs/access.md).
+        pattern=r"^tilik-hub[a-z0-9._-]{0,55}$",
+        description=(
+            "Consumer group and prefix of the hub's internal topics; workers sharing it share "
+            "the work. Starts with `tilik-hub`, the prefix the hub's ACLs cover."
+        ),
     )
     rules_path: Path | None = None
     routes_path: Path | None = None

@@ -41,6 +41,18 @@ class CatalogTopics:
             )
         return self._topics[spec.name]
 
+    def topics(self, specs: list[TopicSpec]) -> faust.TopicT:
+        """One Faust topic over several catalog topics of one payload (an agent reads them all)."""
+        key = ",".join(sorted(spec.name for spec in specs))
+        if key not in self._topics:
+            self._topics[key] = self.app.topic(
+                *sorted(spec.name for spec in specs),
+                internal=False,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+        return self._topics[key]
+
     async def send(
         self,
         spec: TopicSpec,

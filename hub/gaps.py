@@ -62,6 +62,8 @@ class GapGuard:
         self._started = time.monotonic()
         self._offsets: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
+        # Agents ask concurrently; a client is published only once it has started.
+        self._starting = asyncio.Lock()
 
     async def missed(self, event: Any) -> list[FetchedEvent]:
         """Records of this event's partition that were skipped before it (usually none)."""
@@ -138,36 +140,41 @@ class GapGuard:
             self._last_seen.pop(key, None)
 
     @staticmethod
-    def assigned(app: Any, topic: str) -> list[TopicPartition]:
-        """The partitions of ``topic`` this worker owns now."""
+    def assigned(app: Any, topics: str | Iterable[str]) -> list[TopicPartition]:
+        """The partitions of ``topics`` this worker owns now."""
+        names = {topics} if isinstance(topics, str) else set(topics)
         return [
             TopicPartition(tp.topic, tp.partition)
             for tp in app.consumer.assignment()
-            if tp.topic == topic
+            if tp.topic in names
         ]
 
     async def _committed(self, tp: TopicPartition) -> int | None:
-        if self._offsets is None:
-            self._offsets = AIOKafkaConsumer(
-                **connection_config(self._bootstrap),
-                group_id=self._group_id,
-                enable_auto_commit=False,
-                client_id="tilik-hub-gaps",
-            )
-            await self._offsets.start()
+        async with self._starting:
+            if self._offsets is None:
+                offsets = AIOKafkaConsumer(
+                    **connection_config(self._bootstrap),
+                    group_id=self._group_id,
+                    enable_auto_commit=False,
+                    client_id="tilik-hub-gaps",
+                )
+                await offsets.start()
+                self._offsets = offsets
         offset = await self._offsets.committed(tp)
         return int(offset) if offset is not None else None
 
     async def _reader_started(self) -> AIOKafkaConsumer:
-        if self._reader is None:
-            self._reader = AIOKafkaConsumer(
-                **connection_config(self._bootstrap),
-                group_id=None,
-                enable_auto_commit=False,
-                client_id="tilik-hub-gaps-reader",
-                max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
-            )
-            await self._reader.start()
+        async with self._starting:
+            if self._reader is None:
+                reader = AIOKafkaConsumer(
+                    **connection_config(self._bootstrap),
+                    group_id=None,
+                    enable_auto_commit=False,
+                    client_id="tilik-hub-gaps-reader",
+                    max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
+                )
+                await reader.start()
+                self._reader = reader
         return self._reader
 
     async def _fetch(self, tp: TopicPartition, start: int, end: int) -> list[FetchedEvent]:
@@ -207,11 +214,16 @@ async def guarded(events: AsyncIterator[Any], gaps: GapGuard) -> AsyncIterator[A
 
 
 def watch_stalls(
-    app: Any, gaps: GapGuard, topic: str, handle: Callable[[Any], Awaitable[None]], name: str
+    app: Any,
+    gaps: GapGuard,
+    topics: str | Iterable[str],
+    handle: Callable[[Any], Awaitable[None]],
+    name: str,
 ) -> None:
-    """A timer that hands records waiting on a silent partition of ``topic`` to ``handle``."""
+    """A timer that hands records waiting on a silent partition of ``topics`` to ``handle``."""
+    names = [topics] if isinstance(topics, str) else list(topics)
 
     @app.timer(STALL_CHECK_EVERY_S, name=name)
     async def recover_stalled() -> None:
-        for event in await gaps.stalled(GapGuard.assigned(app, topic), STALL_IDLE_S):
+        for event in await gaps.stalled(GapGuard.assigned(app, names), STALL_IDLE_S):
             await handle(event)

@@ -46,6 +46,7 @@ class WorkerProcess:
         routes: Path | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        client_config: Path | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.app_id = app_id
@@ -55,6 +56,9 @@ class WorkerProcess:
         self.routes = routes
         self.extra_args = list(extra_args or [])
         self.env = dict(env or {})
+        if client_config is not None:
+            # The worker connects as this principal (the hub's, in a secure cluster).
+            self.env["TILIK_CLIENT_CONFIG"] = str(client_config)
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -146,7 +150,7 @@ class TopicWatch:
         if not partitions:
             await consumer.stop()
             raise LookupError(
-                f"{self.spec.name} does not exist yet: apply the catalog (a worker does at start)"
+                f"{self.spec.name} does not exist yet: apply the catalog (`tilik topics apply`)"
             )
         tps = [TopicPartition(self.spec.name, p) for p in sorted(partitions)]
         consumer.assign(tps)

@@ -1,4 +1,4 @@
-"""Running a hub worker: make sure the catalog topics exist, then start the Faust worker."""
+"""Running a hub worker: check that the catalog topics exist, then start the Faust worker."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hub.app import create_hub
 from hub.config import HubConfig
 from hub.context import Hub
 from tilik.logconfig import configure_logging
-from topics.admin import admin_client, apply_catalog
+from topics.admin import admin_client, require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
 from topics.models import Agency
@@ -84,6 +84,11 @@ def internal_topics(hub: Hub) -> dict[str, tuple[int, dict[str, str]]]:
     return topics
 
 
+def consumed_topics(hub: Hub) -> set[str]:
+    """The topics the worker's agents read (its group may commit offsets on these alone)."""
+    return {name for agent in hub.app.agents.values() for name in agent.channel.topics}
+
+
 def ensure_internal_topics(
     config: HubConfig, topics: dict[str, tuple[int, dict[str, str]]]
 ) -> None:
@@ -138,18 +143,17 @@ def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
 def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info") -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     known = sorted({*(a.value for a in Agency), *agencies})
-    # Faust never creates non-internal topics; the catalog's declarations do, with its partitions.
-    apply_catalog(all_topics(known), bootstrap=config.bootstrap)
+    # Faust never creates non-internal topics, and neither does a worker: the operator applies
+    # the catalog (its principal may, the hub's may not).
+    require_topics(all_topics(known), bootstrap=config.bootstrap)
     hub = create_hub(config)
     # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
     # subscription's metadata and then is never consumed.
     ensure_internal_topics(config, internal_topics(hub))
     if config.start_from_latest:
         # The registry is state, not history: it is always read whole.
-        start_new_group_at_end(
-            config,
-            [spec.name for spec in all_topics(known) if spec.name != CAMERA_REGISTRY.name],
-        )
+        catalog = {spec.name for spec in all_topics(known)} - {CAMERA_REGISTRY.name}
+        start_new_group_at_end(config, sorted(catalog & consumed_topics(hub)))
     # Faust's Kafka consumer runs on its own thread and hands every fetch to the event loop's
     # thread: with the default 5 ms GIL switch interval each handoff can wait that long while
     # the agents are busy, which showed up as tens of milliseconds per hop at moderate load.

@@ -16,6 +16,7 @@ from connectors.sdk.example.connector import ExampleConnector
 from connectors.sdk.runtime import WatchService
 from topics import codec
 from topics.catalog import TopicSpec
+from topics.connection import connection_config
 
 
 def unique_connector() -> type[ExampleConnector]:
@@ -30,7 +31,7 @@ class TopicTail:
 
     def __init__(self, bootstrap: str, spec: TopicSpec) -> None:
         self.spec = spec
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(**connection_config(bootstrap), enable_auto_commit=False)
         self.values: list[tuple[str | None, BaseModel | None]] = []
 
     async def start(self) -> TopicTail:

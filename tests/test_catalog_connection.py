@@ -8,8 +8,9 @@ from tilik.settings import Settings
 from topics.connection import ConnectionConfigError, connection_config
 
 
-def test_plaintext_uses_the_given_or_configured_bootstrap():
-    settings = Settings(bootstrap="10.0.0.1:9092")
+def test_plaintext_uses_the_given_or_configured_bootstrap(tmp_path):
+    # A state dir without a local admin, and no client config: an --insecure broker.
+    settings = Settings(bootstrap="10.0.0.1:9092", state_dir=tmp_path)
     assert connection_config(settings=settings) == {
         "bootstrap_servers": "10.0.0.1:9092",
         "security_protocol": "PLAINTEXT",

@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from tilik.cli import cli
+from tilik.clientconfig import parse_properties
 from tilik.localkafka import KAFKA_VERSION
+from tilik.localkafka.compose import ComposeNode
 from tilik.settings import Settings
 
 COMPOSE_DIR = Path(__file__).resolve().parent.parent / "compose"
@@ -105,24 +107,91 @@ def test_kafka_image_matches_the_local_broker_version(path: Path) -> None:
     assert images == {f"apache/kafka:{KAFKA_VERSION}"}
 
 
-def test_cluster_file_has_a_three_node_quorum() -> None:
-    services = _load(COMPOSE_DIR / "docker-compose.cluster.yml")["services"]
-    nodes = {
-        name: _environment(service)
-        for name, service in services.items()
-        if name.startswith("kafka-")
+def _rendered(path: Path, out: Path) -> dict[str, dict[str, str]]:
+    """What the file's `kafka-config` service renders: each node's server.properties by host."""
+    from tilik.localkafka.compose import render_compose
+
+    services = _load(path)["services"]
+    command = [str(part) for part in services["kafka-config"]["command"]]
+    assert command[:2] == ["kafka", "render"]
+    nodes = [
+        ComposeNode.parse(command[i + 1]) for i, part in enumerate(command) if part == "--node"
+    ]
+    render_compose(out, nodes)
+    return {
+        node.host: parse_properties((out / "kafka" / node.host / "server.properties").read_text())
+        for node in nodes
     }
-    assert len(nodes) == 3
-    assert {env["KAFKA_NODE_ID"] for env in nodes.values()} == {"1", "2", "3"}
-    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in nodes.values()}
+
+
+def test_cluster_file_has_a_three_node_quorum(tmp_path: Path) -> None:
+    path = COMPOSE_DIR / "docker-compose.cluster.yml"
+    services = _load(path)["services"]
+    nodes = _rendered(path, tmp_path)
+    assert set(nodes) == {"kafka-1", "kafka-2", "kafka-3"} <= set(services)
+    assert {props["node.id"] for props in nodes.values()} == {"1", "2", "3"}
+    voters = {props["controller.quorum.voters"] for props in nodes.values()}
     assert voters == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert {props["default.replication.factor"] for props in nodes.values()} == {"3"}
     hubs = [
         name
         for name, service in services.items()
         if service.get("command", [])[:2] == ["hub", "worker"]
     ]
     assert len(hubs) == 2
-    assert _environment(services["topics"])["TILIK_REPLICATION_FACTOR"] == "3"
+    assert _environment(services["access"])["TILIK_REPLICATION_FACTOR"] == "3"
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda path: path.name)
+def test_brokers_run_secure_with_the_configuration_tilik_renders(
+    path: Path, tmp_path: Path
+) -> None:
+    services = _load(path)["services"]
+    for host, props in _rendered(path, tmp_path).items():
+        assert set(props["listener.security.protocol.map"].split(",")) == {
+            "BROKER:SASL_PLAINTEXT",
+            "EXTERNAL:SASL_PLAINTEXT",
+            "TLS:SASL_SSL",
+            "CONTROLLER:SASL_PLAINTEXT",
+        }
+        assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+        assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+        assert props["allow.everyone.if.no.acl.found"] == "false"
+        assert props["super.users"] == "User:tilik-admin"
+        assert props["connections.max.reauth.ms"] == "60000"
+        broker = services[host]
+        # The node runs the rendered configuration of its own name...
+        assert broker["entrypoint"][-2:] == ["/etc/tilik/kafka/start.sh", host]
+        # ...and publishes exactly its operator and TLS listeners, never the controller.
+        published = {str(port).rsplit(":", 1)[1] for port in broker["ports"]}
+        advertised = props["advertised.listeners"]
+        assert published == {
+            a.rsplit(":", 1)[1] for a in advertised.split(",") if not a.startswith("BROKER")
+        }
+        assert "9093" not in published
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda path: path.name)
+def test_each_service_connects_as_its_own_principal_and_no_password_is_written(
+    path: Path,
+) -> None:
+    settings = [line for line in path.read_text(encoding="utf-8").splitlines() if "#" not in line]
+    assert not [line for line in settings if "password" in line.lower()]
+    for name, service in _load(path)["services"].items():
+        if service.get("image") != TILIK_IMAGE or name == "kafka-config":
+            continue
+        config = _environment(service).get("TILIK_CLIENT_CONFIG")
+        assert config, f"{path.name}:{name} sets no TILIK_CLIENT_CONFIG"
+        command = service["command"]
+        if command[:2] == ["access", "provision"]:
+            assert config == "/etc/tilik/clients/admin/client.properties"
+            continue
+        # A service sees its own client config only, not the admin's.
+        mounts = [m for m in service.get("volumes", []) if isinstance(m, dict)]
+        subpaths = {m["volume"]["subpath"] for m in mounts if m.get("source") == "tilik-etc"}
+        role = "hub" if command[:2] == ["hub", "worker"] else "connector"
+        assert subpaths == {f"clients/{role}"}, f"{path.name}:{name}"
+        assert not any(str(m).startswith("tilik-etc:") for m in service.get("volumes", []))
 
 
 def test_parse_with_cli_rejects_an_unknown_command() -> None:

@@ -16,17 +16,19 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from conftest import Principals
 
 from hub.testing import ReceiverThread, TopicWatch, WorkerProcess
 from topics import identity
+from topics.access.roles import agency_role
 from topics.catalog import (
-    ALERT_ACKS,
     ALERTS,
     AUDIT,
     CAMERA_REGISTRY,
     CAMERA_STATUS,
     DEAD_LETTERS,
     DEVICE_EVENTS,
+    ack_spec,
     dispatch_spec,
 )
 from topics.client import CatalogProducer
@@ -63,7 +65,10 @@ def receiver() -> Iterator[ReceiverThread]:
 
 @pytest.fixture(scope="module")
 def worker(
-    kafka_bootstrap: str, receiver: ReceiverThread, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str,
+    kafka_principals: Principals,
+    receiver: ReceiverThread,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
     tmp = tmp_path_factory.mktemp("hub")
     routes = tmp / "routes.yaml"
@@ -72,7 +77,7 @@ def worker(
     )
     process = WorkerProcess(
         kafka_bootstrap,
-        f"hubtest-{uuid.uuid4().hex[:8]}",
+        f"tilik-hub-test-{uuid.uuid4().hex[:8]}",
         tmp / "worker.log",
         rules=FIXTURES / "rules.yaml",
         routes=routes,
@@ -92,6 +97,7 @@ def worker(
             "--from-latest",
         ],
         env={"TILIK_TEST_WEBHOOK_SECRET": SECRET},
+        client_config=kafka_principals.hub,
     )
     process.start()
     try:
@@ -235,7 +241,7 @@ async def test_alerts_are_routed_by_category_and_jurisdiction(
 
 
 async def test_escalation_after_the_limit_and_not_after_an_ack(
-    worker: WorkerProcess, kafka_bootstrap: str
+    worker: WorkerProcess, kafka_bootstrap: str, kafka_principals: Principals
 ) -> None:
     ignored = new_camera()
     acked = new_camera()
@@ -249,8 +255,13 @@ async def test_escalation_after_the_limit_and_not_after_an_ack(
             values = await polisi.wait_for(dispatched(acked.camera_id), 30)
             first = next(d for d in values if d.alert.camera_id == acked.camera_id)
             assert first.ack_deadline is not None
-            await producer.send(
-                ALERT_ACKS,
+        # The agency acknowledges as itself, on its own topic: the only one its ACLs let it write.
+        polisi_config = kafka_principals.issue(agency_role("polisi"))
+        async with CatalogProducer(
+            kafka_bootstrap, settings=Principals.settings(polisi_config)
+        ) as agency:
+            await agency.send(
+                ack_spec("polisi"),
                 AlertAck(
                     alert_id=first.alert.alert_id,
                     agency="polisi",
@@ -275,7 +286,7 @@ async def test_webhook_survives_receiver_failures_and_every_dispatch_arrives_onc
     worker: WorkerProcess, receiver: ReceiverThread, kafka_bootstrap: str
 ) -> None:
     cameras = [new_camera() for _ in range(4)]
-    acks = await watch(kafka_bootstrap, ALERT_ACKS)
+    acks = await watch(kafka_bootstrap, ack_spec("bpbd"))
     receiver.fail_with.extend([500, 500, "timeout", 503])
     try:
         async with CatalogProducer(kafka_bootstrap) as producer:
@@ -358,6 +369,30 @@ async def test_exhausted_webhook_goes_to_dead_letters_and_replay_delivers_it(
         receiver.refuse_cameras.discard(camera.camera_id)
         await dlq.stop()
         await audit.stop()
+
+
+async def test_an_acknowledgement_naming_another_agency_is_dead_lettered(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    dlq = await watch(kafka_bootstrap, DEAD_LETTERS)
+    marker = f"alr-{uuid.uuid4().hex[:24]}"
+    try:
+        async with CatalogProducer(kafka_bootstrap) as producer:
+            # On polisi's topic (only polisi's principal and the hub may write it), for satpol-pp.
+            meta = await producer.send(
+                ack_spec("polisi"),
+                AlertAck(alert_id=marker, agency="satpol-pp", acked_at=datetime.now(UTC)),
+            )
+        values = await dlq.wait_for(lambda v: any(marker in d.payload for d in v), 30)
+        letter = next(d for d in values if marker in d.payload)
+        assert letter.kind == "invalid_message"
+        assert (letter.source_topic, letter.source_offset) == (
+            ack_spec("polisi").name,
+            meta.offset,
+        )
+        assert "must name agency 'polisi', not 'satpol-pp'" in letter.reason
+    finally:
+        await dlq.stop()
 
 
 async def test_invalid_event_is_dead_lettered_and_the_worker_keeps_going(

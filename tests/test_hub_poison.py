@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from conftest import Principals
 from hostile_records import produce_with_bad_header_name
 from test_hub_pipeline import device_event, dispatched, for_camera, new_camera
 
@@ -44,7 +45,7 @@ DENSITY_RULE = """
 
 @pytest.fixture(scope="module")
 def worker(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, kafka_principals: Principals, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     tmp = tmp_path_factory.mktemp("hub-poison")
     rules = tmp / "rules.yaml"
@@ -55,11 +56,12 @@ def worker(
     routes.write_text(re.sub(r"\n    webhook:\n(      .*\n)+", "\n", text))
     process = WorkerProcess(
         kafka_bootstrap,
-        f"hubpoison-{uuid.uuid4().hex[:8]}",
+        f"tilik-hub-poison-{uuid.uuid4().hex[:8]}",
         tmp / "worker.log",
         rules=rules,
         routes=routes,
         extra_args=["--tick-every", "0.5", "--escalation-check-every", "0.5", "--from-latest"],
+        client_config=kafka_principals.hub,
     )
     process.start()
     try:

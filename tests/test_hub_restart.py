@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import Principals
 
 from hub.testing import TopicWatch, WorkerProcess
 from topics import identity
@@ -37,13 +38,13 @@ def tamper(camera_id: str) -> DeviceEvent:
 
 
 async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempotency_key(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, kafka_principals: Principals, tmp_path: Path
 ) -> None:
     routes = tmp_path / "routes.yaml"
     # No webhook here: this worker must not post (and dead-letter) other tests' dispatches.
     text = (FIXTURES / "routes.yaml").read_text()
     routes.write_text(re.sub(r"\n    webhook:\n(      .*\n)+", "\n", text))
-    app_id = f"hubkill-{uuid.uuid4().hex[:8]}"
+    app_id = f"tilik-hub-kill-{uuid.uuid4().hex[:8]}"
 
     def worker(name: str) -> WorkerProcess:
         return WorkerProcess(
@@ -53,6 +54,7 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
             rules=FIXTURES / "rules.yaml",
             routes=routes,
             extra_args=["--from-latest", "--escalation-check-every", "60"],
+            client_config=kafka_principals.hub,
         )
 
     placed: dict[str, tuple[int, int]] = {}
@@ -62,7 +64,6 @@ async def test_sigkill_mid_stream_loses_no_alert_and_repeats_keep_their_idempote
     second: WorkerProcess | None = None
     watches: list[TopicWatch] = []
     try:
-        # The worker creates the catalog topics, so they are watched once it is ready.
         await first.wait_ready(90)
         alerts = await TopicWatch(kafka_bootstrap, ALERTS).start()
         polisi = await TopicWatch(kafka_bootstrap, dispatch_spec("polisi")).start()

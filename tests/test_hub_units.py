@@ -232,7 +232,9 @@ async def test_revoked_partitions_are_forgotten_by_the_gap_guard(tmp_path) -> No
     from hub.config import HubConfig
 
     hub = create_hub(
-        HubConfig(bootstrap="127.0.0.1:1", app_id="units-revoke", data_dir=tmp_path / "hub")
+        HubConfig(
+            bootstrap="127.0.0.1:1", app_id="tilik-hub-units-revoke", data_dir=tmp_path / "hub"
+        )
     )
     kept, lost = (
         TopicPartition("tilik.events.device.v1", 1),

@@ -17,12 +17,13 @@ from kafka.admin import NewTopic
 
 from tilik.cli import cli
 from tilik.localkafka import LocalKafka, LocalKafkaError
-from tilik.localkafka.config import render_server_properties
-from tilik.localkafka.layout import ClusterLayout, any_free_ports, save_layout
+from tilik.localkafka.config import BrokerSecrets, render_server_properties
+from tilik.localkafka.layout import DEFAULT_REAUTH_MS, ClusterLayout, any_free_ports, save_layout
 from tilik.localkafka.ready import brokers_seen_by_every_node, registered_brokers, wait_until_ready
 from tilik.localkafka.resolve import CACHE_ENV, KAFKA_VERSION, render_pom, runtime_cache_dir
 
 TEST_HEAP_MB = 384
+SECRETS = BrokerSecrets("tilik-admin", "admin-password-for-rendering")
 
 
 def _properties(text: str) -> dict[str, str]:
@@ -56,15 +57,55 @@ def _plan_only(state_dir: Path, nodes: int = 1) -> ClusterLayout:
 def test_server_properties_follow_cluster_size() -> None:
     single = ClusterLayout.plan(1, [(9092, 9093)])
     trio = ClusterLayout.plan(3, [(9092, 9093), (9094, 9095), (9096, 9097)])
-    one = _properties(render_server_properties(single, single.nodes[0], Path("/d")))
-    three = _properties(render_server_properties(trio, trio.nodes[2], Path("/d")))
+    one = _properties(render_server_properties(single, single.nodes[0], Path("/d"), SECRETS))
+    three = _properties(render_server_properties(trio, trio.nodes[2], Path("/d"), SECRETS))
     assert one["offsets.topic.replication.factor"] == "1"
     assert one["controller.quorum.voters"] == "1@127.0.0.1:9093"
     assert three["node.id"] == "3"
     assert three["controller.quorum.voters"] == "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"
     assert three["default.replication.factor"] == "3"
     assert three["transaction.state.log.min.isr"] == "2"
-    assert three["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9096"
+    assert three["advertised.listeners"] == "BROKER://127.0.0.1:9096"
+
+
+def test_a_new_cluster_authenticates_with_scram_and_allows_only_what_acls_allow() -> None:
+    layout = ClusterLayout.plan(1, [(9092, 9093, 9094)], tls_host="127.0.0.1")
+    secrets = BrokerSecrets("tilik-admin", "pw", keystore=Path("/s/broker.pem"))
+    props = _properties(render_server_properties(layout, layout.nodes[0], Path("/d"), secrets))
+    assert props["listener.security.protocol.map"] == (
+        "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,TLS:SASL_SSL"
+    )
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.tls.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:tilik-admin"
+    assert props["connections.max.reauth.ms"] == str(DEFAULT_REAUTH_MS) == "60000"
+    # The quorum stays on loopback; only the TLS listener may face other hosts.
+    assert "CONTROLLER://127.0.0.1:9093" in props["listeners"]
+    assert "TLS://127.0.0.1:9094" in props["advertised.listeners"]
+    assert props["listener.name.tls.ssl.keystore.location"] == "/s/broker.pem"
+
+
+def test_insecure_mode_is_plaintext_without_an_authorizer() -> None:
+    layout = ClusterLayout.plan(1, [(9092, 9093)], security="insecure")
+    props = _properties(render_server_properties(layout, layout.nodes[0], Path("/d")))
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    assert "authorizer.class.name" not in props
+
+
+def test_a_cluster_keeps_the_security_it_was_created_with(tmp_path: Path) -> None:
+    save_layout(
+        tmp_path / "kafka" / "cluster.json",
+        ClusterLayout.plan(1, any_free_ports(1), security="insecure"),
+    )
+    with pytest.raises(LocalKafkaError, match="created insecure"):
+        LocalKafka(tmp_path).start()
+    # A layout written before clusters had security was a PLAINTEXT one.
+    legacy = ClusterLayout.from_json('{"cluster_id": "x", "nodes": []}')
+    assert legacy.security == "insecure"
 
 
 def test_runtime_is_pinned_and_its_cache_is_overridable(tmp_path: Path) -> None:
@@ -135,7 +176,10 @@ def test_start_and_stop_are_idempotent_and_survive_a_stale_pid_file(tmp_path: Pa
     broker = LocalKafka(tmp_path, port=0, heap_mb=TEST_HEAP_MB)
     try:
         bootstrap = broker.start()
-        assert registered_brokers(bootstrap) == 1
+        assert registered_brokers(bootstrap, broker.client_options()) == 1
+        # The admin's credentials: in the state dir, for its owner only.
+        assert broker.admin_file.stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "kafka" / "node-1" / "server.properties").stat().st_mode & 0o777 == 0o600
         first = broker.status()
         assert first.state == "running"
         (pid,) = [node.pid for node in first.nodes]
@@ -159,7 +203,7 @@ def test_start_and_stop_are_idempotent_and_survive_a_stale_pid_file(tmp_path: Pa
         assert broker.start() == bootstrap
         (restarted,) = [node.pid for node in broker.status().nodes]
         assert restarted not in (None, os.getpid(), pid)
-        assert registered_brokers(bootstrap) == 1
+        assert registered_brokers(bootstrap, broker.client_options()) == 1
 
         # Stopped, its old port taken by someone else: an any-port cluster moves, data intact.
         broker.stop()
@@ -168,14 +212,20 @@ def test_start_and_stop_are_idempotent_and_survive_a_stale_pid_file(tmp_path: Pa
             squatter.listen()
             moved = broker.start()
         assert moved != bootstrap
-        assert registered_brokers(moved) == 1
+        # The admin file follows the move, so `tilik` commands find the cluster at its new ports.
+        admin = broker.admin_config()
+        assert admin is not None and admin.bootstrap == moved
+        assert registered_brokers(moved, broker.client_options()) == 1
     finally:
         broker.stop()
 
 
 def test_session_broker_is_exported_to_subprocesses(kafka_bootstrap: str) -> None:
+    from topics.connection import connection_config
+
     assert os.environ["TILIK_BOOTSTRAP"] == kafka_bootstrap
-    assert registered_brokers(kafka_bootstrap) >= 1
+    assert os.environ["TILIK_CLIENT_CONFIG"]
+    assert registered_brokers(kafka_bootstrap, connection_config()) >= 1
 
 
 @pytest.mark.slow
@@ -183,8 +233,9 @@ def test_three_node_cluster_replicates_and_restarts_a_lost_node(tmp_path: Path) 
     cluster = LocalKafka(tmp_path, nodes=3, port=0, heap_mb=TEST_HEAP_MB)
     try:
         bootstrap = cluster.start()
-        assert registered_brokers(bootstrap) == 3
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+        options = cluster.client_options()
+        assert registered_brokers(bootstrap, options) == 3
+        admin = KafkaAdminClient(**options)
         try:
             admin.create_topics([NewTopic("localkafka.replicated", 3, 3)])
             (described,) = admin.describe_topics(["localkafka.replicated"])
@@ -205,7 +256,7 @@ def test_three_node_cluster_replicates_and_restarts_a_lost_node(tmp_path: Path) 
         after = {node.node_id: node.pid for node in cluster.status().nodes}
         assert after[1] == pids[1] and after[3] == pids[3]
         assert after[2] not in (None, lost)
-        assert brokers_seen_by_every_node(bootstrap) == 3
+        assert brokers_seen_by_every_node(bootstrap, options) == 3
         # Without a node count, a start means "the cluster that is there": a no-op here.
         assert LocalKafka(tmp_path).start() == bootstrap
     finally:
@@ -235,7 +286,7 @@ def test_foreground_start_runs_until_sigterm_and_then_stops_the_broker(tmp_path:
     try:
         assert attached.stdout is not None
         bootstrap = attached.stdout.readline().strip()
-        assert registered_brokers(bootstrap) == 1
+        assert registered_brokers(bootstrap, LocalKafka(tmp_path).client_options()) == 1
         (pid,) = [node.pid for node in LocalKafka(tmp_path).status().nodes]
         assert pid is not None
         attached.send_signal(signal.SIGTERM)

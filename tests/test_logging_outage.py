@@ -23,6 +23,7 @@ import pytest
 
 from tilik.localkafka import LocalKafka
 from tilik.logconfig import REPEATS_FIELD
+from tilik.settings import Settings
 from topics.admin import apply_catalog
 from topics.catalog import all_topics
 
@@ -71,11 +72,14 @@ def test_a_broker_outage_under_a_running_connector_logs_a_bounded_number_of_line
     broker: tuple[LocalKafka, str], tmp_path: Path
 ) -> None:
     kafka, bootstrap = broker
-    apply_catalog(all_topics(), bootstrap=bootstrap, replication_factor=1)
+    # This broker's own admin, not the session broker's.
+    admin = Settings(client_config=kafka.admin_file)
+    apply_catalog(all_topics(), bootstrap=bootstrap, replication_factor=1, settings=admin)
     password = secrets.token_urlsafe(12)
     env = {
         **os.environ,
         "TILIK_BOOTSTRAP": bootstrap,
+        "TILIK_CLIENT_CONFIG": str(kafka.admin_file),
         "TILIK_LOG_FORMAT": "json",
         "TILIK_LOG_LEVEL": "info",
         "TILIK_SIM_PASSWORD": password,

@@ -22,6 +22,7 @@ from topics import codec
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS
 from topics.client import CatalogProducer, read_table
+from topics.connection import connection_config
 from topics.models import (
     CameraRecord,
     DeadLetter,
@@ -126,7 +127,7 @@ async def _dead_letters_since(
     bootstrap: str, start: dict[TopicPartition, int], device: str
 ) -> list[DeadLetter]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        **connection_config(bootstrap), enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     try:
@@ -152,7 +153,7 @@ async def _dead_letters_since(
 
 
 async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(**connection_config(bootstrap), group_id=None)
     await consumer.start()
     try:
         tps = [TopicPartition(DEAD_LETTERS.name, p) for p in range(DEAD_LETTERS.partitions)]

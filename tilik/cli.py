@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from tilik import __version__
@@ -13,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "topics": "topics.cli:topics",
     "produce": "topics.cli:produce",
     "tail": "topics.cli:tail",
+    "access": "topics.access.cli:access",
     "discover": "connectors.cli:discover",
     "simulate": "connectors.cli:simulate",
     "connectors": "connectors.sdk.cli:connectors",
@@ -36,4 +39,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli()
+    from topics.connection import KafkaSetupError
+
+    try:
+        cli()
+    except KafkaSetupError as exc:
+        # Refused credentials, missing topics, unreachable brokers: one line, no traceback.
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

@@ -1,9 +1,10 @@
 """``tilik demo``: a simulated city on the embedded default, with alerts arriving at the agencies.
 
-It starts (or reuses) the local broker, applies the catalog, serves simulated ONVIF cameras and a
-Hikvision NVR on loopback, onboards them with Semarang locations, runs a hub worker and the
-connectors, feeds a simulated analytics engine, switches a few cameras off, and prints every
-dispatch as an agency would receive it. Everything it started is stopped at the end.
+It starts (or reuses) the local broker, applies the catalog and the access declaration, serves
+simulated ONVIF cameras and a Hikvision NVR on loopback, onboards them with Semarang locations,
+runs a hub worker and the connectors (each as its own principal: the broker allows each only what
+docs/access.md says), feeds a simulated analytics engine, switches a few cameras off, and prints
+every dispatch as an agency would receive it. Everything it started is stopped at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import yaml
 from connectors.sdk.secrets import camera_secret_env
 from tilik.analytics_sim import AnalyticsEngine
 from tilik.city import place_cameras
-from tilik.settings import get_settings
+from tilik.settings import Settings, get_settings
 from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
 from topics.models import CameraRecord, Dispatch
 
@@ -58,13 +59,17 @@ class Processes:
         self.logs: list[IO[bytes]] = []
 
     def spawn(
-        self, name: str, *args: str, stdout: int | IO[bytes] | None = None
+        self,
+        name: str,
+        *args: str,
+        stdout: int | IO[bytes] | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.logs.append(log)
         child = subprocess.Popen(
             [sys.executable, "-m", "tilik", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=stdout if stdout is not None else log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -157,6 +162,7 @@ def free_port() -> int:
 
 
 def run_tilik(env: dict[str, str], *args: str) -> None:
+    """Runs one ``tilik`` command to completion; a failure stops the demo."""
     result = subprocess.run(
         [sys.executable, "-m", "tilik", *args],
         env=env,
@@ -182,6 +188,7 @@ def format_dispatch(dispatch: Dispatch) -> str:
 
 async def watch_dispatches(
     bootstrap: str,
+    settings: Settings,
     duration: float,
     counts: Counter[str],
     analytics: AnalyticsEngine | None,
@@ -193,7 +200,9 @@ async def watch_dispatches(
     from topics.models import Agency
 
     specs = [dispatch_spec(agency.value) for agency in Agency]
-    async with CatalogProducer(bootstrap, client_id="tilik-demo-analytics") as producer:
+    async with CatalogProducer(
+        bootstrap, client_id="tilik-demo-analytics", settings=settings
+    ) as producer:
         consumer = CatalogConsumer(
             *specs,
             group_id=None,
@@ -201,6 +210,7 @@ async def watch_dispatches(
             bootstrap=bootstrap,
             producer=producer,
             auto_offset_reset="latest",
+            settings=settings,
         )
         await consumer.start()
         try:
@@ -223,20 +233,23 @@ async def watch_dispatches(
             await consumer.stop()
 
 
-async def registered_cameras(bootstrap: str) -> list[CameraRecord]:
+async def registered_cameras(bootstrap: str, settings: Settings) -> list[CameraRecord]:
     from topics.client import read_table
 
-    table = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap, component="demo", timeout_s=60)
+    table = await read_table(
+        CAMERA_REGISTRY, bootstrap=bootstrap, component="demo", timeout_s=60, settings=settings
+    )
     return [record for record in table.values() if isinstance(record, CameraRecord)]
 
 
 @contextlib.contextmanager
 def local_broker(
     bootstrap: str | None, state_dir: Path, stage: Stage, *, keep: bool
-) -> Iterator[tuple[str, bool]]:
-    """The broker to use: the given one, or the local one (stopped at the end if started here)."""
+) -> Iterator[tuple[str, Settings, bool]]:
+    """The broker to use and the operator's settings for it: the given broker (as the
+    environment's principal), or the local one as its admin (stopped at the end if started here)."""
     if bootstrap:
-        yield bootstrap, False
+        yield bootstrap, get_settings(), False
         return
     from tilik.localkafka import LocalKafka
 
@@ -244,11 +257,32 @@ def local_broker(
     was_running = kafka.status().state == "running"
     stage("starting the local Kafka broker (first run fetches it from Maven Central)")
     address = kafka.start()
+    admin = kafka.admin_file if kafka.admin_file.is_file() else None
+    operator = Settings(bootstrap=address, state_dir=state_dir, client_config=admin)
     try:
-        yield address, not was_running
+        yield address, operator, not was_running
     finally:
         if not was_running and not keep:
             kafka.stop()
+
+
+def service_principals(address: str, operator: Settings, out: Path) -> dict[str, dict[str, str]]:
+    """The catalog, the hub's and the connectors' principals (made once, kept in the demo dir)
+    and the declared ACLs: each process's environment to run as its own principal."""
+    from topics.access.manage import AccessAdmin, Issuer
+    from topics.access.roles import connector_role, hub_role
+    from topics.admin import apply_catalog
+
+    if operator.client_config_file() is None:
+        # A broker without authentication (`tilik kafka start --insecure`): nothing to issue.
+        apply_catalog(all_topics(), bootstrap=address, settings=operator)
+        return {"hub": {}, "connector": {}}
+    access = AccessAdmin(address, settings=operator, issuer=Issuer(address, None), actor="demo")
+    hub, connector = asyncio.run(access.provision(out, [hub_role(), connector_role()]))
+    return {
+        "hub": {"TILIK_CLIENT_CONFIG": str(hub)},
+        "connector": {"TILIK_CLIENT_CONFIG": str(connector)},
+    }
 
 
 @click.command()
@@ -284,6 +318,7 @@ def demo(
         bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage, keep=keep_broker
     ) as (
         address,
+        operator,
         started,
     ):
         env = {
@@ -292,12 +327,12 @@ def demo(
             "TILIK_STATE_DIR": str(state),
             PASSWORD_ENV: secrets.token_urlsafe(12),
         }
+        if operator.client_config is not None:
+            env["TILIK_CLIENT_CONFIG"] = str(operator.client_config)
         env["TILIK_SIM_ONVIF_PASSWORD"] = env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
         click.echo(f"broker: {address}")
-        stage("applying the topic catalog")
-        from topics.admin import apply_catalog
-
-        apply_catalog(all_topics(), bootstrap=address)
+        stage("applying the topic catalog and the access declaration")
+        principals = service_principals(address, operator, log_dir / "principals")
         processes = Processes(env, log_dir)
         counts: Counter[str] = Counter()
         try:
@@ -342,13 +377,20 @@ def demo(
             stage("onboarding: probing every camera and publishing the registry")
             inventory = log_dir / "inventory.yaml"
             write_inventory(inventory, onvif_addresses, seed=seed)
+            as_connector = {**env, **principals["connector"]}
             run_tilik(
-                env, "discover", "onvif", "--inventory", str(inventory), "--bootstrap", address
+                as_connector,
+                "discover",
+                "onvif",
+                "--inventory",
+                str(inventory),
+                "--bootstrap",
+                address,
             )
             nvr_config = log_dir / "nvr.yaml"
             write_nvr_config(nvr_config, nvr_address)
             run_tilik(
-                env,
+                as_connector,
                 "connectors",
                 "onboard",
                 "hikvision",
@@ -357,7 +399,7 @@ def demo(
                 "--bootstrap",
                 address,
             )
-            records = asyncio.run(registered_cameras(address))
+            records = asyncio.run(registered_cameras(address, operator))
             click.echo(f"registry: {len(records)} cameras")
 
             stage("starting the hub worker and the connectors")
@@ -372,7 +414,7 @@ def demo(
                 # A hub of its own per run: its health table starts empty, so only this
                 # run's cameras are watched for silence.
                 "--app-id",
-                f"tilik-demo-{secrets.token_hex(3)}",
+                f"tilik-hub-demo-{secrets.token_hex(3)}",
                 "--offline-after",
                 "30",
                 "--health-check-every",
@@ -380,6 +422,7 @@ def demo(
                 "--from-latest",
                 "--data-dir",
                 str(log_dir / "hub-data"),
+                env=principals["hub"],
             )
             for name in ("onvif", "hikvision"):
                 processes.spawn(
@@ -391,6 +434,7 @@ def demo(
                     "10",
                     "--bootstrap",
                     address,
+                    env=principals["connector"],
                 )
             time.sleep(8)
             stage("switching 2 cameras off; the hub will raise camera_offline after 30 s")
@@ -402,7 +446,9 @@ def demo(
             )
             analytics = AnalyticsEngine(records, seed=seed)
             asyncio.run(
-                watch_dispatches(address, duration, counts, analytics, analytics_every=10.0)
+                watch_dispatches(
+                    address, operator, duration, counts, analytics, analytics_every=10.0
+                )
             )
         finally:
             stage("stopping the demo's processes")

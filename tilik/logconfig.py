@@ -208,4 +208,7 @@ def configure_logging(
     root.setLevel(max(numeric_level, logging.INFO) if level_name == "DEBUG" else numeric_level)
     for noisy in ("aiokafka", "kafka", "zeep", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(numeric_level, logging.WARNING))
+    # kafka-python warns on every SCRAM login over SASL_PLAINTEXT. SCRAM never sends the password,
+    # and Tilik uses that listener on loopback only (other hosts connect through TLS).
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     _configured = True

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ENV_PREFIX = "TILIK_"
+# The local broker's admin client config, relative to the state dir (``tilik kafka start`` writes it).
+LOCAL_ADMIN_CONFIG = Path("kafka") / "admin.properties"
 #: Where camera credential references may point by default: variables named TILIK_CAMERA_SECRET_*.
 DEFAULT_CAMERA_SECRETS_ENV_PREFIX = "TILIK_CAMERA_SECRET_"
 
@@ -33,12 +35,36 @@ class Settings(BaseModel):
         default="auto", description="auto: JSON lines unless stderr is a terminal."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    client_config: Path | None = Field(
+        default=None,
+        description=(
+            "Kafka client config file (bootstrap, principal, password, CA) this process connects "
+            "with; unset: the local broker's admin file in the state dir, when there is one."
+        ),
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
+    sasl_username: str | None = Field(
+        default=None,
+        description="Principal to connect as; when set, these TILIK_SASL_* settings replace any client config file.",
+    )
     sasl_password_env: str | None = Field(
         default=None,
         description="Name of the environment variable holding the SASL password (never the password).",
+    )
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) for SSL/SASL_SSL set through these variables."
+    )
+    access_bootstrap: str | None = Field(
+        default=None,
+        description=(
+            "The address `tilik access` writes into the client configs it issues (agencies' and "
+            "sites' way in); default: the local broker's TLS listener, else the bootstrap."
+        ),
+    )
+    access_ca_file: Path | None = Field(
+        default=None,
+        description="The CA (PEM) `tilik access` writes into issued client configs; default: the local broker's CA.",
     )
     camera_secrets_env_prefix: str = Field(
         default=DEFAULT_CAMERA_SECRETS_ENV_PREFIX,
@@ -86,7 +112,32 @@ class Settings(BaseModel):
             key = ENV_PREFIX + name.upper()
             if key in env and env[key] != "":
                 values[name] = env[key]
-        return cls.model_validate(values)
+        settings = cls.model_validate(values)
+        if "bootstrap" not in values:
+            # Without TILIK_BOOTSTRAP the client config file says where the broker is.
+            found = settings._bootstrap_of_client_config()
+            if found:
+                settings = settings.model_copy(update={"bootstrap": found})
+        return settings
+
+    def client_config_file(self) -> Path | None:
+        """The client config file in effect: TILIK_CLIENT_CONFIG, else the local admin's, if any."""
+        if self.client_config is not None:
+            return self.client_config
+        local_admin = self.state_dir / LOCAL_ADMIN_CONFIG
+        return local_admin if local_admin.is_file() else None
+
+    def _bootstrap_of_client_config(self) -> str | None:
+        from tilik.clientconfig import ClientConfig, ClientConfigError
+
+        path = None if self.sasl_username else self.client_config_file()
+        if path is None:
+            return None
+        try:
+            return ClientConfig.load(path).bootstrap
+        except ClientConfigError:
+            # Reported where a client is made (topics.connection), not while reading settings.
+            return None
 
     @classmethod
     def env_names(cls) -> set[str]:

@@ -19,13 +19,20 @@ from kafka.errors import KafkaError
 
 from tilik.settings import Settings, get_settings
 from topics.catalog import TopicSpec, all_topics
-from topics.connection import connection_config
+from topics.connection import (
+    KafkaSetupError,
+    connection_config,
+    diagnose_refusal_sync,
+    principal_of,
+    refused_operation,
+)
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
+TOPIC_AUTHORIZATION_FAILED = 29
 TOPIC_ALREADY_EXISTS = 36
 
 
-class AdminError(RuntimeError):
+class AdminError(KafkaSetupError, RuntimeError):
     """Root of topic administration errors; the message says what to do."""
 
 
@@ -35,6 +42,10 @@ class BrokerUnreachable(AdminError):
 
 class PartitionShrinkRefused(AdminError):
     """A declaration has fewer partitions than the topic on the broker."""
+
+
+class MissingTopics(AdminError):
+    """Topics a process needs do not exist; the operator creates them."""
 
 
 class Action(StrEnum):
@@ -86,6 +97,9 @@ def admin_client(
             request_timeout_ms=max(timeout_ms, 5000),
         )
     except KafkaError as exc:
+        refusal = diagnose_refusal_sync(config)
+        if refusal is not None:
+            raise refusal from None
         raise BrokerUnreachable(
             f"no Kafka broker answered at {config['bootstrap_servers']} ({type(exc).__name__})"
         ) from exc
@@ -235,8 +249,45 @@ def apply_catalog(
             if not dry_run:
                 execute(client, result.changes, rf)
         except KafkaError as exc:
+            refused = refused_operation(exc, client.config, "create or reconfigure catalog topics")
+            if refused is not None:
+                raise refused from None
             raise AdminError(f"topic administration failed: {exc}") from exc
     return result
+
+
+def require_topics(
+    specs: Sequence[TopicSpec],
+    *,
+    bootstrap: str | None = None,
+    settings: Settings | None = None,
+    timeout_s: float = 10.0,
+) -> None:
+    """Raise ``MissingTopics`` unless every topic exists; needs only DESCRIBE on them.
+
+    For processes that use the catalog without administering it (hub workers): creating and
+    reconciling topics is the operator's, with ``tilik topics apply`` and ``tilik access``.
+    """
+    names = [spec.name for spec in specs]
+    with admin_client(bootstrap, settings=settings, timeout_s=timeout_s) as client:
+        try:
+            described = client.describe_topics(names)
+        except KafkaError as exc:
+            raise AdminError(f"describing topics failed: {exc}") from exc
+        principal = principal_of(client.config)
+    missing = sorted(
+        t["name"] for t in described if t.get("error_code") == UNKNOWN_TOPIC_OR_PARTITION
+    )
+    hidden = sorted(
+        t["name"] for t in described if t.get("error_code") == TOPIC_AUTHORIZATION_FAILED
+    )
+    if hidden:
+        raise AdminError(f"{principal} may not see topics {', '.join(hidden)}: check its ACLs")
+    if missing:
+        raise MissingTopics(
+            f"topics {', '.join(missing)} do not exist; the operator creates them with "
+            "`tilik topics apply` (an agency's with `tilik access agency add <id>`)"
+        )
 
 
 def broker_state(

@@ -23,6 +23,7 @@ from topics.models import (
     DeadLetter,
     DeviceEvent,
     Dispatch,
+    SiteConfig,
 )
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -111,15 +112,6 @@ ALERTS = TopicSpec(
     retention_ms=30 * DAY_MS,
 )
 
-ALERT_ACKS = TopicSpec(
-    name="tilik.alerts.acks.v1",
-    value_model=AlertAck,
-    key="alert_id",
-    description="Agencies acknowledge alerts here; an acknowledgement stops escalation.",
-    partitions=6,
-    retention_ms=30 * DAY_MS,
-)
-
 # v2: the `processing_failed` kind (a valid record whose processing raised), which a v1 consumer
 # validating the kind against the v1 enum would refuse (docs/catalog.md, "Versions").
 DEAD_LETTERS = TopicSpec(
@@ -165,34 +157,145 @@ def dispatch_spec(agency: str) -> TopicSpec:
 
 DISPATCH = {agency.value: dispatch_spec(agency.value) for agency in Agency}
 
+ACK_PREFIX = "tilik.acks."
+
+
+def ack_topic_name(agency: str) -> str:
+    return f"{ACK_PREFIX}{agency}.v1"
+
+
+def ack_spec(agency: str) -> TopicSpec:
+    """An agency's own acknowledgement topic: only its principal may write it, so an
+    acknowledgement's topic says which agency sent it (the payload's word is not taken for it)."""
+    return TopicSpec(
+        name=ack_topic_name(agency),
+        value_model=AlertAck,
+        key="alert_id",
+        description=(
+            f"`{agency}` acknowledges alerts here; an acknowledgement stops escalation. Only "
+            f"`{agency}`'s principal (and the hub, for webhook answers) may write it; one naming "
+            "another agency is dead-lettered."
+        ),
+        # A few acknowledgements a minute per agency: one partition (the hub watches each one).
+        partitions=1,
+        retention_ms=30 * DAY_MS,
+    )
+
+
+def agency_of_ack_topic(topic: str) -> str | None:
+    """The agency whose acknowledgement topic ``topic`` is, or ``None``."""
+    if topic.startswith(ACK_PREFIX) and topic.endswith(".v1"):
+        return topic[len(ACK_PREFIX) : -len(".v1")] or None
+    return None
+
+
+ACKS = {agency.value: ack_spec(agency.value) for agency in Agency}
+
 
 def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
-    """The whole catalog, optionally with a city's own agency list instead of the defaults."""
-    dispatch = (
-        [dispatch_spec(a) for a in agencies] if agencies is not None else list(DISPATCH.values())
-    )
+    """The whole shared catalog, optionally with a city's own agency list instead of the defaults.
+
+    Each agency has a dispatch and an acknowledgement topic. A tenant's topics
+    (``tenant_topics``) are made when the tenant is added (``tilik access tenant add``).
+    """
+    names = agencies if agencies is not None else list(DISPATCH)
     return [
         CAMERA_REGISTRY,
         CAMERA_STATUS,
         DEVICE_EVENTS,
         ALERTS,
-        ALERT_ACKS,
-        *dispatch,
+        *(dispatch_spec(a) for a in names),
+        *(ack_spec(a) for a in names),
         DEAD_LETTERS,
         AUDIT,
     ]
 
 
+TENANT_PREFIX = "tilik.tenant."
+
+
+@dataclass(frozen=True)
+class TenantTopics:
+    """One private tenant's topics: what its sites' edge agents write, and their configuration.
+
+    The hub's ingest agent republishes the records into the shared topics, stamping the owner
+    from the topic they came from, never from the payload.
+    """
+
+    tenant: str
+    cameras: TopicSpec
+    status: TopicSpec
+    events: TopicSpec
+    site_config: TopicSpec
+
+    @property
+    def ingest(self) -> tuple[TopicSpec, TopicSpec, TopicSpec]:
+        """The topics the tenant's sites write."""
+        return (self.cameras, self.status, self.events)
+
+    @property
+    def all(self) -> list[TopicSpec]:
+        return [*self.ingest, self.site_config]
+
+
+def tenant_topics(tenant: str) -> TenantTopics:
+    base = f"{TENANT_PREFIX}{tenant}"
+    return TenantTopics(
+        tenant=tenant,
+        cameras=TopicSpec(
+            name=f"{base}.cameras.v1",
+            value_model=CameraRecord,
+            key="camera_id",
+            description=(
+                f"Cameras `{tenant}`'s sites onboard (compacted; a tombstone revokes). Written "
+                "only by the tenant's principal; the hub's ingest agent republishes them."
+            ),
+            partitions=3,
+            cleanup_policy="compact",
+            retention_ms=-1,
+        ),
+        status=TopicSpec(
+            name=f"{base}.status.v1",
+            value_model=CameraStatus,
+            key="camera_id",
+            description=f"Health of `{tenant}`'s cameras, checked at its sites.",
+            partitions=3,
+            retention_ms=3 * DAY_MS,
+        ),
+        events=TopicSpec(
+            name=f"{base}.events.v1",
+            value_model=DeviceEvent,
+            key="camera_id",
+            description=f"Device events of `{tenant}`'s cameras, normalised at its sites.",
+            partitions=6,
+            retention_ms=7 * DAY_MS,
+        ),
+        site_config=TopicSpec(
+            name=f"{base}.sites.v1",
+            value_model=SiteConfig,
+            key="site_id",
+            description=(
+                f"Configuration of `{tenant}`'s sites for their edge agents (compacted). "
+                "Readable only by the tenant's principal."
+            ),
+            partitions=1,
+            cleanup_policy="compact",
+            retention_ms=-1,
+        ),
+    )
+
+
 def iter_payload_models() -> Iterator[type[BaseModel]]:
+    """Every payload model of the catalog, a tenant's topics included."""
     seen: set[type[BaseModel]] = set()
-    for spec in all_topics():
+    for spec in [*all_topics(), *tenant_topics("any").all]:
         if spec.value_model not in seen:
             seen.add(spec.value_model)
             yield spec.value_model
 
 
 def get_spec(name: str) -> TopicSpec:
-    """Look up a topic by full name or by a short alias (`registry`, `events`, `dispatch.dishub`)."""
+    """Look up a topic by full name or a short alias (`registry`, `events`, `dispatch.dishub`, `acks.dishub`)."""
     by_name = {spec.name: spec for spec in all_topics()}
     if name in by_name:
         return by_name[name]
@@ -202,7 +305,6 @@ def get_spec(name: str) -> TopicSpec:
         "status": CAMERA_STATUS,
         "events": DEVICE_EVENTS,
         "alerts": ALERTS,
-        "acks": ALERT_ACKS,
         "dlq": DEAD_LETTERS,
         "deadletter": DEAD_LETTERS,
         "audit": AUDIT,
@@ -212,4 +314,13 @@ def get_spec(name: str) -> TopicSpec:
     if name.startswith("dispatch."):
         agency = name.removeprefix("dispatch.")
         return DISPATCH.get(agency) or dispatch_spec(agency)
+    if name.startswith("acks."):
+        return ack_spec(name.removeprefix("acks."))
+    acknowledging = agency_of_ack_topic(name)
+    if acknowledging is not None:
+        return ack_spec(acknowledging)
+    if name.startswith(TENANT_PREFIX):
+        for spec in tenant_topics(name.removeprefix(TENANT_PREFIX).split(".")[0]).all:
+            if spec.name == name:
+                return spec
     raise KeyError(f"no topic {name!r} in the catalog")

@@ -96,8 +96,15 @@ def list_command(bootstrap: str | None, as_json: bool, timeout: float) -> None:
     default=Path("docs/topics"),
     show_default=True,
 )
-def docs_command(out: Path) -> None:
-    """Write one JSON Schema per payload and the AsyncAPI 3.0 document of the catalog."""
+@click.option(
+    "--access-doc",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also refresh the generated role x topic table in this file (docs/access.md).",
+)
+def docs_command(out: Path, access_doc: Path | None) -> None:
+    """Write one JSON Schema per payload, the AsyncAPI 3.0 document and the role x topic table."""
+    from topics.access.docs import render_access_table, replace_table
     from topics.docs import write_docs
 
     settings = get_settings()
@@ -105,6 +112,14 @@ def docs_command(out: Path) -> None:
         out, server=settings.bootstrap.split(",")[0], replicas=settings.replication_factor
     ):
         click.echo(str(path))
+    if access_doc is not None:
+        text = access_doc.read_text(encoding="utf-8")
+        try:
+            updated = replace_table(text, render_access_table())
+        except ValueError as exc:
+            raise click.ClickException(f"{access_doc}: {exc}") from None
+        access_doc.write_text(updated, encoding="utf-8")
+        click.echo(str(access_doc))
 
 
 @click.command()

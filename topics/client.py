@@ -26,14 +26,19 @@ from typing import Any, Self, TypeVar, cast
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import BrokerResponseError, CommitFailedError, KafkaConnectionError
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
 from tilik.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
-from topics.connection import connection_config
+from topics.connection import (
+    authorization_refused,
+    connection_config,
+    diagnose_refusal,
+    refused_operation,
+)
 from topics.deadletters import make_dead_letter
 from topics.faults import RecordFaults
 from topics.models import EARLIEST, LATEST, DeadLetter
@@ -53,6 +58,21 @@ M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
 PartitionCallback = Callable[[set[TopicPartition]], Awaitable[None]]
+
+
+async def _started(client: AIOKafkaProducer | AIOKafkaConsumer, options: dict[str, Any]) -> None:
+    """Start an aiokafka client; refused credentials become one ``AuthenticationRefused``.
+
+    aiokafka reports them only as "unable to bootstrap"; ``diagnose_refusal`` tells which it was.
+    """
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await client.stop()
+        refusal = await diagnose_refusal(options)
+        if refusal is not None:
+            raise refusal from None
+        raise
 
 
 def _compression() -> str | None:
@@ -83,12 +103,13 @@ class CatalogProducer:
             "max_request_size": codec.MAX_MESSAGE_BYTES + 64 * 1024,
         }
         options.update(extra)
+        self._options = options
         self._producer = AIOKafkaProducer(**options)
         self._started = False
 
     async def start(self) -> None:
         if not self._started:
-            await self._producer.start()
+            await _started(self._producer, self._options)
             self._started = True
 
     async def stop(self) -> None:
@@ -149,7 +170,36 @@ class CatalogProducer:
         Waits only when the client's buffer is full, so a burst is batched by the client.
         """
         raw_key, payload, all_headers = self._prepare(spec, value, key, headers)
-        return await self._producer.send(spec.name, payload, key=raw_key, headers=all_headers)
+        return await self._send(spec.name, payload, raw_key, all_headers)
+
+    async def _delivered(
+        self, future: asyncio.Future[RecordMetadata], topic: str
+    ) -> RecordMetadata:
+        """The broker's acknowledgement; a refusal by ACL is the one-line error naming the principal."""
+        try:
+            return await future
+        except BrokerResponseError as exc:
+            refused = refused_operation(exc, self._options, f"write to {topic}")
+            if refused is not None:
+                raise refused from None
+            raise
+
+    async def _send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]],
+    ) -> asyncio.Future[RecordMetadata]:
+        try:
+            future = await self._producer.send(topic, value, key=key, headers=headers)
+        except BrokerResponseError as exc:
+            # aiokafka looks the topic up before queueing: a topic the principal may not write fails here.
+            refused = refused_operation(exc, self._options, f"write to {topic}")
+            if refused is not None:
+                raise refused from None
+            raise
+        return future
 
     async def send(
         self,
@@ -160,14 +210,15 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> RecordMetadata:
         """Publish one payload (``None`` is a tombstone and needs ``key``); returns once acknowledged."""
-        return await (await self.enqueue(spec, value, key=key, headers=headers))
+        future = await self.enqueue(spec, value, key=key, headers=headers)
+        return await self._delivered(future, spec.name)
 
     async def send_batch(
         self, spec: TopicSpec, values: Iterable[BaseModel]
     ) -> list[RecordMetadata]:
         """Publish many payloads at once (batched by the client), then wait for every acknowledgement."""
         futures = [await self.enqueue(spec, value) for value in values]
-        return list(await asyncio.gather(*futures))
+        return list(await asyncio.gather(*(self._delivered(f, spec.name) for f in futures)))
 
     async def enqueue_raw(
         self,
@@ -178,7 +229,7 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Queue bytes without validation: for operators injecting or replaying exact input."""
-        return await self._producer.send(topic, value, key=key, headers=list(headers or []))
+        return await self._send(topic, value, key, list(headers or []))
 
     async def send_raw(
         self,
@@ -189,7 +240,8 @@ class CatalogProducer:
         headers: Iterable[tuple[str, bytes]] | None = None,
     ) -> RecordMetadata:
         """Publish bytes without validation and wait for the acknowledgement."""
-        return await (await self.enqueue_raw(topic, value, key=key, headers=headers))
+        future = await self.enqueue_raw(topic, value, key=key, headers=headers)
+        return await self._delivered(future, topic)
 
     async def dead_letter(self, letter: DeadLetter) -> RecordMetadata:
         """Publish a dead letter, keyed by its source topic (or device) so a source's letters stay in order."""
@@ -335,6 +387,7 @@ class CatalogConsumer:
             "max_partition_fetch_bytes": 2 * codec.MAX_MESSAGE_BYTES,
         }
         options.update(extra)
+        self._options = options
         self._consumer = AIOKafkaConsumer(**options)
         self._buffer: deque[ConsumerRecord[bytes, bytes]] = deque()
         self._in_hand: ConsumerRecord[bytes, bytes] | None = None
@@ -348,7 +401,7 @@ class CatalogConsumer:
     async def start(self) -> None:
         if self._started:
             return
-        await self._consumer.start()
+        await _started(self._consumer, self._options)
         self._consumer.subscribe(list(self.specs), listener=_Rebalance(self))
         self._started = True
 
@@ -481,9 +534,27 @@ class CatalogConsumer:
                 wait_ms = min(wait_ms, int((deadline - time.monotonic()) * 1000))
                 if wait_ms <= 0:
                     return None
-            batches = await self._consumer.getmany(timeout_ms=wait_ms)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=wait_ms)
+            except BrokerResponseError as exc:
+                refused = refused_operation(exc, self._options, self._reading())
+                if refused is not None:
+                    raise refused from None
+                raise
+            self._check_authorized()
             for records in batches.values():
                 self._buffer.extend(records)
+
+    def _reading(self) -> str:
+        topics = ", ".join(sorted(self.specs))
+        return f"read {topics}" + (f" in group {self.group_id}" if self.group_id else "")
+
+    def _check_authorized(self) -> None:
+        # aiokafka logs a subscribed topic the principal may not read and then waits on it
+        # forever; here it is an error the caller sees.
+        refused = set(self.specs) & self._consumer._client.cluster.unauthorized_topics
+        if refused:
+            raise authorization_refused(self._options, f"read {', '.join(sorted(refused))}")
 
     async def process(
         self, received: Received, handle: Callable[[Received], R | Awaitable[R]]
@@ -589,7 +660,7 @@ async def _read_table(
         client_id=f"tilik-{component}",
         max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
     )
-    await consumer.start()
+    await _started(consumer, options)
     table: dict[str, BaseModel] = {}
     dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
     faults = RecordFaults(component, dead_letters.publish)
@@ -597,7 +668,12 @@ async def _read_table(
         partitions = consumer.partitions_for_topic(spec.name)
         if partitions is None:
             # aiokafka has no public metadata refresh for a consumer without a subscription.
+            # Asking for the topic by name tells a refused topic from a missing one (brokers
+            # Tilik runs never create topics on request).
+            consumer._client.add_topic(spec.name)
             await consumer._client.force_metadata_update()
+            if spec.name in consumer._client.cluster.unauthorized_topics:
+                raise authorization_refused(options, f"read {spec.name}")
             partitions = consumer.partitions_for_topic(spec.name) or set()
         tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
         if not tps:
@@ -607,7 +683,13 @@ async def _read_table(
         end = await consumer.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > 0}
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            try:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            except BrokerResponseError as exc:
+                refused = refused_operation(exc, options, f"read {spec.name}")
+                if refused is not None:
+                    raise refused from None
+                raise
             for records in batches.values():
                 for record in records:
                     try:

@@ -39,6 +39,8 @@ from topics.models import (
     OwnerKind,
     Severity,
     SharingLevel,
+    SiteConfig,
+    SiteDevice,
     SiteType,
     StreamProfile,
 )
@@ -213,6 +215,22 @@ def audit_record(seed: int | str = 0) -> AuditRecord:
     )
 
 
+def site_config(seed: int | str = 0) -> SiteConfig:
+    return SiteConfig(
+        site_id=f"paragon-{seed}",
+        tenant_id="mall-paragon",
+        devices=[
+            SiteDevice(
+                connector="hikvision",
+                address="192.168.1.64:80",
+                credential_ref="env:NVR_PASSWORD",
+                sharing=SharingLevel.ALARM_LIVE,
+            )
+        ],
+        updated_at=_time(seed, 8),
+    )
+
+
 EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     CameraRecord: camera_record,
     CameraStatus: camera_status,
@@ -222,6 +240,7 @@ EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     AlertAck: alert_ack,
     DeadLetter: dead_letter,
     AuditRecord: audit_record,
+    SiteConfig: site_config,
 }
 
 

@@ -443,6 +443,36 @@ class DeadLetter(StrictModel):
     failed_at: Timestamp
 
 
+TenantId = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,40}$",
+        description="Tenant id (a private owner with its own principal), e.g. `mall-paragon`.",
+    ),
+]
+
+
+class SiteDevice(StrictModel):
+    """One recorder or camera an edge agent runs a connector for, at the tenant's site."""
+
+    connector: ShortText = Field(description="Connector that manages it, e.g. `hikvision`.")
+    address: ShortText = Field(description="host:port as the site reaches it.")
+    credential_ref: ShortText | None = Field(
+        default=None,
+        description="Where the edge agent finds the credentials at the site (`env:VAR`, `file:/path`): never the secret.",
+    )
+    sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+
+
+class SiteConfig(StrictModel):
+    """A private site's configuration for its edge agent (compacted, keyed by site id)."""
+
+    site_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    tenant_id: TenantId
+    devices: list[SiteDevice] = Field(default_factory=list, max_length=1000)
+    updated_at: AwareDatetime
+
+
 class AuditRecord(StrictModel):
     """Who did what to which subject: onboarding, sharing changes, revocations, replays, rule changes."""
 

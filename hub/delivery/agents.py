@@ -20,7 +20,7 @@ from hub.delivery.policy import RetryPolicy
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.dispatching.agents import routing_of
 from hub.isolation import RecordIsolation, catalog_payload
-from topics.catalog import ALERT_ACKS, dispatch_spec
+from topics.catalog import ack_spec, dispatch_spec
 from topics.deadletters import make_dead_letter
 from topics.models import AlertAck, DeadLetterKind, Dispatch
 
@@ -83,7 +83,7 @@ def _install_agency(hub: Hub, target: WebhookTarget, policy: RetryPolicy) -> Non
                 acked_at=utcnow(),
                 acked_by="webhook",
             )
-            await hub.catalog.send(ALERT_ACKS, ack)
+            await hub.catalog.send(ack_spec(target.agency), ack)
 
     @hub.app.agent(hub.catalog.topic(spec), name=f"hub.delivery.webhook.{target.agency}")
     async def post_dispatches(stream: Any) -> None:

@@ -18,9 +18,10 @@ from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_du
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.gaps import guarded, watch_stalls
-from hub.isolation import RecordIsolation, catalog_payload, internal_json
+from hub.isolation import RecordIsolation, internal_json, message_headers
 from hub.routing import RoutingTable, load_routes
-from topics.catalog import ALERT_ACKS, ALERTS
+from topics import codec
+from topics.catalog import ALERTS, ack_spec, agency_of_ack_topic
 from topics.models import AlertAck, Dispatch
 
 log = structlog.get_logger(__name__)
@@ -40,15 +41,28 @@ def install(hub: Hub) -> AlertOutlet:
 
     outlet = AlertOutlet(hub.catalog, routing, escalation_inbox)
     isolation = RecordIsolation(hub.catalog, COMPONENT)
-    ack_of = catalog_payload(ALERT_ACKS, AlertAck)
+    # Each agency acknowledges on its own topic, which only its principal may write: the topic,
+    # not the payload, says who acknowledged.
+    ack_specs = {spec.name: spec for spec in map(ack_spec, sorted(routing.agencies))}
 
-    async def forward_ack(ack: AlertAck) -> None:
-        await outlet.to_inbox(ack.alert_id, {"ack": ack.agency})
+    def ack_of(message: Any) -> tuple[str, AlertAck]:
+        spec = ack_specs[message.topic]
+        ack = codec.decode_as(spec, AlertAck, message.value, message_headers(message))
+        sender = agency_of_ack_topic(spec.name)
+        if sender is None or ack.agency != sender:
+            raise codec.InvalidMessage(
+                f"an acknowledgement on {spec.name} must name agency {sender!r}, not {ack.agency!r}"
+            )
+        return sender, ack
+
+    async def forward_ack(acknowledged: tuple[str, AlertAck]) -> None:
+        sender, ack = acknowledged
+        await outlet.to_inbox(ack.alert_id, {"ack": sender})
 
     async def on_ack_event(event: Any) -> None:
         await isolation.handle(event, ack_of, forward_ack)
 
-    @app.agent(hub.catalog.topic(ALERT_ACKS), name="hub.dispatching.acks")
+    @app.agent(hub.catalog.topics(list(ack_specs.values())), name="hub.dispatching.acks")
     async def forward_acks(stream: Any) -> None:
         async for event in guarded(stream.events(), hub.gaps):
             await on_ack_event(event)
@@ -86,8 +100,13 @@ def install(hub: Hub) -> AlertOutlet:
         async for event in guarded(stream.events(), hub.gaps):
             await on_inbox_event(event)
 
-    for topic, handle in ((ALERT_ACKS.name, on_ack_event), (inbox_name, on_inbox_event)):
-        watch_stalls(app, hub.gaps, topic, handle, name=f"hub.dispatching.stall-check.{topic}")
+    # One timer for every agency's acknowledgements: one end-offsets request, not one per agency.
+    watch_stalls(
+        app, hub.gaps, list(ack_specs), on_ack_event, name="hub.dispatching.acks-stall-check"
+    )
+    watch_stalls(
+        app, hub.gaps, inbox_name, on_inbox_event, name=f"hub.dispatching.stall-check.{inbox_name}"
+    )
 
     @app.timer(hub.config.escalation_check_every_s, name="hub.dispatching.escalation-timer")
     async def find_due_escalations() -> None:

@@ -12,6 +12,7 @@ import click
 
 from tilik.localkafka.cluster import DEFAULT_HEAP_MB, LocalKafka, wait_for_exit
 from tilik.localkafka.errors import LocalKafkaError
+from tilik.localkafka.layout import DEFAULT_REAUTH_MS
 from tilik.localkafka.resolve import KAFKA_VERSION, ensure_runtime, is_resolved, runtime_cache_dir
 
 EXIT_STOPPED = 3
@@ -66,12 +67,60 @@ def fetch() -> None:
 @click.option(
     "--foreground", is_flag=True, help="Stay attached; Ctrl-C or SIGTERM stops the cluster."
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Add a SASL_SSL listener (node i: port+2n+i) with a generated CA and broker "
+    "certificate; edge agents and agencies connect through it.",
+)
+@click.option(
+    "--tls-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The name or address clients use for the TLS listener (in its certificate); "
+    "a name other than loopback makes it listen on every interface.",
+)
+@click.option(
+    "--reauth-s",
+    type=click.IntRange(1),
+    default=None,
+    help=f"Seconds a connection outlives a revoked or rotated credential "
+    f"[default for a new cluster: {DEFAULT_REAUTH_MS // 1000}].",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="PLAINTEXT without authentication or ACLs, for benchmarks only; fixed when the cluster "
+    "is created.",
+)
 @state_dir_option
 def start(
-    nodes: int | None, port: int | None, heap_mb: int, foreground: bool, state_dir: Path | None
+    nodes: int | None,
+    port: int | None,
+    heap_mb: int,
+    foreground: bool,
+    tls: bool,
+    tls_host: str,
+    reauth_s: int | None,
+    insecure: bool,
+    state_dir: Path | None,
 ) -> None:
-    """Start the local cluster (a no-op when it runs) and print its bootstrap address."""
-    local = LocalKafka(_state_dir(state_dir), nodes=nodes, port=port, heap_mb=heap_mb)
+    """Start the local cluster (a no-op when it runs) and print its bootstrap address.
+
+    A new cluster authenticates clients with SASL/SCRAM-SHA-512 and allows only what ACLs allow.
+    Its admin, the only super user, is generated once; its client config is written to
+    <state dir>/kafka/admin.properties (mode 0600), where every tilik command on this host finds it.
+    """
+    local = LocalKafka(
+        _state_dir(state_dir),
+        nodes=nodes,
+        port=port,
+        heap_mb=heap_mb,
+        insecure=insecure,
+        tls=tls,
+        tls_host=tls_host,
+        reauth_ms=reauth_s * 1000 if reauth_s is not None else None,
+    )
     began = time.monotonic()
     if not is_resolved(runtime_cache_dir()):
         click.echo(f"fetching Kafka {KAFKA_VERSION} from Maven Central (once)", err=True)
@@ -80,6 +129,13 @@ def start(
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"kafka ready in {time.monotonic() - began:.1f} s", err=True)
+    current = local.status()
+    if current.security == "insecure":
+        click.echo("INSECURE: no authentication, no ACLs (benchmarks only)", err=True)
+    else:
+        click.echo(f"admin client config: {local.admin_file}", err=True)
+    if current.tls_bootstrap:
+        click.echo(f"tls: {current.tls_bootstrap} (CA {local.tls_files.ca})", err=True)
     click.echo(bootstrap)
     if foreground:
         _stay_attached(local)
@@ -119,6 +175,10 @@ def status(state_dir: Path | None) -> None:
         )
     if current.bootstrap:
         click.echo(f"bootstrap {current.bootstrap}")
+    if current.tls_bootstrap:
+        click.echo(f"tls bootstrap {current.tls_bootstrap}")
+    if current.security is not None:
+        click.echo(f"security {current.security}")
     if current.state == "stopped":
         sys.exit(EXIT_STOPPED)
 
@@ -134,3 +194,42 @@ def _stay_attached(local: LocalKafka) -> None:
         click.echo("stopping kafka", err=True)
     finally:
         local.stop()
+
+
+@kafka.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory (a volume shared with the broker containers) to write into.",
+)
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    required=True,
+    metavar="HOST:EXTERNAL_PORT:TLS_PORT",
+    help="One per node, in node id order: its host name on the compose network and the ports "
+    "its SASL_PLAINTEXT (operator) and SASL_SSL (agencies, edge agents) listeners use.",
+)
+@click.option(
+    "--tls-host", default="127.0.0.1", show_default=True, help="The name clients use for TLS."
+)
+@click.option(
+    "--reauth-s", type=click.IntRange(1), default=DEFAULT_REAUTH_MS // 1000, show_default=True
+)
+def render(out: Path, nodes: tuple[str, ...], tls_host: str, reauth_s: int) -> None:
+    """Write the configuration of a secure cluster that runs elsewhere (compose/): each node's
+    server.properties, the admin's credentials and client config, the CA and broker certificate."""
+    from tilik.localkafka.compose import ComposeNode, render_compose
+
+    try:
+        parsed = [ComposeNode.parse(node) for node in nodes]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--node") from None
+    try:
+        written = render_compose(out, parsed, tls_host=tls_host, reauth_ms=reauth_s * 1000)
+    except LocalKafkaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in written:
+        click.echo(str(path))

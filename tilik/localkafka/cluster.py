@@ -2,8 +2,10 @@
 
 Layout on disk::
 
-    <state_dir>/kafka/cluster.json            cluster id and ports, reused on the next start
-    <state_dir>/kafka/node-<id>/server.properties, log4j2.yaml, kafka.pid
+    <state_dir>/kafka/cluster.json            cluster id, ports and security, reused on the next start
+    <state_dir>/kafka/admin.properties        the admin's client config (0600): bootstrap, password
+    <state_dir>/kafka/tls/                    CA and broker certificate, with ``--tls`` (see ``tls``)
+    <state_dir>/kafka/node-<id>/server.properties (0600: it holds the admin password), log4j2.yaml, kafka.pid
     <state_dir>/kafka/node-<id>/data/         KRaft metadata and topic data
     <state_dir>/kafka/node-<id>/logs/         server.log (broker), stdout.log (JVM)
 """
@@ -14,16 +16,20 @@ import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from tilik.clientconfig import SCRAM_MECHANISM, ClientConfig, ClientConfigError, write_secret_file
 from tilik.localkafka import process
-from tilik.localkafka.config import render_log4j2, render_server_properties
+from tilik.localkafka.config import BrokerSecrets, render_log4j2, render_server_properties
 from tilik.localkafka.errors import LocalKafkaError
 from tilik.localkafka.layout import (
+    DEFAULT_REAUTH_MS,
     ClusterLayout,
     NodeLayout,
+    NodePorts,
+    Security,
     any_free_ports,
     busy_ports,
     consecutive_ports,
@@ -32,6 +38,9 @@ from tilik.localkafka.layout import (
 )
 from tilik.localkafka.ready import wait_until_ready
 from tilik.localkafka.resolve import ensure_runtime
+from tilik.localkafka.security import ADMIN_USER, new_password, salted_scram_credential
+from tilik.localkafka.tls import TlsFiles, ensure_tls
+from tilik.settings import LOCAL_ADMIN_CONFIG
 
 DEFAULT_PORT = 9092
 DEFAULT_HEAP_MB = 768
@@ -56,6 +65,8 @@ class NodeStatus:
 class ClusterStatus:
     nodes: tuple[NodeStatus, ...]
     bootstrap: str | None
+    tls_bootstrap: str | None = None
+    security: Security | None = None
 
     @property
     def state(self) -> Literal["running", "stopped", "degraded"]:
@@ -94,6 +105,11 @@ class LocalKafka:
 
     ``port=None`` reuses the ports of an earlier start (or 9092 for a new cluster), ``port=0``
     takes any free ports, any other value puts node i on ``port + 2i`` (controller ``port + 2i + 1``).
+
+    A new cluster authenticates with SCRAM and authorizes with ACLs; ``insecure=True`` makes a
+    PLAINTEXT cluster without either, for benchmarks only. Security is fixed when the cluster is
+    formatted. ``tls=True`` adds a SASL_SSL listener named ``tls_host`` (it stays on once added);
+    ``reauth_ms`` bounds how long a connection outlives a revoked or rotated credential.
     """
 
     def __init__(
@@ -105,10 +121,22 @@ class LocalKafka:
         runtime_cache: Path | None = None,
         ready_timeout: float = 90.0,
         stop_with_this_process: bool = False,
+        insecure: bool = False,
+        tls: bool = False,
+        tls_host: str = "127.0.0.1",
+        reauth_ms: int | None = None,
     ):
         if nodes is not None and nodes < 1:
             raise ValueError("a cluster needs at least one node")
+        if reauth_ms is not None and reauth_ms < 1000:
+            raise ValueError("reauth_ms below one second would end sessions as they start")
         self.root = Path(state_dir) / "kafka"
+        self.admin_file = Path(state_dir) / LOCAL_ADMIN_CONFIG
+        self.tls_files = TlsFiles(self.root / "tls")
+        self.security: Security = "insecure" if insecure else "scram"
+        self.tls = tls
+        self.tls_host = tls_host
+        self.reauth_ms = reauth_ms
         self.requested_nodes = nodes
         self.port = port
         self.heap_mb = heap_mb
@@ -133,6 +161,23 @@ class LocalKafka:
         layout = self.layout
         return None if layout is None else layout.bootstrap
 
+    def admin_config(self) -> ClientConfig | None:
+        """The admin's client config (``None`` for an insecure or never started cluster)."""
+        if not self.admin_file.is_file():
+            return None
+        try:
+            return ClientConfig.load(self.admin_file)
+        except ClientConfigError as exc:
+            raise LocalKafkaError(str(exc)) from None
+
+    def client_options(self) -> dict[str, object]:
+        """aiokafka/kafka-python options that connect to this cluster as its admin."""
+        admin = self.admin_config()
+        layout = self.layout
+        if admin is None or layout is None or layout.security == "insecure":
+            return {"bootstrap_servers": self.bootstrap, "security_protocol": "PLAINTEXT"}
+        return admin.with_bootstrap(layout.bootstrap).kafka_options()
+
     def start(self) -> str:
         """Starts whatever is not running yet, waits for every broker, returns the bootstrap address."""
         with self._locked():
@@ -154,11 +199,19 @@ class LocalKafka:
                     attempt += 1
 
     def _launch(self, layout: ClusterLayout, libs: Path) -> str:
-        self._write_configs(layout)
         unformatted = [files for files in map(self._files, layout.nodes) if not files.formatted]
+        secrets = self._secrets(layout, formatting=bool(unformatted))
+        self._write_configs(layout, secrets)
         if unformatted:
             process.format_storage(
-                libs, [files.properties for files in unformatted], layout.cluster_id
+                libs,
+                [files.properties for files in unformatted],
+                layout.cluster_id,
+                scram_credentials=(
+                    (salted_scram_credential(secrets.admin_user, secrets.admin_password),)
+                    if secrets is not None
+                    else ()
+                ),
             )
         started = self._spawn_missing(layout, libs)
         try:
@@ -167,6 +220,7 @@ class LocalKafka:
                 expected_brokers=len(layout.nodes),
                 timeout=self.ready_timeout,
                 failure=lambda: self._exited(layout, started),
+                client_options=self.client_options(),
             )
         except LocalKafkaError as exc:
             self._stop_nodes(layout, timeout=10.0, only=set(started.values()))
@@ -189,6 +243,38 @@ class LocalKafka:
             return ClusterStatus(nodes=(), bootstrap=None)
         return self._status(layout)
 
+    def _secrets(self, layout: ClusterLayout, *, formatting: bool) -> BrokerSecrets | None:
+        """The admin credentials (made, and saved before anything else, for a new cluster) and
+        the TLS keystore, or ``None`` for an insecure cluster."""
+        if layout.security == "insecure":
+            return None
+        admin = self.admin_config()
+        if admin is None:
+            if not formatting:
+                raise LocalKafkaError(
+                    f"{self.admin_file} is missing: the admin credentials of the cluster in "
+                    f"{self.root} are lost; restore the file or remove {self.root} to start afresh"
+                )
+            admin = ClientConfig(
+                bootstrap=layout.bootstrap,
+                security_protocol="SASL_PLAINTEXT",
+                mechanism=SCRAM_MECHANISM,
+                username=ADMIN_USER,
+                password=new_password(),
+            )
+            # Saved before the credential exists anywhere else: a failed start cannot lose it.
+            write_secret_file(self.admin_file, _admin_file_text(admin))
+        elif admin.bootstrap != layout.bootstrap:
+            admin = admin.with_bootstrap(layout.bootstrap)
+            write_secret_file(self.admin_file, _admin_file_text(admin), replace=True)
+        if admin.username is None or admin.password is None:
+            raise LocalKafkaError(f"{self.admin_file} names no admin user and password")
+        keystore = None
+        if layout.tls_host is not None:
+            ensure_tls(self.tls_files, layout.tls_host)
+            keystore = self.tls_files.keystore.resolve()
+        return BrokerSecrets(admin.username, admin.password, keystore)
+
     def log_tail(self, lines: int = 60) -> str:
         """The last lines of each node's broker log (and JVM output), for error messages and reports."""
         layout = self.layout
@@ -209,20 +295,39 @@ class LocalKafka:
                 f"{self.root} holds a {len(existing.nodes)}-node cluster; start it with "
                 f"--nodes {len(existing.nodes)} or use another state dir for {self.node_count} nodes"
             )
+        if existing is not None and existing.security != self.security:
+            raise LocalKafkaError(
+                f"the cluster in {self.root} was created {_describe(existing.security)} and cannot "
+                f"become {_describe(self.security)} in place; "
+                + (
+                    "start it with --insecure, or "
+                    if existing.security == "insecure"
+                    else "start it without --insecure, or "
+                )
+                + "use another state dir"
+            )
         running = existing is not None and self._status(existing).state != "stopped"
+        if existing is not None:
+            existing = self._with_requested_security(existing, running)
         if existing is not None and (running or (not fresh_ports and self._keeps_ports(existing))):
             # A partly running cluster keeps its ports: the live nodes know the quorum by them.
             self._check_requested(existing)
             layout = existing
         else:
-            ports = self._requested_ports()
+            ports = self._requested_ports(tls=self._wants_tls(existing))
             layout = (
-                ClusterLayout.plan(self.node_count, ports)
+                ClusterLayout.plan(
+                    self.node_count,
+                    ports,
+                    security=self.security,
+                    tls_host=self.tls_host if self.tls else None,
+                    reauth_ms=self.reauth_ms or DEFAULT_REAUTH_MS,
+                )
                 if existing is None
                 else existing.with_ports(ports)
             )
         if not running:
-            busy = busy_ports([(n.broker_port, n.controller_port) for n in layout.nodes])
+            busy = busy_ports(layout.ports)
             if busy:
                 raise LocalKafkaError(
                     f"ports {busy} are in use; pick another base with --port or any free ports with --port 0"
@@ -230,18 +335,42 @@ class LocalKafka:
         save_layout(self._layout_file, layout)
         return layout
 
+    def _wants_tls(self, existing: ClusterLayout | None) -> bool:
+        return self.tls or (existing is not None and existing.tls_host is not None)
+
+    def _with_requested_security(self, existing: ClusterLayout, running: bool) -> ClusterLayout:
+        """The stored layout with a TLS listener added or renamed and the reauth bound changed,
+        as this start asks; a running cluster must be stopped for either."""
+        updated = existing
+        if self.tls and existing.tls_host != self.tls_host:
+            updated = updated.with_tls_host(self.tls_host)
+        if self.reauth_ms is not None and self.reauth_ms != existing.reauth_ms:
+            updated = replace(updated, reauth_ms=self.reauth_ms)
+        if updated == existing:
+            return existing
+        if running:
+            raise LocalKafkaError(
+                f"the cluster in {self.root} is running without these TLS or re-authentication "
+                "settings; stop it first to change them"
+            )
+        if updated.tls_host is not None and any(node.tls_port is None for node in updated.nodes):
+            updated = updated.with_ports(self._requested_ports(tls=True))
+        return updated
+
     def _keeps_ports(self, existing: ClusterLayout) -> bool:
-        current = [(n.broker_port, n.controller_port) for n in existing.nodes]
+        current = existing.ports
         if self.port is None:
             return True
         if self.port == 0:
             return not busy_ports(current)
-        return current == consecutive_ports(self.port, self.node_count)
+        wanted = consecutive_ports(self.port, self.node_count, tls=existing.tls_host is not None)
+        return current == wanted
 
-    def _requested_ports(self) -> list[tuple[int, int]]:
+    def _requested_ports(self, tls: bool) -> list[NodePorts]:
         if self.port == 0:
-            return any_free_ports(self.node_count)
-        return consecutive_ports(DEFAULT_PORT if self.port is None else self.port, self.node_count)
+            return any_free_ports(self.node_count, tls=tls)
+        base = DEFAULT_PORT if self.port is None else self.port
+        return consecutive_ports(base, self.node_count, tls=tls)
 
     def _check_requested(self, layout: ClusterLayout) -> None:
         if self.port not in (None, 0) and layout.nodes[0].broker_port != self.port:
@@ -252,13 +381,27 @@ class LocalKafka:
             raise LocalKafkaError(
                 f"the cluster in {self.root} has {len(layout.nodes)} nodes, not {self.node_count}"
             )
+        if layout.security != self.security:
+            raise LocalKafkaError(
+                f"the cluster in {self.root} runs {_describe(layout.security)}, "
+                f"not {_describe(self.security)}"
+            )
+        if (self.tls and layout.tls_host != self.tls_host) or (
+            self.reauth_ms is not None and self.reauth_ms != layout.reauth_ms
+        ):
+            raise LocalKafkaError(
+                f"the cluster in {self.root} is running without these TLS or re-authentication "
+                "settings; stop it first to change them"
+            )
 
-    def _write_configs(self, layout: ClusterLayout) -> None:
+    def _write_configs(self, layout: ClusterLayout, secrets: BrokerSecrets | None) -> None:
         for node in layout.nodes:
             files = self._files(node)
             files.server_log.parent.mkdir(parents=True, exist_ok=True)
-            files.properties.write_text(
-                render_server_properties(layout, node, files.data.resolve()), encoding="utf-8"
+            write_secret_file(
+                files.properties,
+                render_server_properties(layout, node, files.data.resolve(), secrets),
+                replace=True,
             )
             files.log4j2.write_text(render_log4j2(files.server_log.resolve()), encoding="utf-8")
 
@@ -313,7 +456,12 @@ class LocalKafka:
                     node.node_id, pid, pid is not None, node.broker_port, node.controller_port
                 )
             )
-        return ClusterStatus(nodes=tuple(nodes), bootstrap=layout.bootstrap)
+        return ClusterStatus(
+            nodes=tuple(nodes),
+            bootstrap=layout.bootstrap,
+            tls_bootstrap=layout.tls_bootstrap,
+            security=layout.security,
+        )
 
     def _running_pid(self, files: NodeFiles) -> int | None:
         """The node's pid if its pid file names a live broker for this node; a stale file is removed."""
@@ -338,6 +486,18 @@ class LocalKafka:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _describe(security: Security) -> str:
+    return "insecure (PLAINTEXT, no ACLs)" if security == "insecure" else "secure (SCRAM and ACLs)"
+
+
+def _admin_file_text(admin: ClientConfig) -> str:
+    return admin.render(
+        "The local Kafka cluster's admin, its only super user (written by `tilik kafka start`).\n"
+        "Every tilik command on this host connects with it unless TILIK_CLIENT_CONFIG says otherwise.\n"
+        "Keep it secret: it holds the password."
+    )
 
 
 def _tail(path: Path, lines: int) -> str:

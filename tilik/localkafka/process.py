@@ -55,9 +55,20 @@ def broker_command(libs: Path, properties: Path, log4j2: Path, heap_mb: int) -> 
 
 
 def format_storage(
-    libs: Path, properties_files: list[Path], cluster_id: str, timeout: float = 120.0
+    libs: Path,
+    properties_files: list[Path],
+    cluster_id: str,
+    timeout: float = 120.0,
+    scram_credentials: tuple[str, ...] = (),
 ) -> None:
-    """Formats each node's log dirs for the cluster id; the tools run side by side to save JVM starts."""
+    """Formats each node's log dirs for the cluster id; the tools run side by side to save JVM starts.
+
+    ``scram_credentials`` are ``--add-scram`` arguments (salted, see ``security``): users that
+    exist from the cluster's first metadata record on, such as the admin.
+    """
+    extra = [
+        argument for credential in scram_credentials for argument in ("--add-scram", credential)
+    ]
     running = [
         (
             properties,
@@ -72,6 +83,7 @@ def format_storage(
                     cluster_id,
                     "-c",
                     str(properties),
+                    *extra,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

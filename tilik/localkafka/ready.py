@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
@@ -20,10 +21,14 @@ PROBE_TIMEOUT_MS = 2000
 POLL_INTERVAL_S = 0.25
 
 
-def registered_brokers(bootstrap: str) -> int:
-    """How many unfenced brokers the cluster's metadata lists; raises ``KafkaError`` if unreachable."""
+def registered_brokers(bootstrap: str, client_options: Mapping[str, Any] | None = None) -> int:
+    """How many unfenced brokers the cluster's metadata lists; raises ``KafkaError`` if unreachable.
+
+    ``client_options`` are the security options of a principal (the admin's for a local cluster).
+    """
+    options = {**(client_options or {}), "bootstrap_servers": bootstrap.split(",")}
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","),
+        **options,
         client_id="tilik-localkafka-ready",
         request_timeout_ms=PROBE_TIMEOUT_MS,
         bootstrap_timeout_ms=PROBE_TIMEOUT_MS,
@@ -35,10 +40,12 @@ def registered_brokers(bootstrap: str) -> int:
     return sum(1 for broker in cluster["brokers"] if not broker.get("is_fenced"))
 
 
-def brokers_seen_by_every_node(bootstrap: str) -> int:
+def brokers_seen_by_every_node(
+    bootstrap: str, client_options: Mapping[str, Any] | None = None
+) -> int:
     """The smallest broker count any single node reports; bootstrapping from one address alone
     makes that node answer the metadata request itself."""
-    return min(registered_brokers(address) for address in bootstrap.split(","))
+    return min(registered_brokers(address, client_options) for address in bootstrap.split(","))
 
 
 def wait_until_ready(
@@ -46,6 +53,7 @@ def wait_until_ready(
     expected_brokers: int,
     timeout: float,
     failure: Callable[[], str | None] = lambda: None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> float:
     """Seconds it took until ``expected_brokers`` answered; ``failure()`` names a reason to give up early."""
     started = time.monotonic()
@@ -58,7 +66,7 @@ def wait_until_ready(
             if reason is not None:
                 raise LocalKafkaError(reason)
             try:
-                seen = brokers_seen_by_every_node(bootstrap)
+                seen = brokers_seen_by_every_node(bootstrap, client_options)
             except KafkaError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             else:
