@@ -181,7 +181,10 @@ def configure_logging(
         processors=[repeats.processor, *shared_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(file=out),
-        cache_logger_on_first_use=True,
+        # Not cached: a module's logger then always follows the current configuration, so a
+        # reconfiguration (a test's ``capture_logs``, a CLI command run in-process) reaches the
+        # loggers already used. The cost is one lookup per line; nothing logs per event.
+        cache_logger_on_first_use=False,
     )
     # Library logs (aiokafka, faust, zeep) go through the same redaction and rendering.
     handler = logging.StreamHandler(out)
