@@ -99,14 +99,14 @@ async def test_onboard_from_yaml_then_run_watches_and_stops_cleanly(
             env=env,
         )  # fmt: skip
         try:
-            seen = await statuses.wait_for(
-                lambda _k, v: (
-                    isinstance(v, CameraStatus) and v.camera_id in cams and v.state == "online"
-                ),
-                count=2,
-                timeout_s=60,
-            )
-            assert {v.camera_id for _, v in seen if isinstance(v, CameraStatus)} == set(cams)
+            for cam in cams:
+                seen = await statuses.wait_for(
+                    lambda _k, v, cam=cam: (
+                        isinstance(v, CameraStatus) and v.camera_id == cam and v.state == "online"
+                    ),
+                    timeout_s=60,
+                )
+                assert seen, f"no online status for {cam}"
             deadline = time.monotonic() + 20
             text = await _metrics(metrics_port)
             while "tilik_connector_statuses_total" not in text and time.monotonic() < deadline:
