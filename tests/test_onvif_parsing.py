@@ -16,11 +16,11 @@ from connectors.onvif.event_topics import TopicParser, normalise_topic, notifica
 from connectors.onvif.inventory import load_inventory, parse_inventory
 from connectors.onvif.probe import parse_scopes, strip_credentials
 from connectors.onvif.soap import fault_of, username_token
-from connectors.onvif.xmlsafe import parse_device_xml
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import ConfigurationError, DeviceDataError
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.secrets import Credentials
+from connectors.sdk.xmlsafe import parse_device_xml
 from topics.models import DeviceEvent, EventKind, ObjectClass
 
 CAMERA = "cam-0123456789abcdef0123"
