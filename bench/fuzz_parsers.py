@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import re
 import subprocess
 import sys
@@ -65,6 +66,8 @@ def fuzz_one(name: str, keep_going: bool, libfuzzer_args: list[str]) -> None:
         from parser_targets import SEEDS, TARGETS
 
         from connectors.sdk.errors import DeviceDataError
+    # The mutation helpers are the fuzzer's, not the code under test: not instrumented.
+    from parser_targets import ENCODINGS, HOSTILE, STRUCTURE, mutate_text, mutate_xml
 
     target = TARGETS[name]
     corpus = WORK / name
@@ -102,6 +105,26 @@ def fuzz_one(name: str, keep_going: bool, libfuzzer_args: list[str]) -> None:
                 save()
             finding["count"] += 1
 
+    structure = STRUCTURE[name]
+
+    def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+        """Half libFuzzer's byte mutations, half hostile values put where a device writes values."""
+        rng = random.Random(seed)
+        if rng.random() < 0.5:
+            return bytes(atheris.Mutate(data, max_size))
+        edits = [
+            (rng.randrange(1 << 16), _value(rng, atheris, HOSTILE))
+            for _ in range(rng.randint(1, 4))
+        ]
+        try:
+            if structure == "xml":
+                mutated = mutate_xml(data, edits, rng.choice(ENCODINGS))
+            else:
+                mutated = mutate_text(data, edits)
+        except (ValueError, SyntaxError):  # not XML (any more): mutate the bytes instead
+            return bytes(atheris.Mutate(data, max_size))
+        return mutated[:max_size]
+
     has_inputs = any(not arg.startswith("-") for arg in libfuzzer_args)
     has_dict = any(arg.startswith("-dict=") for arg in libfuzzer_args)
     argv = [
@@ -110,8 +133,17 @@ def fuzz_one(name: str, keep_going: bool, libfuzzer_args: list[str]) -> None:
         *libfuzzer_args,
         *([] if has_inputs else [str(corpus)]),
     ]
-    atheris.Setup(argv, test_one_input)
+    atheris.Setup(argv, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()
+
+
+def _value(rng: random.Random, atheris: Any, hostile: list[str]) -> str:
+    """A hostile value, or a byte-mutated one (libFuzzer's mutations also explore values)."""
+    value = rng.choice(hostile)
+    if rng.random() < 0.3:
+        mutated = bytes(atheris.Mutate(value.encode()[:64], 64))
+        value = mutated.decode("utf-8", "replace")
+    return value
 
 
 def _signature(exc: BaseException) -> str:

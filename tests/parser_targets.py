@@ -7,16 +7,23 @@ exception is a bug. Targets also check what each parser promises beyond that: a 
 never carries a DTD, the multipart parser's output does not depend on chunking, the vendor part
 loop turns every part into events or dead-letter records without raising at all.
 
-``SEEDS`` holds captured-style device payloads (``tests/fixtures``) for each target.
+``SEEDS`` holds captured-style device payloads (``tests/fixtures``) for each target, and
+``mutate_xml`` / ``mutate_text`` put hostile values (``HOSTILE``) where a device writes values:
+element texts and attributes, ``key=value`` values, JSON scalars, header values. Byte-level
+mutation alone seldom writes a two-byte UTF-8 digit into a channel element of a still well-formed
+document; this does it in one step.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from lxml import etree
 
 from connectors.onvif.device import (
     parse_capabilities,
@@ -250,4 +257,116 @@ SEEDS: dict[str, list[bytes]] = {
     "onvif_notification": _files("onvif/PullMessages.xml"),
     "onvif_device": _files("onvif/Get*.xml"),
     "onvif_subscription": _files("onvif/CreatePullPointSubscription.xml", "onvif/Renew.xml"),
+}
+
+
+# --- structure-aware mutation -----------------------------------------------------------------
+
+#: number-shaped values that break naive conversions
+NUMBERS = [
+    "\u00b2",  # superscript two: str.isdigit() is true, int() refuses it
+    "\u0663",  # Arabic-Indic three
+    "\uff11\uff12",  # full-width 12
+    "-1",
+    "0",
+    "+5",
+    " 7 ",
+    "3.5",
+    "1e3",
+    "1e400",
+    "-1e400",
+    "inf",
+    "nan",
+    "NaN",
+    "1e308",
+    "9" * 25,
+    "9" * 5000,
+    "0x10",
+    "1_000",
+    "",
+]
+#: ISO 8601 times at the ends of the calendar and beyond
+TIMES = [
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-23:59",
+    "9999-12-31T23:59:59Z",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T00:00:00+24:00",
+    "2026-01-01T00:00:00.123456789Z",
+    "2026-01-01T00:00:00",
+    "yesterday",
+]
+#: names longer than the catalog's text fields
+LONG = ["x" * 300, "y" * 5000, "Z" * 70_000]
+HOSTILE = NUMBERS + TIMES + LONG
+#: encodings a mutated XML document is written in (with a matching declaration)
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1"]
+
+_NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Parses the fuzzer's own inputs to mutate them: no entities, no network, like the real one.
+_MUTATION_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def mutate_xml(document: bytes, edits: Iterable[tuple[int, str]], encoding: str) -> bytes:
+    """``document`` with leaf texts and attributes replaced (slot index modulo the slot count),
+    written in ``encoding``; ValueError or XMLSyntaxError if it is not XML to begin with."""
+    root = etree.fromstring(document, _MUTATION_PARSER)
+    slots: list[tuple[etree._Element, str | None]] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if len(element) == 0:
+            slots.append((element, None))
+        slots += [(element, name) for name in element.attrib]
+    for index, value in edits:
+        element, attribute = slots[index % len(slots)]
+        value = _NOT_XML_CHARS.sub("", value)
+        if attribute is None:
+            element.text = value
+        else:
+            element.set(attribute, value)
+    text_form = etree.tostring(root, encoding="unicode")
+    declaration = f'<?xml version="1.0" encoding="{encoding.removesuffix("-sig")}"?>'
+    try:
+        return (declaration + text_form).encode(encoding)
+    except UnicodeEncodeError:
+        return (declaration + text_form).encode("utf-8", "replace")
+
+
+#: where a value sits in text formats: key=value, JSON scalars, [index], header values
+TEXT_SLOTS = (
+    re.compile(r"(?<==)[^;\r\n{]*"),
+    re.compile(r'(?<=: )(?:-?[0-9][0-9.eE+-]*|"[^"]*"|true|false|null)'),
+    re.compile(r"(?<=\[)[0-9]+(?=\])"),
+    re.compile(r"(?<=Content-Length: )[^\r\n]*"),
+)
+
+
+def mutate_text(document: bytes, edits: Iterable[tuple[int, str]]) -> bytes:
+    """``document`` with values replaced in its ``TEXT_SLOTS`` (slot index modulo their count)."""
+    text_form = document.decode("utf-8", "surrogateescape")
+    for index, value in edits:
+        slots = [m.span() for pattern in TEXT_SLOTS for m in pattern.finditer(text_form)]
+        if not slots:
+            break
+        start, end = slots[index % len(slots)]
+        text_form = text_form[:start] + value + text_form[end:]
+    try:
+        return text_form.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text_form.encode("utf-8", "replace")
+
+
+#: which mutation suits each target's input
+STRUCTURE: dict[str, str] = {
+    "xml": "xml",
+    "hikvision_alert": "xml",
+    "hikvision_device": "xml",
+    "onvif_notification": "xml",
+    "onvif_device": "xml",
+    "onvif_subscription": "xml",
+    "multipart": "text",
+    "keyvalue": "text",
+    "dahua_event": "text",
+    "dahua_device": "text",
 }

@@ -12,14 +12,21 @@ neighbours.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lxml import etree
-from parser_targets import SEEDS, TARGETS, multipart_records
+from parser_targets import (
+    ENCODINGS,
+    HOSTILE,
+    NUMBERS,
+    SEEDS,
+    TARGETS,
+    multipart_records,
+    mutate_text,
+    mutate_xml,
+)
 
 from connectors.sdk.errors import DeviceDataError
 
@@ -30,42 +37,8 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-NUMBERS = [
-    "\u00b2",  # superscript two: str.isdigit() is true, int() refuses it
-    "\u0663",  # Arabic-Indic three
-    "\uff11\uff12",  # full-width 12
-    "-1",
-    "0",
-    "+5",
-    " 7 ",
-    "3.5",
-    "1e3",
-    "1e400",
-    "-1e400",
-    "inf",
-    "nan",
-    "NaN",
-    "1e308",
-    "9" * 25,
-    "9" * 5000,
-    "0x10",
-    "1_000",
-    "",
-]
-TIMES = [
-    "0001-01-01T00:00:00+01:00",
-    "9999-12-31T23:59:59-23:59",
-    "9999-12-31T23:59:59Z",
-    "2026-02-30T00:00:00Z",
-    "2026-01-01T00:00:00+24:00",
-    "2026-01-01T00:00:00.123456789Z",
-    "2026-01-01T00:00:00",
-    "yesterday",
-]
-LONG = ["x" * 300, "y" * 5000, "Z" * 70_000]
-
 hostile_values = st.one_of(
-    st.sampled_from(NUMBERS + TIMES + LONG),
+    st.sampled_from(HOSTILE),
     st.text(max_size=24),
     st.text(alphabet=st.characters(categories=["Nd", "No", "Nl"]), min_size=1, max_size=6),
     st.integers(-(10**30), 10**30).map(str),
@@ -80,44 +53,14 @@ hostile_values = st.one_of(
     ),
 )
 
-_NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1"]
-
-
-def _mutate_xml(seed: bytes, edits: list[tuple[int, str]], encoding: str) -> bytes:
-    root = etree.fromstring(seed)
-    slots: list[tuple[etree._Element, str | None]] = []
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
-        if len(element) == 0:
-            slots.append((element, None))
-        slots += [(element, name) for name in element.attrib]
-    for index, value in edits:
-        element, attribute = slots[index % len(slots)]
-        value = _NOT_XML_CHARS.sub("", value)
-        if attribute is None:
-            element.text = value
-        else:
-            element.set(attribute, value)
-    document = etree.tostring(root, encoding="unicode")
-    declaration = f'<?xml version="1.0" encoding="{encoding.removesuffix("-sig")}"?>'
-    try:
-        return (declaration + document).encode(encoding)
-    except UnicodeEncodeError:
-        return (declaration + document).encode("utf-8", "replace")
-
 
 def mutated_xml(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
     edits = st.lists(st.tuples(st.integers(0, 10_000), hostile_values), min_size=1, max_size=8)
-    documents = st.builds(_mutate_xml, st.sampled_from(seeds), edits, st.sampled_from(ENCODINGS))
+    documents = st.builds(mutate_xml, st.sampled_from(seeds), edits, st.sampled_from(ENCODINGS))
     truncated = documents.flatmap(lambda doc: st.integers(0, len(doc)).map(lambda cut: doc[:cut]))
     return st.one_of(documents, truncated, st.binary(max_size=400))
 
 
-_HEAD_VALUE = re.compile(r"(?<==)[^;\r\n{]*")
-_JSON_SCALAR = re.compile(r'(?<=: )(?:-?[0-9][0-9.eE+-]*|"[^"]*"|true|false|null)')
-_INDEX = re.compile(r"(?<=\[)[0-9]+(?=\])")
 json_values = st.one_of(
     hostile_values.map(lambda v: '"' + v.replace("\\", "").replace('"', "") + '"'),
     st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "9" * 30, "9" * 5000, "[[[[]]]]", "{}"]),
@@ -125,25 +68,10 @@ json_values = st.one_of(
 )
 
 
-def _mutate_text(seed: bytes, edits: list[tuple[int, str]]) -> bytes:
-    text = seed.decode()
-    for index, value in edits:
-        slots = [
-            m.span()
-            for pattern in (_HEAD_VALUE, _JSON_SCALAR, _INDEX)
-            for m in pattern.finditer(text)
-        ]
-        if not slots:
-            break
-        start, end = slots[index % len(slots)]
-        text = text[:start] + value + text[end:]
-    return text.encode("utf-8", "surrogatepass")
-
-
 def mutated_text(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
     values = st.one_of(hostile_values.map(lambda v: v.replace(";", "")), json_values)
     edits = st.lists(st.tuples(st.integers(0, 10_000), values), min_size=1, max_size=6)
-    documents = st.builds(_mutate_text, st.sampled_from(seeds), edits)
+    documents = st.builds(mutate_text, st.sampled_from(seeds), edits)
     truncated = documents.flatmap(lambda doc: st.integers(0, len(doc)).map(lambda cut: doc[:cut]))
     return st.one_of(documents, truncated, st.binary(max_size=400))
 
