@@ -154,8 +154,19 @@ def test_event_id_is_stable_across_receipts() -> None:
         b"Code=VideoMotion;action=Start;index=-1",
         b"Code=VideoMotion;action=Start;index=0;data={broken",
         b"Code=VideoMotion;action=Start;index=0;data=" + b"[" * 100_000 + b"]" * 100_000,
+        "Code=VideoMotion;action=Start;index=\u00b2".encode(),
+        b"Code=VideoMotion;action=Start;index=" + b"9" * 5000,
     ],
-    ids=["no-code", "empty-code", "bad-action", "bad-index", "bad-json", "deep-json"],
+    ids=[
+        "no-code",
+        "empty-code",
+        "bad-action",
+        "bad-index",
+        "bad-json",
+        "deep-json",
+        "superscript-index",
+        "index-beyond-int-digits",
+    ],
 )
 def test_broken_records_are_device_data_errors(body: bytes) -> None:
     with pytest.raises(DeviceDataError):

@@ -162,8 +162,23 @@ def test_pictures_attached_to_anpr_alerts_are_not_events() -> None:
         b"<EventNotificationAlert><dateTime>2026-01-01T00:00:00Z</dateTime></EventNotificationAlert>",
         b"<EventNotificationAlert><eventType>VMD</eventType><channelID>-1</channelID><dateTime>2026-01-01T00:00:00Z</dateTime></EventNotificationAlert>",
         b"<EventNotificationAlert><eventType>VMD</eventType><dateTime>yesterday</dateTime></EventNotificationAlert>",
+        "<EventNotificationAlert><eventType>VMD</eventType><channelID>\u00b2</channelID><dateTime>2026-01-01T00:00:00Z</dateTime></EventNotificationAlert>".encode(),
+        b"<EventNotificationAlert><eventType>VMD</eventType><dateTime>0001-01-01T00:00:00+01:00</dateTime></EventNotificationAlert>",
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><EventNotificationAlert><eventType>&e;</eventType></EventNotificationAlert>'.encode(
+            "utf-16"
+        ),
     ],
-    ids=["doctype-entity", "truncated", "wrong-root", "no-eventType", "bad-channel", "bad-time"],
+    ids=[
+        "doctype-entity",
+        "truncated",
+        "wrong-root",
+        "no-eventType",
+        "bad-channel",
+        "bad-time",
+        "superscript-channel",
+        "time-beyond-utc",
+        "utf16-doctype",
+    ],
 )
 def test_hostile_or_broken_xml_is_a_device_data_error(body: bytes) -> None:
     with pytest.raises(DeviceDataError):
