@@ -118,7 +118,8 @@ def fuzz_one(name: str, keep_going: bool, libfuzzer_args: list[str]) -> None:
         ]
         try:
             if structure == "xml":
-                mutated = mutate_xml(data, edits, rng.choice(ENCODINGS))
+                doctype = rng.random() < 0.1
+                mutated = mutate_xml(data, edits, rng.choice(ENCODINGS), doctype=doctype)
             else:
                 mutated = mutate_text(data, edits)
         except (ValueError, SyntaxError):  # not XML (any more): mutate the bytes instead

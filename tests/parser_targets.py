@@ -307,9 +307,16 @@ _NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 _MUTATION_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
-def mutate_xml(document: bytes, edits: Iterable[tuple[int, str]], encoding: str) -> bytes:
+#: an internal DTD declaring an external entity, put before the root by ``mutate_xml``
+DOCTYPE = '<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/hostname">]>'
+
+
+def mutate_xml(
+    document: bytes, edits: Iterable[tuple[int, str]], encoding: str, *, doctype: bool = False
+) -> bytes:
     """``document`` with leaf texts and attributes replaced (slot index modulo the slot count),
-    written in ``encoding``; ValueError or XMLSyntaxError if it is not XML to begin with."""
+    written in ``encoding``, with ``DOCTYPE`` before its root if asked; ValueError or
+    XMLSyntaxError if it is not XML to begin with."""
     root = etree.fromstring(document, _MUTATION_PARSER)
     slots: list[tuple[etree._Element, str | None]] = []
     for element in root.iter():
@@ -327,6 +334,8 @@ def mutate_xml(document: bytes, edits: Iterable[tuple[int, str]], encoding: str)
             element.set(attribute, value)
     text_form = etree.tostring(root, encoding="unicode")
     declaration = f'<?xml version="1.0" encoding="{encoding.removesuffix("-sig")}"?>'
+    if doctype:
+        declaration += DOCTYPE
     try:
         return (declaration + text_form).encode(encoding)
     except UnicodeEncodeError:

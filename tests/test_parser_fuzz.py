@@ -56,7 +56,13 @@ hostile_values = st.one_of(
 
 def mutated_xml(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
     edits = st.lists(st.tuples(st.integers(0, 10_000), hostile_values), min_size=1, max_size=8)
-    documents = st.builds(mutate_xml, st.sampled_from(seeds), edits, st.sampled_from(ENCODINGS))
+    documents = st.builds(
+        mutate_xml,
+        st.sampled_from(seeds),
+        edits,
+        st.sampled_from(ENCODINGS),
+        doctype=st.booleans(),
+    )
     truncated = documents.flatmap(lambda doc: st.integers(0, len(doc)).map(lambda cut: doc[:cut]))
     return st.one_of(documents, truncated, st.binary(max_size=400))
 
