@@ -34,9 +34,9 @@ from connectors.onvif.onboard import publish
 from connectors.onvif.probe import Prober, ProbeReport, ProbeTarget, probe_many
 from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
 from connectors.onvif.soap import SoapTransport, TransportLimits
-from connectors.onvif.xmlsafe import parse_device_xml
 from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.secrets import Credentials
+from connectors.sdk.xmlsafe import parse_device_xml
 from tilik.logconfig import configure_logging
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS

@@ -9,6 +9,7 @@ import pytest
 from connectors.private_vendors.simulation.faults import Faults
 from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
 from connectors.sdk.errors import AuthenticationError
+from topics.models import DeadLetterKind
 
 PASSWORD = "s3cret-Stream-pw"
 REF = "admin@env:TILIK_CAMERA_SECRET_TEST_VENDOR_PASS"
@@ -99,6 +100,33 @@ async def test_malformed_parts_are_kept_as_unparsed_with_the_raw_payload(kit: Ve
         finally:
             await connector.close()
     assert run.unparsed and "EventNotificationAlert" in run.unparsed[0].payload
+
+
+async def test_a_bad_part_is_dead_lettered_and_the_parts_after_it_arrive_on_the_same_connection(
+    kit: VendorKit,
+) -> None:
+    # Parts 1, 8, 15 and 22 have an unreadable Content-Length and channel number ("²"), which
+    # used to raise ValueError out of the stream: a reconnect each time, the rest of the chunk lost.
+    count = 28
+    async with kit.simulator(
+        channels=4, password=PASSWORD, event_rate=100, max_events=count, faults="badpart"
+    ) as sim:
+        device = sim.devices[0]
+        connector = kit.make(sim.addresses[0], REF, **FAST)
+        try:
+            run = await collect_numbered(connector, device, count, timeout_s=30)
+        finally:
+            await connector.close()
+    assert device.malformed == {1, 8, 15, 22}
+    assert not run.missing(device, count), f"lost events {sorted(run.missing(device, count))}"
+    assert sorted(run.seen) == sorted(set(range(count)) - device.malformed)
+    assert device.stream_connections == 1
+    assert len(run.unparsed) == len(device.malformed)
+    for record in run.unparsed:
+        assert record.kind is DeadLetterKind.DEVICE_INPUT
+        assert record.device_id.startswith("dev-")
+        assert "not a channel" in record.reason
+        assert "\u00b2" in record.payload
 
 
 async def test_close_ends_the_event_stream_promptly(kit: VendorKit) -> None:

@@ -8,20 +8,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
+from connectors.onvif.device import parse_clock
 from connectors.onvif.discovery import parse_probe_matches
 from connectors.onvif.event_topics import TopicParser, normalise_topic, notifications, rule_for
 from connectors.onvif.inventory import load_inventory, parse_inventory
 from connectors.onvif.probe import parse_scopes, strip_credentials
+from connectors.onvif.pullpoint import granted_lifetime
 from connectors.onvif.soap import fault_of, username_token
-from connectors.onvif.xmlsafe import parse_device_xml
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import ConfigurationError, DeviceDataError
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.secrets import Credentials
-from topics.models import DeviceEvent, EventKind, ObjectClass
+from connectors.sdk.xmlsafe import parse_device_xml
+from topics.models import DeadLetterKind, DeviceEvent, EventKind, ObjectClass
 
 CAMERA = "cam-0123456789abcdef0123"
 DEVICE = "dev-0123456789abcdef0123"
@@ -251,6 +254,73 @@ def test_known_topic_without_its_state_item_is_unparsed_not_guessed() -> None:
     event = parse_one(message("tns1:RuleEngine/CellMotionDetector/Motion", RULE, {"Other": "x"}))
     assert isinstance(event, UnparsedEvent)
     assert "IsMotion" in event.reason
+
+
+def test_values_that_make_no_valid_event_are_dead_lettered_as_device_input_not_raised() -> None:
+    counter = "tns1:RuleEngine/CountAggregation/Counter"
+    # A rule name longer than the catalog allows: ValidationError out of parse before.
+    event = parse_one(message(counter, {"Rule": "r" * 300}, {"Count": "3"}))
+    assert isinstance(event, UnparsedEvent) and event.kind is DeadLetterKind.DEVICE_INPUT
+    assert event.reason.startswith("ONVIF event") and "rule" in event.reason
+    assert "r" * 300 not in event.reason
+    # A count of 1e400 (OverflowError before) is no number: the event says so, as for "x".
+    event = parse_one(message(counter, {"Rule": "Gate"}, {"Count": "1e400"}))
+    assert isinstance(event, UnparsedEvent) and "numeric" in event.reason
+
+
+def test_a_likelihood_that_is_no_finite_number_is_left_out() -> None:
+    # inf passed the old "> 1" scaling and failed validation (ValidationError out of parse).
+    counter = "tns1:RuleEngine/CountAggregation/Counter"
+    for likelihood in ("inf", "nan", "1e400"):
+        event = parse_one(
+            message(counter, {"Rule": "Gate"}, {"Count": "3", "Likelihood": likelihood})
+        )
+        assert isinstance(event, DeviceEvent)
+        assert event.attributes.confidence is None and event.attributes.count == 3
+
+
+def test_a_device_time_utc_cannot_hold_falls_back_to_the_receive_time() -> None:
+    event = parse_one(
+        message(
+            "tns1:VideoSource/MotionAlarm",
+            VIDEO_SOURCE,
+            {"State": "true"},
+            utc="0001-01-01T00:00:00+01:00",  # OverflowError in astimezone before
+        )
+    )
+    assert isinstance(event, DeviceEvent)
+    assert event.device_time == event.received_at
+
+
+def test_renewal_is_due_within_the_asked_lifetime_whatever_the_device_claims() -> None:
+    asked = timedelta(seconds=60)
+
+    def reply(current: str, termination: str) -> etree._Element:
+        return parse_device_xml(
+            f"<r><CurrentTime>{current}</CurrentTime>"
+            f"<TerminationTime>{termination}</TerminationTime></r>".encode()
+        )
+
+    assert granted_lifetime(reply("2026-01-01T00:00:00Z", "2026-01-01T00:00:30Z"), asked) == (
+        timedelta(seconds=30)
+    )
+    # Year 1 to year 9999 used to overflow when the renewal was scheduled.
+    assert granted_lifetime(reply("0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"), asked) == asked
+    assert granted_lifetime(reply("later", "2026-01-01T00:00:30Z"), asked) == asked
+
+
+def test_a_device_clock_outside_usable_years_is_no_clock() -> None:
+    def clock(year: str) -> datetime | None:
+        return parse_clock(
+            parse_device_xml(
+                f"<r><UTCDateTime><Date><Year>{year}</Year><Month>2</Month><Day>3</Day></Date>"
+                "<Time><Hour>4</Hour><Minute>5</Minute><Second>6</Second></Time></UTCDateTime></r>".encode()
+            )
+        )
+
+    assert clock("2026") == datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+    for year in ("9999", "99999999999999999999", "\u00b2", "0"):
+        assert clock(year) is None
 
 
 # --- hardened XML ---------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from connectors.sdk.runtime import RuntimeOptions, WatchService, onboard
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
 from topics.client import CatalogProducer
-from topics.models import CameraState, CameraStatus, DeviceEvent
+from topics.identity import device_id as make_device_id
+from topics.models import CameraState, CameraStatus, DeadLetter, DeadLetterKind, DeviceEvent
 
 pytestmark = pytest.mark.kafka
 
@@ -99,3 +100,78 @@ async def test_recorder_is_onboarded_watched_and_its_events_reach_the_event_topi
     finally:
         await statuses.stop()
         await events.stop()
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+async def test_a_bad_stream_part_is_dead_lettered_and_the_stream_reads_on_without_reconnecting(
+    catalog: str, vendor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kit: VendorKit = VENDORS[vendor]
+    password = f"{vendor}-BadPart-{uuid.uuid4().hex[:10]}"
+    env = f"TILIK_TEST_BADPART_{vendor.upper()}"
+    monkeypatch.setenv(env, password)
+    seed = random.randrange(10_000, 1_000_000)
+    letters = await TopicTail(catalog, DEAD_LETTERS).start()
+    events = await TopicTail(catalog, DEVICE_EVENTS).start()
+    try:
+        # Every seventh part (1, 8, 15, ...) has an unreadable Content-Length and channel number.
+        async with kit.simulator(
+            channels=1, password=password, event_rate=20, seed=seed, faults="badpart"
+        ) as sim:
+            device = sim.devices[0]
+            config = {"address": sim.addresses[0], "credential_ref": f"admin@env:{env}"}
+            async with CatalogProducer(catalog) as producer:
+                summary = await onboard(kit.connector, [config], producer=producer)
+            assert summary.ok, summary.as_dict()
+            service = WatchService(
+                kit.connector,
+                bootstrap=catalog,
+                options=RuntimeOptions(
+                    group_id=f"watch-{uuid.uuid4().hex}",
+                    health_interval_s=5,
+                    backoff_initial_s=0.1,
+                ),
+            )
+            async with running(service):
+                # The registry also holds other tests' devices: this one is known by its serial.
+                device_id = make_device_id(vendor=vendor, serial=device.serial)
+                assert await eventually(
+                    lambda: bool(service.watched_devices.get(device_id)), timeout_s=30
+                )
+                cameras = service.watched_devices[device_id]
+                bad = await letters.wait_for(
+                    lambda _k, v: (
+                        isinstance(v, DeadLetter)
+                        and v.source_device == device_id
+                        and v.kind is DeadLetterKind.DEVICE_INPUT
+                    ),
+                    count=2,
+                    timeout_s=30,
+                )
+                # The events after the second bad part (number 8) arrive too.
+                after = await events.wait_for(
+                    lambda _k, v: (
+                        isinstance(v, DeviceEvent)
+                        and v.camera_id in cameras
+                        and device.seq_of(v.device_time) > 8
+                    ),
+                    count=3,
+                    timeout_s=30,
+                )
+                delivered = {
+                    device.seq_of(v.device_time)
+                    for _, v in events.values
+                    if isinstance(v, DeviceEvent) and v.camera_id in cameras
+                }
+                connections = device.stream_connections
+    finally:
+        await letters.stop()
+        await events.stop()
+    assert len(after) >= 3
+    assert {0, 2, 3, 4, 5, 6, 7, 9} <= delivered and not delivered & device.malformed
+    assert connections == 1, "a bad part must not cost a reconnect"
+    for _, letter in bad:
+        assert isinstance(letter, DeadLetter)
+        assert letter.reason and "channel" in letter.reason
+        assert letter.error_type == "DeviceDataError"
+        assert "\u00b2" in letter.payload

@@ -3,8 +3,9 @@
 The health check, the connector's ``check`` and the PullPoint loop use these operations; the
 onboarding probe goes through onvif-zeep-async (``connectors.onvif.zeep_device``) unless
 ``--probe raw`` asks for this one's ``snapshot``, which needs about a quarter of the CPU.
-Pure I/O over a shared ``SoapTransport``; turning the answers into a ``CameraRecord`` is
-``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
+I/O over a shared ``SoapTransport``; each reply is read by a pure ``parse_*`` function (which
+gives None for a value it cannot use and raises nothing but ``DeviceDataError``); turning the
+answers into a ``CameraRecord`` is ``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
 the host:port the hub actually reached, because cameras behind NAT or port forwards report their
 private address, and because a device must not be able to steer the hub to other hosts.
 """
@@ -12,16 +13,17 @@ private address, and because a device must not be able to steer the hub to other
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from connectors.onvif.soap import SoapFault, SoapTransport
-from connectors.onvif.xmlsafe import children_named, first, iter_named, text
+from connectors.sdk.devicedata import decimal, finite_float
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.secrets import Credentials
+from connectors.sdk.xmlsafe import children_named, first, iter_named, text
 
 TDS = "http://www.onvif.org/ver10/device/wsdl"
 TRT = "http://www.onvif.org/ver10/media/wsdl"
@@ -79,61 +81,127 @@ def repoint(url: str | None, address: str, scheme: str = "http") -> str | None:
     """The path of a device-reported URL on the host:port we reached (see module docstring)."""
     if not url:
         return None
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "http://[::1" and other unsplittable netlocs
+        return None
     if parts.scheme not in ("http", "https"):
         return None
     return urlunsplit((scheme, address, parts.path or "/", parts.query, ""))
 
 
+# A device clock outside these years is not a clock: it would put the WS-Security timestamp
+# (local time plus the offset) out of datetime's range.
+_CLOCK_YEARS = (1970, 2999)
+_HMS = ("Hour", "Minute", "Second")
+
+
 def utc_reading(
     year: object, month: object, day: object, hour: object, minute: object, second: object
 ) -> datetime | None:
-    """A device's UTC clock reading from its parts; None when they make no usable date.
+    """A device's UTC clock reading from its parts (text or numbers); None when they make no
+    usable date. Firmwares send garbage here (a year of 99999 or 10^30, month 13): that is no
+    clock, not a reason to refuse the device. A missing hour, minute or second is 0, as firmware
+    that leaves them out means it."""
 
-    Firmwares send garbage here (a year of 99999 or 10^30, month 13); that is no clock, not a
-    reason to refuse the device. The first and last representable years are refused too: a
-    clock offset that far out would overflow when tokens are later signed on it.
-    """
+    def part(value: object, low: int, high: int) -> int | None:
+        return decimal(None if value is None else str(value), low=low, high=high)
+
+    y, mo, d = part(year, *_CLOCK_YEARS), part(month, 1, 12), part(day, 1, 31)
+    h, mi, s = (part(0 if value is None else value, 0, 59) for value in (hour, minute, second))
+    if y is None or mo is None or d is None or h is None or mi is None or s is None:
+        return None
     try:
-        moment = datetime(
-            int(str(year)), int(str(month)), int(str(day)),
-            int(str(hour)), int(str(minute)), int(str(second)),
-            tzinfo=UTC,
-        )  # fmt: skip
-    except (TypeError, ValueError, OverflowError):
+        return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
+    except ValueError:  # 31 February
         return None
-    return moment if MINYEAR < moment.year < MAXYEAR else None
 
 
-def _parse_time(node: etree._Element | None) -> datetime | None:
-    if node is None:
-        return None
-    date = first(node, "Date")
-    clock = first(node, "Time")
+def parse_clock(body: etree._Element) -> datetime | None:
+    """The device's UTC clock from a GetSystemDateAndTime reply; None when absent or unusable."""
+    node = first(body, "UTCDateTime")
+    date = first(node, "Date") if node is not None else None
+    clock = first(node, "Time") if node is not None else None
     if date is None or clock is None:
         return None
     return utc_reading(
-        text(date, "Year") or 0,
-        text(date, "Month") or 0,
-        text(date, "Day") or 0,
-        text(clock, "Hour") or 0,
-        text(clock, "Minute") or 0,
-        text(clock, "Second") or 0,
+        text(date, "Year"),
+        text(date, "Month"),
+        text(date, "Day"),
+        *(text(clock, name) for name in _HMS),
     )
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value is not None else None
-    except ValueError:
-        return None
+def parse_device_information(body: etree._Element) -> DeviceInfo:
+    return DeviceInfo(
+        manufacturer=text(body, "Manufacturer"),
+        model=text(body, "Model"),
+        firmware=text(body, "FirmwareVersion"),
+        serial=text(body, "SerialNumber"),
+        hardware_id=text(body, "HardwareId"),
+    )
 
 
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def parse_capabilities(body: etree._Element, address: str, scheme: str) -> ServiceAddresses:
+    """Service addresses from a GetCapabilities reply, re-pointed at ``address``."""
+    found: dict[str, str | None] = {}
+    for name in ("Media", "Events", "PTZ", "Analytics", "Imaging"):
+        node = first(body, "Capabilities", name)
+        found[name.lower()] = repoint(text(node, "XAddr"), address, scheme)
+    return ServiceAddresses(**found)
+
+
+_SERVICE_NAMESPACES = {
+    "ver10/media/wsdl": "media",
+    "ver10/events/wsdl": "events",
+    "ver20/ptz/wsdl": "ptz",
+    "ver20/analytics/wsdl": "analytics",
+    "ver20/imaging/wsdl": "imaging",
+}
+
+
+def parse_services(body: etree._Element, address: str, scheme: str) -> ServiceAddresses:
+    """Service addresses from a GetServices reply, re-pointed at ``address``."""
+    found: dict[str, str | None] = {}
+    for service in iter_named(body, "Service"):
+        namespace = text(service, "Namespace") or ""
+        for suffix, key in _SERVICE_NAMESPACES.items():
+            if namespace.endswith(suffix):
+                found[key] = repoint(text(service, "XAddr"), address, scheme)
+    return ServiceAddresses(**found)
+
+
+def parse_scopes(body: etree._Element) -> list[str]:
+    return [item for s in iter_named(body, "ScopeItem") if (item := text(s))]
+
+
+def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaProfile]:
+    """The media profiles of a GetProfiles reply, without their URIs (asked for separately)."""
+    profiles = []
+    for node in iter_named(body, "Profiles"):
+        token = (node.get("token") or "").strip()
+        if not token:
+            raise DeviceDataError("media profile without a token", device=device)
+        encoder = first(node, "VideoEncoderConfiguration")
+        resolution = first(encoder, "Resolution") if encoder is not None else None
+        profiles.append(
+            MediaProfile(
+                token=token,
+                name=text(next(iter(children_named(node, "Name")), None)),
+                codec=text(encoder, "Encoding") if encoder is not None else None,
+                width=_pixels(text(resolution, "Width")) if resolution is not None else None,
+                height=_pixels(text(resolution, "Height")) if resolution is not None else None,
+                fps=finite_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
+                has_ptz=first(node, "PTZConfiguration") is not None,
+            )
+        )
+    return profiles
+
+
+def _pixels(value: str | None) -> int | None:
+    # Some encoders write "1920.0"; anything not a finite number is no size at all.
+    number = finite_float(value)
+    return None if number is None or number < 0 else int(number)
 
 
 class OnvifDevice:
@@ -177,7 +245,7 @@ class OnvifDevice:
         sent = datetime.now(UTC)
         body = await self._call(None, f'<GetSystemDateAndTime xmlns="{TDS}"/>', auth=False)
         received = datetime.now(UTC)
-        device_time = _parse_time(first(body, "UTCDateTime"))
+        device_time = parse_clock(body)
         if device_time is None:
             # Some devices only report local time; without a UTC clock assume no skew.
             self.clock_offset = timedelta(0)
@@ -187,13 +255,7 @@ class OnvifDevice:
 
     async def device_information(self) -> DeviceInfo:
         body = await self._call(None, f'<GetDeviceInformation xmlns="{TDS}"/>')
-        return DeviceInfo(
-            manufacturer=text(body, "Manufacturer"),
-            model=text(body, "Model"),
-            firmware=text(body, "FirmwareVersion"),
-            serial=text(body, "SerialNumber"),
-            hardware_id=text(body, "HardwareId"),
-        )
+        return parse_device_information(body)
 
     async def services(self) -> ServiceAddresses:
         """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it."""
@@ -204,35 +266,18 @@ class OnvifDevice:
             )
         except SoapFault:
             return await self._services_from_get_services()
-        found: dict[str, str | None] = {}
-        for name in ("Media", "Events", "PTZ", "Analytics", "Imaging"):
-            node = first(body, "Capabilities", name)
-            found[name.lower()] = repoint(text(node, "XAddr"), self.address, self.scheme)
-        return ServiceAddresses(**found)
+        return parse_capabilities(body, self.address, self.scheme)
 
     async def _services_from_get_services(self) -> ServiceAddresses:
         body = await self._call(
             None,
             f'<GetServices xmlns="{TDS}"><IncludeCapability>false</IncludeCapability></GetServices>',
         )
-        by_namespace = {
-            "ver10/media/wsdl": "media",
-            "ver10/events/wsdl": "events",
-            "ver20/ptz/wsdl": "ptz",
-            "ver20/analytics/wsdl": "analytics",
-            "ver20/imaging/wsdl": "imaging",
-        }
-        found: dict[str, str | None] = {}
-        for service in iter_named(body, "Service"):
-            namespace = text(service, "Namespace") or ""
-            for suffix, key in by_namespace.items():
-                if namespace.endswith(suffix):
-                    found[key] = repoint(text(service, "XAddr"), self.address, self.scheme)
-        return ServiceAddresses(**found)
+        return parse_services(body, self.address, self.scheme)
 
     async def scopes(self) -> list[str]:
         body = await self._call(None, f'<GetScopes xmlns="{TDS}"/>')
-        return [item for s in iter_named(body, "ScopeItem") if (item := text(s))]
+        return parse_scopes(body)
 
     async def mac_address(self) -> str | None:
         try:
@@ -245,24 +290,7 @@ class OnvifDevice:
         """Every media profile with its stream and snapshot URI (as the device reports them)."""
         url = media_url or self.device_url
         body = await self._call(url, f'<GetProfiles xmlns="{TRT}"/>')
-        profiles = []
-        for node in iter_named(body, "Profiles"):
-            token = node.get("token")
-            if not token:
-                raise DeviceDataError("media profile without a token", device=self.address)
-            encoder = first(node, "VideoEncoderConfiguration")
-            resolution = first(encoder, "Resolution") if encoder is not None else None
-            profiles.append(
-                MediaProfile(
-                    token=token.strip(),
-                    name=text(next(iter(children_named(node, "Name")), None)),
-                    codec=text(encoder, "Encoding") if encoder is not None else None,
-                    width=_int(text(resolution, "Width")) if resolution is not None else None,
-                    height=_int(text(resolution, "Height")) if resolution is not None else None,
-                    fps=_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
-                    has_ptz=first(node, "PTZConfiguration") is not None,
-                )
-            )
+        profiles = parse_profiles(body, device=self.address)
         # One request at a time per camera: one kept-alive connection, not one per URI; the
         # fleet is where the concurrency is.
         return [

@@ -26,9 +26,9 @@ from wsdiscovery.discovery import ThreadedWSDiscovery
 from wsdiscovery.qname import QName
 from wsdiscovery.service import Service
 
-from connectors.onvif.xmlsafe import first, iter_named, parse_device_xml, text
 from connectors.sdk.errors import ConfigurationError, DeviceDataError
 from connectors.sdk.netpolicy import ProbePolicy, join_host_port
+from connectors.sdk.xmlsafe import first, iter_named, parse_device_xml, text
 
 log = structlog.get_logger("connectors.onvif.discovery")
 

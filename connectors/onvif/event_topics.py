@@ -10,7 +10,9 @@ Topic matching is forgiving in the ways devices actually differ: namespace prefi
 segment (``tns1:``, ``tnsaxis:``), stray whitespace and case, and vendor-specific trailing
 segments (a row for ``RuleEngine/OccupancyCounter`` matches ``…/OccupancyCounter/Occupancy``).
 A topic no row matches becomes an ``UnparsedEvent`` (kept raw for the dead letters) and is
-logged once per process.
+logged once per process. So does a known topic whose values do not make a valid event (a count
+of 1e400, a rule name longer than the catalog allows), as kind ``device_input``: ``parse`` never
+raises, so one bad notification costs neither the batch nor the subscription.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from datetime import UTC, datetime
 import structlog
 from lxml import etree
 
-from connectors.onvif.xmlsafe import children_named, first, iter_named, text
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.devicedata import aware_time, device_model, finite_float
+from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.xmlsafe import children_named, first, iter_named, text
 from topics.identity import event_id
 from topics.models import (
+    DeadLetterKind,
     DeviceEvent,
     EventAttributes,
     EventKind,
@@ -200,13 +205,8 @@ def _items(parent: etree._Element | None) -> dict[str, str]:
 
 
 def _utc(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = aware_time(value)
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def notification_fields(notification: etree._Element) -> NotificationFields:
@@ -249,19 +249,17 @@ def _object_class(value: str | None) -> ObjectClass | None:
 def _count(rule: TopicRule, data: dict[str, str]) -> int | None:
     for name in rule.count_items:
         if name in data:
-            try:
-                return max(0, int(float(data[name])))
-            except ValueError:
-                return None
+            # Counters arrive as "17", "42.0" or "1e3"; a count is whole and not negative.
+            value = finite_float(data[name])
+            return None if value is None else max(0, int(value))
     return None
 
 
 def _confidence(data: dict[str, str]) -> float | None:
     for name in ("Likelihood", "Confidence"):
         if name in data:
-            try:
-                value = float(data[name])
-            except ValueError:
+            value = finite_float(data[name])
+            if value is None:
                 return None
             return value / 100 if value > 1 else max(0.0, value)
     return None
@@ -312,6 +310,17 @@ class TopicParser:
                 fields.topic,
                 f"event has no numeric {'/'.join(rule.count_items)} item",
             )
+        try:
+            with device_model(f"ONVIF event {fields.topic[:128]!r}", device=self.device_id):
+                return self._event(rule, fields, active)
+        except DeviceDataError as exc:
+            return self._unparsed(
+                notification, fields.topic, str(exc), kind=DeadLetterKind.DEVICE_INPUT
+            )
+
+    def _event(
+        self, rule: TopicRule, fields: NotificationFields, active: bool | None
+    ) -> DeviceEvent:
         received = utcnow()
         device_time = fields.utc_time or received
         return DeviceEvent(
@@ -339,7 +348,14 @@ class TopicParser:
             attributes=attributes(rule, fields),
         )
 
-    def _unparsed(self, notification: etree._Element, topic: str, reason: str) -> UnparsedEvent:
+    def _unparsed(
+        self,
+        notification: etree._Element,
+        topic: str,
+        reason: str,
+        *,
+        kind: DeadLetterKind = DeadLetterKind.UNKNOWN_EVENT,
+    ) -> UnparsedEvent:
         key = normalise_topic(topic).lower()
         if key not in TopicParser._logged_unknown and len(TopicParser._logged_unknown) < 10_000:
             TopicParser._logged_unknown.add(key)
@@ -352,6 +368,7 @@ class TopicParser:
             payload=etree.tostring(notification, encoding="unicode")[:1_000_000],
             reason=reason,
             camera_id=self.camera_id,
+            kind=kind,
         )
 
 

@@ -23,10 +23,11 @@ from lxml import etree
 
 from connectors.onvif.device import OnvifDevice, repoint
 from connectors.onvif.event_topics import notifications
-from connectors.onvif.xmlsafe import text
 from connectors.sdk.backoff import Backoff
+from connectors.sdk.devicedata import aware_time
 from connectors.sdk.errors import ConnectorError, DeviceDataError, RetriableError
 from connectors.sdk.lifecycle import Closed, until_closed
+from connectors.sdk.xmlsafe import text
 
 log = structlog.get_logger("connectors.onvif.pullpoint")
 
@@ -64,14 +65,18 @@ def _duration(seconds: float) -> str:
     return f"PT{int(seconds)}S"
 
 
-def _utc(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def granted_lifetime(body: etree._Element, asked: timedelta) -> timedelta:
+    """How long the subscription in a Create/Renew reply lives: its TerminationTime less its
+    CurrentTime (the device's clock on both sides), at most ``asked``; ``asked`` when unreadable.
+
+    Capped because a device may claim any time up to year 9999: renewing earlier than needed
+    costs one request, scheduling a renewal centuries ahead would lose the subscription.
+    """
+    current = aware_time(text(body, "CurrentTime"))
+    termination = aware_time(text(body, "TerminationTime"))
+    if current is None or termination is None or termination <= current:
+        return asked
+    return min(termination - current, asked)
 
 
 class PullPointSubscription:
@@ -106,10 +111,8 @@ class PullPointSubscription:
             timeout_s=timeout_s or self.device.timeout_s,
         )
 
-    def _schedule_renewal(self, current: datetime | None, termination: datetime | None) -> None:
-        lifetime = timedelta(seconds=self.settings.termination_s)
-        if current is not None and termination is not None and termination > current:
-            lifetime = termination - current
+    def _schedule_renewal(self, reply: etree._Element) -> None:
+        lifetime = granted_lifetime(reply, timedelta(seconds=self.settings.termination_s))
         self.renew_at = datetime.now(UTC) + lifetime * (1 - self.settings.renew_fraction)
 
     async def create(self) -> None:
@@ -127,7 +130,7 @@ class PullPointSubscription:
                 "CreatePullPointSubscription reply has no subscription address",
                 device=self.device.address,
             )
-        self._schedule_renewal(_utc(text(body, "CurrentTime")), _utc(text(body, "TerminationTime")))
+        self._schedule_renewal(body)
         self.state = SubscriptionState.ACTIVE
         self.subscriptions_created += 1
         log.info(
@@ -144,7 +147,7 @@ class PullPointSubscription:
             "</TerminationTime></Renew>",
             "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
         )
-        self._schedule_renewal(_utc(text(body, "CurrentTime")), _utc(text(body, "TerminationTime")))
+        self._schedule_renewal(body)
 
     async def pull(self) -> PullBatch:
         assert self.address is not None

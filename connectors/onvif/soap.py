@@ -5,7 +5,7 @@ a process, for both kinds of caller: the raw operations (``call``: small fixed e
 the health check and the PullPoint loop, where ``bench/onvif_zeep_vs_raw.py`` shows zeep costing
 about twice the time per call and a kept client per camera) and onvif-zeep-async's
 operations in ``connectors.onvif.zeep_client`` (``exchange``: the bytes only). Replies go
-through the hardened parser in ``connectors.onvif.xmlsafe``.
+through the hardened parser in ``connectors.sdk.xmlsafe``.
 
 A device that answers 401 with an HTTP Digest challenge gets the request again with Digest
 credentials (some firmwares want it on top of WS-Security); the handshake is remembered per device.
@@ -39,16 +39,10 @@ from xml.sax.saxutils import escape
 import aiohttp
 from lxml import etree
 
-from connectors.onvif.xmlsafe import (
-    DEFAULT_MAX_XML_BYTES,
-    first,
-    local_name,
-    parse_device_xml,
-    text,
-)
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import TRANSPORT_ERRORS, _read_bounded, translate_transport_error
 from connectors.sdk.secrets import Credentials
+from connectors.sdk.xmlsafe import MAX_XML_BYTES, first, local_name, parse_device_xml, text
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -80,7 +74,7 @@ class TransportLimits:
 
     timeout_s: float = 10.0
     connect_timeout_s: float = 5.0
-    max_response_bytes: int = DEFAULT_MAX_XML_BYTES
+    max_response_bytes: int = MAX_XML_BYTES
     max_connections: int = 1024
     max_connections_per_host: int = 8
 
@@ -172,7 +166,7 @@ def is_auth_fault(code: str | None, subcode: str | None) -> bool:
 
 
 def reply_root(
-    status: int, raw: bytes, *, device: str, max_bytes: int = DEFAULT_MAX_XML_BYTES
+    status: int, raw: bytes, *, device: str, max_bytes: int = MAX_XML_BYTES
 ) -> etree._Element:
     """The parsed root of a device reply; an empty or unusable one raises the SDK's error."""
     if not raw.strip():

@@ -6,7 +6,7 @@ cache that concurrent first callers all miss. Here:
 
 - every camera's services post through the process's ``SoapTransport`` (one pool, its per-call
   deadline, response cap, HTTP Digest handling and error translation), via ``FleetZeepTransport``;
-- replies are checked by the hardened parser (``xmlsafe``: no DOCTYPE, no entities, size cap)
+- replies are checked by the hardened parser (``connectors.sdk.xmlsafe``: no DTD in any encoding, no entities, size cap)
   before zeep sees them, and zeep itself parses with ``HARDENED_SETTINGS`` (``forbid_dtd``,
   ``forbid_entities``, ``forbid_external``, libxml2's size limits kept);
 - each WSDL document is parsed once per process (``shared_document``), whatever the number of

@@ -29,6 +29,7 @@ from connectors.onvif.device import (
 )
 from connectors.onvif.soap import SoapFault, SoapTransport, is_auth_fault
 from connectors.onvif.zeep_client import FleetOnvifCamera, FleetOnvifService
+from connectors.sdk.devicedata import finite_float
 from connectors.sdk.errors import AuthenticationError, DeviceDataError
 from connectors.sdk.secrets import Credentials
 
@@ -67,10 +68,9 @@ def _clean(value: Any) -> str | None:
 
 
 def _number(value: Any, kind: Callable[[float], _T]) -> _T | None:
-    try:
-        return kind(float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    """A finite number of the reply as ``kind``; None when absent or not one (nan, 1e400)."""
+    number = finite_float(None if value is None else str(value))
+    return None if number is None else kind(number)
 
 
 def _field(node: Any, *path: str) -> Any:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-_INDEXED = re.compile(r"^(?P<table>[\w.]+?)\[(?P<index>\d{1,5})\]\.(?P<field>[\w.\[\]]+)$")
+# ASCII only: a device's "[٣]" is not channel 3.
+_INDEXED = re.compile(
+    r"^(?P<table>[\w.]+?)\[(?P<index>\d{1,5})\]\.(?P<field>[\w.\[\]]+)$", re.ASCII
+)
 
 
 def parse_key_values(text: str, *, max_lines: int = 10_000) -> dict[str, str]:

@@ -15,9 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from lxml import etree
 from pydantic import ValidationError
 
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.devicedata import device_model, finite_float
+from connectors.sdk.xmlsafe import local_name
 from topics.identity import camera_id as make_camera_id
 from topics.identity import event_id as make_event_id
 from topics.models import DeviceEvent, EventAttributes, EventKind, EventSource, ObjectClass
@@ -89,7 +92,9 @@ def _object_class(value: str) -> ObjectClass:
 
 def _confidence(value: str) -> float:
     # Vendors report 0-100; the taxonomy uses 0-1.
-    number = float(value)
+    number = finite_float(value)
+    if number is None:
+        raise ValueError("confidence is not a finite number")
     return number / 100 if number > 1 else number
 
 
@@ -151,6 +156,35 @@ def flatten_json(value: Any, prefix: str = "") -> dict[str, str]:
     return fields
 
 
+def flatten_xml(element: etree._Element) -> dict[str, str]:
+    """Leaf texts keyed by dotted path below ``element`` and, first occurrence wins, by leaf name
+    (a path wins over another element's leaf alias).
+
+    ``<ANPR><licensePlate>H1</licensePlate></ANPR>`` gives ``{"ANPR.licensePlate": "H1",
+    "licensePlate": "H1"}``: mapping tables name either.
+    """
+    paths: dict[str, str] = {}
+    leaves: dict[str, str] = {}
+
+    def walk(node: etree._Element, prefix: str) -> None:
+        for child in node:
+            name = local_name(child)
+            if not name:
+                continue
+            path = f"{prefix}.{name}" if prefix else name
+            if len(child):
+                walk(child, path)
+                continue
+            text = (child.text or "").strip()
+            if text:
+                paths.setdefault(path, text)
+                leaves.setdefault(name, text)
+
+    walk(element, "")
+    # A full path beats a leaf alias: top-level ``eventType`` is never a nested one's.
+    return leaves | paths
+
+
 @dataclass(frozen=True)
 class DeviceContext:
     """What mapping needs to know about the device an event came from."""
@@ -176,7 +210,10 @@ class EventMapper:
     def map(
         self, event: VendorEvent, device: DeviceContext, *, received_at: datetime
     ) -> DeviceEvent | UnparsedEvent | None:
-        """The normalised event; None for a keepalive; UnparsedEvent for a code not in the table."""
+        """The normalised event; None for a keepalive; UnparsedEvent for a code not in the table.
+
+        DeviceDataError when the event's values do not make a valid ``DeviceEvent``.
+        """
         rule = self.rule_for(event.code)
         source_channel = None if rule is not None and rule.device_level else event.channel
         channel = source_channel if source_channel is not None else device.default_channel
@@ -192,6 +229,22 @@ class EventMapper:
             )
         if rule.heartbeat_when_inactive and event.active is False:
             return None
+        with device_model(
+            f"{device.vendor} event {event.code[:64]!r}",
+            device=device.device_id,
+            payload=event.payload,
+        ):
+            return self._event(rule, event, device, camera, source_channel, received_at)
+
+    def _event(
+        self,
+        rule: EventRule,
+        event: VendorEvent,
+        device: DeviceContext,
+        camera: str,
+        source_channel: int | None,
+        received_at: datetime,
+    ) -> DeviceEvent:
         return DeviceEvent(
             event_id=make_event_id(
                 camera_id=camera,

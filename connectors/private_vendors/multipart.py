@@ -6,11 +6,16 @@ untrusted, so it tolerates what real firmware does and what a broken link does:
 
 - a delimiter split across chunks, CRLF or bare LF line ends, transport padding after it;
 - garbage between parts (skipped up to the next delimiter);
-- a missing or wrong Content-Length (the next delimiter ends the part instead);
-- a part larger than ``max_part_bytes``: reported as a ``DiscardedPart`` (with its first bytes,
-  for the dead letters) and skipped without being buffered; parsing resumes at the next delimiter.
+- a missing, unreadable or wrong Content-Length (the next delimiter ends the part instead);
+- a part larger than ``max_part_bytes``: reported as a ``DiscardedPart`` (its size and first
+  bytes, for the dead letters) and skipped without being buffered; parsing resumes at the next
+  delimiter, even when its Content-Length claims more.
 
-The buffer never holds more than about ``max_part_bytes + max_header_bytes`` after a ``feed``.
+The result does not depend on how the stream is cut into chunks: every limit is a position in
+the stream (a part's body ends at the first ``CRLF--boundary`` or after Content-Length bytes; its
+headers must end within ``max_header_bytes``), and a decision is taken only once the bytes that
+decide it have arrived. A discarded part is reported when it ends, with its exact size. The buffer
+never holds more than ``max_buffered`` bytes after a ``feed``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ DEFAULT_MAX_HEADER_BYTES = 8 * 1024
 SAMPLE_BYTES = 512
 # Anything after a delimiter on its line is padding; a line this long is not a delimiter line.
 _MAX_DELIMITER_LINE = 256
+#: RFC 2046 caps a boundary at 70 characters
+_MAX_BOUNDARY = 70
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+# the longest blank line; a header block is searched up to max_header_bytes plus this
+_BLANK_LINE_MAX = 4
+# ASCII digits: str.isdigit() also accepts "²", which int() refuses.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +64,29 @@ class _State(Enum):
     SEEK = auto()  # looking for the next delimiter
     DELIMITER_LINE = auto()  # after a delimiter, up to its line end
     HEADERS = auto()
-    BODY_SIZED = auto()  # Content-Length known
+    BODY_SIZED = auto()  # Content-Length known and within the limit
     BODY_UNSIZED = auto()  # body ends at the next delimiter
-    SKIP = auto()  # discarding the rest of an oversized part of known length
+    DISCARD = auto()  # dropping an oversized part up to its end, counting its bytes
 
 
 def boundary_from_content_type(content_type: str, default: str) -> str:
-    """The ``boundary`` parameter of a multipart Content-Type (quotes removed), else ``default``."""
+    """The ``boundary`` parameter of a multipart Content-Type (quotes removed), else ``default``.
+
+    A boundary that is empty (also once leading dashes are removed), longer than RFC 2046 allows
+    or not printable ASCII is not one: the device's default is used instead.
+    """
     for param in content_type.split(";")[1:]:
         name, sep, value = param.partition("=")
         if sep and name.strip().lower() == "boundary":
             value = value.strip().strip('"')
-            if value:
+            if _usable_boundary(value):
                 return value
     return default
+
+
+def _usable_boundary(value: str) -> bool:
+    bare = value[2:] if value.startswith("--") else value
+    return 0 < len(bare) <= _MAX_BOUNDARY and bare.isascii() and bare.isprintable()
 
 
 class MultipartStreamParser:
@@ -92,28 +112,33 @@ class MultipartStreamParser:
         self._state = _State.SEEK
         self._headers: dict[str, str] = {}
         self._length = 0
-        self._skip = 0
         self._scanned = 0  # how far the body has been searched for a delimiter already
+        # the part being discarded: why, its declared length (if any), bytes dropped so far
+        self._discard_reason = ""
+        self._discard_limit: int | None = None
+        self._dropped = 0
+        self._sample = bytearray()
+        self._last_dropped = 0
         self.parts = 0
         self.discarded = 0
 
     @property
     def buffered(self) -> int:
-        """Bytes currently held (bounded; see the module docstring)."""
+        """Bytes currently held (bounded; see ``max_buffered``)."""
         return len(self._buf)
 
     @property
     def max_buffered(self) -> int:
         """Upper bound of ``buffered`` after any ``feed`` returns."""
-        return (
-            self.max_part_bytes + self.max_header_bytes + len(self._body_end) + _MAX_DELIMITER_LINE
+        return max(
+            self.max_part_bytes + len(self._body_end) + 1,
+            self.max_header_bytes + _BLANK_LINE_MAX,
+            _MAX_DELIMITER_LINE,
         )
 
     def feed(self, data: bytes) -> list[Part | DiscardedPart]:
         """Consume ``data``; return the parts it completed, in stream order."""
         out: list[Part | DiscardedPart] = []
-        if self._state is _State.SKIP and not self._buf:
-            data = self._skip_bytes(data)
         self._buf += data
         while self._step(out):
             pass
@@ -134,7 +159,7 @@ class MultipartStreamParser:
             return self._body_sized(out)
         if state is _State.BODY_UNSIZED:
             return self._body_unsized(out)
-        return self._skip_buffered()
+        return self._discarding(out)
 
     def _seek(self) -> bool:
         index = self._buf.find(self._delimiter)
@@ -168,13 +193,16 @@ class MultipartStreamParser:
         elif len(buf) < 2:
             return False
         else:
-            match = _BLANK_LINE.search(buf, 0, self.max_header_bytes + 4)
+            window = self.max_header_bytes + _BLANK_LINE_MAX
+            match = _BLANK_LINE.search(buf, 0, window)
             if match is None:
-                if len(buf) > self.max_header_bytes:
-                    self._discard(out, "part headers too long", len(buf), bytes(buf[:SAMPLE_BYTES]))
-                    self._state = _State.SEEK
-                    return True
-                return False
+                if len(buf) < window:
+                    return False  # the blank line may still come within the limit
+                self._discard(
+                    out, "part headers too long", window, bytes(buf[: min(window, SAMPLE_BYTES)])
+                )
+                self._state = _State.SEEK
+                return True
             block_end, body_start = match.start(), match.end()
         block = bytes(buf[:block_end])
         if self._delimiter in block:
@@ -190,14 +218,8 @@ class MultipartStreamParser:
         if length is None:
             self._state = _State.BODY_UNSIZED
         elif length > self.max_part_bytes:
-            self._discard(
-                out,
-                f"part of {length} bytes exceeds the {self.max_part_bytes} byte limit",
-                length,
-                bytes(buf[: min(length, SAMPLE_BYTES)]),
-            )
-            self._skip = length
-            self._state = _State.SKIP
+            reason = f"part of {length} bytes exceeds the {self.max_part_bytes} byte limit"
+            self._start_discard(reason, limit=length)
         else:
             self._length = length
             self._state = _State.BODY_SIZED
@@ -227,14 +249,12 @@ class MultipartStreamParser:
         if end >= 0:
             self._emit_until(out, end)
             return True
-        if len(buf) > self.max_part_bytes:
-            self._discard(
-                out,
+        # Only once no delimiter can start early enough is the part known to be too large.
+        if len(buf) >= self.max_part_bytes + 1 + len(self._body_end):
+            self._start_discard(
                 f"part without Content-Length exceeds the {self.max_part_bytes} byte limit",
-                len(buf),
-                bytes(buf[:SAMPLE_BYTES]),
+                limit=None,
             )
-            self._state = _State.SEEK  # SEEK keeps only a possible delimiter prefix
             return True
         self._scanned = len(buf)
         return False
@@ -244,7 +264,7 @@ class MultipartStreamParser:
         body = bytes(self._buf[:end])
         body = body[:-1] if body.endswith(b"\r") else body
         if len(body) > self.max_part_bytes:
-            reason = f"part of {len(body)} bytes exceeds the {self.max_part_bytes} byte limit"
+            reason = f"part without Content-Length exceeds the {self.max_part_bytes} byte limit"
             self._discard(out, reason, len(body), body[:SAMPLE_BYTES])
         else:
             out.append(Part(self._headers, body))
@@ -252,17 +272,52 @@ class MultipartStreamParser:
         del self._buf[: end + 1]
         self._state = _State.SEEK
 
-    def _skip_buffered(self) -> bool:
-        remaining = self._skip_bytes(bytes(self._buf))
-        self._buf = bytearray(remaining)
-        return self._state is not _State.SKIP
+    def _start_discard(self, reason: str, *, limit: int | None) -> None:
+        self._discard_reason = reason
+        self._discard_limit = limit
+        self._dropped = 0
+        self._sample = bytearray()
+        self._last_dropped = 0
+        self._state = _State.DISCARD
 
-    def _skip_bytes(self, data: bytes) -> bytes:
-        taken = min(self._skip, len(data))
-        self._skip -= taken
-        if self._skip == 0:
-            self._state = _State.SEEK
-        return data[taken:]
+    def _discarding(self, out: list[Part | DiscardedPart]) -> bool:
+        """Drop the oversized part up to its end: the first delimiter line, or its declared length."""
+        buf = self._buf
+        left = None if self._discard_limit is None else self._discard_limit - self._dropped
+        end = buf.find(self._body_end, 0, len(buf) if left is None else left)
+        if end >= 0:
+            before = buf[end - 1] if end else self._last_dropped
+            self._drop(end)
+            size = self._dropped - (1 if before == ord("\r") else 0)
+            self._finish_discard(out, size)
+            del buf[:1]  # the line end; SEEK finds the delimiter after it
+            return True
+        if left is not None and len(buf) >= left:
+            self._drop(left)
+            self._finish_discard(out, self._dropped)
+            return True
+        # Keep what may be the start of a delimiter line.
+        keep = len(self._body_end)
+        if len(buf) > keep:
+            self._drop(len(buf) - keep)
+        return False
+
+    def _drop(self, count: int) -> None:
+        if count <= 0:
+            return
+        room = SAMPLE_BYTES - len(self._sample)
+        if room > 0:
+            self._sample += self._buf[: min(count, room)]
+        self._last_dropped = self._buf[count - 1]
+        self._dropped += count
+        del self._buf[:count]
+
+    def _finish_discard(self, out: list[Part | DiscardedPart], size: int) -> None:
+        self._discard(
+            out, self._discard_reason, size, bytes(self._sample[: min(size, SAMPLE_BYTES)])
+        )
+        self._sample = bytearray()
+        self._state = _State.SEEK
 
     def _discard(
         self, out: list[Part | DiscardedPart], reason: str, size: int, sample: bytes
@@ -281,7 +336,6 @@ def _parse_headers(block: bytes) -> dict[str, str]:
 
 
 def _content_length(headers: dict[str, str]) -> int | None:
+    """The declared body length; None when absent or unreadable (the delimiter ends the body)."""
     value = headers.get("content-length", "").strip()
-    if not value.isdigit():
-        return None
-    return int(value)
+    return int(value) if _CONTENT_LENGTH.fullmatch(value) else None

@@ -4,6 +4,11 @@ A vendor subclass supplies only its wire format: how to read the device's identi
 its stream URIs, the path of its multipart event stream, a parser from one part to
 ``VendorEvent``\\ s, and its mapping table. Everything else (HTTP via ``connectors.sdk.http``,
 reconnection, multipart framing, dead-letter records, ids) lives here once.
+
+A part that cannot be read (refused by the framing, by the vendor parser or by the catalog model)
+becomes one ``UnparsedEvent`` of kind ``device_input`` and the stream goes on with the next part
+on the same connection: the parsers raise nothing but ``DeviceDataError`` (their fuzz tests prove
+it), so a bad part never costs a reconnect or the parts after it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
@@ -29,6 +35,7 @@ from connectors.private_vendors.multipart import (
 )
 from connectors.private_vendors.reconnect import Backoff, reconnecting
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
+from connectors.sdk.devicedata import device_model
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.lifecycle import Closed, until_closed
@@ -41,6 +48,7 @@ from topics.models import (
     CameraState,
     CameraStatus,
     Capabilities,
+    DeadLetterKind,
     DeviceEvent,
     StreamProfile,
     utcnow,
@@ -155,7 +163,7 @@ class VendorConnector(Connector[ConfigT]):
         channels = await self.read_channels(await self.http(), identity)
         self.state["channels"] = [channel.number for channel in channels]
         now = utcnow()
-        return [self._record(identity, channel, now) for channel in channels]
+        return [self.camera_record(identity, channel, now) for channel in channels]
 
     async def health(self) -> list[CameraStatus]:
         started = time.perf_counter()
@@ -216,17 +224,23 @@ class VendorConnector(Connector[ConfigT]):
     def events_from_part(
         self, part: Part | DiscardedPart, device: DeviceContext
     ) -> list[DeviceEvent | UnparsedEvent]:
-        """Everything one multipart record yields: events, or one dead-letter-able record."""
+        """Everything one multipart record yields: events, and a dead-letter record for each
+        unreadable part or event."""
         if isinstance(part, DiscardedPart):
-            return [self._unparsed(device, "multipart", part.reason, part.sample)]
+            return [self._unreadable(device, "multipart", part.reason, part.sample)]
         try:
             parsed = self.parse_part(part)
         except DeviceDataError as exc:
-            return [self._unparsed(device, part.content_type or "multipart", str(exc), part.body)]
+            return [self._unreadable(device, part.content_type or "multipart", str(exc), part.body)]
         received = utcnow()
         out: list[DeviceEvent | UnparsedEvent] = []
         for vendor_event in parsed:
-            mapped = self.mapper.map(vendor_event, device, received_at=received)
+            try:
+                mapped = self.mapper.map(vendor_event, device, received_at=received)
+            except DeviceDataError as exc:
+                payload = vendor_event.payload.encode("utf-8", "replace")
+                out.append(self._unreadable(device, vendor_event.code, str(exc), payload))
+                continue
             if mapped is not None:
                 out.append(mapped)
         return out
@@ -272,8 +286,17 @@ class VendorConnector(Connector[ConfigT]):
         self.state["identity"] = asdict(identity)
         return identity
 
-    def _record(self, identity: DeviceIdentity, channel: ChannelInfo, now: Any) -> CameraRecord:
-        """The channel's registry record; what does not fit follows ``connectors.sdk.records``."""
+    def camera_record(
+        self, identity: DeviceIdentity, channel: ChannelInfo, now: datetime
+    ) -> CameraRecord:
+        """The registry record of one channel; DeviceDataError if the device's values do not fit."""
+        with device_model(f"{self.vendor} channel {channel.number}", device=self.config.address):
+            return self._record(identity, channel, now)
+
+    def _record(
+        self, identity: DeviceIdentity, channel: ChannelInfo, now: datetime
+    ) -> CameraRecord:
+        # What does not fit the registry follows connectors.sdk.records (cut or refused).
         base_name = identity.name or identity.model or self.vendor
         name = channel.name or (
             base_name
@@ -328,14 +351,15 @@ class VendorConnector(Connector[ConfigT]):
     def _device_id(self, identity: DeviceIdentity) -> str:
         return make_device_id(vendor=self.vendor, serial=identity.serial)
 
-    def _unparsed(
+    def _unreadable(
         self, device: DeviceContext, topic: str, reason: str, payload: bytes
     ) -> UnparsedEvent:
         return UnparsedEvent(
             device_id=device.device_id,
-            vendor_topic=topic,
+            vendor_topic=topic[:256],
             payload=payload[:UNPARSED_PAYLOAD_CHARS].decode("utf-8", "replace"),
             reason=reason,
+            kind=DeadLetterKind.DEVICE_INPUT,
         )
 
     def rtsp_host(self) -> str:

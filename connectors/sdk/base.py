@@ -7,7 +7,8 @@ with four operations against *one* device or account:
 - ``discover()``: the cameras behind it (an NVR's channels each become a ``CameraRecord``)
 - ``health()``: one ``CameraStatus`` per camera
 - ``events()``: an async stream of normalised ``DeviceEvent`` (and ``UnparsedEvent`` for input a
-  parser does not know, which the runtime keeps in the dead letters)
+  parser does not know or cannot read, which the runtime keeps in the dead letters; the stream
+  goes on with the next input)
 
 Resumable state is an opaque JSON-able dict: the connector updates ``self.state``; the runtime
 stores it and hands it back on restart. Everything else (Kafka, sharding across processes,
@@ -27,6 +28,7 @@ from connectors.sdk.secrets import CredentialRef, Credentials
 from topics.models import (
     CameraRecord,
     CameraStatus,
+    DeadLetterKind,
     DeviceEvent,
     Location,
     Owner,
@@ -79,13 +81,24 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class UnparsedEvent:
-    """Device input the connector could not map to the taxonomy: kept raw, with its source."""
+    """Device input the connector could not map to the taxonomy: kept raw, with its source.
+
+    ``kind`` is ``unknown_event`` for a well-formed event no parser knows, ``device_input`` for
+    input that could not be read (a malformed stream part, a value out of range): the dead letter
+    says which.
+    """
 
     device_id: str
     vendor_topic: str
     payload: str
     reason: str
     camera_id: str | None = None
+    kind: DeadLetterKind = DeadLetterKind.UNKNOWN_EVENT
+
+    @property
+    def error_type(self) -> str:
+        """The dead letter's ``error_type``: the SDK error such input raises, or ``UnparsedEvent``."""
+        return "DeviceDataError" if self.kind is DeadLetterKind.DEVICE_INPUT else "UnparsedEvent"
 
 
 EventBatch = list[DeviceEvent | UnparsedEvent]

@@ -444,9 +444,9 @@ class WatchService:
         self.metrics.unparsed += 1
         await producer.dead_letter(
             make_dead_letter(
-                kind=DeadLetterKind.UNKNOWN_EVENT,
+                kind=item.kind,
                 reason=f"{item.reason} (vendor topic {item.vendor_topic})",
-                error_type="UnparsedEvent",
+                error_type=item.error_type,
                 component=self.component,
                 payload=item.payload,
                 source_device=item.device_id,
@@ -457,9 +457,10 @@ class WatchService:
         if item.vendor_topic not in watch.logged_topics:
             watch.logged_topics.add(item.vendor_topic)
             log.warning(
-                "unknown device event kept in the dead letters",
+                "unparsed device input kept in the dead letters",
                 connector=self.name,
                 device=item.device_id,
+                kind=item.kind.value,
                 vendor_topic=item.vendor_topic,
                 reason=item.reason,
             )

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from connectors.private_vendors.dahua.events import EVENT_TABLE, parse_event_part
+from connectors.private_vendors.dahua.events import EVENT_TABLE, MAX_INDEX, parse_event_part
 from connectors.private_vendors.keyvalue import indexed_values, parse_key_values
 from connectors.private_vendors.mapping import EventRule, VendorEvent
 from connectors.private_vendors.multipart import Part
@@ -17,6 +17,7 @@ from connectors.private_vendors.vendor import (
     VendorConnector,
 )
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import DeviceHttp
 from topics.models import StreamProfile
@@ -50,17 +51,7 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
             answers.update(
                 parse_key_values(await http.get_text(MAGIC_BOX, params={"action": action}))
             )
-        serial = answers.get("sn")
-        if not serial:
-            raise DeviceDataError("magicBox getSerialNo answered without sn=", device=http.device)
-        device_type = answers.get("type")
-        return DeviceIdentity(
-            serial=serial,
-            model=device_type,
-            name=answers.get("name"),
-            firmware=answers.get("version"),
-            device_type=_device_class(device_type),
-        )
+        return parse_identity(answers, device=http.device)
 
     async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
         result = await http.get(
@@ -70,7 +61,7 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
         )
         titles: dict[int, str] = {}
         if result.status not in _NOT_SUPPORTED:
-            titles = indexed_values(parse_key_values(result.text()), "table.ChannelTitle", "Name")
+            titles = parse_channel_titles(result.text())
         if not titles:
             return [ChannelInfo(number=1, name=identity.name)]
         online = await self._camera_states(http) if identity.device_type != "IPC" else {}
@@ -88,14 +79,7 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
         )
         if result.status in _NOT_SUPPORTED:
             return {}
-        values = parse_key_values(result.text())
-        channels = indexed_values(values, "states", "channel")
-        states = indexed_values(values, "states", "connectionState")
-        return {
-            int(channels[i]): states[i] == "Connected"
-            for i in channels
-            if channels[i].isdigit() and i in states
-        }
+        return parse_camera_states(result.text())
 
     def stream_profiles(self, channel: int) -> list[StreamProfile]:
         host, port = self.rtsp_host(), self.config.rtsp_port
@@ -118,6 +102,41 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
 
     def parse_part(self, part: Part) -> list[VendorEvent]:
         return parse_event_part(part, device=self.config.address)
+
+
+def parse_identity(answers: dict[str, str], *, device: str | None) -> DeviceIdentity:
+    """The device's identity from its magicBox answers (``sn=``, ``type=``, ``version=``, ``name=``)."""
+    serial = answers.get("sn")
+    if not serial:
+        raise DeviceDataError("magicBox getSerialNo answered without sn=", device=device)
+    device_type = answers.get("type")
+    return DeviceIdentity(
+        serial=serial,
+        model=device_type,
+        name=answers.get("name"),
+        firmware=answers.get("version"),
+        device_type=_device_class(device_type),
+    )
+
+
+def parse_channel_titles(text: str) -> dict[int, str]:
+    """``table.ChannelTitle[i].Name=…`` lines: title by 0-based channel index."""
+    titles = indexed_values(parse_key_values(text), "table.ChannelTitle", "Name")
+    return {index: title for index, title in titles.items() if index <= MAX_INDEX}
+
+
+def parse_camera_states(text: str) -> dict[int, bool]:
+    """``states[i].channel`` / ``states[i].connectionState`` lines: whether a recorder reaches each
+    channel's camera, by 0-based channel index."""
+    values = parse_key_values(text)
+    channels = indexed_values(values, "states", "channel")
+    states = indexed_values(values, "states", "connectionState")
+    online: dict[int, bool] = {}
+    for i, channel in channels.items():
+        index = decimal(channel, high=MAX_INDEX)
+        if index is not None and i in states:
+            online[index] = states[i] == "Connected"
+    return online
 
 
 def _device_class(device_type: str | None) -> str | None:

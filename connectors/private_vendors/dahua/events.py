@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.private_vendors.mapping import EventRule, VendorEvent, flatten_json
 from connectors.private_vendors.multipart import Part
+from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from topics.models import EventKind
 
@@ -63,7 +64,8 @@ EVENT_TABLE: dict[str, EventRule] = {
 HEARTBEAT = "Heartbeat"
 _RECORD_START = re.compile(r"(?:^|\r?\n)(?=Code=)")
 _ACTIVE = {"start": True, "stop": False, "pulse": None}
-_MAX_INDEX = 9_999
+#: the highest 0-based channel index a Dahua device reports
+MAX_INDEX = 9_998
 
 
 def parse_event_part(
@@ -120,11 +122,12 @@ def _data(text: str, code: str, device: str | None) -> Any:
 def _channel(index: str | None, code: str, device: str | None) -> int | None:
     if index is None or index == "":
         return None
-    if not index.isdigit() or int(index) > _MAX_INDEX:
+    number = decimal(index, high=MAX_INDEX)
+    if number is None:
         raise DeviceDataError(
             f"eventManager {code[:64]}: index {index[:16]!r} is not a channel", device=device
         )
-    return int(index) + 1
+    return number + 1
 
 
 def _device_time(data: Any, now: datetime) -> datetime:

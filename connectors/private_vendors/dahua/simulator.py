@@ -153,6 +153,10 @@ class DahuaDevice(SimulatedDevice):
             f"Code={code};action={action};index={channel - 1};data={json.dumps(data, indent=3)}"
         ).encode()
 
+    def render_malformed(self, seq: int, code: str, at: datetime, bad_number: str) -> bytes:
+        body = self.render_event(seq, code, 1, at).decode()
+        return body.replace(";index=0;", f";index={bad_number};", 1).encode()
+
     def render_heartbeat(self, at: datetime) -> bytes:
         return b"Heartbeat"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from connectors.private_vendors.hikvision.events import EVENT_TABLE, parse_alert_part
+from connectors.private_vendors.hikvision.events import EVENT_TABLE, MAX_CHANNEL, parse_alert_part
 from connectors.private_vendors.mapping import EventRule, VendorEvent
 from connectors.private_vendors.multipart import Part
 from connectors.private_vendors.vendor import (
@@ -13,10 +13,11 @@ from connectors.private_vendors.vendor import (
     VendorConfig,
     VendorConnector,
 )
-from connectors.private_vendors.xmlsafe import child_text, children, parse_xml
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import DeviceHttp
+from connectors.sdk.xmlsafe import child_text, iter_named, parse_device_xml
 from topics.models import StreamProfile
 
 DEVICE_INFO = "/ISAPI/System/deviceInfo"
@@ -42,18 +43,7 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
     default_boundary = "boundary"
 
     async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
-        root = parse_xml(await http.get_bytes(DEVICE_INFO), device=http.device, what="deviceInfo")
-        serial = child_text(root, "serialNumber")
-        if not serial:
-            raise DeviceDataError("deviceInfo without serialNumber", device=http.device)
-        return DeviceIdentity(
-            serial=serial,
-            model=child_text(root, "model"),
-            name=child_text(root, "deviceName"),
-            firmware=child_text(root, "firmwareVersion"),
-            mac=child_text(root, "macAddress"),
-            device_type=child_text(root, "deviceType"),
-        )
+        return parse_device_info(await http.get_bytes(DEVICE_INFO), device=http.device)
 
     async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
         channels = {
@@ -92,29 +82,51 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
         result = await http.get(path, allow_status=_NOT_SUPPORTED)
         if result.status in _NOT_SUPPORTED:
             return []
-        root = parse_xml(result.body, device=http.device, what=path.rsplit("/", 2)[-2])
-        out: list[tuple[int, str | None]] = []
-        for node in children(root, element):
-            number = _channel_number(child_text(node, "id"))
-            if number is not None:
-                out.append((number, child_text(node, "name")))
-        return out
+        return parse_channel_list(result.body, element, device=http.device)
 
     async def _proxy_online(self, http: DeviceHttp) -> dict[int, bool]:
         result = await http.get(PROXY_STATUS, allow_status=_NOT_SUPPORTED)
         if result.status in _NOT_SUPPORTED:
             return {}
-        root = parse_xml(result.body, device=http.device, what="InputProxy status")
-        online: dict[int, bool] = {}
-        for node in children(root, "InputProxyChannelStatus"):
-            number = _channel_number(child_text(node, "id"))
-            if number is not None:
-                online[number] = (child_text(node, "online") or "").lower() == "true"
-        return online
+        return parse_proxy_status(result.body, device=http.device)
 
 
-def _channel_number(text: str | None) -> int | None:
-    if text is None or not text.isdigit():
-        return None
-    number = int(text)
-    return number if 0 < number < 10_000 else None
+def parse_device_info(body: bytes, *, device: str | None) -> DeviceIdentity:
+    """``/ISAPI/System/deviceInfo``: the serial number is required, the rest is optional."""
+    root = parse_device_xml(body, device=device, what="deviceInfo")
+    serial = child_text(root, "serialNumber")
+    if not serial:
+        raise DeviceDataError("deviceInfo without serialNumber", device=device, payload=body)
+    return DeviceIdentity(
+        serial=serial,
+        model=child_text(root, "model"),
+        name=child_text(root, "deviceName"),
+        firmware=child_text(root, "firmwareVersion"),
+        mac=child_text(root, "macAddress"),
+        device_type=child_text(root, "deviceType"),
+    )
+
+
+def parse_channel_list(
+    body: bytes, element: str, *, device: str | None
+) -> list[tuple[int, str | None]]:
+    """Number and name of each ``element`` (``VideoInputChannel``, ``InputProxyChannel``) in a list;
+    entries without a usable channel number are skipped."""
+    root = parse_device_xml(body, device=device, what=f"{element}List")
+    out: list[tuple[int, str | None]] = []
+    for node in iter_named(root, element):
+        number = decimal(child_text(node, "id"), low=1, high=MAX_CHANNEL)
+        if number is not None:
+            out.append((number, child_text(node, "name")))
+    return out
+
+
+def parse_proxy_status(body: bytes, *, device: str | None) -> dict[int, bool]:
+    """Whether an NVR reaches each proxied channel's camera, by channel number."""
+    root = parse_device_xml(body, device=device, what="InputProxyChannelStatusList")
+    online: dict[int, bool] = {}
+    for node in iter_named(root, "InputProxyChannelStatus"):
+        number = decimal(child_text(node, "id"), low=1, high=MAX_CHANNEL)
+        if number is not None:
+            online[number] = (child_text(node, "online") or "").lower() == "true"
+    return online

@@ -6,12 +6,13 @@ that is ``inactive`` is the stream's keepalive, not an event.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from connectors.private_vendors.mapping import EventRule, VendorEvent
+from connectors.private_vendors.mapping import EventRule, VendorEvent, flatten_xml
 from connectors.private_vendors.multipart import Part
-from connectors.private_vendors.xmlsafe import flatten_xml, local_name, parse_xml
+from connectors.sdk.devicedata import aware_time, decimal
 from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.xmlsafe import local_name, parse_device_xml
 from topics.models import EventKind
 
 _REGION = ("regionID", "DetectionRegionEntry.regionID")
@@ -78,6 +79,8 @@ EVENT_TABLE: dict[str, EventRule] = {
 }
 
 _ALERT = "EventNotificationAlert"
+#: the highest channel number a Hikvision device reports (cameras, NVR proxied channels)
+MAX_CHANNEL = 9_999
 _XML_TYPES = frozenset({"application/xml", "text/xml", ""})
 
 
@@ -95,7 +98,7 @@ def parse_alert_part(part: Part, *, device: str | None = None) -> list[VendorEve
 
 def parse_alert(body: bytes, *, device: str | None = None) -> VendorEvent:
     """One ``EventNotificationAlert`` document (ver10 or ver20 namespace)."""
-    root = parse_xml(body, device=device, what="EventNotificationAlert")
+    root = parse_device_xml(body, device=device, what="EventNotificationAlert")
     if local_name(root) != _ALERT:
         raise DeviceDataError(
             f"alertStream part is <{local_name(root)[:64]}>, not <{_ALERT}>", device=device
@@ -120,21 +123,21 @@ def parse_alert(body: bytes, *, device: str | None = None) -> VendorEvent:
 def _channel(text: str | None, device: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or not 0 < int(text) < 10_000:
+    channel = decimal(text, low=1, high=MAX_CHANNEL)
+    if channel is None:
         raise DeviceDataError(
             f"EventNotificationAlert channel {text[:32]!r} is not a channel", device=device
         )
-    return int(text)
+    return channel
 
 
 def _device_time(text: str | None, device: str | None) -> datetime:
     if not text:
         raise DeviceDataError("EventNotificationAlert without dateTime", device=device)
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
+    # Cameras without a configured zone send local time without an offset; UTC is the least wrong.
+    moment = aware_time(text)
+    if moment is None:
         raise DeviceDataError(
             f"EventNotificationAlert dateTime {text[:40]!r} unreadable", device=device
-        ) from exc
-    # Cameras without a configured zone send local time without an offset; UTC is the least wrong.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        )
+    return moment

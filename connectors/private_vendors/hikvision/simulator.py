@@ -171,6 +171,12 @@ class HikvisionDevice(SimulatedDevice):
             extra=dyn + extra,
         ).encode()
 
+    def render_malformed(self, seq: int, code: str, at: datetime, bad_number: str) -> bytes:
+        body = self.render_event(seq, code, 1, at).decode()
+        for tag in ("channelID", "dynChannelID"):
+            body = body.replace(f"<{tag}>1</{tag}>", f"<{tag}>{bad_number}</{tag}>")
+        return body.encode()
+
     def render_heartbeat(self, at: datetime) -> bytes:
         return self._alert(
             code="videoloss",

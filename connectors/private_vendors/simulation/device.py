@@ -3,7 +3,8 @@
 A vendor simulator subclasses ``SimulatedDevice`` with its endpoints and payload renderers;
 ``DeviceFleet`` runs N of them, each on its own port. Events are numbered per device (``seq``),
 and their device time is ``epoch + seq`` seconds, so a test can tell exactly which events
-arrived; ``damaged`` holds the numbers of parts a ``drop`` fault cut in half. Streams open at the
+arrived; ``damaged`` holds the numbers of parts a fault cut in half (``drop``) or replaced by a
+malformed one (``badpart``, also in ``malformed``). Streams open at the
 same time see the same events, as on a real device; a reopened stream resumes after the last
 event delivered, so a test can count losses exactly.
 """
@@ -22,6 +23,7 @@ from typing import ClassVar, Generic, TypeVar
 from aiohttp import web
 
 from connectors.private_vendors.simulation.faults import (
+    BAD_NUMBER,
     Faults,
     FaultyPartWriter,
     Handler,
@@ -93,6 +95,8 @@ class SimulatedDevice(abc.ABC):
         #: where a new event stream starts: after the last event a closed stream sent
         self.resume_seq = 0
         self.damaged: set[int] = set()
+        #: events the ``badpart`` fault replaced by a malformed part
+        self.malformed: set[int] = set()
         self.stream_connections = 0
         self.reauth = ReauthDemand()
         self.port = 0
@@ -142,6 +146,10 @@ class SimulatedDevice(abc.ABC):
     @abc.abstractmethod
     def render_heartbeat(self, at: datetime) -> bytes:
         """Body of the keepalive part sent while no event is due."""
+
+    @abc.abstractmethod
+    def render_malformed(self, seq: int, code: str, at: datetime, bad_number: str) -> bytes:
+        """Body of event ``seq`` with ``bad_number`` where its channel number belongs."""
 
     # --- shared machinery ----------------------------------------------------------------
 
@@ -243,6 +251,13 @@ class SimulatedDevice(abc.ABC):
                     body = b"A" * OVERSIZED_BYTES
                 frame = frame_part(delimiter, self.part_content_type, body)
                 every = self.faults.every_parts
+                if self.faults.badpart and seq % every == 1:
+                    self.damaged.add(seq)
+                    self.malformed.add(seq)
+                    bad = self.render_malformed(seq, code, self.event_time(seq), BAD_NUMBER)
+                    frame = frame_part(
+                        delimiter, self.part_content_type, bad, content_length=BAD_NUMBER
+                    )
                 if self.faults.drop and (seq + 1) % every == 0:
                     self.damaged.add(seq)
                     seq += 1

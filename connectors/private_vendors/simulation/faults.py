@@ -5,7 +5,10 @@
 - ``drop``: the connection is closed in the middle of a part now and then (that part is lost);
 - ``401``: the device now and then ends the stream and demands re-authentication on the next
   request (a digest challenge), as firmware does when its nonce expires;
-- ``slow``: every response is delayed and stream parts trickle out.
+- ``slow``: every response is delayed and stream parts trickle out;
+- ``badpart``: now and then a well-framed part whose Content-Length and channel number are
+  written in superscript digits (``²``), the input a fuzzer found: the connector must
+  dead-letter that part and read on, on the same connection.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-FAULT_NAMES = ("split", "garbage", "drop", "401", "slow")
+FAULT_NAMES = ("split", "garbage", "drop", "401", "slow", "badpart")
+#: what the ``badpart`` fault writes where a number belongs: str.isdigit() accepts it, int() does not
+BAD_NUMBER = "\u00b2"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -32,13 +37,14 @@ class Faults:
     drop: bool = False
     reauth: bool = False
     slow: bool = False
-    #: a dropped or re-authenticated stream happens after this many parts on one connection
+    badpart: bool = False
+    #: a dropped or re-authenticated stream, or a bad part, happens once per this many parts
     every_parts: int = 7
     slow_delay_s: float = 0.15
 
     @classmethod
     def parse(cls, text: str | None, **overrides: float) -> Faults:
-        """``"split,garbage,drop,401,slow"`` (any subset, comma separated) to ``Faults``."""
+        """``"split,garbage,drop,401,slow,badpart"`` (any subset, comma separated) to ``Faults``."""
         names = {name.strip().lower() for name in (text or "").split(",") if name.strip()}
         unknown = names - set(FAULT_NAMES)
         if unknown:
@@ -49,6 +55,7 @@ class Faults:
             drop="drop" in names,
             reauth="401" in names,
             slow="slow" in names,
+            badpart="badpart" in names,
             **overrides,  # type: ignore[arg-type]
         )
 
@@ -138,9 +145,15 @@ class FaultyPartWriter:
                 return junk
 
 
-def frame_part(delimiter: bytes, content_type: str, body: bytes) -> bytes:
-    """One multipart part as devices send it: delimiter line, headers, blank line, body, CRLF."""
-    head = f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode("latin-1")
+def frame_part(
+    delimiter: bytes, content_type: str, body: bytes, *, content_length: str | None = None
+) -> bytes:
+    """One multipart part as devices send it: delimiter line, headers, blank line, body, CRLF.
+
+    ``content_length`` replaces the true length in the header (a broken firmware's value).
+    """
+    length = str(len(body)) if content_length is None else content_length
+    head = f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n".encode("latin-1")
     return delimiter + b"\r\n" + head + body + b"\r\n"
 
 
