@@ -108,7 +108,7 @@ async def test_a_bad_stream_part_is_dead_lettered_and_the_stream_reads_on_withou
 ) -> None:
     kit: VendorKit = VENDORS[vendor]
     password = f"{vendor}-BadPart-{uuid.uuid4().hex[:10]}"
-    env = f"TILIK_TEST_BADPART_{vendor.upper()}"
+    env = f"TILIK_CAMERA_SECRET_TEST_BADPART_{vendor.upper()}"
     monkeypatch.setenv(env, password)
     seed = random.randrange(10_000, 1_000_000)
     letters = await TopicTail(catalog, DEAD_LETTERS).start()

@@ -16,7 +16,7 @@ from connectors.private_vendors.vendor import (
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
-from connectors.sdk.http import DeviceHttp
+from connectors.sdk.http import PAYLOAD_SAMPLE_BYTES, DeviceHttp
 from connectors.sdk.xmlsafe import child_text, iter_named, parse_device_xml
 from topics.models import StreamProfile
 
@@ -110,14 +110,25 @@ def parse_device_info(body: bytes, *, device: str | None) -> DeviceIdentity:
 def parse_channel_list(
     body: bytes, element: str, *, device: str | None
 ) -> list[tuple[int, str | None]]:
-    """Number and name of each ``element`` (``VideoInputChannel``, ``InputProxyChannel``) in a list;
-    entries without a usable channel number are skipped."""
+    """Number and name of each ``element`` (``VideoInputChannel``, ``InputProxyChannel``) in a list.
+
+    An entry without an id is skipped; an id that is not a channel number (``²``, ``0``, past
+    ``MAX_CHANNEL``) refuses the list: guessing would put another channel's events on a camera.
+    """
     root = parse_device_xml(body, device=device, what=f"{element}List")
     out: list[tuple[int, str | None]] = []
     for node in iter_named(root, element):
-        number = decimal(child_text(node, "id"), low=1, high=MAX_CHANNEL)
-        if number is not None:
-            out.append((number, child_text(node, "name")))
+        written = child_text(node, "id")
+        if written is None:
+            continue
+        number = decimal(written, low=1, high=MAX_CHANNEL)
+        if number is None:
+            raise DeviceDataError(
+                f"{element} id is not a channel number in 1..{MAX_CHANNEL}",
+                device=device,
+                payload=body[:PAYLOAD_SAMPLE_BYTES],
+            )
+        out.append((number, child_text(node, "name")))
     return out
 
 
