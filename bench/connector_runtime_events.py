@@ -27,7 +27,7 @@ from connectors.sdk.example.connector import VENDOR, ExampleConnector
 from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
-from tilik.logconfig import configure_logging
+from core.logconfig import configure_logging
 from topics.admin import apply_catalog
 from topics.catalog import DEVICE_EVENTS, all_topics
 from topics.client import CatalogProducer

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tilik.localkafka import LocalKafka, ensure_runtime
-from tilik.localkafka.process import java_executable
+from core.localkafka import LocalKafka, ensure_runtime
+from core.localkafka.process import java_executable
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -37,7 +37,7 @@ from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.secrets import Credentials
 from connectors.sdk.xmlsafe import parse_device_xml
-from tilik.logconfig import configure_logging
+from core.logconfig import configure_logging
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS
 from topics.client import CatalogProducer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tilik.lazy import LazyGroup
+from core.lazy import LazyGroup
 
 DISCOVER_COMMANDS: dict[str, str] = {
     "onvif": "connectors.onvif.cli:discover_onvif",

@@ -11,6 +11,7 @@ from typing import Any, cast
 import faust
 from faust.types.auth import CredentialsT
 
+from core.settings import get_settings
 from hub.alerting import agents as alerting_agents
 from hub.config import HubConfig
 from hub.context import Hub
@@ -21,7 +22,6 @@ from hub.edge import CatalogTopics
 from hub.gaps import GapGuard
 from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
-from tilik.settings import get_settings
 from topics import kafka_workarounds
 from topics.connection import connection_config
 

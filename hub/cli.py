@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tilik.settings import get_settings
+from core.settings import get_settings
 from topics.models import DeadLetterKind
 
 DEAD_LETTER_KINDS = [kind.value for kind in DeadLetterKind]

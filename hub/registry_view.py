@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tilik.settings import Settings
+from core.settings import Settings
 from topics import codec
 from topics.catalog import CAMERA_REGISTRY
 from topics.connection import connection_config

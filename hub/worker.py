@@ -9,10 +9,10 @@ from typing import Any
 
 import faust
 
+from core.logconfig import configure_logging
 from hub.app import create_hub
 from hub.config import HubConfig
 from hub.context import Hub
-from tilik.logconfig import configure_logging
 from topics.admin import admin_client, require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config

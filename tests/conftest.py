@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 from kafka.errors import KafkaError
 
-from tilik.localkafka import LocalKafka, LocalKafkaError
-from tilik.localkafka.ready import registered_brokers
-from tilik.settings import Settings
+from core.localkafka import LocalKafka, LocalKafkaError
+from core.localkafka.ready import registered_brokers
+from core.settings import Settings
 from topics.access.roles import Role
 
 EXTERNAL_BROKER_ENV = "TILIK_TEST_BOOTSTRAP"
@@ -182,7 +182,7 @@ def _exported_bootstrap(bootstrap: str, client_config: str | None) -> Iterator[N
 
 
 def _forget_cached_settings() -> None:
-    from tilik.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
 

@@ -18,9 +18,9 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 from conftest import Principals
 
-from tilik.clientconfig import ClientConfig
-from tilik.localkafka import LocalKafka
-from tilik.settings import Settings
+from core.clientconfig import ClientConfig
+from core.localkafka import LocalKafka
+from core.settings import Settings
 from topics.access.manage import AccessAdmin, Issued, Issuer
 from topics.access.roles import agency_role, tenant_role
 from topics.catalog import (

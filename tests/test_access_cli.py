@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from conftest import Principals
 from kafka.admin import ACL, ACLOperation, ACLPermissionType, ResourcePattern, ResourceType
 
+from core.clientconfig import ClientConfig
+from core.localkafka import LocalKafka
+from core.settings import Settings
 from tilik.cli import cli
-from tilik.clientconfig import ClientConfig
-from tilik.localkafka import LocalKafka
-from tilik.settings import Settings
 from topics.access.manage import AccessAdmin, Issuer
 from topics.access.roles import agency_role, tenant_role
 from topics.admin import admin_client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tilik.settings import Settings
+from core.settings import Settings
 from topics.connection import ConnectionConfigError, connection_config
 
 

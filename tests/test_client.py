@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from catalog_helpers import create, private_spec, unique
 from structlog.testing import capture_logs
 
-from tilik.logconfig import shared_processors
+from core.logconfig import shared_processors
 from topics.admin import apply_catalog
 from topics.catalog import DEAD_LETTERS, SCHEMA_HEADER, TopicSpec, all_topics
 from topics.client import CatalogConsumer, CatalogProducer, Received, read_table

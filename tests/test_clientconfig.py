@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tilik.clientconfig import ClientConfig, ClientConfigError, parse_properties, write_secret_file
-from tilik.settings import Settings
+from core.clientconfig import ClientConfig, ClientConfigError, parse_properties, write_secret_file
+from core.settings import Settings
 from topics.connection import ConnectionConfigError, client_identity, connection_config
 
 PASSWORD = 'p4ss=wo:rd#"quoted\\'

@@ -10,11 +10,11 @@ import click
 import pytest
 import yaml
 
+from core.clientconfig import parse_properties
+from core.localkafka import KAFKA_VERSION
+from core.localkafka.compose import ComposeNode
+from core.settings import Settings
 from tilik.cli import cli
-from tilik.clientconfig import parse_properties
-from tilik.localkafka import KAFKA_VERSION
-from tilik.localkafka.compose import ComposeNode
-from tilik.settings import Settings
 
 COMPOSE_DIR = Path(__file__).resolve().parent.parent / "compose"
 COMPOSE_FILES = sorted(COMPOSE_DIR.glob("docker-compose*.yml"))
@@ -109,7 +109,7 @@ def test_kafka_image_matches_the_local_broker_version(path: Path) -> None:
 
 def _rendered(path: Path, out: Path) -> dict[str, dict[str, str]]:
     """What the file's `kafka-config` service renders: each node's server.properties by host."""
-    from tilik.localkafka.compose import render_compose
+    from core.localkafka.compose import render_compose
 
     services = _load(path)["services"]
     command = [str(part) for part in services["kafka-config"]["command"]]

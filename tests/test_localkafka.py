@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from core.localkafka import LocalKafka, LocalKafkaError
+from core.localkafka.config import BrokerSecrets, render_server_properties
+from core.localkafka.layout import DEFAULT_REAUTH_MS, ClusterLayout, any_free_ports, save_layout
+from core.localkafka.ready import brokers_seen_by_every_node, registered_brokers, wait_until_ready
+from core.localkafka.resolve import CACHE_ENV, KAFKA_VERSION, render_pom, runtime_cache_dir
 from tilik.cli import cli
-from tilik.localkafka import LocalKafka, LocalKafkaError
-from tilik.localkafka.config import BrokerSecrets, render_server_properties
-from tilik.localkafka.layout import DEFAULT_REAUTH_MS, ClusterLayout, any_free_ports, save_layout
-from tilik.localkafka.ready import brokers_seen_by_every_node, registered_brokers, wait_until_ready
-from tilik.localkafka.resolve import CACHE_ENV, KAFKA_VERSION, render_pom, runtime_cache_dir
 
 TEST_HEAP_MB = 384
 SECRETS = BrokerSecrets("tilik-admin", "admin-password-for-rendering")
@@ -304,7 +304,7 @@ def test_broker_tied_to_its_process_stops_when_that_process_dies(tmp_path: Path)
     owner_script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from tilik.localkafka import LocalKafka\n"
+        "from core.localkafka import LocalKafka\n"
         f"kafka = LocalKafka(Path(sys.argv[1]), port=0, heap_mb={TEST_HEAP_MB}, stop_with_this_process=True)\n"
         "print(kafka.start(), flush=True)\n"
         "os._exit(9)  # no cleanup, as when a test session is killed\n"

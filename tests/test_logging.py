@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from tilik import logconfig
-from tilik.logconfig import (
+from core import logconfig
+from core.logconfig import (
     REPEATS_FIELD,
     RepeatFilter,
     RepeatLimiter,
     configure_logging,
     shared_processors,
 )
-from tilik.redact import is_secret_key, redact_text, redact_value
+from core.redact import is_secret_key, redact_text, redact_value
 
 SECRET = "hunter2-Zq9"
 

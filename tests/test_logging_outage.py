@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from tilik.localkafka import LocalKafka
-from tilik.logconfig import REPEATS_FIELD
-from tilik.settings import Settings
+from core.localkafka import LocalKafka
+from core.logconfig import REPEATS_FIELD
+from core.settings import Settings
 from topics.admin import apply_catalog
 from topics.catalog import all_topics
 

@@ -32,8 +32,8 @@ from connectors.sdk.secrets import (
     resolve_secret,
 )
 from connectors.sdk.simulator import run_loopback_site
+from core.settings import DEFAULT_CAMERA_SECRETS_ENV_PREFIX, Settings, get_settings
 from hub.routing.loader import RoutesError, load_routes
-from tilik.settings import DEFAULT_CAMERA_SECRETS_ENV_PREFIX, Settings, get_settings
 from topics.admin import apply_catalog
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, all_topics
 from topics.client import CatalogProducer

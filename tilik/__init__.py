@@ -1,3 +1,5 @@
-"""Tilik: the shared platform pieces (settings, logging, CLI, local Kafka) of the CCTV hub."""
+"""Tilik's top layer: the ``tilik`` command line, the demo city and its simulated analytics."""
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

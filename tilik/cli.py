@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from tilik import __version__
-from tilik.lazy import LazyGroup
+from core import __version__
+from core.lazy import LazyGroup
 
 # Each area owns its commands; this table is the only place that names them all.
 COMMANDS: dict[str, str] = {
-    "kafka": "tilik.localkafka.cli:kafka",
+    "kafka": "core.localkafka.cli:kafka",
     "topics": "topics.cli:topics",
     "produce": "topics.cli:produce",
     "tail": "topics.cli:tail",
@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
 @click.version_option(__version__, prog_name="tilik")
 def cli() -> None:
     """Tilik: every camera in one registry and one event stream, every alert to its agency."""
-    from tilik.logconfig import configure_logging
+    from core.logconfig import configure_logging
 
     configure_logging()
 

@@ -27,9 +27,9 @@ import click
 import yaml
 
 from connectors.sdk.secrets import camera_secret_env
+from core.settings import Settings, get_settings
 from tilik.analytics_sim import AnalyticsEngine
 from tilik.city import place_cameras
-from tilik.settings import Settings, get_settings
 from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
 from topics.models import CameraRecord, Dispatch
 
@@ -251,7 +251,7 @@ def local_broker(
     if bootstrap:
         yield bootstrap, get_settings(), False
         return
-    from tilik.localkafka import LocalKafka
+    from core.localkafka import LocalKafka
 
     kafka = LocalKafka(state_dir)
     was_running = kafka.status().state == "running"

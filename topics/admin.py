@@ -17,7 +17,7 @@ from typing import Any
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
-from tilik.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from topics.catalog import TopicSpec, all_topics
 from topics.connection import (
     KafkaSetupError,

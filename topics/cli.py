@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from tilik.settings import get_settings
+from core.settings import get_settings
 from topics.catalog import TopicSpec, all_topics, get_spec
 
 BOOTSTRAP_HELP = "Kafka bootstrap host:port (default: TILIK_BOOTSTRAP)."

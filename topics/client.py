@@ -30,7 +30,7 @@ from aiokafka.errors import BrokerResponseError, CommitFailedError, KafkaConnect
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
-from tilik.settings import Settings
+from core.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
 from topics.connection import (

@@ -4,7 +4,7 @@ The identity comes from the first of:
 
 1. ``TILIK_SASL_USERNAME`` with ``TILIK_SASL_MECHANISM``, ``TILIK_SECURITY_PROTOCOL`` and the
    password in the environment variable ``TILIK_SASL_PASSWORD_ENV`` names;
-2. a client config file (``tilik.clientconfig``): ``TILIK_CLIENT_CONFIG``, else the local broker's
+2. a client config file (``core.clientconfig``): ``TILIK_CLIENT_CONFIG``, else the local broker's
    admin file in the state dir, which ``tilik kafka start`` writes, so every ``tilik`` command on
    that host finds it without being told;
 3. nothing: PLAINTEXT, which only a broker started with ``--insecure`` accepts.
@@ -28,8 +28,8 @@ import os
 import threading
 from typing import Any
 
-from tilik.clientconfig import ClientConfig, ClientConfigError
-from tilik.settings import Settings, get_settings
+from core.clientconfig import ClientConfig, ClientConfigError
+from core.settings import Settings, get_settings
 from topics import kafka_workarounds
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tilik.redact import redact_text
+from core.redact import redact_text
 from topics import codec
 from topics.admin import TopicState
 from topics.catalog import DAY_MS, TopicSpec

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from tilik.redact import REDACTED, is_secret_key, redact_text
+from core.redact import REDACTED, is_secret_key, redact_text
 from topics.models import DeadLetter, DeadLetterKind, utcnow
 
 # Raw bytes kept per dead letter: enough to diagnose and replay ordinary messages, while base64

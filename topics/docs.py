@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from tilik import __version__
+from core import __version__
 from topics.access.docs import (
     TENANT_PLACEHOLDER,
     channel_access,

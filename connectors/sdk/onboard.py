@@ -56,7 +56,7 @@ from connectors.sdk.errors import (
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import CameraSecrets, Credentials, RefusedReference
-from tilik.redact import REDACTED, redact_text
+from core.redact import REDACTED, redact_text
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
 from connectors.sdk.errors import ConfigurationError
-from tilik.settings import get_settings
+from core.settings import get_settings
 from topics.models import AuditRecord, utcnow
 
 __all__ = [

@@ -31,8 +31,8 @@ from kafka.admin._users import (
     UserScramCredentialUpsertion,
 )
 
-from tilik.clientconfig import SCRAM_MECHANISM
-from tilik.localkafka.security import SCRAM_ITERATIONS
+from core.clientconfig import SCRAM_MECHANISM
+from core.localkafka.security import SCRAM_ITERATIONS
 from topics.access.roles import (
     AGENCY_USER_PREFIX,
     TENANT_USER_PREFIX,

@@ -23,9 +23,9 @@ from typing import TypeVar
 import structlog
 from kafka.admin import KafkaAdminClient
 
-from tilik.clientconfig import SCRAM_MECHANISM, ClientConfig, write_secret_file
-from tilik.localkafka.security import new_password
-from tilik.settings import Settings, get_settings
+from core.clientconfig import SCRAM_MECHANISM, ClientConfig, write_secret_file
+from core.localkafka.security import new_password
+from core.settings import Settings, get_settings
 from topics.access import broker
 from topics.access.broker import AclPlan
 from topics.access.roles import Role, RoleKind, role_of_user, service_roles
@@ -90,7 +90,7 @@ def default_issuer(settings: Settings | None = None) -> Issuer:
     bootstrap = settings.access_bootstrap
     ca_file = settings.access_ca_file
     if bootstrap is None or ca_file is None:
-        from tilik.localkafka import LocalKafka
+        from core.localkafka import LocalKafka
 
         local = LocalKafka(settings.state_dir)
         layout = local.layout

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tilik.localkafka.security import ADMIN_USER
+from core.localkafka.security import ADMIN_USER
 from topics.catalog import (
     ACK_PREFIX,
     ALERTS,

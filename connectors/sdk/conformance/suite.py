@@ -44,7 +44,7 @@ from structlog.testing import capture_logs
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.errors import AuthenticationError, ConnectorError, DeviceDataError
 from connectors.sdk.secrets import CameraSecrets
-from tilik.redact import is_secret_key
+from core.redact import is_secret_key
 from topics.models import CameraRecord, CameraStatus, DeviceEvent
 
 CorruptionMode = Literal["malformed", "oversized", "normal"]

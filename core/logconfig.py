@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 import structlog
 
-from tilik.redact import REDACTED, is_secret_key, redact_value
-from tilik.settings import get_settings
+from core.redact import REDACTED, is_secret_key, redact_value
+from core.settings import get_settings
 
 #: the field a line carries when repeats of its cause were suppressed before it
 REPEATS_FIELD = "repeats_suppressed"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tilik.localkafka.layout import LOOPBACK, ClusterLayout, NodeLayout
+from core.localkafka.layout import LOOPBACK, ClusterLayout, NodeLayout
 
 SCRAM = "SCRAM-SHA-512"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from tilik.localkafka.errors import LocalKafkaError
+from core.localkafka.errors import LocalKafkaError
 
 LOOPBACK = "127.0.0.1"
 EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"

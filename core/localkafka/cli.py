@@ -10,10 +10,10 @@ from types import FrameType
 
 import click
 
-from tilik.localkafka.cluster import DEFAULT_HEAP_MB, LocalKafka, wait_for_exit
-from tilik.localkafka.errors import LocalKafkaError
-from tilik.localkafka.layout import DEFAULT_REAUTH_MS
-from tilik.localkafka.resolve import KAFKA_VERSION, ensure_runtime, is_resolved, runtime_cache_dir
+from core.localkafka.cluster import DEFAULT_HEAP_MB, LocalKafka, wait_for_exit
+from core.localkafka.errors import LocalKafkaError
+from core.localkafka.layout import DEFAULT_REAUTH_MS
+from core.localkafka.resolve import KAFKA_VERSION, ensure_runtime, is_resolved, runtime_cache_dir
 
 EXIT_STOPPED = 3
 
@@ -28,7 +28,7 @@ state_dir_option = click.option(
 def _state_dir(option: Path | None) -> Path:
     if option is not None:
         return option
-    from tilik.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().state_dir
 
@@ -221,7 +221,7 @@ def _stay_attached(local: LocalKafka) -> None:
 def render(out: Path, nodes: tuple[str, ...], tls_host: str, reauth_s: int) -> None:
     """Write the configuration of a secure cluster that runs elsewhere (compose/): each node's
     server.properties, the admin's credentials and client config, the CA and broker certificate."""
-    from tilik.localkafka.compose import ComposeNode, render_compose
+    from core.localkafka.compose import ComposeNode, render_compose
 
     try:
         parsed = [ComposeNode.parse(node) for node in nodes]

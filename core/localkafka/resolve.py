@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tilik.localkafka.errors import LocalKafkaError
+from core.localkafka.errors import LocalKafkaError
 
 KAFKA_VERSION = "4.1.1"
 SCALA_VERSION = "2.13"
@@ -51,7 +51,7 @@ def render_pom() -> str:
     return (
         '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
         "  <modelVersion>4.0.0</modelVersion>\n"
-        "  <groupId>tilik.localkafka</groupId><artifactId>kafka-runtime</artifactId>"
+        "  <groupId>core.localkafka</groupId><artifactId>kafka-runtime</artifactId>"
         f"<version>{KAFKA_VERSION}</version><packaging>pom</packaging>\n"
         f"  <dependencies>\n{dependencies}\n  </dependencies>\n"
         "</project>\n"

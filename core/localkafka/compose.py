@@ -20,18 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tilik.clientconfig import SCRAM_MECHANISM, ClientConfig, ClientConfigError, write_secret_file
-from tilik.localkafka.config import (
+from core.clientconfig import SCRAM_MECHANISM, ClientConfig, ClientConfigError, write_secret_file
+from core.localkafka.config import (
     BrokerSecrets,
     Listener,
     NodeConfig,
     render_properties,
     secure_listeners,
 )
-from tilik.localkafka.errors import LocalKafkaError
-from tilik.localkafka.layout import DEFAULT_REAUTH_MS, new_cluster_id
-from tilik.localkafka.security import ADMIN_USER, new_password, salted_scram_credential
-from tilik.localkafka.tls import TlsFiles, ensure_tls
+from core.localkafka.errors import LocalKafkaError
+from core.localkafka.layout import DEFAULT_REAUTH_MS, new_cluster_id
+from core.localkafka.security import ADMIN_USER, new_password, salted_scram_credential
+from core.localkafka.tls import TlsFiles, ensure_tls
 
 BROKER_PORT = 19092
 CONTROLLER_PORT = 9093

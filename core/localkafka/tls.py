@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tilik.clientconfig import write_secret_file
+from core.clientconfig import write_secret_file
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 BROKER_VALIDITY = datetime.timedelta(days=825)

@@ -128,7 +128,7 @@ class Settings(BaseModel):
         return local_admin if local_admin.is_file() else None
 
     def _bootstrap_of_client_config(self) -> str | None:
-        from tilik.clientconfig import ClientConfig, ClientConfigError
+        from core.clientconfig import ClientConfig, ClientConfigError
 
         path = None if self.sasl_username else self.client_config_file()
         if path is None:

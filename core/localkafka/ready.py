@@ -15,7 +15,7 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from tilik.localkafka.errors import LocalKafkaError
+from core.localkafka.errors import LocalKafkaError
 
 PROBE_TIMEOUT_MS = 2000
 POLL_INTERVAL_S = 0.25

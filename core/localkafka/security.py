@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 
-from tilik.clientconfig import SCRAM_MECHANISM
+from core.clientconfig import SCRAM_MECHANISM
 
 ADMIN_USER = "tilik-admin"
 SCRAM_ITERATIONS = 8192

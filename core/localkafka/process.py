@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tilik.localkafka.errors import LocalKafkaError
+from core.localkafka.errors import LocalKafkaError
 
 KAFKA_MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"

@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from tilik.clientconfig import SCRAM_MECHANISM, ClientConfig, ClientConfigError, write_secret_file
-from tilik.localkafka import process
-from tilik.localkafka.config import BrokerSecrets, render_log4j2, render_server_properties
-from tilik.localkafka.errors import LocalKafkaError
-from tilik.localkafka.layout import (
+from core.clientconfig import SCRAM_MECHANISM, ClientConfig, ClientConfigError, write_secret_file
+from core.localkafka import process
+from core.localkafka.config import BrokerSecrets, render_log4j2, render_server_properties
+from core.localkafka.errors import LocalKafkaError
+from core.localkafka.layout import (
     DEFAULT_REAUTH_MS,
     ClusterLayout,
     NodeLayout,
@@ -36,11 +36,11 @@ from tilik.localkafka.layout import (
     load_layout,
     save_layout,
 )
-from tilik.localkafka.ready import wait_until_ready
-from tilik.localkafka.resolve import ensure_runtime
-from tilik.localkafka.security import ADMIN_USER, new_password, salted_scram_credential
-from tilik.localkafka.tls import TlsFiles, ensure_tls
-from tilik.settings import LOCAL_ADMIN_CONFIG
+from core.localkafka.ready import wait_until_ready
+from core.localkafka.resolve import ensure_runtime
+from core.localkafka.security import ADMIN_USER, new_password, salted_scram_credential
+from core.localkafka.tls import TlsFiles, ensure_tls
+from core.settings import LOCAL_ADMIN_CONFIG
 
 DEFAULT_PORT = 9092
 DEFAULT_HEAP_MB = 768

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from tilik.localkafka.cluster import ClusterStatus, LocalKafka, NodeStatus
-from tilik.localkafka.errors import LocalKafkaError
-from tilik.localkafka.resolve import KAFKA_VERSION, ensure_runtime, runtime_cache_dir
+from core.localkafka.cluster import ClusterStatus, LocalKafka, NodeStatus
+from core.localkafka.errors import LocalKafkaError
+from core.localkafka.resolve import KAFKA_VERSION, ensure_runtime, runtime_cache_dir
 
 __all__ = [
     "KAFKA_VERSION",
