@@ -506,7 +506,17 @@ class WatchService:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
-            await self.check_health()
+            try:
+                await self.check_health()
+            except KafkaError as exc:
+                # The broker is away: this round's statuses are lost (the next round's say the
+                # same, newer), but the rounds go on, so health resumes when the broker returns.
+                self.metrics.count_error(exc)
+                log.warning(
+                    "health statuses not published",
+                    connector=self.name,
+                    error_type=type(exc).__name__,
+                )
             # A steady cadence: the next round starts one interval after this one started.
             pause = self.options.health_interval_s - (loop.time() - started)
             with contextlib.suppress(TimeoutError):
