@@ -418,7 +418,14 @@ def read(match: TopicMatch, fields: NotificationFields) -> Reading:
     classes = _classes(fields)
     state = fields.item(state_items)
     if state is None and (rule.kind is None or rule.optional_state):
-        state = fields.item(_GENERIC_STATE)
+        state = fields.item(_GENERIC_STATE) or next(
+            (
+                (n, v)
+                for n, v in fields.data.items()
+                if n[:2].lower() == "is" and _bool(v) is not None
+            ),
+            None,
+        )
     if state is not None:
         active = _bool(state[1])
         if active is None:
