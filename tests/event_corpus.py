@@ -15,8 +15,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lxml import etree
-
 from connectors.onvif.event_topics import TopicParser, notifications
 from connectors.private_vendors.dahua.events import EVENT_TABLE as DAHUA_TABLE
 from connectors.private_vendors.dahua.events import parse_event_part
@@ -82,11 +80,3 @@ def dahua_events(payload: bytes) -> list[Normalised]:
 def stream_parts(stream: bytes, boundary: str) -> list[Part]:
     """The parts of a captured multipart stream."""
     return [part for part in MultipartStreamParser(boundary).feed(stream) if isinstance(part, Part)]
-
-
-def notification_xml(payload: bytes) -> list[str]:
-    """The NotificationMessage elements of a corpus file, as text (what a simulator replays)."""
-    return [
-        etree.tostring(message, encoding="unicode")
-        for message in notifications(parse_device_xml(payload))
-    ]
