@@ -254,7 +254,7 @@ SEEDS: dict[str, list[bytes]] = {
     "hikvision_device": _files("hikvision/isapi/*.xml"),
     "dahua_event": _files("dahua/*.txt"),
     "dahua_device": _files("dahua/cgi/*.txt"),
-    "onvif_notification": _files("onvif/PullMessages.xml"),
+    "onvif_notification": _files("onvif/PullMessages.xml", "onvif/events/*.xml"),
     "onvif_device": _files("onvif/Get*.xml"),
     "onvif_subscription": _files("onvif/CreatePullPointSubscription.xml", "onvif/Renew.xml"),
 }

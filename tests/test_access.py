@@ -33,6 +33,7 @@ from topics.catalog import (
     TopicSpec,
     ack_spec,
     dispatch_spec,
+    dispatch_topic_name,
     tenant_topics,
 )
 from topics.client import CatalogConsumer, CatalogProducer, read_table
@@ -89,7 +90,7 @@ async def test_an_agency_reads_its_own_dispatches_and_is_refused_another_agencys
     with pytest.raises(AuthorizationRefused) as refused:
         await first_message(dispatch_spec(theirs), settings)
     assert str(refused.value) == (
-        f"User:agency-{mine} is not allowed to read tilik.dispatch.{theirs}.v1"
+        f"User:agency-{mine} is not allowed to read {dispatch_topic_name(theirs)}"
     )
     # Its own topic, but in a consumer group outside its prefix.
     with pytest.raises(AuthorizationRefused, match="consumer group is not allowed"):

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tilik.cli import cli
 from topics.admin import apply_catalog
-from topics.catalog import DEAD_LETTERS, dispatch_spec
+from topics.catalog import DEAD_LETTERS, dispatch_spec, dispatch_topic_name
 from topics.client import CatalogConsumer
 from topics.examples import example
 from topics.models import DeadLetter, Dispatch
@@ -83,7 +83,7 @@ def test_produce_then_tail_round_trip_with_an_invalid_line(
     assert all(d == by_id[d.dispatch_id] for d in got)
     assert all(r["key"] == by_id[r["value"]["dispatch_id"]].alert.camera_id for r in received)
 
-    [letter] = dead_letters_of(kafka_bootstrap, f"tilik.dispatch.{agency}.v1", 1)
+    [letter] = dead_letters_of(kafka_bootstrap, dispatch_topic_name(agency), 1)
     assert "line 2" in letter.reason
     assert letter.component == "cli.produce"
     assert letter.payload == lines[1]
@@ -118,7 +118,7 @@ def test_raw_produce_is_marked_invalid_by_tail_and_dead_lettered_on_request(
         "--validate-to-dlq", "--group", f"g-{agency}", "--bootstrap", kafka_bootstrap,
     )  # fmt: skip
     assert code == 0 and out == ""
-    [letter] = dead_letters_of(kafka_bootstrap, f"tilik.dispatch.{agency}.v1", 1)
+    [letter] = dead_letters_of(kafka_bootstrap, dispatch_topic_name(agency), 1)
     assert letter.key == "k-raw" and letter.component == "cli.tail"
 
 
@@ -151,7 +151,7 @@ def test_topics_docs_writes_schemas_asyncapi_and_the_access_table(tmp_path: Path
     assert (tmp_path / "asyncapi.yaml").exists()
     assert (tmp_path / "CameraRecord.v1.schema.json").exists()
     assert (tmp_path / "SiteConfig.v1.schema.json").exists()
-    assert "| `tilik.dispatch.{agency}.v1` |" in (tmp_path / "access.md").read_text()
+    assert f"| `{dispatch_topic_name('{agency}')}` |" in (tmp_path / "access.md").read_text()
     # 9 payload schemas, the AsyncAPI document and the access table
     assert len(out.splitlines()) == 11
 

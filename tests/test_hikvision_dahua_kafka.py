@@ -25,8 +25,8 @@ PASSWORD = "Kafka-e2e-Pw-77"
 REF = "admin@env:TILIK_CAMERA_SECRET_TEST_E2E_PASS"
 #: two known codes and one no table knows, per vendor
 CODES = {
-    "hikvision": ["VMD", "linedetection", "faceSnap"],
-    "dahua": ["VideoMotion", "CrossLineDetection", "FaceDetection"],
+    "hikvision": ["VMD", "linedetection", "illaccess"],
+    "dahua": ["VideoMotion", "CrossLineDetection", "LoginFailure"],
 }
 
 

@@ -94,22 +94,29 @@ CAMERA_STATUS = TopicSpec(
     retention_ms=3 * DAY_MS,
 )
 
+# v2: new event kinds (alarm input, face, abandoned and removed objects, fire, temperature, audio,
+# fight) and attributes (every object class, alarm input, temperature), which a v1 consumer
+# validating against the v1 enums and refusing unknown fields would refuse (docs/catalog.md).
 DEVICE_EVENTS = TopicSpec(
-    name="tilik.events.device.v1",
+    name="tilik.events.device.v2",
     value_model=DeviceEvent,
     key="camera_id",
     description="Device and analytics events normalised to one taxonomy, with stable event ids.",
     partitions=24,
     retention_ms=7 * DAY_MS,
+    schema_version=2,
 )
 
+# v2: new alert categories (fire, alarm, suspicious object, violence); an alert travels inside
+# every dispatch too, so the dispatch topics move with it (docs/catalog.md, "Versions").
 ALERTS = TopicSpec(
-    name="tilik.alerts.v1",
+    name="tilik.alerts.v2",
     value_model=Alert,
     key="camera_id",
     description="Alert lifecycle states (opened, updated, resolved) raised by the hub's rules.",
     partitions=12,
     retention_ms=30 * DAY_MS,
+    schema_version=2,
 )
 
 # v2: the `processing_failed` kind (a valid record whose processing raised), which a v1 consumer
@@ -139,7 +146,7 @@ AUDIT = TopicSpec(
 
 
 def dispatch_topic_name(agency: str) -> str:
-    return f"tilik.dispatch.{agency}.v1"
+    return f"tilik.dispatch.{agency}.v{ALERTS.schema_version}"
 
 
 def dispatch_spec(agency: str) -> TopicSpec:
@@ -152,6 +159,8 @@ def dispatch_spec(agency: str) -> TopicSpec:
         ),
         partitions=6,
         retention_ms=30 * DAY_MS,
+        # a dispatch carries the alert, so the alerts' version (v2: new categories)
+        schema_version=ALERTS.schema_version,
     )
 
 
@@ -263,12 +272,14 @@ def tenant_topics(tenant: str) -> TenantTopics:
             retention_ms=3 * DAY_MS,
         ),
         events=TopicSpec(
-            name=f"{base}.events.v1",
+            name=f"{base}.events.v{DEVICE_EVENTS.schema_version}",
             value_model=DeviceEvent,
             key="camera_id",
             description=f"Device events of `{tenant}`'s cameras, normalised at its sites.",
             partitions=6,
             retention_ms=7 * DAY_MS,
+            # the shared events' payload, so their version (v2: new kinds and attributes)
+            schema_version=DEVICE_EVENTS.schema_version,
         ),
         site_config=TopicSpec(
             name=f"{base}.sites.v1",

@@ -201,7 +201,7 @@ def refused_operation(
 ) -> AuthorizationRefused | None:
     """The one-line error for an authorization refusal from aiokafka or kafka-python, else ``None``.
 
-    ``action`` says what was attempted, e.g. ``"write to tilik.alerts.v1"``.
+    ``action`` says what was attempted, e.g. ``"write to tilik.alerts.v2"``.
     """
     name = type(exc).__name__
     if name == "GroupAuthorizationFailedError":

@@ -191,15 +191,15 @@ def alert_ack(seed: int | str = 0) -> AlertAck:
 def dead_letter(seed: int | str = 0) -> DeadLetter:
     return DeadLetter(
         kind=DeadLetterKind.INVALID_MESSAGE,
-        reason="invalid DeviceEvent for tilik.events.device.v1: kind: Input should be 'motion', …",
+        reason="invalid DeviceEvent for tilik.events.device.v2: kind: Input should be 'motion', …",
         error_type="InvalidMessage",
         component="hub.rules",
-        source_topic="tilik.events.device.v1",
+        source_topic="tilik.events.device.v2",
         source_partition=3,
         source_offset=1042,
         key=_camera_id(seed),
         payload='{"kind": "smoke"}',
-        headers={"tilik-schema": "DeviceEvent/v1"},
+        headers={"tilik-schema": "DeviceEvent/v2"},
         failed_at=_time(seed, 4),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import click
 
@@ -78,6 +79,13 @@ async def _serve(fleet: OnvifFleet) -> None:
     help="Also answer Probes sent to 239.255.255.250 over loopback (port defaults to 3702).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--variants",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Replay the NotificationMessages of this directory's *.xml files (vendor variants, "
+    "e.g. tests/fixtures/onvif/events) instead of drawing events.",
+)
 def simulate_onvif(
     cameras: int,
     username: str,
@@ -89,6 +97,7 @@ def simulate_onvif(
     discovery_port: int | None,
     discovery_multicast: bool,
     seed: int,
+    variants: Path | None,
 ) -> None:
     """Serve simulated ONVIF cameras; prints one host:port per camera once all are listening."""
     fleet = OnvifFleet(
@@ -102,5 +111,6 @@ def simulate_onvif(
         seed=seed,
         discovery_port=0 if discovery_multicast and discovery_port is None else discovery_port,
         discovery_multicast=discovery_multicast,
+        variants=variants,
     )
     asyncio.run(_serve(fleet))

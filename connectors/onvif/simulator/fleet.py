@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
@@ -14,6 +15,7 @@ from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
 from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.server import CameraServer
+from connectors.onvif.simulator.variants import VariantReplay, load_variants
 
 HostMode = Literal["ports", "addresses"]
 EVENT_TICK_SECONDS = 0.1
@@ -48,6 +50,7 @@ class OnvifFleet:
         seed: int = 0,
         discovery_port: int | None = None,
         discovery_multicast: bool = False,
+        variants: Path | None = None,
     ) -> None:
         if cameras < 0:
             raise ValueError("cameras must not be negative")
@@ -62,6 +65,7 @@ class OnvifFleet:
         self.discovery_port = discovery_port
         self.discovery_multicast = discovery_multicast
         plan = faults or FaultPlan()
+        recorded = load_variants(variants) if variants is not None else None
         self.cameras: list[VirtualCamera] = []
         for index in range(cameras):
             rng = random.Random(f"{seed}/{index}")
@@ -74,6 +78,7 @@ class OnvifFleet:
                     event_rate=event_rate,
                     faults=plan,
                     rng=rng,
+                    variants=VariantReplay(recorded) if recorded else None,
                 )
             )
         self.server = CameraServer()

@@ -7,13 +7,17 @@ proxied IP cameras (every tenth one offline). The alertStream carries numbered
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from connectors.private_vendors.simulation.cli import simulator_command
 from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.private_vendors.variants import replay, retimed
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
 WIB = timezone(timedelta(hours=7))
@@ -66,11 +70,16 @@ EVENT_TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
+_DATE_TIME = re.compile(rb"<dateTime>([^<]*)</dateTime>")
+
+
 class HikvisionDevice(SimulatedDevice):
     realm = "DS-HIKVISION"
     boundary = "boundary"
     stream_path = "/ISAPI/Event/notification/alertStream"
     part_content_type = 'application/xml; charset="UTF-8"'
+    #: recorded alerts streamed in turn instead of the templates (``HikvisionSimulator(variants=)``)
+    variants: tuple[bytes, ...] = ()
 
     @classmethod
     def default_codes(cls) -> Sequence[str]:
@@ -156,6 +165,9 @@ class HikvisionDevice(SimulatedDevice):
         return web.Response(body=_JPEG, content_type="image/jpeg")
 
     def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        if self.variants:
+            recorded = self.variants[seq % len(self.variants)]
+            return retimed(recorded, _DATE_TIME, _wib_time, at)
         description, extra = EVENT_TEMPLATES.get(code, (f"{code} alarm", ""))
         extra = extra.format(
             region=seq % 4 + 1, plate=f"H {1000 + seq % 9000} AB", count=10 + seq % 40
@@ -213,9 +225,20 @@ class HikvisionDevice(SimulatedDevice):
 
 
 class HikvisionSimulator(DeviceFleet[HikvisionDevice]):
-    """N simulated Hikvision devices: ``async with HikvisionSimulator(devices=2) as sim``."""
+    """N simulated Hikvision devices: ``async with HikvisionSimulator(devices=2) as sim``.
+
+    ``variants=DIR`` replays the ``EventNotificationAlert`` files (``*.xml``) of ``DIR``.
+    """
 
     device_class = HikvisionDevice
+
+    def __init__(self, *, variants: Path | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        replay(self.devices, variants, "*.xml")
+
+
+def _wib_time(at: datetime) -> bytes:
+    return at.astimezone(WIB).isoformat().encode()
 
 
 def _xml(text: str) -> web.Response:
