@@ -315,7 +315,7 @@ def demo(
     log_dir = state / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     with local_broker(
-        bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage, keep=keep_broker
+        bootstrap or get_settings().configured_bootstrap(), state, stage, keep=keep_broker
     ) as (
         address,
         operator,

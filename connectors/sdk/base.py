@@ -117,6 +117,10 @@ class Connector(abc.ABC, Generic[ConfigT]):
     #: a device on a private network: its address must be inside the probe allow-list
     #: (``connectors.sdk.netpolicy``); a connector for a cloud platform sets this to False
     private_network: ClassVar[bool] = True
+    #: ``module:attribute`` of the click command serving simulated devices for this connector
+    #: (``tilik simulate NAME``; see ``connectors.sdk.simulator.simulator_command``). A string, so
+    #: loading the connector never imports its simulator.
+    simulator: ClassVar[str | None] = None
 
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         self.config = config
