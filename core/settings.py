@@ -51,7 +51,9 @@ class Settings(BaseModel):
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: JSON lines unless stderr is a terminal."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The lowest level logged."
+    )
     client_config: Path | None = Field(
         default=None,
         description=(
@@ -59,8 +61,16 @@ class Settings(BaseModel):
             "with; unset: the local broker's admin file in the state dir, when there is one."
         ),
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description=(
+            "How to reach the broker when no client config file is used; anything but "
+            "PLAINTEXT makes these TILIK_SASL_*/TILIK_SSL_* settings the identity."
+        ),
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism for SASL_PLAINTEXT/SASL_SSL."
+    )
     sasl_username: str | None = Field(
         default=None,
         description="Principal to connect as; when set, these TILIK_SASL_* settings replace any client config file.",
