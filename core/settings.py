@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from core.modeldoc import DEFAULT_SHOWN
 from core.secrets import SecretReferenceError, resolve_secret
 
 ENV_PREFIX = "TILIK_"
@@ -131,7 +132,8 @@ class Settings(BaseModel):
     )
     cache_dir: Path = Field(
         default_factory=lambda: _user_cache_dir(os.environ),
-        description="Where downloads are cached; default: $XDG_CACHE_HOME/tilik (~/.cache/tilik).",
+        description="Where downloads are cached.",
+        json_schema_extra={DEFAULT_SHOWN: "`$XDG_CACHE_HOME/tilik`, else `~/.cache/tilik`"},
     )
     kafka_cache: Path | None = Field(
         default=None,
@@ -142,6 +144,7 @@ class Settings(BaseModel):
     )
     sim_password: SecretStr = Field(
         default=SecretStr("tilik-sim"),
+        json_schema_extra={DEFAULT_SHOWN: "`tilik-sim`"},
         description=(
             "The password `tilik simulate` gives simulated devices unless `--password` says "
             "otherwise (`TILIK_SIM_ONVIF_PASSWORD` is read when this is unset)."
