@@ -193,9 +193,14 @@ async def relay(target: str, *, host: str = RELAY_HOST) -> AsyncIterator[str]:
             return
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
-    server = await asyncio.start_server(connect, host, 0)
     try:
-        yield join_host_port(host, int(server.sockets[0].getsockname()[1]))
+        server = await asyncio.start_server(connect, host, 0)
+    except OSError:
+        # A system with only 127.0.0.1 on loopback (macOS): another port is still another address.
+        server = await asyncio.start_server(connect, "127.0.0.1", 0)
+    try:
+        bound_host, bound_port = server.sockets[0].getsockname()[:2]
+        yield join_host_port(str(bound_host), int(bound_port))
     finally:
         server.close()
         for task in handlers:
