@@ -29,9 +29,9 @@ from connectors.sdk.secrets import (
     Credentials,
     RefusedReference,
     camera_secret_env,
-    resolve_secret,
 )
 from connectors.sdk.simulator import run_loopback_site
+from core.secrets import SecretReferenceError, resolve_secret
 from core.settings import DEFAULT_CAMERA_SECRETS_ENV_PREFIX, Settings, get_settings
 from hub.routing.loader import RoutesError, load_routes
 from topics.admin import apply_catalog
@@ -202,12 +202,14 @@ def test_a_secrets_file_that_is_not_a_small_regular_file_is_not_read(camera_name
 @pytest.mark.parametrize("given", NOT_REFERENCES)
 def test_resolving_a_non_reference_names_no_value(given: str):
     with capture_logs() as logs:
-        for resolve in (Credentials.from_ref, resolve_secret):
-            with pytest.raises(ConfigurationError) as caught:
-                resolve(given)
-            assert "not a" in str(caught.value) and "reference" in str(caught.value)
-            assert PLANTED not in str(caught.value)
-            assert isinstance(caught.value, RefusedReference) and caught.value.scheme == "none"
+        with pytest.raises(RefusedReference) as camera:
+            Credentials.from_ref(given)
+        with pytest.raises(SecretReferenceError) as operator:
+            resolve_secret(given)
+    assert camera.value.scheme == "none" and operator.value.not_a_reference
+    for caught in (camera.value, operator.value):
+        assert "not a" in str(caught) and "reference" in str(caught)
+        assert PLANTED not in str(caught)
     assert PLANTED not in repr(logs)
 
 

@@ -193,8 +193,10 @@ async def watch_dispatches(
     counts: Counter[str],
     analytics: AnalyticsEngine | None,
     analytics_every: float,
+    until: int | None = None,
 ) -> None:
-    """Print dispatches as they arrive; meanwhile feed the analytics engine's readings."""
+    """Print dispatches as they arrive (for ``duration`` seconds, or until ``until`` arrived);
+    meanwhile feed the analytics engine's readings."""
     from topics.catalog import dispatch_spec
     from topics.client import CatalogConsumer, CatalogProducer
     from topics.models import Agency
@@ -216,7 +218,7 @@ async def watch_dispatches(
         try:
             deadline = time.monotonic() + duration
             next_reading = time.monotonic()
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and (until is None or counts.total() < until):
                 if analytics is not None and time.monotonic() >= next_reading:
                     await producer.send_batch(DEVICE_EVENTS, analytics.readings())
                     next_reading = time.monotonic() + analytics_every
@@ -299,6 +301,12 @@ def service_principals(address: str, operator: Settings, out: Path) -> dict[str,
     help="Where the broker and demo logs live (default: TILIK_STATE_DIR).",
 )
 @click.option("--keep-broker", is_flag=True, help="Leave a broker the demo started running.")
+@click.option(
+    "--until-dispatches",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop watching once this many dispatches arrived (within --duration).",
+)
 @click.option("--seed", default=7, show_default=True)
 def demo(
     cameras: int,
@@ -307,6 +315,7 @@ def demo(
     bootstrap: str | None,
     state_dir: Path | None,
     keep_broker: bool,
+    until_dispatches: int | None,
     seed: int,
 ) -> None:
     """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies."""
@@ -315,7 +324,7 @@ def demo(
     log_dir = state / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     with local_broker(
-        bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage, keep=keep_broker
+        bootstrap or get_settings().configured_bootstrap(), state, stage, keep=keep_broker
     ) as (
         address,
         operator,
@@ -329,7 +338,7 @@ def demo(
         }
         if operator.client_config is not None:
             env["TILIK_CLIENT_CONFIG"] = str(operator.client_config)
-        env["TILIK_SIM_ONVIF_PASSWORD"] = env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
+        env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
         click.echo(f"broker: {address}")
         stage("applying the topic catalog and the access declaration")
         principals = service_principals(address, operator, log_dir / "principals")
@@ -447,7 +456,13 @@ def demo(
             analytics = AnalyticsEngine(records, seed=seed)
             asyncio.run(
                 watch_dispatches(
-                    address, operator, duration, counts, analytics, analytics_every=10.0
+                    address,
+                    operator,
+                    duration,
+                    counts,
+                    analytics,
+                    analytics_every=10.0,
+                    until=until_dispatches,
                 )
             )
         finally:
@@ -458,3 +473,7 @@ def demo(
         click.echo(f"logs: {log_dir}")
         if started and keep_broker:
             click.echo(f"the broker keeps running at {address}; stop it with `tilik kafka stop`")
+    if not counts:
+        raise click.ClickException(
+            f"no dispatch reached any agency within {duration:g}s; see the logs in {log_dir}"
+        )

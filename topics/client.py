@@ -17,7 +17,7 @@ import asyncio
 import inspect
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -485,6 +485,28 @@ class CatalogConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The current end offset of every assigned partition (empty before the first assignment,
+        which the first ``next`` brings)."""
+        assigned = list(self._consumer.assignment())
+        return dict(await self._consumer.end_offsets(assigned)) if assigned else {}
+
+    async def caught_up(self, ends: Mapping[TopicPartition, int]) -> bool:
+        """Whether every message before ``ends`` (``end_offsets()`` taken earlier) has been
+        handed out or dead-lettered, on each of those partitions still assigned here."""
+        assigned = self._consumer.assignment()
+        for tp, end in ends.items():
+            if tp in assigned and await self._next_offset(tp) < end:
+                return False
+        return True
+
+    async def _next_offset(self, tp: TopicPartition) -> int:
+        """The offset of the next message this consumer hands out from ``tp``."""
+        for record in self._buffer:
+            if record.topic == tp.topic and record.partition == tp.partition:
+                return int(record.offset)
+        return int(await self._consumer.position(tp))
 
     async def seek_to_beginning(self) -> None:
         """Re-read every assigned partition from its first retained offset."""

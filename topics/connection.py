@@ -24,7 +24,6 @@ are worked around (``topics.kafka_workarounds``) before any client exists.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from typing import Any
 
@@ -92,12 +91,13 @@ def _identity_from_settings(settings: Settings) -> ClientConfig:
             raise ConnectionConfigError(
                 f"{settings.security_protocol} needs TILIK_SASL_MECHANISM and TILIK_SASL_USERNAME"
             )
-        if not settings.sasl_password_env or settings.sasl_password_env not in os.environ:
+        secret = settings.sasl_password()
+        if secret is None:
             raise ConnectionConfigError(
                 "SASL needs TILIK_SASL_PASSWORD_ENV naming a set environment variable "
                 f"(now: {settings.sasl_password_env!r})"
             )
-        password = os.environ[settings.sasl_password_env]
+        password = secret.get_secret_value()
     return ClientConfig(
         bootstrap=settings.bootstrap,
         security_protocol=settings.security_protocol,

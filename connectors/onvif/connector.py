@@ -85,6 +85,7 @@ class OnvifConfig(ConnectorConfig):
 
 class OnvifConnector(Connector[OnvifConfig]):
     name: ClassVar[str] = CONNECTOR_NAME
+    simulator = "connectors.onvif.simulator.cli:simulate_onvif"
     config_model: ClassVar[type[ConnectorConfig]] = OnvifConfig
     version: ClassVar[str] = "0.1.0"
 

@@ -23,10 +23,9 @@ from connectors.sdk.secrets import (
     CredentialRef,
     Credentials,
     RefusedReference,
-    SecretRef,
     camera_secret_env,
-    resolve_secret,
 )
+from core.secrets import SecretRef, resolve_secret
 
 __all__ = [
     "AuthenticationError",

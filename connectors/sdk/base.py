@@ -54,13 +54,30 @@ class ConnectorConfig(BaseModel):
             "password itself."
         ),
     )
-    scheme: str = Field(default="http", pattern=r"^https?$")
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
-    max_response_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
-    owner: Owner = Field(default_factory=lambda: Owner(kind=OwnerKind.MUNICIPAL, id="city"))
-    location: Location = Field(default_factory=Location)
-    site_type: SiteType = SiteType.OTHER
-    sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+    scheme: str = Field(
+        default="http", pattern=r"^https?$", description="How to reach the device: http or https."
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds one request to the device may take."
+    )
+    max_response_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        gt=0,
+        description="Largest answer read from the device; a larger one is refused while reading.",
+    )
+    owner: Owner = Field(
+        default_factory=lambda: Owner(kind=OwnerKind.MUNICIPAL, id="city"),
+        description="Who owns the cameras (a private business is a tenant).",
+    )
+    location: Location = Field(
+        default_factory=Location,
+        description="Where the cameras are: administrative path and coordinates.",
+    )
+    site_type: SiteType = Field(default=SiteType.OTHER, description="What kind of place it is.")
+    sharing: SharingLevel = Field(
+        default=SharingLevel.REGISTRY_ONLY,
+        description="What the owner shares with the city (docs/sharing.md).",
+    )
 
     def credentials(self) -> Credentials | None:
         if self.credential_ref is None:
@@ -117,6 +134,10 @@ class Connector(abc.ABC, Generic[ConfigT]):
     #: a device on a private network: its address must be inside the probe allow-list
     #: (``connectors.sdk.netpolicy``); a connector for a cloud platform sets this to False
     private_network: ClassVar[bool] = True
+    #: ``module:attribute`` of the click command serving simulated devices for this connector
+    #: (``tilik simulate NAME``; see ``connectors.sdk.simulator.simulator_command``). A string, so
+    #: loading the connector never imports its simulator.
+    simulator: ClassVar[str | None] = None
 
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         self.config = config

@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 
 @click.group()
 def connectors() -> None:
-    """Connector plugins: list, onboard, run, new."""
+    """Connector plugins: list, describe, onboard, run, new."""
 
 
 @connectors.command("list")
@@ -69,6 +69,15 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return "unknown"
+
+
+@connectors.command()
+@click.argument("name")
+def describe(name: str) -> None:
+    """Every config field of connector NAME: type, default, limits, meaning (Markdown)."""
+    from connectors.sdk.describe import describe_connector
+
+    click.echo(describe_connector(_load(name)), nl=False)
 
 
 @connectors.command()

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from connectors.sdk.secrets import resolve_secret
+from core.secrets import resolve_secret
 from hub.context import Hub, utcnow
 from hub.delivery.policy import RetryPolicy
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver

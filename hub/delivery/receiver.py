@@ -117,7 +117,7 @@ def make_receiver_app(
 )
 def main(host: str, port: int, path: str, secret_ref: str, tolerance: float, no_ack: bool) -> None:
     """Receive Tilik dispatches and print each new one as a JSON line."""
-    from connectors.sdk.secrets import resolve_secret
+    from core.secrets import resolve_secret
 
     secret = resolve_secret(secret_ref).get_secret_value().encode("utf-8")
     state = ReceiverState(secret=secret, tolerance_s=tolerance, acknowledge=not no_ack)

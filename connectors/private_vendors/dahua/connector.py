@@ -39,6 +39,7 @@ class DahuaConfig(VendorConfig):
 
 class DahuaConnector(VendorConnector[DahuaConfig]):
     name = "dahua"
+    simulator = "connectors.private_vendors.dahua.simulator:simulate_dahua"
     vendor = "dahua"
     version = "0.1.0"
     config_model: ClassVar[type[ConnectorConfig]] = DahuaConfig

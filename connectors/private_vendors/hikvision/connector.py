@@ -37,6 +37,7 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
     name = "hikvision"
     vendor = "hikvision"
     version = "0.1.0"
+    simulator = "connectors.private_vendors.hikvision.simulator:simulate_hikvision"
     config_model: ClassVar[type[ConnectorConfig]] = HikvisionConfig
     event_table: ClassVar[dict[str, EventRule]] = EVENT_TABLE
     event_codes_case_sensitive = False

@@ -1,81 +1,43 @@
-"""The ``tilik simulate <vendor>`` command, built once for every vendor simulator."""
+"""The ``tilik simulate <vendor>`` command of every vendor simulator: the SDK's simulator command
+with the vendors' own switches (channels per device, injected faults)."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
 
 import click
 
 from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
 from connectors.private_vendors.simulation.faults import FAULT_NAMES, Faults
+from connectors.sdk.simulator import simulator_command as sdk_simulator_command
+
+
+def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> Faults:
+    try:
+        return Faults.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def simulator_command(
     name: str, fleet_class: type[DeviceFleet[SimulatedDevice]], summary: str
 ) -> click.Command:
-    """A click command that runs ``fleet_class`` until interrupted, printing one address a line."""
-
-    @click.command(name=name, help=summary)
-    @click.option("--devices", type=click.IntRange(1, 10_000), default=1, show_default=True)
-    @click.option(
-        "--channels",
-        type=click.IntRange(1, 256),
-        default=1,
-        show_default=True,
-        help="Channels per device (more than one makes it a recorder).",
+    """A click command that runs ``fleet_class`` until stopped, printing one address a line."""
+    return sdk_simulator_command(
+        name,
+        fleet_class,
+        help=summary,
+        options=[
+            click.option(
+                "--channels",
+                type=click.IntRange(1, 256),
+                default=1,
+                show_default=True,
+                help="Channels per device (more than one makes it a recorder).",
+            ),
+            click.option(
+                "--faults",
+                default="",
+                callback=_faults,
+                help=f"Comma-separated faults to inject: {', '.join(FAULT_NAMES)}.",
+            ),
+        ],
     )
-    @click.option("--username", default="admin", show_default=True)
-    @click.option(
-        "--password",
-        envvar="TILIK_SIM_PASSWORD",
-        default="tilik-sim",
-        show_default=True,
-        help="Also read from TILIK_SIM_PASSWORD.",
-    )
-    @click.option(
-        "--event-rate",
-        type=click.FloatRange(0, 10_000),
-        default=1.0,
-        show_default=True,
-        help="Events per second per device stream.",
-    )
-    @click.option(
-        "--faults",
-        default="",
-        help=f"Comma-separated faults to inject: {', '.join(FAULT_NAMES)}.",
-    )
-    @click.option("--seed", type=int, default=1, show_default=True, help="Selects serial numbers.")
-    def command(
-        devices: int,
-        channels: int,
-        username: str,
-        password: str,
-        event_rate: float,
-        faults: str,
-        seed: int,
-    ) -> None:
-        try:
-            parsed = Faults.parse(faults)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--faults") from exc
-        fleet = fleet_class(
-            devices=devices,
-            channels=channels,
-            username=username,
-            password=password,
-            event_rate=event_rate,
-            faults=parsed,
-            seed=seed,
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(fleet))
-
-    return command
-
-
-async def _serve(fleet: DeviceFleet[SimulatedDevice]) -> None:
-    async with fleet:
-        for address in fleet.addresses:
-            click.echo(address)
-        await asyncio.Event().wait()

@@ -90,6 +90,7 @@ class ExampleConnector(Connector[ExampleConfig]):
     name = "example"
     config_model = ExampleConfig
     version = "0.1.0"
+    simulator = "connectors.sdk.example.simulator:simulate"
 
     def __init__(self, config: ExampleConfig, *, state: dict[str, Any] | None = None) -> None:
         super().__init__(config, state=state)
