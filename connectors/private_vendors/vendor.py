@@ -26,19 +26,19 @@ import structlog
 from pydantic import Field
 
 from connectors.private_vendors.mapping import DeviceContext, EventMapper, EventRule, VendorEvent
-from connectors.private_vendors.multipart import (
-    DEFAULT_MAX_PART_BYTES,
-    DiscardedPart,
-    MultipartStreamParser,
-    Part,
-    boundary_from_content_type,
-)
 from connectors.private_vendors.reconnect import Backoff, reconnecting
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.devicedata import device_model
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.lifecycle import Closed, until_closed
+from connectors.sdk.multipart import (
+    DEFAULT_MAX_PART_BYTES,
+    DiscardedPart,
+    MultipartStreamParser,
+    Part,
+    boundary_from_content_type,
+)
 from connectors.sdk.records import registry_record
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id

@@ -9,7 +9,6 @@ from pydantic import Field
 from connectors.private_vendors.dahua.events import EVENT_TABLE, MAX_INDEX, parse_event_part
 from connectors.private_vendors.keyvalue import indexed_values, parse_key_values
 from connectors.private_vendors.mapping import EventRule, VendorEvent
-from connectors.private_vendors.multipart import Part
 from connectors.private_vendors.vendor import (
     ChannelInfo,
     DeviceIdentity,
@@ -20,6 +19,7 @@ from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import DeviceHttp
+from connectors.sdk.multipart import Part
 from topics.models import StreamProfile
 
 MAGIC_BOX = "/cgi-bin/magicBox.cgi"

@@ -6,7 +6,6 @@ from typing import ClassVar
 
 from connectors.private_vendors.hikvision.events import EVENT_TABLE, MAX_CHANNEL, parse_alert_part
 from connectors.private_vendors.mapping import EventRule, VendorEvent
-from connectors.private_vendors.multipart import Part
 from connectors.private_vendors.vendor import (
     ChannelInfo,
     DeviceIdentity,
@@ -17,6 +16,7 @@ from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import PAYLOAD_SAMPLE_BYTES, DeviceHttp
+from connectors.sdk.multipart import Part
 from connectors.sdk.xmlsafe import child_text, iter_named, parse_device_xml
 from topics.models import StreamProfile
 
