@@ -27,11 +27,11 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from connectors.private_vendors.mapping import DeviceContext
 from connectors.private_vendors.simulation.device import DEFAULT_EPOCH, SimulatedDevice
 from connectors.private_vendors.simulation.faults import Faults, frame_part
 from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
 from connectors.sdk.http import DeviceHttp
+from connectors.sdk.mapping import DeviceContext
 from connectors.sdk.multipart import MultipartStreamParser
 from topics.models import DeviceEvent
 

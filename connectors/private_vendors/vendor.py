@@ -25,13 +25,13 @@ import aiohttp
 import structlog
 from pydantic import Field
 
-from connectors.private_vendors.mapping import DeviceContext, EventMapper, EventRule, VendorEvent
 from connectors.private_vendors.reconnect import Backoff, reconnecting
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.devicedata import device_model
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.lifecycle import Closed, until_closed
+from connectors.sdk.mapping import DeviceContext, EventMapper, EventRule, VendorEvent
 from connectors.sdk.multipart import (
     DEFAULT_MAX_PART_BYTES,
     DiscardedPart,

@@ -7,7 +7,6 @@ from typing import ClassVar
 from pydantic import Field
 
 from connectors.private_vendors.dahua.events import EVENT_TABLE, MAX_INDEX, parse_event_part
-from connectors.private_vendors.mapping import EventRule, VendorEvent
 from connectors.private_vendors.vendor import (
     ChannelInfo,
     DeviceIdentity,
@@ -19,6 +18,7 @@ from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.keyvalue import indexed_values, parse_key_values
+from connectors.sdk.mapping import EventRule, VendorEvent
 from connectors.sdk.multipart import Part
 from topics.models import StreamProfile
 
