@@ -50,7 +50,6 @@ from connectors.private_vendors.hikvision.connector import (
     parse_device_info,
     parse_proxy_status,
 )
-from connectors.private_vendors.vendor import ChannelInfo, VendorConnector
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.keyvalue import indexed_values, parse_key_values
@@ -61,6 +60,7 @@ from connectors.sdk.multipart import (
     Part,
     boundary_from_content_type,
 )
+from connectors.sdk.vendor import ChannelInfo, VendorConnector
 from connectors.sdk.xmlsafe import parse_device_xml, text
 from topics.models import DeviceEvent
 

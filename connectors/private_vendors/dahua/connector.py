@@ -7,12 +7,6 @@ from typing import ClassVar
 from pydantic import Field
 
 from connectors.private_vendors.dahua.events import EVENT_TABLE, MAX_INDEX, parse_event_part
-from connectors.private_vendors.vendor import (
-    ChannelInfo,
-    DeviceIdentity,
-    VendorConfig,
-    VendorConnector,
-)
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
@@ -20,6 +14,12 @@ from connectors.sdk.http import DeviceHttp
 from connectors.sdk.keyvalue import indexed_values, parse_key_values
 from connectors.sdk.mapping import EventRule, VendorEvent
 from connectors.sdk.multipart import Part
+from connectors.sdk.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    VendorConfig,
+    VendorConnector,
+)
 from topics.models import StreamProfile
 
 MAGIC_BOX = "/cgi-bin/magicBox.cgi"

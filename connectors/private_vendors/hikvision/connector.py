@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import ClassVar
 
 from connectors.private_vendors.hikvision.events import EVENT_TABLE, MAX_CHANNEL, parse_alert_part
-from connectors.private_vendors.vendor import (
-    ChannelInfo,
-    DeviceIdentity,
-    VendorConfig,
-    VendorConnector,
-)
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import PAYLOAD_SAMPLE_BYTES, DeviceHttp
 from connectors.sdk.mapping import EventRule, VendorEvent
 from connectors.sdk.multipart import Part
+from connectors.sdk.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    VendorConfig,
+    VendorConnector,
+)
 from connectors.sdk.xmlsafe import child_text, iter_named, parse_device_xml
 from topics.models import StreamProfile
 

@@ -13,10 +13,10 @@ from connectors.private_vendors.dahua.simulator import DahuaSimulator
 from connectors.private_vendors.hikvision.connector import HikvisionConfig, HikvisionConnector
 from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
 from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
-from connectors.private_vendors.vendor import VendorConfig, VendorConnector
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.conformance import SimulatedDevice as ConformanceDevice
 from connectors.sdk.secrets import camera_secret_env
+from connectors.sdk.vendor import VendorConfig, VendorConnector
 from topics.models import DeviceEvent
 
 
