@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from connectors.private_vendors.reconnect import Backoff, reconnecting
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.lifecycle import Closed
+from connectors.sdk.reconnect import Backoff, reconnecting
 
 
 def test_backoff_grows_to_its_ceiling_and_resets() -> None:

@@ -25,7 +25,6 @@ import aiohttp
 import structlog
 from pydantic import Field
 
-from connectors.private_vendors.reconnect import Backoff, reconnecting
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.devicedata import device_model
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
@@ -39,6 +38,7 @@ from connectors.sdk.multipart import (
     Part,
     boundary_from_content_type,
 )
+from connectors.sdk.reconnect import Backoff, reconnecting
 from connectors.sdk.records import registry_record
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id
