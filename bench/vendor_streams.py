@@ -27,12 +27,13 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from connectors.private_vendors.simulation.device import DEFAULT_EPOCH, SimulatedDevice
-from connectors.private_vendors.simulation.faults import Faults, frame_part
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.mapping import DeviceContext
 from connectors.sdk.multipart import MultipartStreamParser
+from connectors.sdk.simulation.device import DEFAULT_EPOCH, SimulatedDevice
+from connectors.sdk.simulation.faults import Faults, frame_part
+from connectors.sdk.simulation.testing import VendorKit
 from topics.models import DeviceEvent
 
 CHUNK = 16 * 1024

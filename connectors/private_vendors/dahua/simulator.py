@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.cli import simulator_command
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
 
 WIB = timezone(timedelta(hours=7))
 _JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.cli import simulator_command
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
 WIB = timezone(timedelta(hours=7))

@@ -7,8 +7,8 @@ import contextlib
 
 import click
 
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
-from connectors.private_vendors.simulation.faults import FAULT_NAMES, Faults
+from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.faults import FAULT_NAMES, Faults
 
 
 def simulator_command(

@@ -22,7 +22,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.faults import (
+from connectors.sdk.simulation.faults import (
     BAD_NUMBER,
     Faults,
     FaultyPartWriter,

@@ -1,4 +1,4 @@
-"""Helpers for tests and benchmarks that run a vendor connector against its simulator."""
+"""Helpers for tests and benchmarks that run a streaming connector against its simulated devices."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnector
-from connectors.private_vendors.dahua.simulator import DahuaSimulator
-from connectors.private_vendors.hikvision.connector import HikvisionConfig, HikvisionConnector
-from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.conformance import SimulatedDevice as ConformanceDevice
 from connectors.sdk.secrets import camera_secret_env
+from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
 from connectors.sdk.vendor import VendorConfig, VendorConnector
 from topics.models import DeviceEvent
 
@@ -35,12 +31,6 @@ class VendorKit:
         return self.connector(
             self.config(address=address, credential_ref=credential_ref, **options)
         )
-
-
-VENDORS: dict[str, VendorKit] = {
-    "hikvision": VendorKit("hikvision", HikvisionConnector, HikvisionConfig, HikvisionSimulator),
-    "dahua": VendorKit("dahua", DahuaConnector, DahuaConfig, DahuaSimulator),
-}
 
 
 @dataclass
