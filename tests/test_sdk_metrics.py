@@ -8,10 +8,10 @@ import random
 import aiohttp
 import pytest
 
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import ConnectorMetrics
 from connectors.sdk.lifecycle import Closed, until_closed
 from connectors.sdk.metrics import render_prometheus, serve_metrics
+from core.backoff import Backoff
 
 
 def test_prometheus_text_has_counters_gauges_and_error_labels() -> None:
