@@ -1,9 +1,8 @@
-"""Runtime building blocks: Prometheus endpoint, backoff with jitter, waits that end on close."""
+"""Runtime building blocks: Prometheus endpoint, waits that end on close."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 
 import aiohttp
 import pytest
@@ -11,7 +10,6 @@ import pytest
 from connectors.sdk.base import ConnectorMetrics
 from connectors.sdk.lifecycle import Closed, until_closed
 from connectors.sdk.metrics import render_prometheus, serve_metrics
-from core.backoff import Backoff
 
 
 def test_prometheus_text_has_counters_gauges_and_error_labels() -> None:
@@ -41,16 +39,6 @@ async def test_metrics_and_healthz_are_served() -> None:
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             body = await response.text()
     assert 'tilik_connector_events_total{connector="example"} 5' in body
-
-
-def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
-    backoff = Backoff(initial_s=1, max_s=30, _random=random.Random(7))
-    delays = [backoff.next_delay() for _ in range(12)]
-    assert all(0.5 <= d <= 30 for d in delays)
-    assert max(delays[6:]) > 8  # grows
-    assert len({round(d, 6) for d in delays[6:]}) > 1  # jittered, not lock-step
-    backoff.reset()
-    assert backoff.next_delay() <= 1
 
 
 async def test_until_closed_cancels_the_wait_when_closed() -> None:

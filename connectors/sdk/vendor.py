@@ -38,8 +38,9 @@ from connectors.sdk.multipart import (
     Part,
     boundary_from_content_type,
 )
-from connectors.sdk.reconnect import Backoff, reconnecting
+from connectors.sdk.reconnect import reconnecting
 from connectors.sdk.records import registry_record
+from core.backoff import Backoff
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id
 from topics.identity import normalise_mac
