@@ -21,10 +21,9 @@ from connectors.sdk.example.connector import VENDOR
 from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
-from hub.history import read_history
 from tilik.cli import cli
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS, TopicSpec, all_topics, dispatch_spec
-from topics.client import CatalogConsumer, CatalogProducer, Received, read_table
+from topics.client import CatalogConsumer, CatalogProducer, Received, read_records, read_table
 from topics.examples import example
 from topics.identity import device_id
 from topics.models import CameraRecord, CameraStatus, DeadLetter, Dispatch
@@ -63,7 +62,7 @@ async def dead_letters_of(bootstrap: str, topic: str) -> list[DeadLetter]:
     """The dead letters of ``topic`` on the dead-letter topic up to its current end."""
     return [
         r.value
-        for r in await read_history(DEAD_LETTERS, bootstrap)
+        for r in await read_records(DEAD_LETTERS, bootstrap=bootstrap, component="test.dlq")
         if isinstance(r.value, DeadLetter) and r.value.source_topic == topic
     ]
 
@@ -131,7 +130,7 @@ async def test_a_failing_handler_dead_letters_its_message_and_the_next_one_arriv
     assert CameraStatus.model_validate_json(letter.payload) == values[0]
 
 
-async def test_read_table_and_read_history_go_past_the_record(kafka_bootstrap: str) -> None:
+async def test_read_table_and_read_records_go_past_the_record(kafka_bootstrap: str) -> None:
     spec = private_spec(CameraRecord, compact=True)
     create(kafka_bootstrap, spec, DEAD_LETTERS)
     cameras = [example(CameraRecord, uuid.uuid4().hex) for _ in range(3)]
@@ -140,7 +139,9 @@ async def test_read_table_and_read_history_go_past_the_record(kafka_bootstrap: s
     table = await read_table(spec, bootstrap=kafka_bootstrap, component="test.table")
     assert table == {c.camera_id: c for c in cameras}
     assert len(await dead_letters_of(kafka_bootstrap, spec.name)) == 3
-    history = await read_history(spec, kafka_bootstrap)
+    history = await read_records(
+        spec, bootstrap=kafka_bootstrap, component="test.history", dead_letter_invalid=False
+    )
     assert [r.value for r in history if r.error is None] == cameras
     assert [r.offset for r in history if r.error == HEADER_REASON] == [1, 3, 5]
 

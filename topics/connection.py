@@ -182,6 +182,21 @@ async def diagnose_refusal(options: dict[str, Any]) -> AuthenticationRefused | N
     return None
 
 
+async def start_client(client: Any, options: dict[str, Any]) -> None:
+    """Start an aiokafka producer or consumer built from ``options``; refused credentials become
+    one ``AuthenticationRefused`` (aiokafka reports them only as "unable to bootstrap")."""
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await client.stop()
+        refusal = await diagnose_refusal(options)
+        if refusal is not None:
+            raise refusal from None
+        raise
+
+
 def diagnose_refusal_sync(options: dict[str, Any]) -> AuthenticationRefused | None:
     """``diagnose_refusal`` for blocking code (kafka-python clients), on a thread of its own so it
     works whether or not the caller's thread runs an event loop."""
