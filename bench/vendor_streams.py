@@ -31,7 +31,7 @@ from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.http import DeviceHttp
 from connectors.sdk.mapping import DeviceContext
 from connectors.sdk.multipart import MultipartStreamParser
-from connectors.sdk.simulation.device import DEFAULT_EPOCH, SimulatedDevice
+from connectors.sdk.simulation.device import DEFAULT_EPOCH, StreamingDevice
 from connectors.sdk.simulation.faults import Faults, frame_part
 from connectors.sdk.simulation.testing import VendorKit
 from topics.models import DeviceEvent
@@ -44,7 +44,7 @@ REF = "admin@env:TILIK_CAMERA_SECRET_BENCH"
 
 def recorded_stream(kit: VendorKit, events: int) -> tuple[bytes, bytes]:
     """``events`` parts of every known code over 16 channels, framed as the device frames them."""
-    device: SimulatedDevice = kit.simulator.device_class(
+    device: StreamingDevice = kit.simulator.device_class(
         index=0,
         channels=16,
         username="admin",

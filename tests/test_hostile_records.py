@@ -18,7 +18,7 @@ from hostile_records import produce_with_bad_header_name
 from sdk_helpers import eventually, running, unique_connector
 
 from connectors.sdk.example.connector import VENDOR
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.example.simulator import running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from tilik.cli import cli
@@ -183,11 +183,10 @@ async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
 ) -> None:
     create(kafka_bootstrap, *all_topics())
     connector = unique_connector()
-    serial = "EXV-" + uuid.uuid4().hex[:10].upper()
-    device = device_id(vendor=VENDOR, serial=serial)
     options = RuntimeOptions(group_id=uuid.uuid4().hex, health_interval_s=60)
     service = WatchService(connector, bootstrap=kafka_bootstrap, options=options)
-    async with running_recorder(SimulatedRecorder(serial=serial, channels=1)) as (recorder, port):
+    async with running_recorder(channels=1) as recorder:
+        device = device_id(vendor=VENDOR, serial=recorder.serial)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_T_HOSTILE_PASS", recorder.password)
         async with running(service):
             assert await eventually(lambda: service.ready.is_set())
@@ -201,7 +200,10 @@ async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
                 .encode(),
                 partitions=CAMERA_REGISTRY.partitions,
             )
-            config = {"address": f"127.0.0.1:{port}", "credential_ref": "admin@env:TILIK_CAMERA_SECRET_T_HOSTILE_PASS"}
+            config = {
+                "address": recorder.address,
+                "credential_ref": "admin@env:TILIK_CAMERA_SECRET_T_HOSTILE_PASS",
+            }
             async with CatalogProducer(kafka_bootstrap) as producer:
                 summary = await onboard(connector, [config], producer=producer)
             assert summary.ok, summary.as_dict()

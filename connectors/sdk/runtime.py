@@ -533,6 +533,7 @@ class WatchService:
             reason = str(exc) or f"health check got no answer within {deadline:g}s"
             statuses = self._statuses(watch, CameraState.OFFLINE, reason)
         except DeviceDataError as exc:
+            self.metrics.count_error(exc)
             await self._dead_letter_input(watch, exc)
             statuses = self._statuses(watch, CameraState.DEGRADED, str(exc))
         except ConnectorError as exc:

@@ -167,6 +167,8 @@ class VendorConnector(Connector[ConfigT]):
         return [self.camera_record(identity, channel, now) for channel in channels]
 
     async def health(self) -> list[CameraStatus]:
+        """One status per channel. An unusable answer (DeviceDataError) is raised: the runtime
+        dead-letters it and reports the cameras degraded, since the device answers, not usably."""
         started = time.perf_counter()
         try:
             identity = await self._identify()
@@ -174,7 +176,7 @@ class VendorConnector(Connector[ConfigT]):
             channels = await self.read_channels(await self.http(), identity)
         except AuthenticationError as exc:
             return self._known_statuses(CameraState.UNAUTHORIZED, str(exc))
-        except (RetriableError, DeviceDataError) as exc:
+        except RetriableError as exc:
             return self._known_statuses(CameraState.OFFLINE, str(exc))
         self.state["channels"] = [channel.number for channel in channels]
         now = utcnow()

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.sdk.simulation.cli import simulator_command
-from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
 
 WIB = timezone(timedelta(hours=7))
 _JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
@@ -77,7 +77,7 @@ EVENT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-class DahuaDevice(SimulatedDevice):
+class DahuaDevice(StreamingDevice):
     realm = "Login to 7G0CF3APAZ"
     boundary = "myboundary"
     stream_path = "/cgi-bin/eventManager.cgi"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from aiohttp import web
 
 from connectors.sdk.simulation.cli import simulator_command
-from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
 WIB = timezone(timedelta(hours=7))
@@ -66,7 +66,7 @@ EVENT_TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-class HikvisionDevice(SimulatedDevice):
+class HikvisionDevice(StreamingDevice):
     realm = "DS-HIKVISION"
     boundary = "boundary"
     stream_path = "/ISAPI/Event/notification/alertStream"

@@ -7,12 +7,12 @@ import contextlib
 
 import click
 
-from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
 from connectors.sdk.simulation.faults import FAULT_NAMES, Faults
 
 
 def simulator_command(
-    name: str, fleet_class: type[DeviceFleet[SimulatedDevice]], summary: str
+    name: str, fleet_class: type[DeviceFleet[StreamingDevice]], summary: str
 ) -> click.Command:
     """A click command that runs ``fleet_class`` until interrupted, printing one address a line."""
 
@@ -74,7 +74,7 @@ def simulator_command(
     return command
 
 
-async def _serve(fleet: DeviceFleet[SimulatedDevice]) -> None:
+async def _serve(fleet: DeviceFleet[StreamingDevice]) -> None:
     async with fleet:
         for address in fleet.addresses:
             click.echo(address)

@@ -11,7 +11,7 @@ from typing import Any
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.conformance import SimulatedDevice as ConformanceDevice
 from connectors.sdk.secrets import camera_secret_env
-from connectors.sdk.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
 from connectors.sdk.vendor import VendorConfig, VendorConnector
 from topics.models import DeviceEvent
 
@@ -41,14 +41,14 @@ class NumberedRun:
     unparsed: list[UnparsedEvent] = field(default_factory=list)
     events: list[DeviceEvent] = field(default_factory=list)
 
-    def missing(self, device: SimulatedDevice, count: int) -> set[int]:
+    def missing(self, device: StreamingDevice, count: int) -> set[int]:
         """Event numbers below ``count`` neither delivered nor damaged by a fault."""
         return set(range(count)) - set(self.seen) - device.damaged
 
 
 async def collect_numbered(
     connector: VendorConnector[Any],
-    device: SimulatedDevice,
+    device: StreamingDevice,
     count: int,
     *,
     timeout_s: float,
