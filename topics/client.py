@@ -25,7 +25,7 @@ from typing import Any, Self, TypeVar, cast
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import BrokerResponseError, CommitFailedError
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
@@ -35,7 +35,7 @@ from topics.catalog import DEAD_LETTERS, TopicSpec
 from topics.connection import (
     authorization_refused,
     connection_config,
-    refused_operation,
+    refusal_named,
     start_client,
 )
 from topics.deadletters import make_dead_letter
@@ -161,13 +161,8 @@ class CatalogProducer:
         self, future: asyncio.Future[RecordMetadata], topic: str
     ) -> RecordMetadata:
         """The broker's acknowledgement; a refusal by ACL is the one-line error naming the principal."""
-        try:
+        with refusal_named(self._options, f"write to {topic}"):
             return await future
-        except BrokerResponseError as exc:
-            refused = refused_operation(exc, self._options, f"write to {topic}")
-            if refused is not None:
-                raise refused from None
-            raise
 
     async def _send(
         self,
@@ -176,15 +171,9 @@ class CatalogProducer:
         key: bytes | None,
         headers: list[tuple[str, bytes]],
     ) -> asyncio.Future[RecordMetadata]:
-        try:
-            future = await self._producer.send(topic, value, key=key, headers=headers)
-        except BrokerResponseError as exc:
-            # aiokafka looks the topic up before queueing: a topic the principal may not write fails here.
-            refused = refused_operation(exc, self._options, f"write to {topic}")
-            if refused is not None:
-                raise refused from None
-            raise
-        return future
+        # aiokafka looks the topic up before queueing: a topic the principal may not write fails here.
+        with refusal_named(self._options, f"write to {topic}"):
+            return await self._producer.send(topic, value, key=key, headers=headers)
 
     async def send(
         self,
@@ -475,13 +464,8 @@ class CatalogConsumer:
                 wait_ms = min(wait_ms, int((deadline - time.monotonic()) * 1000))
                 if wait_ms <= 0:
                     return None
-            try:
+            with refusal_named(self._options, self._reading()):
                 batches = await self._consumer.getmany(timeout_ms=wait_ms)
-            except BrokerResponseError as exc:
-                refused = refused_operation(exc, self._options, self._reading())
-                if refused is not None:
-                    raise refused from None
-                raise
             self._check_authorized()
             for records in batches.values():
                 self._buffer.extend(records)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core.clientconfig import ClientConfig, ClientConfigError
@@ -224,6 +226,21 @@ def refused_operation(
     if name.endswith(("AuthorizationFailedError", "AuthorizationFailed")):
         return authorization_refused(options, action)
     return None
+
+
+@contextmanager
+def refusal_named(options: dict[str, Any], action: str) -> Iterator[None]:
+    """Around an aiokafka call: the broker refusing ``action`` by ACL becomes the one-line
+    ``AuthorizationRefused``; any other broker error goes on as it is."""
+    from aiokafka.errors import BrokerResponseError
+
+    try:
+        yield
+    except BrokerResponseError as exc:
+        refused = refused_operation(exc, options, action)
+        if refused is not None:
+            raise refused from None
+        raise
 
 
 def _is_authentication_failure(exc: BaseException) -> bool:

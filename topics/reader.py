@@ -32,7 +32,6 @@ from types import TracebackType
 from typing import Literal, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import BrokerResponseError
 from pydantic import BaseModel
 
 from core.settings import Settings
@@ -41,7 +40,7 @@ from topics.catalog import TopicSpec
 from topics.connection import (
     authorization_refused,
     connection_config,
-    refused_operation,
+    refusal_named,
     start_client,
 )
 from topics.faults import RecordFaults
@@ -324,13 +323,8 @@ class TopicReader:
         }
         while behind or follow:
             fetch = self._partitions if follow else sorted(behind, key=lambda tp: tp.partition)
-            try:
+            with refusal_named(self._options, self._reading()):
                 batches = await consumer.getmany(*fetch, timeout_ms=_FETCH_WAIT_MS)
-            except BrokerResponseError as exc:
-                refused = refused_operation(exc, self._options, self._reading())
-                if refused is not None:
-                    raise refused from None
-                raise
             for tp, records in batches.items():
                 end = self.ends[tp.partition]
                 for record in records:
