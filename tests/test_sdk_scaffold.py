@@ -114,7 +114,6 @@ def test_generated_package_is_built_on_the_sdk_pieces(tmp_path: Path) -> None:
     assert own == {
         "read_identity",
         "read_channels",
-        "stream_profiles",
         "event_stream_request",
         "parse_part",
     }

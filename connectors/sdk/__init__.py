@@ -4,7 +4,7 @@ connector needs, once:
 
 - ``DeviceHttp``: the device HTTP client (digest/basic auth, bounded answers, errors translated);
 - ``VendorConnector``: a camera or recorder with an HTTP API and a multipart event stream, whose
-  subclass supplies only the wire format (identity, channels, stream URIs, one part's events);
+  subclass supplies only the wire format (identity, channels, stream paths, one part's events);
 - ``EventMapper`` with one ``EventRule`` table row per vendor event code (``VendorEvent`` in,
   ``DeviceEvent`` or ``UnparsedEvent`` out);
 - ``MultipartStreamParser`` (stream framing), ``reconnecting`` with ``Backoff``, the ``key=value``
@@ -58,7 +58,13 @@ from connectors.sdk.secrets import (
     camera_secret_env,
     resolve_secret,
 )
-from connectors.sdk.vendor import ChannelInfo, DeviceIdentity, VendorConfig, VendorConnector
+from connectors.sdk.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    StreamPath,
+    VendorConfig,
+    VendorConnector,
+)
 from core.backoff import Backoff
 
 __all__ = [
@@ -89,6 +95,7 @@ __all__ = [
     "RefusedReference",
     "RetriableError",
     "SecretRef",
+    "StreamPath",
     "UnparsedEvent",
     "VendorConfig",
     "VendorConnector",

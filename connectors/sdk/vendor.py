@@ -1,7 +1,7 @@
 """What every vendor-HTTP connector shares: identity, registry records, health and the event stream.
 
 A vendor subclass supplies only its wire format: how to read the device's identity and channels,
-its stream URIs, the path of its multipart event stream, a parser from one part to
+its stream paths, the path of its multipart event stream, a parser from one part to
 ``VendorEvent``\\ s, and its mapping table. Everything else (HTTP via ``connectors.sdk.http``,
 reconnection, multipart framing, dead-letter records, ids) lives here once.
 
@@ -86,6 +86,16 @@ class DeviceIdentity:
 
 
 @dataclass(frozen=True)
+class StreamPath:
+    """One stream every channel has; ``{channel}`` in a field is the channel's number."""
+
+    name: str
+    token: str
+    rtsp_path: str
+    snapshot_path: str | None = None
+
+
+@dataclass(frozen=True)
 class ChannelInfo:
     """One video channel: 1-based number, title, and online state where the device reports it."""
 
@@ -104,6 +114,8 @@ class VendorConnector(Connector[ConfigT]):
     event_table: ClassVar[Mapping[str, EventRule]]
     event_codes_case_sensitive: ClassVar[bool] = True
     default_boundary: ClassVar[str]
+    #: the streams of each channel (main, sub, ...), as RTSP and snapshot paths
+    streams: ClassVar[tuple[StreamPath, ...]]
 
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         super().__init__(config, state=state)
@@ -121,9 +133,22 @@ class VendorConnector(Connector[ConfigT]):
     async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
         """The device's video channels (one for a camera, many for a recorder)."""
 
-    @abc.abstractmethod
     def stream_profiles(self, channel: int) -> list[StreamProfile]:
-        """Main and sub stream (and snapshot) of a channel, without credentials."""
+        """The channel's streams (``streams``, one row each), without credentials."""
+        host, port = self.rtsp_host(), self.config.rtsp_port
+        return [
+            StreamProfile(
+                token=stream.token.format(channel=channel),
+                name=stream.name,
+                rtsp_uri=f"rtsp://{host}:{port}{stream.rtsp_path.format(channel=channel)}",
+                snapshot_uri=(
+                    f"{self.config.base_url}{stream.snapshot_path.format(channel=channel)}"
+                    if stream.snapshot_path
+                    else None
+                ),
+            )
+            for stream in self.streams
+        ]
 
     @abc.abstractmethod
     def event_stream_request(self) -> tuple[str, dict[str, str]]:

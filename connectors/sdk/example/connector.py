@@ -26,13 +26,14 @@ from connectors.sdk import (
     DeviceIdentity,
     EventRule,
     Part,
+    StreamPath,
     VendorConfig,
     VendorConnector,
     VendorEvent,
     device_json,
     flatten_json,
 )
-from topics.models import EventKind, StreamProfile
+from topics.models import EventKind
 
 VENDOR = "ExampleVision"
 HEARTBEAT = "heartbeat"
@@ -93,6 +94,11 @@ class ExampleConnector(VendorConnector[ExampleConfig]):
     config_model: ClassVar[type[ConnectorConfig]] = ExampleConfig
     event_table: ClassVar[dict[str, EventRule]] = EVENT_TABLE
     default_boundary = "exampleboundary"
+    # name, profile token, RTSP path
+    streams = (
+        StreamPath("main", "{channel}-main", "/live/{channel}/main"),
+        StreamPath("sub", "{channel}-sub", "/live/{channel}/sub"),
+    )
 
     async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
         body = await http.get_bytes("/api/device")
@@ -110,13 +116,6 @@ class ExampleConnector(VendorConnector[ExampleConfig]):
         body = await http.get_bytes("/api/channels")
         listed = device_json(_Channels, body, what="GET /api/channels", device=http.device)
         return [ChannelInfo(c.channel, c.name, c.online) for c in listed.channels]
-
-    def stream_profiles(self, channel: int) -> list[StreamProfile]:
-        base = f"rtsp://{self.rtsp_host()}:{self.config.rtsp_port}/live/{channel}"
-        return [
-            StreamProfile(token=f"{channel}-{kind}", name=kind, rtsp_uri=f"{base}/{kind}")
-            for kind in ("main", "sub")
-        ]
 
     def event_stream_request(self) -> tuple[str, dict[str, str]]:
         return "/api/events", {"heartbeat": str(self.config.heartbeat_s)}
