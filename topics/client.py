@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -29,6 +29,7 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
+from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
@@ -67,7 +68,7 @@ def _compression() -> str | None:
     return "lz4" if has_lz4() else "gzip"
 
 
-class CatalogProducer:
+class CatalogProducer(Lifecycle):
     """Publishes catalog payloads: type-checked against the topic, keyed, with schema headers."""
 
     def __init__(
@@ -101,18 +102,6 @@ class CatalogProducer:
         if self._started:
             self._started = False
             await self._producer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _prepare(
         self,
@@ -272,7 +261,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._consumer._partitions_assigned(set(assigned))
 
 
-class CatalogConsumer:
+class CatalogConsumer(Lifecycle):
     """Consumes catalog topics as validated payloads; invalid input goes to the dead letters.
 
     ``group_id=None`` reads without a consumer group (nothing committed; a viewer). Offsets are
@@ -348,10 +337,6 @@ class CatalogConsumer:
         finally:
             await self._consumer.stop()
             await self._dead_letters.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
 
     async def __aexit__(
         self,

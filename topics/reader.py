@@ -28,12 +28,12 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
+from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics import codec
 from topics.catalog import TopicSpec
@@ -179,7 +179,7 @@ async def receive(
     )
 
 
-class TopicReader:
+class TopicReader(Lifecycle):
     """Reads one catalog topic from ``start`` to its end (iteration) or on past it (``follow``).
 
     ``faults``: dead-letter invalid records through it (else they are yielded with ``error``).
@@ -250,18 +250,6 @@ class TopicReader:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _partition_ids(self, consumer: AIOKafkaConsumer) -> list[int]:
         # aiokafka has no public metadata refresh for a consumer without a subscription. Asking

@@ -21,7 +21,6 @@ import random
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta, timezone
-from types import TracebackType
 from typing import ClassVar, Generic, TypeVar
 
 from aiohttp import web
@@ -36,6 +35,7 @@ from connectors.sdk.simulation.faults import (
     slow_middleware,
 )
 from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
+from core.lifecycle import Lifecycle
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 #: Semarang's time zone, in which simulated devices write local times
@@ -342,7 +342,7 @@ class StreamingDevice(abc.ABC):
 D = TypeVar("D", bound=StreamingDevice)
 
 
-class DeviceFleet(Generic[D]):
+class DeviceFleet(Lifecycle, Generic[D]):
     """N simulated devices of one vendor, each on its own loopback port.
 
     ``async with HikvisionSimulator(devices=2, channels=32) as sim: sim.addresses``
@@ -389,7 +389,8 @@ class DeviceFleet(Generic[D]):
     def addresses(self) -> list[str]:
         return [device.address for device in self.devices]
 
-    async def __aenter__(self) -> DeviceFleet[D]:
+    async def start(self) -> None:
+        """Serve every device, each on a free loopback port."""
         stack = AsyncExitStack()
         try:
             for device in self.devices:
@@ -400,14 +401,8 @@ class DeviceFleet(Generic[D]):
             await stack.aclose()
             raise
         self._stack = stack
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         stack, self._stack = self._stack, None
         for device in self.devices:
             device.stop_streams()
