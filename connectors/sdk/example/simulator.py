@@ -5,8 +5,8 @@ multipart event stream (``event_rate`` events a second, or each one ``emit()`` a
 injection and corruption modes come from there; this module writes only the device's endpoints
 and payloads.
 
-``simulate`` is its ``tilik simulate`` command (``--devices 2 --channels 4``: one address a line,
-until interrupted).
+``simulate`` is a click command serving a fleet of them (``--devices 2 --channels 4``: one
+address a line, until interrupted).
 """
 
 from __future__ import annotations
