@@ -164,9 +164,7 @@ async def test_follow_replays_then_yields_new_records_and_says_when_it_caught_up
             await producer.send_batch(spec, new)
             async with asyncio.timeout(20):
                 await follower
-    assert {r.value_as(CameraStatus).camera_id for r in got} == {
-        s.camera_id for s in old + new
-    }
+    assert {r.value_as(CameraStatus).camera_id for r in got} == {s.camera_id for s in old + new}
 
 
 async def test_starts_at_the_end_or_at_given_offsets(kafka_bootstrap: str) -> None:

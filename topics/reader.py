@@ -282,9 +282,7 @@ class TopicReader(Lifecycle):
             millis = int(start.timestamp() * 1000)
             found = await consumer.offsets_for_times({tp: millis for tp in tps})
             # Nothing appended since then: that partition starts at its end.
-            return {
-                tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in tps
-            }
+            return {tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in tps}
         # Offsets by partition: one not named starts at its end, one outside what the partition
         # holds is brought into it.
         return {tp: min(max(start.get(tp.partition, ends[tp]), firsts[tp]), ends[tp]) for tp in tps}
@@ -328,4 +326,3 @@ class TopicReader(Lifecycle):
                     behind.discard(tp)
             if not behind:
                 self.caught_up.set()
-
