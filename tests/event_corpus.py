@@ -20,9 +20,9 @@ from connectors.private_vendors.dahua.events import EVENT_TABLE as DAHUA_TABLE
 from connectors.private_vendors.dahua.events import parse_event_part
 from connectors.private_vendors.hikvision.events import EVENT_TABLE as HIKVISION_TABLE
 from connectors.private_vendors.hikvision.events import parse_alert_part
-from connectors.private_vendors.mapping import DeviceContext, EventMapper
-from connectors.private_vendors.multipart import MultipartStreamParser, Part
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.mapping import DeviceContext, EventMapper
+from connectors.sdk.multipart import MultipartStreamParser, Part
 from connectors.sdk.xmlsafe import parse_device_xml
 from topics.models import DeviceEvent
 

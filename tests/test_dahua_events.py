@@ -12,10 +12,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from connectors.private_vendors.dahua.events import EVENT_TABLE, parse_event_part
-from connectors.private_vendors.mapping import DeviceContext, EventMapper
-from connectors.private_vendors.multipart import Part
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.mapping import DeviceContext, EventMapper
+from connectors.sdk.multipart import Part
 from topics.models import DeviceEvent, EventKind
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dahua"

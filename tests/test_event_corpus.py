@@ -31,8 +31,8 @@ from connectors.private_vendors.dahua.events import EVENT_TABLE as DAHUA_TABLE
 from connectors.private_vendors.dahua.events import parse_event_part
 from connectors.private_vendors.hikvision.events import EVENT_TABLE as HIKVISION_TABLE
 from connectors.private_vendors.hikvision.events import parse_alert
-from connectors.private_vendors.multipart import Part
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.multipart import Part
 from connectors.sdk.xmlsafe import parse_device_xml
 from topics.identity import camera_id
 from topics.models import DeviceEvent, EventKind, ObjectClass

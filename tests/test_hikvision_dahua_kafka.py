@@ -11,9 +11,10 @@ import pytest
 from sdk_helpers import TopicTail
 from structlog.testing import capture_logs
 
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.onboard import onboard
+from connectors.sdk.simulation.testing import VendorKit, collect_numbered
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, make_dead_letter, read_table

@@ -1,8 +1,10 @@
-"""``tilik connectors new`` generates a package that installs, registers its entry point and
-passes the conformance kit unchanged."""
+"""``tilik connectors new`` generates a package built on the SDK's pieces that installs, registers
+its entry point and passes the conformance kit unchanged."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -14,9 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from connectors.sdk import EventMapper, EventRule, VendorConfig, VendorConnector
 from connectors.sdk.cli import connectors
 from connectors.sdk.conformance import checks
 from connectors.sdk.scaffold import create_package
+from connectors.sdk.simulation.device import StreamingDevice
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -138,14 +142,41 @@ def test_generated_package_layout(tmp_path: Path) -> None:
     assert 'river_gauge = "river_gauge_connector.connector:RiverGaugeConnector"' in pyproject
     connector = (root / "river_gauge_connector" / "connector.py").read_text()
     assert 'name = "river_gauge"' in connector
-    assert "class RiverGaugeConnector(Connector[RiverGaugeConfig])" in connector
+    assert "class RiverGaugeConnector(VendorConnector[RiverGaugeConfig])" in connector
     assert "connectors.sdk.example" not in connector
-    simulator = (root / "river_gauge_connector" / "simulator.py").read_text()
-    assert "RIVER_GAUGE_PASSWORD" in simulator
     assert (
         "make_conformance_suite(RiverGaugeConnector"
         in (root / "tests" / "test_conformance.py").read_text()
     )
+
+
+def test_generated_package_is_built_on_the_sdk_pieces(tmp_path: Path) -> None:
+    """The generated connector writes only its device's wire format; identity, records, health,
+    the event stream, its framing and the event mapping are the SDK's own."""
+    root = create_package("river_gauge", tmp_path)
+    sys.path.insert(0, str(root))
+    try:
+        connector = importlib.import_module("river_gauge_connector.connector")
+        simulator = importlib.import_module("river_gauge_connector.simulator")
+    finally:
+        sys.path.remove(str(root))
+        for module in [m for m in sys.modules if m.startswith("river_gauge_connector")]:
+            del sys.modules[module]
+    cls = connector.RiverGaugeConnector
+    assert issubclass(cls, VendorConnector)
+    assert issubclass(cls.config_model, VendorConfig)
+    own = {name for name, value in vars(cls).items() if inspect.isfunction(value)}
+    assert own == {
+        "read_identity",
+        "read_channels",
+        "event_stream_request",
+        "parse_part",
+    }
+    assert all(isinstance(rule, EventRule) for rule in cls.event_table.values())
+    instance = cls(cls.config_model(address="127.0.0.1:1"))
+    assert type(instance.mapper) is EventMapper
+    assert issubclass(simulator.RiverGaugeSimulator.device_class, StreamingDevice)
+    assert "RIVER_GAUGE_KIT" in vars(simulator)
 
 
 @pytest.mark.parametrize("bad", ["Acme", "1acme", "a", "acme-cam", "acme cam"])

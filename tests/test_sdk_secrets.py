@@ -21,7 +21,7 @@ from connectors.onvif.cli import discover_onvif
 from connectors.onvif.inventory import parse_inventory
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.example.connector import VENDOR, ExampleConfig
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.example.simulator import running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from connectors.sdk.secrets import (
@@ -307,7 +307,7 @@ def _forged(connector: str, address: str, credential_ref: str, serial: str = "")
     serial = serial or _serial()
     return camera_record(serial).model_copy(
         update={
-            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=0),
+            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=1),
             "connector": connector,
             "device_id": device_id(vendor=VENDOR, serial=serial),
             "address": address,
@@ -337,11 +337,8 @@ async def test_forged_registry_references_are_refused_before_any_connection_and_
     audit = await TopicTail(catalog, AUDIT).start()
     statuses = await TopicTail(catalog, CAMERA_STATUS).start()
     try:
-        serial = _serial()
-        async with running_recorder(SimulatedRecorder(serial=serial, channels=1)) as (
-            recorder,
-            port,
-        ):
+        async with running_recorder(channels=1) as recorder:
+            serial, port = recorder.serial, recorder.port
             # A record inside the namespace, on the same registry, is watched as usual.
             monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_GOOD", recorder.password)
             good = _forged(

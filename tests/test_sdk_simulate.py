@@ -61,7 +61,7 @@ async def test_the_simulator_serves_with_the_given_password_and_generates_events
     monkeypatch.setenv(variable, PASSWORD)
     for address in addresses:
         connector = ExampleConnector(
-            ExampleConfig(address=address, credential_ref=f"admin@env:{variable}", poll_wait_s=1)
+            ExampleConfig(address=address, credential_ref=f"admin@env:{variable}")
         )
         try:
             assert (await connector.check()).ok

@@ -15,9 +15,10 @@ from lxml import etree
 from connectors.onvif.event_topics import TopicParser, notifications
 from connectors.onvif.simulator import OnvifFleet
 from connectors.onvif.simulator.client import post_soap, request_envelope, username_token
-from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
+from connectors.private_vendors.kits import VENDORS
 from connectors.private_vendors.variants import load_payloads
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.simulation.testing import collect_numbered
 from topics.models import DeviceEvent
 
 PASSWORD = "variants-Pa55"

@@ -9,8 +9,9 @@ import pytest
 from sdk_helpers import TopicTail, eventually, running
 from structlog.testing import capture_logs
 
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.runtime import RuntimeOptions, WatchService, onboard
+from connectors.sdk.simulation.testing import VendorKit
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
 from topics.client import CatalogProducer

@@ -43,7 +43,6 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import ValidationError
 
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import Connector, ConnectorConfig, ConnectorMetrics
 from connectors.sdk.errors import (
     AuthenticationError,
@@ -56,6 +55,7 @@ from connectors.sdk.errors import (
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import CameraSecrets, Credentials, RefusedReference
+from core.backoff import Backoff
 from core.redact import REDACTED, redact_text
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
 from topics.client import CatalogProducer

@@ -49,7 +49,6 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import (
     Connector,
     ConnectorMetrics,
@@ -67,6 +66,7 @@ from connectors.sdk.errors import (
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.onboard import OnboardSummary, onboard
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
+from core.backoff import Backoff
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, Received
 from topics.deadletters import make_dead_letter
@@ -543,6 +543,7 @@ class WatchService:
             reason = str(exc) or f"health check got no answer within {deadline:g}s"
             statuses = self._statuses(watch, CameraState.OFFLINE, reason)
         except DeviceDataError as exc:
+            self.metrics.count_error(exc)
             await self._dead_letter_input(watch, exc)
             statuses = self._statuses(watch, CameraState.DEGRADED, str(exc))
         except ConnectorError as exc:

@@ -8,7 +8,6 @@ import ipaddress
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
@@ -16,6 +15,7 @@ from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.server import CameraServer
 from connectors.onvif.simulator.variants import VariantReplay, load_variants
+from core.lifecycle import Lifecycle
 
 HostMode = Literal["ports", "addresses"]
 EVENT_TICK_SECONDS = 0.1
@@ -33,7 +33,7 @@ def loopback_addresses(base: str = DEFAULT_ADDRESS_BASE) -> Iterator[str]:
         candidate += 1
 
 
-class OnvifFleet:
+class OnvifFleet(Lifecycle):
     """N simulated cameras served from one process; use as ``async with OnvifFleet(...) as fleet``."""
 
     def __init__(
@@ -136,18 +136,6 @@ class OnvifFleet:
             camera.subscriptions.drop_all()
             camera.answer_again()
         await self.server.stop()
-
-    async def __aenter__(self) -> OnvifFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _emit_events(self) -> None:
         """Raise events at each camera's rate while anyone is subscribed to it."""

@@ -18,10 +18,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.private_vendors.mapping import EventRule, VendorEvent, flatten_json
-from connectors.private_vendors.multipart import Part
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.mapping import EventRule, VendorEvent, flatten_json
+from connectors.sdk.multipart import Part
 from connectors.sdk.vocabulary import class_list
 from topics.models import EventKind
 

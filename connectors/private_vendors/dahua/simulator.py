@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.cli import simulator_command
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
 from connectors.private_vendors.variants import replay, retimed
-
-WIB = timezone(timedelta(hours=7))
-_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import WIB, DeviceFleet, StreamingDevice
 
 #: per code: (action, data fields); ``seq`` and times are added per event
 EVENT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -83,7 +80,7 @@ EVENT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
 _UTC = re.compile(rb'"UTC"\s*:\s*([0-9]+)')
 
 
-class DahuaDevice(SimulatedDevice):
+class DahuaDevice(StreamingDevice):
     realm = "Login to 7G0CF3APAZ"
     boundary = "myboundary"
     stream_path = "/cgi-bin/eventManager.cgi"
@@ -140,9 +137,6 @@ class DahuaDevice(SimulatedDevice):
                 f"states[{i}].connectionState={state}",
             ]
         return web.Response(text="\r\n".join(lines) + "\r\n")
-
-    async def snapshot(self, request: web.Request) -> web.Response:
-        return web.Response(body=_JPEG, content_type="image/jpeg")
 
     async def event_stream(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("action") != "attach":

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.private_vendors.mapping import EventRule, VendorEvent, flatten_xml
-from connectors.private_vendors.multipart import Part
 from connectors.sdk.devicedata import aware_time, decimal
 from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.mapping import EventRule, VendorEvent, flatten_xml
+from connectors.sdk.multipart import Part
 from connectors.sdk.vocabulary import class_list
 from connectors.sdk.xmlsafe import local_name, parse_device_xml
 from topics.models import EventKind

@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.cli import simulator_command
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
 from connectors.private_vendors.variants import replay, retimed
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import WIB, DeviceFleet, StreamingDevice
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
-WIB = timezone(timedelta(hours=7))
-# A 1x1 JPEG is enough for a snapshot endpoint.
-_JPEG = bytes.fromhex(
-    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c"
-    "1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0"
-    "000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bff"
-    "da0008010100003f00d2cf20ffd9"
-)
 
 _REGION = (
     "<DetectionRegionList><DetectionRegionEntry><regionID>{region}</regionID>"
@@ -73,7 +65,7 @@ EVENT_TEMPLATES: dict[str, tuple[str, str]] = {
 _DATE_TIME = re.compile(rb"<dateTime>([^<]*)</dateTime>")
 
 
-class HikvisionDevice(SimulatedDevice):
+class HikvisionDevice(StreamingDevice):
     realm = "DS-HIKVISION"
     boundary = "boundary"
     stream_path = "/ISAPI/Event/notification/alertStream"
@@ -104,7 +96,7 @@ class HikvisionDevice(SimulatedDevice):
             web.get("/ISAPI/System/Video/inputs/channels", self.video_inputs),
             web.get("/ISAPI/ContentMgmt/InputProxy/channels", self.proxy_channels),
             web.get("/ISAPI/ContentMgmt/InputProxy/channels/status", self.proxy_status),
-            web.get("/ISAPI/Streaming/channels/{stream}/picture", self.picture),
+            web.get("/ISAPI/Streaming/channels/{stream}/picture", self.snapshot),
         ]
 
     async def device_info(self, request: web.Request) -> web.Response:
@@ -160,9 +152,6 @@ class HikvisionDevice(SimulatedDevice):
         return _xml(
             f'<InputProxyChannelStatusList version="2.0" xmlns="{NAMESPACE}">{entries}</InputProxyChannelStatusList>'
         )
-
-    async def picture(self, request: web.Request) -> web.Response:
-        return web.Response(body=_JPEG, content_type="image/jpeg")
 
     def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
         if self.variants:

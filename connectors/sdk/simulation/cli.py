@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
-from connectors.private_vendors.simulation.faults import FAULT_NAMES, Faults
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
+from connectors.sdk.simulation.faults import FAULT_NAMES, Faults
 from connectors.sdk.simulator import simulator_command as sdk_simulator_command
 
 
@@ -18,7 +18,7 @@ def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> Faults:
 
 
 def simulator_command(
-    name: str, fleet_class: type[DeviceFleet[SimulatedDevice]], summary: str
+    name: str, fleet_class: type[DeviceFleet[StreamingDevice]], summary: str
 ) -> click.Command:
     """A click command that runs ``fleet_class`` until stopped, printing one address a line."""
     return sdk_simulator_command(

@@ -1,28 +1,31 @@
 """Simulated vendor devices on loopback: digest auth, numbered multipart event streams, faults.
 
-A vendor simulator subclasses ``SimulatedDevice`` with its endpoints and payload renderers;
+A vendor simulator subclasses ``StreamingDevice`` with its endpoints and payload renderers;
 ``DeviceFleet`` runs N of them, each on its own port. Events are numbered per device (``seq``),
 and their device time is ``epoch + seq`` seconds, so a test can tell exactly which events
 arrived; ``damaged`` holds the numbers of parts a fault cut in half (``drop``) or replaced by a
 malformed one (``badpart``, also in ``malformed``). Streams open at the
 same time see the same events, as on a real device; a reopened stream resumes after the last
 event delivered, so a test can count losses exactly.
+
+A device streams ``event_rate`` events a second by itself (codes and channels in turn); with
+``event_rate`` 0 it streams heartbeats, and each event ``emit()`` asks for as soon as it is asked.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import random
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
+from datetime import UTC, datetime, timedelta, timezone
 from typing import ClassVar, Generic, TypeVar
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.faults import (
+from connectors.sdk.simulation.faults import (
     BAD_NUMBER,
     Faults,
     FaultyPartWriter,
@@ -32,8 +35,22 @@ from connectors.private_vendors.simulation.faults import (
     slow_middleware,
 )
 from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
+from core.lifecycle import Lifecycle
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+#: Semarang's time zone, in which simulated devices write local times
+WIB = timezone(timedelta(hours=7))
+# Smallest valid JPEG (1x1 grey): enough for a client to fetch and decode a snapshot.
+SNAPSHOT_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912"
+    "130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0000b0800"
+    "01000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b5100002"
+    "010303020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552d1f024"
+    "33627282090a161718191a25262728292a3435363738393a434445464748494a535455565758595a63646566676869"
+    "6a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4"
+    "c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3"
+    "ffd9"
+)
 #: what answers look like (``set_corruption``):
 #:   normal, malformed (broken bodies and event parts), oversized (bodies and parts past the
 #:   caps), silent (connections accepted, nothing answered, not even a challenge), huge_header
@@ -57,7 +74,7 @@ MALFORMED_BODY = b"\x00\xff<EventNotificationAlert><eventType>vmd</event"
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-class SimulatedDevice(abc.ABC):
+class StreamingDevice(abc.ABC):
     """One simulated camera or recorder; subclasses add the vendor's endpoints and payloads."""
 
     realm: ClassVar[str]
@@ -83,6 +100,7 @@ class SimulatedDevice(abc.ABC):
     ) -> None:
         self.index = index
         self.channels = channels
+        self.username = username
         self.users = {username: password}
         self.event_rate = event_rate
         self.faults = faults
@@ -105,6 +123,18 @@ class SimulatedDevice(abc.ABC):
         self.corruption = "normal"
         self._answering = asyncio.Event()
         self._answering.set()
+        #: channels whose camera a recorder reports unreachable (every tenth, unless changed)
+        self.offline_channels: set[int] = {
+            channel for channel in range(1, channels + 1) if channels > 1 and channel % 10 == 0
+        }
+        #: events ``emit`` asked for, by number (a device with ``event_rate`` 0 streams only these)
+        self.emitted: list[tuple[str, int]] = []
+        self._event_emitted = asyncio.Condition()
+
+    @property
+    def password(self) -> str:
+        """The password of the device's first user (change ``users`` to rotate it)."""
+        return self.users[self.username]
 
     @property
     @abc.abstractmethod
@@ -153,9 +183,38 @@ class SimulatedDevice(abc.ABC):
 
     # --- shared machinery ----------------------------------------------------------------
 
+    async def snapshot(self, request: web.Request) -> web.Response:
+        """A snapshot endpoint's answer: a valid one-pixel JPEG."""
+        return web.Response(body=SNAPSHOT_JPEG, content_type="image/jpeg")
+
     def channel_online(self, channel: int) -> bool:
-        """Recorders report every tenth channel's camera as unreachable."""
-        return channel % 10 != 0
+        """Whether the device reports the camera of ``channel`` reachable (``offline_channels``)."""
+        return channel not in self.offline_channels
+
+    async def emit(self, code: str, channel: int = 1) -> None:
+        """Stream event ``code`` on ``channel`` next, to every open and later event stream (a
+        device whose ``event_rate`` is 0; its streams otherwise carry only heartbeats)."""
+        if self.event_rate > 0:
+            raise RuntimeError("emit() is for a device with event_rate 0; this one streams alone")
+        async with self._event_emitted:
+            self.emitted.append((code, channel))
+            self._event_emitted.notify_all()
+
+    def _due(self, seq: int) -> tuple[str, int] | None:
+        """Code and channel of event ``seq`` when it is due now, else None (a heartbeat instead)."""
+        if self.event_rate <= 0:
+            return self.emitted[seq] if seq < len(self.emitted) else None
+        if self.max_events is not None and seq >= self.max_events:
+            return None
+        return self.codes[seq % len(self.codes)], seq % self.channels + 1
+
+    async def _until_emitted(self, seq: int, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for event ``seq`` to be emitted."""
+        async with self._event_emitted:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._event_emitted.wait_for(lambda: seq < len(self.emitted)), timeout_s
+                )
 
     @property
     def address(self) -> str:
@@ -237,13 +296,16 @@ class SimulatedDevice(abc.ABC):
         seq = self.resume_seq
         try:
             while True:
-                if interval is None or (self.max_events is not None and seq >= self.max_events):
+                due = self._due(seq)
+                if due is None:
                     body = self.render_heartbeat(datetime.now(UTC))
                     await writer.write(frame_part(delimiter, self.part_content_type, body))
-                    await asyncio.sleep(self.heartbeat_s)
+                    if interval is None:
+                        await self._until_emitted(seq, self.heartbeat_s)
+                    else:
+                        await asyncio.sleep(self.heartbeat_s)
                     continue
-                code = self.codes[seq % len(self.codes)]
-                channel = seq % self.channels + 1
+                code, channel = due
                 body = self.render_event(seq, code, channel, self.event_time(seq))
                 if self.corruption == "malformed":
                     body = MALFORMED_BODY
@@ -269,23 +331,24 @@ class SimulatedDevice(abc.ABC):
                 if self.faults.reauth and seq % every == every // 2 + 1:
                     self.reauth.armed = True
                     return response
-                await asyncio.sleep(interval)
+                if interval is not None:
+                    await asyncio.sleep(interval)
         except ConnectionError:
             return response
         finally:
             self.resume_seq = max(self.resume_seq, seq)
 
 
-D = TypeVar("D", bound=SimulatedDevice)
+D = TypeVar("D", bound=StreamingDevice)
 
 
-class DeviceFleet(Generic[D]):
+class DeviceFleet(Lifecycle, Generic[D]):
     """N simulated devices of one vendor, each on its own loopback port.
 
     ``async with HikvisionSimulator(devices=2, channels=32) as sim: sim.addresses``
     """
 
-    device_class: ClassVar[type[SimulatedDevice]]
+    device_class: ClassVar[type[StreamingDevice]]
 
     def __init__(
         self,
@@ -326,7 +389,8 @@ class DeviceFleet(Generic[D]):
     def addresses(self) -> list[str]:
         return [device.address for device in self.devices]
 
-    async def __aenter__(self) -> DeviceFleet[D]:
+    async def start(self) -> None:
+        """Serve every device, each on a free loopback port."""
         stack = AsyncExitStack()
         try:
             for device in self.devices:
@@ -337,14 +401,8 @@ class DeviceFleet(Generic[D]):
             await stack.aclose()
             raise
         self._stack = stack
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         stack, self._stack = self._stack, None
         for device in self.devices:
             device.stop_streams()

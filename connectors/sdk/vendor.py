@@ -1,7 +1,7 @@
 """What every vendor-HTTP connector shares: identity, registry records, health and the event stream.
 
 A vendor subclass supplies only its wire format: how to read the device's identity and channels,
-its stream URIs, the path of its multipart event stream, a parser from one part to
+its stream paths, the path of its multipart event stream, a parser from one part to
 ``VendorEvent``\\ s, and its mapping table. Everything else (HTTP via ``connectors.sdk.http``,
 reconnection, multipart framing, dead-letter records, ids) lives here once.
 
@@ -25,21 +25,22 @@ import aiohttp
 import structlog
 from pydantic import Field
 
-from connectors.private_vendors.mapping import DeviceContext, EventMapper, EventRule, VendorEvent
-from connectors.private_vendors.multipart import (
+from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
+from connectors.sdk.devicedata import device_model
+from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
+from connectors.sdk.http import DeviceHttp
+from connectors.sdk.lifecycle import Closed, until_closed
+from connectors.sdk.mapping import DeviceContext, EventMapper, EventRule, VendorEvent
+from connectors.sdk.multipart import (
     DEFAULT_MAX_PART_BYTES,
     DiscardedPart,
     MultipartStreamParser,
     Part,
     boundary_from_content_type,
 )
-from connectors.private_vendors.reconnect import Backoff, reconnecting
-from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
-from connectors.sdk.devicedata import device_model
-from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
-from connectors.sdk.http import DeviceHttp
-from connectors.sdk.lifecycle import Closed, until_closed
+from connectors.sdk.reconnect import reconnecting
 from connectors.sdk.records import registry_record
+from core.backoff import Backoff
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id
 from topics.identity import normalise_mac
@@ -85,6 +86,16 @@ class DeviceIdentity:
 
 
 @dataclass(frozen=True)
+class StreamPath:
+    """One stream every channel has; ``{channel}`` in a field is the channel's number."""
+
+    name: str
+    token: str
+    rtsp_path: str
+    snapshot_path: str | None = None
+
+
+@dataclass(frozen=True)
 class ChannelInfo:
     """One video channel: 1-based number, title, and online state where the device reports it."""
 
@@ -103,6 +114,8 @@ class VendorConnector(Connector[ConfigT]):
     event_table: ClassVar[Mapping[str, EventRule]]
     event_codes_case_sensitive: ClassVar[bool] = True
     default_boundary: ClassVar[str]
+    #: the streams of each channel (main, sub, ...), as RTSP and snapshot paths
+    streams: ClassVar[tuple[StreamPath, ...]]
 
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         super().__init__(config, state=state)
@@ -120,9 +133,22 @@ class VendorConnector(Connector[ConfigT]):
     async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
         """The device's video channels (one for a camera, many for a recorder)."""
 
-    @abc.abstractmethod
     def stream_profiles(self, channel: int) -> list[StreamProfile]:
-        """Main and sub stream (and snapshot) of a channel, without credentials."""
+        """The channel's streams (``streams``, one row each), without credentials."""
+        host, port = self.rtsp_host(), self.config.rtsp_port
+        return [
+            StreamProfile(
+                token=stream.token.format(channel=channel),
+                name=stream.name,
+                rtsp_uri=f"rtsp://{host}:{port}{stream.rtsp_path.format(channel=channel)}",
+                snapshot_uri=(
+                    f"{self.config.base_url}{stream.snapshot_path.format(channel=channel)}"
+                    if stream.snapshot_path
+                    else None
+                ),
+            )
+            for stream in self.streams
+        ]
 
     @abc.abstractmethod
     def event_stream_request(self) -> tuple[str, dict[str, str]]:
@@ -166,6 +192,8 @@ class VendorConnector(Connector[ConfigT]):
         return [self.camera_record(identity, channel, now) for channel in channels]
 
     async def health(self) -> list[CameraStatus]:
+        """One status per channel. An unusable answer (DeviceDataError) is raised: the runtime
+        dead-letters it and reports the cameras degraded, since the device answers, not usably."""
         started = time.perf_counter()
         try:
             identity = await self._identify()
@@ -173,7 +201,7 @@ class VendorConnector(Connector[ConfigT]):
             channels = await self.read_channels(await self.http(), identity)
         except AuthenticationError as exc:
             return self._known_statuses(CameraState.UNAUTHORIZED, str(exc))
-        except (RetriableError, DeviceDataError) as exc:
+        except RetriableError as exc:
             return self._known_statuses(CameraState.OFFLINE, str(exc))
         self.state["channels"] = [channel.number for channel in channels]
         now = utcnow()

@@ -1,21 +1,21 @@
 """Keeps an endless device stream open: reopen with exponential backoff and jitter when it drops.
 
-Both vendors' event streams run through ``reconnecting``; it resets the backoff once a connection
-delivers something, so a flapping link is retried quickly and a dead device slowly.
+Every ``VendorConnector`` event stream runs through ``reconnecting``; it resets the backoff
+(``core.backoff``) once a connection delivers something, so a flapping link is retried quickly and
+a dead device slowly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
 
 from connectors.sdk.errors import DeviceDataError, RetriableError
 from connectors.sdk.lifecycle import until_closed
+from core.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -23,24 +23,6 @@ T = TypeVar("T")
 
 #: what a dropped stream raises; an AuthenticationError or ConfigurationError is the caller's
 RECONNECT_ERRORS: tuple[type[Exception], ...] = (RetriableError, DeviceDataError)
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter between ``initial_s`` and ``max_s``."""
-
-    initial_s: float = 1.0
-    max_s: float = 60.0
-    factor: float = 2.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.max_s, self.initial_s * self.factor**self.attempt)
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 async def reconnecting(

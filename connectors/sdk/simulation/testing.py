@@ -1,4 +1,4 @@
-"""Helpers for tests and benchmarks that run a vendor connector against its simulator."""
+"""Helpers for tests and benchmarks that run a streaming connector against its simulated devices."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.private_vendors.dahua.connector import DahuaConfig, DahuaConnector
-from connectors.private_vendors.dahua.simulator import DahuaSimulator
-from connectors.private_vendors.hikvision.connector import HikvisionConfig, HikvisionConnector
-from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
-from connectors.private_vendors.vendor import VendorConfig, VendorConnector
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.conformance import SimulatedDevice as ConformanceDevice
 from connectors.sdk.secrets import camera_secret_env
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
+from connectors.sdk.vendor import VendorConfig, VendorConnector
 from topics.models import DeviceEvent
 
 
@@ -37,12 +33,6 @@ class VendorKit:
         )
 
 
-VENDORS: dict[str, VendorKit] = {
-    "hikvision": VendorKit("hikvision", HikvisionConnector, HikvisionConfig, HikvisionSimulator),
-    "dahua": VendorKit("dahua", DahuaConnector, DahuaConfig, DahuaSimulator),
-}
-
-
 @dataclass
 class NumberedRun:
     """What a connector delivered from a simulated device's numbered events."""
@@ -51,14 +41,14 @@ class NumberedRun:
     unparsed: list[UnparsedEvent] = field(default_factory=list)
     events: list[DeviceEvent] = field(default_factory=list)
 
-    def missing(self, device: SimulatedDevice, count: int) -> set[int]:
+    def missing(self, device: StreamingDevice, count: int) -> set[int]:
         """Event numbers below ``count`` neither delivered nor damaged by a fault."""
         return set(range(count)) - set(self.seen) - device.damaged
 
 
 async def collect_numbered(
     connector: VendorConnector[Any],
-    device: SimulatedDevice,
+    device: StreamingDevice,
     count: int,
     *,
     timeout_s: float,
