@@ -21,7 +21,7 @@ from conftest import Principals
 from core.clientconfig import ClientConfig
 from core.localkafka import LocalKafka
 from core.settings import Settings
-from topics.access.manage import AccessAdmin, Issued, Issuer
+from topics.access.manage import AccessAdmin, AccessError, Issued, Issuer
 from topics.access.roles import agency_role, tenant_role
 from topics.catalog import (
     ALERTS,
@@ -186,6 +186,22 @@ async def test_a_rotated_password_replaces_the_old_one(access: AccessAdmin, tmp_
     with pytest.raises(AuthenticationRefused, match=f"User:agency-{name}"):
         async with CatalogProducer(settings=as_principal(old)):
             pass
+
+
+async def test_provisioning_without_rotation_refuses_a_principal_whose_config_is_elsewhere(
+    access: AccessAdmin, tmp_path: Path
+) -> None:
+    # `tilik demo` on a broker it did not start: the principal may be in use by running services.
+    name = unique("ag")
+    issued = await access.add(agency_role(name), out=tmp_path / "in-use.properties")
+    with pytest.raises(AccessError, match="rotating it would cut off"):
+        await access.ensure(agency_role(name), out=tmp_path / "demo.properties", rotate=False)
+    assert not (tmp_path / "demo.properties").exists()
+    # The principal in use still works.
+    async with CatalogProducer(settings=as_principal(issued)) as agency:
+        await agency.send(ack_spec(name), example(AlertAck).model_copy(update={"agency": name}))
+    # Its own config where asked: nothing to do.
+    assert await access.ensure(agency_role(name), out=tmp_path / "in-use.properties") is None
 
 
 @pytest.mark.slow

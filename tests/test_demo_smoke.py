@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Principals
 
 from topics.models import Agency
 
@@ -16,10 +17,15 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 TILIK = Path(sys.executable).parent / "tilik"
 
 
-def test_a_small_demo_delivers_dispatches_to_agencies(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_a_small_demo_delivers_dispatches_to_agencies(
+    kafka_bootstrap: str, kafka_principals: Principals, tmp_path: Path
+) -> None:
+    # On a broker it did not start, the demo runs as the principals whose configs it is given;
+    # it never rotates them (other tests' workers run as the same principals).
     result = subprocess.run(
         [TILIK, "demo", "--cameras", "4", "--nvr-channels", "2", "--duration", "90",
-         "--until-dispatches", "1", "--bootstrap", kafka_bootstrap, "--state-dir", str(tmp_path)],
+         "--until-dispatches", "1", "--bootstrap", kafka_bootstrap, "--state-dir", str(tmp_path),
+         "--principals", str(kafka_principals.out)],
         capture_output=True,
         text=True,
         timeout=200,

@@ -268,9 +268,13 @@ def local_broker(
             kafka.stop()
 
 
-def service_principals(address: str, operator: Settings, out: Path) -> dict[str, dict[str, str]]:
-    """The catalog, the hub's and the connectors' principals (made once, kept in the demo dir)
-    and the declared ACLs: each process's environment to run as its own principal."""
+def service_principals(
+    address: str, operator: Settings, out: Path, *, own_broker: bool
+) -> dict[str, dict[str, str]]:
+    """The catalog, the hub's and the connectors' principals (made once, their client configs
+    kept in ``out``) and the declared ACLs: each process's environment to run as its own
+    principal. On a broker the demo did not start, a principal that exists without its config in
+    ``out`` is refused rather than rotated: rotating would cut off the services using it."""
     from topics.access.manage import AccessAdmin, Issuer
     from topics.access.roles import connector_role, hub_role
     from topics.admin import apply_catalog
@@ -280,7 +284,9 @@ def service_principals(address: str, operator: Settings, out: Path) -> dict[str,
         apply_catalog(all_topics(), bootstrap=address, settings=operator)
         return {"hub": {}, "connector": {}}
     access = AccessAdmin(address, settings=operator, issuer=Issuer(address, None), actor="demo")
-    hub, connector = asyncio.run(access.provision(out, [hub_role(), connector_role()]))
+    hub, connector = asyncio.run(
+        access.provision(out, [hub_role(), connector_role()], rotate=own_broker)
+    )
     return {
         "hub": {"TILIK_CLIENT_CONFIG": str(hub)},
         "connector": {"TILIK_CLIENT_CONFIG": str(connector)},
@@ -307,6 +313,15 @@ def service_principals(address: str, operator: Settings, out: Path) -> dict[str,
     default=None,
     help="Stop watching once this many dispatches arrived (within --duration).",
 )
+@click.option(
+    "--principals",
+    "principals_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the hub's and connectors' client configs are kept "
+    "(<dir>/hub/client.properties, <dir>/connector/client.properties; made when absent). "
+    "Default: <state-dir>/demo/principals.",
+)
 @click.option("--seed", default=7, show_default=True)
 def demo(
     cameras: int,
@@ -316,6 +331,7 @@ def demo(
     state_dir: Path | None,
     keep_broker: bool,
     until_dispatches: int | None,
+    principals_dir: Path | None,
     seed: int,
 ) -> None:
     """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies."""
@@ -341,7 +357,9 @@ def demo(
         env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
         click.echo(f"broker: {address}")
         stage("applying the topic catalog and the access declaration")
-        principals = service_principals(address, operator, log_dir / "principals")
+        principals = service_principals(
+            address, operator, principals_dir or log_dir / "principals", own_broker=started
+        )
         processes = Processes(env, log_dir)
         counts: Counter[str] = Counter()
         try:
