@@ -102,20 +102,6 @@ class OnvifConnector(Connector[OnvifConfig]):
         self._device: OnvifDevice | None = None
         self._subscription: PullPointSubscription | None = None
 
-    @classmethod
-    def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
-        return OnvifConfig(
-            address=record.address,
-            credential_ref=record.credential_ref,
-            owner=record.owner,
-            location=record.location,
-            site_type=record.site_type,
-            sharing=record.sharing,
-            camera_id=record.camera_id,
-            device_id=record.device_id,
-            name=record.name,
-        )
-
     @property
     def transport(self) -> SoapTransport:
         if self._closed:
