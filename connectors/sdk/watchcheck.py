@@ -27,6 +27,7 @@ from typing import Self
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from kafka.errors import GroupIdNotFoundError
 from kafka.errors import KafkaError as AdminKafkaError
 
 from topics import codec
@@ -45,16 +46,32 @@ def watch_group(connector: str) -> str:
     return f"tilik-connector-{connector}"
 
 
+#: how long to retry describing the group while the broker's coordinator is not ready yet
+DESCRIBE_RETRY_S = 10.0
+
+
 def _members(bootstrap: str | None, group: str) -> int | None:
-    try:
-        with admin_client(bootstrap) as client:
-            described = client.describe_groups([group])
-    except (AdminKafkaError, AdminError) as exc:
-        log.warning("cannot tell whether a runtime is running", group=group, error=str(exc))
-        return None
+    deadline = time.monotonic() + DESCRIBE_RETRY_S
+    while True:
+        try:
+            with admin_client(bootstrap) as client:
+                described = client.describe_groups([group])
+            break
+        except AdminKafkaError as exc:
+            # A fresh cluster has no group coordinator for a moment: that is worth waiting for.
+            if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                log.warning("cannot tell whether a runtime is running", group=group, error=str(exc))
+                return None
+            time.sleep(0.2)
+        except AdminError as exc:
+            log.warning("cannot tell whether a runtime is running", group=group, error=str(exc))
+            return None
     info = described.get(group) or {}
-    if info.get("error"):
-        log.warning("cannot tell whether a runtime is running", group=group, error=info["error"])
+    error = info.get("error")
+    if error and GroupIdNotFoundError.__name__ in error:
+        return 0  # no runtime ever joined it
+    if error:
+        log.warning("cannot tell whether a runtime is running", group=group, error=error)
         return None
     return len(info.get("members") or [])
 
