@@ -136,12 +136,12 @@ def test_topics_list_shows_broker_state_and_survives_an_unreachable_broker(kafka
     assert code == 0
     listing = json.loads(out)
     assert listing["reachable"] is True
-    registry = next(t for t in listing["topics"] if t["name"] == "tilik.cameras.registry.v1")
+    registry = next(t for t in listing["topics"] if t["name"] == "tilik.cameras.registry.v2")
     assert registry["on_broker"] is True and registry["broker_partitions"] == 12
 
     code, out, _ = run("topics", "list", "--bootstrap", "127.0.0.1:1", "--timeout", "1")
     assert code == 0
-    assert "tilik.cameras.registry.v1" in out
+    assert "tilik.cameras.registry.v2" in out
     assert "unreachable" in out
 
 

@@ -31,12 +31,21 @@ from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import OnboardOptions, OnboardSummary, onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
+from connectors.sdk.upgrade import upgrade_registry
 from connectors.sdk.watchcheck import runtime_members
 from core.localkafka.tls import TlsFiles, ensure_tls
 from topics.admin import apply_catalog
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_REMOVALS, CAMERA_STATUS, all_topics
+from topics.catalog import (
+    AUDIT,
+    CAMERA_REGISTRY,
+    CAMERA_REGISTRY_V1,
+    CAMERA_REMOVALS,
+    CAMERA_STATUS,
+    all_topics,
+)
 from topics.client import CatalogProducer, read_table
 from topics.connection import connection_config
+from topics.examples import camera_record
 from topics.identity import camera_id
 from topics.models import (
     AdminArea,
@@ -545,3 +554,21 @@ async def test_remove_tombstones_audits_and_keeps_a_later_scan_from_registering_
         finally:
             await audits.stop()
             await _tombstone([r.camera_id for r in first.records])
+
+
+async def test_upgrade_registry_carries_the_v1_cameras_over_without_overwriting_v2(
+    catalog: str,
+) -> None:
+    apply_catalog([CAMERA_REGISTRY_V1], bootstrap=catalog, replication_factor=1)
+    seed = uuid.uuid4().hex
+    only_v1 = camera_record(f"v1-{seed}").model_copy(update={"connector_config": {}})
+    both = camera_record(f"both-{seed}").model_copy(update={"connector_config": {}})
+    onboarded = both.model_copy(update={"connector_config": {"scheme": "https"}})
+    async with CatalogProducer() as producer:
+        await producer.send_batch(CAMERA_REGISTRY_V1, [only_v1, both])
+        await producer.send(CAMERA_REGISTRY, onboarded)
+        copied = await upgrade_registry(producer)
+    assert copied >= 1
+    registry = await _registry([only_v1.camera_id, both.camera_id])
+    assert registry == {only_v1.camera_id: only_v1, both.camera_id: onboarded}
+    await _tombstone([only_v1.camera_id, both.camera_id])
