@@ -21,7 +21,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sdk_helpers import TopicTail, running, unique_connector
+from sdk_helpers import TopicTail, example_serial, running, unique_connector
 
 from connectors.onvif.onboard_run import OnboardOutcome, OnboardRequest, run_onboarding
 from connectors.onvif.simulator import OnvifFleet
@@ -70,10 +70,6 @@ def catalog(kafka_bootstrap: str) -> str:
     return kafka_bootstrap
 
 
-def _serial() -> str:
-    return "EXV-" + uuid.uuid4().hex[:10].upper()
-
-
 def _cams(serial: str, channels: int) -> list[str]:
     return [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(channels)]
 
@@ -104,7 +100,7 @@ async def _tombstone(cameras: list[str]) -> None:
 @pytest.fixture
 async def recorder(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[SimulatedRecorder, str]]:
     """A two-channel recorder, its password in the camera secrets namespace; its config."""
-    recorder = SimulatedRecorder(serial=_serial(), channels=2)
+    recorder = SimulatedRecorder(serial=example_serial(), channels=2)
     async with running_recorder(recorder) as (_, port):
         env = f"TILIK_CAMERA_SECRET_ONBOARD_{uuid.uuid4().hex[:8].upper()}"
         monkeypatch.setenv(env, recorder.password)
@@ -351,7 +347,10 @@ async def test_a_reference_the_watcher_cannot_resolve_is_reported_by_onboarding(
     group = f"tilik-connector-test-{uuid.uuid4().hex[:8]}"
     only_here = f"TILIK_CAMERA_SECRET_ONLY_HERE_{uuid.uuid4().hex[:6].upper()}"
     shared = f"TILIK_CAMERA_SECRET_SHARED_{uuid.uuid4().hex[:6].upper()}"
-    lost, kept = SimulatedRecorder(serial=_serial()), SimulatedRecorder(serial=_serial())
+    lost, kept = (
+        SimulatedRecorder(serial=example_serial()),
+        SimulatedRecorder(serial=example_serial()),
+    )
     async with (
         running_recorder(lost) as (_, lost_port),
         running_recorder(kept) as (_, kept_port),
@@ -423,7 +422,7 @@ async def tls_recorder(recorder: SimulatedRecorder, tls: Path) -> AsyncIterator[
 async def test_a_recorder_onboarded_over_https_with_custom_timeouts_is_watched_so(
     catalog: str, tmp_path: Path
 ) -> None:
-    recorder = SimulatedRecorder(serial=_serial(), channels=2)
+    recorder = SimulatedRecorder(serial=example_serial(), channels=2)
     cams = _cams(recorder.serial, 2)
     statuses = await TopicTail(catalog, CAMERA_STATUS).start()
     watcher = None

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from connectors.onvif.device import OnvifDevice
+from connectors.onvif.device import DeviceSnapshot, OnvifDevice
 from connectors.onvif.event_topics import TopicParser
 from connectors.onvif.health import HealthTarget, check_camera
 from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
@@ -81,6 +81,22 @@ class OnvifConfig(ConnectorConfig):
     degraded_ms: float = Field(default=2000.0, gt=0)
     subscription_s: int = Field(default=60, ge=10, le=3600)
     pull_timeout_s: int = Field(default=5, ge=1, le=60)
+
+
+def config_record(snapshot: DeviceSnapshot, config: OnvifConfig) -> CameraRecord:
+    """The registry record of a probed device, placed as its config says."""
+    return camera_record(
+        snapshot,
+        placement=Placement(
+            owner=config.owner,
+            location=config.location,
+            site_type=config.site_type,
+            sharing=config.sharing,
+            name=config.name,
+        ),
+        credential_ref=config.credential_ref,
+        endpoint_reference=config.endpoint_reference,
+    )
 
 
 class OnvifConnector(Connector[OnvifConfig]):
@@ -156,18 +172,7 @@ class OnvifConnector(Connector[OnvifConfig]):
         ).snapshot()
         self.device.clock_offset = snapshot.clock_offset
         self._remember_clock()
-        record = camera_record(
-            snapshot,
-            placement=Placement(
-                owner=config.owner,
-                location=config.location,
-                site_type=config.site_type,
-                sharing=config.sharing,
-                name=config.name,
-            ),
-            credential_ref=config.credential_ref,
-            endpoint_reference=config.endpoint_reference,
-        )
+        record = config_record(snapshot, config)
         self.state.update(camera_id=record.camera_id, device_id=record.device_id)
         if snapshot.services.events:
             self.state["events_url"] = snapshot.services.events

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from connectors.onvif.connector import OnvifConfig
+from connectors.onvif.connector import OnvifConfig, config_record
 from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
-from connectors.onvif.probe import Placement, Prober, ProbeTarget, camera_record
+from connectors.onvif.probe import Prober, ProbeTarget
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.errors import ConfigurationError
@@ -130,18 +130,7 @@ def probe_reader(
         if not isinstance(config, OnvifConfig):
             raise TypeError(f"an ONVIF probe reads OnvifConfig, not {type(config).__name__}")
         snapshot = await prober(transport, config.address, config.credentials()).snapshot()
-        record = camera_record(
-            snapshot,
-            placement=Placement(
-                owner=config.owner,
-                location=config.location,
-                site_type=config.site_type,
-                sharing=config.sharing,
-                name=config.name,
-            ),
-            credential_ref=config.credential_ref,
-            endpoint_reference=config.endpoint_reference,
-        )
+        record = config_record(snapshot, config)
         snapshots[record.camera_id] = snapshot
         return [record]
 
