@@ -340,26 +340,31 @@ async def _stop(process: asyncio.subprocess.Process) -> bytes:
     return err
 
 
-async def test_a_reference_the_watcher_cannot_resolve_is_reported_by_onboarding(
+async def test_a_reference_the_watcher_cannot_resolve_is_reported_and_never_breaks_a_working_one(
     catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The onboarding process has both passwords; the watching process only one of them."""
+    """The onboarding process has every password; the watching process only the shared one."""
     group = f"tilik-connector-test-{uuid.uuid4().hex[:8]}"
     only_here = f"TILIK_CAMERA_SECRET_ONLY_HERE_{uuid.uuid4().hex[:6].upper()}"
+    also_only_here = f"TILIK_CAMERA_SECRET_ALSO_HERE_{uuid.uuid4().hex[:6].upper()}"
     shared = f"TILIK_CAMERA_SECRET_SHARED_{uuid.uuid4().hex[:6].upper()}"
     lost, kept = (
         SimulatedRecorder(serial=example_serial()),
         SimulatedRecorder(serial=example_serial()),
     )
+    audits = await TopicTail(catalog, AUDIT).start()
     async with (
         running_recorder(lost) as (_, lost_port),
         running_recorder(kept) as (_, kept_port),
     ):
         monkeypatch.setenv(only_here, lost.password)
         monkeypatch.setenv(shared, kept.password)
+        monkeypatch.setenv(also_only_here, kept.password)
         watcher_env = _tilik_env()
         watcher_env.pop(only_here)
+        watcher_env.pop(also_only_here)
         watcher = await _watcher(group, watcher_env)
+        kept_config = {"address": f"127.0.0.1:{kept_port}", "credential_ref": f"admin@env:{shared}"}
         try:
             await _joined(catalog, group)
             summary = await _onboard(
@@ -369,13 +374,26 @@ async def test_a_reference_the_watcher_cannot_resolve_is_reported_by_onboarding(
                         "address": f"127.0.0.1:{lost_port}",
                         "credential_ref": f"admin@env:{only_here}",
                     },
-                    {"address": f"127.0.0.1:{kept_port}", "credential_ref": f"admin@env:{shared}"},
+                    kept_config,
                 ],
                 verify_s=60,
                 watch_group=group,
             )
+            # The watched recorder onboarded again with a reference only this process resolves.
+            again = await _onboard(
+                ExampleConnector,
+                [{**kept_config, "credential_ref": f"admin@env:{also_only_here}"}],
+                verify_s=60,
+                watch_group=group,
+            )
+            restored = await _registry(_cams(kept.serial, 2))
+            audited = await audits.wait_for(
+                lambda _k, v: isinstance(v, AuditRecord) and v.action == "camera_restored",
+                count=2,
+            )
         finally:
             err = await _stop(watcher)
+            await audits.stop()
             await _tombstone(_cams(lost.serial, 2) + _cams(kept.serial, 2))
 
     assert set(summary.published) == {f"127.0.0.1:{lost_port}", f"127.0.0.1:{kept_port}"}
@@ -385,6 +403,13 @@ async def test_a_reference_the_watcher_cannot_resolve_is_reported_by_onboarding(
         assert only_here in reason
     assert not summary.unconfirmed, summary.as_dict()
     assert not summary.ok
+
+    assert set(again.not_watched) == set(_cams(kept.serial, 2)) and not again.ok
+    assert all("restored" in reason for reason in again.not_watched.values())
+    assert {r.credential_ref for r in restored.values()} == {f"admin@env:{shared}"}
+    assert {v.subject for _, v in audited if isinstance(v, AuditRecord)} == set(
+        _cams(kept.serial, 2)
+    )
     assert lost.password.encode() not in err and kept.password.encode() not in err
 
 

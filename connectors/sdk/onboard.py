@@ -20,7 +20,10 @@
   what, which camera and device; ``camera_registered`` / ``camera_updated`` /
   ``camera_readmitted``).
 - **Watched?** With ``verify_s``, onboarding asks the runtime that will watch the cameras whether
-  their credential reference resolves there (``connectors.sdk.watchcheck``).
+  their credential reference resolves there (``connectors.sdk.watchcheck``). A camera it cannot
+  watch that the registry had before with another credential reference or connector config gets
+  that one back (``camera_restored``): an attempt that fails where the cameras run does not break
+  their working registration.
 
 A device that fails changes nothing: not its cameras' records, not their statuses (which only the
 watching runtime reports). It is listed once, under ``failed``, with what went wrong.
@@ -76,6 +79,8 @@ from connectors.sdk.registration import (
     connector_config_of,
     register,
     removed_reason,
+    restoration_audit,
+    restore_connection,
 )
 from connectors.sdk.secrets import CameraSecrets, Credentials, RefusedReference
 from connectors.sdk.watchcheck import WatchReports, runtime_members, watch_group
@@ -385,6 +390,8 @@ class Onboarding:
         self._bootstrap = bootstrap
         self._limit = asyncio.Semaphore(max(1, self.options.concurrency))
         self._known: dict[str, CameraRecord] = {}
+        #: the registry as it was before this run published anything
+        self._before: dict[str, CameraRecord] = {}
         self._removals: dict[str, CameraRemoval] = {}
         self._done = 0
         self._total = 0
@@ -427,6 +434,7 @@ class Onboarding:
             ),
         )
         self._known = _only(registry, CameraRecord)
+        self._before = dict(self._known)
         self._removals = _only(removals, CameraRemoval)
 
     async def _admitted(self, config: ConnectorConfig) -> bool:
@@ -584,6 +592,29 @@ class Onboarding:
                 self.summary.not_watched[camera] = (
                     f"{report.state.value} where it is watched ({report.watcher}): {report.reason}"
                 )
+        await self._restore(list(self.summary.not_watched))
+
+    async def _restore(self, cameras: list[str]) -> None:
+        """Give cameras the runtime cannot watch back the connection they were watched with:
+        an attempt that fails where the cameras run must not break a working registration."""
+        assert self.producer is not None
+        restorations = [
+            (restored, before)
+            for camera in cameras
+            if (before := self._before.get(camera)) is not None
+            and (restored := restore_connection(self.summary.records[camera], before)) is not None
+        ]
+        if not restorations:
+            return
+        await self.producer.send_batch(CAMERA_REGISTRY, [record for record, _ in restorations])
+        audits = [restoration_audit(record, self.actor) for record, _ in restorations]
+        await self.producer.send_batch(AUDIT, audits)
+        self.summary.audited += len(audits)
+        for record, _ in restorations:
+            self.summary.records[record.camera_id] = record
+            self.summary.not_watched[record.camera_id] += (
+                "; its previous credential reference and connector config are restored"
+            )
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
@@ -242,6 +243,39 @@ class Registration:
         if "owner" in changes:
             details["owner_was"] = self.known.owner.id
         return _audit(actor, "camera_updated", record.camera_id, details)
+
+
+def restore_connection(published: CameraRecord, before: CameraRecord) -> CameraRecord | None:
+    """``published`` with the credential reference and connector config of ``before`` (a new
+    version, so the runtime takes it), or None when those did not change."""
+    if (published.credential_ref, published.connector_config) == (
+        before.credential_ref,
+        before.connector_config,
+    ):
+        return None
+    return published.model_copy(
+        update={
+            "credential_ref": before.credential_ref,
+            "connector_config": before.connector_config,
+            "updated_at": max(utcnow(), published.updated_at + timedelta(microseconds=1)),
+        }
+    )
+
+
+def restoration_audit(record: CameraRecord, actor: str) -> AuditRecord:
+    """The audit record of a registration given back its previous connection."""
+    return _audit(
+        actor,
+        "camera_restored",
+        record.camera_id,
+        {
+            "connector": record.connector,
+            "device_id": record.device_id,
+            "address": record.address,
+            "fields": "credential_ref,connector_config",
+            "why": "the runtime that watches it could not use the new ones",
+        },
+    )
 
 
 def removal_audit(removal: CameraRemoval, *, registered: bool) -> AuditRecord:
