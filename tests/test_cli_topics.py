@@ -149,11 +149,11 @@ def test_topics_docs_writes_schemas_asyncapi_and_the_access_table(tmp_path: Path
     code, out, _ = run("topics", "docs", "--out", str(tmp_path))
     assert code == 0
     assert (tmp_path / "asyncapi.yaml").exists()
-    assert (tmp_path / "CameraRecord.v1.schema.json").exists()
+    assert (tmp_path / "CameraRecord.v2.schema.json").exists()
     assert (tmp_path / "SiteConfig.v1.schema.json").exists()
     assert "| `tilik.dispatch.{agency}.v1` |" in (tmp_path / "access.md").read_text()
-    # 9 payload schemas, the AsyncAPI document and the access table
-    assert len(out.splitlines()) == 11
+    # 11 payload schemas, the AsyncAPI document and the access table
+    assert len(out.splitlines()) == 13
 
 
 def test_unknown_topic_is_a_usage_error():

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
+from connectors.sdk.boundary import DEADLINE_IN_TIMEOUTS
 from connectors.sdk.cli import actor_or_os_user, onboarding_options
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy, split_host_port
-from connectors.sdk.onboard import DEADLINE_IN_TIMEOUTS
 from connectors.sdk.secrets import CameraSecrets
 
 
@@ -159,8 +159,13 @@ def discover_onvif(
         ("not watched", summary.not_watched),
         ("unconfirmed", summary.unconfirmed),
     ):
+        # One line per reason: a scan of thousands with no runtime yet says it once.
+        by_reason: dict[str, list[str]] = {}
         for camera, reason in sorted(cameras.items()):
-            click.echo(f"{camera}: {heading}: {reason}", err=True)
+            by_reason.setdefault(reason, []).append(camera)
+        for reason, ids in by_reason.items():
+            which = ids[0] if len(ids) == 1 else f"{len(ids)} cameras ({ids[0]}, ...)"
+            click.echo(f"{which}: {heading}: {reason}", err=True)
     records = sorted(outcome.records, key=lambda r: r.address)
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))

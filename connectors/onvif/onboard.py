@@ -24,9 +24,10 @@ from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.probe import Prober, ProbeTarget
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.boundary import DeviceFailure
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy
-from connectors.sdk.onboard import DeviceFailure, DeviceReader
+from connectors.sdk.onboard import DeviceReader
 from connectors.sdk.registration import CameraPlacement
 from topics.models import CameraRecord
 

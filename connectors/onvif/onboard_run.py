@@ -15,9 +15,9 @@ from connectors.onvif.onboard import TargetSet, probe_reader
 from connectors.onvif.probe import ProbeReport
 from connectors.onvif.soap import SoapTransport, TransportLimits
 from connectors.onvif.zeep_device import ZeepOnvifDevice
+from connectors.sdk.boundary import DeviceFailure
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import (
-    DeviceFailure,
     OnboardOptions,
     OnboardSummary,
     ProgressCallback,

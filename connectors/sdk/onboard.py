@@ -11,7 +11,7 @@
   leaves the camera secrets namespace fails before anything connects (the last one audited).
 - **Reading a device** is the connector's ``check()`` then ``discover()`` (``connector_reader``),
   or a reader the caller gives (``tilik discover onvif`` gives its probe). It runs under the
-  translation boundary below, with retries of what is retriable.
+  translation boundary (below), with retries of what is retriable.
 - **Registering** merges each camera with the registry (``connectors.sdk.registration``): the
   device's word refreshed, people's decisions kept unless an entry of this onboarding names the
   camera, the whole connector config carried for the runtime. A camera someone removed
@@ -28,26 +28,14 @@
 A device that fails changes nothing: not its cameras' records, not their statuses (which only the
 watching runtime reports). It is listed once, under ``failed``, with what went wrong.
 
-``isolated`` is the onboarding translation boundary: it runs one device's work under an overall
-deadline and turns *anything* it raises into a ``ConnectorError``; ``DeviceFailure`` is what the
-summary and the dead letters say about it. Catching broadly is right here and nowhere else: one
-device's failure, even a connector's bug, is that device's failure.
-
-    raised by the device's work          becomes
-    a ConnectorError                     itself
-    the overall deadline passed          RetriableError
-    pydantic ValidationError,
-    ValueError, ArithmeticError          DeviceDataError (a value from the device cannot be used)
-    any other Exception                  FatalConnectorError (logged with where it happened)
+Each device's work runs inside the onboarding translation boundary (``isolated``, in
+``connectors.sdk.boundary``, with what becomes of each error). The outcome:
 
     DeviceDataError        -> a dead letter (device_input, the device address as source) with
                               the payload; listed as failed, ``dead_lettered``
     AuthenticationError,
     ConfigurationError     -> listed as failed (a person must fix the credentials or config)
     RetriableError         -> retried with backoff within the deadline, then listed as failed
-
-Every device gets ``DEADLINE_IN_TIMEOUTS`` of its config's request timeouts for all of its
-attempts together, unless the caller sets a deadline. Reasons never carry the device's password.
 """
 
 from __future__ import annotations
@@ -55,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -65,13 +52,14 @@ from pydantic import BaseModel, ValidationError
 
 from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import Connector, ConnectorConfig, ConnectorMetrics
-from connectors.sdk.errors import (
-    ConfigurationError,
-    ConnectorError,
-    DeviceDataError,
-    FatalConnectorError,
-    RetriableError,
+from connectors.sdk.boundary import (
+    DEADLINE_IN_TIMEOUTS,
+    DeviceFailure,
+    device_deadline_s,
+    isolated,
+    resolved_credentials,
 )
+from connectors.sdk.errors import ConfigurationError, ConnectorError, RetriableError
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.records import model_problems
 from connectors.sdk.registration import (
@@ -82,9 +70,8 @@ from connectors.sdk.registration import (
     restoration_audit,
     restore_connection,
 )
-from connectors.sdk.secrets import CameraSecrets, Credentials, RefusedReference
+from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.watchcheck import WatchReports, runtime_members, watch_group
-from core.redact import REDACTED, redact_text
 from topics.catalog import (
     AUDIT,
     CAMERA_REGISTRY,
@@ -94,18 +81,27 @@ from topics.catalog import (
     TopicSpec,
 )
 from topics.client import CatalogProducer, read_table
-from topics.deadletters import make_dead_letter
-from topics.models import (
-    CameraRecord,
-    CameraRemoval,
-    DeadLetter,
-    DeadLetterKind,
-    WatchState,
-)
+from topics.models import CameraRecord, CameraRemoval, WatchState
+
+# The per-device boundary (connectors.sdk.boundary) is part of onboarding's API, as before.
+__all__ = [
+    "DEADLINE_IN_TIMEOUTS",
+    "ONBOARDING_TOPICS",
+    "VERIFY_S",
+    "DeviceFailure",
+    "DeviceReader",
+    "OnboardOptions",
+    "OnboardSummary",
+    "Onboarding",
+    "ProgressCallback",
+    "connector_reader",
+    "device_deadline_s",
+    "isolated",
+    "onboard",
+    "parse_configs",
+]
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 #: the topics onboarding reads and writes (``tilik topics apply`` creates them)
 ONBOARDING_TOPICS: tuple[TopicSpec, ...] = (
@@ -115,115 +111,6 @@ ONBOARDING_TOPICS: tuple[TopicSpec, ...] = (
     AUDIT,
     DEAD_LETTERS,
 )
-
-#: a device's whole onboarding (every attempt and backoff) gets this many request timeouts
-DEADLINE_IN_TIMEOUTS = 4
-
-
-def device_deadline_s(timeout_s: float) -> float:
-    """The default overall deadline of one device's onboarding or probe."""
-    return DEADLINE_IN_TIMEOUTS * timeout_s
-
-
-async def isolated(work: Callable[[], Awaitable[T]], *, device: str, deadline_s: float) -> T:
-    """``await work()`` within ``deadline_s``; whatever it raises leaves as a ``ConnectorError``."""
-    try:
-        async with asyncio.timeout(deadline_s) as scope:
-            return await work()
-    except ConnectorError:
-        raise
-    except TimeoutError as exc:
-        if scope.expired():
-            message = f"not done within the device's {deadline_s:g}s deadline"
-        else:
-            message = f"timed out ({_where(exc)})"
-        raise RetriableError(message, device=device) from exc
-    except ValidationError as exc:
-        raise DeviceDataError(
-            f"device values do not fit: {model_problems(exc)}", device=device
-        ) from exc
-    except (ValueError, ArithmeticError) as exc:
-        # The message may quote the value; the reason names only the kind and the place.
-        raise DeviceDataError(
-            f"the device sent a value that cannot be used ({type(exc).__name__} in {_where(exc)})",
-            device=device,
-        ) from exc
-    except Exception as exc:
-        # The per-device translation boundary (module docstring): a connector's bug on one
-        # device is that device's failure.
-        log.error(
-            "connector failed on one device",
-            device=device,
-            error_type=type(exc).__name__,
-            where=_where(exc),
-        )
-        raise FatalConnectorError(
-            f"connector error ({type(exc).__name__} in {_where(exc)})", device=device
-        ) from exc
-
-
-def _where(exc: BaseException) -> str:
-    """``module:function`` of the innermost frame: where it failed, without any values."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "unknown"
-    frame = frames[-1]
-    module = frame.filename.rsplit("/", 1)[-1].removesuffix(".py")
-    return f"{module}:{frame.name}"
-
-
-@dataclass(frozen=True)
-class DeviceFailure:
-    """Why one device was not onboarded: the SDK error type and a reason without secrets."""
-
-    address: str
-    error_type: str
-    reason: str
-    payload: bytes | str | None = None
-    #: the device's input was at fault: it belongs in the dead letters
-    input_at_fault: bool = False
-
-    @classmethod
-    def of(
-        cls, address: str, exc: ConnectorError, *, credentials: Credentials | None = None
-    ) -> DeviceFailure:
-        reason = redact_text(str(exc))
-        if credentials is not None:
-            # A device knows its own password and may echo it back in a fault or an error page.
-            secret = credentials.password.get_secret_value()
-            if secret:
-                reason = reason.replace(secret, REDACTED)
-        at_fault = isinstance(exc, DeviceDataError)
-        return cls(
-            address=address,
-            error_type=type(exc).__name__,
-            reason=reason,
-            payload=exc.payload if isinstance(exc, DeviceDataError) else None,
-            input_at_fault=at_fault,
-        )
-
-    def as_dict(self) -> dict[str, str]:
-        return {"error_type": self.error_type, "reason": self.reason}
-
-    def dead_letter(self, component: str) -> DeadLetter:
-        """The dead letter of a device whose input was at fault (kind ``device_input``)."""
-        return make_dead_letter(
-            kind=DeadLetterKind.DEVICE_INPUT,
-            reason=self.reason,
-            error_type=self.error_type,
-            component=component,
-            payload=self.payload,
-            source_device=self.address,
-        )
-
-
-def resolved_credentials(config: ConnectorConfig) -> Credentials | None:
-    """The config's credentials for hiding them in reasons; None when they cannot be read."""
-    try:
-        return config.credentials()
-    except ConnectorError:
-        return None
-
 
 #: reads one device: the camera records it reports (raises what ``isolated`` translates)
 DeviceReader = Callable[[ConnectorConfig], Awaitable[list[CameraRecord]]]
@@ -459,9 +346,12 @@ class Onboarding:
         return True
 
     async def _guarded(self, config: ConnectorConfig) -> None:
+        # The limit is on devices being talked to; publishing waits on Kafka, not on them.
         async with self._limit:
-            await self._device(config)
-            self._advance()
+            records = await self._read(config)
+        if records is not None:
+            await self._register(config, records)
+        self._advance()
 
     def _advance(self) -> None:
         self._done += 1
@@ -472,7 +362,9 @@ class Onboarding:
             self._last_progress = now
             self._progress(self._done, self._total)
 
-    async def _device(self, config: ConnectorConfig) -> None:
+    async def _read(self, config: ConnectorConfig) -> list[CameraRecord] | None:
+        """The device's records, or None when it failed (then listed, and dead-lettered if its
+        input was at fault)."""
         deadline = self.options.deadline_s or device_deadline_s(config.timeout_s)
         try:
             records = await isolated(
@@ -480,9 +372,9 @@ class Onboarding:
             )
         except ConnectorError as exc:
             await self._failed(config, exc)
-            return
+            return None
         self.metrics.checks_ok += 1
-        await self._register(config, records)
+        return records
 
     async def _attempts(self, config: ConnectorConfig) -> list[CameraRecord]:
         """Read the device, retrying what is retriable with backoff."""

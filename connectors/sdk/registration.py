@@ -21,6 +21,9 @@ made, the record the registry already holds for that camera id, and the config i
 So a scan or a second onboarding never undoes an owner's sharing choice or an operator's name or
 location: only an entry that names the camera does (``CameraPlacement``; by ``channel`` or
 ``camera_id``, or neither for every camera of the device), and the audit topic says who did it.
+And when the watching runtime cannot use a new credential reference or connector config, the
+camera gets the ones it had back (``restore_connection``): a failed attempt never breaks a
+working registration.
 
 ``connector_config`` is the config's own fields (``connector_config_of``): whatever the record
 does not already hold (scheme, timeouts, ports, ...), defaults left out, and never a secret. The
