@@ -52,6 +52,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -79,13 +80,7 @@ from connectors.sdk.onboard import OnboardSummary, onboard
 from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.watchcheck import watch_group
-from topics.catalog import (
-    AUDIT,
-    CAMERA_REGISTRY,
-    CAMERA_STATUS,
-    CAMERA_WATCH,
-    DEVICE_EVENTS,
-)
+from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, CAMERA_WATCH, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, Received
 from topics.deadletters import make_dead_letter
 from topics.models import (
@@ -99,13 +94,7 @@ from topics.models import (
     utcnow,
 )
 
-__all__ = [
-    "DeviceWatch",
-    "OnboardSummary",
-    "RuntimeOptions",
-    "WatchService",
-    "onboard",
-]
+__all__ = ["DeviceWatch", "OnboardSummary", "RuntimeOptions", "WatchService", "onboard"]
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +171,7 @@ class WatchService:
         self._devices: dict[str, DeviceWatch] = {}
         self._unwatched: dict[str, Unwatched] = {}
         # camera id -> (record version, state) last reported on the watch topic
-        self._reported: dict[str, tuple[object, WatchState]] = {}
+        self._reported: dict[str, tuple[datetime, WatchState]] = {}
         # cameras tombstoned in the registry whose watch report is still to be removed
         self._forget: set[str] = set()
         self._policy = ProbePolicy.default()
