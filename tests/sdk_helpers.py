@@ -17,6 +17,11 @@ from topics.catalog import TopicSpec
 from topics.reader import TopicReader
 
 
+def example_serial() -> str:
+    """A serial number no other test's simulated recorder has."""
+    return "EXV-" + uuid.uuid4().hex[:10].upper()
+
+
 def unique_connector() -> type[ExampleConnector]:
     """The example connector under a name no other test uses, so the shared registry's other
     records (earlier runs, other engineers' tests) are not this test's devices."""

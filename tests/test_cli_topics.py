@@ -138,12 +138,12 @@ def test_topics_list_shows_broker_state_and_survives_an_unreachable_broker(kafka
     assert code == 0
     listing = json.loads(out)
     assert listing["reachable"] is True
-    registry = next(t for t in listing["topics"] if t["name"] == "tilik.cameras.registry.v1")
+    registry = next(t for t in listing["topics"] if t["name"] == "tilik.cameras.registry.v2")
     assert registry["on_broker"] is True and registry["broker_partitions"] == 12
 
     code, out, _ = run("topics", "list", "--bootstrap", "127.0.0.1:1", "--timeout", "1")
     assert code == 0
-    assert "tilik.cameras.registry.v1" in out
+    assert "tilik.cameras.registry.v2" in out
     assert "unreachable" in out
 
 
@@ -151,11 +151,11 @@ def test_topics_docs_writes_schemas_asyncapi_and_the_access_table(tmp_path: Path
     code, out, _ = run("topics", "docs", "--out", str(tmp_path))
     assert code == 0
     assert (tmp_path / "asyncapi.yaml").exists()
-    assert (tmp_path / "CameraRecord.v1.schema.json").exists()
+    assert (tmp_path / "CameraRecord.v2.schema.json").exists()
     assert (tmp_path / "SiteConfig.v1.schema.json").exists()
     assert f"| `{dispatch_topic_name('{agency}')}` |" in (tmp_path / "access.md").read_text()
-    # 9 payload schemas, the AsyncAPI document and the access table
-    assert len(out.splitlines()) == 11
+    # 11 payload schemas, the AsyncAPI document and the access table
+    assert len(out.splitlines()) == 13
 
 
 def test_unknown_topic_is_a_usage_error():

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from connectors.sdk.base import Connector
 from connectors.sdk.example.connector import VENDOR
 from connectors.sdk.example.simulator import running_recorder
-from connectors.sdk.onboard import onboard
+from connectors.sdk.onboard import OnboardOptions, onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from connectors.sdk.simulation.device import MALFORMED_BODY
 from topics.admin import apply_catalog
@@ -34,7 +34,6 @@ from topics.identity import camera_id, device_id
 from topics.models import (
     AuditRecord,
     CameraRecord,
-    CameraState,
     CameraStatus,
     DeadLetter,
     DeadLetterKind,
@@ -85,7 +84,7 @@ def _malformed(letter: DeadLetter) -> bool:
     return payload.startswith(MALFORMED_BODY[:16])
 
 
-async def test_onboard_publishes_cameras_and_reports_each_failure(
+async def test_onboard_publishes_cameras_and_reports_each_failure_once(
     catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector = unique_connector()
@@ -94,13 +93,12 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
         running_recorder() as locked,
         running_recorder() as broken,
     ):
-        good_serial, locked_serial = good.serial, locked.serial
+        good_serial = good.serial
         good_port, locked_port, broken_port = good.port, locked.port, broken.port
         broken.set_corruption("malformed")
         monkeypatch.setenv("TILIK_CAMERA_SECRET_GOOD_PASS", good.password)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_WRONG_PASS", "wrong-" + uuid.uuid4().hex)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_BROKEN_PASS", broken.password)
-        locked_cams = _cams(locked_serial, 2)
         configs = [
             _config(good_port, "TILIK_CAMERA_SECRET_GOOD_PASS"),
             _config(locked_port, "TILIK_CAMERA_SECRET_WRONG_PASS"),
@@ -116,36 +114,31 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
                     connector,
                     configs,
                     producer=producer,
-                    attempts=2,
-                    backoff_initial_s=0.05,
-                    known_cameras={f"127.0.0.1:{locked_port}": locked_cams},
-                    actor="operator-ani",
+                    options=OnboardOptions(
+                        attempts=2, backoff_initial_s=0.05, actor="operator-ani"
+                    ),
                 )
 
     assert summary.published == {f"127.0.0.1:{good_port}": _cams(good_serial, 3)}
-    assert summary.unauthorized == [f"127.0.0.1:{locked_port}"]
     assert summary.dead_lettered == [f"127.0.0.1:{broken_port}"]
-    # Every device that was not onboarded has its reason, whatever went wrong.
+    # Every device that was not onboarded is listed once, with its reason and what went wrong.
     assert set(summary.failed) == {
         "127.0.0.1:1",
         "127.0.0.1:2",
         f"127.0.0.1:{locked_port}",
         f"127.0.0.1:{broken_port}",
     }
-    assert "credentials" in summary.failed[f"127.0.0.1:{locked_port}"]
-    assert "after 2 attempts" in summary.failed["127.0.0.1:1"]
-    assert "password" in summary.failed["127.0.0.1:2"]
+    locked = summary.failed[f"127.0.0.1:{locked_port}"]
+    assert locked.error_type == "AuthenticationError" and "credentials" in locked.reason
+    assert "after 2 attempts" in summary.failed["127.0.0.1:1"].reason
+    assert "password" in summary.failed["127.0.0.1:2"].reason
+    assert set(summary.as_dict()) >= {"published", "failed"}
+    assert "unauthorized" not in summary.as_dict()
 
     records = await tails[CAMERA_REGISTRY.name].wait_for(
         lambda _k, v: isinstance(v, CameraRecord) and v.serial == good_serial, count=3
     )
     assert sorted(k for k, _ in records) == sorted(_cams(good_serial, 3))
-    statuses = await tails[CAMERA_STATUS.name].wait_for(
-        lambda _k, v: isinstance(v, CameraStatus) and v.camera_id in locked_cams, count=2
-    )
-    assert {v.state for _, v in statuses if isinstance(v, CameraStatus)} == {
-        CameraState.UNAUTHORIZED
-    }
     letters = await tails[DEAD_LETTERS.name].wait_for(
         lambda _k, v: isinstance(v, DeadLetter) and v.component == f"connector.{connector.name}"
     )
@@ -155,15 +148,20 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
     assert letter.source_device == f"127.0.0.1:{broken_port}"
     assert _malformed(letter)
 
+    # One audit record per camera registered: who, which camera, which device.
     good_device = device_id(vendor=VENDOR, serial=good_serial)
     audits = await tails[AUDIT.name].wait_for(
-        lambda _k, v: isinstance(v, AuditRecord) and v.subject == good_device
+        lambda _k, v: isinstance(v, AuditRecord) and v.details.get("device_id") == good_device,
+        count=3,
     )
-    audit = audits[0][1]
-    assert isinstance(audit, AuditRecord)
-    assert (audit.actor, audit.action) == ("operator-ani", "camera_onboard")
-    assert audit.details["cameras"] == ",".join(_cams(good_serial, 3))
-    assert len(audits) == 1  # one audit record per onboarded device
+    assert {v.subject for _, v in audits if isinstance(v, AuditRecord)} == set(
+        _cams(good_serial, 3)
+    )
+    for _, audit in audits:
+        assert isinstance(audit, AuditRecord)
+        assert (audit.actor, audit.action) == ("operator-ani", "camera_registered")
+        assert audit.details["address"] == f"127.0.0.1:{good_port}"
+    assert summary.audited == 3
 
     published = [str(v) for tail in tails.values() for _, v in tail.values]
     for secret in (good.password, broken.password):
@@ -395,8 +393,8 @@ async def test_addresses_outside_the_network_policy_are_refused_before_any_conne
     async with CatalogProducer(catalog) as producer:
         summary = await onboard(connector, configs, producer=producer)
     assert not summary.published
-    assert "not in the allowed networks" in summary.failed["203.0.113.7:80"]
-    assert "not host names" in summary.failed["nvr.example.com:80"]
+    assert "not in the allowed networks" in summary.failed["203.0.113.7:80"].reason
+    assert "not host names" in summary.failed["nvr.example.com:80"].reason
     assert "169.254.169.254:80" in summary.failed
 
     # A registry record is input too: the runtime refuses to watch an address outside the policy.

@@ -22,7 +22,7 @@ from connectors.onvif.inventory import parse_inventory
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.example.connector import VENDOR, ExampleConfig
 from connectors.sdk.example.simulator import running_recorder
-from connectors.sdk.onboard import onboard
+from connectors.sdk.onboard import OnboardOptions, onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from connectors.sdk.secrets import (
     CameraSecrets,
@@ -407,7 +407,7 @@ async def test_onboarding_refuses_and_audits_a_reference_outside_the_namespace(
                     connector,
                     [{"address": address, "credential_ref": f"admin@env:{WEBHOOK_ENV}"}],
                     producer=producer,
-                    actor="operator-ani",
+                    options=OnboardOptions(actor="operator-ani"),
                 )
         refusals = await audit.wait_for(
             lambda _k, v: (
@@ -417,7 +417,7 @@ async def test_onboarding_refuses_and_audits_a_reference_outside_the_namespace(
     finally:
         await audit.stop()
     assert attacker.requests == []  # the device never got to challenge anyone
-    assert "outside the camera secrets namespace" in summary.failed[address]
+    assert "outside the camera secrets namespace" in summary.failed[address].reason
     [(_, entry)] = refusals
     assert isinstance(entry, AuditRecord)
     assert (entry.action, entry.actor, entry.subject) == (

@@ -19,11 +19,13 @@ from topics.models import (
     AlertAck,
     AuditRecord,
     CameraRecord,
+    CameraRemoval,
     CameraStatus,
     DeadLetter,
     DeviceEvent,
     Dispatch,
     SiteConfig,
+    WatchReport,
 )
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -72,13 +74,53 @@ class TopicSpec:
         return configs
 
 
+# v2: `connector_config` on every record (the whole config a device is watched with), which a
+# v1 consumer refusing unknown fields would refuse (docs/catalog.md, "Versions").
 CAMERA_REGISTRY = TopicSpec(
-    name="tilik.cameras.registry.v1",
+    name="tilik.cameras.registry.v2",
     value_model=CameraRecord,
     key="camera_id",
     description=(
         "Every camera the hub knows, one record per camera id (compacted: the latest record wins; "
         "a tombstone, a null value, removes or revokes the camera)."
+    ),
+    partitions=12,
+    cleanup_policy="compact",
+    retention_ms=-1,
+    schema_version=2,
+)
+
+#: the registry before v2, read once by ``tilik connectors upgrade-registry`` to carry its cameras over
+CAMERA_REGISTRY_V1 = TopicSpec(
+    name="tilik.cameras.registry.v1",
+    value_model=CameraRecord,
+    key="camera_id",
+    description="The camera registry before v2 (records without `connector_config`).",
+    partitions=12,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+CAMERA_REMOVALS = TopicSpec(
+    name="tilik.cameras.removed.v1",
+    value_model=CameraRemoval,
+    key="camera_id",
+    description=(
+        "Cameras removed by their owner or an operator (compacted). Onboarding and scans do not "
+        "register a removed camera again unless told to readmit it; a tombstone readmits."
+    ),
+    partitions=3,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+CAMERA_WATCH = TopicSpec(
+    name="tilik.cameras.watch.v1",
+    value_model=WatchReport,
+    key="camera_id",
+    description=(
+        "Whether the runtime owning a camera watches it, per registry record version "
+        "(compacted): the credential reference resolved there, or why not."
     ),
     partitions=12,
     cleanup_policy="compact",
@@ -210,6 +252,8 @@ def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
     names = agencies if agencies is not None else list(DISPATCH)
     return [
         CAMERA_REGISTRY,
+        CAMERA_REMOVALS,
+        CAMERA_WATCH,
         CAMERA_STATUS,
         DEVICE_EVENTS,
         ALERTS,
@@ -252,7 +296,7 @@ def tenant_topics(tenant: str) -> TenantTopics:
     return TenantTopics(
         tenant=tenant,
         cameras=TopicSpec(
-            name=f"{base}.cameras.v1",
+            name=f"{base}.cameras.v2",
             value_model=CameraRecord,
             key="camera_id",
             description=(
@@ -262,6 +306,8 @@ def tenant_topics(tenant: str) -> TenantTopics:
             partitions=3,
             cleanup_policy="compact",
             retention_ms=-1,
+            # the registry's payload, so the registry's version (v2: `connector_config`)
+            schema_version=CAMERA_REGISTRY.schema_version,
         ),
         status=TopicSpec(
             name=f"{base}.status.v1",
@@ -313,6 +359,8 @@ def get_spec(name: str) -> TopicSpec:
     aliases = {
         "registry": CAMERA_REGISTRY,
         "cameras": CAMERA_REGISTRY,
+        "removed": CAMERA_REMOVALS,
+        "watch": CAMERA_WATCH,
         "status": CAMERA_STATUS,
         "events": DEVICE_EVENTS,
         "alerts": ALERTS,

@@ -202,8 +202,18 @@ class Capabilities(StrictModel):
     )
 
 
+#: one value of a connector's config as the registry carries it: JSON scalars, or a list of them
+ConfigScalar = bool | int | float | LongText | None
+ConfigValue = ConfigScalar | Annotated[list[ConfigScalar], Field(max_length=64)]
+ConnectorConfigValues = Annotated[dict[ShortText, ConfigValue], Field(max_length=64)]
+
+
 class CameraRecord(StrictModel):
-    """A camera in the registry (compacted topic, keyed by camera id). A tombstone removes it."""
+    """A camera in the registry (compacted topic, keyed by camera id). A tombstone removes it.
+
+    v2 added ``connector_config``: a v1 consumer, refusing unknown fields, would refuse records
+    carrying it (docs/catalog.md, "Versions").
+    """
 
     camera_id: CameraId
     name: ShortText
@@ -234,8 +244,59 @@ class CameraRecord(StrictModel):
     streams: list[StreamProfile] = Field(default_factory=list, max_length=64)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+    connector_config: ConnectorConfigValues = Field(
+        default_factory=dict,
+        description=(
+            "The connector's config fields for this device beyond those the record holds itself "
+            "(scheme, timeouts, ports, ...), as onboarding proved them and the watching runtime "
+            "uses them; defaults are left out. Never a secret: credentials are only "
+            "`credential_ref`."
+        ),
+    )
     discovered_at: Timestamp
     updated_at: Timestamp
+
+
+class CameraRemoval(StrictModel):
+    """A camera its owner or an operator removed (compacted, keyed by camera id): a later scan
+    or onboarding does not register it again unless told to (a tombstone here readmits it)."""
+
+    camera_id: CameraId
+    device_id: ShortText | None = Field(default=None, description="Its device, when it was known.")
+    connector: ShortText | None = None
+    address: ShortText | None = Field(default=None, description="Where it was when removed.")
+    removed_at: Timestamp
+    actor: ShortText = Field(description="Who removed it.")
+    reason: LongText | None = None
+
+
+class WatchState(StrEnum):
+    """Whether the runtime that owns a camera's registry partition watches it."""
+
+    WATCHING = "watching"  # the credential reference resolved; health and events flow
+    CREDENTIALS_UNRESOLVED = "credentials_unresolved"  # the reference names no secret there
+    REFUSED = "refused"  # reference or address outside what that runtime may use
+    INVALID_CONFIG = "invalid_config"  # the record makes no config of its connector
+
+
+class WatchReport(StrictModel):
+    """What the watching runtime made of one registry record (compacted, keyed by camera id).
+
+    Onboarding reads it to say whether a camera it published is watched where it will run.
+    """
+
+    camera_id: CameraId
+    connector: ShortText
+    device_id: ShortText
+    state: WatchState
+    reason: LongText | None = Field(
+        default=None, description="Why it is not watched; never a secret."
+    )
+    record_updated_at: Timestamp = Field(
+        description="`updated_at` of the registry record this report is about."
+    )
+    watcher: ShortText = Field(description="The runtime's consumer group.")
+    reported_at: Timestamp
 
 
 class CameraState(StrEnum):

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from connectors.onvif.device import OnvifDevice
+from connectors.onvif.device import DeviceSnapshot, OnvifDevice
 from connectors.onvif.event_topics import TopicParser
 from connectors.onvif.health import HealthTarget, check_camera
 from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
@@ -83,6 +83,22 @@ class OnvifConfig(ConnectorConfig):
     pull_timeout_s: int = Field(default=5, ge=1, le=60)
 
 
+def config_record(snapshot: DeviceSnapshot, config: OnvifConfig) -> CameraRecord:
+    """The registry record of a probed device, placed as its config says."""
+    return camera_record(
+        snapshot,
+        placement=Placement(
+            owner=config.owner,
+            location=config.location,
+            site_type=config.site_type,
+            sharing=config.sharing,
+            name=config.name,
+        ),
+        credential_ref=config.credential_ref,
+        endpoint_reference=config.endpoint_reference,
+    )
+
+
 class OnvifConnector(Connector[OnvifConfig]):
     name: ClassVar[str] = CONNECTOR_NAME
     simulator = "connectors.onvif.simulator.cli:simulate_onvif"
@@ -102,20 +118,6 @@ class OnvifConnector(Connector[OnvifConfig]):
         self._closed = False
         self._device: OnvifDevice | None = None
         self._subscription: PullPointSubscription | None = None
-
-    @classmethod
-    def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
-        return OnvifConfig(
-            address=record.address,
-            credential_ref=record.credential_ref,
-            owner=record.owner,
-            location=record.location,
-            site_type=record.site_type,
-            sharing=record.sharing,
-            camera_id=record.camera_id,
-            device_id=record.device_id,
-            name=record.name,
-        )
 
     @property
     def transport(self) -> SoapTransport:
@@ -171,18 +173,7 @@ class OnvifConnector(Connector[OnvifConfig]):
         ).snapshot()
         self.device.clock_offset = snapshot.clock_offset
         self._remember_clock()
-        record = camera_record(
-            snapshot,
-            placement=Placement(
-                owner=config.owner,
-                location=config.location,
-                site_type=config.site_type,
-                sharing=config.sharing,
-                name=config.name,
-            ),
-            credential_ref=config.credential_ref,
-            endpoint_reference=config.endpoint_reference,
-        )
+        record = config_record(snapshot, config)
         self.state.update(camera_id=record.camera_id, device_id=record.device_id)
         if snapshot.services.events:
             self.state["events_url"] = snapshot.services.events

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.sdk.registration import CameraPlacement, config_values_from_record
 from connectors.sdk.secrets import CredentialRef, Credentials
 from topics.models import (
     CameraRecord,
@@ -67,16 +68,37 @@ class ConnectorConfig(BaseModel):
     )
     owner: Owner = Field(
         default_factory=lambda: Owner(kind=OwnerKind.MUNICIPAL, id="city"),
-        description="Who owns the cameras (a private business is a tenant).",
+        description=(
+            "Who owns the cameras (a private business is a tenant); places only cameras the "
+            "registry does not know yet."
+        ),
     )
     location: Location = Field(
         default_factory=Location,
-        description="Where the cameras are: administrative path and coordinates.",
+        description=(
+            "Where the cameras are: administrative path and coordinates; places only cameras "
+            "the registry does not know yet."
+        ),
     )
-    site_type: SiteType = Field(default=SiteType.OTHER, description="What kind of place it is.")
+    site_type: SiteType = Field(
+        default=SiteType.OTHER,
+        description="What kind of place it is; places only cameras the registry does not know yet.",
+    )
     sharing: SharingLevel = Field(
         default=SharingLevel.REGISTRY_ONLY,
-        description="What the owner shares with the city (docs/sharing.md).",
+        description=(
+            "What the owner shares with the city (docs/sharing.md); places only cameras the "
+            "registry does not know yet."
+        ),
+    )
+    cameras: list[CameraPlacement] = Field(
+        default_factory=list,
+        max_length=1024,
+        description=(
+            "Decisions about cameras of this device (`channel` or `camera_id`, or neither for "
+            "all of them): name, owner, location, site_type, sharing. Onboarding changes a known "
+            "camera's placement only through an entry here."
+        ),
     )
 
     def credentials(self) -> Credentials | None:
@@ -145,15 +167,11 @@ class Connector(abc.ABC, Generic[ConfigT]):
 
     @classmethod
     def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
-        """Config to watch the device behind a registry record (override to add connector fields)."""
-        return cls.config_model(
-            address=record.address,
-            credential_ref=record.credential_ref,
-            owner=record.owner,
-            location=record.location,
-            site_type=record.site_type,
-            sharing=record.sharing,
-        )
+        """Config to watch the device behind a registry record: the config onboarding proved
+        (the record's ``connector_config``) with the record's own fields over it; a config field
+        named like a record field (``address``, ``camera_id``, ``name``, ...) takes its value.
+        A ``ValueError`` (pydantic's) when the record makes no valid config."""
+        return cls.config_model.model_validate(config_values_from_record(cls.config_model, record))
 
     @abc.abstractmethod
     async def check(self) -> CheckResult:
