@@ -22,6 +22,7 @@ from hub.edge import CatalogTopics
 from hub.gaps import GapGuard
 from hub.health import agents as health_agents
 from hub.registry_view import RegistryView
+from hub.rules import RuleEngine
 from topics import kafka_workarounds
 from topics.connection import connection_config
 
@@ -88,12 +89,13 @@ def create_hub(config: HubConfig) -> Hub:
     async def load_registry() -> None:
         await hub.registry.start()
 
+    engine = RuleEngine(config.ruleset())
     # Alerts are routed where they are raised: without routes they are only published.
     outlet = AlertOutlet(hub.catalog)
-    if config.routes_path is not None:
+    if config.routes_path is not None and not config.health_only:
         outlet = dispatching_agents.install(hub)
         delivery_agents.install(hub)
-    health_agents.install(hub, outlet)
-    if config.rules_path is not None:
-        alerting_agents.install(hub, outlet)
+    health_agents.install(hub, outlet, engine)
+    if config.rules_path is not None and not config.health_only:
+        alerting_agents.install(hub, outlet, engine)
     return hub

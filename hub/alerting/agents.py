@@ -24,9 +24,9 @@ from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.gaps import watch_stalls
 from hub.isolation import RecordIsolation, catalog_payload, internal_json
-from hub.rules import RuleEngine, RuleState, load_rules
+from hub.rules import RuleEngine, RuleState
 from topics.catalog import AUDIT, DEVICE_EVENTS
-from topics.models import Alert, AuditRecord, DeviceEvent
+from topics.models import Alert, AuditRecord, CameraRecord, DeviceEvent
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.alerting"
@@ -39,9 +39,20 @@ def state_key(camera_id: str, rule_id: str) -> str:
     return f"{camera_id}|{rule_id}"
 
 
-def install(hub: Hub, outlet: AlertOutlet) -> None:
-    assert hub.config.rules_path is not None
-    engine = RuleEngine(load_rules(hub.config.rules_path))
+def retired(
+    engine: RuleEngine,
+    rule_id: str,
+    camera_id: str,
+    camera: CameraRecord | None,
+    now: datetime,
+    state: RuleState | None,
+) -> tuple[RuleState, list[Alert]]:
+    """A rule removed from the file or disabled: its open alert resolves, its state goes (idle)."""
+    why = "the rule was disabled" if engine.rule(rule_id) is not None else None
+    return RuleState(), engine.retire(rule_id, camera_id, state, camera, now, why=why)
+
+
+def install(hub: Hub, outlet: AlertOutlet, engine: RuleEngine) -> None:
     app = hub.app
     partitions = DEVICE_EVENTS.partitions
     rule_states = hub.table("rule-state", partitions)
@@ -134,18 +145,15 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         if slot is None:
             return
         camera_id, _, rule_id = key.partition("|")
-        rule = engine.rule(rule_id)
-        if rule is None:
-            writes.delete(key, slot.partition)
-            return
+        rule = engine.in_force(rule_id)
         at = datetime.fromisoformat(tick["at"])
-        await judge(
-            writes,
-            key,
-            slot.partition,
-            f"tick:{tick['at']}",
-            partial(engine.tick, rule, camera_id, camera=hub.registry.get(camera_id), now=at),
+        camera = hub.registry.get(camera_id)
+        step = (
+            partial(engine.tick, rule, camera_id, camera=camera, now=at)
+            if rule is not None
+            else partial(retired, engine, rule_id, camera_id, camera, at)
         )
+        await judge(writes, key, slot.partition, f"tick:{tick['at']}", step)
 
     @app.agent(ticks, name="hub.alerting.ticks")
     async def apply_ticks(stream: Any) -> None:
@@ -164,7 +172,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         async for key, version, stored in due_entries(due, rule_states, now):
             state = RuleState.from_json(stored["s"])
             camera_id, _, rule_id = key.partition("|")
-            rule = engine.rule(rule_id)
+            rule = engine.in_force(rule_id)
             if rule is not None:
                 if not engine.needs_tick(state):
                     due.schedule(key, now.timestamp() + RECHECK_CAP_S, version)

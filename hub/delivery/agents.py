@@ -2,8 +2,9 @@
 
 The dispatch topic stays the record: the webhook is a second path fed from it, at-least-once, so a
 receiver drops repeats by ``Idempotency-Key``. A dispatch that exhausts its retries becomes a
-``delivery_failed`` dead letter (replayable with ``tilik dlq replay``); a 2xx ``{"ack": true}``
-becomes the agency's ``AlertAck``.
+``delivery_failed`` dead letter (replayable with ``tilik dlq replay``). A 2xx answer is a delivery
+receipt on the audit topic (``hub.delivery.receipt``); only an answer of ``{"ack": true}`` is
+also the agency's ``AlertAck``, which stops escalation.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import structlog
 from connectors.sdk.secrets import resolve_secret
 from hub.context import Hub, utcnow
 from hub.delivery.policy import RetryPolicy
+from hub.delivery.receipt import delivery_receipt
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.dispatching.agents import routing_of
 from hub.isolation import RecordIsolation, catalog_payload
-from topics.catalog import ack_spec, dispatch_spec
+from topics.catalog import AUDIT, ack_spec, dispatch_spec
 from topics.deadletters import make_dead_letter
 from topics.models import AlertAck, DeadLetterKind, Dispatch
 
@@ -76,6 +78,8 @@ def _install_agency(hub: Hub, target: WebhookTarget, policy: RetryPolicy) -> Non
                 )
             )
             return
+        receipt = delivery_receipt(dispatch, attempts=result.attempts, at=utcnow())
+        await hub.catalog.send(AUDIT, receipt)
         if result.acknowledged:
             ack = AlertAck(
                 alert_id=dispatch.alert.alert_id,

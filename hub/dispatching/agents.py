@@ -8,13 +8,20 @@ keyed by alert id, so each alert's escalation state lives in exactly one partiti
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 import structlog
 
 from hub.context import Hub, due_entries, utcnow
-from hub.dispatching.escalation import Escalation, acknowledge, arm, escalate_due
+from hub.dispatching import inbox
+from hub.dispatching.escalation import (
+    Escalation,
+    NotDispatched,
+    acknowledge,
+    arm,
+    escalate_due,
+)
+from hub.dispatching.inbox import Acknowledged, Due, RecordRef, Resolved, Routed
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.gaps import guarded, watch_stalls
@@ -22,7 +29,8 @@ from hub.isolation import RecordIsolation, internal_json, message_headers
 from hub.routing import RoutingTable, load_routes
 from topics import codec
 from topics.catalog import ALERTS, ack_spec, agency_of_ack_topic
-from topics.models import AlertAck, Dispatch
+from topics.deadletters import make_dead_letter
+from topics.models import AlertAck
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.dispatching"
@@ -45,7 +53,7 @@ def install(hub: Hub) -> AlertOutlet:
     # not the payload, says who acknowledged.
     ack_specs = {spec.name: spec for spec in map(ack_spec, sorted(routing.agencies))}
 
-    def ack_of(message: Any) -> tuple[str, AlertAck]:
+    def ack_of(message: Any) -> Acknowledged:
         spec = ack_specs[message.topic]
         ack = codec.decode_as(spec, AlertAck, message.value, message_headers(message))
         sender = agency_of_ack_topic(spec.name)
@@ -53,11 +61,11 @@ def install(hub: Hub) -> AlertOutlet:
             raise codec.InvalidMessage(
                 f"an acknowledgement on {spec.name} must name agency {sender!r}, not {ack.agency!r}"
             )
-        return sender, ack
+        source = RecordRef(topic=message.topic, partition=message.partition, offset=message.offset)
+        return Acknowledged(ack=ack, source=source)
 
-    async def forward_ack(acknowledged: tuple[str, AlertAck]) -> None:
-        sender, ack = acknowledged
-        await outlet.to_inbox(ack.alert_id, {"ack": sender})
+    async def forward_ack(acknowledged: Acknowledged) -> None:
+        await outlet.to_inbox(acknowledged.ack.alert_id, acknowledged)
 
     async def on_ack_event(event: Any) -> None:
         await isolation.handle(event, ack_of, forward_ack)
@@ -67,24 +75,57 @@ def install(hub: Hub) -> AlertOutlet:
         async for event in guarded(stream.events(), hub.gaps):
             await on_ack_event(event)
 
+    async def refuse(acknowledged: Acknowledged, refusal: NotDispatched) -> None:
+        source = acknowledged.source
+        await hub.catalog.dead_letter(
+            make_dead_letter(
+                reason=str(refusal),
+                error_type=type(refusal).__name__,
+                component=COMPONENT,
+                payload=acknowledged.ack.model_dump_json(),
+                key=acknowledged.ack.alert_id,
+                source_topic=source.topic,
+                source_partition=source.partition,
+                source_offset=source.offset,
+            )
+        )
+        log.warning(
+            "acknowledgement refused",
+            alert_id=acknowledged.ack.alert_id,
+            agency=acknowledged.ack.agency,
+            topic=source.topic,
+            offset=source.offset,
+        )
+
     async def on_inbox_record(record: tuple[Any, Any]) -> None:
-        key, message = record
+        key, value = record
         alert_id = str(key)
+        message = inbox.read(value)
         stored = escalations.get(alert_id)
         current = Escalation.model_validate(stored) if stored is not None else None
-        if "arm" in message:
-            updated = arm(current, Dispatch.model_validate(message["arm"]))
-        elif "ack" in message:
-            updated = acknowledge(current, alert_id, str(message["ack"]))
+        if isinstance(message, Routed):
+            updated = arm(current, message.arm)
+        elif isinstance(message, Acknowledged):
+            if current is None:
+                # Nothing escalates for this alert (no deadline, or it resolved): nothing to stop.
+                log.info("acknowledgement of an alert without escalation", alert_id=alert_id)
+                return
+            try:
+                updated = acknowledge(current, message.ack.agency)
+            except NotDispatched as refusal:
+                await refuse(message, refusal)
+                return
             log.info(
-                "escalation stopped by acknowledgement", alert_id=alert_id, agency=message["ack"]
+                "escalation stopped by acknowledgement",
+                alert_id=alert_id,
+                agency=message.ack.agency,
             )
-        elif "resolved" in message:
+        elif isinstance(message, Resolved):
             if current is not None:
                 del escalations[alert_id]
             return
-        elif "due" in message and current is not None:
-            updated, sent = escalate_due(current, routing, datetime.fromisoformat(message["due"]))
+        elif current is not None:
+            updated, sent = escalate_due(current, routing, message.due)
             # The escalation state is stored next: its dispatches must be out first.
             await asyncio.gather(*[await outlet.dispatch(dispatch) for dispatch in sent])
         else:
@@ -115,7 +156,7 @@ def install(hub: Hub) -> AlertOutlet:
         async for alert_id, version, stored in due_entries(due, escalations, now):
             deadline = Escalation.model_validate(stored).next_deadline()
             if deadline is not None and deadline <= now:
-                await hub.catalog.send_json(escalation_inbox, alert_id, {"due": now.isoformat()})
+                await outlet.to_inbox(alert_id, Due(due=now))
                 # The escalate agent's write touches it again; until then, not before next run.
                 next_at = now.timestamp() + hub.config.escalation_check_every_s
             elif deadline is not None:

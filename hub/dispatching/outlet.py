@@ -16,6 +16,7 @@ import faust
 import structlog
 
 from hub.context import utcnow
+from hub.dispatching.inbox import InboxMessage, Resolved, Routed
 from hub.edge import CatalogTopics
 from hub.routing import RoutingTable, make_dispatch
 from topics.catalog import ALERTS, dispatch_spec
@@ -45,15 +46,14 @@ class AlertOutlet:
         if self.routing is None:
             return deliveries
         now = utcnow()
-        for decision in self.routing.route(alert):
-            dispatch = make_dispatch(alert, decision, now)
+        dispatches = [make_dispatch(alert, d, now) for d in self.routing.route(alert)]
+        for dispatch in dispatches:
             deliveries.append(await self.dispatch(dispatch))
-            if dispatch.ack_deadline is not None:
-                deliveries.append(
-                    await self.to_inbox(alert.alert_id, {"arm": dispatch.model_dump(mode="json")})
-                )
+        if any(d.ack_deadline is not None for d in dispatches):
+            # Every agency it went to, so that any of them may acknowledge it.
+            deliveries.append(await self.to_inbox(alert.alert_id, Routed(arm=dispatches)))
         if alert.status == AlertStatus.RESOLVED:
-            deliveries.append(await self.to_inbox(alert.alert_id, {"resolved": True}))
+            deliveries.append(await self.to_inbox(alert.alert_id, Resolved()))
         return deliveries
 
     async def publish_all(self, alerts: Iterable[Alert]) -> None:
@@ -75,7 +75,9 @@ class AlertOutlet:
         )
         return delivery
 
-    async def to_inbox(self, alert_id: str, message: dict[str, Any]) -> Delivery:
+    async def to_inbox(self, alert_id: str, message: InboxMessage) -> Delivery:
         """A message for the escalation agent, in the partition of the alert's escalation state."""
         assert self.escalation_inbox is not None
-        return await self.catalog.send_json(self.escalation_inbox, alert_id, message)
+        return await self.catalog.send_json(
+            self.escalation_inbox, alert_id, message.model_dump(mode="json")
+        )

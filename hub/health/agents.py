@@ -14,15 +14,9 @@ from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex
 from hub.gaps import guarded, watch_stalls
 from hub.health.coverage import compute_coverage
-from hub.health.state import (
-    CameraHealth,
-    offline_check_at,
-    offline_due,
-    on_registry,
-    on_silence_check,
-    on_status,
-)
+from hub.health.state import CameraHealth, check_at, on_registry, on_silence_check, on_status
 from hub.isolation import RecordIsolation, catalog_entry, catalog_payload, internal_json
+from hub.rules import RuleEngine
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
 from topics.models import CameraRecord, CameraStatus
 
@@ -30,9 +24,10 @@ log = structlog.get_logger(__name__)
 COMPONENT = "hub.health"
 
 
-def install(hub: Hub, outlet: AlertOutlet) -> None:
+def install(hub: Hub, outlet: AlertOutlet, engine: RuleEngine) -> None:
     app = hub.app
     config = hub.config
+    silence_s = config.silence_s(engine.ruleset)
     partitions = CAMERA_STATUS.partitions
     health = hub.table("camera-health", partitions)
     silence_checks = hub.internal_topic("health-silence-checks", partitions)
@@ -63,7 +58,11 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         key, record = entry
         assert record is None or isinstance(record, CameraRecord)
         camera_id = record.camera_id if record is not None else key
-        store(on_registry(load(camera_id), camera_id, record, partition, utcnow()))
+        updated, alerts = on_registry(
+            load(camera_id), camera_id, record, partition, utcnow(), engine
+        )
+        await publish(alerts)
+        store(updated)
 
     @app.agent(hub.catalog.topic(CAMERA_REGISTRY), name="hub.health.registry")
     async def registry_agent(stream: Any) -> None:
@@ -73,7 +72,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
             )
 
     async def apply_status(partition: int, status: CameraStatus) -> None:
-        updated, alerts = on_status(load(status.camera_id), status, partition)
+        updated, alerts = on_status(load(status.camera_id), status, partition, utcnow(), engine)
         await publish(alerts)
         store(updated)
 
@@ -94,16 +93,9 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         current = load(str(check["camera_id"]))
         if current is None:
             return
-        updated, alerts = on_silence_check(
-            current,
-            datetime.fromisoformat(check["at"]),
-            config.offline_after_s,
-            config.offline_rule_id,
-            config.offline_severity,
-            config.offline_scope,
-        )
-        if alerts:
-            await publish(alerts)
+        updated, alerts = on_silence_check(current, datetime.fromisoformat(check["at"]), engine)
+        await publish(alerts)
+        if updated != current:
             store(updated)
 
     @app.agent(silence_checks, name="hub.health.silence")
@@ -118,7 +110,7 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
         now = utcnow()
         async for camera_id, version, stored in due_entries(due, health, now):
             current = CameraHealth.model_validate(stored)
-            if offline_due(current, now, config.offline_after_s, config.offline_scope):
+            if on_silence_check(current, now, engine) != (current, []):
                 await hub.catalog.send_json(
                     silence_checks,
                     camera_id,
@@ -128,14 +120,17 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
                 # The silence agent's write touches it again; until then, not before the next run.
                 due.schedule(camera_id, now.timestamp() + config.health_check_every_s, version)
                 continue
-            # Nothing to wait for (offline already, revoked): look again now and then regardless.
-            check_at = offline_check_at(current, config.offline_after_s, config.offline_scope)
-            due.schedule(camera_id, check_at or now.timestamp() + RECHECK_CAP_S, version)
+            # Nothing to wait for (no offline rule watches it): look again now and then regardless.
+            due.schedule(
+                camera_id,
+                check_at(current, now, engine) or now.timestamp() + RECHECK_CAP_S,
+                version,
+            )
 
     @app.page("/coverage")
     async def coverage_page(web: View, request: Request) -> Response:
         cameras = (CameraHealth.model_validate(v) for _, v in list(health.items()))
-        coverage = compute_coverage(cameras, utcnow(), config.offline_after_s)
+        coverage = compute_coverage(cameras, utcnow(), silence_s)
         return web.json(coverage.model_dump(mode="json"))
 
     hub.extras["health_table"] = health
