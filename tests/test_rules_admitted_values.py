@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from hub.harness import RuleHarness
 from hub.health.state import on_registry, on_silence_check, on_status
 from hub.rules import RuleEngine, load_rules
-from hub.rules.testing import RuleHarness, camera
+from hub.rules.testing import camera
 from topics import codec
 from topics.catalog import ALERTS
 from topics.identity import event_id

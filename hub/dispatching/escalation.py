@@ -9,10 +9,12 @@ the state keeps every agency that received it (escalations included).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.dispatching.inbox import Acknowledged, InboxMessage, Resolved, Routed
 from hub.routing import RoutingTable, make_dispatch
 from topics.models import Dispatch
 
@@ -88,3 +90,34 @@ def escalate_due(
             waiting[step.agency] = escalated
     agencies = sorted({*state.dispatched_to, *(d.agency for d in sent)})
     return state.model_copy(update={"waiting": waiting, "dispatched_to": agencies}), sent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one inbox message does to an alert's escalation: the state to keep (``None``: none
+    any more), the dispatches of escalation to send first, and an acknowledgement refused."""
+
+    state: Escalation | None
+    sent: list[Dispatch] = field(default_factory=list)
+    refused: NotDispatched | None = None
+    changed: bool = True
+
+
+def receive(current: Escalation | None, message: InboxMessage, routing: RoutingTable) -> Outcome:
+    """One inbox message applied to the alert's escalation state."""
+    unchanged = Outcome(current, changed=False)
+    if isinstance(message, Routed):
+        return Outcome(arm(current, message.arm))
+    if isinstance(message, Resolved):
+        return Outcome(None, changed=current is not None)
+    if current is None:
+        # An acknowledgement or a deadline of an alert without escalation (none was armed, or
+        # it resolved): nothing to stop or send.
+        return unchanged
+    if isinstance(message, Acknowledged):
+        try:
+            return Outcome(acknowledge(current, message.ack.agency))
+        except NotDispatched as refusal:
+            return Outcome(current, refused=refusal, changed=False)
+    updated, sent = escalate_due(current, routing, message.due)
+    return Outcome(updated, sent)
