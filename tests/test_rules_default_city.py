@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hub.harness import RuleHarness
 from hub.routing import load_default_routes, make_dispatch
 from hub.rules import RuleEngine, load_default_rules
-from hub.rules.testing import RuleHarness, camera, event, status
+from hub.rules.testing import camera, event, status
 from topics.models import AlertStatus, CameraState, EventKind, ObjectClass, SiteType
 
 JKT = ZoneInfo("Asia/Jakarta")
