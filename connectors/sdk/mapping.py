@@ -36,7 +36,8 @@ class VendorEvent:
     """One vendor event as parsed from the wire, before mapping.
 
     ``channel`` is the 1-based channel number (None: the device itself); ``active`` is None for a
-    pulse; ``discriminator`` tells apart two events of the same code and time (a device counter).
+    pulse; ``discriminator`` tells apart two events of the same code and time (a device counter);
+    ``raw`` is what of the event could not be read, kept as the device sent it (``unreadable_raw``).
     """
 
     code: str
@@ -46,6 +47,20 @@ class VendorEvent:
     fields: Mapping[str, str] = field(default_factory=dict)
     discriminator: str | None = None
     payload: str = ""
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+
+#: how much of an unreadable value an event keeps (the catalog's ``LongText``)
+RAW_VALUE_CHARS = 4096
+
+
+def unreadable_raw(name: str, text: str) -> dict[str, str]:
+    """An event's ``raw`` for a value ``name`` that could not be read: the text as sent (cut at
+    the catalog's bound, and saying so), so an operator sees what the device meant."""
+    raw = {name: text[:RAW_VALUE_CHARS], "unreadable": name}
+    if len(text) > RAW_VALUE_CHARS:
+        raw["truncated"] = "true"
+    return raw
 
 
 @dataclass(frozen=True)
@@ -264,6 +279,7 @@ class EventMapper:
                 vendor_topic=event.code,
             ),
             attributes=extract_attributes(rule, event.fields),
+            raw=dict(event.raw) or None,
         )
 
     def _log_unknown(self, code: str, device: DeviceContext) -> None:
