@@ -35,7 +35,8 @@ and watches the cameras on its assigned partitions whose record names its connec
   finds it, never holding that round or the next one up.
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
-  device and vendor topic). ``RetriableError`` restarts the stream after a per-device
+  device and vendor topic), with the device's vendor and model from its registry record as
+  headers, so the gaps in the event tables can be counted per model (``tilik dlq unknown``). ``RetriableError`` restarts the stream after a per-device
   exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``;
   ``ConfigurationError`` and ``FatalConnectorError`` stop that device until its record changes.
 - **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
@@ -144,6 +145,14 @@ class Unwatched:
     target: DeviceTarget
     state: WatchState
     reason: str
+
+
+def device_headers(target: DeviceTarget) -> dict[str, str]:
+    """A device's vendor and model, as its registry record says, for its dead letters."""
+    record = target.representative
+    return {
+        name: value for name, value in (("vendor", record.vendor), ("model", record.model)) if value
+    }
 
 
 class WatchService:
@@ -556,7 +565,7 @@ class WatchService:
                 component=self.component,
                 payload=item.payload,
                 source_device=item.device_id,
-                headers={"vendor_topic": item.vendor_topic},
+                headers={"vendor_topic": item.vendor_topic, **device_headers(watch.target)},
             )
         )
         self.metrics.dead_letters += 1
@@ -597,6 +606,7 @@ class WatchService:
                 component=self.component,
                 payload=exc.payload,
                 source_device=watch.target.device_id,
+                headers=device_headers(watch.target),
             )
         )
         self.metrics.dead_letters += 1
