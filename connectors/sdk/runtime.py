@@ -39,6 +39,9 @@ and watches the cameras on its assigned partitions whose record names its connec
   headers, so the gaps in the event tables can be counted per model (``tilik dlq unknown``). ``RetriableError`` restarts the stream after a per-device
   exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``;
   ``ConfigurationError`` and ``FatalConnectorError`` stop that device until its record changes.
+- **Channels.** A connector learns which camera each of its device's channel references selects
+  (``connectors.sdk.channels``) from the records this process watches, kept current as they
+  change, so an NVR's or encoder's event lands on its channel's camera.
 - **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
   connector instance for that device in this process (not persisted across restarts).
 
@@ -67,6 +70,7 @@ from connectors.sdk.base import (
     DeviceTarget,
     UnparsedEvent,
 )
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -327,6 +331,7 @@ class WatchService:
                 restart.append(device)
             else:
                 watch.target = target
+                watch.connector.channels = ChannelMap.from_records(target.records)
                 kept.append(target)
         await self._stop_devices(gone + restart)
         self._unwatched = {d: u for d, u in self._unwatched.items() if d in targets}
@@ -356,6 +361,7 @@ class WatchService:
             config.credentials()
             state = WatchState.INVALID_CONFIG
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
+            connector.channels = ChannelMap.from_records(target.records)
         except (ConnectorError, ValueError) as exc:
             await self._cannot_watch(target, state, exc)
             return

@@ -19,6 +19,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.sdk.channels import channel_ref
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.mapping import EventRule, VendorEvent, flatten_json, unreadable_raw
@@ -160,6 +161,8 @@ EVENT_TABLE: dict[str, EventRule] = {
 }
 
 HEARTBEAT = "Heartbeat"
+#: how a record names its channel, from 0 (``connectors.sdk.channels``)
+INDEX = "index"
 _RECORD_START = re.compile(r"(?:^|\r?\n)(?=Code=)")
 _ACTIVE = {"start": True, "stop": False, "pulse": None}
 #: the highest 0-based channel index a Dahua device reports
@@ -197,7 +200,8 @@ def parse_event_record(text: str, *, device: str | None = None, now: datetime) -
             f"eventManager {code[:64]}: unknown action {action[:32]!r}", device=device
         )
     data, unreadable = _data(data_text)
-    channel = _channel(fields.get("index"), code, device)
+    index = fields.get(INDEX)
+    channel = _channel(index, code, device)
     flat = flatten_json(data) if isinstance(data, dict) else {}
     if channel is not None:
         flat[NUMBER] = str(channel)
@@ -213,6 +217,7 @@ def parse_event_record(text: str, *, device: str | None = None, now: datetime) -
         discriminator=_discriminator(data),
         payload=text,
         raw=unreadable,
+        channel_refs=(channel_ref(INDEX, channel - 1),) if channel is not None else (),
     )
 
 

@@ -1,0 +1,157 @@
+"""Channel identity: a multi-channel device's event lands on its channel's registry camera, through
+the channel references discovery keeps in each record (``connectors.sdk.channels``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from connectors.private_vendors.hikvision.connector import HikvisionConnector, reconcile_channels
+from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
+from connectors.private_vendors.kits import VENDORS
+from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.channels import CHANNEL_REFS, ChannelCamera, ChannelMap, record_refs
+from connectors.sdk.example.connector import ExampleConfig, ExampleConnector
+from connectors.sdk.registration import register
+from topics.examples import camera_record
+from topics.models import CameraRecord, DeviceEvent
+
+PASSWORD = "hik-Chan-Pa55"
+REF = "admin@env:TILIK_CAMERA_SECRET_TEST_CHANNELS"
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_CHANNELS", PASSWORD)
+
+
+# --- the shared mechanism ----------------------------------------------------------------
+
+
+def test_a_reference_selects_its_camera_first_known_wins_and_a_shared_one_selects_none() -> None:
+    channels = ChannelMap()
+    one, two = ChannelCamera("cam-1", 1), ChannelCamera("cam-2", 2)
+    channels.add(two, ["channelid=2", "shared=x"])
+    channels.add(one, ["channelid=1", "shared=x"])
+    assert channels.resolve(["nothing=1", "channelid=2", "channelid=1"]) == two
+    assert channels.resolve(["shared=x"]) is None  # two cameras claim it: it says nothing
+    assert channels.resolve(["shared=x", "channelid=1"]) == one
+    assert channels.first == one
+
+
+def test_onboarding_keeps_the_references_and_the_runtime_config_ignores_them() -> None:
+    fresh = camera_record("refs").model_copy(
+        update={"channel": 2, "connector_config": {CHANNEL_REFS: ["index=1"]}}
+    )
+    config = ExampleConfig.model_validate(
+        {"address": "10.1.2.3:80", "credential_ref": "admin@env:TILIK_CAMERA_SECRET_X"}
+    )
+    record = register(fresh, None, config=config, connector_config={"scheme": "https"})
+    assert record.connector_config == {CHANNEL_REFS: ["index=1"], "scheme": "https"}
+    assert record_refs(record) == ["index=1"]
+    # The config the runtime watches with has no such field, and is still valid.
+    rebuilt = ExampleConnector.config_from_record(record)
+    assert rebuilt.scheme == "https"
+
+
+# --- Hikvision: analog inputs, IP channels, InputProxy ids --------------------------------
+
+
+def test_a_pure_nvr_numbers_its_ip_channels_by_their_inputproxy_id() -> None:
+    channels = reconcile_channels([], [(1, "a"), (2, "b")], {1: True, 2: False})
+    assert [(c.number, c.online) for c in channels] == [(1, True), (2, False)]
+    assert channels[0].refs == ("channelid=1", "dynchannelid=1", "channelid=33")
+
+
+def test_a_hybrid_recorder_numbers_ip_channels_after_its_analog_inputs() -> None:
+    channels = reconcile_channels([(1, "A1"), (2, "A2")], [(1, "IP1"), (2, "IP2")], {2: False})
+    assert [(c.number, c.name, c.online) for c in channels] == [
+        (1, "A1", None),
+        (2, "A2", None),
+        (3, "IP1", None),
+        (4, "IP2", False),
+    ]
+    assert channels[0].refs == ("channelid=1",)
+    assert channels[2].refs == ("channelid=3", "dynchannelid=1", "channelid=33")
+
+
+def test_inputproxy_ids_already_past_the_analog_inputs_are_taken_as_they_are() -> None:
+    channels = reconcile_channels([(1, "A1"), (2, "A2")], [(3, "IP1")], {})
+    assert [c.number for c in channels] == [1, 2, 3]
+    assert channels[2].refs == ("channelid=3", "dynchannelid=1", "dynchannelid=3", "channelid=33")
+
+
+def _hikvision(address: str) -> HikvisionConnector:
+    connector = VENDORS["hikvision"].make(address, REF, reconnect_initial_s=0.05, timeout_s=3)
+    assert isinstance(connector, HikvisionConnector)
+    return connector
+
+
+async def _events(connector: HikvisionConnector, count: int) -> list[DeviceEvent | UnparsedEvent]:
+    found: list[DeviceEvent | UnparsedEvent] = []
+
+    async def read() -> None:
+        async for item in connector.events():
+            found.append(item)
+            if len(found) == count:
+                return
+
+    await asyncio.wait_for(read(), 20)
+    return found
+
+
+async def test_a_hybrid_recorder_s_events_land_on_each_channel_s_registry_camera() -> None:
+    async with HikvisionSimulator(
+        channels=5, analog_channels=2, password=PASSWORD, event_rate=0
+    ) as sim:
+        discovering = _hikvision(sim.addresses[0])
+        try:
+            records = await discovering.discover()
+        finally:
+            await discovering.close()
+        assert [(r.channel, r.name) for r in records] == [
+            (1, "Camera 01"),
+            (2, "Camera 02"),
+            (3, "IPCamera 01"),
+            (4, "IPCamera 02"),
+            (5, "IPCamera 03"),
+        ]
+        assert record_refs(records[3]) == ["channelid=4", "dynchannelid=2", "channelid=34"]
+        # The watching connector is a new instance: it knows the channels from the records.
+        watching = _hikvision(sim.addresses[0])
+        watching.channels = ChannelMap.from_records(records)
+        device = sim.devices[0]
+        for channel in (1, 3, 5, 2, 4):
+            await device.emit("VMD", channel=channel)
+        try:
+            events = await _events(watching, 5)
+        finally:
+            await watching.close()
+    by_channel: dict[int | None, CameraRecord] = {r.channel: r for r in records}
+    assert [(e.source.channel, e.camera_id) for e in events if isinstance(e, DeviceEvent)] == [
+        (channel, by_channel[channel].camera_id) for channel in (1, 3, 5, 2, 4)
+    ]
+
+
+async def test_an_alert_naming_an_ip_channel_only_by_its_inputproxy_id_finds_its_camera() -> None:
+    async with HikvisionSimulator(
+        channels=4, analog_channels=2, password=PASSWORD, event_rate=0
+    ) as sim:
+        connector = _hikvision(sim.addresses[0])
+        try:
+            records = {r.channel: r.camera_id for r in await connector.discover()}
+            # Firmware that numbers channelID from 33 for IP channels, whatever the analog count.
+            device = sim.devices[0]
+            device.variants = (
+                b'<EventNotificationAlert version="2.0"><channelID>34</channelID>'
+                b"<dynChannelID>2</dynChannelID><dateTime>2026-11-29T10:00:00+07:00</dateTime>"
+                b"<eventType>VMD</eventType><eventState>active</eventState>"
+                b"</EventNotificationAlert>",
+            )
+            await device.emit("VMD", channel=4)
+            (event,) = await _events(connector, 1)
+        finally:
+            await connector.close()
+    assert isinstance(event, DeviceEvent)
+    assert (event.source.channel, event.camera_id) == (4, records[4])
