@@ -155,3 +155,126 @@ async def test_an_alert_naming_an_ip_channel_only_by_its_inputproxy_id_finds_its
             await connector.close()
     assert isinstance(event, DeviceEvent)
     assert (event.source.channel, event.camera_id) == (4, records[4])
+
+
+# --- ONVIF: an encoder of several video sources ----------------------------------------------
+
+ONVIF_PASSWORD = "Enkoder-Sandi-31"
+ONVIF_REF = "admin@env:TILIK_CAMERA_SECRET_TEST_ONVIF_CHANNELS"
+
+#: (topic, Source items, Data items, the video source the event is about: 1-based)
+ENCODER_EVENTS = [
+    ("tns1:VideoSource/MotionAlarm", {"Source": "VideoSource_2"}, {"State": "true"}, 2),
+    (
+        "tns1:RuleEngine/CellMotionDetector/Motion",
+        {
+            "VideoSourceConfigurationToken": "VideoSourceConfig_3",
+            "VideoAnalyticsConfigurationToken": "VideoAnalytics_3",
+            "Rule": "ch3-motion",
+        },
+        {"IsMotion": "true"},
+        3,
+    ),
+    (
+        "tns1:RuleEngine/TamperDetector/Tamper",
+        {"VideoAnalyticsConfigurationToken": "VideoAnalytics_1", "Rule": "ch1-tamper"},
+        {"IsTamper": "true"},
+        1,
+    ),
+    ("tns1:VideoSource/SignalLoss", {"InputToken": "VideoSource_3"}, {"State": "true"}, 3),
+    # A Source no channel is known by: the device's first camera.
+    (
+        "tns1:RuleEngine/LineDetector/Crossed",
+        {"VideoSourceConfigurationToken": "elsewhere", "Rule": "nowhere"},
+        {"ObjectId": "5"},
+        1,
+    ),
+]
+
+
+@pytest.mark.parametrize("prober", ["zeep", "raw"])
+async def test_an_onvif_encoder_s_video_sources_are_cameras_and_its_events_land_on_them(
+    prober: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.onvif.connector import OnvifConnector
+    from connectors.onvif.device import OnvifDevice
+    from connectors.onvif.probe import ProbeTarget, probe_many
+    from connectors.onvif.simulator import OnvifFleet
+    from connectors.onvif.soap import SoapTransport, TransportLimits
+    from connectors.onvif.zeep_device import ZeepOnvifDevice
+
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_CHANNELS", ONVIF_PASSWORD)
+    async with OnvifFleet(
+        cameras=1, username="admin", password=ONVIF_PASSWORD, seed=41, video_sources=3
+    ) as fleet:
+        camera = fleet.cameras[0]
+        async with SoapTransport(TransportLimits(timeout_s=5)) as transport:
+            report = await probe_many(
+                transport,
+                [ProbeTarget(camera.address, credential_ref=ONVIF_REF)],
+                prober=ZeepOnvifDevice if prober == "zeep" else OnvifDevice,
+            )
+        records = sorted(report.records, key=lambda r: r.channel or 0)
+        assert [(r.channel, [s.token for s in r.streams]) for r in records] == [
+            (n, [f"Ch{n}_Profile_1", f"Ch{n}_Profile_2"]) for n in (1, 2, 3)
+        ]
+        assert len({r.camera_id for r in records}) == 3 and len({r.device_id for r in records}) == 1
+        assert record_refs(records[2]) == [
+            "videosource=VideoSource_3",
+            "videosourceconfiguration=VideoSourceConfig_3",
+            "videoanalyticsconfiguration=VideoAnalytics_3",
+        ]
+        # Watched as the runtime watches it: from any one of its records, with the device's map.
+        connector = OnvifConnector(OnvifConnector.config_from_record(records[1]))  # type: ignore[arg-type]
+        connector.channels = ChannelMap.from_records(records)
+        found: list[DeviceEvent] = []
+
+        async def read() -> None:
+            async for item in connector.events():
+                # What the device initialises a subscription with is no condition: left out.
+                if (
+                    isinstance(item, DeviceEvent)
+                    and item.active is not False
+                    and item.source.vendor_topic in {topic for topic, *_ in ENCODER_EVENTS}
+                ):
+                    found.append(item)
+                    if len(found) == len(ENCODER_EVENTS):
+                        return
+
+        try:
+            reading = asyncio.create_task(read())
+            while connector.subscription is None or len(camera.subscriptions) < 1:
+                await asyncio.sleep(0.05)
+            for topic, source, data, _channel in ENCODER_EVENTS:
+                camera.inject(topic, source=source, data=data)
+            await asyncio.wait_for(reading, 20)
+            statuses = await connector.health()
+        finally:
+            await connector.close()
+    cameras = {r.channel: r.camera_id for r in records}
+    assert [(e.source.vendor_topic, e.source.channel, e.camera_id) for e in found] == [
+        (topic, channel, cameras[channel]) for topic, _s, _d, channel in ENCODER_EVENTS
+    ]
+    assert sorted(s.camera_id for s in statuses) == sorted(cameras.values())
+
+
+async def test_a_single_source_camera_keeps_its_id_and_one_record() -> None:
+    from datetime import timedelta
+
+    from connectors.onvif.device import DeviceInfo, DeviceSnapshot, MediaProfile, ServiceAddresses
+    from connectors.onvif.probe import camera_records
+    from topics.identity import camera_id
+
+    info = DeviceInfo(manufacturer="Acme", model="C1", firmware="1", serial="SN1", hardware_id=None)
+    profiles = [
+        MediaProfile("main", video_source="VS", source_configuration="VSC"),
+        MediaProfile("sub", video_source="VS", source_configuration="VSC"),
+        MediaProfile("bare"),
+    ]
+    snapshot = DeviceSnapshot(
+        "10.0.0.1:80", info, ServiceAddresses(), profiles=profiles, clock_offset=timedelta(0)
+    )
+    (record,) = camera_records(snapshot)
+    assert record.camera_id == camera_id(vendor="Acme", serial="SN1")
+    assert record.channel is None and [s.token for s in record.streams] == ["main", "sub", "bare"]
+    assert record_refs(record) == ["videosource=VS", "videosourceconfiguration=VSC"]

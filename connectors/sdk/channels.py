@@ -84,6 +84,11 @@ class ChannelMap:
         """The device's first camera (lowest channel): where an event of no known channel goes."""
         return self._first
 
+    @property
+    def camera_ids(self) -> list[str]:
+        """Every camera a reference selects, once each."""
+        return list(dict.fromkeys(camera.camera_id for camera in self._cameras.values()))
+
     def __bool__(self) -> bool:
         return self._first is not None
 
