@@ -278,3 +278,77 @@ async def test_a_single_source_camera_keeps_its_id_and_one_record() -> None:
     assert record.camera_id == camera_id(vendor="Acme", serial="SN1")
     assert record.channel is None and [s.token for s in record.streams] == ["main", "sub", "bare"]
     assert record_refs(record) == ["videosource=VS", "videosourceconfiguration=VSC"]
+
+
+# --- through the pipeline: onboarded, registered, watched, on a real broker ------------------
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+async def test_a_watched_hybrid_recorder_s_events_reach_the_event_topic_on_their_channel_s_camera(
+    kafka_bootstrap: str,
+) -> None:
+    import random
+    import uuid
+
+    from sdk_helpers import TopicTail, eventually, running
+
+    from connectors.sdk.runtime import RuntimeOptions, WatchService, onboard
+    from topics.admin import apply_catalog
+    from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
+    from topics.client import CatalogProducer
+
+    apply_catalog(all_topics(), bootstrap=kafka_bootstrap)
+    registry = await TopicTail(kafka_bootstrap, CAMERA_REGISTRY).start()
+    events = await TopicTail(kafka_bootstrap, DEVICE_EVENTS).start()
+    try:
+        async with HikvisionSimulator(
+            channels=4,
+            analog_channels=2,
+            password=PASSWORD,
+            event_rate=0,
+            seed=random.randrange(10_000, 1_000_000),
+        ) as sim:
+            config = {"address": sim.addresses[0], "credential_ref": REF}
+            async with CatalogProducer(kafka_bootstrap) as producer:
+                summary = await onboard(HikvisionConnector, [config], producer=producer)
+            assert summary.ok, summary.as_dict()
+            published = await registry.wait_for(
+                lambda _k, v: isinstance(v, CameraRecord) and v.address == sim.addresses[0],
+                count=4,
+            )
+            records = {v.channel: v for _k, v in published if isinstance(v, CameraRecord)}
+            # The registry keeps how the recorder names each channel in its alerts.
+            assert record_refs(records[3]) == ["channelid=3", "dynchannelid=1", "channelid=33"]
+            assert record_refs(records[2]) == ["channelid=2"]
+
+            service = WatchService(
+                HikvisionConnector,
+                bootstrap=kafka_bootstrap,
+                options=RuntimeOptions(group_id=f"watch-{uuid.uuid4().hex}", backoff_initial_s=0.1),
+            )
+            async with running(service):
+                assert await eventually(
+                    lambda: (
+                        {r.camera_id for r in records.values()}
+                        in [set(c) for c in service.watched_devices.values()]
+                    ),
+                    timeout_s=30,
+                )
+                device = sim.devices[0]
+                for channel in (3, 2, 4):
+                    await device.emit("VMD", channel=channel)
+                arrived = await events.wait_for(
+                    lambda _k, v: (
+                        isinstance(v, DeviceEvent)
+                        and v.camera_id in {r.camera_id for r in records.values()}
+                    ),
+                    count=3,
+                    timeout_s=30,
+                )
+    finally:
+        await registry.stop()
+        await events.stop()
+    got = [(v.source.channel, v.camera_id) for _k, v in arrived if isinstance(v, DeviceEvent)]
+    # Each camera is its own partition key: the order across cameras is the broker's.
+    assert sorted(got) == sorted((channel, records[channel].camera_id) for channel in (3, 2, 4))
