@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
+from core.cliopts import field_option
 from core.settings import get_settings
+from hub.config import HubConfig
+from hub.delivery.policy import RetryPolicy
 from topics.models import DeadLetterKind
 
 DEAD_LETTER_KINDS = [kind.value for kind in DeadLetterKind]
@@ -21,13 +24,9 @@ def hub() -> None:
 
 @hub.command()
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
-@click.option(
-    "--app-id", default="tilik-hub", show_default=True, help="Workers sharing it share the work."
-)
-@click.option(
-    "--web-port", type=int, default=6066, show_default=True, help="HTTP port (/coverage)."
-)
-@click.option("--web-host", default="127.0.0.1", show_default=True)
+@field_option(HubConfig, "app_id", "--app-id", help="Workers sharing it share the work.")
+@field_option(HubConfig, "web_port", "--web-port", help="HTTP port (/coverage).")
+@field_option(HubConfig, "web_host", "--web-host")
 @click.option(
     "--rules",
     "rules_path",
@@ -56,27 +55,21 @@ def hub() -> None:
     help="Seconds of silence before a camera is offline, for every offline rule "
     "[default: each offline rule's after_s].",
 )
-@click.option("--health-check-every", type=float, default=10.0, show_default=True)
-@click.option(
-    "--tick-every",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Rule timers (windows, dwell, expiry).",
+@field_option(HubConfig, "health_check_every_s", "--health-check-every")
+@field_option(
+    HubConfig, "rules_tick_every_s", "--tick-every", help="Rule timers (windows, dwell, expiry)."
 )
-@click.option("--escalation-check-every", type=float, default=5.0, show_default=True)
-@click.option(
+@field_option(HubConfig, "escalation_check_every_s", "--escalation-check-every")
+@field_option(
+    RetryPolicy,
+    "max_attempts",
     "--webhook-attempts",
-    type=int,
-    default=6,
-    show_default=True,
     help="Tries before a dispatch is dead-lettered.",
 )
-@click.option(
+@field_option(
+    RetryPolicy,
+    "base_delay_s",
     "--webhook-backoff",
-    type=float,
-    default=0.5,
-    show_default=True,
     help="First retry pause, seconds (doubles each time).",
 )
 @click.option(
@@ -105,8 +98,6 @@ def worker(
     loglevel: str,
 ) -> None:
     """Run one hub worker; start more with the same --app-id to share the load."""
-    from hub.config import HubConfig
-    from hub.delivery.policy import RetryPolicy
     from hub.worker import agencies_of, run_worker
 
     settings = get_settings()
