@@ -357,7 +357,8 @@ def dlq_list(
 @bootstrap_option
 @json_option
 def dlq_unknown(since_h: float | None, limit: int, bootstrap: str | None, as_json: bool) -> None:
-    """The vendor topics and codes no event table maps, by vendor and model, most frequent first."""
+    """The vendor topics and codes no event table maps, by connector, vendor and model, most
+    frequent first."""
     import asyncio
     import json
     from datetime import UTC, datetime, timedelta
@@ -374,11 +375,14 @@ def dlq_unknown(since_h: float | None, limit: int, bootstrap: str | None, as_jso
     if not gaps:
         click.echo("no unknown vendor topics or codes in the dead letters")
         return
-    click.echo(f"{'count':>7} {'devices':>7}  {'vendor':<16} {'model':<24} vendor topic / code")
+    click.echo(
+        f"{'count':>7} {'devices':>7}  {'connector':<12} {'vendor':<16} {'model':<24} "
+        "vendor topic / code"
+    )
     for gap in gaps:
         click.echo(
-            f"{gap.count:>7} {len(gap.devices):>7}  {gap.vendor[:16]:<16} {gap.model[:24]:<24} "
-            f"{gap.vendor_topic}"
+            f"{gap.count:>7} {len(gap.devices):>7}  {gap.connector[:12]:<12} {gap.vendor[:16]:<16} "
+            f"{gap.model[:24]:<24} {gap.vendor_topic}"
         )
 
 

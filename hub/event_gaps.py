@@ -3,8 +3,9 @@ counted by vendor and model, most frequent first, so the next table row is an ob
 
 Connectors dead-letter an event no table knows as ``unknown_event``, with the device's vendor
 topic or code and its vendor and model (from the registry record) as headers
-(``connectors.sdk.runtime``). A letter written before those headers existed is counted under
-its connector (``connector.<name>``) and an unknown model.
+(``connectors.sdk.runtime``). Each row also names the connector whose table lacks the row (a
+Hikvision camera's ONVIF topic belongs in the ONVIF table). A letter written before the vendor
+and model headers existed is counted under its connector's name and an unknown model.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ UNKNOWN = "?"
 
 @dataclass
 class EventGap:
-    """One vendor topic or code no table maps, as one vendor's model sent it."""
+    """One vendor topic or code no table maps, as one vendor's model sent it to one connector."""
 
+    connector: str
     vendor: str
     model: str
     vendor_topic: str
@@ -41,6 +43,7 @@ class EventGap:
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "connector": self.connector,
             "vendor": self.vendor,
             "model": self.model,
             "vendor_topic": self.vendor_topic,
@@ -51,26 +54,31 @@ class EventGap:
         }
 
 
-def _vendor(letter: DeadLetter) -> str:
-    vendor = letter.headers.get("vendor")
-    if vendor:
-        return vendor
+def _connector(letter: DeadLetter) -> str:
     return letter.component.removeprefix("connector.") or UNKNOWN
 
 
 def event_gaps(letters: Iterable[DeadLetter]) -> list[EventGap]:
     """The unknown events among ``letters``, one row per (vendor, model, topic or code), most
-    frequent first (then by vendor, model and topic, so the order is stable)."""
-    gaps: dict[tuple[str, str, str], EventGap] = {}
+    frequent first (then by connector, vendor, model and topic, so the order is stable)."""
+    gaps: dict[tuple[str, str, str, str], EventGap] = {}
     for letter in letters:
         if letter.kind != DeadLetterKind.UNKNOWN_EVENT:
             continue
         topic = letter.headers.get("vendor_topic")
         if not topic:
             continue
-        key = (_vendor(letter), letter.headers.get("model") or UNKNOWN, topic)
+        connector = _connector(letter)
+        key = (
+            connector,
+            letter.headers.get("vendor") or connector,
+            letter.headers.get("model") or UNKNOWN,
+            topic,
+        )
         gap = gaps.get(key)
         if gap is None:
             gap = gaps[key] = EventGap(*key)
         gap.add(letter)
-    return sorted(gaps.values(), key=lambda g: (-g.count, g.vendor, g.model, g.vendor_topic))
+    return sorted(
+        gaps.values(), key=lambda g: (-g.count, g.connector, g.vendor, g.model, g.vendor_topic)
+    )

@@ -21,6 +21,7 @@ from topics.models import DeadLetter, DeadLetterKind
 
 TILIK = str(Path(sys.executable).parent / "tilik")
 AT = datetime(2026, 11, 29, 12, tzinfo=UTC)
+ONVIF = "connector.onvif"
 
 
 def letter(
@@ -50,9 +51,12 @@ def test_gaps_are_counted_per_vendor_model_and_code_most_frequent_first() -> Non
         letter("PIR", vendor="hikvision", model="DS-2CD2143", device="dev-1"),
         letter("PIR", vendor="hikvision", model="DS-2CD2143", device="dev-2", minutes=5),
         letter("PIR", vendor="hikvision", model="DS-7608NI", device="dev-3"),
-        letter("tns1:RuleEngine/Foo", vendor="Axis", model="P1455", minutes=1),
-        letter("tns1:RuleEngine/Foo", vendor="Axis", model="P1455", minutes=2),
-        letter("tns1:RuleEngine/Foo", vendor="Axis", model="P1455", minutes=3),
+        *(
+            letter("tns1:RuleEngine/Foo", vendor="Axis", model="P1455", minutes=m, component=ONVIF)
+            for m in (1, 2, 3)
+        ),
+        # The same vendor's camera, through ONVIF: a row of the ONVIF table.
+        letter("tns1:Device/Trigger/PIR", vendor="hikvision", model="DS-2CD2143", component=ONVIF),
         # Unreadable input is no gap in a table; a letter without a topic names none.
         letter("PIR", vendor="hikvision", model="X", kind=DeadLetterKind.DEVICE_INPUT),
         letter(None, vendor="hikvision", model="X"),
@@ -61,12 +65,14 @@ def test_gaps_are_counted_per_vendor_model_and_code_most_frequent_first() -> Non
     ]
     rows = [gap.as_dict() for gap in event_gaps(letters)]
     assert [
-        (r["vendor"], r["model"], r["vendor_topic"], r["count"], r["devices"]) for r in rows
+        (r["connector"], r["vendor"], r["model"], r["vendor_topic"], r["count"], r["devices"])
+        for r in rows
     ] == [
-        ("Axis", "P1455", "tns1:RuleEngine/Foo", 3, 1),
-        ("hikvision", "DS-2CD2143", "PIR", 2, 2),
-        ("dahua", UNKNOWN, "SmartMotionHuman", 1, 1),
-        ("hikvision", "DS-7608NI", "PIR", 1, 1),
+        ("onvif", "Axis", "P1455", "tns1:RuleEngine/Foo", 3, 1),
+        ("hikvision", "hikvision", "DS-2CD2143", "PIR", 2, 2),
+        ("dahua", "dahua", UNKNOWN, "SmartMotionHuman", 1, 1),
+        ("hikvision", "hikvision", "DS-7608NI", "PIR", 1, 1),
+        ("onvif", "hikvision", "DS-2CD2143", "tns1:Device/Trigger/PIR", 1, 1),
     ]
     assert (rows[1]["first_seen"], rows[1]["last_seen"]) == (
         AT.isoformat(),
@@ -86,7 +92,10 @@ async def test_tilik_dlq_unknown_lists_the_broker_s_unknown_events_by_vendor_and
     sent = [
         *(letter("PIR", vendor=hik, model="DS-2CD2143", device=f"dev-{i % 2}") for i in range(3)),
         letter("IO", vendor=hik, model="DS-7608NI"),
-        *(letter("tns1:Device/Trigger/tnshik:AlarmIn", vendor=onvif, model="C1") for _ in range(2)),
+        *(
+            letter("tns1:Device/Trigger/tnshik:AlarmIn", vendor=onvif, model="C1", component=ONVIF)
+            for _ in range(2)
+        ),
         letter("PIR", vendor=hik, model="DS-2CD2143", kind=DeadLetterKind.DEVICE_INPUT),
     ]
     async with CatalogProducer(kafka_bootstrap) as producer:
@@ -101,11 +110,12 @@ async def test_tilik_dlq_unknown_lists_the_broker_s_unknown_events_by_vendor_and
     )
     rows = [row for row in json.loads(result.stdout) if row["vendor"] in (hik, onvif)]
     assert [
-        (r["vendor"], r["model"], r["vendor_topic"], r["count"], r["devices"]) for r in rows
+        (r["connector"], r["vendor"], r["model"], r["vendor_topic"], r["count"], r["devices"])
+        for r in rows
     ] == [
-        (hik, "DS-2CD2143", "PIR", 3, 2),
-        (onvif, "C1", "tns1:Device/Trigger/tnshik:AlarmIn", 2, 1),
-        (hik, "DS-7608NI", "IO", 1, 1),
+        ("hikvision", hik, "DS-2CD2143", "PIR", 3, 2),
+        ("onvif", onvif, "C1", "tns1:Device/Trigger/tnshik:AlarmIn", 2, 1),
+        ("hikvision", hik, "DS-7608NI", "IO", 1, 1),
     ]
     table = subprocess.run(
         [
@@ -127,6 +137,7 @@ async def test_tilik_dlq_unknown_lists_the_broker_s_unknown_events_by_vendor_and
     assert table[0].split() == [
         "count",
         "devices",
+        "connector",
         "vendor",
         "model",
         "vendor",
@@ -136,7 +147,7 @@ async def test_tilik_dlq_unknown_lists_the_broker_s_unknown_events_by_vendor_and
     ]
     mine = [line.split() for line in table if hik in line or onvif in line]
     assert mine == [
-        ["3", "2", hik, "DS-2CD2143", "PIR"],
-        ["2", "1", onvif, "C1", "tns1:Device/Trigger/tnshik:AlarmIn"],
-        ["1", "1", hik, "DS-7608NI", "IO"],
+        ["3", "2", "hikvision", hik, "DS-2CD2143", "PIR"],
+        ["2", "1", "onvif", onvif, "C1", "tns1:Device/Trigger/tnshik:AlarmIn"],
+        ["1", "1", "hikvision", hik, "DS-7608NI", "IO"],
     ]
