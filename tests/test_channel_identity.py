@@ -352,3 +352,90 @@ async def test_a_watched_hybrid_recorder_s_events_reach_the_event_topic_on_their
     got = [(v.source.channel, v.camera_id) for _k, v in arrived if isinstance(v, DeviceEvent)]
     # Each camera is its own partition key: the order across cameras is the broker's.
     assert sorted(got) == sorted((channel, records[channel].camera_id) for channel in (3, 2, 4))
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+async def test_a_watched_onvif_encoder_s_events_and_health_reach_each_source_s_camera(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+    import uuid
+
+    from sdk_helpers import TopicTail, eventually, running
+
+    from connectors.onvif.connector import OnvifConnector
+    from connectors.onvif.simulator import OnvifFleet
+    from connectors.sdk.runtime import RuntimeOptions, WatchService, onboard
+    from topics.admin import apply_catalog
+    from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, all_topics
+    from topics.client import CatalogProducer
+    from topics.models import CameraStatus
+
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_CHANNELS", ONVIF_PASSWORD)
+    apply_catalog(all_topics(), bootstrap=kafka_bootstrap)
+    registry = await TopicTail(kafka_bootstrap, CAMERA_REGISTRY).start()
+    events = await TopicTail(kafka_bootstrap, DEVICE_EVENTS).start()
+    statuses = await TopicTail(kafka_bootstrap, CAMERA_STATUS).start()
+    try:
+        async with OnvifFleet(
+            cameras=1,
+            username="admin",
+            password=ONVIF_PASSWORD,
+            seed=random.randrange(10_000, 1_000_000),
+            video_sources=3,
+        ) as fleet:
+            camera = fleet.cameras[0]
+            config = {"address": camera.address, "credential_ref": ONVIF_REF}
+            async with CatalogProducer(kafka_bootstrap) as producer:
+                summary = await onboard(OnvifConnector, [config], producer=producer)
+            assert summary.ok, summary.as_dict()
+            published = await registry.wait_for(
+                lambda _k, v: isinstance(v, CameraRecord) and v.address == camera.address,
+                count=3,
+            )
+            records = {v.channel: v for _k, v in published if isinstance(v, CameraRecord)}
+            assert record_refs(records[2])[0] == "videosource=VideoSource_2"
+            cameras = {r.camera_id for r in records.values()}
+            service = WatchService(
+                OnvifConnector,
+                bootstrap=kafka_bootstrap,
+                options=RuntimeOptions(
+                    group_id=f"watch-{uuid.uuid4().hex}",
+                    backoff_initial_s=0.1,
+                    health_interval_s=0.5,
+                ),
+            )
+            async with running(service):
+                assert await eventually(
+                    lambda: cameras in [set(c) for c in service.watched_devices.values()],
+                    timeout_s=30,
+                )
+                healthy = await statuses.wait_for(
+                    lambda _k, v: isinstance(v, CameraStatus) and v.camera_id in cameras,
+                    count=3,
+                    timeout_s=30,
+                )
+                assert {v.camera_id for _k, v in healthy if isinstance(v, CameraStatus)} == cameras
+                assert await eventually(lambda: len(camera.subscriptions) >= 1, timeout_s=30)
+                for topic, source, data, _channel in ENCODER_EVENTS:
+                    camera.inject(topic, source=source, data=data)
+                injected = {topic for topic, *_ in ENCODER_EVENTS}
+                arrived = await events.wait_for(
+                    lambda _k, v: (
+                        isinstance(v, DeviceEvent)
+                        and v.source.vendor_topic in injected
+                        and v.active is not False
+                    ),
+                    count=len(ENCODER_EVENTS),
+                    timeout_s=30,
+                )
+    finally:
+        for tail in (registry, events, statuses):
+            await tail.stop()
+    got = sorted(
+        (v.source.vendor_topic, v.camera_id) for _k, v in arrived if isinstance(v, DeviceEvent)
+    )
+    assert got == sorted(
+        (topic, records[channel].camera_id) for topic, _s, _d, channel in ENCODER_EVENTS
+    )
