@@ -439,3 +439,11 @@ async def test_a_watched_onvif_encoder_s_events_and_health_reach_each_source_s_c
     assert got == sorted(
         (topic, records[channel].camera_id) for topic, _s, _d, channel in ENCODER_EVENTS
     )
+
+
+def test_records_from_before_channel_references_make_a_map_that_knows_none() -> None:
+    old = camera_record("old").model_copy(update={"channel": 1, "connector_config": {}})
+    channels = ChannelMap.from_records([old])
+    # Empty: a vendor connector then numbers channels from the device's own answer.
+    assert not channels and channels.camera_ids == [old.camera_id]
+    assert channels.first == ChannelCamera(old.camera_id, 1)

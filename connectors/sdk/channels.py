@@ -46,6 +46,7 @@ class ChannelMap:
 
     def __init__(self) -> None:
         self._cameras: dict[str, ChannelCamera] = {}
+        self._all: dict[str, ChannelCamera] = {}
         self._ambiguous: set[str] = set()
         self._first: ChannelCamera | None = None
 
@@ -59,6 +60,7 @@ class ChannelMap:
 
     def add(self, camera: ChannelCamera, refs: Iterable[str]) -> None:
         """Let ``refs`` select ``camera``; a reference another camera has too selects neither."""
+        self._all[camera.camera_id] = camera
         if self._first is None or _order(camera) < _order(self._first):
             self._first = camera
         for ref in refs:
@@ -86,11 +88,12 @@ class ChannelMap:
 
     @property
     def camera_ids(self) -> list[str]:
-        """Every camera a reference selects, once each."""
-        return list(dict.fromkeys(camera.camera_id for camera in self._cameras.values()))
+        """Every camera of the device the map was given, with references or not."""
+        return list(self._all)
 
     def __bool__(self) -> bool:
-        return self._first is not None
+        """Whether any reference is known (records from before references existed have none)."""
+        return bool(self._cameras)
 
     def __len__(self) -> int:
         return len(self._cameras)
