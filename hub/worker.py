@@ -12,6 +12,7 @@ import faust
 from core.logconfig import configure_logging
 from hub.app import Hub, create_hub
 from hub.config import HubConfig
+from topics.access.roles import Operation, Resource, hub_role
 from topics.admin import admin_client, require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
@@ -143,8 +144,17 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     known = sorted({*(a.value for a in Agency), *agencies})
     # Faust never creates non-internal topics, and neither does a worker: the operator applies
-    # the catalog (its principal may, the hub's may not).
-    require_topics(all_topics(known), bootstrap=config.bootstrap)
+    # the catalog (its principal may, the hub's may not). The hub needs the topics its role
+    # reads or writes; others (onboarding's, say) are not its business and may not be visible.
+    role = hub_role()
+    require_topics(
+        [
+            spec
+            for spec in all_topics(known)
+            if role.allows(Resource.TOPIC, spec.name, Operation.DESCRIBE)
+        ],
+        bootstrap=config.bootstrap,
+    )
     hub = create_hub(config)
     # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
     # subscription's metadata and then is never consumed.
