@@ -204,6 +204,7 @@ class MultipartStreamParser:
             waiting = len(buf) - pos
             delimiter = self._delimiter
             if waiting < len(delimiter) and delimiter.startswith(bytes(buf[pos:])):
+                self._header_pos = pos
                 return False  # may be the next delimiter: a part cut short
             if buf.startswith(delimiter, pos):
                 # A part cut short by the next one: what came before its delimiter is unusable.
