@@ -447,3 +447,34 @@ def test_records_from_before_channel_references_make_a_map_that_knows_none() -> 
     # Empty: a vendor connector then numbers channels from the device's own answer.
     assert not channels and channels.camera_ids == [old.camera_id]
     assert channels.first == ChannelCamera(old.camera_id, 1)
+
+
+async def test_tilik_simulate_hikvision_serves_a_hybrid_recorder() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tilik = Path(sys.executable).parent / "tilik"
+    process = subprocess.Popen(
+        [tilik, "simulate", "hikvision", "--channels", "4", "--analog-channels", "2",
+         "--event-rate", "0", "--password", PASSWORD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        address = process.stdout.readline().decode().strip()
+        connector = _hikvision(address)
+        try:
+            records = await connector.discover()
+        finally:
+            await connector.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert [(r.channel, r.name) for r in records] == [
+        (1, "Camera 01"),
+        (2, "Camera 02"),
+        (3, "IPCamera 01"),
+        (4, "IPCamera 02"),
+    ]

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import click
 from aiohttp import web
 
 from connectors.private_vendors.variants import replay, retimed
@@ -275,4 +276,14 @@ simulate_hikvision = simulator_command(
     "hikvision",
     HikvisionSimulator,  # type: ignore[arg-type]
     "Simulated Hikvision cameras/NVRs (ISAPI, digest auth, alertStream) on loopback.",
+    options=[
+        click.option(
+            "--analog-channels",
+            type=click.IntRange(0, 256),
+            default=0,
+            show_default=True,
+            help="A recorder's first channels that are analog inputs (a hybrid recorder); the "
+            "rest are IP channels.",
+        )
+    ],
 )
