@@ -228,6 +228,12 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
             assert isinstance(letter, DeadLetter)
             assert letter.kind == DeadLetterKind.UNKNOWN_EVENT
             assert '"smoke"' in letter.payload
+            # The gaps in the tables are counted per vendor and model (tilik dlq unknown).
+            assert {k: letter.headers.get(k) for k in ("vendor", "model", "vendor_topic")} == {
+                "vendor": VENDOR,
+                "model": "EXV-NVR4",
+                "vendor_topic": "smoke",
+            }
 
             # Revoking one channel stops its events at once; the device stays for the other.
             async with CatalogProducer(catalog) as producer:

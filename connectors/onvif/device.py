@@ -53,6 +53,10 @@ class ServiceAddresses:
 
 @dataclass(frozen=True)
 class MediaProfile:
+    """One media profile. ``video_source`` is the token of the video source it encodes (its
+    channel, on an encoder or recorder), ``source_configuration`` and ``analytics_configuration``
+    the tokens events name that channel by (``connectors.onvif.channels``)."""
+
     token: str
     name: str | None = None
     codec: str | None = None
@@ -62,6 +66,9 @@ class MediaProfile:
     has_ptz: bool = False
     stream_uri: str | None = None
     snapshot_uri: str | None = None
+    video_source: str | None = None
+    source_configuration: str | None = None
+    analytics_configuration: str | None = None
 
 
 @dataclass
@@ -184,6 +191,8 @@ def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaPro
             raise DeviceDataError("media profile without a token", device=device)
         encoder = first(node, "VideoEncoderConfiguration")
         resolution = first(encoder, "Resolution") if encoder is not None else None
+        source = first(node, "VideoSourceConfiguration")
+        analytics = first(node, "VideoAnalyticsConfiguration")
         profiles.append(
             MediaProfile(
                 token=token,
@@ -193,9 +202,16 @@ def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaPro
                 height=_pixels(text(resolution, "Height")) if resolution is not None else None,
                 fps=finite_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
                 has_ptz=first(node, "PTZConfiguration") is not None,
+                video_source=text(source, "SourceToken") if source is not None else None,
+                source_configuration=_token(source),
+                analytics_configuration=_token(analytics),
             )
         )
     return profiles
+
+
+def _token(node: etree._Element | None) -> str | None:
+    return ((node.get("token") or "").strip() or None) if node is not None else None
 
 
 def _pixels(value: str | None) -> int | None:

@@ -1,7 +1,7 @@
 """The onboarding probe through onvif-zeep-async: clock, identity, services, scopes, MAC, profiles, URIs.
 
 Gives the same ``DeviceSnapshot`` as the raw operations in ``connectors.onvif.device`` (which the
-health check and PullPoint loop keep using), so ``probe.camera_record`` turns either into the
+health check and PullPoint loop keep using), so ``probe.camera_records`` turns either into the
 same ``CameraRecord``. zeep's errors are translated here, at the boundary, into the SDK's types:
 
     AuthenticationError   HTTP 401/403 (from the transport) or a NotAuthorized-style fault
@@ -243,6 +243,11 @@ class ZeepOnvifDevice:
                     height=_number(_field(encoder, "Resolution", "Height"), int),
                     fps=_number(_field(encoder, "RateControl", "FrameRateLimit"), float),
                     has_ptz=_field(node, "PTZConfiguration") is not None,
+                    video_source=_clean(_field(node, "VideoSourceConfiguration", "SourceToken")),
+                    source_configuration=_clean(_field(node, "VideoSourceConfiguration", "token")),
+                    analytics_configuration=_clean(
+                        _field(node, "VideoAnalyticsConfiguration", "token")
+                    ),
                     stream_uri=await self._uri(
                         media,
                         "GetStreamUri",

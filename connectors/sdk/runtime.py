@@ -35,9 +35,13 @@ and watches the cameras on its assigned partitions whose record names its connec
   finds it, never holding that round or the next one up.
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
-  device and vendor topic). ``RetriableError`` restarts the stream after a per-device
+  device and vendor topic), with the device's vendor and model from its registry record as
+  headers, so the gaps in the event tables can be counted per model (``tilik dlq unknown``). ``RetriableError`` restarts the stream after a per-device
   exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``;
   ``ConfigurationError`` and ``FatalConnectorError`` stop that device until its record changes.
+- **Channels.** A connector learns which camera each of its device's channel references selects
+  (``connectors.sdk.channels``) from the records this process watches, kept current as they
+  change, so an NVR's or encoder's event lands on its channel's camera.
 - **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
   connector instance for that device in this process (not persisted across restarts).
 
@@ -66,6 +70,7 @@ from connectors.sdk.base import (
     DeviceTarget,
     UnparsedEvent,
 )
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -144,6 +149,14 @@ class Unwatched:
     target: DeviceTarget
     state: WatchState
     reason: str
+
+
+def device_headers(target: DeviceTarget) -> dict[str, str]:
+    """A device's vendor and model, as its registry record says, for its dead letters."""
+    record = target.representative
+    return {
+        name: value for name, value in (("vendor", record.vendor), ("model", record.model)) if value
+    }
 
 
 class WatchService:
@@ -318,6 +331,7 @@ class WatchService:
                 restart.append(device)
             else:
                 watch.target = target
+                watch.connector.channels = ChannelMap.from_records(target.records)
                 kept.append(target)
         await self._stop_devices(gone + restart)
         self._unwatched = {d: u for d, u in self._unwatched.items() if d in targets}
@@ -347,6 +361,7 @@ class WatchService:
             config.credentials()
             state = WatchState.INVALID_CONFIG
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
+            connector.channels = ChannelMap.from_records(target.records)
         except (ConnectorError, ValueError) as exc:
             await self._cannot_watch(target, state, exc)
             return
@@ -556,7 +571,7 @@ class WatchService:
                 component=self.component,
                 payload=item.payload,
                 source_device=item.device_id,
-                headers={"vendor_topic": item.vendor_topic},
+                headers={"vendor_topic": item.vendor_topic, **device_headers(watch.target)},
             )
         )
         self.metrics.dead_letters += 1
@@ -597,6 +612,7 @@ class WatchService:
                 component=self.component,
                 payload=exc.payload,
                 source_device=watch.target.device_id,
+                headers=device_headers(watch.target),
             )
         )
         self.metrics.dead_letters += 1

@@ -70,6 +70,13 @@ def _announce_discovery(fleet: OnvifFleet) -> None:
     help="Replay the NotificationMessages of this directory's *.xml files (vendor variants, "
     "e.g. tests/fixtures/onvif/events) instead of drawing events.",
 )
+@click.option(
+    "--video-sources",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Video sources per device: more than one makes each an encoder of that many channels.",
+)
 def simulate_onvif(
     cameras: int,
     username: str,
@@ -82,6 +89,7 @@ def simulate_onvif(
     discovery_multicast: bool,
     seed: int,
     variants: Path | None,
+    video_sources: int,
 ) -> None:
     """Serve simulated ONVIF cameras; prints one host:port per camera once all are listening."""
     fleet = OnvifFleet(
@@ -96,5 +104,6 @@ def simulate_onvif(
         discovery_port=0 if discovery_multicast and discovery_port is None else discovery_port,
         discovery_multicast=discovery_multicast,
         variants=variants,
+        video_sources=video_sources,
     )
     asyncio.run(serve_until_stopped(fleet, announce=lambda: _announce_discovery(fleet)))

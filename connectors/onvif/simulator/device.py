@@ -113,6 +113,7 @@ class VirtualCamera:
         rng: random.Random,
         topics: tuple[TopicSpec, ...] = TOPICS,
         variants: VariantReplay | None = None,
+        video_sources: int = 1,
     ) -> None:
         self.index = index
         self.identity = identity
@@ -122,7 +123,8 @@ class VirtualCamera:
         self.rng = rng
         self.fault_state = FaultState(faults, rng)
         self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
-        self.profiles = stream_profiles(identity.vendor)
+        #: an encoder or recorder has several video sources, each with its own profiles
+        self.profiles = stream_profiles(identity.vendor, video_sources)
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)
         #: recorded notifications raised in turn instead of drawn ones (``variants.py``)
         self.variants = variants

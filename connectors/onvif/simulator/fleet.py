@@ -51,6 +51,7 @@ class OnvifFleet(Lifecycle):
         discovery_port: int | None = None,
         discovery_multicast: bool = False,
         variants: Path | None = None,
+        video_sources: int = 1,
     ) -> None:
         if cameras < 0:
             raise ValueError("cameras must not be negative")
@@ -79,6 +80,7 @@ class OnvifFleet(Lifecycle):
                     faults=plan,
                     rng=rng,
                     variants=VariantReplay(recorded) if recorded else None,
+                    video_sources=video_sources,
                 )
             )
         self.server = CameraServer()
