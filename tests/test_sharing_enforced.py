@@ -37,7 +37,9 @@ def test_a_registry_only_camera_raises_no_alert_and_no_dispatch(owner_kind):
     assert _dispatched_agencies(SharingLevel.REGISTRY_ONLY, owner_kind) == []
 
 
-@pytest.mark.parametrize("sharing", [SharingLevel.ALARM_LIVE, SharingLevel.LIVE, SharingLevel.PUBLIC])
+@pytest.mark.parametrize(
+    "sharing", [SharingLevel.ALARM_LIVE, SharingLevel.LIVE, SharingLevel.PUBLIC]
+)
 def test_cameras_sharing_their_events_still_reach_the_police(sharing):
     assert "polisi" in _dispatched_agencies(sharing, OwnerKind.PRIVATE)
 
