@@ -170,6 +170,8 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     require_topics(hub_topics(known), bootstrap=config.bootstrap)
     if not config.tenants:
         config = config.model_copy(update={"tenants": tuple(readable_tenants(config))})
+    # Faust makes the data dir itself, but not its parents (a fresh state dir has none).
+    config.data_dir.parent.mkdir(parents=True, exist_ok=True)
     hub = create_hub(config)
     # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
     # subscription's metadata and then is never consumed.

@@ -128,25 +128,25 @@ def test_a_full_outbox_drops_the_oldest_records_and_says_so(tmp_path: Path) -> N
 @pytest.fixture
 def tenant_over_tls(
     kafka_principals: Principals, session_broker: LocalKafka, tmp_path: Path
-) -> tuple[str, Path]:
+) -> tuple[str, Path, AccessAdmin]:
     layout = session_broker.layout
     assert layout is not None and layout.tls_bootstrap is not None
     issuer = Issuer(layout.tls_bootstrap, session_broker.tls_files.ca.read_text())
     access = AccessAdmin(kafka_principals.bootstrap, issuer=issuer, actor="tests")
     tenant = f"toko-{uuid.uuid4().hex[:8]}"
     issued = asyncio.run(access.add(tenant_role(tenant), out=tmp_path / "tenant.properties"))
-    return tenant, issued.path
+    return tenant, issued.path, access
 
 
 @pytest.mark.kafka
 @pytest.mark.slow
 async def test_the_edge_agent_brings_its_sites_cameras_in_through_tls_and_keeps_secrets_at_the_site(
-    tenant_over_tls: tuple[str, Path],
+    tenant_over_tls: tuple[str, Path, AccessAdmin],
     kafka_bootstrap: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tenant, client_config = tenant_over_tls
+    tenant, client_config, access = tenant_over_tls
     assert "security.protocol=SASL_SSL" in client_config.read_text()
     password = f"Site-{secrets.token_hex(8)}"
     monkeypatch.setenv(SECRET_ENV, password)
@@ -177,6 +177,10 @@ async def test_the_edge_agent_brings_its_sites_cameras_in_through_tls_and_keeps_
                     statuses = await watches[topics.status.name].wait_for(
                         lambda v: {s.camera_id for s in v} >= hidden | shared
                     )
+                    # Revoked: refused at its next send, and it says so.
+                    await access.revoke(tenant_role(tenant))
+                    await until(lambda: agent.outbox.refused, what="the refusal noticed")
+                    agent.report()
     finally:
         for watch in watches.values():
             await watch.stop()
@@ -190,6 +194,7 @@ async def test_the_edge_agent_brings_its_sites_cameras_in_through_tls_and_keeps_
     # It said what it found and what it sent.
     assert any("2 camera(s)" in line for line in said), said
     assert any(line.startswith("sent 2 camera(s)") for line in said), said
+    assert "refuses this site's principal" in said[-1], said
     # The password is in no topic, no log event and nothing it printed.
     for value in [*cameras, *events, *statuses]:
         assert password not in value.model_dump_json()

@@ -196,7 +196,11 @@ class EdgeAgent:
             f"{sent['events']} event(s); {outbox.waiting} waiting"
         )
         if outbox.unreachable_since is not None:
-            line += " (the city's broker does not answer)"
+            line += (
+                " (the city refuses this site's principal: revoked or rotated?)"
+                if outbox.refused
+                else " (the city's broker does not answer)"
+            )
         withheld = sum(outbox.withheld.values())
         if withheld:
             line += f"; {withheld} event(s) of registry_only cameras not sent"

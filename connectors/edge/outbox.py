@@ -26,14 +26,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
 from pydantic import BaseModel, Field
 
 from core.backoff import Backoff
 from topics import codec
 from topics.catalog import TopicSpec
 from topics.client import CatalogProducer
-from topics.connection import KafkaSetupError
+from topics.connection import KafkaAccessError, KafkaSetupError
 from topics.models import DeadLetter
 
 log = structlog.get_logger(__name__)
@@ -98,6 +104,8 @@ class Outbox:
         self.device_input_kept_local = 0
         #: monotonic time the broker stopped answering, None while it answers
         self.unreachable_since: float | None = None
+        #: whether the broker answers but refuses the principal (ACLs or credentials)
+        self.refused = False
         self.connected = asyncio.Event()
 
     # --- the runtime's side (``connectors.sdk.runtime.Publisher``) ---------------------------
@@ -177,7 +185,8 @@ class Outbox:
     # --- the sender -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set, then try once more to flush what waits."""
+        """Send until ``stop`` is set. What still waits then is not sent (the agent's last
+        report says how many): the outbox lives in memory."""
         backoff = Backoff(initial_s=0.2, max_s=self._retry_max_s)
         producer: CatalogProducer | None = None
         try:
@@ -224,16 +233,21 @@ class Outbox:
 
     def _unreachable(self, exc: BaseException) -> None:
         self.connected.clear()
+        self.refused = _refusal(exc)
         if self.unreachable_since is None:
             self.unreachable_since = time.monotonic()
             log.warning(
-                "the city's broker does not answer: keeping records until it does",
+                "the city refuses this site's principal (revoked or rotated?): keeping records "
+                "within the outbox's bounds; ask the operator for a new client config"
+                if self.refused
+                else "the city's broker does not answer: keeping records until it does",
                 error_type=type(exc).__name__,
                 waiting=len(self._queue),
             )
 
     def _reachable(self) -> None:
         self.connected.set()
+        self.refused = False
         if self.unreachable_since is not None:
             away_s = time.monotonic() - self.unreachable_since
             self.unreachable_since = None
@@ -243,6 +257,19 @@ class Outbox:
                 waiting=len(self._queue),
                 dropped=sum(self.dropped.values()),
             )
+
+
+def _refusal(exc: BaseException) -> bool:
+    """The broker refused the principal (its credentials or its ACLs), rather than not answering."""
+    return isinstance(exc, (KafkaAccessError, *_REFUSALS))
+
+
+_REFUSALS = (
+    AuthenticationFailedError,
+    ClusterAuthorizationFailedError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
 
 
 async def _first(*waits: Any) -> None:
