@@ -24,6 +24,7 @@ from connectors.edge.agent import EdgeAgent
 from connectors.edge.outbox import Outbox, OutboxLimits
 from connectors.edge.site import SiteFile, SiteFileError
 from connectors.private_vendors.kits import VENDORS
+from core.clientconfig import ClientConfig
 from core.localkafka import LocalKafka
 from core.settings import Settings
 from hub.testing import TopicWatch
@@ -195,10 +196,13 @@ async def test_the_edge_agent_brings_its_sites_cameras_in_through_tls_and_keeps_
     assert any("2 camera(s)" in line for line in said), said
     assert any(line.startswith("sent 2 camera(s)") for line in said), said
     assert "refuses this site's principal" in said[-1], said
-    # The password is in no topic, no log event and nothing it printed.
-    for value in [*cameras, *events, *statuses]:
-        assert password not in value.model_dump_json()
-    assert password not in repr(logs) and password not in "\n".join(said)
+    # Neither the camera's password nor the tenant's is in a topic, a log event or its output.
+    tenant_password = ClientConfig.load(client_config).password
+    assert tenant_password
+    for planted in (password, tenant_password):
+        for value in [*cameras, *events, *statuses]:
+            assert planted not in value.model_dump_json()
+        assert planted not in repr(logs) and planted not in "\n".join(said)
 
 
 # --- its own broker, stopped and started under it --------------------------------------------
