@@ -188,6 +188,21 @@ class TopicWatch:
             f"{self.spec.name}: condition not met; have {len(self.values())} messages"
         )
 
+    async def caught_up(self, timeout_s: float = 30.0) -> list[Any]:
+        """The values once everything the topic held when this was called has been collected:
+        what an assertion of absence needs instead of a pause."""
+        consumer = self._consumer
+        assert consumer is not None, "start() first"
+        tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        end = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        # The collector task advances the positions; this only watches them.
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.spec.name}: not caught up with {end}")
+            await asyncio.sleep(0.05)
+        return self.values()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

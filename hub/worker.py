@@ -166,7 +166,8 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     known = sorted({*(a.value for a in Agency), *agencies})
     # Faust never creates non-internal topics, and neither does a worker: the operator applies
-    # the catalog (its principal may, the hub's may not).
+    # the catalog (its principal may, the hub's may not). The hub needs the topics its role
+    # reads or writes; others (onboarding's, say) are not its business and may not be visible.
     require_topics(hub_topics(known), bootstrap=config.bootstrap)
     if not config.tenants:
         config = config.model_copy(update={"tenants": tuple(readable_tenants(config))})

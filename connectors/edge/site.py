@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connectors.edge.outbox import OutboxLimits
-from connectors.sdk.registration import CameraPlacement
+from connectors.sdk.placement import CameraPlacement
 from connectors.sdk.secrets import CredentialRef
 from topics.models import Location, Owner, OwnerKind, SharingLevel, SiteType, TenantId
 
