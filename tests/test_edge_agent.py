@@ -278,3 +278,42 @@ async def test_the_edge_agent_keeps_what_it_could_not_send_and_catches_up_after_
     kept = await statuses_checked_between(topics.status, admin, stopped, restarted)
     # Two cameras, a round every 0.5 s: what was checked during the outage reached the broker.
     assert len(kept) >= 10, sorted(kept)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_a_device_that_could_not_be_read_at_start_joins_when_it_can(
+    tenant_over_tls: tuple[str, Path, AccessAdmin],
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, client_config, _ = tenant_over_tls
+    password = f"Site-{secrets.token_hex(8)}"
+    monkeypatch.setenv(SECRET_ENV, password)
+    late_env = "TILIK_CAMERA_SECRET_EDGE_LATE"
+    monkeypatch.delenv(late_env, raising=False)
+    topics = tenant_topics(tenant)
+    cameras = await TopicWatch(kafka_bootstrap, topics.cameras).start()
+    try:
+        async with HIKVISION.simulator(
+            devices=2, channels=1, password=password, event_rate=0, seed=random.randrange(1, 10_000)
+        ) as sim:
+            path = site_file(tmp_path, tenant, client_config, sim.addresses[0], retry_failed_s=0.5)
+            document = yaml.safe_load(path.read_text())
+            late = dict(document["devices"][0], address=sim.addresses[1])
+            late["credential_ref"] = f"admin@env:{late_env}"
+            document["devices"].append(late)
+            path.write_text(yaml.safe_dump(document))
+            agent = EdgeAgent(SiteFile.load(path), say=lambda line: None)
+            async with running(agent):
+                assert list(agent.found.failed) == [sim.addresses[1]]
+                await cameras.wait_for(lambda v: len(v) >= 1)
+                # Its password is given to the site; the next try reads the device.
+                monkeypatch.setenv(late_env, password)
+                await cameras.wait_for(lambda v: len({c.camera_id for c in v}) >= 2)
+                await until(lambda: not agent.found.failed, what="the failure forgotten")
+                service = agent.services["hikvision"]
+                await until(lambda: len(service.watched_devices) == 2, what="both devices watched")
+    finally:
+        await cameras.stop()

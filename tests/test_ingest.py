@@ -223,6 +223,8 @@ async def test_ingest_stamps_a_tenants_records_and_refuses_forgeries(
         by_id = {v.camera_id: v for v in published if v}
         # The claim became a camera of the tenant's own; the municipal camera is untouched.
         assert by_id[scoped[claim.camera_id]].owner.id == TENANT
+        # The site's reference to its camera password stays at the site.
+        assert {by_id[scoped[r.camera_id]].credential_ref for r in (claim, hidden, live)} == {None}
         assert [v for v in published if v and v.camera_id == municipal.camera_id] == []
         assert (
             forged.camera_id not in by_id and tenant_scoped(TENANT, forged.camera_id) not in by_id

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,8 @@ class EdgeAgent:
         self._connector_options = connector_options or {}
         self._withheld_cameras: set[str] = set()
         self.outbox = Outbox(self._connect, site.outbox, withhold=self._withholds)
-        self.services: list[WatchService] = []
+        #: connector name -> the runtime watching the site's devices of that connector
+        self.services: dict[str, WatchService] = {}
         self.ready = asyncio.Event()
 
     def _connect(self) -> CatalogProducer:
@@ -101,10 +102,10 @@ class EdgeAgent:
         sender = asyncio.create_task(self.outbox.run(stop), name="edge-outbox")
         reporter = asyncio.create_task(self._report_loop(stop), name="edge-report")
         try:
-            by_connector = await self.discover()
-            self.send_cameras()
-            self.services = [
-                WatchService(
+            found = await self.discover(self.site.devices)
+            self.send_cameras(found)
+            self.services = {
+                cls.name: WatchService(
                     cls,
                     options=RuntimeOptions(health_interval_s=self.site.health_interval_s),
                     topics=RuntimeTopics(
@@ -114,24 +115,45 @@ class EdgeAgent:
                         audit=None,
                     ),
                 )
-                for cls in by_connector
-            ]
+                for cls in found
+            }
             watching = [
-                asyncio.create_task(service.watch_records(records, self.outbox, stop))
-                for service, records in zip(self.services, by_connector.values(), strict=True)
+                asyncio.create_task(
+                    self.services[cls.name].watch_records(records, self.outbox, stop)
+                )
+                for cls, records in found.items()
             ]
-            await asyncio.gather(*(service.ready.wait() for service in self.services))
+            await asyncio.gather(*(service.ready.wait() for service in self.services.values()))
             self.ready.set()
+            watching.append(asyncio.create_task(self._retry_failed(stop), name="edge-retry"))
             await asyncio.gather(*watching)
         finally:
             stop.set()
             await asyncio.gather(sender, reporter, return_exceptions=True)
             self.report()
 
-    async def discover(self) -> dict[type[Connector[Any]], list[CameraRecord]]:
-        """Read every device of the site with its connector; say what was found."""
+    async def _retry_failed(self, stop: asyncio.Event) -> None:
+        """Devices that failed are read again every ``retry_failed_s``; their cameras join."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.site.retry_failed_s)
+            failed = [d for d in self.site.devices if d.address in self.found.failed]
+            if stop.is_set() or not failed:
+                continue
+            for address in [d.address for d in failed]:
+                self.found.failed.pop(address, None)
+            found = await self.discover(failed)
+            self.send_cameras(found)
+            for cls, records in found.items():
+                await self.services[cls.name].watch_also(records)
+
+    async def discover(
+        self, devices_of_site: Sequence[EdgeDevice]
+    ) -> dict[type[Connector[Any]], list[CameraRecord]]:
+        """Read these devices with their connectors; say what was found. Every connector of
+        them is in the result, with no records if its devices failed."""
         devices: dict[str, list[EdgeDevice]] = defaultdict(list)
-        for device in self.site.devices:
+        for device in devices_of_site:
             devices[device.connector].append(device)
         found: dict[type[Connector[Any]], list[CameraRecord]] = {}
         for name, entries in devices.items():
@@ -168,9 +190,9 @@ class EdgeAgent:
                     self._withheld_cameras.add(camera_id)
         return list(summary.records.values())
 
-    def send_cameras(self) -> None:
+    def send_cameras(self, found: dict[type[Connector[Any]], list[CameraRecord]]) -> None:
         """The cameras, as the city may know them: no credential reference, no device config."""
-        for record in self.found.cameras.values():
+        for record in (record for records in found.values() for record in records):
             self.outbox.put(
                 self.topics.cameras,
                 record.model_copy(update={"credential_ref": None, "connector_config": {}}),

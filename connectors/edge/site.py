@@ -6,6 +6,7 @@ tenant: toko-sinar                 # the tenant whose principal the client confi
 site: jalan-pemuda                 # this site, one of the tenant's
 client_config: toko-sinar.properties   # from `tilik access tenant add` (default: TILIK_CLIENT_CONFIG)
 health_interval_s: 60
+retry_failed_s: 60                 # devices that could not be read are tried again this often
 outbox: {max_records: 100000, max_bytes: 67108864}
 devices:
   - connector: hikvision           # any installed connector: onvif, hikvision, dahua, plugins
@@ -100,6 +101,9 @@ class SiteFile(BaseModel):
     health_interval_s: float = Field(default=60.0, gt=0, le=3600)
     report_every_s: float = Field(
         default=60.0, gt=0, description="How often the agent prints what it sent."
+    )
+    retry_failed_s: float = Field(
+        default=60.0, gt=0, description="How often devices that could not be read are tried again."
     )
     outbox: OutboxLimits = Field(default_factory=OutboxLimits)
     devices: list[EdgeDevice] = Field(min_length=1, max_length=1000)

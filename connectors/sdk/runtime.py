@@ -307,16 +307,20 @@ class WatchService:
         stop = stop or asyncio.Event()
         self._producer = publisher
         self._assigned = {0}
-        self._cameras = {
-            record.camera_id: (0, record) for record in records if record.connector == self.name
-        }
         health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
         try:
-            await self._reconcile()
+            await self.watch_also(records)
             self.ready.set()
             await stop.wait()
         finally:
             await self._wind_down(health)
+
+    async def watch_also(self, records: Iterable[CameraRecord]) -> None:
+        """Add cameras to those ``watch_records`` watches (a device that came back, say)."""
+        for record in records:
+            if record.connector == self.name:
+                self._cameras[record.camera_id] = (0, record)
+        await self._reconcile()
 
     async def _wind_down(self, health: asyncio.Task[None]) -> None:
         health.cancel()
