@@ -85,8 +85,10 @@ def test_the_hub_reads_tenants_ingest_but_not_their_site_configuration() -> None
     hub = hub_role(["paragon"])
     topics = tenant_topics("paragon")
     assert all(hub.allows(Resource.TOPIC, s.name, Operation.READ) for s in topics.ingest)
+    assert not any(hub.allows(Resource.TOPIC, s.name, Operation.WRITE) for s in topics.all)
     assert not hub.allows(Resource.TOPIC, topics.site_config.name, Operation.READ)
-    assert not hub.allows(Resource.TOPIC, CAMERA_REGISTRY.name, Operation.WRITE)
+    # Its ingest agent republishes tenants' records into the shared registry, status and events.
+    assert hub.allows(Resource.TOPIC, CAMERA_REGISTRY.name, Operation.WRITE)
     assert hub.allows(Resource.GROUP, "tilik-hub-east", Operation.READ)
 
 
@@ -108,7 +110,7 @@ def test_every_channel_names_its_readers_and_writers_and_outsiders_send_only_whe
     acks = channels[channel_id(ack_spec("dishub"))]["x-tilik-access"]
     assert set(acks["write"]) == {"hub", "agency dishub"}
     events = channels[channel_id(DEVICE_EVENTS)]["x-tilik-access"]
-    assert events == {"read": ["hub"], "write": ["connector"]}
+    assert events == {"read": ["hub"], "write": ["hub", "connector"]}
     assert channels[channel_id(AUDIT)]["x-tilik-access"]["read"] == []
     sends = {
         op["channel"]["$ref"] for op in document["operations"].values() if op["action"] == "send"

@@ -7,7 +7,7 @@ AsyncAPI. A breaking change to a payload is a new topic version, never an edit i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -347,6 +347,25 @@ def tenant_topics(tenant: str) -> TenantTopics:
             cleanup_policy="compact",
             retention_ms=-1,
         ),
+    )
+
+
+def tenant_of_topic(topic: str) -> str | None:
+    """The tenant whose ingest topic ``topic`` is (the owner of what arrives on it), or ``None``."""
+    if not topic.startswith(TENANT_PREFIX):
+        return None
+    tenant = topic.removeprefix(TENANT_PREFIX).split(".", 1)[0]
+    if not tenant or topic not in {spec.name for spec in tenant_topics(tenant).ingest}:
+        return None
+    return tenant
+
+
+def tenants_with_topics(topic_names: Iterable[str]) -> list[str]:
+    """The tenants all of whose ingest topics are among ``topic_names``."""
+    names = set(topic_names)
+    found = {tenant for name in names if (tenant := tenant_of_topic(name)) is not None}
+    return sorted(
+        tenant for tenant in found if all(s.name in names for s in tenant_topics(tenant).ingest)
     )
 
 

@@ -8,7 +8,7 @@ prove each refusal. The broker's ``StandardAuthorizer`` refuses whatever no gran
 | role | principal | may |
 |---|---|---|
 | operator | ``tilik-admin`` | everything: the only super user |
-| hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit |
+| hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit, and (ingest) tenants' records into registry, status and events |
 | connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices) |
 | agency | ``agency-<id>`` | read its dispatch topic, write its acknowledgement topic |
 | tenant | ``tenant-<id>`` | write its ingest topics, read its site configuration |
@@ -184,8 +184,11 @@ def hub_role(tenants: Iterable[str] = ()) -> Role:
         "Hub workers: read the shared topics, write alerts, dispatches, dead letters and audit.",
         (
             read(CAMERA_REGISTRY, "health and rules know every camera"),
+            write(CAMERA_REGISTRY, "the ingest agent republishes tenants' cameras"),
             read(CAMERA_STATUS, "health folds in check results"),
+            write(CAMERA_STATUS, "the ingest agent republishes tenants' camera health"),
             read(DEVICE_EVENTS, "rules turn events into alerts"),
+            write(DEVICE_EVENTS, "the ingest agent republishes tenants' shared events"),
             write(ALERTS, "raises alerts"),
             topics_under(
                 DISPATCH_PREFIX,
