@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -204,13 +204,19 @@ class AgencyInbox(Lifecycle):
         alert_id = self._dispatch_ids.get(dispatch_id)
         return self._entry(alert_id) if alert_id is not None else None
 
-    async def follow(self) -> AsyncIterator[InboxEntry]:
-        """Each new or updated dispatch from now on, until the inbox stops or this falls behind."""
+    @contextlib.contextmanager
+    def following(self) -> Iterator[AsyncIterator[InboxEntry]]:
+        """Each new or updated dispatch from entering the block on, until the inbox stops or the
+        follower falls too far behind."""
         queue: asyncio.Queue[InboxEntry | None] = asyncio.Queue(_FOLLOWER_BACKLOG)
         self._followers.add(queue)
-        try:
+
+        async def entries() -> AsyncIterator[InboxEntry]:
             while (entry := await queue.get()) is not None:
                 yield entry
+
+        try:
+            yield entries()
         finally:
             self._followers.discard(queue)
 

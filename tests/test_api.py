@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -18,14 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import STREAM_TEMPLATE, RunningApi, api_settings, issue_key, running_api
-from structlog.testing import capture_logs
+from api_server import RunningApi, api_settings, issue_key, running_api
 
-from api.guards import MAX_BODY_BYTES
 from topics import identity
 from topics.access.roles import api_role
 from topics.admin import apply_catalog
-from topics.catalog import AUDIT, CAMERA_REGISTRY, ack_spec, dispatch_spec
+from topics.catalog import AUDIT, ack_spec, dispatch_spec
 from topics.client import CatalogProducer, read_records
 from topics.examples import example
 from topics.models import (
@@ -33,10 +30,7 @@ from topics.models import (
     AlertCategory,
     ApiKeyKind,
     AuditRecord,
-    CameraRecord,
     Dispatch,
-    SharingLevel,
-    StreamProfile,
     utcnow,
 )
 
@@ -217,3 +211,143 @@ def test_a_restarted_service_serves_the_same_keys(api: RunningApi, alpha_key: st
             return found.subject if found else None
 
     assert asyncio.run(authenticate()) == ALPHA
+
+
+# --- agencies -----------------------------------------------------------------------------
+
+
+def test_an_agency_lists_its_dispatches_paged_and_filtered(api: RunningApi, alpha_key: str) -> None:
+    seed = uuid.uuid4().hex[:8]
+    flood = make_dispatch(ALPHA, f"{seed}-flood", category=AlertCategory.FLOOD)
+    crowds = [make_dispatch(ALPHA, f"{seed}-crowd-{n}") for n in range(4)]
+    publish(flood, *crowds)
+    wait_listed(api, alpha_key, crowds[-1].dispatch_id)
+    wait_listed(api, alpha_key, flood.dispatch_id)
+    mine = {flood.dispatch_id, *(d.dispatch_id for d in crowds)}
+    since = min(d.routed_at for d in (flood, *crowds)).isoformat()
+    with client(api, alpha_key) as http:
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 2, "since": since}
+            if cursor:
+                params["after"] = cursor
+            answer = http.get("/agency/dispatches", params=params).json()
+            assert len(answer["items"]) <= 2
+            seen += [item["dispatch"]["dispatch_id"] for item in answer["items"]]
+            cursor = answer["next"]
+            if cursor is None:
+                break
+        assert mine <= set(seen) and len(seen) == len(set(seen))
+        routed = [http.get(f"/agency/dispatches/{i}").json()["dispatch"]["routed_at"] for i in seen]
+        assert routed == sorted(routed, reverse=True)
+        floods = http.get("/agency/dispatches", params={"category": "flood", "since": since}).json()
+        assert [i["dispatch"]["dispatch_id"] for i in floods["items"]] == [flood.dispatch_id]
+        kecamatan = flood.alert.location.area.kecamatan
+        assert kecamatan is not None
+        there = http.get(
+            "/agency/dispatches", params={"kecamatan": kecamatan.upper(), "since": since}
+        ).json()
+        assert mine <= {i["dispatch"]["dispatch_id"] for i in there["items"]}
+        elsewhere = http.get(
+            "/agency/dispatches", params={"kecamatan": "Nowhere", "since": since}
+        ).json()
+        assert elsewhere["items"] == []
+        later = http.get(
+            "/agency/dispatches", params={"since": (utcnow() + timedelta(hours=1)).isoformat()}
+        ).json()
+        assert later["items"] == []
+        open_ = http.get("/agency/dispatches", params={"status": "open", "since": since}).json()
+        assert mine <= {i["dispatch"]["dispatch_id"] for i in open_["items"]}
+
+
+def test_an_acknowledgement_reaches_the_agencys_ack_topic_and_is_audited(
+    api: RunningApi, alpha_key: str
+) -> None:
+    dispatch = make_dispatch(ALPHA, uuid.uuid4().hex[:8])
+    publish(dispatch)
+    wait_listed(api, alpha_key, dispatch.dispatch_id)
+    with client(api, alpha_key) as http:
+        path = f"/agency/dispatches/{dispatch.dispatch_id}/ack"
+        answer = http.post(path, json={"acked_by": "Pak Budi", "note": "on the way"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "acknowledged"
+        # Read-your-writes: the next list shows it acknowledged.
+        acknowledged = http.get("/agency/dispatches", params={"status": "acknowledged"}).json()
+        assert dispatch.dispatch_id in {i["dispatch"]["dispatch_id"] for i in acknowledged["items"]}
+        again = http.post(path)
+        assert again.status_code == 200 and again.json()["acknowledgement"]["acked_by"] == "Pak Budi"
+    acks = [
+        r.value_as(AlertAck)
+        for r in asyncio.run(read_records(ack_spec(ALPHA), component="test.acks"))
+        if r.value_as(AlertAck).alert_id == dispatch.alert.alert_id
+    ]
+    # Once, on the agency's own topic, naming the agency: what the hub needs to stop escalation.
+    assert [(a.agency, a.acked_by, a.note) for a in acks] == [(ALPHA, "Pak Budi", "on the way")]
+    audits = [
+        r.value_as(AuditRecord)
+        for r in asyncio.run(read_records(AUDIT, component="test.audit"))
+        if r.value is not None and r.value_as(AuditRecord).subject == dispatch.alert.alert_id
+    ]
+    assert [(a.action, a.details["written"]) for a in audits] == [
+        ("api.dispatch.ack", "true"),
+        ("api.dispatch.ack", "false"),
+    ]
+    assert all(a.actor.startswith(f"agency:{ALPHA} (key-") for a in audits)
+    assert all(a.details["client"] == "127.0.0.1" for a in audits)
+
+
+def test_another_agencys_dispatches_are_refused_every_way(
+    api: RunningApi, alpha_key: str, beta_key: str
+) -> None:
+    theirs = make_dispatch(BETA, uuid.uuid4().hex[:8])
+    publish(theirs)
+    wait_listed(api, beta_key, theirs.dispatch_id)
+    missing = "dsp-" + "f" * 24
+    with client(api, alpha_key) as http:
+        for dispatch_id in (theirs.dispatch_id, missing):
+            # Exactly like an id that does not exist.
+            got = http.get(f"/agency/dispatches/{dispatch_id}")
+            acked = http.post(f"/agency/dispatches/{dispatch_id}/ack")
+            assert (got.status_code, got.json()) == (404, {"detail": "no such dispatch"})
+            assert (acked.status_code, acked.json()) == (404, {"detail": "no such dispatch"})
+        listed = http.get("/agency/dispatches", params={"limit": 200}).json()
+        assert theirs.dispatch_id not in json.dumps(listed)
+        for sneaky in ({"agency": BETA}, {"topic": f"tilik.dispatch.{BETA}.v2"}):
+            refused = http.get("/agency/dispatches", params=sneaky)
+            assert refused.status_code == 400 and "unknown query parameter" in refused.json()["detail"]
+    # Their acknowledgement topic got nothing from us.
+    acks = asyncio.run(read_records(ack_spec(BETA), component="test.acks"))
+    assert all(r.value_as(AlertAck).alert_id != theirs.alert.alert_id for r in acks)
+
+
+def test_an_agency_follows_only_its_own_new_dispatches_live(
+    api: RunningApi, alpha_key: str
+) -> None:
+    seed = uuid.uuid4().hex[:8]
+    ours = [make_dispatch(ALPHA, f"{seed}-{n}") for n in range(2)]
+    theirs = make_dispatch(BETA, f"{seed}-beta")
+    received: list[dict[str, Any]] = []
+    connected = threading.Event()
+
+    def follow() -> None:
+        with client(api, alpha_key) as http, http.stream(
+            "GET", "/agency/dispatches/stream", timeout=60
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                if line == ": following":
+                    connected.set()
+                elif line.startswith("data: "):
+                    received.append(json.loads(line[6:]))
+                    if received[-1]["dispatch"]["dispatch_id"] == ours[-1].dispatch_id:
+                        return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    assert connected.wait(30), "the stream never said it was following"
+    publish(ours[0], theirs, ours[1])
+    follower.join(60)
+    assert not follower.is_alive(), "the stream never delivered the agency's dispatch"
+    ids = [event["dispatch"]["dispatch_id"] for event in received]
+    assert ids == [d.dispatch_id for d in ours]

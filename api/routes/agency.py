@@ -77,13 +77,16 @@ async def follow_dispatches(
     caller: AgencyCaller, service: Service
 ) -> AsyncIterator[ServerSentEvent]:
     """New and updated dispatches as they arrive, as Server-Sent Events (`event: dispatch`, the
-    entry as JSON). Comments keep the connection alive; a client that falls far behind is
-    disconnected and lists what it missed."""
+    entry as JSON). A first comment (`: following`) says the stream is live; later comments keep
+    the connection alive. A client that falls far behind is disconnected and lists what it
+    missed."""
     inbox = await _inbox(service, caller)
-    async for entry in inbox.follow():
-        yield ServerSentEvent(
-            event="dispatch", id=entry.dispatch.dispatch_id, raw_data=entry.model_dump_json()
-        )
+    with inbox.following() as entries:
+        yield ServerSentEvent(comment="following")
+        async for entry in entries:
+            yield ServerSentEvent(
+                event="dispatch", id=entry.dispatch.dispatch_id, raw_data=entry.model_dump_json()
+            )
 
 
 @router.get("/dispatches/{dispatch_id}", response_model=InboxEntry)
