@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
+from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
 from api.routes import agency, keys, public
 from api.service import ApiService
@@ -41,6 +42,7 @@ def create_app(service: ApiService) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodyLimit)
+    app.add_middleware(AccessLog)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(public.router)
     app.include_router(agency.router)

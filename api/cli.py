@@ -34,15 +34,10 @@ def api() -> None:
 def serve(host: str, port: int) -> None:
     """Serve the API (OpenAPI at /openapi.json, /docs) as this process's Kafka principal
     (`tilik access service add api` issues its client config; TILIK_CLIENT_CONFIG names it)."""
-    import uvicorn
-
-    from api.app import create_app
+    from api.server import api_server
     from api.service import ApiService
 
-    config = uvicorn.Config(
-        create_app(ApiService()), host=host, port=port, log_config=None, server_header=False
-    )
-    uvicorn.Server(config).run()
+    api_server(ApiService(), host=host, port=port).run()
 
 
 @click.group()

@@ -21,10 +21,6 @@ _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 MAX_BODY_BYTES = 16 * 1024
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 def _too_large() -> tuple[int, bytes]:
     detail = f"request body larger than {MAX_BODY_BYTES} bytes"
     return status.HTTP_413_CONTENT_TOO_LARGE, json.dumps({"detail": detail}).encode()
@@ -32,7 +28,8 @@ def _too_large() -> tuple[int, bytes]:
 
 class BodyLimit:
     """ASGI middleware: a body over ``MAX_BODY_BYTES`` is refused whether it announces its length
-    or not (chunked), before the handler sees any of it."""
+    or not (chunked), before the handler sees any of it. The body is read here, at most one byte
+    past the limit, and handed on whole."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,28 +42,27 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             await _answer(send, *_too_large())
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > MAX_BODY_BYTES:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except _BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY_BYTES:
                 await _answer(send, *_too_large())
+                return
+            if not message.get("more_body", False):
+                break
+        pending: list[Message] = [
+            {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        ]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _answer(send: Send, code: int, body: bytes) -> None:
@@ -84,13 +80,18 @@ def _where(location: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in location) or "request"
 
 
+def _reason(error: Any) -> dict[str, str]:
+    location = tuple(error.get("loc", ()))
+    if error.get("type") == "extra_forbidden":
+        # The last part is the unknown field's name: input, so not repeated.
+        return {"where": _where(location[:-1]), "reason": "an unknown field is not accepted here"}
+    return {"where": _where(location), "reason": str(error.get("msg", "invalid"))}
+
+
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """A request that does not validate: where and why, without echoing the input."""
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"where": _where(tuple(error.get("loc", ()))), "reason": str(error.get("msg", "invalid"))}
-        for error in exc.errors()
-    ]
+    errors = [_reason(error) for error in exc.errors()]
     malformed = any(error.get("type") == "json_invalid" for error in exc.errors())
     code = status.HTTP_400_BAD_REQUEST if malformed else status.HTTP_422_UNPROCESSABLE_CONTENT
     summary = "the body is not valid JSON" if malformed else "the request does not validate"

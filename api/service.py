@@ -39,7 +39,9 @@ class ApiService(Lifecycle):
     inboxes: Inboxes
     audit: AuditTrail
 
-    def __init__(self, options: ApiOptions | None = None, *, settings: Settings | None = None) -> None:
+    def __init__(
+        self, options: ApiOptions | None = None, *, settings: Settings | None = None
+    ) -> None:
         self.settings = settings or get_settings()
         self.options = options or ApiOptions.from_settings(self.settings)
         self.public_limit = RateLimiter(self.options.public_rate_per_minute)

@@ -11,10 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from api.app import create_app
 from api.keys import KeyStore
+from api.server import api_server
 from api.service import ApiService
 from core.settings import Settings
 from topics.models import ApiKeyKind
@@ -42,10 +40,7 @@ def api_settings(client_config: Path, **overrides: object) -> Settings:
 def running_api(settings: Settings, *, timeout: float = 60.0) -> Iterator[RunningApi]:
     """The service on a free loopback port, in a thread of its own, until the block ends."""
     service = ApiService(settings=settings)
-    config = uvicorn.Config(
-        create_app(service), host="127.0.0.1", port=0, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+    server = api_server(service, host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.run, name="tilik-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

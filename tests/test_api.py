@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -17,12 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningApi, api_settings, issue_key, running_api
+from api_server import STREAM_TEMPLATE, RunningApi, api_settings, issue_key, running_api
+from structlog.testing import capture_logs
 
+from api.guards import MAX_BODY_BYTES
 from topics import identity
 from topics.access.roles import api_role
 from topics.admin import apply_catalog
-from topics.catalog import AUDIT, ack_spec, dispatch_spec
+from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, ack_spec, dispatch_spec
 from topics.client import CatalogProducer, read_records
 from topics.examples import example
 from topics.models import (
@@ -30,7 +33,11 @@ from topics.models import (
     AlertCategory,
     ApiKeyKind,
     AuditRecord,
+    CameraRecord,
+    CameraStatus,
     Dispatch,
+    SharingLevel,
+    StreamProfile,
     utcnow,
 )
 
@@ -42,6 +49,19 @@ BETA = f"beta-{RUN}"  # another agency, whose dispatches ALPHA must never see
 PLANTED = f"planted-{uuid.uuid4().hex}"
 
 
+#: every answer the tests received (bodies and headers), scanned for the planted secret at the end
+ANSWERS: list[str] = []
+#: every log line of the module's service: structlog events and the stdlib loggers' records
+LOGS: list[str] = []
+EVENTS: list[list[Any]] = []  # structlog's events, as captured while the service runs
+
+
+class _Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(("httpx", "httpcore")):  # the tests' own client
+            LOGS.append(self.format(record))
+
+
 @pytest.fixture(scope="module")
 def api(kafka_principals: Any) -> Iterator[RunningApi]:
     apply_catalog(
@@ -49,8 +69,18 @@ def api(kafka_principals: Any) -> Iterator[RunningApi]:
         replication_factor=1,
     )
     config = kafka_principals.issue(api_role())
-    with running_api(api_settings(config)) as running:
-        yield running
+    handler = _Collect(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        with capture_logs() as events, running_api(api_settings(config)) as running:
+            EVENTS.append(events)
+            yield running
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +98,17 @@ def operator_key(api: RunningApi) -> str:
     return issue_key(ApiKeyKind.OPERATOR, None)
 
 
+def _keep(answer: httpx.Response) -> None:
+    if not answer.request.url.path.endswith("/stream"):
+        answer.read()
+        ANSWERS.append(f"{answer.headers}\n{answer.text}")
+
+
 def client(api: RunningApi, key: str | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=api.url, headers=headers, timeout=30)
+    return httpx.Client(
+        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [_keep]}
+    )
 
 
 def make_dispatch(agency: str, seed: str, **alert: Any) -> Dispatch:
@@ -143,7 +181,9 @@ def test_every_endpoint_but_the_public_catalog_refuses_a_request_without_a_valid
         assert http.get("/public/cameras").status_code == 200
 
 
-def test_a_key_made_by_the_cli_works_at_once_and_stops_working_when_revoked(api: RunningApi) -> None:
+def test_a_key_made_by_the_cli_works_at_once_and_stops_working_when_revoked(
+    api: RunningApi,
+) -> None:
     made = subprocess.run(
         [sys.executable, "-m", "tilik", "keys", "add", "agency", ALPHA, "--label", "desk"],
         capture_output=True, text=True, timeout=120, check=True,
@@ -276,7 +316,9 @@ def test_an_acknowledgement_reaches_the_agencys_ack_topic_and_is_audited(
         acknowledged = http.get("/agency/dispatches", params={"status": "acknowledged"}).json()
         assert dispatch.dispatch_id in {i["dispatch"]["dispatch_id"] for i in acknowledged["items"]}
         again = http.post(path)
-        assert again.status_code == 200 and again.json()["acknowledgement"]["acked_by"] == "Pak Budi"
+        assert (
+            again.status_code == 200 and again.json()["acknowledgement"]["acked_by"] == "Pak Budi"
+        )
     acks = [
         r.value_as(AlertAck)
         for r in asyncio.run(read_records(ack_spec(ALPHA), component="test.acks"))
@@ -315,7 +357,9 @@ def test_another_agencys_dispatches_are_refused_every_way(
         assert theirs.dispatch_id not in json.dumps(listed)
         for sneaky in ({"agency": BETA}, {"topic": f"tilik.dispatch.{BETA}.v2"}):
             refused = http.get("/agency/dispatches", params=sneaky)
-            assert refused.status_code == 400 and "unknown query parameter" in refused.json()["detail"]
+            assert (
+                refused.status_code == 400 and "unknown query parameter" in refused.json()["detail"]
+            )
     # Their acknowledgement topic got nothing from us.
     acks = asyncio.run(read_records(ack_spec(BETA), component="test.acks"))
     assert all(r.value_as(AlertAck).alert_id != theirs.alert.alert_id for r in acks)
@@ -331,9 +375,10 @@ def test_an_agency_follows_only_its_own_new_dispatches_live(
     connected = threading.Event()
 
     def follow() -> None:
-        with client(api, alpha_key) as http, http.stream(
-            "GET", "/agency/dispatches/stream", timeout=60
-        ) as stream:
+        with (
+            client(api, alpha_key) as http,
+            http.stream("GET", "/agency/dispatches/stream", timeout=60) as stream,
+        ):
             assert stream.headers["content-type"].startswith("text/event-stream")
             for line in stream.iter_lines():
                 if line == ": following":
@@ -351,3 +396,206 @@ def test_an_agency_follows_only_its_own_new_dispatches_live(
     assert not follower.is_alive(), "the stream never delivered the agency's dispatch"
     ids = [event["dispatch"]["dispatch_id"] for event in received]
     assert ids == [d.dispatch_id for d in ours]
+
+
+# --- the public catalog -------------------------------------------------------------------
+
+
+def camera(seed: str, sharing: SharingLevel) -> CameraRecord:
+    """A camera whose private parts (address, stream, owner, credential reference) carry the
+    planted secret."""
+    record = example(CameraRecord, seed)
+    return record.model_copy(
+        update={
+            "sharing": sharing,
+            "address": f"{PLANTED}.example:554",
+            "credential_ref": f"admin@env:TILIK_CAMERA_SECRET_{PLANTED[-8:].upper()}",
+            "owner": record.owner.model_copy(update={"name": PLANTED}),
+            "streams": [StreamProfile(token="main", rtsp_uri=f"rtsp://{PLANTED}.example/main")],
+        }
+    )
+
+
+def publish_cameras(*records: CameraRecord | tuple[str, None]) -> None:
+    async def send() -> None:
+        async with CatalogProducer(client_id="test-registry") as producer:
+            for record in records:
+                if isinstance(record, tuple):
+                    await producer.send(CAMERA_REGISTRY, None, key=record[0])
+                else:
+                    await producer.send(CAMERA_REGISTRY, record)
+                    await producer.send(
+                        CAMERA_STATUS,
+                        example(CameraStatus, record.camera_id).model_copy(
+                            update={"camera_id": record.camera_id, "checked_at": utcnow()}
+                        ),
+                    )
+
+    asyncio.run(send())
+
+
+def public_ids(http: httpx.Client) -> dict[str, dict[str, Any]]:
+    return {f["id"]: f for f in http.get("/public/cameras").json()["features"]}
+
+
+def wait_public(http: httpx.Client, camera_id: str, *, present: bool, timeout: float = 30) -> float:
+    """Seconds until the camera is (or is no longer) in the catalog."""
+    began = time.monotonic()
+    while (camera_id in public_ids(http)) is not present:
+        assert time.monotonic() - began < timeout, f"{camera_id} present={not present} still"
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
+def test_the_public_catalog_lists_only_public_cameras_with_only_what_citizens_may_see(
+    api: RunningApi,
+) -> None:
+    seed = uuid.uuid4().hex[:8]
+    public, live = (
+        camera(f"{seed}-public", SharingLevel.PUBLIC),
+        camera(f"{seed}-live", SharingLevel.LIVE),
+    )
+    publish_cameras(public, live)
+    with client(api) as http:
+        wait_public(http, public.camera_id, present=True)
+        found = public_ids(http)
+        assert live.camera_id not in found
+        feature = found[public.camera_id]
+        assert set(feature["properties"]) == {
+            "camera_id", "name", "site_type", "kecamatan", "kelurahan", "status", "view_url"
+        }  # fmt: skip
+        assert feature["properties"]["view_url"] == STREAM_TEMPLATE.replace(
+            "{camera_id}", public.camera_id
+        )
+        assert public.location.point is not None
+        assert feature["geometry"] == {
+            "type": "Point",
+            "coordinates": [public.location.point.lon, public.location.point.lat],
+        }
+        assert feature["properties"]["status"] in {"online", "offline", "unauthorized", "degraded"}
+        answer = http.get("/public/cameras")
+        assert answer.headers["content-type"] == "application/geo+json"
+        assert answer.headers["cache-control"].startswith("public, max-age=")
+        etag = answer.headers["etag"]
+        unchanged = http.get("/public/cameras", headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304 and unchanged.content == b""
+
+
+def test_a_revoked_or_unshared_camera_leaves_the_public_catalog_within_seconds(
+    api: RunningApi,
+) -> None:
+    seed = uuid.uuid4().hex[:8]
+    revoked, unshared = (camera(f"{seed}-{n}", SharingLevel.PUBLIC) for n in ("r", "u"))
+    publish_cameras(revoked, unshared)
+    with client(api) as http:
+        wait_public(http, revoked.camera_id, present=True)
+        wait_public(http, unshared.camera_id, present=True)
+        etag = http.get("/public/cameras").headers["etag"]
+        began = time.monotonic()
+        publish_cameras((revoked.camera_id, None))
+        gone_after = wait_public(http, revoked.camera_id, present=False) + (
+            time.monotonic() - began
+        )
+        assert gone_after < 10
+        publish_cameras(unshared.model_copy(update={"sharing": SharingLevel.LIVE}))
+        wait_public(http, unshared.camera_id, present=False)
+        assert http.get("/public/cameras", headers={"If-None-Match": etag}).status_code == 200
+
+
+def test_the_public_catalog_is_rate_limited_per_client(api: RunningApi) -> None:
+    from api.ratelimit import RateLimiter
+
+    generous = api.service.public_limit
+    api.service.public_limit = RateLimiter(3)
+    try:
+        with client(api) as http:
+            codes = [http.get("/public/cameras").status_code for _ in range(4)]
+            refused = http.get("/public/cameras")
+    finally:
+        api.service.public_limit = generous
+    assert codes == [200, 200, 200, 429]
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert "too many requests" in refused.json()["detail"]
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_bad_input_gets_a_4xx_with_a_reason_and_changes_nothing(
+    api: RunningApi, alpha_key: str
+) -> None:
+    dispatch = make_dispatch(ALPHA, uuid.uuid4().hex[:8])
+    publish(dispatch)
+    wait_listed(api, alpha_key, dispatch.dispatch_id)
+    ack = f"/agency/dispatches/{dispatch.dispatch_id}/ack"
+    json_type = {"Content-Type": "application/json"}
+    with client(api, alpha_key) as http:
+        malformed = http.post(ack, content=f'{{"note": "{PLANTED}', headers=json_type)
+        assert malformed.status_code == 400
+        assert malformed.json()["detail"] == "the body is not valid JSON"
+        wrong_type = http.post(ack, json={"note": 5, "acked_by": ["x"]})
+        assert wrong_type.status_code == 422
+        assert {e["where"] for e in wrong_type.json()["errors"]} == {"body.note", "body.acked_by"}
+        unknown = http.post(ack, json={"acked_by": "x", PLANTED: PLANTED})
+        assert unknown.status_code == 422
+        assert unknown.json()["errors"] == [
+            {"where": "body", "reason": "an unknown field is not accepted here"}
+        ]
+        too_long = http.post(ack, json={"acked_by": "x" * 257})
+        assert too_long.status_code == 422 and "256" in too_long.text
+        oversized = http.post(ack, content=b"{" + b" " * MAX_BODY_BYTES + b"}", headers=json_type)
+        assert oversized.status_code == 413 and str(MAX_BODY_BYTES) in oversized.json()["detail"]
+        chunked = http.post(
+            ack, content=iter([b'{"note": "', b"x" * MAX_BODY_BYTES, b'"}']), headers=json_type
+        )
+        assert chunked.status_code == 413
+        for params in (
+            {"status": "bogus"},
+            {"limit": 0},
+            {"limit": "many"},
+            {"since": "yesterday"},
+        ):
+            answer = http.get("/agency/dispatches", params=params)
+            assert answer.status_code == 422, params
+            assert answer.json()["errors"][0]["where"].startswith("query.")
+        assert http.get("/agency/dispatches", params={"after": PLANTED}).status_code == 400
+        assert http.get("/agency/dispatches/not-a-dispatch").status_code == 422
+        assert http.get("/me", headers={"Authorization": f"Bearer {PLANTED}"}).status_code == 401
+        # Nothing changed: still open, nothing on the acknowledgement topic.
+        assert http.get(f"/agency/dispatches/{dispatch.dispatch_id}").json()["status"] == "open"
+    acks = asyncio.run(read_records(ack_spec(ALPHA), component="test.acks"))
+    assert all(r.value_as(AlertAck).alert_id != dispatch.alert.alert_id for r in acks)
+
+
+def test_the_openapi_document_describes_every_endpoint(api: RunningApi) -> None:
+    with client(api) as http:
+        document = http.get("/openapi.json").json()
+        assert http.get("/docs").status_code == 200
+    assert {
+        "/public/cameras",
+        "/agency/dispatches",
+        "/agency/dispatches/stream",
+        "/agency/dispatches/{dispatch_id}",
+        "/agency/dispatches/{dispatch_id}/ack",
+        "/me",
+        "/me/rotate",
+        "/operator/keys",
+        "/operator/keys/{key_id}",
+        "/operator/keys/{key_id}/rotate",
+    } <= set(document["paths"])
+
+
+def test_zz_the_planted_secret_is_in_no_answer_and_no_log_line(
+    api: RunningApi, alpha_key: str, beta_key: str, operator_key: str
+) -> None:
+    """Runs last in the module: every answer the tests got and every log line the service wrote."""
+    assert len(ANSWERS) > 50
+    assert not [a for a in ANSWERS if PLANTED in a]
+    with client(api) as http:
+        http.get("/health")  # a last request, so the access log has flushed what came before
+    logged = "\n".join([*LOGS, *(json.dumps(e, default=str) for e in EVENTS[0])])
+    assert '"path": "/public/cameras"' in logged  # the access log is among what was scanned
+    assert PLANTED not in logged
+    for token in (alpha_key, beta_key, operator_key):
+        assert token not in logged
+        assert token.split("_")[2] not in logged
