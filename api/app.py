@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
+from api.pages import inbox as inbox_page
 from api.routes import agency, keys, public
 from api.service import ApiService
 from core import __version__
@@ -47,6 +48,7 @@ def create_app(service: ApiService) -> FastAPI:
     app.include_router(public.router)
     app.include_router(agency.router)
     app.include_router(keys.router)
+    app.include_router(inbox_page.router)
 
     @app.get("/health", tags=["public"])
     async def health() -> dict[str, str]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, BaseModel
 
-from api.auth import AgencyCaller
+from api.auth import AgencyCaller, Caller
 from api.inbox import AgencyInbox, BadCursor, InboxEntry, InboxFilter, InboxStatus, page
 from api.service import ApiService, service_of
 from topics.models import AlertCategory, LongText, ShortText, StrictModel
@@ -38,7 +38,7 @@ class AckRequest(StrictModel):
 _NOT_FOUND = "no such dispatch"
 
 
-async def _inbox(service: ApiService, caller: AgencyCaller) -> AgencyInbox:
+async def inbox_of(service: ApiService, caller: Caller) -> AgencyInbox:
     try:
         return await service.inboxes.of(caller.subject)
     except TopicNotFound:
@@ -63,7 +63,7 @@ async def list_dispatches(
     ] = None,
 ) -> InboxPage:
     """The agency's alerts, newest first, one entry per alert (its latest dispatch)."""
-    inbox = await _inbox(service, caller)
+    inbox = await inbox_of(service, caller)
     where = InboxFilter(status_, category, kecamatan, since, until)
     try:
         items, following = page(inbox.entries(where), limit=limit, after=after)
@@ -80,7 +80,7 @@ async def follow_dispatches(
     entry as JSON). A first comment (`: following`) says the stream is live; later comments keep
     the connection alive. A client that falls far behind is disconnected and lists what it
     missed."""
-    inbox = await _inbox(service, caller)
+    inbox = await inbox_of(service, caller)
     with inbox.following() as entries:
         yield ServerSentEvent(comment="following")
         async for entry in entries:
@@ -93,7 +93,7 @@ async def follow_dispatches(
 async def get_dispatch(
     dispatch_id: DispatchId, caller: AgencyCaller, service: Service
 ) -> InboxEntry:
-    found = (await _inbox(service, caller)).find(dispatch_id)
+    found = (await inbox_of(service, caller)).find(dispatch_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
     return found
@@ -109,11 +109,29 @@ async def acknowledge(
     """Acknowledge the dispatch's alert: it goes to the agency's acknowledgement topic and stops
     the alert's escalation. Acknowledging again changes nothing."""
     request = body or AckRequest()
-    done = await (await _inbox(service, caller)).acknowledge(
-        dispatch_id, acked_by=request.acked_by, note=request.note
+    entry = await acknowledge_as(
+        caller, service, dispatch_id, acked_by=request.acked_by, note=request.note
+    )
+    if entry is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+    return entry
+
+
+async def acknowledge_as(
+    caller: Caller,
+    service: ApiService,
+    dispatch_id: str,
+    *,
+    acked_by: str | None,
+    note: str | None,
+) -> InboxEntry | None:
+    """The agency ``caller`` speaks for acknowledges one of its dispatches (audited); ``None``
+    for an id that is not one of its dispatches. The API and the inbox page both go through here."""
+    done = await (await inbox_of(service, caller)).acknowledge(
+        dispatch_id, acked_by=acked_by, note=note
     )
     if done is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _NOT_FOUND)
+        return None
     entry, written = done
     await service.audit.record(
         actor=caller.principal,
