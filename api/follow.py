@@ -62,6 +62,7 @@ class FollowedTopic(Lifecycle):
         await self._reader.start()
         self.applied = dict(self._reader.starts)
         self._task = asyncio.create_task(self._follow(), name=f"follow {self.spec.name}")
+        self._task.add_done_callback(self._stopped)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -70,6 +71,16 @@ class FollowedTopic(Lifecycle):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._reader.stop()
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        # A view that stops following serves stale state: say so loudly, once.
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "view stopped following its topic",
+                topic=self.spec.name,
+                error=type(task.exception()).__name__,
+                reason=str(task.exception()),
+            )
 
     async def _follow(self) -> None:
         async for received in self._reader.follow():

@@ -599,3 +599,39 @@ def test_zz_the_planted_secret_is_in_no_answer_and_no_log_line(
     for token in (alpha_key, beta_key, operator_key):
         assert token not in logged
         assert token.split("_")[2] not in logged
+
+
+def test_tilik_api_serve_runs_the_service_as_its_own_principal(kafka_principals: Any) -> None:
+    import os
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = kafka_principals.issue(api_role())
+    env = {**os.environ, "TILIK_CLIENT_CONFIG": str(config), "TILIK_LOG_FORMAT": "json"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tilik", "api", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            while True:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "tilik api serve never answered"
+                time.sleep(0.2)
+            assert http.get("/openapi.json").json()["info"]["title"] == "Tilik API"
+            assert http.get("/me").status_code == 401
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    # It read the keys topic at start: the API's own grants were enough. One JSON line per
+    # request, without a query string.
+    assert '"path": "/me", "status": 401' in output
