@@ -603,6 +603,7 @@ def test_zz_the_planted_secret_is_in_no_answer_and_no_log_line(
 
 def test_tilik_api_serve_runs_the_service_as_its_own_principal(kafka_principals: Any) -> None:
     import os
+    import signal
     import socket
 
     with socket.socket() as probe:
@@ -631,7 +632,9 @@ def test_tilik_api_serve_runs_the_service_as_its_own_principal(kafka_principals:
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
+    # uvicorn shuts down cleanly, then ends by the signal it was sent.
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
     # It read the keys topic at start: the API's own grants were enough. One JSON line per
     # request, without a query string.
     assert '"path": "/me", "status": 401' in output
