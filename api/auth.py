@@ -3,6 +3,7 @@ Bearer tk_...``), checked against the keys topic; the key says whom it speaks fo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -55,11 +56,29 @@ async def authenticated(
 ) -> Caller:
     if credentials is None:
         raise _refused("an API key is required: Authorization: Bearer <key>")
-    key = await service.keys.authenticate(credentials.credentials)
+    client = client_address(request)
+    key = await checked_key(service, credentials.credentials, client)
     if key is None:
         # One answer for unknown, revoked, rotated and malformed keys: nothing to probe.
         raise _refused("the API key is not valid (unknown, rotated or revoked)")
-    return Caller(key, client_address(request))
+    return Caller(key, client)
+
+
+async def checked_key(service: ApiService, token: str, client: str | None) -> ApiKey | None:
+    """The live key ``token`` is; a client that presented too many wrong keys lately is refused
+    (429) before its key is checked, so guessing costs the service no scrypt."""
+    address = client or "unknown"
+    wait = service.failed_auth_limit.peek(address)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many invalid API keys from this address; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    key = await service.keys.authenticate(token)
+    if key is None:
+        service.failed_auth_limit.take(address)
+    return key
 
 
 def _kind(kind: ApiKeyKind) -> object:

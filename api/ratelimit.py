@@ -23,11 +23,18 @@ class RateLimiter:
 
     def take(self, client: str) -> float:
         """0 when ``client`` may go on (a token is spent), else the seconds until it may."""
+        return self._look(client, spend=True)
+
+    def peek(self, client: str) -> float:
+        """What ``take`` would answer, without spending a token."""
+        return self._look(client, spend=False)
+
+    def _look(self, client: str, *, spend: bool) -> float:
         now = self._clock()
         tokens, seen = self._buckets.pop(client, (float(self.rate), now))
         tokens = min(float(self.rate), tokens + (now - seen) * self._refill)
         wait = 0.0 if tokens >= 1 else (1 - tokens) / self._refill
-        self._buckets[client] = (tokens - 1 if wait == 0 else tokens, now)
+        self._buckets[client] = (tokens - 1 if wait == 0 and spend else tokens, now)
         while len(self._buckets) > _MAX_CLIENTS:
             self._buckets.popitem(last=False)
         return wait

@@ -16,6 +16,9 @@ from core.lifecycle import Lifecycle
 from core.settings import Settings, get_settings
 from topics.client import CatalogProducer
 
+# Wrong keys one client address may present per minute before it is answered 429 unchecked.
+FAILED_AUTH_PER_MINUTE = 30
+
 
 @dataclass(frozen=True)
 class ApiOptions:
@@ -45,6 +48,8 @@ class ApiService(Lifecycle):
         self.settings = settings or get_settings()
         self.options = options or ApiOptions.from_settings(self.settings)
         self.public_limit = RateLimiter(self.options.public_rate_per_minute)
+        #: failed authentications per client address: each costs a scrypt check
+        self.failed_auth_limit = RateLimiter(FAILED_AUTH_PER_MINUTE)
 
     async def start(self) -> None:
         settings = self.settings

@@ -22,6 +22,7 @@ from api_server import STREAM_TEMPLATE, RunningApi, api_settings, issue_key, run
 from structlog.testing import capture_logs
 
 from api.guards import MAX_BODY_BYTES
+from api.ratelimit import RateLimiter
 from topics import identity
 from topics.access.roles import api_role
 from topics.admin import apply_catalog
@@ -77,6 +78,8 @@ def api(kafka_principals: Any) -> Iterator[RunningApi]:
     try:
         with capture_logs() as events, running_api(api_settings(config)) as running:
             EVENTS.append(events)
+            # These tests present hundreds of wrong keys on purpose, all from 127.0.0.1.
+            running.service.failed_auth_limit = RateLimiter(100_000)
             yield running
     finally:
         root.removeHandler(handler)
@@ -503,8 +506,6 @@ def test_a_revoked_or_unshared_camera_leaves_the_public_catalog_within_seconds(
 
 
 def test_the_public_catalog_is_rate_limited_per_client(api: RunningApi) -> None:
-    from api.ratelimit import RateLimiter
-
     generous = api.service.public_limit
     api.service.public_limit = RateLimiter(3)
     try:
@@ -516,6 +517,26 @@ def test_the_public_catalog_is_rate_limited_per_client(api: RunningApi) -> None:
     assert codes == [200, 200, 200, 429]
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     assert "too many requests" in refused.json()["detail"]
+
+
+def test_a_client_presenting_wrong_keys_is_refused_before_any_key_is_checked(
+    api: RunningApi, alpha_key: str
+) -> None:
+    generous = api.service.failed_auth_limit
+    api.service.failed_auth_limit = RateLimiter(3)
+    try:
+        with (
+            client(api, "tk_0123456789abcdef_" + "A" * 43) as wrong,
+            client(api, alpha_key) as right,
+        ):
+            assert [wrong.get("/me").status_code for _ in range(2)] == [401, 401]
+            assert right.get("/me").status_code == 200  # a good key spends nothing
+            assert wrong.get("/me").status_code == 401
+            refused = right.get("/me")  # the address is refused, whatever key it brings now
+    finally:
+        api.service.failed_auth_limit = generous
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert "too many invalid API keys" in refused.json()["detail"]
 
 
 # --- bad input ------------------------------------------------------------------------------

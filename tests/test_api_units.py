@@ -36,6 +36,7 @@ def test_the_rate_limiter_allows_a_burst_then_refills_per_client() -> None:
     assert limiter.take("a") == pytest.approx(20.0)
     assert limiter.take("b") == 0.0  # another client has its own bucket
     now[0] = 20.0
+    assert limiter.peek("a") == 0.0 and limiter.peek("a") == 0.0  # looking spends nothing
     assert limiter.take("a") == 0.0 and limiter.take("a") > 0
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.auth import Caller, client_address
+from api.auth import Caller, checked_key, client_address
 from api.inbox import InboxFilter, InboxStatus, page
 from api.pages.words import LANGUAGE_COOKIE, WORDS, language_of
 from api.routes.agency import acknowledge_as, inbox_of
@@ -66,7 +66,7 @@ async def _signed_in(request: Request, service: ApiService) -> Caller | None:
     token = request.cookies.get(KEY_COOKIE)
     if not token:
         return None
-    key = await service.keys.authenticate(token)
+    key = await checked_key(service, token, client_address(request))
     if key is None or key.kind is not ApiKeyKind.AGENCY:
         return None
     return Caller(key, client_address(request))
@@ -111,7 +111,7 @@ async def inbox_page(
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request, service: Service) -> Response:
     token = (await _form(request)).get("key", "").strip()
-    key = await service.keys.authenticate(token) if token else None
+    key = await checked_key(service, token, client_address(request)) if token else None
     if key is None or key.kind is not ApiKeyKind.AGENCY:
         return _render(request, "signin.html", language_of(request, None), 401, error=True)
     response = _back_to_inbox()
