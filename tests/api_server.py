@@ -4,15 +4,13 @@ keys issued as the operator the way ``tilik keys`` issues them."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from api.keys import KeyStore
-from api.server import api_server
+from api.server import serving_in_thread
 from api.service import ApiService
 from core.settings import Settings
 from topics.models import ApiKeyKind
@@ -37,23 +35,11 @@ def api_settings(client_config: Path, **overrides: object) -> Settings:
 
 
 @contextmanager
-def running_api(settings: Settings, *, timeout: float = 60.0) -> Iterator[RunningApi]:
+def running_api(settings: Settings) -> Iterator[RunningApi]:
     """The service on a free loopback port, in a thread of its own, until the block ends."""
     service = ApiService(settings=settings)
-    server = api_server(service, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, name="tilik-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("tilik api did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield RunningApi(f"http://127.0.0.1:{port}", service, settings)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving_in_thread(service) as url:
+        yield RunningApi(url, service, settings)
 
 
 def issue_key(kind: ApiKeyKind, subject: str | None, settings: Settings | None = None) -> str:

@@ -65,14 +65,18 @@ def browser() -> Iterator[Any]:
 
 
 def navigate(browser: Any, clicked: Any) -> None:
-    """Click, and wait until the browser shows the page that answered."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    """Click, and wait until the browser shows the whole page that answered (a new document:
+    the mark set on the old one is gone)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    before = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.tilikBefore = true")
     clicked.click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(before))
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script(
+            "return window.tilikBefore === undefined && document.readyState === 'complete'"
+        )
+    )
 
 
 def a_dispatch() -> Dispatch:
