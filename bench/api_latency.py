@@ -9,7 +9,8 @@ dispatches; ``--clients`` clients ask at once. Measured, each as p50 / p99 over 
   the agency's acknowledgement topic and an audit record, both acknowledged by the broker);
 - public: ``GET /public/cameras`` (the GeoJSON of the public cameras, from its cache).
 
-Runs as the operator against a running broker (``tilik kafka start``; TILIK_CLIENT_CONFIG).
+The service runs as its own process (``tilik api serve``), the clients in this one. Runs as the
+operator against a running broker (``tilik kafka start``; TILIK_CLIENT_CONFIG).
 Usage: python bench/api_latency.py [--cameras 20000] [--dispatches 1000] [--clients 50]
 """
 
@@ -17,7 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,9 +30,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from api.keys import KeyStore
-from api.ratelimit import RateLimiter
-from api.server import serving_in_thread
-from api.service import ApiService
+from core.logconfig import configure_logging
 from topics import identity
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, ack_spec, all_topics, dispatch_spec
@@ -106,13 +109,29 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=2_000)
     args = parser.parse_args()
+    configure_logging()
     agency = f"bench-{uuid.uuid4().hex[:6]}"
     apply_catalog([*all_topics(), dispatch_spec(agency), ack_spec(agency)])
     key, dispatch_ids = asyncio.run(fill(agency, args.cameras, args.dispatches))
-    service = ApiService()
-    with serving_in_thread(service) as url:
-        # The benchmark is one client address asking as fast as it can.
-        service.public_limit = RateLimiter(10**9)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "TILIK_API_PUBLIC_RATE_PER_MINUTE": "1000000",
+        "TILIK_LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tilik", "api", "serve", "--port", str(port)], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
         asks: dict[str, Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]] = {
             "baseline": lambda http, n: http.get("/health"),
             "list": lambda http, n: http.get("/agency/dispatches", params={"limit": 50}),
@@ -133,6 +152,9 @@ def main() -> None:
                 min(args.requests, len(dispatch_ids)) if name == "acknowledge" else args.requests
             )
             print(summary(name, asyncio.run(measure(args.clients, count, ask, url, key))))
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 if __name__ == "__main__":
