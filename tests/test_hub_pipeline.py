@@ -688,3 +688,53 @@ async def _coverage(worker: WorkerProcess) -> dict:  # type: ignore[type-arg]
 
 
 _ = timedelta
+
+
+async def test_an_acknowledgement_through_the_http_api_stops_escalation(
+    worker: WorkerProcess, kafka_bootstrap: str, kafka_principals: Principals
+) -> None:
+    """An agency at its desk acknowledges through ``tilik api`` with its API key: the hub takes
+    it as the agency's and does not escalate, while the alert nobody acknowledged escalates."""
+    from contextlib import ExitStack
+
+    import httpx
+    from api_server import api_settings, issue_key, running_api
+
+    from topics.access.roles import api_role
+    from topics.models import ApiKeyKind
+
+    ignored, acked = new_camera(), new_camera()
+    polisi = await watch(kafka_bootstrap, dispatch_spec("polisi"))
+    satpol = await watch(kafka_bootstrap, dispatch_spec("satpol-pp"))
+    service = ExitStack()
+    try:
+        # Up, and the agency's inbox open, before the alert: the limit is 3 s.
+        api = await asyncio.to_thread(
+            service.enter_context, running_api(api_settings(kafka_principals.issue(api_role())))
+        )
+        key = await asyncio.to_thread(issue_key, ApiKeyKind.AGENCY, "polisi")
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as http:
+            assert (await http.get("/agency/dispatches")).status_code == 200
+            async with CatalogProducer(kafka_bootstrap) as producer:
+                for camera in (acked, ignored):
+                    await producer.send(CAMERA_REGISTRY, camera)
+                    await producer.send(
+                        DEVICE_EVENTS, device_event(camera.camera_id, EventKind.TAMPER)
+                    )
+            values = await polisi.wait_for(dispatched(acked.camera_id), 30)
+            first = next(d for d in values if d.alert.camera_id == acked.camera_id)
+            path = f"/agency/dispatches/{first.dispatch_id}"
+            while (await http.get(path)).status_code != 200:
+                await asyncio.sleep(0.05)
+            answer = await http.post(f"{path}/ack", json={"acked_by": "desk"})
+            assert answer.status_code == 200 and answer.json()["status"] == "acknowledged"
+        started = datetime.now(UTC)
+        await satpol.wait_for(dispatched(ignored.camera_id, level=1), 30)
+        # Well past the 3 s limit, the acknowledged alert was not escalated.
+        await asyncio.sleep(max(0.0, 4 - (datetime.now(UTC) - started).total_seconds()))
+        assert not dispatched(acked.camera_id)(satpol.values())
+    finally:
+        await polisi.stop()
+        await satpol.stop()
+        await asyncio.to_thread(service.close)

@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "routes": "hub.routing.cli:routes",
     "alerts": "hub.cli:alerts",
     "dlq": "hub.cli:dlq",
+    "api": "api.cli:api",
+    "keys": "api.cli:keys",
     "demo": "tilik.demo:demo",
     "docs": "tilik.docs:docs",
 }

@@ -17,6 +17,7 @@ from topics.models import (
     Agency,
     Alert,
     AlertAck,
+    ApiKey,
     AuditRecord,
     CameraRecord,
     CameraRemoval,
@@ -187,6 +188,21 @@ AUDIT = TopicSpec(
 )
 
 
+API_KEYS = TopicSpec(
+    name="tilik.api.keys.v1",
+    value_model=ApiKey,
+    key="key_id",
+    description=(
+        "API keys of `tilik api` (compacted): whom each key speaks for and a salted scrypt hash "
+        "of its secret, never the secret; a revoked key keeps its record without a hash. Read "
+        "and written only by the API and the operator."
+    ),
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+
 def dispatch_topic_name(agency: str) -> str:
     return f"tilik.dispatch.{agency}.v{ALERTS.schema_version}"
 
@@ -269,6 +285,7 @@ def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
         *(ack_spec(a) for a in names),
         DEAD_LETTERS,
         AUDIT,
+        API_KEYS,
     ]
 
 
@@ -394,6 +411,7 @@ def get_spec(name: str) -> TopicSpec:
         "dlq": DEAD_LETTERS,
         "deadletter": DEAD_LETTERS,
         "audit": AUDIT,
+        "keys": API_KEYS,
     }
     if name in aliases:
         return aliases[name]
