@@ -187,3 +187,22 @@ def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die(
     assert "nothing lost" in result.stdout
     for fault in ("SIGKILL a broker", "SIGKILL a hub worker", "SIGKILL a connector"):
         assert fault in result.stdout
+
+
+def test_a_record_whose_processing_failed_is_a_loss(routes: RoutingTable) -> None:
+    scenario = Scenario(routes)
+    scenario.dead_letters.append(
+        scenario.dead_letters[0].model_copy(
+            update={
+                "kind": DeadLetterKind.PROCESSING_FAILED,
+                "source_topic": "tilik.cameras.status.v1",
+                "source_partition": 11,
+                "source_offset": 6,
+            }
+        )
+    )
+    losses = scenario.ledger(routes).losses
+    assert (
+        "1 records whose processing failed (dead letters to replay): tilik.cameras.status.v1 11-6"
+        in losses
+    )

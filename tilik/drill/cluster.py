@@ -8,11 +8,20 @@ import signal
 import time
 from pathlib import Path
 
+import structlog
+
 from core.localkafka import LocalKafka
 from core.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 NODES = 3
 REPLICATION = 3
+# Three JVMs starting at once on a shared two-core runner take their time.
+READY_TIMEOUT_S = 240.0
+# A new credential must be visible on every broker; a busy cluster may take longer than the
+# access admin waits, and provisioning a fresh cluster again is harmless.
+PROVISION_ATTEMPTS = 3
 
 
 class DrillCluster:
@@ -21,7 +30,12 @@ class DrillCluster:
     def __init__(self, state_dir: Path, *, heap_mb: int = 512) -> None:
         self.state_dir = state_dir
         self.kafka = LocalKafka(
-            state_dir, nodes=NODES, port=0, heap_mb=heap_mb, stop_with_this_process=True
+            state_dir,
+            nodes=NODES,
+            port=0,
+            heap_mb=heap_mb,
+            ready_timeout=READY_TIMEOUT_S,
+            stop_with_this_process=True,
         )
         self.bootstrap = ""
         self.principals: dict[str, dict[str, str]] = {}
@@ -39,11 +53,19 @@ class DrillCluster:
     def start(self) -> str:
         """Starts the brokers, applies the catalog and issues the hub's and connectors' principals."""
         from tilik.demo import service_principals
+        from topics.admin import AdminError
 
         self.bootstrap = self.kafka.start()
-        self.principals = service_principals(
-            self.bootstrap, self.operator, self.state_dir / "principals", own_broker=True
-        )
+        for attempt in range(1, PROVISION_ATTEMPTS + 1):
+            try:
+                self.principals = service_principals(
+                    self.bootstrap, self.operator, self.state_dir / "principals", own_broker=True
+                )
+                break
+            except AdminError as exc:
+                if attempt == PROVISION_ATTEMPTS:
+                    raise
+                log.warning("provisioning again", reason=str(exc), attempt=attempt)
         return self.bootstrap
 
     def settings_of(self, service: str) -> Settings:

@@ -28,6 +28,8 @@ from tilik.drill.cluster import REPLICATION, DrillCluster
 WEBHOOK_AGENCY = "polisi"
 WEBHOOK_SECRET_ENV = "TILIK_WEBHOOK_SECRET_DRILL"  # noqa: S105 - a variable name
 CONNECTORS = ("onvif", "hikvision")
+PORT_RACE_ATTEMPTS = 3
+PORT_TAKEN = b"address already in use"
 
 
 @dataclass(frozen=True)
@@ -178,11 +180,14 @@ class Fleet:
         routes = drill_routes(self.run_dir / "routes.yaml", self.receiver.url)
         log_dir = self.run_dir / f"hub-{index}"
         log_dir.mkdir(exist_ok=True)
+        # One log per incarnation: readiness is read from the log, and a restarted worker
+        # must not be taken as ready by what its predecessor wrote.
+        incarnation = len(list(log_dir.glob("worker-*.log")))
         options = self.options
         return WorkerProcess(
             self.cluster.bootstrap,
             self.app_id,
-            log_dir / "worker.log",
+            log_dir / f"worker-{incarnation}.log",
             routes=routes,
             extra_args=[
                 "--webhook-attempts",
@@ -199,18 +204,32 @@ class Fleet:
         )
 
     async def start_hub(self) -> None:
-        for index in range(self.options.hub_workers):
-            worker = self.worker(index)
-            worker.start()
-            self.workers.append(worker)
+        self.workers = [self.worker(index) for index in range(self.options.hub_workers)]
         for worker in self.workers:
-            await worker.wait_ready(180)
+            worker.start()
+        for index in range(len(self.workers)):
+            await self._until_ready(index)
 
     async def restart_worker(self, index: int) -> None:
-        worker = self.worker(index)
-        worker.start()
-        self.workers[index] = worker
-        await worker.wait_ready(180)
+        self.workers[index] = self.worker(index)
+        self.workers[index].start()
+        await self._until_ready(index)
+
+    async def _until_ready(self, index: int) -> None:
+        # A worker's web port is chosen free moments before it binds; on a busy host another
+        # process may take it first. That worker exits at once, and one on a new port follows.
+        for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+            try:
+                await self.workers[index].wait_ready(180)
+                return
+            except RuntimeError:
+                if (
+                    attempt == PORT_RACE_ATTEMPTS
+                    or PORT_TAKEN not in self.workers[index].log_text()
+                ):
+                    raise
+                self.workers[index] = self.worker(index)
+                self.workers[index].start()
 
     def stop(self) -> None:
         for worker in self.workers:

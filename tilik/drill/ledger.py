@@ -89,7 +89,7 @@ async def read_topics(
 def committed_offsets(bootstrap: str, settings: Settings, group: str) -> dict[int, int]:
     """The hub group's committed offset (the next record to process) per device-event partition."""
     with admin_client(bootstrap, settings=settings) as client:
-        offsets = client.list_consumer_group_offsets(group)
+        offsets = client.list_group_offsets({group: None})[group]
     return {
         tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == DEVICE_EVENTS.name
     }
@@ -106,7 +106,20 @@ def account(
     account_events(ledger, produced, read)
     account_alerts(ledger, read, routes, {record.camera_id for record in produced})
     account_webhook(ledger, read, webhook_agency, receiver)
+    account_failures(ledger, read)
     return ledger
+
+
+def account_failures(ledger: Ledger, read: TopicsRead) -> None:
+    """A record whose processing raised was not handled: whatever it should have changed (a
+    camera's health, an escalation, an alert) did not change until it is replayed."""
+    failed = [
+        f"{letter.source_topic} {letter.source_partition}-{letter.source_offset}"
+        for letter in read.dead_letters
+        if letter.kind == DeadLetterKind.PROCESSING_FAILED
+    ]
+    ledger.counts["records whose processing failed"] = len(failed)
+    ledger.lose("records whose processing failed (dead letters to replay)", failed)
 
 
 def account_events(ledger: Ledger, produced: list[Produced], read: TopicsRead) -> None:
