@@ -206,3 +206,13 @@ def test_a_record_whose_processing_failed_is_a_loss(routes: RoutingTable) -> Non
         "1 records whose processing failed (dead letters to replay): tilik.cameras.status.v1 11-6"
         in losses
     )
+
+
+def test_the_ledger_waits_only_for_what_can_still_arrive(routes: RoutingTable) -> None:
+    scenario = Scenario(routes)
+    scenario.receiver.accepted.clear()  # a webhook retry may still deliver it
+    assert not scenario.ledger(routes).settled
+    scenario = Scenario(routes)
+    scenario.events = scenario.events[1:]  # acknowledged and gone: no wait brings it back
+    ledger = scenario.ledger(routes)
+    assert ledger.settled and not ledger.ok

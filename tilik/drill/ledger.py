@@ -33,16 +33,25 @@ class Ledger:
 
     counts: Counter[str] = field(default_factory=Counter)
     losses: list[str] = field(default_factory=list)
+    # Losses that later reading could still find made good (the hub catching up, a retry
+    # arriving); the others are on the topics for good.
+    pending: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.losses
 
-    def lose(self, what: str, examples: Iterable[object]) -> None:
+    @property
+    def settled(self) -> bool:
+        """Nothing left that waiting could change."""
+        return self.pending == 0
+
+    def lose(self, what: str, examples: Iterable[object], *, final: bool = False) -> None:
         shown = sorted(map(str, examples))
         if shown:
             more = f" (and {len(shown) - 5} more)" if len(shown) > 5 else ""
             self.losses.append(f"{len(shown)} {what}: {', '.join(shown[:5])}{more}")
+            self.pending += not final
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ def account_failures(ledger: Ledger, read: TopicsRead) -> None:
         if letter.kind == DeadLetterKind.PROCESSING_FAILED
     ]
     ledger.counts["records whose processing failed"] = len(failed)
-    ledger.lose("records whose processing failed (dead letters to replay)", failed)
+    ledger.lose("records whose processing failed (dead letters to replay)", failed, final=True)
 
 
 def account_events(ledger: Ledger, produced: list[Produced], read: TopicsRead) -> None:
@@ -176,7 +185,7 @@ def account_events(ledger: Ledger, produced: list[Produced], read: TopicsRead) -
             counts[f"planned {record.expected.value} as planned"] += 1
         else:
             wrong.append(f"{where} ({record.expected.value}, got {outcome.value})")
-    ledger.lose("acknowledged events missing from the topic", missing)
+    ledger.lose("acknowledged events missing from the topic", missing, final=True)
     ledger.lose("planned events with another outcome", wrong)
 
 
@@ -204,6 +213,7 @@ def account_alerts(
             for (camera, rule), ids in opened.items()
             if len(ids) > 1 and camera in planned
         ],
+        final=True,
     )
 
     by_key: dict[str, list[Dispatch]] = defaultdict(list)
@@ -226,7 +236,7 @@ def account_alerts(
         if len({(d.dispatch_id, d.alert.alert_id, d.alert.sequence) for d in group}) > 1:
             changed.append(key)
     ledger.lose("alert states without a dispatch to a routed agency (key)", undispatched)
-    ledger.lose("idempotency keys carrying different dispatches", changed)
+    ledger.lose("idempotency keys carrying different dispatches", changed, final=True)
 
 
 def account_webhook(ledger: Ledger, read: TopicsRead, agency: str, receiver: ReceiverState) -> None:
@@ -245,5 +255,7 @@ def account_webhook(ledger: Ledger, read: TopicsRead, agency: str, receiver: Rec
     counts["webhook dead letters"] = len(failed)
     ledger.lose("dispatches the webhook receiver never got (key)", keys - received)
     ledger.lose(
-        "webhook deliveries dead-lettered (offset)", [letter.source_offset for letter in failed]
+        "webhook deliveries dead-lettered (offset)",
+        [letter.source_offset for letter in failed],
+        final=True,
     )
