@@ -151,6 +151,7 @@ def test_a_dispatch_the_webhook_never_received_is_a_loss(routes: RoutingTable) -
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die(
     tmp_path: Path,
 ) -> None:
@@ -180,7 +181,7 @@ def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die(
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=570,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
