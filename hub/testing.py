@@ -22,6 +22,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
+from hub.delivery.receiver import ReceiverState
 from topics import codec
 from topics.catalog import TopicSpec
 from topics.connection import connection_config
@@ -220,11 +221,18 @@ class ReceiverThread:
     request about those cameras.
     """
 
-    def __init__(self, secret: bytes, *, hold_s: float = 3.0) -> None:
-        from hub.delivery.receiver import ReceiverState
-
-        self.state = ReceiverState(secret=secret)
-        self.port = free_port()
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        hold_s: float = 3.0,
+        port: int | None = None,
+        state: ReceiverState | None = None,
+    ) -> None:
+        # A receiver restarted after an outage passes its predecessor's port and state: the hub
+        # keeps the same URL and the repeats it sends are recognised.
+        self.state = state if state is not None else ReceiverState(secret=secret)
+        self.port = port if port is not None else free_port()
         self.fail_with: list[int | str] = []
         self.refuse_cameras: set[str] = set()
         self.requests = 0

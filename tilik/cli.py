@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "api": "api.cli:api",
     "keys": "api.cli:keys",
     "demo": "tilik.demo:demo",
+    "drill": "tilik.drill.cli:drill",
     "docs": "tilik.docs:docs",
 }
 
