@@ -15,6 +15,7 @@ import faust
 from faust.types.auth import CredentialsT
 
 from core.settings import get_settings
+from hub import faust_workarounds
 from hub.alerting.agents import Alerting
 from hub.config import HubConfig
 from hub.delivery.agents import Delivery
@@ -26,7 +27,6 @@ from hub.health.agents import Health
 from hub.registry_view import RegistryView
 from hub.routing import RoutingTable, load_routes
 from hub.rules import RuleEngine
-from topics import kafka_workarounds
 from topics.connection import connection_config
 
 
@@ -66,7 +66,7 @@ def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
 def faust_app(config: HubConfig) -> faust.App:
     # Faust builds its consumer itself, not through topics.connection: its fetches need the
     # workarounds of the Kafka client too (a header name that is not UTF-8 must not kill it).
-    kafka_workarounds.install()
+    faust_workarounds.install(config)
     return faust.App(
         config.app_id,
         broker=config.broker_urls(),

@@ -24,10 +24,11 @@ from hub.app import Hub, create_hub
 from hub.config import HubConfig
 from hub.delivery.policy import RetryPolicy
 from hub.dispatching.inbox import Acknowledged, RecordRef, Routed
+from hub.faust_workarounds import create_internal_topics
 from hub.routing import make_dispatch
 from hub.rules import RuleEngine, load_rules
 from hub.testing import ReceiverThread, TopicWatch
-from hub.worker import ensure_internal_topics, internal_topics
+from hub.worker import internal_topics
 from topics import codec
 from topics.admin import admin_client
 from topics.catalog import (
@@ -87,7 +88,7 @@ async def hub(
     )
     made = create_hub(config)
     created = internal_topics(made)
-    ensure_internal_topics(config, created)
+    create_internal_topics(config, created)
     await led(kafka_bootstrap, sorted(created))
     # Records reach the agents through their test context; the registry view is not started.
     made.registry.ready.set()
