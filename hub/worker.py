@@ -9,6 +9,7 @@ from core.logconfig import configure_logging
 from hub import faust_workarounds
 from hub.app import Hub, create_hub
 from hub.config import HubConfig
+from topics.access.roles import Operation, Resource, hub_role
 from topics.admin import require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
@@ -94,8 +95,11 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     known = sorted({*(a.value for a in Agency), *agencies})
     # Faust never creates non-internal topics, and neither does a worker: the operator applies
-    # the catalog (its principal may, the hub's may not).
-    require_topics(all_topics(known), bootstrap=config.bootstrap)
+    # the catalog (its principal may, the hub's may not). Only the topics the hub's role uses
+    # are required: others (onboarding's) it may not even see.
+    role = hub_role()
+    used = [s for s in all_topics(known) if role.allows(Resource.TOPIC, s.name, Operation.DESCRIBE)]
+    require_topics(used, bootstrap=config.bootstrap)
     hub = create_hub(config)
     faust_workarounds.create_internal_topics(config, internal_topics(hub))
     if config.start_from_latest:
