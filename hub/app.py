@@ -9,7 +9,7 @@ tables, agents and timers on the app; this module builds them for one worker's c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.types.auth import CredentialsT
@@ -98,15 +98,11 @@ def create_hub(config: HubConfig) -> Hub:
     app = faust_app(config)
     edges = Edges(app, config.app_id)
     registry = RegistryView(config.bootstrap, settings=get_settings())
-    gaps = GapGuard(config.bootstrap, config.app_id)
+    gaps = GapGuard(app, config.bootstrap, config.app_id)
     engine = RuleEngine(config.ruleset())
     routing = load_routes(config.routes_path) if config.routes_path is not None else None
     judging = not config.health_only
 
-    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        gaps.forget(revoked)
-
-    app.on_partitions_revoked.connect(cast(Any, forget_revoked))
     app.task(registry.start)
 
     # Alerts are routed where they are raised: without routes they are only published.
