@@ -24,6 +24,7 @@ from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Edges
 from hub.gaps import GapGuard
 from hub.health.agents import Health
+from hub.metrics import metrics_page
 from hub.registry_view import RegistryView
 from hub.routing import RoutingTable, load_routes
 from hub.rules import RuleEngine
@@ -104,6 +105,7 @@ def create_hub(config: HubConfig) -> Hub:
     judging = not config.health_only
 
     app.task(registry.start)
+    app.page("/metrics")(metrics_page(edges.metrics, app, gaps))
 
     # Alerts are routed where they are raised: without routes they are only published.
     dispatching = delivery = None

@@ -146,6 +146,10 @@ class GapGuard:
             )
         return records
 
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The next offset the agents are to see on a partition (``None``: none seen yet)."""
+        return self._expected.get(TopicPartition(topic, partition))
+
     async def recover_stalled(self) -> None:
         """Timer: records waiting on covered partitions silent for ``STALL_IDLE_S``, to their
         agents."""

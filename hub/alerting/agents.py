@@ -70,6 +70,7 @@ class Alerting:
         self.ticks = edges.internal_topic("rule-ticks", DEVICE_EVENTS.partitions)
         self.due = DueIndex()
         self.isolation = RecordIsolation(edges, COMPONENT)
+        self.evaluation = edges.metrics.rule_evaluation
         self.rules_agent = app.agent(edges.topic(DEVICE_EVENTS), name="hub.alerting.rules")(
             self.judge_events
         )
@@ -102,7 +103,9 @@ class Alerting:
             await self.audit_dropped(event)
             return
         camera = self.registry.get(event.camera_id)
-        for alert in judge_event(self.engine, writes, partition, event, camera, utcnow()):
+        with self.evaluation.time():
+            alerts = judge_event(self.engine, writes, partition, event, camera, utcnow())
+        for alert in alerts:
             writes.after(await self.outlet.publish(alert))
 
     async def apply_ticks(self, stream: Any) -> None:
@@ -123,7 +126,9 @@ class Alerting:
         _, value = record
         tick = Tick.model_validate(value)
         camera = self.registry.get(split_key(tick.key)[0])
-        for alert in judge_tick(self.engine, writes, tick.key, tick.at, camera):
+        with self.evaluation.time():
+            alerts = judge_tick(self.engine, writes, tick.key, tick.at, camera)
+        for alert in alerts:
             writes.after(await self.outlet.publish(alert))
 
     async def find_due_ticks(self) -> None:

@@ -23,6 +23,7 @@ from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.edge import Edges
 from hub.gaps import GapGuard
 from hub.isolation import RecordIsolation, catalog_payload
+from hub.metrics import DeliveryOutcome
 from hub.routing import RoutingTable
 from topics.catalog import AUDIT, ack_spec, dispatch_spec
 from topics.deadletters import make_dead_letter
@@ -105,6 +106,7 @@ class AgencyWebhook:
         try:
             result = await deliver(self.session, target, dispatch, self.policy)
         except GaveUp as exc:
+            self.edges.metrics.deliveries.labels(target.agency, DeliveryOutcome.FAILED).inc()
             await self.edges.dead_letter(
                 make_dead_letter(
                     kind=DeadLetterKind.DELIVERY_FAILED,
@@ -123,6 +125,8 @@ class AgencyWebhook:
         await self.edges.publish(
             AUDIT, delivery_receipt(dispatch, attempts=result.attempts, at=utcnow())
         )
+        outcome = DeliveryOutcome.ACKNOWLEDGED if result.acknowledged else DeliveryOutcome.DELIVERED
+        self.edges.metrics.deliveries.labels(target.agency, outcome).inc()
         if result.acknowledged:
             ack = AlertAck(
                 alert_id=dispatch.alert.alert_id,

@@ -114,6 +114,8 @@ class Dispatching:
             return
         # The escalation state is stored next: its dispatches must be out first.
         await asyncio.gather(*[await self.outlet.dispatch(d) for d in outcome.sent])
+        for dispatch in outcome.sent:
+            self.edges.metrics.escalations.labels(dispatch.agency).inc()
         if outcome.state is None:
             del self.escalations[alert_id]
         else:
