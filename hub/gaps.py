@@ -170,14 +170,17 @@ class GapGuard:
     async def _fetch_idle(self, idle: list[TopicPartition], now: float) -> list[FetchedEvent]:
         reader = await self._reader_started()
         ends = await reader.end_offsets(idle)
+        unknown = [tp for tp in idle if tp not in self._expected]
+        if unknown:
+            # Looked up once per partition: a partition without a committed offset is read from
+            # its start (the group's offset reset), so that is where records would wait.
+            firsts = await reader.beginning_offsets(unknown)
+            for tp in unknown:
+                committed = await self._committed(tp)
+                self._expected[tp] = committed if committed is not None else firsts[tp]
         fetched: list[FetchedEvent] = []
         for tp in idle:
-            expected = self._expected.get(tp)
-            if expected is None:
-                expected = await self._committed(tp)
-                if expected is None:
-                    continue
-                self._expected[tp] = expected
+            expected = self._expected[tp]
             if expected >= ends[tp]:
                 continue
             records = await self._fetch(tp, expected, ends[tp])
