@@ -355,7 +355,7 @@ async def measure(
         if statuses is not None:
             await statuses
         # A target slower than city load works off its backlog here, before the next phase.
-        await output.wait(paced_run, 300)
+        await output.wait(paced_run, 600)
         return Measured(burst_run, paced_run)
     finally:
         await producer.stop()
