@@ -1,31 +1,34 @@
 """Benchmark: device events through the hub (rules -> alerts -> routing -> dispatch) on this machine.
 
-Measures, on the same broker and input topic, first a baseline (a bare aiokafka consume -> produce
-passthrough, no validation, no state), then a real ``tilik hub worker`` process:
+Measures, on the same broker and in the same run, a baseline (a bare aiokafka consume -> produce
+passthrough, no validation, no state) and real ``tilik hub worker`` processes, taking turns:
 
-- throughput: a burst of events, timed from the first send to the last output record;
-- latency: event produced -> output produced (record timestamps), p50/p99, at a fixed offered rate.
-- CPU per burst event of the process under test (the hub worker; for the baseline, this
-  benchmark's own process, which runs the passthrough): steadier than throughput on a shared machine.
+- burst capacity: events offered as fast as the producer goes, timed from the first send to the
+  last output record. A burst is sized to last at least ``--burst-seconds`` (10 s) for the
+  target measured, from that target's warm-up throughput, and never less than ``--events``
+  (10,000), so one slow second cannot swing the ratio;
+- latency, event produced -> output produced (record timestamps), p50/p99: for the burst's
+  alerting events, and at city load: ``--cameras`` cameras each reporting an analytics event
+  every ``--per-camera-interval`` seconds (20,000 x 0.1/s = 2,000 events/s) and a health result
+  every ``--health-interval`` seconds (another 333/s, read by the hub's health agents), together
+  about 2,300 records/s, for ``--duration`` seconds;
+- CPU per burst event of the workers (the baseline: this benchmark's own process).
 
-Two event mixes, each measured for both the baseline and the hub:
+Two event mixes: ``worst`` (every event is a tamper report from a distinct camera: each opens an
+alert and yields one dispatch) and ``typical`` (``--alerting-percent``, default 5: the rest are
+vehicle counts a window rule keeps state for; each partition's last event of a burst alerts, so
+its dispatch shows that everything before it was handled; latency is that of the alerts).
 
-- ``worst``: every event is a tamper report from a distinct camera, so each one opens an alert and
-  yields one dispatch (state written, output confirmed before state);
-- ``typical`` (``--alerting-percent``, default 5): most events are vehicle counts that a
-  window rule keeps state for without alerting, as a city's cameras mostly report; the rest are
-  tamper reports. Throughput counts every event: each partition's last event is an alerting one,
-  so its dispatch shows that everything before it was handled. Latency is that of the alerts.
+Everything is repeated ``--runs`` times (default 3); the summary gives the median and range of
+the runs, and each ratio is of the same run's hub and baseline. ``--workers 2`` runs two workers
+of one app id (their capacity together).
 
-Offered rate for the latency phase: ``--cameras`` cameras, each reporting one analytics event
-every ``--per-camera-interval`` seconds (default 20,000 cameras, one event a minute: 333 events/s)
-and one health result every ``--health-interval`` seconds (default a minute: another 333/s, which
-the hub's health agents consume; the passthrough does not read them).
-
-    TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py [--events 3000] [--duration 15]
+    TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py [--runs 3] [--workers 1]
 
 Every client connects as the operator (``topics.connection``: the local admin, or an
-``--insecure`` broker); the catalog is applied first, as a hub worker expects.
+``--insecure`` broker); the catalog is applied first, as a hub worker expects. The baseline reads
+a topic of its own (``tilik-bench-passthrough-in``, partitioned like the events topic), so an
+idle worker never sees the baseline's input and the baseline never sees the worker's.
 """
 
 from __future__ import annotations
@@ -50,9 +53,10 @@ from kafka.errors import TopicAlreadyExistsError
 from hub.testing import WorkerProcess
 from topics import codec, identity
 from topics.admin import admin_client, apply_catalog
-from topics.catalog import CAMERA_STATUS, DEVICE_EVENTS, dispatch_spec
+from topics.catalog import CAMERA_STATUS, DEVICE_EVENTS, all_topics, dispatch_spec
 from topics.connection import connection_config
 from topics.models import (
+    Agency,
     CameraState,
     CameraStatus,
     DeviceEvent,
@@ -62,6 +66,7 @@ from topics.models import (
 )
 
 AGENCY = "bench"
+PASSTHROUGH_INPUT = "tilik-bench-passthrough-in"
 PASSTHROUGH_TOPIC = "tilik-bench-passthrough"
 
 RULES = """
@@ -226,7 +231,7 @@ def partition_sentinels(tag: str, at: datetime) -> list[Payload]:
 
 
 async def offer(
-    producer: AIOKafkaProducer, batch: list[Payload], run: Run, rate: float | None
+    producer: AIOKafkaProducer, topic: str, batch: list[Payload], run: Run, rate: float | None
 ) -> None:
     """Send the events: as fast as possible (``rate`` None) or paced at ``rate`` per second."""
     headers = codec.headers_for(DEVICE_EVENTS)
@@ -242,9 +247,7 @@ async def offer(
                 await asyncio.sleep(delay)
         if payload.alerting:
             run.sent[payload.key] = time.time()
-        futures.append(
-            await producer.send(DEVICE_EVENTS.name, payload.value, key=payload.key, headers=headers)
-        )
+        futures.append(await producer.send(topic, payload.value, key=payload.key, headers=headers))
     await asyncio.gather(*futures)
 
 
@@ -290,56 +293,79 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass
+class Measured:
+    """One target's figures for one mix in one run."""
+
+    burst: Run
+    paced: Run
+
+    @property
+    def throughput(self) -> float:
+        return self.burst.throughput()
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.burst.cpu_s / max(1, self.burst.events)
+
+
 async def measure(
     bootstrap: str,
+    input_topic: str,
     output_topic: str,
-    burst: int,
-    rate: float,
-    duration_s: float,
+    options: argparse.Namespace,
     tag: str,
     alerting_percent: float,
-    pid: int | None = None,
+    pids: list[int | None] | None = None,
     status_rate: float = 0.0,
-    cameras: int = 1,
-) -> tuple[Run, Run]:
+) -> Measured:
     output = Output(bootstrap, output_topic)
     await output.start()
     producer = AIOKafkaProducer(**connection_config(bootstrap), acks="all", linger_ms=5)
     await producer.start()
+    rate = options.cameras / options.per_camera_interval
     try:
         warm = Run()
         output.runs.append(warm)
-        await offer(producer, payloads(200, f"{tag}-warm", alerting_percent), warm, None)
-        await output.wait(warm, 60)
+        warm_events = payloads(options.warm_events, f"{tag}-warm", alerting_percent)
+        await offer(producer, input_topic, warm_events, warm, None)
+        await output.wait(warm, 120)
+        # Long enough to last burst_seconds at the warm-up's pace (which a long burst rarely beats).
+        size = max(options.events, int(1.2 * warm.throughput() * options.burst_seconds))
         burst_run, paced_run = Run(), Run()
         output.runs += [burst_run, paced_run]
-        burst_events = payloads(burst, f"{tag}-burst", alerting_percent)
-        cpu_before = cpu_seconds(pid)
-        await offer(producer, burst_events, burst_run, None)
-        await output.wait(burst_run, 120)
-        burst_run.cpu_s = cpu_seconds(pid) - cpu_before
-        paced_events = payloads(int(rate * duration_s), f"{tag}-paced", alerting_percent)
+        burst_events = payloads(size, f"{tag}-burst", alerting_percent)
+        # CPU of the workers, or of this process (which runs the baseline).
+        measured = pids or [None]
+        cpu_before = sum(cpu_seconds(pid) for pid in measured)
+        await offer(producer, input_topic, burst_events, burst_run, None)
+        await output.wait(burst_run, 600)
+        burst_run.cpu_s = sum(cpu_seconds(pid) for pid in measured) - cpu_before
+        paced_events = payloads(int(rate * options.duration), f"{tag}-paced", alerting_percent)
         statuses = (
             asyncio.create_task(
-                offer_statuses(producer, cameras, status_rate, duration_s, f"{tag}-health")
+                offer_statuses(
+                    producer, options.cameras, status_rate, options.duration, f"{tag}-health"
+                )
             )
             if status_rate > 0
             else None
         )
-        await offer(producer, paced_events, paced_run, rate)
+        await offer(producer, input_topic, paced_events, paced_run, rate)
         if statuses is not None:
             await statuses
-        await output.wait(paced_run, 60)
-        return burst_run, paced_run
+        # A target slower than city load works off its backlog here, before the next phase.
+        await output.wait(paced_run, 600)
+        return Measured(burst_run, paced_run)
     finally:
         await producer.stop()
         await output.stop()
 
 
 async def passthrough(bootstrap: str, ready: asyncio.Event) -> None:
-    """The baseline: consume the events topic, produce each record unchanged to the output topic."""
+    """The baseline: consume its input topic, produce each record unchanged to its output topic."""
     consumer = AIOKafkaConsumer(
-        DEVICE_EVENTS.name,
+        PASSTHROUGH_INPUT,
         **connection_config(bootstrap),
         group_id=f"bench-passthrough-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
@@ -363,43 +389,86 @@ async def passthrough(bootstrap: str, ready: asyncio.Event) -> None:
         await producer.stop()
 
 
-def summary(name: str, burst: Run, paced: Run) -> tuple[float, float, float]:
-    latencies = sorted(paced.latencies_ms())
-    p50 = statistics.median(latencies) if latencies else float("nan")
-    p99 = (
-        latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-        if latencies
-        else float("nan")
-    )
-    lost = len(paced.sent) - len(latencies) + len(burst.sent) - len(burst.seen)
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one target did in one run, for the summary."""
+
+    throughput: float
+    burst_p50: float
+    burst_p99: float
+    paced_p50: float
+    paced_p99: float
+    cpu_ms: float
+    missing: int
+
+    @classmethod
+    def of(cls, measured: Measured) -> Figures:
+        burst, paced = measured.burst.latencies_ms(), measured.paced.latencies_ms()
+        return cls(
+            throughput=measured.throughput,
+            burst_p50=percentile(burst, 0.5),
+            burst_p99=percentile(burst, 0.99),
+            paced_p50=percentile(paced, 0.5),
+            paced_p99=percentile(paced, 0.99),
+            cpu_ms=measured.cpu_ms_per_event,
+            missing=len(measured.paced.sent) - len(paced) + len(measured.burst.sent) - len(burst),
+        )
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    """Median and range: ``3,208 (1,967-3,478)``."""
+    fmt = f"{{:,.{digits}f}}"
+    median = statistics.median(values)
+    return f"{fmt.format(median)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def report(name: str, base: list[Figures], hub: list[Figures], rate: float, workers: int) -> None:
+    ratios = [h.throughput / b.throughput for h, b in zip(hub, base, strict=True)]
+    print(f"-- {name} mix, {len(hub)} runs, {workers} worker(s): median (range)")
+    for label, runs in (("passthrough", base), ("hub", hub)):
+        print(
+            f"{label:<12} burst {spread([r.throughput for r in runs])} events/s"
+            f" | burst p50 {spread([r.burst_p50 for r in runs])} ms"
+            f" p99 {spread([r.burst_p99 for r in runs])} ms"
+            f" | {rate:,.0f}/s p50 {spread([r.paced_p50 for r in runs])} ms"
+            f" p99 {spread([r.paced_p99 for r in runs])} ms"
+            f" | CPU {spread([r.cpu_ms for r in runs], 3)} ms/event"
+            f" | missing {sum(r.missing for r in runs)}"
+        )
+    print(f"ratio hub/passthrough burst: {spread(ratios, 2)}")
     print(
-        f"{name:<12} burst {burst.throughput():8.0f} events/s   "
-        f"paced p50 {p50:7.1f} ms  p99 {p99:7.1f} ms   missing {lost}   "
-        f"burst CPU {1000 * burst.cpu_s / max(1, burst.events):.3f} ms/event"
+        f"| {name} | {workers} | {spread([h.throughput for h in hub])} "
+        f"| {spread([b.throughput for b in base])} | {spread(ratios, 2)} "
+        f"| {spread([h.burst_p50 for h in hub])} / {spread([h.burst_p99 for h in hub])} "
+        f"| {spread([h.paced_p50 for h in hub])} / {spread([h.paced_p99 for h in hub])} "
+        f"| {spread([h.cpu_ms for h in hub], 2)} |"
     )
-    if paced.first_sent is not None and latencies:
-        slowest = sorted(
-            (
-                (1000 * (paced.seen[k] - paced.sent[k]), paced.sent[k] - paced.first_sent)
-                for k in paced.sent
-                if k in paced.seen
-            ),
-            reverse=True,
-        )[:5]
-        print(f"{'':<12} slowest: " + ", ".join(f"{ms:.0f} ms at {at:.1f} s" for ms, at in slowest))
-    return burst.throughput(), p50, p99
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=os.environ.get("TILIK_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--events", type=int, default=3000, help="Burst size for throughput.")
+    parser.add_argument("--events", type=int, default=10_000, help="Smallest burst.")
+    parser.add_argument(
+        "--burst-seconds",
+        type=float,
+        default=10.0,
+        help="Each burst is sized to last at least this long for the target measured.",
+    )
+    parser.add_argument("--warm-events", type=int, default=3000)
     parser.add_argument("--cameras", type=int, default=20_000)
     parser.add_argument(
         "--per-camera-interval",
         type=float,
-        default=60.0,
-        help="Seconds between one camera's events.",
+        default=10.0,
+        help="Seconds between one camera's analytics events (city load: 10).",
     )
     parser.add_argument("--duration", type=float, default=15.0, help="Seconds of paced load.")
     parser.add_argument(
@@ -408,13 +477,15 @@ async def main() -> None:
         default=5.0,
         help="Share of alerting events in the typical mix.",
     )
-    parser.add_argument("--mixes", default="worst,typical", help="Comma-separated: worst, typical.")
+    parser.add_argument("--mixes", default="typical,worst", help="Comma-separated: worst, typical.")
     parser.add_argument(
         "--health-interval",
         type=float,
         default=60.0,
         help="While paced, every camera also reports a health result this often (0: none).",
     )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="Hub workers of one app id.")
     args = parser.parse_args()
     rate = args.cameras / args.per_camera_interval
     status_rate = args.cameras / args.health_interval if args.health_interval > 0 else 0.0
@@ -422,78 +493,97 @@ async def main() -> None:
     mixes = {"worst": 100.0, "typical": args.alerting_percent}
     chosen = {name: mixes[name] for name in args.mixes.split(",")}
 
-    apply_catalog(bootstrap=args.bootstrap)
-    with admin_client(args.bootstrap) as admin, contextlib.suppress(TopicAlreadyExistsError):
-        admin.create_topics([NewTopic(PASSTHROUGH_TOPIC, dispatch_spec(AGENCY).partitions, 1)])
+    # The catalog, and the benchmark agency's dispatch and acknowledgement topics.
+    apply_catalog(all_topics([a.value for a in Agency] + [AGENCY]), bootstrap=args.bootstrap)
+    with admin_client(args.bootstrap) as admin:
+        for name in (PASSTHROUGH_INPUT, PASSTHROUGH_TOPIC):
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, DEVICE_EVENTS.partitions, 1)])
 
     print(
-        f"offered load: {args.cameras} cameras x 1 event / {args.per_camera_interval:g} s"
-        f" = {rate:.0f} events/s, plus {status_rate:.0f} health results/s while paced"
+        f"city load: {args.cameras} cameras x 1 event / {args.per_camera_interval:g} s"
+        f" = {rate:,.0f} events/s, plus {status_rate:,.0f} health results/s"
+        f" ({rate + status_rate:,.0f} records/s) for {args.duration:g} s"
     )
     print(
-        f"burst: {args.events} events; paced: {args.duration:g} s; mixes: "
+        f"bursts: at least {args.events:,} events and {args.burst_seconds:g} s; runs: {args.runs};"
+        f" workers: {args.workers}; mixes: "
         + ", ".join(f"{name} ({percent:g}% of events alert)" for name, percent in chosen.items())
     )
 
-    base: dict[str, tuple[Run, Run]] = {}
+    base: dict[str, list[Figures]] = {name: [] for name in chosen}
+    hub: dict[str, list[Figures]] = {name: [] for name in chosen}
     ready = asyncio.Event()
     baseline_task = asyncio.create_task(passthrough(args.bootstrap, ready))
     await asyncio.wait_for(ready.wait(), 60)
-    for name, percent in chosen.items():
-        base[name] = await measure(
-            args.bootstrap,
-            PASSTHROUGH_TOPIC,
-            args.events,
-            rate,
-            args.duration,
-            f"{tag}-base-{name}",
-            percent,
-            status_rate=status_rate,
-            cameras=args.cameras,
-        )
-    baseline_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await baseline_task
-
-    hub: dict[str, tuple[Run, Run]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         rules, routes = Path(tmp, "rules.yaml"), Path(tmp, "routes.yaml")
         rules.write_text(RULES)
         routes.write_text(ROUTES)
-        worker = WorkerProcess(
-            args.bootstrap,
-            f"tilik-hub-bench-{tag}",
-            Path(tmp, "worker.log"),
-            rules=rules,
-            routes=routes,
-            extra_args=["--from-latest"],
-        )
-        worker.start()
+        workers = [
+            WorkerProcess(
+                args.bootstrap,
+                f"tilik-hub-bench-{tag}",
+                Path(tmp, f"worker-{index}.log"),
+                rules=rules,
+                routes=routes,
+                extra_args=["--from-latest"],
+            )
+            for index in range(args.workers)
+        ]
+        for worker in workers:
+            worker.start()
         try:
-            await worker.wait_ready(120)
-            for name, percent in chosen.items():
-                hub[name] = await measure(
-                    args.bootstrap,
-                    dispatch_spec(AGENCY).name,
-                    args.events,
-                    rate,
-                    args.duration,
-                    f"{tag}-hub-{name}",
-                    percent,
-                    pid=worker.process.pid if worker.process is not None else None,
-                    status_rate=status_rate,
-                    cameras=args.cameras,
-                )
+            for worker in workers:
+                await worker.wait_ready(180)
+            pids: list[int | None] = [w.process.pid for w in workers if w.process is not None]
+            for run in range(args.runs):
+                for name, percent in chosen.items():
+                    measured_base = await measure(
+                        args.bootstrap,
+                        PASSTHROUGH_INPUT,
+                        PASSTHROUGH_TOPIC,
+                        args,
+                        f"{tag}-base-{name}-{run}",
+                        percent,
+                    )
+                    measured_hub = await measure(
+                        args.bootstrap,
+                        DEVICE_EVENTS.name,
+                        dispatch_spec(AGENCY).name,
+                        args,
+                        f"{tag}-hub-{name}-{run}",
+                        percent,
+                        pids=pids,
+                        status_rate=status_rate,
+                    )
+                    base[name].append(Figures.of(measured_base))
+                    hub[name].append(Figures.of(measured_hub))
+                    b, h = base[name][-1], hub[name][-1]
+                    print(
+                        f"run {run + 1} {name}: passthrough {b.throughput:,.0f}/s"
+                        f" ({measured_base.burst.events:,} events), hub {h.throughput:,.0f}/s"
+                        f" ({measured_hub.burst.events:,} events), ratio"
+                        f" {h.throughput / b.throughput:.2f}; hub burst p50/p99"
+                        f" {h.burst_p50:,.0f}/{h.burst_p99:,.0f} ms, {rate + status_rate:,.0f}/s"
+                        f" p50/p99 {h.paced_p50:,.0f}/{h.paced_p99:,.0f} ms"
+                        f" (passthrough {b.paced_p50:,.0f}/{b.paced_p99:,.0f} ms),"
+                        f" CPU {h.cpu_ms:.3f} ms/event, missing {h.missing}",
+                        flush=True,
+                    )
         finally:
-            worker.stop()
+            for worker in workers:
+                worker.stop()
+    baseline_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await baseline_task
 
+    print(
+        "| mix | workers | hub burst /s | passthrough burst /s | ratio | burst p50 / p99 ms "
+        "| city-load p50 / p99 ms | CPU ms/event |"
+    )
     for name in chosen:
-        print(f"-- {name} mix")
-        base_tp, _, _ = summary("passthrough", *base[name])
-        hub_tp, _, hub_p99 = summary("hub", *hub[name])
-        ratio = hub_tp / base_tp if base_tp else float("nan")
-        print(f"ratio hub/passthrough throughput: {ratio:.2f} (goal >= 0.50)")
-        print(f"hub alert p99 at {rate:.0f} events/s: {hub_p99:.1f} ms (goal < 250 ms)")
+        report(name, base[name], hub[name], rate + status_rate, args.workers)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ tables, agents and timers on the app; this module builds them for one worker's c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.types.auth import CredentialsT
 
 from core.settings import get_settings
+from hub import faust_workarounds
 from hub.alerting.agents import Alerting
 from hub.config import HubConfig
 from hub.delivery.agents import Delivery
@@ -24,10 +25,10 @@ from hub.edge import Edges
 from hub.gaps import GapGuard
 from hub.health.agents import Health
 from hub.ingest.agents import Ingest
+from hub.metrics import metrics_page
 from hub.registry_view import RegistryView
 from hub.routing import RoutingTable, load_routes
 from hub.rules import RuleEngine
-from topics import kafka_workarounds
 from topics.connection import connection_config
 
 
@@ -68,7 +69,7 @@ def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
 def faust_app(config: HubConfig) -> faust.App:
     # Faust builds its consumer itself, not through topics.connection: its fetches need the
     # workarounds of the Kafka client too (a header name that is not UTF-8 must not kill it).
-    kafka_workarounds.install()
+    faust_workarounds.install(config)
     return faust.App(
         config.app_id,
         broker=config.broker_urls(),
@@ -100,16 +101,13 @@ def create_hub(config: HubConfig) -> Hub:
     app = faust_app(config)
     edges = Edges(app, config.app_id)
     registry = RegistryView(config.bootstrap, settings=get_settings())
-    gaps = GapGuard(config.bootstrap, config.app_id)
+    gaps = GapGuard(app, config.bootstrap, config.app_id)
     engine = RuleEngine(config.ruleset())
     routing = load_routes(config.routes_path) if config.routes_path is not None else None
     judging = not config.health_only
 
-    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        gaps.forget(revoked)
-
-    app.on_partitions_revoked.connect(cast(Any, forget_revoked))
     app.task(registry.start)
+    app.page("/metrics")(metrics_page(edges.metrics, app, gaps))
 
     # Alerts are routed where they are raised: without routes they are only published.
     dispatching = delivery = None

@@ -14,6 +14,8 @@ from typing import Any
 
 from faust.types import TableT
 
+from hub.faust_workarounds import write_table
+
 
 class HeldWrites:
     """Pending table writes (by key, each with the partition its changelog record belongs to)."""
@@ -44,13 +46,8 @@ class HeldWrites:
         if self._deliveries:
             await asyncio.gather(*self._deliveries)
         for key, (partition, value) in self._pending.items():
-            if value is None:
-                if key in self.table.data:
-                    self.table.send_changelog(partition, key, None, value_serializer="raw")
-                    del self.table.data[key]
-            else:
-                self.table.send_changelog(partition, key, value)
-                self.table.data[key] = value
+            # Not table[key] = value: the current event is the batch's last, of one partition.
+            write_table(self.table, partition, key, value)
             if self._on_write is not None:
                 self._on_write(key)
         self._pending.clear()

@@ -22,6 +22,7 @@ import structlog
 from faust.types import TableT
 from pydantic import BaseModel
 
+from hub.metrics import HubMetrics
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
 from topics.models import DeadLetter
@@ -41,6 +42,8 @@ class Edges:
         self._topics: dict[str, faust.TopicT] = {}
         # Hub-private topics and their partitions: the worker creates them before it starts.
         self.internal_topics: dict[str, int] = {}
+        #: what the worker counts at its edges (``/metrics``)
+        self.metrics = HubMetrics()
 
     def topic(self, spec: TopicSpec) -> faust.TopicT:
         """The Faust topic of one catalog topic."""

@@ -1,9 +1,16 @@
-"""Input Faust skipped: noticed by offset, fetched directly, so a restart loses nothing.
+"""The loss guard of every hub agent: input Faust skipped, noticed by offset and read back directly.
 
-faust-streaming 0.15.3 can drop messages it fetched while a rebalance suspended the stream (see
-docs/hub.md, "Known limits"), and later commits move past them. Offsets of a catalog topic are
-contiguous, so an agent that sees offset N on a partition after N-1 - or, first after start, an
-offset above the group's committed one - knows exactly what it missed and reads it back here.
+faust-streaming 0.15.3 can drop messages it fetched while a rebalance suspended the stream
+(defect 4 of ``hub.faust_workarounds``), and later commits move past them. An agent that sees
+offset N on a partition after N-1 - or, first after start, an offset above the group's committed
+one - knows where it may have missed records and reads that range back here. On a compacted
+topic (the registry) the range may hold nothing but compacted-away offsets: a read fetches ahead,
+and the holes it has seen cost no further reads.
+
+Every agent is covered the same way: ``cover`` names the topics it reads and how it handles one
+record read back, its loop reads through ``events`` or ``batches``, and one timer reads records
+that wait on a partition the stream has not delivered from for a while (a skipped message with
+no later one to reveal it).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import faust
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -40,30 +48,80 @@ class FetchedEvent:
     message: FetchedMessage
 
 
+# How an agent handles one record the guard read back (outside its stream).
+Recover = Callable[[Any], Awaitable[None]]
+
 # A partition silent this long while records wait on it is read directly; checked this often.
 STALL_IDLE_S = 10.0
 STALL_CHECK_EVERY_S = 2.0
 
 
-class GapGuard:
-    """Per partition, the next offset an agent should see; fetches whatever it did not.
+@dataclass
+class _ReadAhead:
+    """What one direct read saw of a partition: every record in [start, end)."""
 
-    One guard serves every agent of a worker (state is per topic partition). Topics must have
-    contiguous offsets: not for compacted topics.
+    start: int
+    end: int
+    records: list[FetchedEvent]
+
+    def covers(self, start: int, end: int) -> bool:
+        return self.start <= start and end <= self.end
+
+    def between(self, start: int, end: int) -> list[FetchedEvent]:
+        return [r for r in self.records if start <= r.message.offset < end]
+
+
+class GapGuard:
+    """Per partition, the next offset an agent should see; reads back whatever it did not.
+
+    One guard serves every agent of a worker (its state is per topic partition), with one timer
+    for stalled partitions; a partition the worker loses is forgotten.
     """
 
-    def __init__(self, bootstrap: str, group_id: str) -> None:
-        # Only agents' own partitions are swept (see ``assigned``).
+    def __init__(self, app: faust.App, bootstrap: str, group_id: str) -> None:
+        self._app = app
         self._lock = asyncio.Lock()
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._expected: dict[TopicPartition, int] = {}
         self._last_seen: dict[TopicPartition, float] = {}
+        self._ahead: dict[TopicPartition, _ReadAhead] = {}
         self._started = time.monotonic()
         self._offsets: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
         # Agents ask concurrently; a client is published only once it has started.
         self._starting = asyncio.Lock()
+        #: topic name -> how its agent handles a record read back
+        self.covered: dict[str, Recover] = {}
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        app.timer(STALL_CHECK_EVERY_S, name="hub.gaps.stall-check")(self.recover_stalled)
+
+    def cover(self, topics: str | Iterable[str] | faust.TopicT, recover: Recover) -> None:
+        """Guard the topics an agent reads; ``recover`` handles a record read back directly."""
+        if isinstance(topics, str):
+            names: Iterable[str] = [topics]
+        elif isinstance(topics, faust.TopicT):
+            names = topics.topics
+        else:
+            names = topics
+        for name in names:
+            self.covered[name] = recover
+
+    async def events(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """A Faust event stream with whatever Faust skipped before each event put back in front."""
+        async for event in events:
+            for skipped in await self.missed(event):
+                yield skipped
+            yield event
+
+    async def batches(self, batches: AsyncIterator[list[Any]]) -> AsyncIterator[list[Any]]:
+        """Batches of Faust events (``take_events``), the same way."""
+        async for batch in batches:
+            guarded: list[Any] = []
+            for event in batch:
+                guarded += await self.missed(event)
+                guarded.append(event)
+            yield guarded
 
     async def missed(self, event: Any) -> list[FetchedEvent]:
         """Records of this event's partition that were skipped before it (usually none)."""
@@ -88,12 +146,20 @@ class GapGuard:
             )
         return records
 
-    async def stalled(self, partitions: list[TopicPartition], idle_s: float) -> list[FetchedEvent]:
-        """Records waiting on partitions the stream has not delivered from for ``idle_s``.
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The next offset the agents are to see on a partition (``None``: none seen yet)."""
+        return self._expected.get(TopicPartition(topic, partition))
 
-        A skipped message followed by no other one on its partition would otherwise wait for the
-        next message to reveal the gap.
-        """
+    async def recover_stalled(self) -> None:
+        """Timer: records waiting on covered partitions silent for ``STALL_IDLE_S``, to their
+        agents."""
+        if not self.covered:
+            return
+        for event in await self.stalled(self.assigned(self.covered), STALL_IDLE_S):
+            await self.covered[event.message.topic](event)
+
+    async def stalled(self, partitions: list[TopicPartition], idle_s: float) -> list[FetchedEvent]:
+        """Records waiting on partitions the stream has not delivered from for ``idle_s``."""
         now = time.monotonic()
         idle = [tp for tp in partitions if now - self._last_seen.get(tp, self._started) > idle_s]
         if not idle:
@@ -104,14 +170,17 @@ class GapGuard:
     async def _fetch_idle(self, idle: list[TopicPartition], now: float) -> list[FetchedEvent]:
         reader = await self._reader_started()
         ends = await reader.end_offsets(idle)
+        unknown = [tp for tp in idle if tp not in self._expected]
+        if unknown:
+            # Looked up once per partition: a partition without a committed offset is read from
+            # its start (the group's offset reset), so that is where records would wait.
+            firsts = await reader.beginning_offsets(unknown)
+            for tp in unknown:
+                committed = await self._committed(tp)
+                self._expected[tp] = committed if committed is not None else firsts[tp]
         fetched: list[FetchedEvent] = []
         for tp in idle:
-            expected = self._expected.get(tp)
-            if expected is None:
-                expected = await self._committed(tp)
-                if expected is None:
-                    continue
-                self._expected[tp] = expected
+            expected = self._expected[tp]
             if expected >= ends[tp]:
                 continue
             records = await self._fetch(tp, expected, ends[tp])
@@ -128,6 +197,9 @@ class GapGuard:
             fetched.extend(records)
         return fetched
 
+    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+        self.forget(revoked)
+
     def forget(self, partitions: Iterable[Any]) -> None:
         """Drop what is known of partitions this worker no longer owns.
 
@@ -138,14 +210,14 @@ class GapGuard:
             key = TopicPartition(tp.topic, tp.partition)
             self._expected.pop(key, None)
             self._last_seen.pop(key, None)
+            self._ahead.pop(key, None)
 
-    @staticmethod
-    def assigned(app: Any, topics: str | Iterable[str]) -> list[TopicPartition]:
+    def assigned(self, topics: Iterable[str]) -> list[TopicPartition]:
         """The partitions of ``topics`` this worker owns now."""
-        names = {topics} if isinstance(topics, str) else set(topics)
+        names = set(topics)
         return [
             TopicPartition(tp.topic, tp.partition)
-            for tp in app.consumer.assignment()
+            for tp in self._app.consumer.assignment()
             if tp.topic in names
         ]
 
@@ -178,52 +250,32 @@ class GapGuard:
         return self._reader
 
     async def _fetch(self, tp: TopicPartition, start: int, end: int) -> list[FetchedEvent]:
+        """The records of [start, end): from the last read-ahead when it saw that range."""
+        ahead = self._ahead.get(tp)
+        if ahead is not None and ahead.covers(start, end):
+            return ahead.between(start, end)
         reader = await self._reader_started()
         reader.assign([tp])
         reader.seek(tp, start)
-        fetched: list[FetchedEvent] = []
+        seen: list[FetchedEvent] = []
         while await reader.position(tp) < end:
             batch = await reader.getmany(tp, timeout_ms=2000)
             records = batch.get(tp, [])
             if not records:
                 break
-            for record in records:
-                if record.offset >= end:
-                    break
-                fetched.append(
-                    FetchedEvent(
-                        FetchedMessage(
-                            topic=tp.topic,
-                            partition=tp.partition,
-                            offset=record.offset,
-                            key=record.key,
-                            value=record.value,
-                            headers=list(record.headers or ()),
-                        )
+            seen += [
+                FetchedEvent(
+                    FetchedMessage(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        value=record.value,
+                        headers=list(record.headers or ()),
                     )
                 )
-        return fetched
-
-
-async def guarded(events: AsyncIterator[Any], gaps: GapGuard) -> AsyncIterator[Any]:
-    """A Faust event stream with whatever Faust skipped before each event put back in front."""
-    async for event in events:
-        for skipped in await gaps.missed(event):
-            yield skipped
-        yield event
-
-
-def watch_stalls(
-    app: Any,
-    gaps: GapGuard,
-    topics: str | Iterable[str],
-    handle: Callable[[Any], Awaitable[None]],
-    name: str,
-) -> None:
-    """A timer that hands records waiting on a silent partition of ``topics`` to ``handle``."""
-    names = [topics] if isinstance(topics, str) else list(topics)
-
-    @app.timer(STALL_CHECK_EVERY_S, name=name)
-    async def recover_stalled() -> None:
-        for event in await gaps.stalled(GapGuard.assigned(app, names), STALL_IDLE_S):
-            await handle(event)
+                for record in records
+            ]
+        # Everything the read returned, past ``end`` too: the next holes it saw cost no read.
+        self._ahead[tp] = _ReadAhead(start, await reader.position(tp), seen)
+        return [r for r in seen if r.message.offset < end]

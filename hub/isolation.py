@@ -84,12 +84,14 @@ class RecordIsolation:
     def __init__(self, edges: Edges, component: str) -> None:
         self.component = component
         self._faults = RecordFaults(component, edges.dead_letter)
+        self._metrics = edges.metrics
 
     async def handle(
         self, event: Any, decode: Decoder[T], process: Callable[[T], Awaitable[None]]
     ) -> None:
         """Decode and process one record; whatever fails, the record is handled when this returns."""
         message = event.message
+        self._metrics.record_in(message.topic)
 
         async def work() -> None:
             try:

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import structlog
 from pydantic import BaseModel, Field
 
 from hub.delivery.receipt import DELIVERED
 from hub.health.coverage import Coverage, compute_coverage
 from hub.health.state import CameraHealth, on_registry, on_status
-from hub.history import Record, read_history
 from hub.rules import RuleEngine, RuleSet
 from topics.admin import agencies_on_broker
 from topics.catalog import (
@@ -25,12 +25,13 @@ from topics.catalog import (
     CAMERA_REGISTRY,
     CAMERA_STATUS,
     DEAD_LETTERS,
+    TopicSpec,
     ack_spec,
     ack_topic_name,
     dispatch_spec,
     dispatch_topic_name,
 )
-from topics.client import CatalogProducer, read_table
+from topics.client import CatalogProducer, read_records, read_table
 from topics.models import (
     Alert,
     AlertAck,
@@ -42,6 +43,33 @@ from topics.models import (
     DeadLetterKind,
     Dispatch,
 )
+from topics.reader import Received
+
+log = structlog.get_logger(__name__)
+
+
+async def read_history(
+    spec: TopicSpec, bootstrap: str | None = None, *, since: datetime | None = None
+) -> list[Received]:
+    """Every record of the topic up to its current end (from ``since``, by broker timestamp); an
+    invalid one is kept with its reason, and said once here."""
+    records = await read_records(
+        spec,
+        start=since if since is not None else "beginning",
+        bootstrap=bootstrap,
+        component="hub.operator",
+        dead_letter_invalid=False,
+    )
+    for record in records:
+        if record.error is not None:
+            log.warning(
+                "invalid record",
+                topic=spec.name,
+                partition=record.partition,
+                offset=record.offset,
+                reason=record.error,
+            )
+    return records
 
 
 def fold_alerts(states: Iterable[Alert]) -> dict[str, Alert]:
@@ -213,7 +241,7 @@ async def coverage_from_topics(
     return coverage
 
 
-def letter_ids(record: Record) -> set[str]:
+def letter_ids(record: Received) -> set[str]:
     """Names a dead letter answers to: its place in the topic, and a dispatch's id."""
     ids = {record.ref}
     letter = record.value
@@ -229,7 +257,7 @@ async def dead_letters(
     ids: Iterable[str] = (),
     *,
     since: datetime | None = None,
-) -> list[tuple[Record, DeadLetter]]:
+) -> list[tuple[Received, DeadLetter]]:
     """The dead letters of ``kind`` (any kind: None), only ``ids`` when given, only those
     appended from ``since`` on when given."""
     wanted = set(ids)
@@ -255,7 +283,7 @@ class LetterGroup(BaseModel):
     refs: list[str] = Field(description="Every letter's id, newest first")
 
 
-def group_letters(found: Iterable[tuple[Record, DeadLetter]]) -> list[LetterGroup]:
+def group_letters(found: Iterable[tuple[Received, DeadLetter]]) -> list[LetterGroup]:
     """Repeats of one cause folded into one group, newest cause first: one device sending the
     same unknown topic a thousand times is one row with its count, not a thousand rows."""
     groups: dict[tuple[str, str, str | None, str], LetterGroup] = {}
@@ -274,7 +302,9 @@ class NotReplayable(ValueError):
     pass
 
 
-async def replay(producer: CatalogProducer, record: Record, letter: DeadLetter, actor: str) -> str:
+async def replay(
+    producer: CatalogProducer, record: Received, letter: DeadLetter, actor: str
+) -> str:
     """Re-produce one dead letter where it was going; returns the topic. Audited."""
     if letter.kind == DeadLetterKind.DELIVERY_FAILED:
         dispatch = Dispatch.model_validate_json(letter.payload)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import sys
-from typing import Any
 
-import faust
 import structlog
 
 from core.logconfig import configure_logging
+from hub import faust_workarounds
 from hub.app import Hub, create_hub
 from hub.config import HubConfig
 from topics.access.roles import Operation, Resource, hub_role
@@ -24,33 +22,6 @@ log = structlog.get_logger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.0005
 # Collections of the youngest generation run after this many new container objects (default 700).
 GC_GEN0_THRESHOLD = 20_000
-
-
-def batch_fetches(min_bytes: int, max_wait_ms: int) -> None:
-    """Let the broker gather records for a few milliseconds before answering a fetch.
-
-    Faust's consumer fetches with ``fetch_min_bytes=1`` (and no way to set it), so under a steady
-    stream every fetch returns a handful of records and the next one goes out at once. Those
-    fetches (each naming every assigned partition) kept Faust's consumer thread busy and, through
-    the GIL, slowed the agents; batching them raised the typical-mix throughput about 2.5 times
-    (docs/hub.md, "Performance") for at most ``max_wait_ms`` more latency. The consumer is
-    configured before it starts, through the attributes its fetcher is built from
-    (aiokafka 0.14).
-    """
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
-    create = AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(create, "tilik_batched", False):
-        return
-
-    def create_batched(self: Any, transport: Any) -> Any:
-        consumer = create(self, transport)
-        consumer._fetch_min_bytes = min_bytes
-        consumer._fetch_max_wait_ms = max_wait_ms
-        return consumer
-
-    create_batched.tilik_batched = True  # type: ignore[attr-defined]
-    AIOKafkaConsumerThread._create_worker_consumer = create_batched  # type: ignore[method-assign]
 
 
 def tune_gc() -> None:
@@ -111,25 +82,6 @@ def readable_tenants(config: HubConfig) -> list[str]:
     return tenants
 
 
-def ensure_internal_topics(
-    config: HubConfig, topics: dict[str, tuple[int, dict[str, str]]]
-) -> None:
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    with admin_client(config.bootstrap) as client:
-        existing = set(client.list_topics())
-        missing = [
-            NewTopic(name, partitions, config.replication_factor, topic_configs=configs)
-            for name, (partitions, configs) in topics.items()
-            if name not in existing
-        ]
-        if missing:
-            # Another worker of the group may have created them first.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                client.create_topics(missing)
-
-
 def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
     """For a group that never committed anything, commit every partition's end: start from now.
 
@@ -174,9 +126,7 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     # Faust makes the data dir itself, but not its parents (a fresh state dir has none).
     config.data_dir.parent.mkdir(parents=True, exist_ok=True)
     hub = create_hub(config)
-    # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
-    # subscription's metadata and then is never consumed.
-    ensure_internal_topics(config, internal_topics(hub))
+    faust_workarounds.create_internal_topics(config, internal_topics(hub))
     if config.start_from_latest:
         # The registry is state, not history: it is always read whole.
         catalog = {spec.name for spec in hub_topics(known)} - {CAMERA_REGISTRY.name}
@@ -186,10 +136,8 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     # the agents are busy, which showed up as tens of milliseconds per hop at moderate load.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     tune_gc()
-    batch_fetches(config.fetch_min_bytes, config.fetch_max_wait_ms)
+    faust_workarounds.install(config)
     # Faust would replace the process's logging with its own handler: keep the project's (JSON
     # lines, secrets redacted, repeated failures limited), at the worker's level.
     configure_logging(level=loglevel, force=True)
-    worker = faust.Worker(hub.app, loglevel=loglevel, quiet=True, override_logging=False)
-    worker.spinner = None  # Faust drops its terminal spinner only when it sets logging up itself
-    worker.execute_from_commandline()
+    faust_workarounds.quiet_worker(hub.app, loglevel).execute_from_commandline()

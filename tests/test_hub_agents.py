@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from conftest import Principals
 from test_hub_pipeline import SECRET, device_event, new_camera
 
@@ -24,10 +25,11 @@ from hub.app import Hub, create_hub
 from hub.config import HubConfig
 from hub.delivery.policy import RetryPolicy
 from hub.dispatching.inbox import Acknowledged, RecordRef, Routed
+from hub.faust_workarounds import create_internal_topics
 from hub.routing import make_dispatch
 from hub.rules import RuleEngine, load_rules
 from hub.testing import ReceiverThread, TopicWatch
-from hub.worker import ensure_internal_topics, internal_topics
+from hub.worker import internal_topics
 from topics import codec
 from topics.admin import admin_client
 from topics.catalog import (
@@ -41,6 +43,7 @@ from topics.catalog import (
     ack_spec,
     dispatch_spec,
 )
+from topics.client import CatalogProducer
 from topics.models import (
     AlertAck,
     AlertCategory,
@@ -87,7 +90,7 @@ async def hub(
     )
     made = create_hub(config)
     created = internal_topics(made)
-    ensure_internal_topics(config, created)
+    create_internal_topics(config, created)
     await led(kafka_bootstrap, sorted(created))
     # Records reach the agents through their test context; the registry view is not started.
     made.registry.ready.set()
@@ -306,3 +309,68 @@ async def test_the_webhook_agent_records_a_delivery_and_acknowledges_only_on_an_
     finally:
         await audit.stop()
         await acks.stop()
+
+
+def test_every_topic_an_agent_reads_is_covered_by_the_loss_guard(hub: Hub) -> None:
+    read = {name for agent in hub.app.agents.values() for name in agent.channel.topics}
+    assert dispatch_spec("bpbd").name in read and CAMERA_REGISTRY.name in read
+    assert read == set(hub.gaps.covered)
+
+
+async def flood_dispatches(hub: Hub, kafka_bootstrap: str, count: int) -> tuple[list[Any], Any]:
+    """``count`` webhook dispatches on one partition of bpbd's dispatch topic, and their metadata."""
+    from topics.examples import alert
+
+    assert hub.routing is not None
+    flood = [alert(n).model_copy(update={"category": AlertCategory.FLOOD}) for n in range(count)]
+    dispatches = [make_dispatch(a, hub.routing.route(a)[0], datetime.now(UTC)) for a in flood]
+    key = f"one-partition-{uuid.uuid4().hex[:8]}"
+    async with CatalogProducer(kafka_bootstrap) as producer:
+        sent = [await producer.send(dispatch_spec("bpbd"), d, key=key) for d in dispatches]
+    return dispatches, sent
+
+
+async def test_the_webhook_agent_posts_dispatches_the_stream_skipped_or_left_waiting(
+    hub: Hub, receiver: ReceiverThread, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert hub.delivery is not None
+    [bpbd] = hub.delivery.agencies
+    dispatches, sent = await flood_dispatches(hub, kafka_bootstrap, 3)
+    tp = TopicPartition(dispatch_spec("bpbd").name, sent[0].partition)
+    hub.gaps._expected[tp] = sent[0].offset  # where the group stands
+    posted = lambda: [d.dispatch_id for d in receiver.state.accepted]  # noqa: E731
+    async with bpbd.agent.test_context() as agent:
+        # Faust skips the first dispatch and delivers the second.
+        agent.sent_offset = sent[1].offset
+        await put(agent, dispatch_spec("bpbd"), dispatches[1], "k", tp.partition)
+        await until(lambda: len(posted()) == 2)
+    # The third waits on a partition that delivers nothing more.
+    monkeypatch.setattr(hub.gaps, "assigned", lambda topics: [tp])
+    hub.gaps._last_seen[tp] = 0.0
+    await hub.gaps.recover_stalled()
+    assert posted() == [d.dispatch_id for d in dispatches]
+
+
+async def test_holes_a_direct_read_has_seen_cost_no_further_read(
+    hub: Hub, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compacted topic's offsets have holes; each hole must not cost a fetch of its own."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    _, sent = await flood_dispatches(hub, kafka_bootstrap, 6)
+    topic, partition, first = dispatch_spec("bpbd").name, sent[0].partition, sent[0].offset
+    hub.gaps._expected[TopicPartition(topic, partition)] = first
+
+    def seen(offset: int) -> FetchedEvent:
+        return FetchedEvent(FetchedMessage(topic, partition, offset, None, None))
+
+    assert [e.message.offset for e in await hub.gaps.missed(seen(first + 2))] == [first, first + 1]
+
+    async def no_reads() -> None:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(hub.gaps, "_reader_started", no_reads)
+    assert [e.message.offset for e in await hub.gaps.missed(seen(first + 5))] == [
+        first + 3,
+        first + 4,
+    ]

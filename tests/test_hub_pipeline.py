@@ -738,3 +738,58 @@ async def test_an_acknowledgement_through_the_http_api_stops_escalation(
         await polisi.stop()
         await satpol.stop()
         await asyncio.to_thread(service.close)
+
+
+async def _metrics(worker: WorkerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The worker's /metrics as (sample name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session, session.get(f"{worker.url}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_the_worker_serves_its_metrics(
+    worker: WorkerProcess, receiver: ReceiverThread, kafka_bootstrap: str
+) -> None:
+    """Events in, alerts out, deliveries by outcome, escalations, rule-evaluation time and lag
+    per partition, scraped from a real worker."""
+    before = await _metrics(worker)
+    camera = new_camera()
+    receiver.state.acknowledge = False  # delivered, never acknowledged: polisi gets it too
+    polisi = await watch(kafka_bootstrap, dispatch_spec("polisi"))
+    try:
+        async with CatalogProducer(kafka_bootstrap) as producer:
+            await producer.send(CAMERA_REGISTRY, camera)
+            await producer.send(
+                DEVICE_EVENTS,
+                device_event(camera.camera_id, EventKind.FLOOD_LEVEL, flood_level_cm=70),
+            )
+        await polisi.wait_for(dispatched(camera.camera_id, level=1), 30)
+    finally:
+        await polisi.stop()
+    after = await _metrics(worker)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("tilik_hub_events_in_total", topic=DEVICE_EVENTS.name) >= 1
+    assert grew("tilik_hub_alerts_total", status="opened") >= 1
+    assert grew("tilik_hub_deliveries_total", agency="bpbd", outcome="delivered") >= 1
+    assert grew("tilik_hub_escalations_total", agency="polisi") >= 1
+    assert grew("tilik_hub_rule_evaluation_seconds_count") >= 1
+    lag = {
+        int(dict(labels)["partition"]): value
+        for (name, labels), value in after.items()
+        if name == "tilik_hub_consumer_lag" and dict(labels)["topic"] == DEVICE_EVENTS.name
+    }
+    assert sorted(lag) == list(range(DEVICE_EVENTS.partitions))
+    assert all(value >= 0 for value in lag.values())
+    assert after[("process_open_fds", ())] > 0

@@ -328,23 +328,6 @@ def test_the_alert_list_says_who_has_each_alert_and_how_far() -> None:
     }
 
 
-def test_worker_consumer_fetches_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
-    from types import SimpleNamespace
-
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
-    from hub.worker import batch_fetches
-
-    def stub(self: object, transport: object) -> SimpleNamespace:
-        return SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=1500)
-
-    monkeypatch.setattr(AIOKafkaConsumerThread, "_create_worker_consumer", stub)
-    batch_fetches(65536, 10)
-    batch_fetches(1, 1)  # applied once per process
-    consumer = AIOKafkaConsumerThread._create_worker_consumer(object(), object())  # type: ignore[arg-type]
-    assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (65536, 10)
-
-
 async def test_revoked_partitions_are_forgotten_by_the_gap_guard(tmp_path) -> None:
     from aiokafka import TopicPartition
     from faust.types import TP

@@ -168,6 +168,16 @@ def test_window_ignores_other_object_classes(market):
     assert h.alerts == []
 
 
+def test_the_object_class_filter_matches_any_class_the_device_named(market):
+    """``Human Animal``: the main class is human, and a rule on any vehicle class still sees the
+    car the device also named."""
+    h = harness(TRAFFIC, market)
+    h.feed(event(market, EventKind.VEHICLE_COUNT, s(0), count=60))
+    named = [ObjectClass.HUMAN, ObjectClass.CAR]
+    opened = h.feed(event(market, EventKind.OBJECT_COUNT, s(60), count=40, object_classes=named))
+    assert opened[0].status is AlertStatus.OPENED and opened[0].measurement == 100
+
+
 def test_window_forgets_readings_older_than_the_window(market):
     h = harness(TRAFFIC, market)
     h.feed(event(market, EventKind.VEHICLE_COUNT, s(0), count=60))

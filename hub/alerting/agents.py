@@ -22,7 +22,7 @@ from hub.batching import HeldWrites
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import DueIndex, due_entries
 from hub.edge import Edges
-from hub.gaps import GapGuard, watch_stalls
+from hub.gaps import GapGuard
 from hub.isolation import RecordIsolation, catalog_payload, internal_json
 from hub.registry_view import RegistryView
 from hub.rules import RuleEngine
@@ -70,22 +70,22 @@ class Alerting:
         self.ticks = edges.internal_topic("rule-ticks", DEVICE_EVENTS.partitions)
         self.due = DueIndex()
         self.isolation = RecordIsolation(edges, COMPONENT)
+        self.evaluation = edges.metrics.rule_evaluation
         self.rules_agent = app.agent(edges.topic(DEVICE_EVENTS), name="hub.alerting.rules")(
             self.judge_events
         )
         self.ticks_agent = app.agent(self.ticks, name="hub.alerting.ticks")(self.apply_ticks)
         app.timer(tick_every_s, name="hub.alerting.tick-timer")(self.find_due_ticks)
-        watch_stalls(app, gaps, DEVICE_EVENTS.name, self.judge_stalled, "hub.alerting.stall-check")
+        gaps.cover(DEVICE_EVENTS.name, self.judge_stalled)
+        gaps.cover(self.ticks, self.tick_stalled)
 
     async def judge_events(self, stream: Any) -> None:
         """Agent: device events, in batches; a batch's state is kept once its alerts are out."""
         # Revocation must take effect before any event is judged, so wait for the registry.
         await self.registry.ready.wait()
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        async for events in self.gaps.batches(stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S)):
             writes = self.writes()
             for event in events:
-                for skipped in await self.gaps.missed(event):
-                    await self.judge_record(writes, skipped)
                 await self.judge_record(writes, event)
             await writes.apply()
 
@@ -103,23 +103,32 @@ class Alerting:
             await self.audit_dropped(event)
             return
         camera = self.registry.get(event.camera_id)
-        for alert in judge_event(self.engine, writes, partition, event, camera, utcnow()):
+        with self.evaluation.time():
+            alerts = judge_event(self.engine, writes, partition, event, camera, utcnow())
+        for alert in alerts:
             writes.after(await self.outlet.publish(alert))
 
     async def apply_ticks(self, stream: Any) -> None:
         """Agent: ticks, in batches like events (states that come due together, such as alerts
         opened in one burst resolving together, cost one delivery round trip)."""
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        async for events in self.gaps.batches(stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S)):
             writes = self.writes()
             for event in events:
                 await self.isolation.handle(event, internal_json, partial(self.tick, writes))
             await writes.apply()
 
+    async def tick_stalled(self, event: Any) -> None:
+        writes = self.writes()
+        await self.isolation.handle(event, internal_json, partial(self.tick, writes))
+        await writes.apply()
+
     async def tick(self, writes: HeldWrites, record: tuple[Any, Any]) -> None:
         _, value = record
         tick = Tick.model_validate(value)
         camera = self.registry.get(split_key(tick.key)[0])
-        for alert in judge_tick(self.engine, writes, tick.key, tick.at, camera):
+        with self.evaluation.time():
+            alerts = judge_tick(self.engine, writes, tick.key, tick.at, camera)
+        for alert in alerts:
             writes.after(await self.outlet.publish(alert))
 
     async def find_due_ticks(self) -> None:

@@ -21,8 +21,9 @@ from hub.delivery.policy import RetryPolicy
 from hub.delivery.receipt import delivery_receipt
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
 from hub.edge import Edges
-from hub.gaps import GapGuard, guarded
+from hub.gaps import GapGuard
 from hub.isolation import RecordIsolation, catalog_payload
+from hub.metrics import DeliveryOutcome
 from hub.routing import RoutingTable
 from topics.catalog import AUDIT, ack_spec, dispatch_spec
 from topics.deadletters import make_dead_letter
@@ -85,14 +86,19 @@ class AgencyWebhook:
         self.isolation = RecordIsolation(edges, COMPONENT)
         self.session: aiohttp.ClientSession | None = None
         name = f"hub.delivery.webhook.{target.agency}"
-        self.agent = app.agent(edges.topic(self.spec), name=name)(self.post_dispatches)
+        topic = edges.topic(self.spec)
+        self.agent = app.agent(topic, name=name)(self.post_dispatches)
+        gaps.cover(topic, self.on_dispatch_event)
 
     async def post_dispatches(self, stream: Any) -> None:
         """Agent: the agency's dispatches, each posted until it lands or gives up."""
+        async for event in self.gaps.events(stream.events()):
+            await self.on_dispatch_event(event)
+
+    async def on_dispatch_event(self, event: Any) -> None:
         if self.session is None:
             self.session = aiohttp.ClientSession()
-        async for event in guarded(stream.events(), self.gaps):
-            await self.isolation.handle(event, self.dispatch_of, partial(self.post, event.message))
+        await self.isolation.handle(event, self.dispatch_of, partial(self.post, event.message))
 
     async def post(self, message: Any, dispatch: Dispatch) -> None:
         assert self.session is not None
@@ -100,6 +106,7 @@ class AgencyWebhook:
         try:
             result = await deliver(self.session, target, dispatch, self.policy)
         except GaveUp as exc:
+            self.edges.metrics.deliveries.labels(target.agency, DeliveryOutcome.FAILED).inc()
             await self.edges.dead_letter(
                 make_dead_letter(
                     kind=DeadLetterKind.DELIVERY_FAILED,
@@ -118,6 +125,8 @@ class AgencyWebhook:
         await self.edges.publish(
             AUDIT, delivery_receipt(dispatch, attempts=result.attempts, at=utcnow())
         )
+        outcome = DeliveryOutcome.ACKNOWLEDGED if result.acknowledged else DeliveryOutcome.DELIVERED
+        self.edges.metrics.deliveries.labels(target.agency, outcome).inc()
         if result.acknowledged:
             ack = AlertAck(
                 alert_id=dispatch.alert.alert_id,

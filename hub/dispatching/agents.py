@@ -20,7 +20,7 @@ from hub.dispatching.inbox import Acknowledged, Due, RecordRef
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex, due_entries
 from hub.edge import Edges
-from hub.gaps import GapGuard, guarded, watch_stalls
+from hub.gaps import GapGuard
 from hub.isolation import RecordIsolation, internal_json, message_headers
 from hub.routing import RoutingTable
 from topics import codec
@@ -61,16 +61,12 @@ class Dispatching:
         self.acks_agent = app.agent(acks, name="hub.dispatching.acks")(self.forward_acks)
         self.escalate_agent = app.agent(self.inbox, name="hub.dispatching.escalate")(self.escalate)
         app.timer(check_every_s, name="hub.dispatching.escalation-timer")(self.find_due)
-        # One timer for every agency's acknowledgements: one end-offsets request, not one each.
-        watch_stalls(
-            app, gaps, list(self.ack_specs), self.on_ack_event, "hub.dispatching.acks-stall-check"
-        )
-        name = self.inbox.get_topic_name()
-        watch_stalls(app, gaps, name, self.on_inbox_event, f"hub.dispatching.stall-check.{name}")
+        gaps.cover(acks, self.on_ack_event)
+        gaps.cover(self.inbox, self.on_inbox_event)
 
     async def forward_acks(self, stream: Any) -> None:
         """Agent: each agency's acknowledgements, to the inbox of the alert they name."""
-        async for event in guarded(stream.events(), self.gaps):
+        async for event in self.gaps.events(stream.events()):
             await self.on_ack_event(event)
 
     async def on_ack_event(self, event: Any) -> None:
@@ -92,7 +88,7 @@ class Dispatching:
 
     async def escalate(self, stream: Any) -> None:
         """Agent: the inbox, applied to each alert's escalation state."""
-        async for event in guarded(stream.events(), self.gaps):
+        async for event in self.gaps.events(stream.events()):
             await self.on_inbox_event(event)
 
     async def on_inbox_event(self, event: Any) -> None:
@@ -118,6 +114,8 @@ class Dispatching:
             return
         # The escalation state is stored next: its dispatches must be out first.
         await asyncio.gather(*[await self.outlet.dispatch(d) for d in outcome.sent])
+        for dispatch in outcome.sent:
+            self.edges.metrics.escalations.labels(dispatch.agency).inc()
         if outcome.state is None:
             del self.escalations[alert_id]
         else:

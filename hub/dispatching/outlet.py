@@ -39,6 +39,7 @@ class AlertOutlet:
     async def publish(self, alert: Alert) -> list[Delivery]:
         """Send the alert and its dispatches; the returned futures complete on delivery."""
         deliveries = [await self.edges.publish(ALERTS, alert)]
+        self.edges.metrics.alerts.labels(alert.status.value).inc()
         if self.routing is None:
             return deliveries
         now = utcnow()

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex, due_entries
 from hub.edge import Edges
-from hub.gaps import GapGuard, guarded, watch_stalls
+from hub.gaps import GapGuard
 from hub.health.coverage import Coverage, compute_coverage
 from hub.health.state import CameraHealth, check_at, on_registry, on_silence_check, on_status
 from hub.isolation import RecordIsolation, catalog_entry, catalog_payload, internal_json
@@ -74,15 +74,18 @@ class Health:
         self.silence_agent = app.agent(self.checks, name="hub.health.silence")(self.judge_silences)
         app.timer(check_every_s, name="hub.health.silence-timer")(self.find_silent_cameras)
         app.page("/coverage")(coverage_page(self))
-        watch_stalls(
-            app, gaps, CAMERA_STATUS.name, self.on_status_event, "hub.health.status-stall-check"
-        )
+        gaps.cover(CAMERA_REGISTRY.name, self.on_registry_event)
+        gaps.cover(CAMERA_STATUS.name, self.on_status_event)
+        gaps.cover(self.checks, self.on_silence_event)
 
     async def follow_registry(self, stream: Any) -> None:
-        """Agent: registry records and tombstones (compacted: offsets have holes, no gap guard)."""
-        async for event in stream.events():
-            process = partial(self.on_registry_record, event.message.partition)
-            await self.isolation.handle(event, registry_entry, process)
+        """Agent: registry records and tombstones."""
+        async for event in self.gaps.events(stream.events()):
+            await self.on_registry_event(event)
+
+    async def on_registry_event(self, event: Any) -> None:
+        process = partial(self.on_registry_record, event.message.partition)
+        await self.isolation.handle(event, registry_entry, process)
 
     async def on_registry_record(self, partition: int, entry: tuple[str, Any]) -> None:
         key, record = entry
@@ -96,7 +99,7 @@ class Health:
 
     async def follow_status(self, stream: Any) -> None:
         """Agent: health-check results."""
-        async for event in guarded(stream.events(), self.gaps):
+        async for event in self.gaps.events(stream.events()):
             await self.on_status_event(event)
 
     async def on_status_event(self, event: Any) -> None:
@@ -111,8 +114,11 @@ class Health:
 
     async def judge_silences(self, stream: Any) -> None:
         """Agent: silence checks the timer sent, judged where the camera's state lives."""
-        async for event in stream.events():
-            await self.isolation.handle(event, internal_json, self.on_silence_check)
+        async for event in self.gaps.events(stream.events()):
+            await self.on_silence_event(event)
+
+    async def on_silence_event(self, event: Any) -> None:
+        await self.isolation.handle(event, internal_json, self.on_silence_check)
 
     async def on_silence_check(self, record: tuple[Any, Any]) -> None:
         check = SilenceCheck.model_validate(record[1])

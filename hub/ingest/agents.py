@@ -24,7 +24,7 @@ import structlog
 from pydantic import BaseModel
 
 from hub.edge import Edges
-from hub.gaps import GapGuard, guarded
+from hub.gaps import GapGuard
 from hub.ingest.stamping import (
     Refused,
     Withheld,
@@ -103,32 +103,42 @@ class Ingest:
         self.withheld: Counter[str] = Counter()
         self._waited: set[str] = set()
         topics = [tenant_topics(tenant) for tenant in self.tenants]
-        self.cameras_agent = app.agent(
-            edges.topics([t.cameras for t in topics]), name="hub.ingest.cameras"
-        )(self.ingest_cameras)
-        self.status_agent = app.agent(
-            edges.topics([t.status for t in topics]), name="hub.ingest.status"
-        )(self.ingest_statuses)
-        self.events_agent = app.agent(
-            edges.topics([t.events for t in topics]), name="hub.ingest.events"
-        )(self.ingest_events)
+        cameras = edges.topics([t.cameras for t in topics])
+        statuses = edges.topics([t.status for t in topics])
+        events = edges.topics([t.events for t in topics])
+        self.cameras_agent = app.agent(cameras, name="hub.ingest.cameras")(self.ingest_cameras)
+        self.status_agent = app.agent(statuses, name="hub.ingest.status")(self.ingest_statuses)
+        self.events_agent = app.agent(events, name="hub.ingest.events")(self.ingest_events)
+        gaps.cover(cameras, self.on_camera_event)
+        gaps.cover(statuses, self.on_status_event)
+        gaps.cover(events, self.on_event_event)
 
     # --- agents ---------------------------------------------------------------------------
 
     async def ingest_cameras(self, stream: Any) -> None:
-        """Agent: tenants' cameras (compacted: offsets have holes, no gap guard)."""
-        async for event in stream.events():
-            await self.isolation.handle(event, tenant_record, self.on_camera)
+        """Agent: tenants' cameras (compacted; the guard reads past compacted-away offsets)."""
+        async for event in self.gaps.events(stream.events()):
+            await self.on_camera_event(event)
 
     async def ingest_statuses(self, stream: Any) -> None:
-        async for event in guarded(stream.events(), self.gaps):
-            await self.isolation.handle(event, tenant_record, self.on_status)
+        async for event in self.gaps.events(stream.events()):
+            await self.on_status_event(event)
 
     async def ingest_events(self, stream: Any) -> None:
         # Sharing is the registry's word: wait until the view has the whole registry.
         await self.registry.ready.wait()
-        async for event in guarded(stream.events(), self.gaps):
-            await self.isolation.handle(event, tenant_record, self.on_event)
+        async for event in self.gaps.events(stream.events()):
+            await self.on_event_event(event)
+
+    async def on_camera_event(self, event: Any) -> None:
+        await self.isolation.handle(event, tenant_record, self.on_camera)
+
+    async def on_status_event(self, event: Any) -> None:
+        await self.isolation.handle(event, tenant_record, self.on_status)
+
+    async def on_event_event(self, event: Any) -> None:
+        await self.registry.ready.wait()
+        await self.isolation.handle(event, tenant_record, self.on_event)
 
     # --- one record -----------------------------------------------------------------------
 

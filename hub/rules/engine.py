@@ -167,10 +167,13 @@ class RuleEngine:
         attrs = event.attributes
         reasons: list[str] = []
         if wanted.object_classes:
-            cls = attrs.object_class or _IMPLIED_CLASS.get(event.kind)
-            if cls not in wanted.object_classes:
+            # Any class the device named matches (``Human Animal``: a rule on animals fires).
+            implied = _IMPLIED_CLASS.get(event.kind)
+            classes = attrs.object_classes or ([implied] if implied is not None else [])
+            if not set(classes) & set(wanted.object_classes):
+                named = " ".join(classes) or "none"
                 reasons.append(
-                    f"object class {cls} is not one of {', '.join(wanted.object_classes)}"
+                    f"object classes {named} are not any of {', '.join(wanted.object_classes)}"
                 )
         if wanted.min_confidence is not None and (
             attrs.confidence is not None and attrs.confidence < wanted.min_confidence
