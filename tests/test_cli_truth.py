@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from conftest import Principals
 
-from hub.history import Record
 from hub.operator import group_letters
 from tilik.cli import cli
 from topics.catalog import DEAD_LETTERS
@@ -18,6 +17,7 @@ from topics.client import CatalogProducer
 from topics.deadletters import make_dead_letter
 from topics.models import DeadLetter, DeadLetterKind
 from topics.names import UnknownName, known_name
+from topics.reader import Received
 
 
 def test_a_known_name_matches_without_case_and_an_unknown_one_lists_the_valid_names() -> None:
@@ -31,7 +31,7 @@ def test_a_known_name_matches_without_case_and_an_unknown_one_lists_the_valid_na
         known_name("x", [], what="agency")
 
 
-def _letter(reason: str, n: int) -> tuple[Record, DeadLetter]:
+def _letter(reason: str, n: int) -> tuple[Received, DeadLetter]:
     letter = make_dead_letter(
         kind=DeadLetterKind.DEVICE_INPUT,
         reason=reason,
@@ -39,7 +39,7 @@ def _letter(reason: str, n: int) -> tuple[Record, DeadLetter]:
         payload=f"payload {n}",
         source_topic="tilik.events.device.v2",
     )
-    return Record(0, n, None, letter), letter
+    return Received(DEAD_LETTERS, None, letter, 0, n, letter.failed_at), letter
 
 
 def test_repeats_of_one_cause_are_one_group_with_their_count_newest_first() -> None:
