@@ -63,6 +63,13 @@ def site_file(tmp_path: Path, tenant: str, client_config: Path, address: str, **
     return path
 
 
+def camera_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh password for the simulated device, given to the site only (its environment)."""
+    password = f"Site-{secrets.token_hex(8)}"
+    monkeypatch.setenv(SECRET_ENV, password)
+    return password
+
+
 @asynccontextmanager
 async def running(agent: EdgeAgent) -> AsyncIterator[asyncio.Event]:
     stop = asyncio.Event()
@@ -131,8 +138,7 @@ async def test_the_edge_agent_brings_its_sites_cameras_in_through_tls_and_keeps_
 ) -> None:
     tenant, client_config, access = tenant_over_tls
     assert "security.protocol=SASL_SSL" in client_config.read_text()
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     topics = tenant_topics(tenant)
     watches = {spec.name: await TopicWatch(kafka_bootstrap, spec).start() for spec in topics.ingest}
     said: list[str] = []
@@ -235,8 +241,7 @@ async def test_the_edge_agent_keeps_what_it_could_not_send_and_catches_up_after_
     )
     tenant = "toko-restart"
     issued = await access.add(tenant_role(tenant), out=tmp_path / "tenant.properties")
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     topics = tenant_topics(tenant)
     async with HIKVISION.simulator(channels=2, password=password, event_rate=5, seed=7) as sim:
         site = SiteFile.load(site_file(tmp_path, tenant, issued.path, sim.addresses[0]))
@@ -271,8 +276,7 @@ async def test_a_device_that_could_not_be_read_at_start_joins_when_it_can(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tenant, client_config, _ = tenant_over_tls
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     late_env = "TILIK_CAMERA_SECRET_EDGE_LATE"
     monkeypatch.delenv(late_env, raising=False)
     topics = tenant_topics(tenant)
@@ -320,8 +324,7 @@ async def test_what_waits_when_the_agent_stops_is_sent_by_its_next_run_and_holds
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tenant, client_config, _ = tenant_over_tls
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     topics = tenant_topics(tenant)
     started = datetime.now(UTC)
     async with HIKVISION.simulator(
