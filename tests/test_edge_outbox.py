@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from connectors.edge.agent import EdgeAgent
+from connectors.edge.cli import edge
 from connectors.edge.outbox import OutboxConfig
 from connectors.edge.site import SiteFile
 from connectors.edge.spool import Pending, Spool, SpoolError
@@ -118,8 +120,13 @@ def test_the_disk_bound_drops_the_oldest_records_and_counts_them_per_topic(tmp_p
     spool.close()
 
 
-def test_a_second_agent_may_not_use_the_same_outbox(tmp_path: Path) -> None:
+def test_a_second_agent_may_not_use_the_same_outbox_and_others_may_not_read_it(
+    tmp_path: Path,
+) -> None:
     spool = Spool(tmp_path / "outbox", 1024 * 1024)
+    spool.append(record(1))
+    assert (tmp_path / "outbox").stat().st_mode & 0o077 == 0
+    assert all(p.stat().st_mode & 0o077 == 0 for p in (tmp_path / "outbox").glob("*.seg"))
     with pytest.raises(SpoolError, match="another edge agent"):
         Spool(tmp_path / "outbox", 1024 * 1024)
     spool.close()
@@ -158,3 +165,23 @@ def test_a_full_outbox_drops_the_oldest_records_and_the_agent_says_so(tmp_path: 
 def test_the_outbox_config_refuses_unknown_keys() -> None:
     with pytest.raises(ValueError, match="max_records"):
         OutboxConfig.model_validate({"max_records": 10})
+
+
+def test_tilik_edge_run_refuses_an_outbox_another_agent_holds(tmp_path: Path) -> None:
+    site_path = tmp_path / "site.yaml"
+    site_path.write_text(
+        yaml.safe_dump(
+            {
+                "tenant": "toko-sinar",
+                "site": "jalan-pemuda",
+                "devices": [{"connector": "hikvision", "address": "127.0.0.1:80"}],
+            }
+        )
+    )
+    held = Spool(tmp_path / "jalan-pemuda.outbox", 1024 * 1024)
+    try:
+        result = CliRunner().invoke(edge, ["run", "--config", str(site_path)])
+    finally:
+        held.close()
+    assert result.exit_code == 1
+    assert "another edge agent uses this outbox" in result.output

@@ -180,7 +180,9 @@ class Spool:
             segment_id = max(last.id if last is not None else 0, self._cursor_segment) + 1
             segment = _Segment(segment_id, self._path(segment_id), 0)
             self._segments.append(segment)
-        self._writer = open(segment.path, "ab", buffering=0)  # noqa: SIM115 - kept open
+        # Only the agent's user reads what the site sends (the directory is 0700 as well).
+        descriptor = os.open(segment.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._writer = os.fdopen(descriptor, "ab", buffering=0)
 
     def _drop_oldest(self) -> bool:
         """Drop the oldest segment and its unread records; False if nothing can go."""
