@@ -9,6 +9,7 @@ tables, agents and timers on the app; this module builds them for one worker's c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -25,6 +26,7 @@ from hub.edge import Edges
 from hub.gaps import GapGuard
 from hub.health.agents import Health
 from hub.ingest.agents import Ingest
+from hub.ingest.discovery import readable_tenants
 from hub.metrics import metrics_page
 from hub.registry_view import RegistryView
 from hub.routing import RoutingTable, load_routes
@@ -133,7 +135,20 @@ def create_hub(config: HubConfig) -> Hub:
             app, edges, engine, outlet, registry, gaps, tick_every_s=config.rules_tick_every_s
         )
     # Tenants' records reach the shared topics through every worker, whatever it judges.
-    ingest = Ingest(app, edges, registry, gaps, config.tenants) if config.tenants else None
+    # Tenants added while it runs join (hub.ingest.discovery).
+    ingest = None
+    if config.tenants or config.tenant_check_every_s:
+        ingest = Ingest(
+            app,
+            edges,
+            registry,
+            gaps,
+            config.tenants,
+            find_tenants=(
+                partial(readable_tenants, config.bootstrap) if config.tenant_check_every_s else None
+            ),
+            check_every_s=config.tenant_check_every_s,
+        )
     return Hub(
         config,
         app,

@@ -62,6 +62,7 @@ def hub() -> None:
     HubConfig, "rules_tick_every_s", "--tick-every", help="Rule timers (windows, dwell, expiry)."
 )
 @field_option(HubConfig, "escalation_check_every_s", "--escalation-check-every")
+@field_option(HubConfig, "tenant_check_every_s", "--tenant-check-every")
 @field_option(
     RetryPolicy,
     "max_attempts",
@@ -93,6 +94,7 @@ def worker(
     health_check_every: float,
     tick_every: float,
     escalation_check_every: float,
+    tenant_check_every: float,
     webhook_attempts: int,
     webhook_backoff: float,
     from_latest: bool,
@@ -116,6 +118,7 @@ def worker(
         health_check_every_s=health_check_every,
         rules_tick_every_s=tick_every,
         escalation_check_every_s=escalation_check_every,
+        tenant_check_every_s=tenant_check_every,
         data_dir=data_dir or settings.state_dir / "hub" / app_id,
         replication_factor=settings.replication_factor,
         start_from_latest=from_latest,

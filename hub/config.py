@@ -72,6 +72,11 @@ class HubConfig(BaseModel):
             "starts: those whose topics the hub may read)."
         ),
     )
+    tenant_check_every_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often a worker looks for tenants added since it started (0: never).",
+    )
 
     def ruleset(self) -> RuleSet:
         """The rules the worker runs, with ``offline_after_s`` applied to its offline rules."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import faust
 import structlog
@@ -31,6 +31,21 @@ log = structlog.get_logger(__name__)
 
 # Completes when the broker has the record (its RecordMetadata); fails if the send failed.
 Delivery = asyncio.Future[Any]
+
+
+class GrowingTopic(faust.Topic):
+    """A Faust topic whose clones share its list of names, so names added to it while the worker
+    runs reach the clone an agent reads (Faust copies an empty list, and keeps no link from a
+    clone to its topic)."""
+
+    def __init__(self, *args: Any, topics: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, topics=topics, **kwargs)
+        if topics is not None:
+            self.topics = topics
+
+    def grow(self, names: Iterable[str]) -> None:
+        """Add names: every clone sees them, sharing the list."""
+        cast(list[str], self.topics).extend(names)
 
 
 class Edges:
@@ -51,13 +66,22 @@ class Edges:
 
     def topics(self, specs: Iterable[TopicSpec]) -> faust.TopicT:
         """One Faust topic over several catalog topics of one payload (an agent reads them all)."""
-        names = sorted(spec.name for spec in specs)
-        key = ",".join(names)
+        specs = list(specs)
+        key = ",".join(sorted(spec.name for spec in specs))
         if key not in self._topics:
-            self._topics[key] = self.app.topic(
-                *names, internal=False, key_serializer="raw", value_serializer="raw"
-            )
+            self._topics[key] = self.growing_topics(specs)
         return self._topics[key]
+
+    def growing_topics(self, specs: Iterable[TopicSpec]) -> GrowingTopic:
+        """A Faust topic over catalog topics (perhaps none yet) for one agent alone: its names may
+        grow while the worker runs (``hub.ingest.discovery.widen``), so it is never shared."""
+        return GrowingTopic(
+            self.app,
+            topics=sorted(spec.name for spec in specs),
+            internal=False,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
 
     def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
         """A hub-private topic of JSON records, partitioned like the table its messages update.

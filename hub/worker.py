@@ -11,9 +11,10 @@ from core.logconfig import configure_logging
 from hub import faust_workarounds
 from hub.app import Hub, create_hub
 from hub.config import HubConfig
+from hub.ingest.discovery import readable_tenants
 from topics.access.roles import Operation, Resource, hub_role
-from topics.admin import admin_client, require_topics
-from topics.catalog import CAMERA_REGISTRY, TopicSpec, all_topics, tenants_with_topics
+from topics.admin import require_topics
+from topics.catalog import CAMERA_REGISTRY, TopicSpec, all_topics
 from topics.connection import connection_config
 from topics.models import Agency
 
@@ -73,15 +74,6 @@ def hub_topics(agencies: list[str]) -> list[TopicSpec]:
     ]
 
 
-def readable_tenants(config: HubConfig) -> list[str]:
-    """The tenants whose ingest topics exist and the hub may read: the broker lists only topics
-    a principal may describe, and the hub's grants name each tenant's topics."""
-    with admin_client(config.bootstrap) as client:
-        tenants = tenants_with_topics(client.list_topics())
-    log.info("tenants ingested", tenants=tenants)
-    return tenants
-
-
 def start_new_group_at_end(config: HubConfig, topic_names: list[str]) -> int:
     """For a group that never committed anything, commit every partition's end: start from now.
 
@@ -122,7 +114,9 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     # reads or writes; others (onboarding's, say) are not its business and may not be visible.
     require_topics(hub_topics(known), bootstrap=config.bootstrap)
     if not config.tenants:
-        config = config.model_copy(update={"tenants": tuple(readable_tenants(config))})
+        tenants = readable_tenants(config.bootstrap)
+        log.info("tenants ingested", tenants=tenants)
+        config = config.model_copy(update={"tenants": tuple(tenants)})
     # Faust makes the data dir itself, but not its parents (a fresh state dir has none).
     config.data_dir.parent.mkdir(parents=True, exist_ok=True)
     hub = create_hub(config)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +22,6 @@ from conftest import Principals
 from structlog.testing import capture_logs
 
 from connectors.edge.agent import EdgeAgent
-from connectors.edge.outbox import Outbox, OutboxLimits
 from connectors.edge.site import SiteFile, SiteFileError
 from connectors.private_vendors.kits import VENDORS
 from core.clientconfig import ClientConfig
@@ -32,7 +32,7 @@ from topics.access.manage import AccessAdmin, Issuer
 from topics.access.roles import tenant_role
 from topics.admin import apply_catalog
 from topics.catalog import TopicSpec, all_topics, tenant_topics
-from topics.client import CatalogConsumer, CatalogProducer
+from topics.client import CatalogConsumer
 from topics.models import CameraRecord, CameraStatus, DeviceEvent, SharingLevel
 
 SECRET_ENV = "TILIK_CAMERA_SECRET_EDGE_SITE"
@@ -61,6 +61,13 @@ def site_file(tmp_path: Path, tenant: str, client_config: Path, address: str, **
     }
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+def camera_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh password for the simulated device, given to the site only (its environment)."""
+    password = f"Site-{secrets.token_hex(8)}"
+    monkeypatch.setenv(SECRET_ENV, password)
+    return password
 
 
 @asynccontextmanager
@@ -105,24 +112,6 @@ def test_the_site_file_refuses_another_owner_and_names_the_problem(tmp_path: Pat
         SiteFile.load(path)
 
 
-def test_a_full_outbox_drops_the_oldest_records_and_says_so(tmp_path: Path) -> None:
-    spec = tenant_topics("toko-sinar").status
-    outbox = Outbox(lambda: CatalogProducer(), OutboxLimits(max_records=10))
-    statuses = [
-        CameraStatus(camera_id=f"cam-{i:020x}", state="online", checked_at=datetime.now(UTC))
-        for i in range(15)
-    ]
-    for status in statuses:
-        outbox.put(spec, status)
-    assert (outbox.waiting, outbox.dropped[spec.name]) == (10, 5)
-    site = SiteFile.load(site_file(tmp_path, "toko-sinar", tmp_path / "c", "127.0.0.1:80"))
-    said: list[str] = []
-    agent = EdgeAgent(site, settings=Settings(), say=said.append)
-    agent.outbox = outbox
-    agent.report()
-    assert f"DROPPED (outbox full): 5 on {spec.name}" in said[-1]
-
-
 # --- on the session's broker, through its TLS listener ---------------------------------------
 
 
@@ -149,8 +138,7 @@ async def test_the_edge_agent_brings_its_sites_cameras_in_through_tls_and_keeps_
 ) -> None:
     tenant, client_config, access = tenant_over_tls
     assert "security.protocol=SASL_SSL" in client_config.read_text()
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     topics = tenant_topics(tenant)
     watches = {spec.name: await TopicWatch(kafka_bootstrap, spec).start() for spec in topics.ingest}
     said: list[str] = []
@@ -222,16 +210,16 @@ def own_broker(tmp_path: Path) -> Iterator[LocalKafka]:
 
 async def statuses_checked_between(
     spec: TopicSpec, settings: Settings, start: datetime, end: datetime
-) -> set[datetime]:
-    """Every status time on ``spec`` within [start, end], read to the topic's end."""
-    found: set[datetime] = set()
+) -> set[tuple[str, datetime]]:
+    """Every status (camera, time) on ``spec`` within [start, end], read to the topic's end."""
+    found: set[tuple[str, datetime]] = set()
     async with CatalogConsumer(
         spec, group_id=None, component="test-edge", settings=settings
     ) as consumer:
         while (received := await consumer.next(timeout_s=3.0)) is not None:
             status = received.value_as(CameraStatus)
             if start <= status.checked_at <= end:
-                found.add(status.checked_at)
+                found.add((status.camera_id, status.checked_at))
     return found
 
 
@@ -253,8 +241,7 @@ async def test_the_edge_agent_keeps_what_it_could_not_send_and_catches_up_after_
     )
     tenant = "toko-restart"
     issued = await access.add(tenant_role(tenant), out=tmp_path / "tenant.properties")
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     topics = tenant_topics(tenant)
     async with HIKVISION.simulator(channels=2, password=password, event_rate=5, seed=7) as sim:
         site = SiteFile.load(site_file(tmp_path, tenant, issued.path, sim.addresses[0]))
@@ -289,8 +276,7 @@ async def test_a_device_that_could_not_be_read_at_start_joins_when_it_can(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tenant, client_config, _ = tenant_over_tls
-    password = f"Site-{secrets.token_hex(8)}"
-    monkeypatch.setenv(SECRET_ENV, password)
+    password = camera_password(monkeypatch)
     late_env = "TILIK_CAMERA_SECRET_EDGE_LATE"
     monkeypatch.delenv(late_env, raising=False)
     topics = tenant_topics(tenant)
@@ -317,3 +303,62 @@ async def test_a_device_that_could_not_be_read_at_start_joins_when_it_can(
                 await until(lambda: len(service.watched_devices) == 2, what="both devices watched")
     finally:
         await cameras.stop()
+
+
+def unreachable(client_config: Path, out: Path) -> Path:
+    """The same principal, pointed at a loopback port no broker listens on: the city is away."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    away = ClientConfig.load(client_config).with_bootstrap(f"127.0.0.1:{port}")
+    out.write_text(away.render())
+    out.chmod(0o600)
+    return out
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_what_waits_when_the_agent_stops_is_sent_by_its_next_run_and_holds_no_secret(
+    tenant_over_tls: tuple[str, Path, AccessAdmin],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, client_config, _ = tenant_over_tls
+    password = camera_password(monkeypatch)
+    topics = tenant_topics(tenant)
+    started = datetime.now(UTC)
+    async with HIKVISION.simulator(
+        channels=2, password=password, event_rate=0, seed=random.randrange(1, 10_000)
+    ) as sim:
+        site = SiteFile.load(site_file(tmp_path, tenant, client_config, sim.addresses[0]))
+        away = Settings(client_config=unreachable(client_config, tmp_path / "away.properties"))
+        first = EdgeAgent(site, settings=away, say=lambda line: None)
+        async with running(first):
+            await until(lambda: first.outbox.unreachable_since is not None, what="the outage")
+            await until(
+                lambda: first.outbox.spool.waiting_by_topic()[topics.status.name] >= 6,
+                what="statuses waiting",
+            )
+        stopped = datetime.now(UTC)
+        waited = first.outbox.spool.waiting_by_topic()
+        assert not first.outbox.sent and waited[topics.cameras.name] == 2
+        # What waits is on disk, without the camera's password or the tenant's.
+        kept = b"".join(path.read_bytes() for path in site.outbox_dir.iterdir())
+        assert topics.status.name.encode() in kept
+        for planted in (password, ClientConfig.load(client_config).password or "?"):
+            assert planted.encode() not in kept
+
+        said: list[str] = []
+        second = EdgeAgent(site, say=said.append)
+        async with running(second):
+            await until(
+                lambda: (
+                    second.outbox.sent[topics.status.name] >= waited[topics.status.name]
+                    and second.outbox.sent[topics.cameras.name] >= 4
+                ),
+                what="the backlog sent",
+            )
+    assert any("kept from before: sending them first" in line for line in said), said
+    delivered = await statuses_checked_between(topics.status, Settings.from_env(), started, stopped)
+    # Every status the first run checked reached the broker, once each.
+    assert len(delivered) == waited[topics.status.name], (sorted(delivered), waited)

@@ -7,13 +7,17 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import faust
 import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import Principals
 from test_hub_pipeline import FIXTURES, device_event
 
 from core.settings import Settings
+from hub.edge import Edges
+from hub.ingest.discovery import widen
 from hub.ingest.stamping import (
     EDGE_CONNECTOR,
     Refused,
@@ -139,6 +143,28 @@ def test_a_topic_names_its_tenant():
     assert tenants_with_topics(partial) == ["mall"]
 
 
+def test_names_added_to_a_running_agents_channel_reach_the_clone_it_reads() -> None:
+    """Even from no tenant at all: three empty channels stay three (Faust copies an empty list
+    of names, and its clones keep no link to their topic)."""
+    app = faust.App("tilik-hub-test-widen", broker="kafka://127.0.0.1:1")  # never connected
+    edges = Edges(app, "tilik-hub-test-widen")
+    channels = [edges.growing_topics([]) for _ in range(3)]
+
+    async def read(stream: Any) -> None:
+        async for _ in stream:
+            pass
+
+    agents = [app.agent(channel, name=f"ingest-{i}")(read) for i, channel in enumerate(channels)]
+    # What an agent's actor reads: a clone of a clone, registered with the conductor.
+    registered = [aiter(agent.stream().channel) for agent in agents]
+    assert all(channel in app.topics for channel in registered)
+    names = [spec.name for spec in tenant_topics("toko-late").ingest]
+    assert widen(app, channels[1], names) == sorted(names)
+    assert widen(app, channels[1], names) == []  # once
+    assert [sorted(r.topics) for r in registered] == [[], sorted(names), []]
+    assert all(channel in app.topics for channel in registered)
+
+
 # --- a worker on the real broker ------------------------------------------------------------
 
 TENANT = f"toko-{uuid.uuid4().hex[:8]}"
@@ -162,7 +188,8 @@ def worker(
         f"tilik-hub-ingest-{uuid.uuid4().hex[:8]}",
         tmp / "worker.log",
         rules=FIXTURES / "rules.yaml",
-        extra_args=["--health-only", "--from-latest"],
+        # Tenants added later are looked for every second (the default is 30 s).
+        extra_args=["--health-only", "--from-latest", "--tenant-check-every", "1"],
         client_config=kafka_principals.hub,
     )
     process.start()
@@ -251,4 +278,36 @@ async def test_ingest_stamps_a_tenants_records_and_refuses_forgeries(
         worker.check_alive()
     finally:
         for watch in (registry, events, dead, audit):
+            await watch.stop()
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_a_tenant_added_after_the_worker_started_is_ingested_without_a_restart(
+    worker: WorkerProcess, kafka_bootstrap: str, kafka_principals: Principals
+) -> None:
+    # The worker is running (the module's), and knew nothing of this tenant when it started.
+    assert worker.process is not None and worker.process.poll() is None
+    late = f"toko-late-{uuid.uuid4().hex[:8]}"
+    site = Settings(client_config=kafka_principals.issue(tenant_role(late)))
+    topics = tenant_topics(late)
+    camera = tenant_camera(late, uuid.uuid4().hex, SharingLevel.LIVE)
+    event = device_event(camera.camera_id, EventKind.TAMPER)
+    registry = await TopicWatch(kafka_bootstrap, CAMERA_REGISTRY).start()
+    events = await TopicWatch(kafka_bootstrap, DEVICE_EVENTS).start()
+    try:
+        # Sent before the worker takes the tenant in: read from the start of its topics.
+        await send_in_order(site, topics.cameras, [camera])
+        await send_in_order(site, topics.events, [event])
+        scoped = tenant_scoped(late, camera.camera_id)
+        # Bound: the check (1 s), Faust's resubscription wait (45 s), a rebalance.
+        published = await registry.wait_for(
+            lambda values: scoped in {v.camera_id for v in values if v}, timeout_s=150
+        )
+        assert next(v for v in published if v and v.camera_id == scoped).owner.id == late
+        await events.wait_for(lambda values: any(v.camera_id == scoped for v in values), 60)
+        worker.check_alive()
+    finally:
+        for watch in (registry, events):
             await watch.stop()

@@ -4,7 +4,8 @@
                   on the site's own network)          (owner: the tenant; no credential reference)
               ──► the runtime watches exactly   ──► the tenant's status and events topics
                   those cameras                       (events of registry_only cameras: none)
-                                 all through the outbox (bounded, in order, survives outages)
+                                 all through the outbox (on disk, bounded, in order, survives
+                                 outages and restarts)
 
 It reads its devices with the one onboarding pipeline (``connectors.sdk.onboard``, as a dry run:
 admission, the network policy, the per-device boundary, retries and placement, nothing read from
@@ -77,7 +78,7 @@ class EdgeAgent:
         self.found = Found()
         self._connector_options = connector_options or {}
         self._withheld_cameras: set[str] = set()
-        self.outbox = Outbox(self._connect, site.outbox, withhold=self._withholds)
+        self.outbox = Outbox(self._connect, site.outbox_dir, site.outbox, withhold=self._withholds)
         #: connector name -> the runtime watching the site's devices of that connector
         self.services: dict[str, WatchService] = {}
         self.ready = asyncio.Event()
@@ -99,6 +100,8 @@ class EdgeAgent:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        if self.outbox.waiting:
+            self.say(f"{self.outbox.waiting} record(s) kept from before: sending them first")
         sender = asyncio.create_task(self.outbox.run(stop), name="edge-outbox")
         reporter = asyncio.create_task(self._report_loop(stop), name="edge-report")
         try:
@@ -131,6 +134,7 @@ class EdgeAgent:
             stop.set()
             await asyncio.gather(sender, reporter, return_exceptions=True)
             self.report()
+            self.outbox.close()
 
     async def _retry_failed(self, stop: asyncio.Event) -> None:
         """Devices that failed are read again every ``retry_failed_s``; their cameras join."""
@@ -229,6 +233,8 @@ class EdgeAgent:
         if outbox.dropped:
             dropped = ", ".join(f"{n} on {topic}" for topic, n in sorted(outbox.dropped.items()))
             line += f"; DROPPED (outbox full): {dropped}"
+        if outbox.spool.damaged_bytes:
+            line += f"; {outbox.spool.damaged_bytes} damaged byte(s) of the outbox skipped"
         if outbox.device_input_kept_local:
             line += f"; {outbox.device_input_kept_local} unreadable device input(s) in the log"
         self.say(line)

@@ -26,13 +26,21 @@ def run(config_path: Path) -> None:
     """Discover the site's devices, send its cameras, then watch them until stopped."""
     from connectors.edge.agent import EdgeAgent
     from connectors.edge.site import SiteFile, SiteFileError
+    from connectors.edge.spool import SpoolError
     from connectors.sdk.registry import ConnectorNotFound
 
     try:
         site = SiteFile.load(config_path)
     except SiteFileError as exc:
         raise click.ClickException(str(exc)) from None
-    agent = EdgeAgent(site, say=click.echo)
+    try:
+        agent = EdgeAgent(site, say=click.echo)
+    except SpoolError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"{site.outbox_dir}: cannot keep the outbox there: {exc.strerror}"
+        ) from None
     click.echo(
         f"edge agent of tenant {site.tenant}, site {site.site}: "
         f"{len(site.devices)} device(s), writing tilik.tenant.{site.tenant}.*"

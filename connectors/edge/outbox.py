@@ -1,18 +1,21 @@
 """The edge agent's outbox: what a site sends the city, kept in order until the broker has it.
 
-A site's link to the city comes and goes (the shop's internet, the city's broker restarting). The
-runtime publishes into the outbox, which never waits on the network; a sender task hands its
-records to Kafka in order, in batches, and removes them only once the broker acknowledged them.
-While the broker is away the records wait, within ``OutboxLimits``; when a bound is reached the
-oldest waiting record is dropped, counted per topic, and the agent says so (once when dropping
-starts, then with the running count each report). When the broker answers again the backlog is
-sent and the agent says how much it caught up. Records are encoded (and so validated) when they
-enter the outbox; what is sent twice after a failed batch is the same record with the same key
-and id, which every consumer already treats as a repeat.
+A site's link to the city comes and goes (the shop's internet, the city's broker restarting, the
+agent itself restarting). The runtime publishes into the outbox, which never waits on the
+network; every record is written to the outbox's directory on disk at once
+(``connectors.edge.spool``: append-only segments, checksummed frames, a cursor), and a sender
+task hands the oldest records to Kafka in order, in batches, and forgets them only once the broker
+acknowledged them. What waits when the agent stops is sent by its next run. The disk is bounded
+(``OutboxConfig.max_bytes``): when the next record would not fit, the oldest waiting records go
+(a segment's worth), counted per topic, and the agent says so (once when dropping starts, then
+with the running count each report). When the broker answers again the backlog is sent and the
+agent says how much it caught up. Records are encoded (and so validated) when they enter the
+outbox; what is sent twice after a failed batch or a crash is the same record with the same key
+and id, which every consumer already treats as a repeat. Memory holds one batch, whatever waits.
 
-Nothing of the site's credentials goes through here: device input the connectors could not read
-(a dead letter in the city) stays in the site's log, because a tenant writes only its own
-ingest topics.
+Nothing of the site's credentials goes through here (so none reaches the disk): the cameras the
+agent sends carry no credential reference, and device input the connectors could not read (a dead
+letter in the city) stays in the site's log, because a tenant writes only its own ingest topics.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -33,8 +36,9 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.edge.spool import Pending, Spool
 from core.backoff import Backoff
 from topics import codec
 from topics.catalog import TopicSpec
@@ -51,25 +55,24 @@ BATCH_MAX = 500
 SEND_TIMEOUT_S = 15.0
 
 
-class OutboxLimits(BaseModel):
-    """How much a site keeps while the city is unreachable (the oldest record goes first)."""
+class OutboxConfig(BaseModel):
+    """Where a site keeps what waits for the city, and how much (the oldest records go first)."""
 
-    max_records: int = Field(default=100_000, ge=10, description="Records kept at most.")
-    max_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=64 * 1024, description="Encoded bytes kept at most."
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path | None = Field(
+        default=None,
+        description="The outbox directory (default: <site>.outbox next to the site file).",
     )
-
-
-@dataclass(frozen=True)
-class Pending:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-    @property
-    def size(self) -> int:
-        return len(self.value or b"") + len(self.key or b"")
+    max_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=1024 * 1024, description="Bytes kept on disk at most."
+    )
+    fsync_every_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often records are forced to the disk (0: every record); a power cut "
+        "loses at most this long of records, a crash of the agent nothing.",
+    )
 
 
 #: True for a record the site does not send (e.g. events of a camera shared registry_only)
@@ -82,24 +85,23 @@ class Outbox:
     def __init__(
         self,
         connect: Callable[[], CatalogProducer],
-        limits: OutboxLimits | None = None,
+        directory: Path,
+        config: OutboxConfig | None = None,
         *,
         withhold: Withhold | None = None,
         retry_max_s: float = 10.0,
         send_timeout_s: float = SEND_TIMEOUT_S,
     ) -> None:
         self._connect = connect
-        self.limits = limits or OutboxLimits()
+        self.config = config or OutboxConfig()
         self._withhold = withhold
         self._retry_max_s = retry_max_s
         self._send_timeout_s = send_timeout_s
-        self._queue: deque[Pending] = deque()
-        self._bytes = 0
-        #: records at the head of the queue handed to the producer and not yet acknowledged
-        self._in_flight = 0
+        self.spool = Spool(
+            directory, self.config.max_bytes, fsync_every_s=self.config.fsync_every_s
+        )
         self._arrived = asyncio.Event()
         self.sent: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
         self.withheld: Counter[str] = Counter()
         self.device_input_kept_local = 0
         #: monotonic time the broker stopped answering, None while it answers
@@ -112,11 +114,16 @@ class Outbox:
 
     @property
     def waiting(self) -> int:
-        return len(self._queue)
+        return self.spool.waiting
 
     @property
-    def waiting_bytes(self) -> int:
-        return self._bytes
+    def dropped(self) -> Counter[str]:
+        """Records dropped to stay within the bound, per topic."""
+        return self.spool.dropped
+
+    def close(self) -> None:
+        """Release the outbox's directory (what waits stays there for the next run)."""
+        self.spool.close()
 
     async def enqueue(
         self, spec: TopicSpec, value: BaseModel | None, *, key: str | None = None
@@ -154,46 +161,30 @@ class Outbox:
         if value is not None:
             payload = codec.encode(spec, value)
             record_key = key if key is not None else codec.record_key(spec, value)
-        pending = Pending(
-            spec.name,
-            record_key.encode() if record_key is not None else None,
-            payload,
-            codec.headers_for(spec),
+        self.spool.append(
+            Pending(
+                spec.name,
+                record_key.encode() if record_key is not None else None,
+                payload,
+                codec.headers_for(spec),
+            )
         )
-        self._queue.append(pending)
-        self._bytes += pending.size
         self._arrived.set()
-        self._keep_within_bounds()
-
-    def _keep_within_bounds(self) -> None:
-        limits = self.limits
-        while (len(self._queue) > limits.max_records or self._bytes > limits.max_bytes) and len(
-            self._queue
-        ) > self._in_flight:
-            # The oldest record not already handed to the producer goes.
-            oldest = self._queue[self._in_flight]
-            del self._queue[self._in_flight]
-            self._bytes -= oldest.size
-            if not self.dropped:
-                log.warning(
-                    "outbox full: dropping the oldest records until the city answers",
-                    max_records=limits.max_records,
-                    max_bytes=limits.max_bytes,
-                )
-            self.dropped[oldest.topic] += 1
 
     # --- the sender -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set. What still waits then is not sent (the agent's last
-        report says how many): the outbox lives in memory."""
+        """Send until ``stop`` is set. What still waits then stays on disk for the next run."""
         backoff = Backoff(initial_s=0.2, max_s=self._retry_max_s)
         producer: CatalogProducer | None = None
         try:
             while not stop.is_set():
-                if not self._queue:
+                self.spool.sync_if_due()
+                if not self.spool.waiting:
                     self._arrived.clear()
-                    await _first(self._arrived.wait(), stop.wait())
+                    # Records written last are forced to the disk even if no more come.
+                    idle = [asyncio.sleep(self.config.fsync_every_s)] if self.spool.unsynced else []
+                    await _first(self._arrived.wait(), stop.wait(), *idle)
                     continue
                 try:
                     if producer is None:
@@ -215,21 +206,15 @@ class Outbox:
                 await _quietly_stop(producer)
 
     async def _send_head(self, producer: CatalogProducer) -> None:
-        batch = [self._queue[i] for i in range(min(BATCH_MAX, len(self._queue)))]
-        self._in_flight = len(batch)
-        try:
-            async with asyncio.timeout(self._send_timeout_s):
-                futures = [
-                    await producer.enqueue_raw(p.topic, p.value, key=p.key, headers=p.headers)
-                    for p in batch
-                ]
-                await asyncio.gather(*futures)
-        finally:
-            self._in_flight = 0
-        for pending in batch:
-            self._queue.popleft()
-            self._bytes -= pending.size
-            self.sent[pending.topic] += 1
+        batch = self.spool.head(BATCH_MAX)
+        async with asyncio.timeout(self._send_timeout_s):
+            futures = [
+                await producer.enqueue_raw(p.topic, p.value, key=p.key, headers=p.headers)
+                for p in batch
+            ]
+            await asyncio.gather(*futures)
+        self.spool.acknowledge(len(batch))
+        self.sent.update(p.topic for p in batch)
 
     def _unreachable(self, exc: BaseException) -> None:
         self.connected.clear()
@@ -242,7 +227,7 @@ class Outbox:
                 if self.refused
                 else "the city's broker does not answer: keeping records until it does",
                 error_type=type(exc).__name__,
-                waiting=len(self._queue),
+                waiting=self.spool.waiting,
             )
 
     def _reachable(self) -> None:
@@ -254,7 +239,7 @@ class Outbox:
             log.info(
                 "the city's broker answers again: sending what waited",
                 away_s=round(away_s, 1),
-                waiting=len(self._queue),
+                waiting=self.spool.waiting,
                 dropped=sum(self.dropped.values()),
             )
 

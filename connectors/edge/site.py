@@ -7,7 +7,7 @@ site: jalan-pemuda                 # this site, one of the tenant's
 client_config: toko-sinar.properties   # from `tilik access tenant add` (default: TILIK_CLIENT_CONFIG)
 health_interval_s: 60
 retry_failed_s: 60                 # devices that could not be read are tried again this often
-outbox: {max_records: 100000, max_bytes: 67108864}
+outbox: {path: jalan-pemuda.outbox, max_bytes: 1073741824, fsync_every_s: 1}   # the defaults
 devices:
   - connector: hikvision           # any installed connector: onvif, hikvision, dahua, plugins
     address: 192.168.1.64:80       # as the site reaches it
@@ -34,7 +34,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from connectors.edge.outbox import OutboxLimits
+from connectors.edge.outbox import OutboxConfig
 from connectors.sdk.placement import CameraPlacement
 from connectors.sdk.secrets import CredentialRef
 from topics.models import Location, Owner, OwnerKind, SharingLevel, SiteType, TenantId
@@ -105,7 +105,7 @@ class SiteFile(BaseModel):
     retry_failed_s: float = Field(
         default=60.0, gt=0, description="How often devices that could not be read are tried again."
     )
-    outbox: OutboxLimits = Field(default_factory=OutboxLimits)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     devices: list[EdgeDevice] = Field(min_length=1, max_length=1000)
 
     @classmethod
@@ -125,4 +125,13 @@ class SiteFile(BaseModel):
         if site.client_config is not None and not site.client_config.is_absolute():
             # Relative to the site file, as a person writing it expects.
             site = site.model_copy(update={"client_config": path.parent / site.client_config})
+        outbox = site.outbox_dir
+        if not outbox.is_absolute():
+            outbox_config = site.outbox.model_copy(update={"path": path.parent / outbox})
+            site = site.model_copy(update={"outbox": outbox_config})
         return site
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where what waits for the city is kept (relative paths: to the site file)."""
+        return self.outbox.path if self.outbox.path is not None else Path(f"{self.site}.outbox")

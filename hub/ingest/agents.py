@@ -1,8 +1,8 @@
 """Ingest agents: each tenant's cameras, statuses and events republished into the shared topics.
 
-One agent per kind reads that kind's topic of every tenant the worker found when it started
-(``tilik.tenant.<tenant>.{cameras.v2,status.v1,events.v2}``; a tenant added later is ingested
-once the workers restart). What one record becomes is ``hub.ingest.stamping``: the tenant comes
+One agent per kind reads that kind's topic of every tenant the worker knows
+(``tilik.tenant.<tenant>.{cameras.v2,status.v1,events.v2}``): those found when it started, and
+those a periodic check finds later (``hub.ingest.discovery``), which join the running agents. What one record becomes is ``hub.ingest.stamping``: the tenant comes
 from the record's topic, never from its payload. A refused record is dead-lettered
 (``invalid_message``, with its topic, partition and offset) and audited (``ingest_refused``, with
 how many of the tenant's records this worker has refused); an event its camera's sharing
@@ -15,7 +15,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,9 @@ import faust
 import structlog
 from pydantic import BaseModel
 
-from hub.edge import Edges
+from hub.edge import Edges, GrowingTopic
 from hub.gaps import GapGuard
+from hub.ingest.discovery import RESUBSCRIBE_WAIT_S, widen
 from hub.ingest.stamping import (
     Refused,
     Withheld,
@@ -56,6 +57,11 @@ COMPONENT = "hub.ingest"
 #: of a camera that never came are refused at once, so a site cannot hold the agent up
 CAMERA_WAIT_S = 3.0
 CAMERA_POLL_S = 0.05
+#: how often a worker looks for tenants added since it started, by default
+TENANT_CHECK_EVERY_S = 30.0
+
+#: the tenants whose ingest topics the hub may read now (blocking: run in a thread)
+FindTenants = Callable[[], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,11 @@ class Ingest:
         registry: RegistryView,
         gaps: GapGuard,
         tenants: Sequence[str],
+        *,
+        find_tenants: FindTenants | None = None,
+        check_every_s: float = TENANT_CHECK_EVERY_S,
     ) -> None:
+        self.app = app
         self.edges = edges
         self.registry = registry
         self.gaps = gaps
@@ -103,15 +113,59 @@ class Ingest:
         self.withheld: Counter[str] = Counter()
         self._waited: set[str] = set()
         topics = [tenant_topics(tenant) for tenant in self.tenants]
-        cameras = edges.topics([t.cameras for t in topics])
-        statuses = edges.topics([t.status for t in topics])
-        events = edges.topics([t.events for t in topics])
-        self.cameras_agent = app.agent(cameras, name="hub.ingest.cameras")(self.ingest_cameras)
-        self.status_agent = app.agent(statuses, name="hub.ingest.status")(self.ingest_statuses)
-        self.events_agent = app.agent(events, name="hub.ingest.events")(self.ingest_events)
-        gaps.cover(cameras, self.on_camera_event)
-        gaps.cover(statuses, self.on_status_event)
-        gaps.cover(events, self.on_event_event)
+        #: each agent's channel, by the kind of ingest topic it reads
+        self.channels: dict[str, GrowingTopic] = {
+            "cameras": edges.growing_topics([t.cameras for t in topics]),
+            "status": edges.growing_topics([t.status for t in topics]),
+            "events": edges.growing_topics([t.events for t in topics]),
+        }
+        self.cameras_agent = app.agent(self.channels["cameras"], name="hub.ingest.cameras")(
+            self.ingest_cameras
+        )
+        self.status_agent = app.agent(self.channels["status"], name="hub.ingest.status")(
+            self.ingest_statuses
+        )
+        self.events_agent = app.agent(self.channels["events"], name="hub.ingest.events")(
+            self.ingest_events
+        )
+        gaps.cover(self.channels["cameras"], self.on_camera_event)
+        gaps.cover(self.channels["status"], self.on_status_event)
+        gaps.cover(self.channels["events"], self.on_event_event)
+        self._find_tenants = find_tenants
+        if find_tenants is not None:
+            app.timer(check_every_s, name="hub.ingest.tenant-check")(self.check_tenants)
+
+    # --- tenants added while the worker runs -----------------------------------------------
+
+    async def check_tenants(self) -> None:
+        """Timer: tenants found since the last check join the running agents."""
+        assert self._find_tenants is not None
+        try:
+            found = await asyncio.to_thread(self._find_tenants)
+        except Exception as exc:  # noqa: BLE001 - the next check tries again
+            log.warning("tenant check failed", error_type=type(exc).__name__, error=str(exc))
+            return
+        self.add_tenants(found)
+
+    def add_tenants(self, tenants: Sequence[str]) -> list[str]:
+        """Subscribe the running agents to these tenants' ingest topics; the tenants new here."""
+        new = sorted(set(tenants) - set(self.tenants))
+        if not new:
+            return []
+        topics = [tenant_topics(tenant) for tenant in new]
+        widen(self.app, self.channels["cameras"], [t.cameras.name for t in topics])
+        widen(self.app, self.channels["status"], [t.status.name for t in topics])
+        widen(self.app, self.channels["events"], [t.events.name for t in topics])
+        self.gaps.cover([t.cameras.name for t in topics], self.on_camera_event)
+        self.gaps.cover([t.status.name for t in topics], self.on_status_event)
+        self.gaps.cover([t.events.name for t in topics], self.on_event_event)
+        self.tenants = sorted({*self.tenants, *new})
+        log.info(
+            "tenants added to ingest: read after the next rebalance",
+            tenants=new,
+            resubscribe_in_s=RESUBSCRIBE_WAIT_S,
+        )
+        return new
 
     # --- agents ---------------------------------------------------------------------------
 
