@@ -9,6 +9,7 @@ one partition; what a message does to it is ``hub.dispatching.escalation.receive
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import faust
@@ -20,6 +21,7 @@ from hub.dispatching.inbox import Acknowledged, Due, RecordRef
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex, due_entries
 from hub.edge import Edges
+from hub.faust_workarounds import write_table
 from hub.gaps import GapGuard
 from hub.isolation import RecordIsolation, internal_json, message_headers
 from hub.routing import RoutingTable
@@ -92,9 +94,10 @@ class Dispatching:
             await self.on_inbox_event(event)
 
     async def on_inbox_event(self, event: Any) -> None:
-        await self.isolation.handle(event, internal_json, self.on_inbox_record)
+        process = partial(self.on_inbox_record, event.message.partition)
+        await self.isolation.handle(event, internal_json, process)
 
-    async def on_inbox_record(self, record: tuple[Any, Any]) -> None:
+    async def on_inbox_record(self, partition: int, record: tuple[Any, Any]) -> None:
         key, value = record
         alert_id = str(key)
         message = inbox.read(value)
@@ -116,10 +119,11 @@ class Dispatching:
         await asyncio.gather(*[await self.outlet.dispatch(d) for d in outcome.sent])
         for dispatch in outcome.sent:
             self.edges.metrics.escalations.labels(dispatch.agency).inc()
-        if outcome.state is None:
-            del self.escalations[alert_id]
-        else:
-            self.escalations[alert_id] = outcome.state.model_dump(mode="json")
+        # Written with the partition named: a record the loss guard read back is handled
+        # outside Faust's stream iteration, where a plain table write is refused.
+        state = None if outcome.state is None else outcome.state.model_dump(mode="json")
+        write_table(self.escalations, partition, alert_id, state)
+        if state is not None:
             self.due.touch(alert_id)
 
     async def refuse(self, acknowledged: Acknowledged, refusal: NotDispatched) -> None:

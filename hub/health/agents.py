@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from hub.dispatching.outlet import AlertOutlet
 from hub.due import RECHECK_CAP_S, DueIndex, due_entries
 from hub.edge import Edges
+from hub.faust_workarounds import write_table
 from hub.gaps import GapGuard
 from hub.health.coverage import Coverage, compute_coverage
 from hub.health.state import CameraHealth, check_at, on_registry, on_silence_check, on_status
@@ -95,7 +96,7 @@ class Health:
             self.load(camera_id), camera_id, record, partition, utcnow(), self.engine
         )
         await self.publish(alerts)
-        self.store(updated)
+        self.store(partition, updated)
 
     async def follow_status(self, stream: Any) -> None:
         """Agent: health-check results."""
@@ -110,7 +111,7 @@ class Health:
         current = self.load(status.camera_id)
         updated, alerts = on_status(current, status, partition, utcnow(), self.engine)
         await self.publish(alerts)
-        self.store(updated)
+        self.store(partition, updated)
 
     async def judge_silences(self, stream: Any) -> None:
         """Agent: silence checks the timer sent, judged where the camera's state lives."""
@@ -118,9 +119,10 @@ class Health:
             await self.on_silence_event(event)
 
     async def on_silence_event(self, event: Any) -> None:
-        await self.isolation.handle(event, internal_json, self.on_silence_check)
+        process = partial(self.on_silence_check, event.message.partition)
+        await self.isolation.handle(event, internal_json, process)
 
-    async def on_silence_check(self, record: tuple[Any, Any]) -> None:
+    async def on_silence_check(self, partition: int, record: tuple[Any, Any]) -> None:
         check = SilenceCheck.model_validate(record[1])
         current = self.load(check.camera_id)
         if current is None:
@@ -128,7 +130,7 @@ class Health:
         updated, alerts = on_silence_check(current, check.at, self.engine)
         await self.publish(alerts)
         if updated != current:
-            self.store(updated)
+            self.store(partition, updated)
 
     async def find_silent_cameras(self) -> None:
         """Timer: finds cameras whose offline rules time changes; only those due (hub/due.py)."""
@@ -154,8 +156,10 @@ class Health:
         stored = self.table.get(camera_id)
         return CameraHealth.model_validate(stored) if stored is not None else None
 
-    def store(self, value: CameraHealth) -> None:
-        self.table[value.camera_id] = value.model_dump(mode="json")
+    def store(self, partition: int, value: CameraHealth) -> None:
+        # Written with the partition named: a record the loss guard read back is handled
+        # outside Faust's stream iteration, where a plain table write is refused.
+        write_table(self.table, partition, value.camera_id, value.model_dump(mode="json"))
         self.due.touch(value.camera_id)
 
     async def publish(self, alerts: list[Alert]) -> None:
