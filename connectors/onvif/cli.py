@@ -76,14 +76,6 @@ def _progress(done: int, total: int) -> None:
     default=None,
     help=f"Each device's whole probe, s (default: {DEADLINE_IN_TIMEOUTS} x --timeout).",
 )
-@click.option(
-    "--probe",
-    "prober",
-    type=click.Choice(["zeep", "raw"]),
-    default="zeep",
-    show_default=True,
-    help="zeep: onvif-zeep-async; raw: fixed SOAP envelopes, about 4x less CPU per camera.",
-)
 @click.option("--bootstrap", help="Kafka bootstrap servers (default: $TILIK_BOOTSTRAP).")
 def discover_onvif(
     ws_discovery: bool,
@@ -103,7 +95,6 @@ def discover_onvif(
     concurrency: int,
     timeout: float,
     device_deadline: float | None,
-    prober: str,
     bootstrap: str | None,
 ) -> None:
     """Probe ONVIF cameras and publish them to the registry (progress on stderr)."""
@@ -129,7 +120,6 @@ def discover_onvif(
             concurrency=concurrency,
             timeout_s=timeout,
             device_deadline_s=device_deadline,
-            prober="raw" if prober == "raw" else "zeep",
             bootstrap=bootstrap,
             publish=not dry_run,
         )

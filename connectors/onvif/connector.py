@@ -1,74 +1,57 @@
 """The ONVIF connector: the SDK contract (check, discover, health, events) for one ONVIF device.
 
-Layers, each its own module: ``soap`` (one shared HTTP pool, WS-UsernameToken, caps, error
-translation) → ``device`` (raw ONVIF operations) and ``zeep_device`` (the onboarding probe
-through onvif-zeep-async over the same pool) → ``probe`` (device → CameraRecord), ``health``
-(one cheap authenticated call → CameraStatus), ``pullpoint`` (subscription state machine) →
-``event_topics`` (table-driven topic parser → DeviceEvent / UnparsedEvent). Every connector
-instance of a process shares one ``SoapTransport``, so 20,000 devices share one connection pool
-and the WSDLs the probe needs are parsed once per process.
+Layers, each its own module: ``soap`` (SOAP on the SDK's shared HTTP pool) → ``device`` (the
+raw ONVIF operations, the one implementation of them) → ``probe`` (device → CameraRecord),
+``health`` (one cheap authenticated call → CameraStatus), ``subscription`` with its two
+deliveries ``push`` and ``pullpoint`` → ``event_topics`` (table-driven topic parser →
+DeviceEvent / UnparsedEvent). Every connector instance of a process shares one ``SoapTransport``
+(``TRANSPORTS``) and one notification endpoint (``push.ENDPOINTS``), so 20,000 devices share one
+connection pool and one listening socket.
+
+Events are pushed where the camera can reach the endpoint and pulled otherwise: ``event_delivery``
+(per device, else ``TILIK_ONVIF_EVENT_DELIVERY``) is ``auto`` (push first; a camera whose first
+Notify never arrives is remembered as pull-only), ``push`` or ``pull``; without
+``TILIK_ONVIF_PUSH_URL`` every camera is pulled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+import structlog
 from pydantic import Field
 
 from connectors.onvif.device import OnvifDevice
 from connectors.onvif.event_topics import TopicParser
 from connectors.onvif.health import HealthTarget, check_camera
 from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
-from connectors.onvif.pullpoint import (
-    PullPointSettings,
-    PullPointSubscription,
-    SubscriptionState,
+from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
+from connectors.onvif.push import (
+    ENDPOINTS,
+    NotificationEndpoint,
+    PushSettings,
+    PushSubscription,
+    PushUnreachable,
+    open_endpoint,
 )
-from connectors.onvif.soap import SoapTransport, TransportLimits
-from connectors.onvif.zeep_device import ZeepOnvifDevice
+from connectors.onvif.soap import SoapTransport
+from connectors.onvif.subscription import Subscription, SubscriptionState
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
-from connectors.sdk.errors import FatalConnectorError
+from connectors.sdk.errors import ConfigurationError, FatalConnectorError, RetriableError
+from connectors.sdk.shared import PerLoop
+from core.settings import get_settings
 from topics.models import CameraRecord, CameraStatus, DeviceEvent
 
+log = structlog.get_logger("connectors.onvif.connector")
 
-class _SharedTransport:
-    """One ``SoapTransport`` per event loop, closed when the last connector using it closes."""
+EventDelivery = Literal["auto", "push", "pull"]
 
-    def __init__(self, transport: SoapTransport) -> None:
-        self.transport = transport
-        self.users = 0
-
-
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedTransport] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def acquire_shared_transport(limits: TransportLimits | None = None) -> SoapTransport:
-    """The running loop's shared transport (created on first use); pair with ``release``."""
-    loop = asyncio.get_running_loop()
-    shared = _SHARED.get(loop)
-    if shared is None:
-        shared = _SharedTransport(SoapTransport(limits))
-        _SHARED[loop] = shared
-    shared.users += 1
-    return shared.transport
-
-
-async def release_shared_transport(transport: SoapTransport) -> None:
-    loop = asyncio.get_running_loop()
-    shared = _SHARED.get(loop)
-    if shared is None or shared.transport is not transport:
-        return
-    shared.users -= 1
-    if shared.users <= 0:
-        del _SHARED[loop]
-        await transport.close()
+#: the process's SOAP transport, shared by every ONVIF connector on the loop
+TRANSPORTS: PerLoop[SoapTransport] = PerLoop(close=SoapTransport.close)
 
 
 class OnvifConfig(ConnectorConfig):
@@ -81,6 +64,14 @@ class OnvifConfig(ConnectorConfig):
     degraded_ms: float = Field(default=2000.0, gt=0)
     subscription_s: int = Field(default=60, ge=10, le=3600)
     pull_timeout_s: int = Field(default=5, ge=1, le=60)
+    event_delivery: EventDelivery | None = Field(
+        default=None,
+        description=(
+            "auto: push where the camera reaches the notification endpoint, PullPoint "
+            "otherwise; push; pull. Unset: TILIK_ONVIF_EVENT_DELIVERY."
+        ),
+    )
+    push_subscription_s: int = Field(default=300, ge=30, le=3600)
 
 
 class OnvifConnector(Connector[OnvifConfig]):
@@ -100,7 +91,8 @@ class OnvifConnector(Connector[OnvifConfig]):
         self._owns_transport = False
         self._closed = False
         self._device: OnvifDevice | None = None
-        self._subscription: PullPointSubscription | None = None
+        self._subscription: Subscription | None = None
+        self._endpoint: NotificationEndpoint | None = None
 
     @classmethod
     def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
@@ -123,12 +115,8 @@ class OnvifConnector(Connector[OnvifConfig]):
             # the pool that nothing would give back.
             raise FatalConnectorError("connector is closed", device=self.config.address)
         if self._transport is None:
-            self._transport = acquire_shared_transport(
-                TransportLimits(
-                    timeout_s=self.config.timeout_s,
-                    max_response_bytes=self.config.max_response_bytes,
-                )
-            )
+            # Deadlines and caps are per call (the device's config), so one pool fits all.
+            self._transport = TRANSPORTS.acquire(SoapTransport)
             self._owns_transport = True
         return self._transport
 
@@ -143,6 +131,7 @@ class OnvifConnector(Connector[OnvifConfig]):
                 scheme=self.config.scheme,
                 clock_offset=timedelta(seconds=offset) if offset is not None else None,
                 timeout_s=self.config.timeout_s,
+                max_response_bytes=self.config.max_response_bytes,
             )
         return self._device
 
@@ -161,14 +150,7 @@ class OnvifConnector(Connector[OnvifConfig]):
 
     async def discover(self) -> list[CameraRecord]:
         config = self.config
-        snapshot = await ZeepOnvifDevice(
-            self.transport,
-            config.address,
-            self.device.credentials,
-            scheme=config.scheme,
-            timeout_s=config.timeout_s,
-        ).snapshot()
-        self.device.clock_offset = snapshot.clock_offset
+        snapshot = await self.device.snapshot()
         self._remember_clock()
         record = camera_record(
             snapshot,
@@ -225,38 +207,95 @@ class OnvifConnector(Connector[OnvifConfig]):
             self.state["events_url"] = url
         return str(url)
 
-    async def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
-        """Normalised events from a PullPoint subscription that outlives one ``events()`` call.
+    def _delivery(self) -> EventDelivery:
+        """How this camera's events travel now (see the module docstring)."""
+        settings = get_settings()
+        chosen = self.config.event_delivery or settings.onvif_event_delivery
+        if chosen == "pull" or (chosen == "auto" and not settings.onvif_push_url):
+            return "pull"
+        if chosen == "auto" and self.state.get("event_delivery") == "pull":
+            return "pull"  # its first Notify never arrived: this camera cannot reach us
+        return "push"
 
-        A hostile or malformed PullMessages reply raises DeviceDataError (the runtime records it
-        in the dead letters and calls ``events()`` again); the subscription stays open across
-        that, so nothing the device queued meanwhile is lost. ``close()`` ends it.
+    def _push_forced(self) -> bool:
+        return (self.config.event_delivery or get_settings().onvif_event_delivery) == "push"
+
+    async def _push_endpoint(self) -> NotificationEndpoint | None:
+        if self._endpoint is None:
+            try:
+                self._endpoint = await open_endpoint(get_settings())
+            except ConfigurationError as exc:
+                if self._push_forced():
+                    raise
+                # The endpoint is the process's problem, not this camera's: pull meanwhile.
+                log.error("onvif.push.endpoint_unavailable", reason=str(exc))
+        return self._endpoint
+
+    async def _open_subscription(self) -> Subscription:
+        events_url = await self._events_url()
+        if self._delivery() == "push" and (endpoint := await self._push_endpoint()) is not None:
+            return PushSubscription(
+                self.device,
+                events_url,
+                endpoint,
+                PushSettings(termination_s=self.config.push_subscription_s),
+            )
+        return PullPointSubscription(
+            self.device,
+            events_url,
+            PullPointSettings(
+                termination_s=self.config.subscription_s,
+                pull_timeout_s=self.config.pull_timeout_s,
+            ),
+        )
+
+    async def _fall_back_to_pull(self, subscription: Subscription, exc: PushUnreachable) -> None:
+        await subscription.close()
+        self._subscription = None
+        await self._release_endpoint()
+        if self._push_forced():
+            raise RetriableError(str(exc), device=self.config.address) from None
+        self.state["event_delivery"] = "pull"
+        log.warning(
+            "onvif.push.unreachable", device=self.config.address, reason=str(exc), now="pull"
+        )
+
+    async def events(self) -> AsyncIterator[DeviceEvent | UnparsedEvent]:
+        """Normalised events from a subscription (push or PullPoint) that outlives one call.
+
+        A hostile or malformed reply or Notify raises DeviceDataError (the runtime records it in
+        the dead letters and calls ``events()`` again); the subscription stays open across that,
+        so nothing the device sent meanwhile is lost. A push subscription whose camera cannot
+        reach the endpoint is replaced by a PullPoint one. ``close()`` ends it.
         """
         camera_id, device_id = await self._identity()
         if self.device.clock_offset is None:
             await self.device.sync_clock()
         parser = TopicParser(camera_id=camera_id, device_id=device_id)
-        subscription = self._subscription
-        if subscription is None or subscription.state is SubscriptionState.CLOSED:
-            subscription = PullPointSubscription(
-                self.device,
-                await self._events_url(),
-                PullPointSettings(
-                    termination_s=self.config.subscription_s,
-                    pull_timeout_s=self.config.pull_timeout_s,
-                ),
-            )
-            self._subscription = subscription
-        async with contextlib.aclosing(subscription.batches()) as batches:
-            async for batch in batches:
-                if batch.rejected is not None:
-                    raise batch.rejected
-                for message in batch.messages:
-                    yield parser.parse(message)
+        while not self._closed:
+            subscription = self._subscription
+            if subscription is None or subscription.state is SubscriptionState.CLOSED:
+                subscription = self._subscription = await self._open_subscription()
+            try:
+                async with contextlib.aclosing(subscription.batches()) as batches:
+                    async for batch in batches:
+                        if batch.rejected is not None:
+                            raise batch.rejected
+                        for message in batch.messages:
+                            yield parser.parse(message)
+            except PushUnreachable as exc:
+                await self._fall_back_to_pull(subscription, exc)
+                continue
+            return
 
     @property
-    def subscription(self) -> PullPointSubscription | None:
+    def subscription(self) -> Subscription | None:
         return self._subscription
+
+    async def _release_endpoint(self) -> None:
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is not None:
+            await ENDPOINTS.release(endpoint)
 
     async def close(self) -> None:
         self._closed = True
@@ -264,8 +303,9 @@ class OnvifConnector(Connector[OnvifConfig]):
             if self._subscription is not None:
                 await self._subscription.close()
         finally:
-            # Even a failed or cancelled unsubscribe must hand the shared pool back.
+            # Even a failed or cancelled unsubscribe must hand the shared pool and endpoint back.
+            await self._release_endpoint()
             if self._owns_transport and self._transport is not None:
                 transport, self._transport, self._device = self._transport, None, None
                 self._owns_transport = False
-                await release_shared_transport(transport)
+                await TRANSPORTS.release(transport)

@@ -1,11 +1,11 @@
 """Talking to one ONVIF device with raw SOAP: clock, identity, services, scopes, profiles, stream URIs.
 
-The health check, the connector's ``check`` and the PullPoint loop use these operations; the
-onboarding probe goes through onvif-zeep-async (``connectors.onvif.zeep_device``) unless
-``--probe raw`` asks for this one's ``snapshot``, which needs about a quarter of the CPU.
-I/O over a shared ``SoapTransport``; each reply is read by a pure ``parse_*`` function (which
-gives None for a value it cannot use and raises nothing but ``DeviceDataError``); turning the
-answers into a ``CameraRecord`` is ``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
+The one implementation of these operations: the onboarding probe (``snapshot``), the health
+check, the connector's ``check`` and the event subscriptions use them (why raw SOAP and not
+onvif-zeep-async: docs/onvif.md, "One device stack"). I/O over a shared ``SoapTransport``; each
+reply is read by a pure ``parse_*`` function (which gives None for a value it cannot use and
+raises nothing but ``DeviceDataError``); turning the answers into a ``CameraRecord`` is
+``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
 the host:port the hub actually reached, because cameras behind NAT or port forwards report their
 private address, and because a device must not be able to steer the hub to other hosts.
 """
@@ -207,7 +207,8 @@ def _pixels(value: str | None) -> int | None:
 class OnvifDevice:
     """One device at ``address`` (host:port); credentials are resolved, never logged.
 
-    Every call has a total deadline: ``timeout_s`` (the device's config), else the transport's.
+    Every call has a total deadline, ``timeout_s`` (the device's config), and a reply cap,
+    ``max_response_bytes``; else the transport's.
     """
 
     def __init__(
@@ -219,6 +220,7 @@ class OnvifDevice:
         scheme: str = "http",
         clock_offset: timedelta | None = None,
         timeout_s: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.transport = transport
         self.address = address
@@ -226,24 +228,39 @@ class OnvifDevice:
         self.scheme = scheme
         self.clock_offset = clock_offset
         self.timeout_s = timeout_s
-        self.device_url = f"{scheme}://{address}{DEVICE_PATH}"
+        self.max_response_bytes = max_response_bytes
 
-    async def _call(
-        self, url: str | None, body: str, *, auth: bool = True, timeout_s: float | None = None
+    @property
+    def device_url(self) -> str:
+        return f"{self.scheme}://{self.address}{DEVICE_PATH}"
+
+    async def call(
+        self,
+        url: str | None,
+        body: str,
+        *,
+        auth: bool = True,
+        action: str | None = None,
+        to: str | None = None,
+        timeout_s: float | None = None,
     ) -> etree._Element:
+        """One SOAP request to this device (``url`` None: its device service), signed on its clock."""
         return await self.transport.call(
             url or self.device_url,
             body,
             device=self.address,
             credentials=self.credentials if auth else None,
             clock_offset=self.clock_offset or timedelta(0),
+            action=action,
+            to=to,
             timeout_s=timeout_s or self.timeout_s,
+            max_bytes=self.max_response_bytes,
         )
 
     async def sync_clock(self) -> timedelta:
         """GetSystemDateAndTime (unauthenticated) and remember the device-minus-local offset."""
         sent = datetime.now(UTC)
-        body = await self._call(None, f'<GetSystemDateAndTime xmlns="{TDS}"/>', auth=False)
+        body = await self.call(None, f'<GetSystemDateAndTime xmlns="{TDS}"/>', auth=False)
         received = datetime.now(UTC)
         device_time = parse_clock(body)
         if device_time is None:
@@ -254,13 +271,13 @@ class OnvifDevice:
         return self.clock_offset
 
     async def device_information(self) -> DeviceInfo:
-        body = await self._call(None, f'<GetDeviceInformation xmlns="{TDS}"/>')
+        body = await self.call(None, f'<GetDeviceInformation xmlns="{TDS}"/>')
         return parse_device_information(body)
 
     async def services(self) -> ServiceAddresses:
         """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it."""
         try:
-            body = await self._call(
+            body = await self.call(
                 None,
                 f'<GetCapabilities xmlns="{TDS}"><Category>All</Category></GetCapabilities>',
             )
@@ -269,19 +286,19 @@ class OnvifDevice:
         return parse_capabilities(body, self.address, self.scheme)
 
     async def _services_from_get_services(self) -> ServiceAddresses:
-        body = await self._call(
+        body = await self.call(
             None,
             f'<GetServices xmlns="{TDS}"><IncludeCapability>false</IncludeCapability></GetServices>',
         )
         return parse_services(body, self.address, self.scheme)
 
     async def scopes(self) -> list[str]:
-        body = await self._call(None, f'<GetScopes xmlns="{TDS}"/>')
+        body = await self.call(None, f'<GetScopes xmlns="{TDS}"/>')
         return parse_scopes(body)
 
     async def mac_address(self) -> str | None:
         try:
-            body = await self._call(None, f'<GetNetworkInterfaces xmlns="{TDS}"/>')
+            body = await self.call(None, f'<GetNetworkInterfaces xmlns="{TDS}"/>')
         except SoapFault:
             return None
         return text(body, "HwAddress")
@@ -289,7 +306,7 @@ class OnvifDevice:
     async def profiles(self, media_url: str | None) -> list[MediaProfile]:
         """Every media profile with its stream and snapshot URI (as the device reports them)."""
         url = media_url or self.device_url
-        body = await self._call(url, f'<GetProfiles xmlns="{TRT}"/>')
+        body = await self.call(url, f'<GetProfiles xmlns="{TRT}"/>')
         profiles = parse_profiles(body, device=self.address)
         # One request at a time per camera: one kept-alive connection, not one per URI; the
         # fleet is where the concurrency is.
@@ -310,7 +327,7 @@ class OnvifDevice:
             else ""
         )
         try:
-            body = await self._call(
+            body = await self.call(
                 media_url,
                 f'<{operation} xmlns="{TRT}">{stream_setup}'
                 f"<ProfileToken>{escape(token)}</ProfileToken></{operation}>",

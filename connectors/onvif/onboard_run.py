@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from connectors.onvif.device import OnvifDevice
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
 from connectors.onvif.onboard import TargetSet, dedupe, publish
 from connectors.onvif.probe import ProbeReport, ProgressCallback, probe_many
-from connectors.onvif.soap import SoapTransport, TransportLimits
-from connectors.onvif.zeep_device import ZeepOnvifDevice
+from connectors.onvif.soap import SoapTransport
+from connectors.sdk.http import HttpLimits
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import DeviceFailure, device_deadline_s
 from topics.catalog import CAMERA_REGISTRY
@@ -37,8 +35,6 @@ class OnboardRequest:
     timeout_s: float = 10.0
     #: each device's whole probe (default: the SDK's ``device_deadline_s(timeout_s)``)
     device_deadline_s: float | None = None
-    #: zeep (onvif-zeep-async, the default) or raw (fixed envelopes: less CPU per camera)
-    prober: Literal["zeep", "raw"] = "zeep"
     bootstrap: str | None = None
     publish: bool = True
 
@@ -81,14 +77,13 @@ async def run_onboarding(
 ) -> OnboardOutcome:
     targets = await collect_targets(request)
     own_transport = transport is None
-    transport = transport or SoapTransport(TransportLimits(timeout_s=request.timeout_s))
+    transport = transport or SoapTransport(HttpLimits(timeout_s=request.timeout_s))
     try:
         report = await probe_many(
             transport,
             list(targets.targets.values()),
             concurrency=request.concurrency,
             progress=progress,
-            prober=OnvifDevice if request.prober == "raw" else ZeepOnvifDevice,
             deadline_s=request.device_deadline_s or device_deadline_s(request.timeout_s),
         )
     finally:

@@ -14,13 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from connectors.onvif.device import DeviceSnapshot
+from connectors.onvif.device import DeviceSnapshot, OnvifDevice
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
-from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.onboard import DeviceFailure, device_deadline_s, isolated
 from connectors.sdk.records import registry_record
@@ -195,25 +193,12 @@ def camera_record(
 ProgressCallback = Callable[[int, int], None]
 
 
-class Prober(Protocol):
-    """What probes one device: ``ZeepOnvifDevice`` (the default) or the raw ``OnvifDevice``."""
-
-    def __call__(
-        self, transport: SoapTransport, address: str, credentials: Credentials | None, /
-    ) -> _Snapshotting: ...
-
-
-class _Snapshotting(Protocol):
-    async def snapshot(self) -> DeviceSnapshot: ...
-
-
 async def probe_many(
     transport: SoapTransport,
     targets: Sequence[ProbeTarget],
     *,
     concurrency: int = 256,
     progress: ProgressCallback | None = None,
-    prober: Prober = ZeepOnvifDevice,
     deadline_s: float | None = None,
 ) -> ProbeReport:
     """Probe every target (bounded concurrency); failures are reported, never raised.
@@ -230,7 +215,7 @@ async def probe_many(
     async def probe(
         target: ProbeTarget, credentials: Credentials | None
     ) -> tuple[CameraRecord, DeviceSnapshot]:
-        snapshot = await prober(transport, target.address, credentials).snapshot()
+        snapshot = await OnvifDevice(transport, target.address, credentials).snapshot()
         record = camera_record(
             snapshot,
             placement=Placement.of_entry(target.entry) if target.entry else None,

@@ -19,7 +19,7 @@ from connectors.onvif.simulator.events import (
     TopicSpec,
 )
 from connectors.onvif.simulator.faults import Fault, FaultPlan, FaultState
-from connectors.onvif.simulator.subscriptions import SubscriptionManager
+from connectors.onvif.simulator.subscriptions import Notifier, SubscriptionManager
 from connectors.onvif.simulator.vendors import (
     KECAMATAN,
     SITES,
@@ -122,7 +122,11 @@ class VirtualCamera:
         self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
         self.profiles = stream_profiles(identity.vendor)
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)
-        self.subscriptions = SubscriptionManager(self.now)
+        self.subscriptions = SubscriptionManager(self.now, self)
+        #: sends this camera's push notifications (the fleet's); None: push is refused
+        self.notifier: Notifier | None = None
+        #: whether this camera's Notify messages reach their consumers (False: behind NAT)
+        self.reaches_consumers = True
         self.nonces = NonceCache()
         self.host = "127.0.0.1"
         self.port = 0

@@ -13,6 +13,7 @@ from typing import Literal
 from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
 from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
+from connectors.onvif.simulator.notify import NotificationSender
 from connectors.onvif.simulator.server import CameraServer
 
 HostMode = Literal["ports", "addresses"]
@@ -77,6 +78,9 @@ class OnvifFleet:
                 )
             )
         self.server = CameraServer()
+        self.notifications = NotificationSender()
+        for camera in self.cameras:
+            camera.notifier = self.notifications
         self.discovery: DiscoveryResponder | None = None
         self._ticker: asyncio.Task[None] | None = None
 
@@ -130,6 +134,7 @@ class OnvifFleet:
             # Wake blocked PullMessages and silenced requests so shutdown does not wait for them.
             camera.subscriptions.drop_all()
             camera.answer_again()
+        await self.notifications.close()
         await self.server.stop()
 
     async def __aenter__(self) -> OnvifFleet:
