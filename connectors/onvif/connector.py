@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
@@ -50,8 +51,25 @@ log = structlog.get_logger("connectors.onvif.connector")
 
 EventDelivery = Literal["auto", "push", "pull"]
 
-#: the process's SOAP transport, shared by every ONVIF connector on the loop
-TRANSPORTS: PerLoop[SoapTransport] = PerLoop(close=SoapTransport.close)
+#: event subscriptions being set up at once in a process (clock, service addresses, subscribe
+#: and, for push, the first Notify): a process taking over thousands of cameras at once (a start,
+#: a rebalance, a city-wide power cut) opens them in waves, not all within one second
+SETUPS_AT_ONCE = 64
+
+
+@dataclass
+class OnvifShared:
+    """What every ONVIF connector on a loop shares: the SOAP transport and the setup gate."""
+
+    transport: SoapTransport = field(default_factory=SoapTransport)
+    setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SETUPS_AT_ONCE))
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+#: the process's shared parts, made by the first ONVIF connector on the loop
+SHARED: PerLoop[OnvifShared] = PerLoop(close=OnvifShared.close)
 
 
 class OnvifConfig(ConnectorConfig):
@@ -88,7 +106,7 @@ class OnvifConnector(Connector[OnvifConfig]):
     ) -> None:
         super().__init__(config, state=state)
         self._transport = transport
-        self._owns_transport = False
+        self._shared: OnvifShared | None = None
         self._closed = False
         self._device: OnvifDevice | None = None
         self._subscription: Subscription | None = None
@@ -116,9 +134,13 @@ class OnvifConnector(Connector[OnvifConfig]):
             raise FatalConnectorError("connector is closed", device=self.config.address)
         if self._transport is None:
             # Deadlines and caps are per call (the device's config), so one pool fits all.
-            self._transport = TRANSPORTS.acquire(SoapTransport)
-            self._owns_transport = True
+            self._transport = self._shares().transport
         return self._transport
+
+    def _shares(self) -> OnvifShared:
+        if self._shared is None:
+            self._shared = SHARED.acquire(OnvifShared)
+        return self._shared
 
     @property
     def device(self) -> OnvifDevice:
@@ -239,6 +261,7 @@ class OnvifConnector(Connector[OnvifConfig]):
                 events_url,
                 endpoint,
                 PushSettings(termination_s=self.config.push_subscription_s),
+                setups=self._shares().setups,
             )
         return PullPointSubscription(
             self.device,
@@ -247,6 +270,7 @@ class OnvifConnector(Connector[OnvifConfig]):
                 termination_s=self.config.subscription_s,
                 pull_timeout_s=self.config.pull_timeout_s,
             ),
+            setups=self._shares().setups,
         )
 
     async def _fall_back_to_pull(self, subscription: Subscription, exc: PushUnreachable) -> None:
@@ -269,13 +293,14 @@ class OnvifConnector(Connector[OnvifConfig]):
         reach the endpoint is replaced by a PullPoint one. ``close()`` ends it.
         """
         camera_id, device_id = await self._identity()
-        if self.device.clock_offset is None:
-            await self.device.sync_clock()
         parser = TopicParser(camera_id=camera_id, device_id=device_id)
         while not self._closed:
             subscription = self._subscription
             if subscription is None or subscription.state is SubscriptionState.CLOSED:
-                subscription = self._subscription = await self._open_subscription()
+                async with self._shares().setups:
+                    if self.device.clock_offset is None:
+                        await self.device.sync_clock()
+                    subscription = self._subscription = await self._open_subscription()
             try:
                 async with contextlib.aclosing(subscription.batches()) as batches:
                     async for batch in batches:
@@ -305,7 +330,8 @@ class OnvifConnector(Connector[OnvifConfig]):
         finally:
             # Even a failed or cancelled unsubscribe must hand the shared pool and endpoint back.
             await self._release_endpoint()
-            if self._owns_transport and self._transport is not None:
-                transport, self._transport, self._device = self._transport, None, None
-                self._owns_transport = False
-                await TRANSPORTS.release(transport)
+            shared, self._shared = self._shared, None
+            if shared is not None:
+                if self._transport is shared.transport:
+                    self._transport, self._device = None, None
+                await SHARED.release(shared)

@@ -8,6 +8,7 @@ renewal and loss handling are ``connectors.onvif.subscription``'s.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from lxml import etree
@@ -38,10 +39,15 @@ class PullPointSubscription(Subscription):
     delivery = "pull"
 
     def __init__(
-        self, device: OnvifDevice, events_url: str, settings: PullPointSettings | None = None
+        self,
+        device: OnvifDevice,
+        events_url: str,
+        settings: PullPointSettings | None = None,
+        *,
+        setups: asyncio.Semaphore | None = None,
     ) -> None:
         self.pull_settings = settings or PullPointSettings()
-        super().__init__(device, events_url, self.pull_settings)
+        super().__init__(device, events_url, self.pull_settings, setups=setups)
 
     async def _subscribe(self) -> etree._Element:
         return await self.call(

@@ -164,7 +164,9 @@ class NotificationEndpoint:
             # Not a subscription of ours (or one already ended): nothing to read. The token is
             # the consumer's credential and is not logged.
             self.refused += 1
-            log.warning("onvif.push.unknown_subscription", peer=request.remote)
+            # A camera keeps pushing for a while after its subscription here ended (lost,
+            # replaced, unsubscribed while it was unreachable): expected, so not a warning.
+            log.info("onvif.push.unknown_subscription", peer=request.remote)
             return _answer(404)
         device = subscriber.device.address
         try:
@@ -227,9 +229,11 @@ class PushSubscription(Subscription):
         events_url: str,
         endpoint: NotificationEndpoint,
         settings: PushSettings | None = None,
+        *,
+        setups: asyncio.Semaphore | None = None,
     ) -> None:
         self.push_settings = settings or PushSettings()
-        super().__init__(device, events_url, self.push_settings)
+        super().__init__(device, events_url, self.push_settings, setups=setups)
         self.endpoint = endpoint
         self._token: str | None = None
         self._pending: list[etree._Element | DeviceDataError] = []

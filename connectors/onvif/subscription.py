@@ -93,9 +93,16 @@ class Subscription(abc.ABC):
     delivery: ClassVar[str]
 
     def __init__(
-        self, device: OnvifDevice, events_url: str, settings: SubscriptionSettings
+        self,
+        device: OnvifDevice,
+        events_url: str,
+        settings: SubscriptionSettings,
+        *,
+        setups: asyncio.Semaphore | None = None,
     ) -> None:
         self.device = device
+        #: bounds how many subscriptions of the process are being created at once
+        self.setups = setups
         self.events_url = events_url
         self.settings = settings
         self.state = SubscriptionState.IDLE
@@ -143,6 +150,10 @@ class Subscription(abc.ABC):
         self.renew_at = datetime.now(UTC) + lifetime * (1 - self.settings.renew_fraction)
 
     async def create(self) -> None:
+        async with self.setups or contextlib.nullcontext():
+            await self._create()
+
+    async def _create(self) -> None:
         body = await self._subscribe()
         address = text(body, "SubscriptionReference", "Address")
         self.address = repoint(address, self.device.address, self.device.scheme)
