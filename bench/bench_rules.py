@@ -18,8 +18,9 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
+from hub.harness import RuleHarness
 from hub.rules import RuleEngine, load_default_rules
-from hub.rules.testing import RuleHarness, camera, event
+from hub.rules.testing import camera, event
 from topics.models import DeviceEvent, EventKind, SiteType
 
 SITES = [

@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.due import DueIndex
+from hub.harness import RuleHarness
 from hub.rules import RuleEngine, RuleState, load_default_rules
 from hub.rules.model import Rule
-from hub.rules.testing import RuleHarness, camera, event
+from hub.rules.testing import camera, event
 from topics.models import EventKind, ObjectClass, SiteType
 
 SITES = [SiteType.MARKET, SiteType.MAIN_ROAD, SiteType.INTERSECTION, SiteType.RIVER]

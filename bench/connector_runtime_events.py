@@ -1,8 +1,8 @@
 """Event throughput of the connector runtime for one busy device, against a baseline in the same run.
 
-A simulated recorder (the SDK's reference device, loopback HTTP with digest auth) receives a
-burst of N events; the watch service (``WatchService``) long-polls them through the reference
-connector and publishes them to the device-event topic on a real broker. Measured: seconds from
+A simulated recorder (the SDK's reference device, loopback HTTP with digest auth) is asked for a
+burst of N events; the watch service (``WatchService``) reads them from its multipart event stream
+through the reference connector and publishes them to the device-event topic on a real broker. Measured: seconds from
 the burst until a consumer has read all N published events.
 
 1. baseline: ``max_in_flight_events=1``, every send awaited before the next event (each send
@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sdk.example.connector import VENDOR, ExampleConnector
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.example.simulator import running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from core.logconfig import configure_logging
@@ -50,12 +50,11 @@ async def one_run(bootstrap: str, events: int, in_flight: int) -> float:
     """Seconds from a burst of ``events`` on one device until all are read back from Kafka."""
     name = f"bench{uuid.uuid4().hex[:8]}"
     connector: type[Any] = type(f"Bench_{name}", (ExampleConnector,), {"name": name})
-    serial = "BENCH-" + uuid.uuid4().hex[:8].upper()
-    cams = {camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(4)}
-    async with running_recorder(SimulatedRecorder(serial=serial, channels=4)) as (recorder, port):
+    async with running_recorder(channels=4) as recorder:
+        cams = {camera_id(vendor=VENDOR, serial=recorder.serial, channel=n) for n in range(1, 5)}
         os.environ["TILIK_CAMERA_SECRET_BENCH_RUNTIME"] = recorder.password
         config = {
-            "address": f"127.0.0.1:{port}",
+            "address": recorder.address,
             "credential_ref": "admin@env:TILIK_CAMERA_SECRET_BENCH_RUNTIME",
         }
         async with CatalogProducer(bootstrap) as producer:
@@ -76,10 +75,11 @@ async def one_run(bootstrap: str, events: int, in_flight: int) -> float:
             while not service.watched_devices:
                 await asyncio.sleep(0.05)
             await _end_offsets(consumer)
-            await asyncio.sleep(0.5)  # the connector's first long poll is open
+            while not recorder.stream_connections:
+                await asyncio.sleep(0.05)  # the connector's event stream is open
             started = time.perf_counter()
             for n in range(events):
-                await recorder.emit("motion", channel=n % 4)
+                await recorder.emit("motion", channel=n % 4 + 1)
             seen = 0
             while seen < events:
                 batches = await consumer.getmany(timeout_ms=500)

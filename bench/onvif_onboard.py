@@ -8,11 +8,11 @@ numbers are a floor. Rerun:
     .venv/bin/python bench/onvif_onboard.py --cameras 2000 --bootstrap 127.0.0.1:9092
 
 Phases (N cameras):
-1. onboarding: probe every camera with the default (and only) probe, raw SOAP (clock, identity,
-   services, scopes, MAC, profiles, stream and snapshot URIs) with bounded concurrency and
-   publish the records to the registry, against probing and publishing one camera at a time (on
-   ``--baseline-sample`` cameras, as a rate); the 20,000-camera projection is the concurrent
-   rate's (aim: 120 s).
+1. onboarding: probe every camera with the one probe, raw SOAP (clock, identity, services, scopes,
+   MAC, profiles, stream and snapshot URIs), with bounded concurrency, and register them through
+   the onboarding pipeline of ``tilik discover onvif`` (read the registry, merge, publish, audit),
+   against the same pipeline one camera at a time (on ``--baseline-sample`` cameras, as a rate);
+   the 20,000-camera projection is the concurrent rate's (aim: 120 s).
 2. health: one cycle of authenticated checks over every camera, against one at a time.
 3. events: PullPoint subscriptions on ``--event-cameras`` cameras pulled concurrently for a few
    seconds, against the same subscriptions pulled one after another; plus the parser alone on
@@ -31,16 +31,17 @@ from pathlib import Path
 from connectors.onvif.device import OnvifDevice
 from connectors.onvif.event_topics import TopicParser, notifications
 from connectors.onvif.health import HealthTarget, check_fleet
-from connectors.onvif.onboard import publish
-from connectors.onvif.probe import ProbeReport, ProbeTarget, probe_many
+from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
+from connectors.onvif.probe import ProbeReport
 from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.http import HttpLimits
+from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.secrets import Credentials
 from connectors.sdk.xmlsafe import parse_device_xml
 from core.logconfig import configure_logging
 from topics.admin import apply_catalog
-from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS
+from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_REMOVALS, DEAD_LETTERS
 from topics.client import CatalogProducer
 from topics.models import CameraState
 
@@ -119,27 +120,33 @@ async def onboarding(
     addresses: list[str],
     concurrency: int,
     sample: int,
+    bootstrap: str,
 ) -> tuple[ProbeReport, float, float]:
-    targets = [ProbeTarget(a, credential_ref=REF) for a in addresses]
+    """The onboarding pipeline of ``tilik discover onvif`` (probe, merge, publish, audit)."""
+
+    def request(hosts: list[str], limit: int) -> OnboardRequest:
+        return OnboardRequest(
+            policy=ProbePolicy.default(),
+            hosts=hosts,
+            credential_ref=REF,
+            concurrency=limit,
+            timeout_s=transport.limits.timeout_s,
+            bootstrap=bootstrap,
+            actor="bench",
+        )
+
     started = time.perf_counter()
-    report = await probe_many(transport, targets, concurrency=concurrency)
-    probed_s = time.perf_counter() - started
-    await publish(producer, report)
+    outcome = await run_onboarding(
+        request(addresses, concurrency), transport=transport, producer=producer
+    )
+    report = outcome.report
     concurrent_s = time.perf_counter() - started
     line(f"concurrent (limit {concurrency})", len(report.records), concurrent_s)
-    print(f"    of which probing {probed_s:.2f} s, publishing {concurrent_s - probed_s:.2f} s")
 
-    probe_s = 0.0
     started = time.perf_counter()
-    for target in targets[:sample]:
-        probe_started = time.perf_counter()
-        one = await probe_many(transport, [target], concurrency=1)
-        probe_s += time.perf_counter() - probe_started
-        for record in one.records:
-            await producer.send(CAMERA_REGISTRY, record)
+    await run_onboarding(request(addresses[:sample], 1), transport=transport, producer=producer)
     sequential_s = time.perf_counter() - started
     line("sequential baseline", sample, sequential_s)
-    print(f"    of which probing {probe_s:.2f} s, publishing {sequential_s - probe_s:.2f} s")
     if report.failures:
         print(f"  ({len(report.failures)} failures, first: {report.failures[0].reason})")
     return report, rate(len(report.records), concurrent_s), rate(sample, sequential_s)
@@ -262,7 +269,11 @@ async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     simulator, addresses = await start_simulator(args.cameras, args.event_rate, args.latency_ms)
     print(f"simulator up in {time.perf_counter() - started:.1f} s")
-    apply_catalog([CAMERA_REGISTRY, DEAD_LETTERS], bootstrap=args.bootstrap, replication_factor=1)
+    apply_catalog(
+        [CAMERA_REGISTRY, CAMERA_REMOVALS, AUDIT, DEAD_LETTERS],
+        bootstrap=args.bootstrap,
+        replication_factor=1,
+    )
     limits = HttpLimits(timeout_s=30, max_connections=args.concurrency * 2)
     try:
         async with (
@@ -270,9 +281,14 @@ async def main(args: argparse.Namespace) -> None:
             CatalogProducer(args.bootstrap, client_id="bench-onvif") as producer,
         ):
             meter = CpuMeter(simulator.pid)
-            print("1. onboarding: probing (the default probe, raw SOAP) + publishing")
+            print("1. onboarding: probing (raw SOAP) + registering")
             report, fast, slow = await onboarding(
-                transport, producer, addresses, args.concurrency, sample
+                transport,
+                producer,
+                addresses,
+                args.concurrency,
+                sample,
+                args.bootstrap,
             )
             print(
                 f"  ratio concurrent/sequential: {fast / slow:.1f}x; 20,000 cameras projected at "

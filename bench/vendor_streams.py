@@ -27,12 +27,13 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from connectors.private_vendors.mapping import DeviceContext
-from connectors.private_vendors.multipart import MultipartStreamParser
-from connectors.private_vendors.simulation.device import DEFAULT_EPOCH, SimulatedDevice
-from connectors.private_vendors.simulation.faults import Faults, frame_part
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.http import DeviceHttp
+from connectors.sdk.mapping import DeviceContext
+from connectors.sdk.multipart import MultipartStreamParser
+from connectors.sdk.simulation.device import DEFAULT_EPOCH, StreamingDevice
+from connectors.sdk.simulation.faults import Faults, frame_part
+from connectors.sdk.simulation.testing import VendorKit
 from topics.models import DeviceEvent
 
 CHUNK = 16 * 1024
@@ -43,7 +44,7 @@ REF = "admin@env:TILIK_CAMERA_SECRET_BENCH"
 
 def recorded_stream(kit: VendorKit, events: int) -> tuple[bytes, bytes]:
     """``events`` parts of every known code over 16 channels, framed as the device frames them."""
-    device: SimulatedDevice = kit.simulator.device_class(
+    device: StreamingDevice = kit.simulator.device_class(
         index=0,
         channels=16,
         username="admin",

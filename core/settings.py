@@ -1,15 +1,33 @@
-"""Process-wide settings, read once from the environment (``TILIK_*``) into a typed model."""
+"""Process-wide settings, read once from the environment (``TILIK_*``) into a typed model.
+
+This is the one place Tilik reads its configuration from the environment: every ``TILIK_*``
+variable is a field below (``tilik`` code elsewhere takes a ``Settings``, or ``get_settings()``).
+The only other variables read are secrets a reference names (``core.secrets``) and the
+platform's own conventions (``HOME``/``XDG_CACHE_HOME`` here, ``JAVA_HOME``/``PATH`` to find Java).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from core.modeldoc import DEFAULT_SHOWN
+from core.secrets import SecretReferenceError, resolve_secret
 
 ENV_PREFIX = "TILIK_"
+#: Older names still read for a field when its own variable is unset (first one set wins).
+LEGACY_ENV: dict[str, tuple[str, ...]] = {
+    "probe_allow": ("TILIK_ONVIF_PROBE_ALLOW",),
+    "sim_password": ("TILIK_SIM_ONVIF_PASSWORD",),
+}
+#: Where connectors may connect by default: loopback and the RFC 1918 private ranges.
+DEFAULT_PROBE_ALLOW = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 # The local broker's admin client config, relative to the state dir (``tilik kafka start`` writes it).
 LOCAL_ADMIN_CONFIG = Path("kafka") / "admin.properties"
 #: Where camera credential references may point by default: variables named TILIK_CAMERA_SECRET_*.
@@ -34,7 +52,9 @@ class Settings(BaseModel):
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: JSON lines unless stderr is a terminal."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The lowest level logged."
+    )
     client_config: Path | None = Field(
         default=None,
         description=(
@@ -42,8 +62,16 @@ class Settings(BaseModel):
             "with; unset: the local broker's admin file in the state dir, when there is one."
         ),
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description=(
+            "How to reach the broker when no client config file is used; anything but "
+            "PLAINTEXT makes these TILIK_SASL_*/TILIK_SSL_* settings the identity."
+        ),
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism for SASL_PLAINTEXT/SASL_SSL."
+    )
     sasl_username: str | None = Field(
         default=None,
         description="Principal to connect as; when set, these TILIK_SASL_* settings replace any client config file.",
@@ -118,6 +146,51 @@ class Settings(BaseModel):
         ),
     )
 
+    probe_allow: tuple[str, ...] = Field(
+        default=DEFAULT_PROBE_ALLOW,
+        description=(
+            "Networks connectors may reach (comma-separated CIDRs): onboarding and the watch "
+            "service refuse any other address, so an onboarding request cannot make Tilik probe "
+            "what it has no business probing (SSRF). `TILIK_ONVIF_PROBE_ALLOW` is read when "
+            "this is unset. Default: loopback and the RFC 1918 private ranges."
+        ),
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: _user_cache_dir(os.environ),
+        description="Where downloads are cached.",
+        json_schema_extra={DEFAULT_SHOWN: "`$XDG_CACHE_HOME/tilik`, else `~/.cache/tilik`"},
+    )
+    kafka_cache: Path | None = Field(
+        default=None,
+        description=(
+            "A directory holding (or to hold) the local broker's Kafka jars in `libs/`; "
+            "default: `<cache_dir>/kafka/<Kafka version>`."
+        ),
+    )
+    sim_password: SecretStr = Field(
+        default=SecretStr("tilik-sim"),
+        json_schema_extra={DEFAULT_SHOWN: "`tilik-sim`"},
+        description=(
+            "The password `tilik simulate` gives simulated devices unless `--password` says "
+            "otherwise (`TILIK_SIM_ONVIF_PASSWORD` is read when this is unset)."
+        ),
+    )
+
+    @field_validator("probe_allow", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if not isinstance(value, list | tuple):
+            return value
+        networks = []
+        for cidr in value:
+            try:
+                networks.append(str(ipaddress.ip_network(str(cidr).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"not a network: {cidr!r}") from None
+        return tuple(networks)
+
     @model_validator(mode="after")
     def _camera_namespace_holds_no_other_secret(self) -> Settings:
         if self.sasl_password_env and self.sasl_password_env.startswith(
@@ -130,20 +203,28 @@ class Settings(BaseModel):
         return self
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, str] = {}
         for name in cls.model_fields:
-            key = ENV_PREFIX + name.upper()
-            if key in env and env[key] != "":
-                values[name] = env[key]
+            for key in (ENV_PREFIX + name.upper(), *LEGACY_ENV.get(name, ())):
+                if env.get(key):
+                    values[name] = env[key]
+                    break
+        values.setdefault("cache_dir", str(_user_cache_dir(env)))
         settings = cls.model_validate(values)
         if "bootstrap" not in values:
             # Without TILIK_BOOTSTRAP the client config file says where the broker is.
             found = settings._bootstrap_of_client_config()
             if found:
                 settings = settings.model_copy(update={"bootstrap": found})
+                # Found, not configured: ``configured_bootstrap`` tells the two apart.
+                settings.__pydantic_fields_set__.discard("bootstrap")
         return settings
+
+    def configured_bootstrap(self) -> str | None:
+        """The bootstrap given explicitly (``TILIK_BOOTSTRAP``), not one a client config file names."""
+        return self.bootstrap if "bootstrap" in self.model_fields_set else None
 
     def client_config_file(self) -> Path | None:
         """The client config file in effect: TILIK_CLIENT_CONFIG, else the local admin's, if any."""
@@ -164,10 +245,26 @@ class Settings(BaseModel):
             # Reported where a client is made (topics.connection), not while reading settings.
             return None
 
+    def sasl_password(self, environ: Mapping[str, str] | None = None) -> SecretStr | None:
+        """The SASL password from the variable ``sasl_password_env`` names; None when either is unset."""
+        if not self.sasl_password_env:
+            return None
+        try:
+            return resolve_secret(f"env:{self.sasl_password_env}", environ=environ)
+        except SecretReferenceError:
+            return None
+
     @classmethod
     def env_names(cls) -> set[str]:
         """Every environment variable these settings read (used to check compose files)."""
-        return {ENV_PREFIX + name.upper() for name in cls.model_fields}
+        legacy = {key for keys in LEGACY_ENV.values() for key in keys}
+        return {ENV_PREFIX + name.upper() for name in cls.model_fields} | legacy
+
+
+def _user_cache_dir(environ: Mapping[str, str]) -> Path:
+    """The XDG base directory for caches, Tilik's subdirectory in it."""
+    base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "tilik"
 
 
 @lru_cache(maxsize=1)

@@ -1,29 +1,50 @@
 """The hub's Faust app: one worker process runs health, rules, routing and delivery agents.
 
 Several workers with the same ``app_id`` form one consumer group and split the partitions. Tables
-live in memory and are rebuilt from their changelog topics when a worker (re)starts.
+live in memory and are rebuilt from their changelog topics when a worker (re)starts. Each domain
+(``hub.health``, ``hub.alerting``, ``hub.dispatching``, ``hub.delivery``) declares its topics,
+tables, agents and timers on the app; this module builds them for one worker's configuration.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.types.auth import CredentialsT
 
 from core.settings import get_settings
-from hub.alerting import agents as alerting_agents
+from hub.alerting.agents import Alerting
 from hub.config import HubConfig
-from hub.context import Hub
-from hub.delivery import agents as delivery_agents
-from hub.dispatching import agents as dispatching_agents
+from hub.delivery.agents import Delivery
+from hub.dispatching.agents import Dispatching
 from hub.dispatching.outlet import AlertOutlet
-from hub.edge import CatalogTopics
+from hub.edge import Edges
 from hub.gaps import GapGuard
-from hub.health import agents as health_agents
+from hub.health.agents import Health
 from hub.registry_view import RegistryView
+from hub.routing import RoutingTable, load_routes
+from hub.rules import RuleEngine
 from topics import kafka_workarounds
 from topics.connection import connection_config
+
+
+@dataclass
+class Hub:
+    """One worker's app and its domains (``None``: not run by this worker's configuration)."""
+
+    config: HubConfig
+    app: faust.App
+    edges: Edges
+    registry: RegistryView
+    gaps: GapGuard
+    engine: RuleEngine
+    routing: RoutingTable | None
+    health: Health
+    alerting: Alerting | None
+    dispatching: Dispatching | None
+    delivery: Delivery | None
 
 
 def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
@@ -42,11 +63,11 @@ def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
     return None
 
 
-def create_hub(config: HubConfig) -> Hub:
+def faust_app(config: HubConfig) -> faust.App:
     # Faust builds its consumer itself, not through topics.connection: its fetches need the
     # workarounds of the Kafka client too (a header name that is not UTF-8 must not kill it).
     kafka_workarounds.install()
-    app = faust.App(
+    return faust.App(
         config.app_id,
         broker=config.broker_urls(),
         broker_credentials=broker_credentials(connection_config(config.bootstrap)),
@@ -71,29 +92,46 @@ def create_hub(config: HubConfig) -> Hub:
         broker_session_timeout=config.session_timeout_s,
         broker_heartbeat_interval=config.session_timeout_s / 4,
     )
-    hub = Hub(
-        config=config,
-        app=app,
-        catalog=CatalogTopics(app),
-        registry=RegistryView(config.bootstrap, settings=get_settings()),
-        gaps=GapGuard(config.bootstrap, config.app_id),
-    )
+
+
+def create_hub(config: HubConfig) -> Hub:
+    app = faust_app(config)
+    edges = Edges(app, config.app_id)
+    registry = RegistryView(config.bootstrap, settings=get_settings())
+    gaps = GapGuard(config.bootstrap, config.app_id)
+    engine = RuleEngine(config.ruleset())
+    routing = load_routes(config.routes_path) if config.routes_path is not None else None
+    judging = not config.health_only
 
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        hub.gaps.forget(revoked)
+        gaps.forget(revoked)
 
     app.on_partitions_revoked.connect(cast(Any, forget_revoked))
-
-    @app.task
-    async def load_registry() -> None:
-        await hub.registry.start()
+    app.task(registry.start)
 
     # Alerts are routed where they are raised: without routes they are only published.
-    outlet = AlertOutlet(hub.catalog)
-    if config.routes_path is not None:
-        outlet = dispatching_agents.install(hub)
-        delivery_agents.install(hub)
-    health_agents.install(hub, outlet)
-    if config.rules_path is not None:
-        alerting_agents.install(hub, outlet)
-    return hub
+    dispatching = delivery = None
+    outlet = AlertOutlet(edges)
+    if routing is not None and judging:
+        dispatching = Dispatching(
+            app, edges, routing, gaps, check_every_s=config.escalation_check_every_s
+        )
+        outlet = dispatching.outlet
+        delivery = Delivery(app, edges, routing, gaps, config.webhook_policy)
+    health = Health(
+        app,
+        edges,
+        engine,
+        outlet,
+        gaps,
+        check_every_s=config.health_check_every_s,
+        silence_s=config.silence_s(engine.ruleset),
+    )
+    alerting = None
+    if config.rules_path is not None and judging:
+        alerting = Alerting(
+            app, edges, engine, outlet, registry, gaps, tick_every_s=config.rules_tick_every_s
+        )
+    return Hub(
+        config, app, edges, registry, gaps, engine, routing, health, alerting, dispatching, delivery
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -33,7 +32,8 @@ def hub() -> None:
     "rules_path",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="Rules YAML (default: the city defaults shipped in hub/defaults/rules.yaml).",
+    help="Rules YAML (default: the city defaults shipped in hub/defaults/rules.yaml); its "
+    "offline rules watch camera health.",
 )
 @click.option(
     "--routes",
@@ -45,14 +45,15 @@ def hub() -> None:
 @click.option(
     "--health-only",
     is_flag=True,
-    help="Run camera health and coverage only: no rules, routing or delivery.",
+    help="Run camera health (the rules' offline rules) and coverage only: no event rules, "
+    "routing or delivery.",
 )
 @click.option(
     "--offline-after",
     type=float,
     default=None,
-    help="Seconds of silence before a camera is offline "
-    "[default: after_s of the rules' offline rule, else 300].",
+    help="Seconds of silence before a camera is offline, for every offline rule "
+    "[default: each offline rule's after_s].",
 )
 @click.option("--health-check-every", type=float, default=10.0, show_default=True)
 @click.option(
@@ -108,21 +109,16 @@ def worker(
     from hub.worker import agencies_of, run_worker
 
     settings = get_settings()
-    if health_only:
-        rules_path = routes_path = None
-    else:
-        defaults = Path(str(files("hub.defaults")))
-        rules_path = rules_path or defaults / "rules.yaml"
-        routes_path = routes_path or defaults / "routes.yaml"
-    offline = offline_settings(rules_path, offline_after)
+    defaults = Path(str(files("hub.defaults")))
     config = HubConfig(
-        **offline,
         bootstrap=bootstrap or settings.bootstrap,
         app_id=app_id,
         web_port=web_port,
         web_host=web_host,
-        rules_path=rules_path,
-        routes_path=routes_path,
+        rules_path=rules_path or defaults / "rules.yaml",
+        routes_path=None if health_only else routes_path or defaults / "routes.yaml",
+        health_only=health_only,
+        offline_after_s=offline_after,
         health_check_every_s=health_check_every,
         rules_tick_every_s=tick_every,
         escalation_check_every_s=escalation_check_every,
@@ -132,33 +128,6 @@ def worker(
         webhook_policy=RetryPolicy(max_attempts=webhook_attempts, base_delay_s=webhook_backoff),
     )
     run_worker(config, agencies_of(config), loglevel=loglevel)
-
-
-def offline_settings(rules_path: Path | None, offline_after: float | None) -> dict[str, Any]:
-    """Camera-offline alerts from the rules file's ``offline`` rule; ``--offline-after`` wins.
-
-    Health raises these alerts itself (it owns each camera's last-seen time); the rule names the
-    silence, the rule id, the severity and which cameras (its scope).
-    """
-    from hub.rules import load_rules
-    from hub.rules.model import OfflineRule
-
-    settings: dict[str, Any] = {}
-    if rules_path is not None:
-        rule = next(
-            (r for r in load_rules(rules_path).rules if isinstance(r, OfflineRule) and r.enabled),
-            None,
-        )
-        if rule is not None:
-            settings.update(
-                offline_after_s=rule.after_s,
-                offline_rule_id=rule.id,
-                offline_severity=rule.severity,
-                offline_scope=rule.scope,
-            )
-    if offline_after is not None:
-        settings["offline_after_s"] = offline_after
-    return settings
 
 
 bootstrap_option = click.option(
@@ -237,6 +206,7 @@ async def _fetch_all(urls: tuple[str, ...]) -> list[dict[str, object]]:
 @click.command()
 @click.option("--open", "open_only", is_flag=True, help="Only alerts not resolved.")
 @click.option("--kecamatan", default=None, help="Only alerts from this kecamatan.")
+@click.option("--agency", default=None, help="Only alerts dispatched to this agency.")
 @click.option("--max", "limit", type=int, default=100, show_default=True)
 @click.option(
     "--since",
@@ -251,38 +221,45 @@ async def _fetch_all(urls: tuple[str, ...]) -> list[dict[str, object]]:
 def alerts(
     open_only: bool,
     kecamatan: str | None,
+    agency: str | None,
     limit: int,
     since_text: str | None,
     bootstrap: str | None,
     as_json: bool,
 ) -> None:
-    """Alerts, each folded to its latest lifecycle state, newest first."""
+    """Alerts, each folded to its latest state, newest first, with who has it.
+
+    For each agency an alert was dispatched to: dispatched, delivered (its webhook received the
+    dispatch) or acknowledged (a person there took it on; only this stops escalation).
+    """
     import asyncio
     import json
     from datetime import UTC, datetime
 
-    from hub.history import read_history
-    from hub.operator import fold_alerts, parse_duration, select_alerts
-    from topics.catalog import ALERTS
-    from topics.models import Alert
+    from hub.operator import alerts_from_topics, parse_duration, select_alerts
 
     try:
         since = datetime.now(UTC) - parse_duration(since_text) if since_text else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    records = asyncio.run(read_history(ALERTS, bootstrap, since=since))
-    states = [r.value for r in records if isinstance(r.value, Alert)]
-    chosen = select_alerts(fold_alerts(states).values(), open_only=open_only, kecamatan=kecamatan)[
+    views = asyncio.run(alerts_from_topics(bootstrap, since))
+    chosen = select_alerts(views.values(), open_only=open_only, kecamatan=kecamatan, agency=agency)[
         :limit
     ]
     if as_json:
-        click.echo(json.dumps([a.model_dump(mode="json") for a in chosen], indent=2))
+        click.echo(json.dumps([view.as_json() for view in chosen], indent=2))
         return
-    for a in chosen:
-        where = a.location.area.kecamatan or "-"
+    click.echo(
+        f"{'updated':<19} {'status':<8} {'severity':<8} {'category':<16} {'camera':<28} "
+        f"{'kecamatan':<20} {'agencies':<40} {'alert':<28} title"
+    )
+    for view in chosen:
+        a = view.alert
+        handled = " ".join(f"{h.agency}:{h.state}" for h in view.agencies.values()) or "-"
         click.echo(
             f"{a.updated_at:%Y-%m-%d %H:%M:%S} {a.status:<8} {a.severity:<8} {a.category:<16} "
-            f"{where:<20} {a.alert_id} {a.title}"
+            f"{a.camera_id:<28} {a.location.area.kecamatan or '-':<20} {handled:<40} "
+            f"{a.alert_id:<28} {a.title}"
         )
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.delivery.policy import RetryPolicy
-from hub.rules.model import Scope
-from topics.models import Severity
+from hub.rules import RuleSet, load_rules
+from hub.rules.model import OfflineRule
+
+# How long a camera may be silent and still count as online in coverage, without offline rules.
+DEFAULT_SILENCE_S = 300.0
 
 
 class HubConfig(BaseModel):
@@ -26,13 +29,21 @@ class HubConfig(BaseModel):
             "the work. Starts with `tilik-hub`, the prefix the hub's ACLs cover."
         ),
     )
-    rules_path: Path | None = None
+    rules_path: Path | None = Field(
+        default=None,
+        description="The ruleset: its event rules (unless health_only) and its offline rules.",
+    )
+    health_only: bool = Field(
+        default=False, description="Camera health and coverage only: no event rules, no routing."
+    )
     routes_path: Path | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=0, le=65535)
     data_dir: Path = Path(".tilik/hub")
-    offline_after_s: float = Field(
-        default=300.0, gt=0, description="Silence after which a camera is declared offline."
+    offline_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Overrides the after_s of every offline rule (silence before a camera is offline).",
     )
     health_check_every_s: float = Field(default=10.0, gt=0)
     rules_tick_every_s: float = Field(default=5.0, gt=0)
@@ -49,14 +60,29 @@ class HubConfig(BaseModel):
     )
     fetch_max_wait_ms: int = Field(default=10, ge=0, le=1500)
     replication_factor: int = Field(default=1, ge=1)
-    offline_rule_id: str = "camera-offline"
-    offline_severity: Severity = Severity.WARNING
-    offline_scope: Scope = Field(default_factory=Scope)
     start_from_latest: bool = Field(
         default=False,
         description="A new consumer group starts at the current end of each topic (the registry is always read whole).",
     )
     webhook_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    def ruleset(self) -> RuleSet:
+        """The rules the worker runs, with ``offline_after_s`` applied to its offline rules."""
+        ruleset = load_rules(self.rules_path) if self.rules_path is not None else RuleSet()
+        if self.offline_after_s is None:
+            return ruleset
+        rules = [
+            rule.model_copy(update={"after_s": self.offline_after_s})
+            if isinstance(rule, OfflineRule)
+            else rule
+            for rule in ruleset.rules
+        ]
+        return ruleset.model_copy(update={"rules": rules})
+
+    def silence_s(self, ruleset: RuleSet) -> float:
+        """Silence after which coverage counts a camera as offline: the shortest offline rule's."""
+        limits = [r.after_s for r in ruleset.rules if isinstance(r, OfflineRule) and r.enabled]
+        return min(limits) if limits else self.offline_after_s or DEFAULT_SILENCE_S
 
     def broker_urls(self) -> list[str]:
         return [f"kafka://{host.strip()}" for host in self.bootstrap.split(",") if host.strip()]

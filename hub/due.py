@@ -10,8 +10,11 @@ restored from its changelog) and forgets deleted ones.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
 # However far off an entry's next moment looks, a timer looks at it at least this often.
 RECHECK_CAP_S = 60.0
@@ -71,3 +74,42 @@ class DueIndex:
     def _compact(self) -> None:
         self._heap = [(at, key) for key, at in self._due.items()]
         heapq.heapify(self._heap)
+
+
+async def scan(items: list[Any], every: int = 200) -> AsyncIterator[Any]:
+    """Iterate a snapshot, letting the event loop run every ``every`` items.
+
+    A timer's share of a table can be large; without yielding, it would hold up every agent of
+    the worker for its whole duration.
+    """
+    for index, item in enumerate(items):
+        if index and index % every == 0:
+            await asyncio.sleep(0)
+        yield item
+
+
+class Table(Protocol):
+    """What a timer reads of a Faust table: its local store, and entries by key."""
+
+    @property
+    def data(self) -> Mapping[Any, Any]: ...
+
+    def get(self, key: Any) -> Any: ...
+
+
+async def due_entries(
+    due: DueIndex, table: Table, now: datetime
+) -> AsyncIterator[tuple[str, int, Any]]:
+    """A timer's share of a table: (key, version, stored value) of each entry due at ``now``.
+
+    The index is first brought in line with the table (entries restored from the changelog are
+    due at once, deleted ones forgotten); an entry deleted meanwhile is skipped. The caller
+    ``schedule``s each entry it is given.
+    """
+    due.sync(table.data.keys())
+    async for key, version in scan(due.pop_due(now.timestamp())):
+        stored = table.get(key)
+        if stored is None:
+            due.forget(key)
+            continue
+        yield key, version, stored

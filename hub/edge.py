@@ -1,19 +1,25 @@
-"""The hub's Kafka edges inside Faust: catalog topics as raw bytes, validated on the way in and out.
+"""The hub's Kafka edges inside Faust: its topics and tables declared once, and its one send path.
 
-Faust does its own Kafka I/O, so catalog topics are declared with raw serializers: payloads are
-checked with ``topics.codec`` on the way out here, and on the way in by ``hub.isolation``, where
-what fails becomes a dead letter (with its source topic, partition and offset) and the agent
-carries on with the next record.
+Catalog topics are declared raw to Faust: payloads are checked with ``topics.codec`` on the way
+out here, and on the way in by ``hub.isolation``, where what fails becomes a dead letter (with its
+source topic, partition and offset) and the agent carries on with the next record. Hub-internal
+topics carry JSON of the hub's own message models, raw to Faust for the same reason.
+
+Every record the hub produces goes through ``Edges.send``, which hands it to Faust's topic API
+(and so to the app's producer, which Faust flushes before it commits the offsets of the message
+being processed: a crash means reprocessing, not a lost send).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 import structlog
+from faust.types import TableT
 from pydantic import BaseModel
 
 from topics import codec
@@ -22,100 +28,117 @@ from topics.models import DeadLetter
 
 log = structlog.get_logger(__name__)
 
+# Completes when the broker has the record (its RecordMetadata); fails if the send failed.
+Delivery = asyncio.Future[Any]
 
-class CatalogTopics:
-    """Faust topic objects for catalog specs, declared once per app with the catalog's partitions."""
 
-    def __init__(self, app: faust.App) -> None:
+class Edges:
+    """One worker's Faust topics and tables, by catalog declaration or internal name."""
+
+    def __init__(self, app: faust.App, app_id: str) -> None:
         self.app = app
+        self.app_id = app_id
         self._topics: dict[str, faust.TopicT] = {}
+        # Hub-private topics and their partitions: the worker creates them before it starts.
+        self.internal_topics: dict[str, int] = {}
 
     def topic(self, spec: TopicSpec) -> faust.TopicT:
-        if spec.name not in self._topics:
-            self._topics[spec.name] = self.app.topic(
-                spec.name,
-                partitions=spec.partitions,
-                internal=False,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-        return self._topics[spec.name]
+        """The Faust topic of one catalog topic."""
+        return self._declared(spec.name, partitions=spec.partitions, internal=False)
 
-    def topics(self, specs: list[TopicSpec]) -> faust.TopicT:
+    def topics(self, specs: Iterable[TopicSpec]) -> faust.TopicT:
         """One Faust topic over several catalog topics of one payload (an agent reads them all)."""
-        key = ",".join(sorted(spec.name for spec in specs))
+        names = sorted(spec.name for spec in specs)
+        key = ",".join(names)
         if key not in self._topics:
             self._topics[key] = self.app.topic(
-                *sorted(spec.name for spec in specs),
-                internal=False,
-                key_serializer="raw",
-                value_serializer="raw",
+                *names, internal=False, key_serializer="raw", value_serializer="raw"
             )
         return self._topics[key]
 
-    async def send(
+    def internal_topic(self, name: str, partitions: int) -> faust.TopicT:
+        """A hub-private topic of JSON records, partitioned like the table its messages update.
+
+        Named after the app id (the hub's ACLs cover that prefix); read with
+        ``hub.isolation.internal_json``, written with ``post``.
+        """
+        full_name = f"{self.app_id}-{name}"
+        self.internal_topics[full_name] = partitions
+        return self._declared(full_name, partitions=partitions, internal=True)
+
+    def table(self, name: str, partitions: int) -> TableT:
+        """A changelog-backed table of JSON keys and values."""
+        return self.app.Table(
+            name,
+            partitions=partitions,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        )
+
+    async def publish(
         self,
         spec: TopicSpec,
         value: BaseModel,
         *,
         key: str | None = None,
-        extra_headers: list[tuple[str, bytes]] | None = None,
-    ) -> asyncio.Future[Any]:
-        """Publish one payload (batched by the producer); returns the delivery future.
-
-        Faust flushes the producer before it commits the offsets of the message being processed,
-        so a crash means reprocessing, not a lost send. An agent that also changes table state
-        must await delivery first: otherwise the state could survive a crash without its output.
-        """
+        extra_headers: Iterable[tuple[str, bytes]] = (),
+    ) -> Delivery:
+        """One catalog payload, validated and encoded as its topic declares."""
         payload = codec.encode(spec, value)
         record_key = key if key is not None else codec.record_key(spec, value)
-        headers = codec.headers_for(spec) + list(extra_headers or [])
-        return await self._produce(
-            spec.name, record_key.encode() if record_key is not None else None, payload, headers
+        return await self.send(
+            self.topic(spec),
+            record_key.encode() if record_key is not None else None,
+            payload,
+            [*codec.headers_for(spec), *extra_headers],
         )
 
-    async def send_json(
-        self,
-        topic: faust.TopicT,
-        key: str,
-        value: dict[str, Any],
-        *,
-        partition: int | None = None,
-    ) -> asyncio.Future[Any]:
-        """Publish to a hub-internal JSON topic (``Hub.internal_topic``); returns the delivery.
-
-        Sent the same direct way as catalog payloads; ``partition`` overrides the key's partition
-        (a timer's message goes where the state it concerns lives).
-        """
-        return await self._produce(
-            topic.get_topic_name(),
+    async def post(
+        self, topic: faust.TopicT, key: str, message: BaseModel, *, partition: int | None = None
+    ) -> Delivery:
+        """One message to a hub-internal topic; ``partition`` overrides the key's (a timer's
+        message goes where the state it concerns lives)."""
+        return await self.send(
+            topic,
             json.dumps(key).encode(),
-            json.dumps(value, separators=(",", ":")).encode(),
+            message.model_dump_json().encode(),
             None,
             partition,
         )
 
-    async def _produce(
+    async def dead_letter(self, letter: DeadLetter) -> Delivery:
+        key = letter.source_topic or letter.source_device or letter.component
+        return await self.publish(DEAD_LETTERS, letter, key=key)
+
+    async def send(
         self,
-        topic: str,
+        topic: faust.TopicT,
         key: bytes | None,
         value: bytes,
         headers: list[tuple[str, bytes]] | None,
         partition: int | None = None,
-    ) -> asyncio.Future[Any]:
-        # Straight to the app's producer: Faust's topic send adds a future, sensor calls and a
-        # coroutine per message on the hot path, and the producer is the same one Faust flushes
-        # before committing.
-        future = await self.app.producer.send(topic, key, value, partition, None, headers)
-        delivery = asyncio.ensure_future(future)
-        delivery.add_done_callback(_report_failure)
-        return delivery
+    ) -> Delivery:
+        """The one send path: Faust's topic API, batched by the producer; returns the delivery.
 
-    async def dead_letter(self, letter: DeadLetter) -> None:
-        key = letter.source_topic or letter.source_device or letter.component
-        await self.send(DEAD_LETTERS, letter, key=key)
+        An agent that also changes table state must wait for the delivery first (``hub.batching``):
+        otherwise the state could survive a crash without its output.
+        """
+        delivery = await topic.send(key=key, value=value, headers=headers, partition=partition)
+        future = asyncio.ensure_future(delivery)
+        future.add_done_callback(_report_failure)
+        return future
+
+    def _declared(self, name: str, *, partitions: int, internal: bool) -> faust.TopicT:
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(
+                name,
+                partitions=partitions,
+                internal=internal,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+        return self._topics[name]
 
 
-def _report_failure(future: Any) -> None:
+def _report_failure(future: Delivery) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("publish failed", error_type=type(future.exception()).__name__)

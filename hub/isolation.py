@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from hub.edge import CatalogTopics
+from hub.edge import Edges
 from topics import codec
 from topics.catalog import TopicSpec
 from topics.faults import RecordFaults
@@ -81,9 +81,9 @@ def internal_json(message: Any) -> tuple[Any, Any]:
 class RecordIsolation:
     """Decodes and processes records one by one for one component of the hub (see the module)."""
 
-    def __init__(self, catalog: CatalogTopics, component: str) -> None:
+    def __init__(self, edges: Edges, component: str) -> None:
         self.component = component
-        self._faults = RecordFaults(component, catalog.dead_letter)
+        self._faults = RecordFaults(component, edges.dead_letter)
 
     async def handle(
         self, event: Any, decode: Decoder[T], process: Callable[[T], Awaitable[None]]

@@ -1,20 +1,39 @@
-"""What the operator commands compute: alert lifecycles folded, coverage from topics, dead-letter replay."""
+"""What the operator commands compute: alerts and who has them, coverage from topics, dead-letter replay."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
+from pydantic import BaseModel, Field
+
+from hub.delivery.receipt import DELIVERED
 from hub.health.coverage import Coverage, compute_coverage
 from hub.health.state import CameraHealth, on_registry, on_status
 from hub.history import Record, read_history
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, dispatch_spec
+from hub.rules import RuleEngine, RuleSet
+from topics.admin import admin_client
+from topics.catalog import (
+    ALERTS,
+    AUDIT,
+    CAMERA_REGISTRY,
+    CAMERA_STATUS,
+    DEAD_LETTERS,
+    ack_spec,
+    ack_topic_name,
+    dispatch_spec,
+    dispatch_topic_name,
+)
 from topics.client import CatalogProducer, read_table
 from topics.models import (
     Alert,
+    AlertAck,
     AlertStatus,
     AuditRecord,
     CameraRecord,
@@ -35,16 +54,140 @@ def fold_alerts(states: Iterable[Alert]) -> dict[str, Alert]:
     return latest
 
 
+class Handling(StrEnum):
+    """How far one agency is with an alert: it was sent, its system received it, a person took it."""
+
+    DISPATCHED = "dispatched"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class AgencyHandling(BaseModel):
+    agency: str
+    escalation_level: int = Field(description="The level at which the agency first received it.")
+    dispatched_at: datetime
+    delivered_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+
+    @property
+    def state(self) -> Handling:
+        if self.acknowledged_at is not None:
+            return Handling.ACKNOWLEDGED
+        if self.delivered_at is not None:
+            return Handling.DELIVERED
+        return Handling.DISPATCHED
+
+
+class AlertView(BaseModel):
+    """An alert's latest state and who has it: each agency it was dispatched to, and how far."""
+
+    alert: Alert
+    agencies: dict[str, AgencyHandling] = Field(default_factory=dict)
+
+    @property
+    def acknowledged(self) -> bool:
+        return any(a.state is Handling.ACKNOWLEDGED for a in self.agencies.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """The alert's fields, with ``agencies`` (and each one's ``state``) beside them."""
+        return {
+            **self.alert.model_dump(mode="json"),
+            "acknowledged": self.acknowledged,
+            "agencies": [
+                {**a.model_dump(mode="json"), "state": a.state.value}
+                for a in sorted(self.agencies.values(), key=lambda a: a.dispatched_at)
+            ],
+        }
+
+
+def alert_views(
+    states: Iterable[Alert],
+    dispatches: Iterable[Dispatch] = (),
+    receipts: Iterable[AuditRecord] = (),
+    acks: Iterable[tuple[str, AlertAck]] = (),
+) -> dict[str, AlertView]:
+    """Each alert folded with its dispatches, delivery receipts and acknowledgements.
+
+    ``acks`` pairs each acknowledgement with the agency whose topic carried it. As in the hub,
+    only an agency the alert was dispatched to can acknowledge it, and only as itself.
+    """
+    views = {alert_id: AlertView(alert=a) for alert_id, a in fold_alerts(states).items()}
+    for dispatch in sorted(dispatches, key=lambda d: d.routed_at):
+        view = views.get(dispatch.alert.alert_id)
+        if view is not None and dispatch.agency not in view.agencies:
+            view.agencies[dispatch.agency] = AgencyHandling(
+                agency=dispatch.agency,
+                escalation_level=dispatch.escalation_level,
+                dispatched_at=dispatch.routed_at,
+            )
+    for receipt in receipts:
+        handling = _handling(views, receipt.subject, receipt.details.get("agency", ""))
+        if receipt.action != DELIVERED or handling is None:
+            continue
+        if handling.delivered_at is None or receipt.at < handling.delivered_at:
+            handling.delivered_at = receipt.at
+    for sender, ack in acks:
+        handling = _handling(views, ack.alert_id, sender)
+        if ack.agency != sender or handling is None:
+            continue
+        if handling.acknowledged_at is None or ack.acked_at < handling.acknowledged_at:
+            handling.acknowledged_at = ack.acked_at
+            handling.acknowledged_by = ack.acked_by
+    return views
+
+
+def _handling(views: dict[str, AlertView], alert_id: str, agency: str) -> AgencyHandling | None:
+    view = views.get(alert_id)
+    return view.agencies.get(agency) if view is not None else None
+
+
 def select_alerts(
-    alerts: Iterable[Alert], *, open_only: bool = False, kecamatan: str | None = None
-) -> list[Alert]:
+    views: Iterable[AlertView],
+    *,
+    open_only: bool = False,
+    kecamatan: str | None = None,
+    agency: str | None = None,
+) -> list[AlertView]:
     chosen = [
-        a
-        for a in alerts
-        if (not open_only or a.status != AlertStatus.RESOLVED)
-        and (kecamatan is None or (a.location.area.kecamatan or "").lower() == kecamatan.lower())
+        v
+        for v in views
+        if (not open_only or v.alert.status != AlertStatus.RESOLVED)
+        and (
+            kecamatan is None
+            or (v.alert.location.area.kecamatan or "").lower() == kecamatan.lower()
+        )
+        and (agency is None or agency in v.agencies)
     ]
-    return sorted(chosen, key=lambda a: a.updated_at, reverse=True)
+    return sorted(chosen, key=lambda v: v.alert.updated_at, reverse=True)
+
+
+async def alerts_from_topics(bootstrap: str | None, since: datetime | None) -> dict[str, AlertView]:
+    """Alerts with who has them, from the alerts, dispatch, acknowledgement and audit topics."""
+    agencies = agencies_on_broker(bootstrap)
+    specs = [ALERTS, AUDIT, *map(dispatch_spec, agencies), *map(ack_spec, agencies)]
+    read = await asyncio.gather(*(read_history(spec, bootstrap, since=since) for spec in specs))
+    values = {
+        spec.name: [r.value for r in records] for spec, records in zip(specs, read, strict=True)
+    }
+    return alert_views(
+        [v for v in values[ALERTS.name] if isinstance(v, Alert)],
+        [v for a in agencies for v in values[dispatch_topic_name(a)] if isinstance(v, Dispatch)],
+        [v for v in values[AUDIT.name] if isinstance(v, AuditRecord)],
+        [(a, v) for a in agencies for v in values[ack_topic_name(a)] if isinstance(v, AlertAck)],
+    )
+
+
+def agencies_on_broker(bootstrap: str | None) -> list[str]:
+    """Agencies with a dispatch topic on the broker (the routes of every worker together)."""
+    with admin_client(bootstrap) as client:
+        names = client.list_topics()
+    prefix, suffix = dispatch_topic_name("<agency>").split("<agency>")
+    return sorted(
+        name.removeprefix(prefix).removesuffix(suffix)
+        for name in names
+        if name.startswith(prefix) and name.endswith(suffix)
+    )
 
 
 async def coverage_from_topics(
@@ -53,14 +196,20 @@ async def coverage_from_topics(
     """Coverage without a worker: the registry table and the latest status of each camera."""
     now = now or datetime.now(UTC)
     registry = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap, component="hub.coverage")
+    # Coverage needs each camera's last sign of life only, not its offline rules.
+    unwatched = RuleEngine(RuleSet())
     cameras: dict[str, CameraHealth] = {}
     for camera_id, record in registry.items():
         assert isinstance(record, CameraRecord)
-        cameras[camera_id] = on_registry(None, camera_id, record, 0, record.discovered_at)
+        cameras[camera_id], _ = on_registry(
+            None, camera_id, record, 0, record.discovered_at, unwatched
+        )
     for status_record in await read_history(CAMERA_STATUS, bootstrap):
         status = status_record.value
         if isinstance(status, CameraStatus) and status.camera_id in cameras:
-            cameras[status.camera_id], _ = on_status(cameras[status.camera_id], status, 0)
+            cameras[status.camera_id], _ = on_status(
+                cameras[status.camera_id], status, 0, now, unwatched
+            )
     coverage = compute_coverage(cameras.values(), now, offline_after_s)
     coverage.partitions = list(range(CAMERA_REGISTRY.partitions))
     return coverage

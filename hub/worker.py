@@ -10,9 +10,8 @@ from typing import Any
 import faust
 
 from core.logconfig import configure_logging
-from hub.app import create_hub
+from hub.app import Hub, create_hub
 from hub.config import HubConfig
-from hub.context import Hub
 from topics.admin import admin_client, require_topics
 from topics.catalog import CAMERA_REGISTRY, all_topics
 from topics.connection import connection_config
@@ -76,7 +75,7 @@ def agencies_of(config: HubConfig) -> list[str]:
 def internal_topics(hub: Hub) -> dict[str, tuple[int, dict[str, str]]]:
     """Every hub-private topic with its partitions and configs: inboxes and table changelogs."""
     topics: dict[str, tuple[int, dict[str, str]]] = {
-        name: (partitions, {}) for name, partitions in hub.internal_topics.items()
+        name: (partitions, {}) for name, partitions in hub.edges.internal_topics.items()
     }
     for table in hub.app.tables.values():
         partitions = table.partitions or hub.app.conf.topic_partitions

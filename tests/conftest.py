@@ -130,19 +130,12 @@ def kafka_principals(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFact
     """The catalog applied, and the hub and connector principals with their declared ACLs."""
     from topics.access.manage import AccessAdmin, Issuer
     from topics.access.roles import connector_role, hub_role
-    from topics.admin import apply_catalog
 
     admin_file = Path(os.environ["TILIK_CLIENT_CONFIG"])
     out = tmp_path_factory.mktemp("principals")
-    apply_catalog(bootstrap=kafka_bootstrap)
-
-    async def issue() -> tuple[Path, Path]:
-        access = AccessAdmin(kafka_bootstrap, actor="tests", issuer=Issuer(kafka_bootstrap, None))
-        hub = await access.add(hub_role(), out=out / "hub.properties")
-        connector = await access.add(connector_role(), out=out / "connector.properties")
-        return hub.path, connector.path
-
-    hub, connector = asyncio.run(issue())
+    access = AccessAdmin(kafka_bootstrap, actor="tests", issuer=Issuer(kafka_bootstrap, None))
+    # The layout `tilik demo --principals` reads: the demo runs as these principals too.
+    hub, connector = asyncio.run(access.provision(out, [hub_role(), connector_role()]))
     return Principals(kafka_bootstrap, admin_file, hub, connector, out, {})
 
 

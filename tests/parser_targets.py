@@ -50,17 +50,17 @@ from connectors.private_vendors.hikvision.connector import (
     parse_device_info,
     parse_proxy_status,
 )
-from connectors.private_vendors.keyvalue import indexed_values, parse_key_values
-from connectors.private_vendors.mapping import DeviceContext
-from connectors.private_vendors.multipart import (
+from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.keyvalue import indexed_values, parse_key_values
+from connectors.sdk.mapping import DeviceContext
+from connectors.sdk.multipart import (
     DiscardedPart,
     MultipartStreamParser,
     Part,
     boundary_from_content_type,
 )
-from connectors.private_vendors.vendor import ChannelInfo, VendorConnector
-from connectors.sdk.base import UnparsedEvent
-from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.vendor import ChannelInfo, VendorConnector
 from connectors.sdk.xmlsafe import parse_device_xml, text
 from topics.models import DeviceEvent
 
@@ -254,7 +254,7 @@ SEEDS: dict[str, list[bytes]] = {
     "hikvision_device": _files("hikvision/isapi/*.xml"),
     "dahua_event": _files("dahua/*.txt"),
     "dahua_device": _files("dahua/cgi/*.txt"),
-    "onvif_notification": _files("onvif/PullMessages.xml"),
+    "onvif_notification": _files("onvif/PullMessages.xml", "onvif/events/*.xml"),
     "onvif_device": _files("onvif/Get*.xml"),
     "onvif_subscription": _files("onvif/CreatePullPointSubscription.xml", "onvif/Renew.xml"),
 }

@@ -9,14 +9,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from connectors.sdk.example.connector import ExampleConnector
 from connectors.sdk.runtime import WatchService
-from topics import codec
 from topics.catalog import TopicSpec
-from topics.connection import connection_config
+from topics.reader import TopicReader
+
+
+def example_serial() -> str:
+    """A serial number no other test's simulated recorder has."""
+    return "EXV-" + uuid.uuid4().hex[:10].upper()
 
 
 def unique_connector() -> type[ExampleConnector]:
@@ -27,27 +30,28 @@ def unique_connector() -> type[ExampleConnector]:
 
 
 class TopicTail:
-    """Reads what is published to a topic after ``start()`` (offsets captured first)."""
+    """Collects what is published to a topic after ``start()`` (its ends are looked up first)."""
 
     def __init__(self, bootstrap: str, spec: TopicSpec) -> None:
         self.spec = spec
-        self._consumer = AIOKafkaConsumer(**connection_config(bootstrap), enable_auto_commit=False)
+        self._reader = TopicReader(spec, component="test.tail", start="end", bootstrap=bootstrap)
+        self._collecting: asyncio.Task[None] | None = None
         self.values: list[tuple[str | None, BaseModel | None]] = []
 
     async def start(self) -> TopicTail:
-        await self._consumer.start()
-        await self._consumer._client.force_metadata_update()
-        partitions = self._consumer.partitions_for_topic(self.spec.name) or set()
-        assert partitions, f"topic {self.spec.name} does not exist"
-        tps = [TopicPartition(self.spec.name, p) for p in partitions]
-        self._consumer.assign(tps)
-        ends = await self._consumer.end_offsets(tps)
-        for tp, offset in ends.items():
-            self._consumer.seek(tp, offset)
+        await self._reader.start()
+        self._collecting = asyncio.create_task(self._collect())
         return self
 
+    async def _collect(self) -> None:
+        async for received in self._reader.follow():
+            self.values.append((received.key, received.value))
+
     async def stop(self) -> None:
-        await self._consumer.stop()
+        if self._collecting is not None:
+            self._collecting.cancel()
+            await asyncio.gather(self._collecting, return_exceptions=True)
+        await self._reader.stop()
 
     async def wait_for(
         self,
@@ -55,16 +59,14 @@ class TopicTail:
         count: int = 1,
         timeout_s: float = 20,
     ) -> list[tuple[str | None, BaseModel | None]]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = [(k, v) for k, v in self.values if match(k, v)]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            batches = await self._consumer.getmany(timeout_ms=300)
-            for records in batches.values():
-                for record in records:
-                    key = record.key.decode() if record.key is not None else None
-                    self.values.append((key, codec.decode(self.spec, record.value)))
+        found: list[tuple[str | None, BaseModel | None]] = []
+
+        def enough() -> bool:
+            found[:] = [(k, v) for k, v in self.values if match(k, v)]
+            return len(found) >= count
+
+        await eventually(enough, timeout_s=timeout_s, every_s=0.05)
+        return found
 
 
 async def eventually(

@@ -21,7 +21,7 @@ from conftest import Principals
 from core.clientconfig import ClientConfig
 from core.localkafka import LocalKafka
 from core.settings import Settings
-from topics.access.manage import AccessAdmin, Issued, Issuer
+from topics.access.manage import AccessAdmin, AccessError, Issued, Issuer
 from topics.access.roles import agency_role, tenant_role
 from topics.catalog import (
     ALERTS,
@@ -33,6 +33,7 @@ from topics.catalog import (
     TopicSpec,
     ack_spec,
     dispatch_spec,
+    dispatch_topic_name,
     tenant_topics,
 )
 from topics.client import CatalogConsumer, CatalogProducer, read_table
@@ -89,7 +90,7 @@ async def test_an_agency_reads_its_own_dispatches_and_is_refused_another_agencys
     with pytest.raises(AuthorizationRefused) as refused:
         await first_message(dispatch_spec(theirs), settings)
     assert str(refused.value) == (
-        f"User:agency-{mine} is not allowed to read tilik.dispatch.{theirs}.v1"
+        f"User:agency-{mine} is not allowed to read {dispatch_topic_name(theirs)}"
     )
     # Its own topic, but in a consumer group outside its prefix.
     with pytest.raises(AuthorizationRefused, match="consumer group is not allowed"):
@@ -185,6 +186,22 @@ async def test_a_rotated_password_replaces_the_old_one(access: AccessAdmin, tmp_
     with pytest.raises(AuthenticationRefused, match=f"User:agency-{name}"):
         async with CatalogProducer(settings=as_principal(old)):
             pass
+
+
+async def test_provisioning_without_rotation_refuses_a_principal_whose_config_is_elsewhere(
+    access: AccessAdmin, tmp_path: Path
+) -> None:
+    # `tilik demo` on a broker it did not start: the principal may be in use by running services.
+    name = unique("ag")
+    issued = await access.add(agency_role(name), out=tmp_path / "in-use.properties")
+    with pytest.raises(AccessError, match="rotating it would cut off"):
+        await access.ensure(agency_role(name), out=tmp_path / "demo.properties", rotate=False)
+    assert not (tmp_path / "demo.properties").exists()
+    # The principal in use still works.
+    async with CatalogProducer(settings=as_principal(issued)) as agency:
+        await agency.send(ack_spec(name), example(AlertAck).model_copy(update={"agency": name}))
+    # Its own config where asked: nothing to do.
+    assert await access.ensure(agency_role(name), out=tmp_path / "in-use.properties") is None
 
 
 @pytest.mark.slow

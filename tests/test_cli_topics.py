@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -12,8 +14,8 @@ from click.testing import CliRunner
 
 from tilik.cli import cli
 from topics.admin import apply_catalog
-from topics.catalog import DEAD_LETTERS, dispatch_spec
-from topics.client import CatalogConsumer
+from topics.catalog import DEAD_LETTERS, dispatch_spec, dispatch_topic_name
+from topics.client import CatalogConsumer, CatalogProducer
 from topics.examples import example
 from topics.models import DeadLetter, Dispatch
 
@@ -83,7 +85,7 @@ def test_produce_then_tail_round_trip_with_an_invalid_line(
     assert all(d == by_id[d.dispatch_id] for d in got)
     assert all(r["key"] == by_id[r["value"]["dispatch_id"]].alert.camera_id for r in received)
 
-    [letter] = dead_letters_of(kafka_bootstrap, f"tilik.dispatch.{agency}.v1", 1)
+    [letter] = dead_letters_of(kafka_bootstrap, dispatch_topic_name(agency), 1)
     assert "line 2" in letter.reason
     assert letter.component == "cli.produce"
     assert letter.payload == lines[1]
@@ -118,7 +120,7 @@ def test_raw_produce_is_marked_invalid_by_tail_and_dead_lettered_on_request(
         "--validate-to-dlq", "--group", f"g-{agency}", "--bootstrap", kafka_bootstrap,
     )  # fmt: skip
     assert code == 0 and out == ""
-    [letter] = dead_letters_of(kafka_bootstrap, f"tilik.dispatch.{agency}.v1", 1)
+    [letter] = dead_letters_of(kafka_bootstrap, dispatch_topic_name(agency), 1)
     assert letter.key == "k-raw" and letter.component == "cli.tail"
 
 
@@ -136,12 +138,12 @@ def test_topics_list_shows_broker_state_and_survives_an_unreachable_broker(kafka
     assert code == 0
     listing = json.loads(out)
     assert listing["reachable"] is True
-    registry = next(t for t in listing["topics"] if t["name"] == "tilik.cameras.registry.v1")
+    registry = next(t for t in listing["topics"] if t["name"] == "tilik.cameras.registry.v2")
     assert registry["on_broker"] is True and registry["broker_partitions"] == 12
 
     code, out, _ = run("topics", "list", "--bootstrap", "127.0.0.1:1", "--timeout", "1")
     assert code == 0
-    assert "tilik.cameras.registry.v1" in out
+    assert "tilik.cameras.registry.v2" in out
     assert "unreachable" in out
 
 
@@ -149,14 +151,79 @@ def test_topics_docs_writes_schemas_asyncapi_and_the_access_table(tmp_path: Path
     code, out, _ = run("topics", "docs", "--out", str(tmp_path))
     assert code == 0
     assert (tmp_path / "asyncapi.yaml").exists()
-    assert (tmp_path / "CameraRecord.v1.schema.json").exists()
+    assert (tmp_path / "CameraRecord.v2.schema.json").exists()
     assert (tmp_path / "SiteConfig.v1.schema.json").exists()
-    assert "| `tilik.dispatch.{agency}.v1` |" in (tmp_path / "access.md").read_text()
-    # 9 payload schemas, the AsyncAPI document and the access table
-    assert len(out.splitlines()) == 11
+    assert f"| `{dispatch_topic_name('{agency}')}` |" in (tmp_path / "access.md").read_text()
+    # 11 payload schemas, the AsyncAPI document and the access table
+    assert len(out.splitlines()) == 13
 
 
 def test_unknown_topic_is_a_usage_error():
     result = CliRunner().invoke(cli, ["tail", "no-such-topic", "--max", "1"])
     assert result.exit_code == 2
     assert "no topic 'no-such-topic'" in result.output
+
+
+TILIK = Path(sys.executable).parent / "tilik"
+
+
+async def produce_dispatches(bootstrap: str, agency: str, count: int) -> list[Dispatch]:
+    values = [example(Dispatch, uuid.uuid4().hex) for _ in range(count)]
+    async with CatalogProducer(bootstrap, client_id="test-tail") as producer:
+        await producer.send_batch(dispatch_spec(agency), values)
+    return values
+
+
+async def tail_while_busy(bootstrap: str, agency: str, *args: str) -> tuple[int, str, float]:
+    """Run `tilik tail` on the agency's topic while a producer keeps it busy; (exit code,
+    output, seconds it ran). A tail that does not end is killed after a minute."""
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        TILIK, "tail", f"dispatch.{agency}", "--json", "--bootstrap", bootstrap, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    output = asyncio.create_task(process.communicate())
+    async with CatalogProducer(bootstrap, client_id="test-busy") as producer:
+        while not output.done() and time.monotonic() - started < 60:
+            await producer.send(dispatch_spec(agency), example(Dispatch, uuid.uuid4().hex))
+            await asyncio.wait({output}, timeout=0.02)
+    if not output.done():
+        process.kill()
+    stdout, _ = await output
+    return process.returncode or 0, stdout.decode(), time.monotonic() - started
+
+
+def test_tail_timeout_ends_a_busy_topic(kafka_bootstrap: str, agency: str) -> None:
+    code, out, seconds = asyncio.run(tail_while_busy(kafka_bootstrap, agency, "--timeout", "4"))
+    assert seconds < 30, "tail --timeout kept reading a busy topic"
+    assert code == 0
+    assert out.splitlines(), "the topic was busy: tail showed what arrived meanwhile"
+
+
+def test_tail_exit_at_end_reads_what_was_there_and_exits_while_more_arrives(
+    kafka_bootstrap: str, agency: str
+) -> None:
+    before = asyncio.run(produce_dispatches(kafka_bootstrap, agency, 5))
+    code, out, seconds = asyncio.run(
+        tail_while_busy(kafka_bootstrap, agency, "--from-beginning", "--exit-at-end")
+    )
+    assert seconds < 30, "tail -e never reached the end of a busy topic"
+    assert code == 0
+    shown = {json.loads(line)["value"]["dispatch_id"] for line in out.splitlines()}
+    assert {d.dispatch_id for d in before} <= shown
+
+
+def test_tail_exit_at_end_of_a_quiet_topic_shows_each_message_once(
+    kafka_bootstrap: str, agency: str
+) -> None:
+    before = asyncio.run(produce_dispatches(kafka_bootstrap, agency, 5))
+    code, out, _ = run(
+        "tail", f"dispatch.{agency}", "--json", "--from-beginning", "-e",
+        "--bootstrap", kafka_bootstrap,
+    )  # fmt: skip
+    assert code == 0
+    shown = sorted(json.loads(line)["value"]["dispatch_id"] for line in out.splitlines())
+    assert shown == sorted(d.dispatch_id for d in before)
+    # From the latest offset, the end is where it starts: nothing to show, exit 0 at once.
+    code, out, _ = run("tail", f"dispatch.{agency}", "-e", "--bootstrap", kafka_bootstrap)
+    assert (code, out) == (0, "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ from structlog.testing import capture_logs
 from core.logconfig import shared_processors
 from topics.admin import apply_catalog
 from topics.catalog import DEAD_LETTERS, SCHEMA_HEADER, TopicSpec, all_topics
-from topics.client import CatalogConsumer, CatalogProducer, Received, read_table
+from topics.client import CatalogConsumer, CatalogProducer, Received, read_records, read_table
 from topics.codec import MAX_MESSAGE_BYTES, InvalidMessage
 from topics.examples import example
 from topics.models import CameraRecord, CameraStatus, DeadLetter, DeviceEvent
@@ -43,18 +44,16 @@ async def find_dead_letters(
     bootstrap: str, source_topic: str, count: int, timeout_s: float = 20
 ) -> list[DeadLetter]:
     """Dead letters of one (private) source topic, read from the start of the shared DLQ."""
-    found: list[DeadLetter] = []
-    async with CatalogConsumer(
-        DEAD_LETTERS, group_id=None, component="test", bootstrap=bootstrap
-    ) as consumer:
-        while len(found) < count:
-            message = await consumer.next(timeout_s=timeout_s)
-            if message is None:
-                break
-            assert isinstance(message.value, DeadLetter)
-            if message.value.source_topic == source_topic:
-                found.append(message.value)
-    return found
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [
+            r.value_as(DeadLetter)
+            for r in await read_records(DEAD_LETTERS, bootstrap=bootstrap, component="test")
+            if r.value_as(DeadLetter).source_topic == source_topic
+        ]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.2)
 
 
 async def test_every_catalog_topic_round_trips(kafka_bootstrap: str, catalog: list[TopicSpec]):

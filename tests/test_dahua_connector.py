@@ -8,8 +8,9 @@ import pytest
 
 from connectors.private_vendors.dahua.connector import DahuaConnector
 from connectors.private_vendors.dahua.simulator import DahuaSimulator
-from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.simulation.testing import collect_numbered
 from topics.models import CameraState
 
 PASSWORD = "dahua-Pa55word"

@@ -8,8 +8,9 @@ import pytest
 
 from connectors.private_vendors.hikvision.connector import HikvisionConnector
 from connectors.private_vendors.hikvision.simulator import HikvisionSimulator
-from connectors.private_vendors.simulation.testing import VENDORS, collect_numbered
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.errors import DeviceDataError
+from connectors.sdk.simulation.testing import collect_numbered
 from topics.models import CameraState
 
 PASSWORD = "hik-Pa55word"

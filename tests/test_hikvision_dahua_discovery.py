@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, connected
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.errors import AuthenticationError
+from connectors.sdk.simulation.testing import VendorKit, connected
 from topics.models import CameraState
 
 PASSWORD = "Rahasia-Kamera-42"

@@ -11,9 +11,10 @@ import pytest
 from sdk_helpers import TopicTail
 from structlog.testing import capture_logs
 
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.base import UnparsedEvent
-from connectors.sdk.onboard import onboard
+from connectors.sdk.onboard import ONBOARDING_TOPICS, OnboardOptions, onboard
+from connectors.sdk.simulation.testing import VendorKit, collect_numbered
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, make_dead_letter, read_table
@@ -25,15 +26,15 @@ PASSWORD = "Kafka-e2e-Pw-77"
 REF = "admin@env:TILIK_CAMERA_SECRET_TEST_E2E_PASS"
 #: two known codes and one no table knows, per vendor
 CODES = {
-    "hikvision": ["VMD", "linedetection", "faceSnap"],
-    "dahua": ["VideoMotion", "CrossLineDetection", "FaceDetection"],
+    "hikvision": ["VMD", "linedetection", "illaccess"],
+    "dahua": ["VideoMotion", "CrossLineDetection", "LoginFailure"],
 }
 
 
 @pytest.fixture(scope="module")
 def catalog(kafka_bootstrap: str) -> str:
     apply_catalog(
-        [CAMERA_REGISTRY, DEVICE_EVENTS, DEAD_LETTERS],
+        [*ONBOARDING_TOPICS, DEVICE_EVENTS],
         bootstrap=kafka_bootstrap,
         replication_factor=1,
     )
@@ -185,8 +186,7 @@ async def test_one_hostile_device_never_stops_a_batch_from_being_published(
                         kit.connector,
                         configs,
                         producer=producer,
-                        backoff_initial_s=0.05,
-                        deadline_s=10,
+                        options=OnboardOptions(backoff_initial_s=0.05, deadline_s=10),
                     )
             elapsed = time.monotonic() - started
         onboarded = {"normal", *ONBOARDED_ANYWAY[kit.name]}
@@ -198,15 +198,16 @@ async def test_one_hostile_device_never_stops_a_batch_from_being_published(
         assert set(summary.published) == good, summary.as_dict()
         assert all(len(cameras) == 2 for cameras in summary.published.values())
         assert set(summary.failed) == set(hostile)
-        assert all(summary.failed[address] for address in hostile)
+        assert all(summary.failed[address].reason for address in hostile)
         assert set(summary.dead_lettered) == {
             address for address, mode in hostile.items() if mode in INPUT_AT_FAULT
         }
-        assert "serial" in summary.failed[by_mode["long_serial"].address]
+        assert "serial" in summary.failed[by_mode["long_serial"].address].reason
         if "superscript_channel" in hostile.values():
-            assert "channel number" in summary.failed[by_mode["superscript_channel"].address]
-        assert "response head" in summary.failed[by_mode["huge_header"].address]
-        assert "no answer within 1s" in summary.failed[by_mode["silent"].address]
+            superscript = by_mode["superscript_channel"].address
+            assert "channel number" in summary.failed[superscript].reason
+        assert "response head" in summary.failed[by_mode["huge_header"].address].reason
+        assert "no answer within 1s" in summary.failed[by_mode["silent"].address].reason
         assert elapsed < 8  # three attempts of one second each for the silent device, not forever
 
         registry = await read_table(CAMERA_REGISTRY, bootstrap=catalog)

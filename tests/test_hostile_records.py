@@ -18,13 +18,12 @@ from hostile_records import produce_with_bad_header_name
 from sdk_helpers import eventually, running, unique_connector
 
 from connectors.sdk.example.connector import VENDOR
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.example.simulator import running_recorder
 from connectors.sdk.onboard import onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
-from hub.history import read_history
 from tilik.cli import cli
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS, TopicSpec, all_topics, dispatch_spec
-from topics.client import CatalogConsumer, CatalogProducer, Received, read_table
+from topics.client import CatalogConsumer, CatalogProducer, Received, read_records, read_table
 from topics.examples import example
 from topics.identity import device_id
 from topics.models import CameraRecord, CameraStatus, DeadLetter, Dispatch
@@ -63,7 +62,7 @@ async def dead_letters_of(bootstrap: str, topic: str) -> list[DeadLetter]:
     """The dead letters of ``topic`` on the dead-letter topic up to its current end."""
     return [
         r.value
-        for r in await read_history(DEAD_LETTERS, bootstrap)
+        for r in await read_records(DEAD_LETTERS, bootstrap=bootstrap, component="test.dlq")
         if isinstance(r.value, DeadLetter) and r.value.source_topic == topic
     ]
 
@@ -131,7 +130,7 @@ async def test_a_failing_handler_dead_letters_its_message_and_the_next_one_arriv
     assert CameraStatus.model_validate_json(letter.payload) == values[0]
 
 
-async def test_read_table_and_read_history_go_past_the_record(kafka_bootstrap: str) -> None:
+async def test_read_table_and_read_records_go_past_the_record(kafka_bootstrap: str) -> None:
     spec = private_spec(CameraRecord, compact=True)
     create(kafka_bootstrap, spec, DEAD_LETTERS)
     cameras = [example(CameraRecord, uuid.uuid4().hex) for _ in range(3)]
@@ -140,7 +139,9 @@ async def test_read_table_and_read_history_go_past_the_record(kafka_bootstrap: s
     table = await read_table(spec, bootstrap=kafka_bootstrap, component="test.table")
     assert table == {c.camera_id: c for c in cameras}
     assert len(await dead_letters_of(kafka_bootstrap, spec.name)) == 3
-    history = await read_history(spec, kafka_bootstrap)
+    history = await read_records(
+        spec, bootstrap=kafka_bootstrap, component="test.history", dead_letter_invalid=False
+    )
     assert [r.value for r in history if r.error is None] == cameras
     assert [r.offset for r in history if r.error == HEADER_REASON] == [1, 3, 5]
 
@@ -182,11 +183,10 @@ async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
 ) -> None:
     create(kafka_bootstrap, *all_topics())
     connector = unique_connector()
-    serial = "EXV-" + uuid.uuid4().hex[:10].upper()
-    device = device_id(vendor=VENDOR, serial=serial)
     options = RuntimeOptions(group_id=uuid.uuid4().hex, health_interval_s=60)
     service = WatchService(connector, bootstrap=kafka_bootstrap, options=options)
-    async with running_recorder(SimulatedRecorder(serial=serial, channels=1)) as (recorder, port):
+    async with running_recorder(channels=1) as recorder:
+        device = device_id(vendor=VENDOR, serial=recorder.serial)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_T_HOSTILE_PASS", recorder.password)
         async with running(service):
             assert await eventually(lambda: service.ready.is_set())
@@ -200,7 +200,10 @@ async def test_the_connector_runtime_goes_past_a_registry_record_it_cannot_read(
                 .encode(),
                 partitions=CAMERA_REGISTRY.partitions,
             )
-            config = {"address": f"127.0.0.1:{port}", "credential_ref": "admin@env:TILIK_CAMERA_SECRET_T_HOSTILE_PASS"}
+            config = {
+                "address": recorder.address,
+                "credential_ref": "admin@env:TILIK_CAMERA_SECRET_T_HOSTILE_PASS",
+            }
             async with CatalogProducer(kafka_bootstrap) as producer:
                 summary = await onboard(connector, [config], producer=producer)
             assert summary.ok, summary.as_dict()

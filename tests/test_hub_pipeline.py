@@ -288,6 +288,8 @@ async def test_webhook_survives_receiver_failures_and_every_dispatch_arrives_onc
     cameras = [new_camera() for _ in range(4)]
     acks = await watch(kafka_bootstrap, ack_spec("bpbd"))
     receiver.fail_with.extend([500, 500, "timeout", 503])
+    # This desk's system takes every alert on: its answer is the agency's acknowledgement.
+    receiver.state.acknowledge = True
     try:
         async with CatalogProducer(kafka_bootstrap) as producer:
             for camera in cameras:
@@ -312,7 +314,39 @@ async def test_webhook_survives_receiver_failures_and_every_dispatch_arrives_onc
             lambda v: alert_ids <= {a.alert_id for a in v if a.agency == "bpbd"}, 30
         )
     finally:
+        receiver.state.acknowledge = False
         await acks.stop()
+
+
+async def test_a_delivered_dispatch_is_recorded_and_does_not_stop_escalation(
+    worker: WorkerProcess, receiver: ReceiverThread, kafka_bootstrap: str
+) -> None:
+    """The receiver got it (a receipt), but nobody at bpbd took it on: polisi receives it too."""
+    camera = new_camera()
+    audit = await watch(kafka_bootstrap, AUDIT)
+    polisi = await watch(kafka_bootstrap, dispatch_spec("polisi"))
+    acks = await watch(kafka_bootstrap, ack_spec("bpbd"))
+    try:
+        async with CatalogProducer(kafka_bootstrap) as producer:
+            await producer.send(CAMERA_REGISTRY, camera)
+            await producer.send(
+                DEVICE_EVENTS,
+                device_event(camera.camera_id, EventKind.FLOOD_LEVEL, flood_level_cm=70),
+            )
+        escalated = await polisi.wait_for(dispatched(camera.camera_id, level=1), 30)
+        alert_id = next(
+            d for d in escalated if d.alert.camera_id == camera.camera_id
+        ).alert.alert_id
+        assert any(d.alert.alert_id == alert_id for d in receiver.state.accepted)
+        receipts = await audit.wait_for(
+            lambda v: any(a.action == "dispatch_delivered" and a.subject == alert_id for a in v), 30
+        )
+        receipt = next(a for a in receipts if a.subject == alert_id)
+        assert (receipt.actor, receipt.details["agency"]) == ("hub.delivery", "bpbd")
+        assert not [a for a in acks.values() if a.alert_id == alert_id]
+    finally:
+        for w in (audit, polisi, acks):
+            await w.stop()
 
 
 async def test_exhausted_webhook_goes_to_dead_letters_and_replay_delivers_it(
@@ -393,6 +427,45 @@ async def test_an_acknowledgement_naming_another_agency_is_dead_lettered(
         assert "must name agency 'polisi', not 'satpol-pp'" in letter.reason
     finally:
         await dlq.stop()
+
+
+async def test_an_acknowledgement_from_an_agency_the_alert_was_not_dispatched_to_is_refused(
+    worker: WorkerProcess, kafka_bootstrap: str, kafka_principals: Principals
+) -> None:
+    """dishub acknowledges as itself, on its own topic, an alert sent to polisi: refused, and the
+    alert escalates to satpol-pp as if nobody had acknowledged."""
+    camera = new_camera()
+    polisi = await watch(kafka_bootstrap, dispatch_spec("polisi"))
+    satpol = await watch(kafka_bootstrap, dispatch_spec("satpol-pp"))
+    dlq = await watch(kafka_bootstrap, DEAD_LETTERS)
+    try:
+        async with CatalogProducer(kafka_bootstrap) as producer:
+            await producer.send(CAMERA_REGISTRY, camera)
+            await producer.send(DEVICE_EVENTS, device_event(camera.camera_id, EventKind.TAMPER))
+        values = await polisi.wait_for(dispatched(camera.camera_id), 30)
+        alert_id = next(d for d in values if d.alert.camera_id == camera.camera_id).alert.alert_id
+        dishub = kafka_principals.issue(agency_role("dishub"))
+        async with CatalogProducer(kafka_bootstrap, settings=Principals.settings(dishub)) as agency:
+            meta = await agency.send(
+                ack_spec("dishub"),
+                AlertAck(alert_id=alert_id, agency="dishub", acked_at=datetime.now(UTC)),
+            )
+        letters = await dlq.wait_for(
+            lambda v: any(
+                d.source_topic == ack_spec("dishub").name and alert_id in d.payload for d in v
+            ),
+            30,
+        )
+        letter = next(d for d in letters if alert_id in d.payload)
+        assert (letter.kind, letter.source_offset) == ("invalid_message", meta.offset)
+        assert (
+            letter.reason
+            == f"acknowledgement by 'dishub' refused: alert {alert_id} was not dispatched to it"
+        )
+        await satpol.wait_for(dispatched(camera.camera_id, level=1), 30)
+    finally:
+        for w in (polisi, satpol, dlq):
+            await w.stop()
 
 
 async def test_invalid_event_is_dead_lettered_and_the_worker_keeps_going(
@@ -548,6 +621,56 @@ async def test_alerts_command_folds_lifecycles(worker: WorkerProcess, kafka_boot
     assert not [a for a in none if a["camera_id"] == camera.camera_id and a["rule_id"] == "t-crowd"]
     bad = subprocess.run([*run, "--since", "soon"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+async def test_the_alert_list_says_which_agency_has_an_alert_and_whether_it_acknowledged(
+    worker: WorkerProcess, kafka_bootstrap: str, kafka_principals: Principals
+) -> None:
+    camera = new_camera("Genuk")
+    polisi = await watch(kafka_bootstrap, dispatch_spec("polisi"))
+    try:
+        async with CatalogProducer(kafka_bootstrap) as producer:
+            await producer.send(CAMERA_REGISTRY, camera)
+            await producer.send(DEVICE_EVENTS, device_event(camera.camera_id, EventKind.TAMPER))
+        values = await polisi.wait_for(dispatched(camera.camera_id), 30)
+        alert_id = next(d for d in values if d.alert.camera_id == camera.camera_id).alert.alert_id
+    finally:
+        await polisi.stop()
+    polisi_config = kafka_principals.issue(agency_role("polisi"))
+    async with CatalogProducer(
+        kafka_bootstrap, settings=Principals.settings(polisi_config)
+    ) as agency:
+        await agency.send(
+            ack_spec("polisi"),
+            AlertAck(
+                alert_id=alert_id, agency="polisi", acked_at=datetime.now(UTC), acked_by="desk"
+            ),
+        )
+    import json
+
+    run = [TILIK, "alerts", "--kecamatan", "Genuk", "--bootstrap", kafka_bootstrap, "--since", "1h"]
+
+    def listed(*extra: str) -> str:
+        return subprocess.run(
+            [*run, *extra], capture_output=True, text=True, timeout=240, check=True
+        ).stdout
+
+    for _ in range(50):
+        mine = [
+            a
+            for a in json.loads(listed("--agency", "polisi", "--json"))
+            if a["alert_id"] == alert_id
+        ]
+        if mine and mine[0]["acknowledged"]:
+            break
+        await asyncio.sleep(0.2)
+    [row] = mine
+    assert row["camera_id"] == camera.camera_id
+    polisi_row = next(a for a in row["agencies"] if a["agency"] == "polisi")
+    assert (polisi_row["state"], polisi_row["acknowledged_by"]) == ("acknowledged", "desk")
+    assert alert_id not in listed("--agency", "dishub", "--json")
+    table = [line for line in listed().splitlines() if alert_id in line]
+    assert len(table) == 1 and camera.camera_id in table[0] and "polisi:acknowledged" in table[0]
 
 
 async def _coverage(worker: WorkerProcess) -> dict:  # type: ignore[type-arg]

@@ -12,25 +12,19 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from hub.cli import offline_settings
+from hub.config import HubConfig
 from hub.delivery.policy import RetryPolicy
 from hub.delivery.receiver import ReceiverState, make_receiver_app
 from hub.delivery.signing import SignatureRejected, signature, signed_headers, verify
 from hub.delivery.webhook import GaveUp, WebhookTarget, deliver
-from hub.dispatching.escalation import acknowledge, arm, escalate_due
+from hub.dispatching.escalation import NotDispatched, acknowledge, arm, escalate_due
 from hub.health.coverage import compute_coverage, merge_coverage
-from hub.health.state import (
-    CameraHealth,
-    offline_check_at,
-    offline_due,
-    on_registry,
-    on_silence_check,
-    on_status,
-)
-from hub.operator import fold_alerts, select_alerts
+from hub.health.state import CameraHealth, check_at, on_registry, on_silence_check, on_status
+from hub.operator import alert_views, fold_alerts, select_alerts
 from hub.routing import load_routes, make_dispatch
+from hub.rules import RuleEngine, RuleSet, load_rules
 from topics.examples import alert, camera_record, camera_status
-from topics.models import AlertStatus, CameraState, Severity, SiteType
+from topics.models import AlertCategory, AlertStatus, CameraState, Severity, SiteType
 
 SECRET = b"s3cret-for-tests"
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -66,7 +60,8 @@ async def test_receiver_accepts_signed_rejects_forged_and_drops_repeats() -> Non
         for _ in range(2):
             response = await client.post("/tilik", data=body, headers=headers)
             assert response.status == 200
-            assert await response.json() == {"ack": True}
+            # Receiving is not acknowledging: a person at the agency does that.
+            assert await response.json() == {"ack": False}
         forged = dict(
             headers,
             **{"X-Tilik-Signature": signature(b"guess", headers["X-Tilik-Timestamp"], body)},
@@ -77,6 +72,16 @@ async def test_receiver_accepts_signed_rejects_forged_and_drops_repeats() -> Non
         assert (await client.post("/tilik", data=body, headers=old)).status == 401
     assert [d.dispatch_id for d in state.accepted] == [dispatch.dispatch_id]
     assert state.repeats == 1 and state.rejected == 2
+
+
+async def test_the_sample_receiver_acknowledges_only_when_started_to() -> None:
+    state = ReceiverState(secret=SECRET, acknowledge=True)
+    dispatch = dispatch_for()
+    body = dispatch.model_dump_json().encode()
+    async with TestClient(TestServer(make_receiver_app(state))) as client:
+        headers = signed_headers(SECRET, int(time.time()), body, dispatch.idempotency_key)
+        response = await client.post("/tilik", data=body, headers=headers)
+        assert await response.json() == {"ack": True}
 
 
 async def test_delivery_retries_then_gives_up_without_leaking_the_secret() -> None:
@@ -118,73 +123,139 @@ def test_escalation_fires_after_the_deadline_unless_acknowledged() -> None:
     tamper = alert(3).model_copy(update={"category": "tamper"})
     first = make_dispatch(tamper, routing.route(tamper)[0], NOW)
     assert first.agency == "polisi" and first.ack_deadline == NOW + timedelta(seconds=3)
-    state = arm(None, first)
+    state = arm(None, [first])
     same, sent = escalate_due(state, routing, NOW + timedelta(seconds=2))
     assert sent == [] and same == state
     later, sent = escalate_due(state, routing, NOW + timedelta(seconds=4))
     assert [(d.agency, d.escalation_level) for d in sent] == [("satpol-pp", 1)]
     assert later.waiting == {}
-    acked = acknowledge(state, tamper.alert_id, "polisi")
+    assert later.dispatched_to == ["polisi", "satpol-pp"]
+    acked = acknowledge(state, "polisi")
     assert escalate_due(acked, routing, NOW + timedelta(seconds=60))[1] == []
-    assert arm(acked, first).waiting == {}
+    assert arm(acked, [first]).waiting == {}
+
+
+def test_only_an_agency_the_alert_was_dispatched_to_can_acknowledge_it() -> None:
+    routing = load_routes("tests/hub_fixtures/routes.yaml")
+    tamper = alert(3).model_copy(update={"category": "tamper"})
+    state = arm(None, [make_dispatch(tamper, routing.route(tamper)[0], NOW)])
+    for stranger in ("dishub", "no-such-agency"):
+        with pytest.raises(NotDispatched, match=f"'{stranger}' refused"):
+            acknowledge(state, stranger)
+    # Once escalated, the next agency of the chain may acknowledge as well.
+    escalated, _ = escalate_due(state, routing, NOW + timedelta(seconds=4))
+    assert acknowledge(escalated, "satpol-pp").acknowledged_by == "satpol-pp"
+
+
+OFFLINE_RULES = """
+version: 1
+rules:
+  - {id: cams-down, kind: offline, category: camera_offline, severity: critical,
+     title: Camera down, after_s: 60, scope: {site_types: [market]},
+     lifecycle: {cooldown_s: 600}}
+"""
+
+
+def engine_of(text: str) -> RuleEngine:
+    return RuleEngine(load_rules(text))
+
+
+def online_at(record, at: datetime):  # type: ignore[no-untyped-def]
+    return camera_status(1).model_copy(update={"camera_id": record.camera_id, "checked_at": at})
 
 
 def test_offline_is_due_only_after_the_silence_and_recovery_resolves_it() -> None:
+    engine = engine_of(OFFLINE_RULES)
     record = camera_record(1)
-    health = on_registry(None, record.camera_id, record, 4, NOW)
-    health, alerts = on_status(health, camera_status(1).model_copy(update={"checked_at": NOW}), 4)
+    health, _ = on_registry(None, record.camera_id, record, 4, NOW, engine)
+    health, alerts = on_status(health, online_at(record, NOW), 4, NOW, engine)
     assert alerts == []
-    assert not offline_due(health, NOW + timedelta(seconds=30), 60)
-    assert offline_due(health, NOW + timedelta(seconds=61), 60)
-    health, opened = on_silence_check(health, NOW + timedelta(seconds=61), 60, "camera-offline")
-    assert [a.status for a in opened] == [AlertStatus.OPENED]
-    assert on_silence_check(health, NOW + timedelta(seconds=90), 60, "camera-offline")[1] == []
-    back = camera_status(1).model_copy(update={"checked_at": NOW + timedelta(seconds=95)})
-    health, resolved = on_status(health, back, 4)
+    assert check_at(health, NOW, engine) == (NOW + timedelta(seconds=60)).timestamp()
+    assert on_silence_check(health, NOW + timedelta(seconds=30), engine)[1] == []
+    health, opened = on_silence_check(health, NOW + timedelta(seconds=61), engine)
+    assert [(a.status, a.rule_id, a.severity) for a in opened] == [
+        (AlertStatus.OPENED, "cams-down", Severity.CRITICAL)
+    ]
+    assert on_silence_check(health, NOW + timedelta(seconds=90), engine)[1] == []
+    later = NOW + timedelta(seconds=95)
+    health, resolved = on_status(health, online_at(record, later), 4, later, engine)
     assert [(a.status, a.alert_id, a.sequence) for a in resolved] == [
         (AlertStatus.RESOLVED, opened[0].alert_id, 1)
     ]
 
 
-def test_offline_silence_id_severity_and_scope_come_from_the_offline_rule(tmp_path) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        "version: 1\nrules:\n"
-        "  - {id: cams-down, kind: offline, category: camera_offline, severity: critical,\n"
-        "     title: Camera down, after_s: 120, scope: {site_types: [market]}}\n"
+def test_a_registered_camera_that_never_reports_goes_offline() -> None:
+    engine = engine_of(OFFLINE_RULES)
+    record = camera_record(1)
+    health, _ = on_registry(None, record.camera_id, record, 4, NOW, engine)
+    _, opened = on_silence_check(health, NOW + timedelta(seconds=61), engine)
+    assert [a.status for a in opened] == [AlertStatus.OPENED]
+
+
+def test_the_worker_honours_the_offline_rules_scope_schedule_and_cooldown() -> None:
+    """Health drives the offline rules through the engine, as the rule harness does."""
+    night = NOW.astimezone(engine_of(OFFLINE_RULES).zone).replace(hour=2, minute=0)
+    engine = engine_of(
+        OFFLINE_RULES
+        + "  - {id: night-only, kind: offline, category: camera_offline, title: Night,\n"
+        + "     after_s: 60, scope: {site_types: [main_road]},\n"
+        + '     schedule: {times: ["22:00-05:00"]}}\n'
     )
-    settings = offline_settings(rules, None)
-    assert {k: v for k, v in settings.items() if k != "offline_scope"} == {
-        "offline_after_s": 120,
-        "offline_rule_id": "cams-down",
-        "offline_severity": Severity.CRITICAL,
-    }
-    scope = settings["offline_scope"]
-    assert offline_settings(rules, 30)["offline_after_s"] == 30
-    assert offline_settings(None, None) == {}
+    market = camera_record(1)
+    road = camera_record(2).model_copy(update={"site_type": SiteType.MAIN_ROAD})
 
-    def silent(site_type: SiteType):
-        record = camera_record(site_type.value).model_copy(update={"site_type": site_type})
-        health = on_registry(None, record.camera_id, record, 0, NOW)
-        status = camera_status(1).model_copy(
-            update={"camera_id": record.camera_id, "checked_at": NOW}
-        )
-        return on_status(health, status, 0)[0]
+    def silent(record, since: datetime) -> CameraHealth:  # type: ignore[no-untyped-def]
+        health, _ = on_registry(None, record.camera_id, record, 0, since, engine)
+        return on_status(health, online_at(record, since), 0, since, engine)[0]
 
-    later = NOW + timedelta(seconds=121)
-    market, road = silent(SiteType.MARKET), silent(SiteType.MAIN_ROAD)
-    assert offline_due(market, later, 120, scope) and not offline_due(road, later, 120, scope)
-    assert offline_check_at(road, 120, scope) is None
-    _, opened = on_silence_check(market, later, 120, "cams-down", Severity.CRITICAL, scope)
-    assert [(a.rule_id, a.severity) for a in opened] == [("cams-down", Severity.CRITICAL)]
-    assert on_silence_check(road, later, 120, "cams-down", Severity.CRITICAL, scope)[1] == []
+    # Scope: the market camera has only cams-down; schedule: night-only opens at night only.
+    day = NOW.astimezone(night.tzinfo).replace(hour=12, minute=0)
+    assert on_silence_check(silent(road, day), day + timedelta(seconds=61), engine)[1] == []
+    _, at_night = on_silence_check(silent(road, night), night + timedelta(seconds=61), engine)
+    assert [a.rule_id for a in at_night] == ["night-only"]
+    # Cooldown: after a recovery, a new silence opens no alert for 600 s.
+    health, opened = on_silence_check(silent(market, NOW), NOW + timedelta(seconds=61), engine)
+    assert [a.rule_id for a in opened] == ["cams-down"]
+    back = NOW + timedelta(seconds=70)
+    health, _ = on_status(health, online_at(market, back), 0, back, engine)
+    assert on_silence_check(health, back + timedelta(seconds=200), engine)[1] == []
+    _, again = on_silence_check(health, back + timedelta(seconds=700), engine)
+    assert [a.status for a in again] == [AlertStatus.OPENED]
+
+
+def test_a_removed_offline_rule_or_a_revoked_camera_resolves_the_open_alert() -> None:
+    engine = engine_of(OFFLINE_RULES)
+    record = camera_record(1)
+    health, _ = on_registry(None, record.camera_id, record, 0, NOW, engine)
+    later = NOW + timedelta(seconds=61)
+    health, [opened] = on_silence_check(health, later, engine)
+    removed = RuleEngine(RuleSet())
+    after, [resolved] = on_silence_check(health, later, removed)
+    assert (resolved.alert_id, resolved.status) == (opened.alert_id, AlertStatus.RESOLVED)
+    assert resolved.summary == "resolved: the rule was removed" and after.offline == {}
+    assert check_at(health, later, removed) == later.timestamp()
+    revoked, [gone] = on_registry(health, record.camera_id, None, 0, later, engine)
+    assert gone.summary == "resolved: the camera was revoked" and revoked.offline == {}
+
+
+def test_offline_after_overrides_every_offline_rule(tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(OFFLINE_RULES)
+    base = {"bootstrap": "127.0.0.1:9", "rules_path": rules}
+    assert [r.after_s for r in HubConfig(**base).ruleset().rules] == [60]
+    config = HubConfig(**base, offline_after_s=3)
+    assert [r.after_s for r in config.ruleset().rules] == [3]
+    assert config.silence_s(config.ruleset()) == 3
+    assert HubConfig(bootstrap="127.0.0.1:9").silence_s(RuleSet()) == 300
 
 
 def test_coverage_counts_per_kecamatan_and_merges_across_workers() -> None:
     cameras = []
     for seed in range(4):
         record = camera_record(seed)
-        health = on_registry(None, record.camera_id, record, seed % 2, NOW)
+        health, _ = on_registry(
+            None, record.camera_id, record, seed % 2, NOW, RuleEngine(RuleSet())
+        )
         if seed < 3:
             health = health.model_copy(update={"state": CameraState.ONLINE, "last_seen": NOW})
         cameras.append(health)
@@ -204,7 +275,57 @@ def test_alert_states_fold_to_the_latest_per_alert() -> None:
     other = alert(6)
     latest = fold_alerts([opened, resolved, opened, other])
     assert latest[opened.alert_id].status == AlertStatus.RESOLVED
-    assert [a.alert_id for a in select_alerts(latest.values(), open_only=True)] == [other.alert_id]
+    views = alert_views([opened, resolved, opened, other])
+    assert [v.alert.alert_id for v in select_alerts(views.values(), open_only=True)] == [
+        other.alert_id
+    ]
+
+
+def test_the_alert_list_says_who_has_each_alert_and_how_far() -> None:
+    """Dispatched, delivered (a receipt), acknowledged (only by an agency that received it)."""
+    from hub.delivery.receipt import delivery_receipt
+    from topics.models import AlertAck
+
+    routing = load_routes("tests/hub_fixtures/routes.yaml")
+    tamper = alert(7).model_copy(update={"category": AlertCategory.TAMPER})
+    flood = alert(8).model_copy(update={"category": AlertCategory.FLOOD})
+    to_polisi, to_bpbd = (make_dispatch(a, routing.route(a)[0], NOW) for a in (tamper, flood))
+    escalated = make_dispatch(tamper, routing.escalation_for("security", 1), NOW)  # type: ignore[arg-type]
+
+    def ack(alert_id: str, agency: str) -> AlertAck:
+        return AlertAck(alert_id=alert_id, agency=agency, acked_at=NOW, acked_by="desk")
+
+    views = alert_views(
+        [tamper, flood],
+        [to_polisi, to_bpbd, escalated],
+        [delivery_receipt(to_bpbd, attempts=1, at=NOW)],
+        [
+            ("polisi", ack(tamper.alert_id, "polisi")),
+            ("dishub", ack(flood.alert_id, "dishub")),  # never dispatched to dishub
+            ("bpbd", ack(tamper.alert_id, "polisi")),  # bpbd cannot acknowledge as polisi
+        ],
+    )
+    handled = {
+        v.alert.category: {a: h.state.value for a, h in v.agencies.items()} for v in views.values()
+    }
+    assert handled == {
+        "tamper": {"polisi": "acknowledged", "satpol-pp": "dispatched"},
+        "flood": {"bpbd": "delivered"},
+    }
+    assert [v.alert.alert_id for v in select_alerts(views.values(), agency="satpol-pp")] == [
+        tamper.alert_id
+    ]
+    row = views[tamper.alert_id].as_json()
+    assert row["acknowledged"] is True and row["camera_id"] == tamper.camera_id
+    assert row["agencies"][0] == {
+        "agency": "polisi",
+        "escalation_level": 0,
+        "dispatched_at": NOW.isoformat().replace("+00:00", "Z"),
+        "delivered_at": None,
+        "acknowledged_at": NOW.isoformat().replace("+00:00", "Z"),
+        "acknowledged_by": "desk",
+        "state": "acknowledged",
+    }
 
 
 def test_worker_consumer_fetches_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:

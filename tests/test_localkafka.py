@@ -19,7 +19,8 @@ from core.localkafka import LocalKafka, LocalKafkaError
 from core.localkafka.config import BrokerSecrets, render_server_properties
 from core.localkafka.layout import DEFAULT_REAUTH_MS, ClusterLayout, any_free_ports, save_layout
 from core.localkafka.ready import brokers_seen_by_every_node, registered_brokers, wait_until_ready
-from core.localkafka.resolve import CACHE_ENV, KAFKA_VERSION, render_pom, runtime_cache_dir
+from core.localkafka.resolve import KAFKA_VERSION, render_pom, runtime_cache_dir
+from core.settings import Settings
 from tilik.cli import cli
 
 TEST_HEAP_MB = 384
@@ -110,9 +111,12 @@ def test_a_cluster_keeps_the_security_it_was_created_with(tmp_path: Path) -> Non
 
 def test_runtime_is_pinned_and_its_cache_is_overridable(tmp_path: Path) -> None:
     assert f"<artifactId>kafka_2.13</artifactId><version>{KAFKA_VERSION}</version>" in render_pom()
-    assert runtime_cache_dir({CACHE_ENV: str(tmp_path)}) == tmp_path
-    assert runtime_cache_dir({"HOME": "/h", "XDG_CACHE_HOME": "/c"}) == Path(
+    assert runtime_cache_dir(Settings.from_env({"TILIK_KAFKA_CACHE": str(tmp_path)})) == tmp_path
+    assert runtime_cache_dir(Settings.from_env({"HOME": "/h", "XDG_CACHE_HOME": "/c"})) == Path(
         f"/c/tilik/kafka/{KAFKA_VERSION}"
+    )
+    assert runtime_cache_dir(Settings.from_env({"HOME": "/h"})) == Path(
+        f"/h/.cache/tilik/kafka/{KAFKA_VERSION}"
     )
 
 

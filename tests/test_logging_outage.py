@@ -1,4 +1,5 @@
-"""A broker outage under a running connector process costs a bounded number of log lines.
+"""A broker outage under a running connector process costs a bounded number of log lines, and
+the connector's health rounds go on: statuses flow again once the broker is back.
 
 A broker of the test's own is stopped under a real ``tilik connectors run onvif`` watching
 simulated cameras. Without a limit the Kafka client alone logged about 3,500 lines a second
@@ -8,6 +9,7 @@ line per ``TILIK_LOG_REPEAT_INTERVAL_S`` (default 10 s), with the count of repea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -16,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,9 @@ from core.localkafka import LocalKafka
 from core.logconfig import REPEATS_FIELD
 from core.settings import Settings
 from topics.admin import apply_catalog
-from topics.catalog import all_topics
+from topics.catalog import CAMERA_STATUS, all_topics
+from topics.client import CatalogConsumer
+from topics.models import CameraStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -66,6 +71,30 @@ def broker(tmp_path: Path) -> Iterator[tuple[LocalKafka, str]]:
         yield kafka, kafka.start()
     finally:
         kafka.stop(timeout=10.0)
+
+
+async def _statuses_since(
+    bootstrap: str, settings: Settings, since: datetime, *, count: int, timeout_s: float
+) -> list[CameraStatus]:
+    """Camera statuses checked after ``since``, until ``count`` cameras have one or time is up."""
+    found: dict[str, CameraStatus] = {}
+    consumer = CatalogConsumer(
+        CAMERA_STATUS,
+        group_id=None,
+        component="test-outage",
+        bootstrap=bootstrap,
+        settings=settings,
+    )
+    deadline = time.monotonic() + timeout_s
+    async with consumer:
+        while len(found) < count and time.monotonic() < deadline:
+            received = await consumer.next(timeout_s=1.0)
+            if received is None:
+                continue
+            status = received.value_as(CameraStatus)
+            if status.checked_at >= since:
+                found[status.camera_id] = status
+    return list(found.values())
 
 
 def test_a_broker_outage_under_a_running_connector_logs_a_bounded_number_of_lines(
@@ -135,6 +164,13 @@ def test_a_broker_outage_under_a_running_connector_logs_a_bounded_number_of_line
         stopped = time.monotonic()
         _wait(lambda: time.monotonic() - stopped >= OUTAGE_S, OUTAGE_S + 5, "the outage window")
         during = _lines(log_path)[before:]
+
+        kafka.start()  # the same ports and data: the connector's bootstrap is still right
+        restarted = datetime.now(UTC)
+        statuses = asyncio.run(
+            _statuses_since(bootstrap, admin, restarted, count=CAMERAS, timeout_s=90)
+        )
+        assert len({status.camera_id for status in statuses}) == CAMERAS, statuses
     finally:
         for child in reversed(children):
             child.terminate()

@@ -7,7 +7,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.private_vendors.multipart import (
+from connectors.sdk.multipart import (
     DiscardedPart,
     MultipartStreamParser,
     Part,

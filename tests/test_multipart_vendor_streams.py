@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from connectors.private_vendors.simulation.faults import Faults
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit, collect_numbered
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.errors import AuthenticationError
+from connectors.sdk.simulation.faults import Faults
+from connectors.sdk.simulation.testing import VendorKit, collect_numbered
 from topics.models import DeadLetterKind
 
 PASSWORD = "s3cret-Stream-pw"

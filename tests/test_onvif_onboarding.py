@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
 from connectors.onvif.simulator import FaultPlan, OnvifFleet
 from connectors.sdk.netpolicy import ProbePolicy
+from connectors.sdk.onboard import ONBOARDING_TOPICS
 from topics import codec
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, DEAD_LETTERS
@@ -48,7 +49,7 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 async def producer(kafka_bootstrap: str) -> AsyncIterator[CatalogProducer]:
     await asyncio.to_thread(
         apply_catalog,
-        [CAMERA_REGISTRY, DEAD_LETTERS],
+        ONBOARDING_TOPICS,
         bootstrap=kafka_bootstrap,
         replication_factor=1,
     )

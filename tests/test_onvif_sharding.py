@@ -25,7 +25,7 @@ from connectors.onvif.simulator import OnvifFleet
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from topics.admin import apply_catalog
-from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS, all_topics
 from topics.client import CatalogProducer
 from topics.models import CameraState, CameraStatus, DeadLetter, DeadLetterKind, DeviceEvent
 
@@ -43,7 +43,7 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def catalog(kafka_bootstrap: str) -> str:
     apply_catalog(
-        [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS],
+        all_topics(),
         bootstrap=kafka_bootstrap,
         replication_factor=1,
     )

@@ -240,8 +240,9 @@ def test_serials_and_macs_are_unique_within_a_fleet_and_differ_between_seeds():
     assert {c.mac for c in other}.isdisjoint(c.mac for c in cameras)
 
 
-def test_simulator_password_comes_from_either_variable():
+def test_simulator_password_defaults_to_the_sim_password_setting():
     from connectors.onvif.simulator.cli import simulate_onvif
+    from connectors.sdk.simulator import default_sim_password
 
     [option] = [p for p in simulate_onvif.params if p.name == "password"]
-    assert option.envvar == ["TILIK_SIM_ONVIF_PASSWORD", "TILIK_SIM_PASSWORD"]
+    assert option.envvar is None and option.default is default_sim_password

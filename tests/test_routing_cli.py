@@ -26,7 +26,7 @@ def run(*args: str):
 def test_routes_check_default_file():
     result = run("routes", "check", ROUTES)
     assert result.exit_code == 0
-    assert result.output == "OK: 8 routes, 7 agencies\n"
+    assert result.output == "OK: 11 routes, 7 agencies\n"
 
 
 def test_routes_check_reports_file_and_line(tmp_path):

@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from hub.harness import RuleHarness
 from hub.health.state import on_registry, on_silence_check, on_status
 from hub.rules import RuleEngine, load_rules
-from hub.rules.testing import RuleHarness, camera
+from hub.rules.testing import camera
 from topics import codec
 from topics.catalog import ALERTS
 from topics.identity import event_id
@@ -165,7 +166,8 @@ def test_camera_health_judges_every_admitted_status_without_raising(
     reports: list[tuple[CameraState, datetime, float | None]], now: datetime
 ) -> None:
     harness = RuleHarness(ENGINE, [CAMERA])
-    health = on_registry(None, CAMERA.camera_id, CAMERA, 0, CAMERA.discovered_at)
+    health, alerts = on_registry(None, CAMERA.camera_id, CAMERA, 0, CAMERA.discovered_at, ENGINE)
+    assert_publishable(alerts)
     for state, checked_at, latency in reports:
         status = admitted(
             CameraStatus,
@@ -176,9 +178,9 @@ def test_camera_health_judges_every_admitted_status_without_raising(
                 "latency_ms": latency,
             },
         )
-        health, alerts = on_status(health, status, 0)
+        health, alerts = on_status(health, status, 0, now, ENGINE)
         assert_publishable(alerts)
         assert_publishable(harness.health(status, now))
-    health, alerts = on_silence_check(health, now, 300, "camera-offline")
+    health, alerts = on_silence_check(health, now, ENGINE)
     assert_publishable(alerts)
     assert_publishable(harness.tick(now))

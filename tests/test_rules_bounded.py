@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.harness import RuleHarness
 from hub.rules import RuleEngine, load_rules
 from hub.rules.state import MAX_EVENT_IDS
-from hub.rules.testing import RuleHarness, camera, event, status
+from hub.rules.testing import camera, event, status
 from topics.models import AlertStatus, CameraState, EventKind, ObjectClass
 
 T0 = datetime(2026, 11, 25, 21, 0, tzinfo=ZoneInfo("Asia/Jakarta"))

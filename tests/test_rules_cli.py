@@ -27,7 +27,7 @@ def run(*args: str):
 def test_rules_check_default_file():
     result = run("rules", "check", RULES)
     assert result.exit_code == 0
-    assert result.output == "OK: 14 rules\n"
+    assert result.output == "OK: 19 rules\n"
 
 
 def test_rules_check_reports_file_and_line(tmp_path):
@@ -47,7 +47,7 @@ def test_rules_show_lists_every_rule():
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].split()[:4] == ["ID", "KIND", "CATEGORY", "SEVERITY"]
-    assert len(lines) == 15
+    assert len(lines) == 20
     assert any(line.startswith("line-crossing-night") and "22:00-05:00" in line for line in lines)
 
 

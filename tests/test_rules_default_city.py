@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hub.harness import RuleHarness
 from hub.routing import load_default_routes, make_dispatch
 from hub.rules import RuleEngine, load_default_rules
-from hub.rules.testing import RuleHarness, camera, event, status
+from hub.rules.testing import camera, event, status
 from topics.models import AlertStatus, CameraState, EventKind, ObjectClass, SiteType
 
 JKT = ZoneInfo("Asia/Jakarta")
@@ -74,3 +75,31 @@ def test_a_day_in_semarang():
     before = len(h.alerts)
     h.feed(event(market, EventKind.LINE_CROSSING, at(12, 30) + timedelta(days=1)))
     assert len(h.alerts) == before
+
+
+def test_fire_alarm_inputs_left_objects_and_fights_reach_their_agencies():
+    market = camera("JOHAR-2", site_type=SiteType.MARKET, at=MONDAY)
+    pump = camera("POMPA-1", site_type=SiteType.INFRASTRUCTURE, at=MONDAY)
+    h = RuleHarness(RuleEngine(load_default_rules()), [market, pump])
+
+    h.feed(event(market, EventKind.FIRE, at(10), active=True, detail="smoke"))
+    h.feed(event(pump, EventKind.TEMPERATURE_ALARM, at(10, 5), active=True, temperature_c=92.3))
+    h.feed(event(pump, EventKind.ALARM_INPUT, at(10, 10), active=True, alarm_input="1"))
+    h.feed(event(market, EventKind.OBJECT_ABANDONED, at(10, 15), active=True))
+    h.feed(event(pump, EventKind.OBJECT_REMOVED, at(10, 20), active=True))
+    h.feed(event(market, EventKind.FIGHT, at(10, 25), active=True))
+
+    opened = {
+        (rule, agency)
+        for rule, state, agency in agencies_for(h.alerts)
+        if state == AlertStatus.OPENED.value
+    }
+    assert opened == {
+        ("fire-detected", "bpbd"),
+        ("alarm-input", "satpol-pp"),
+        ("abandoned-object-public-space", "polisi"),
+        ("object-removed-infrastructure", "polisi"),
+        ("fight", "polisi"),
+    }
+    # the fire rule took both the smoke and the heat alarm (two cameras, two alerts)
+    assert sum(alert.rule_id == "fire-detected" for alert in h.alerts) == 2

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.harness import RuleHarness
 from hub.rules import RuleEngine, load_rules
-from hub.rules.testing import RuleHarness, camera, event, status
+from hub.rules.testing import camera, event, status
 from topics.models import AlertCategory, AlertStatus, CameraState, EventKind, ObjectClass, SiteType
 
 JKT = ZoneInfo("Asia/Jakarta")

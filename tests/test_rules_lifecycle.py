@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.harness import RuleHarness
 from hub.rules import RuleEngine, RuleState, load_rules
-from hub.rules.testing import RuleHarness, camera, event
+from hub.rules.testing import camera, event
 from topics.identity import alert_id
 from topics.models import AlertStatus, EventKind, SiteType
 

@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.harness import RuleHarness
 from hub.rules import RuleEngine, load_rules
 from hub.rules.schedule import Schedule
-from hub.rules.testing import RuleHarness, camera, event
+from hub.rules.testing import camera, event
 from topics.models import EventKind, OwnerKind, SiteType
 
 JKT = ZoneInfo("Asia/Jakarta")

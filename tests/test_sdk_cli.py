@@ -19,7 +19,7 @@ import yaml
 from sdk_helpers import TopicTail
 
 from connectors.sdk.example.connector import VENDOR
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.example.simulator import running_recorder
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, all_topics
 from topics.client import CatalogProducer
@@ -58,9 +58,9 @@ async def test_onboard_from_yaml_then_run_watches_and_stops_cleanly(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     apply_catalog(all_topics(), bootstrap=kafka_bootstrap, replication_factor=1)
-    serial = "EXV-" + uuid.uuid4().hex[:10].upper()
-    cams = [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(2)]
-    async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
+    async with running_recorder(channels=2) as recorder:
+        port = recorder.port
+        cams = [camera_id(vendor=VENDOR, serial=recorder.serial, channel=n) for n in (1, 2)]
         env = {
             **os.environ,
             "TILIK_BOOTSTRAP": kafka_bootstrap,

@@ -1,28 +1,46 @@
-"""Runtime building blocks: Prometheus endpoint, backoff with jitter, waits that end on close."""
+"""Runtime building blocks: Prometheus endpoint, waits that end on close."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 
 import aiohttp
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import ConnectorMetrics
 from connectors.sdk.lifecycle import Closed, until_closed
-from connectors.sdk.metrics import render_prometheus, serve_metrics
+from connectors.sdk.metrics import connector_registry, serve_metrics
 
 
-def test_prometheus_text_has_counters_gauges_and_error_labels() -> None:
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, parsed by prometheus-client's own parser."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_are_counters_gauges_and_errors_by_type_with_the_connector_label() -> None:
     metrics = ConnectorMetrics(devices=3, cameras=7, events=42)
     metrics.count_error(TimeoutError())
     metrics.count_error(TimeoutError())
-    text = render_prometheus("onvif", metrics)
-    assert "# TYPE tilik_connector_devices gauge" in text
-    assert 'tilik_connector_cameras{connector="onvif"} 7' in text
-    assert 'tilik_connector_events_total{connector="onvif"} 42' in text
-    assert 'tilik_connector_errors_total{connector="onvif",error_type="TimeoutError"} 2' in text
+    text = generate_latest(connector_registry("onvif", metrics)).decode()
+    families = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert families["tilik_connector_devices"] == "gauge"
+    assert families["tilik_connector_events"] == "counter"
+    assert families["tilik_connector_errors"] == "counter"
+    values = samples(text)
+    label = (("connector", "onvif"),)
+    assert values[("tilik_connector_cameras", label)] == 7
+    assert values[("tilik_connector_events_total", label)] == 42
+    assert values[("tilik_connector_retries_total", label)] == 0
+    errors = (("connector", "onvif"), ("error_type", "TimeoutError"))
+    assert values[("tilik_connector_errors_total", errors)] == 2
+    # The process's own resource use comes with them.
+    assert values[("process_resident_memory_bytes", ())] > 0
 
 
 async def test_metrics_and_healthz_are_served() -> None:
@@ -39,18 +57,9 @@ async def test_metrics_and_healthz_are_served() -> None:
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 200
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
             body = await response.text()
-    assert 'tilik_connector_events_total{connector="example"} 5' in body
-
-
-def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
-    backoff = Backoff(initial_s=1, max_s=30, _random=random.Random(7))
-    delays = [backoff.next_delay() for _ in range(12)]
-    assert all(0.5 <= d <= 30 for d in delays)
-    assert max(delays[6:]) > 8  # grows
-    assert len({round(d, 6) for d in delays[6:]}) > 1  # jittered, not lock-step
-    backoff.reset()
-    assert backoff.next_delay() <= 1
+    assert samples(body)[("tilik_connector_events_total", (("connector", "example"),))] == 5
 
 
 async def test_until_closed_cancels_the_wait_when_closed() -> None:

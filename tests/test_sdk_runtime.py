@@ -3,6 +3,7 @@ revocation, unknown events, and two processes sharing the registry partitions.""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -14,9 +15,10 @@ from structlog.testing import capture_logs
 
 from connectors.sdk.base import Connector
 from connectors.sdk.example.connector import VENDOR
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
-from connectors.sdk.onboard import onboard
+from connectors.sdk.example.simulator import running_recorder
+from connectors.sdk.onboard import OnboardOptions, onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
+from connectors.sdk.simulation.device import MALFORMED_BODY
 from topics.admin import apply_catalog
 from topics.catalog import (
     AUDIT,
@@ -32,7 +34,6 @@ from topics.identity import camera_id, device_id
 from topics.models import (
     AuditRecord,
     CameraRecord,
-    CameraState,
     CameraStatus,
     DeadLetter,
     DeadLetterKind,
@@ -60,12 +61,8 @@ async def tails(catalog: str) -> AsyncIterator[dict[str, TopicTail]]:
         await tail.stop()
 
 
-def _serial() -> str:
-    return "EXV-" + uuid.uuid4().hex[:10].upper()
-
-
 def _cams(serial: str, channels: int) -> list[str]:
-    return [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(channels)]
+    return [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(1, channels + 1)]
 
 
 def _config(port: int, env: str) -> dict[str, object]:
@@ -73,25 +70,35 @@ def _config(port: int, env: str) -> dict[str, object]:
         "address": f"127.0.0.1:{port}",
         "credential_ref": f"admin@env:{env}",
         "timeout_s": 3,
-        "poll_wait_s": 0.5,
+        "reconnect_initial_s": 0.1,
     }
 
 
-async def test_onboard_publishes_cameras_and_reports_each_failure(
+def _malformed(letter: DeadLetter) -> bool:
+    """Whether the dead letter carries the simulator's malformed answer."""
+    payload = (
+        base64.b64decode(letter.payload)
+        if letter.payload_encoding == "base64"
+        else letter.payload.encode()
+    )
+    return payload.startswith(MALFORMED_BODY[:16])
+
+
+async def test_onboard_publishes_cameras_and_reports_each_failure_once(
     catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector = unique_connector()
-    good_serial, locked_serial, broken_serial = _serial(), _serial(), _serial()
     async with (
-        running_recorder(SimulatedRecorder(serial=good_serial, channels=3)) as (good, good_port),
-        running_recorder(SimulatedRecorder(serial=locked_serial)) as (_, locked_port),
-        running_recorder(SimulatedRecorder(serial=broken_serial)) as (broken, broken_port),
+        running_recorder(channels=3) as good,
+        running_recorder() as locked,
+        running_recorder() as broken,
     ):
-        await broken.set_mode("malformed")
+        good_serial = good.serial
+        good_port, locked_port, broken_port = good.port, locked.port, broken.port
+        broken.set_corruption("malformed")
         monkeypatch.setenv("TILIK_CAMERA_SECRET_GOOD_PASS", good.password)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_WRONG_PASS", "wrong-" + uuid.uuid4().hex)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_BROKEN_PASS", broken.password)
-        locked_cams = _cams(locked_serial, 2)
         configs = [
             _config(good_port, "TILIK_CAMERA_SECRET_GOOD_PASS"),
             _config(locked_port, "TILIK_CAMERA_SECRET_WRONG_PASS"),
@@ -107,36 +114,31 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
                     connector,
                     configs,
                     producer=producer,
-                    attempts=2,
-                    backoff_initial_s=0.05,
-                    known_cameras={f"127.0.0.1:{locked_port}": locked_cams},
-                    actor="operator-ani",
+                    options=OnboardOptions(
+                        attempts=2, backoff_initial_s=0.05, actor="operator-ani"
+                    ),
                 )
 
     assert summary.published == {f"127.0.0.1:{good_port}": _cams(good_serial, 3)}
-    assert summary.unauthorized == [f"127.0.0.1:{locked_port}"]
     assert summary.dead_lettered == [f"127.0.0.1:{broken_port}"]
-    # Every device that was not onboarded has its reason, whatever went wrong.
+    # Every device that was not onboarded is listed once, with its reason and what went wrong.
     assert set(summary.failed) == {
         "127.0.0.1:1",
         "127.0.0.1:2",
         f"127.0.0.1:{locked_port}",
         f"127.0.0.1:{broken_port}",
     }
-    assert "credentials" in summary.failed[f"127.0.0.1:{locked_port}"]
-    assert "after 2 attempts" in summary.failed["127.0.0.1:1"]
-    assert "password" in summary.failed["127.0.0.1:2"]
+    locked = summary.failed[f"127.0.0.1:{locked_port}"]
+    assert locked.error_type == "AuthenticationError" and "credentials" in locked.reason
+    assert "after 2 attempts" in summary.failed["127.0.0.1:1"].reason
+    assert "password" in summary.failed["127.0.0.1:2"].reason
+    assert set(summary.as_dict()) >= {"published", "failed"}
+    assert "unauthorized" not in summary.as_dict()
 
     records = await tails[CAMERA_REGISTRY.name].wait_for(
         lambda _k, v: isinstance(v, CameraRecord) and v.serial == good_serial, count=3
     )
     assert sorted(k for k, _ in records) == sorted(_cams(good_serial, 3))
-    statuses = await tails[CAMERA_STATUS.name].wait_for(
-        lambda _k, v: isinstance(v, CameraStatus) and v.camera_id in locked_cams, count=2
-    )
-    assert {v.state for _, v in statuses if isinstance(v, CameraStatus)} == {
-        CameraState.UNAUTHORIZED
-    }
     letters = await tails[DEAD_LETTERS.name].wait_for(
         lambda _k, v: isinstance(v, DeadLetter) and v.component == f"connector.{connector.name}"
     )
@@ -144,17 +146,22 @@ async def test_onboard_publishes_cameras_and_reports_each_failure(
     assert isinstance(letter, DeadLetter)
     assert letter.kind == DeadLetterKind.DEVICE_INPUT
     assert letter.source_device == f"127.0.0.1:{broken_port}"
-    assert "<not json" in letter.payload
+    assert _malformed(letter)
 
+    # One audit record per camera registered: who, which camera, which device.
     good_device = device_id(vendor=VENDOR, serial=good_serial)
     audits = await tails[AUDIT.name].wait_for(
-        lambda _k, v: isinstance(v, AuditRecord) and v.subject == good_device
+        lambda _k, v: isinstance(v, AuditRecord) and v.details.get("device_id") == good_device,
+        count=3,
     )
-    audit = audits[0][1]
-    assert isinstance(audit, AuditRecord)
-    assert (audit.actor, audit.action) == ("operator-ani", "camera_onboard")
-    assert audit.details["cameras"] == ",".join(_cams(good_serial, 3))
-    assert len(audits) == 1  # one audit record per onboarded device
+    assert {v.subject for _, v in audits if isinstance(v, AuditRecord)} == set(
+        _cams(good_serial, 3)
+    )
+    for _, audit in audits:
+        assert isinstance(audit, AuditRecord)
+        assert (audit.actor, audit.action) == ("operator-ani", "camera_registered")
+        assert audit.details["address"] == f"127.0.0.1:{good_port}"
+    assert summary.audited == 3
 
     published = [str(v) for tail in tails.values() for _, v in tail.values]
     for secret in (good.password, broken.password):
@@ -179,17 +186,18 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
     catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector = unique_connector()
-    serial = _serial()
-    cam0, cam1 = _cams(serial, 2)
-    device = device_id(vendor=VENDOR, serial=serial)
-    async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
+    async with running_recorder(channels=2) as recorder:
+        cam0, cam1 = _cams(recorder.serial, 2)
+        device = device_id(vendor=VENDOR, serial=recorder.serial)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_WATCH_PASS", recorder.password)
-        await _onboard(catalog, connector, [_config(port, "TILIK_CAMERA_SECRET_WATCH_PASS")])
+        await _onboard(
+            catalog, connector, [_config(recorder.port, "TILIK_CAMERA_SECRET_WATCH_PASS")]
+        )
         service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
         async with running(service):
             assert await eventually(lambda: service.watched_devices.get(device) == {cam0, cam1})
 
-            recorder.offline_channels = {1}
+            recorder.offline_channels = {2}
             statuses = tails[CAMERA_STATUS.name]
             online = await statuses.wait_for(
                 lambda _k, v: (
@@ -203,8 +211,8 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
             )
             assert online and offline
 
-            await recorder.emit("motion", channel=0)
-            await recorder.emit("smoke", channel=0)
+            await recorder.emit("motion", channel=1)
+            await recorder.emit("smoke", channel=1)
             events = await tails[DEVICE_EVENTS.name].wait_for(
                 lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == cam0
             )
@@ -222,8 +230,8 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
             async with CatalogProducer(catalog) as producer:
                 await producer.send(CAMERA_REGISTRY, None, key=cam1)
                 assert await eventually(lambda: service.watched_devices.get(device) == {cam0})
-                await recorder.emit("tamper", channel=1)
-                await recorder.emit("line", channel=0)
+                await recorder.emit("tamper", channel=2)
+                await recorder.emit("line", channel=1)
                 await tails[DEVICE_EVENTS.name].wait_for(
                     lambda _k, v: (
                         isinstance(v, DeviceEvent)
@@ -259,16 +267,15 @@ async def test_two_processes_split_devices_and_take_over_on_leave(
             lifecycle.append(("closed", self))
 
     connector = Recording
-    serials = [_serial() for _ in range(6)]
+    serials = []
     group = uuid.uuid4().hex
     async with contextlib.AsyncExitStack() as stack:
         configs = []
-        for n, serial in enumerate(serials):
-            recorder, port = await stack.enter_async_context(
-                running_recorder(SimulatedRecorder(serial=serial, channels=2))
-            )
+        for n in range(6):
+            recorder = await stack.enter_async_context(running_recorder(channels=2))
+            serials.append(recorder.serial)
             monkeypatch.setenv(f"TILIK_CAMERA_SECRET_SPLIT_{n}", recorder.password)
-            configs.append(_config(port, f"TILIK_CAMERA_SECRET_SPLIT_{n}"))
+            configs.append(_config(recorder.port, f"TILIK_CAMERA_SECRET_SPLIT_{n}"))
         await _onboard(catalog, connector, configs)
         every_camera = {cam for serial in serials for cam in _cams(serial, 2)}
 
@@ -313,17 +320,18 @@ async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
     catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connector = unique_connector()
-    serial = _serial()
-    cam0, cam1 = _cams(serial, 2)
-    device = device_id(vendor=VENDOR, serial=serial)
-    async with running_recorder(SimulatedRecorder(serial=serial, channels=2)) as (recorder, port):
+    async with running_recorder(channels=2) as recorder:
+        cam0, cam1 = _cams(recorder.serial, 2)
+        device = device_id(vendor=VENDOR, serial=recorder.serial)
         monkeypatch.setenv("TILIK_CAMERA_SECRET_FAULT_PASS", recorder.password)
-        await _onboard(catalog, connector, [_config(port, "TILIK_CAMERA_SECRET_FAULT_PASS")])
+        await _onboard(
+            catalog, connector, [_config(recorder.port, "TILIK_CAMERA_SECRET_FAULT_PASS")]
+        )
         service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
         async with running(service):
             assert await eventually(lambda: service.watched_devices.get(device) == {cam0, cam1})
 
-            await recorder.set_mode("malformed")
+            recorder.set_corruption("malformed")
             letters = await tails[DEAD_LETTERS.name].wait_for(
                 lambda _k, v: (
                     isinstance(v, DeadLetter)
@@ -332,7 +340,7 @@ async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
                 )
             )
             letter = letters[0][1]
-            assert isinstance(letter, DeadLetter) and "<not json" in letter.payload
+            assert isinstance(letter, DeadLetter) and _malformed(letter)
             assert await tails[CAMERA_STATUS.name].wait_for(
                 lambda _k, v: (
                     isinstance(v, CameraStatus) and v.camera_id == cam0 and v.state == "degraded"
@@ -342,7 +350,7 @@ async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
             # The device rotates its password: the cameras are reported unauthorized.
             real_password = recorder.password
             recorder.users[recorder.username] = "rotated-" + uuid.uuid4().hex
-            await recorder.set_mode("normal")
+            recorder.set_corruption("normal")
             assert await tails[CAMERA_STATUS.name].wait_for(
                 lambda _k, v: (
                     isinstance(v, CameraStatus)
@@ -361,7 +369,7 @@ async def test_watch_keeps_bad_input_reports_refused_credentials_and_recovers(
                     and v.checked_at.timestamp() > letter.failed_at.timestamp()
                 )
             )
-            await recorder.emit("motion", channel=1)
+            await recorder.emit("motion", channel=2)
             assert await tails[DEVICE_EVENTS.name].wait_for(
                 lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == cam1
             )
@@ -385,15 +393,15 @@ async def test_addresses_outside_the_network_policy_are_refused_before_any_conne
     async with CatalogProducer(catalog) as producer:
         summary = await onboard(connector, configs, producer=producer)
     assert not summary.published
-    assert "not in the allowed networks" in summary.failed["203.0.113.7:80"]
-    assert "not host names" in summary.failed["nvr.example.com:80"]
+    assert "not in the allowed networks" in summary.failed["203.0.113.7:80"].reason
+    assert "not host names" in summary.failed["nvr.example.com:80"].reason
     assert "169.254.169.254:80" in summary.failed
 
     # A registry record is input too: the runtime refuses to watch an address outside the policy.
-    serial = _serial()
+    serial = "EXV-" + uuid.uuid4().hex[:10].upper()
     record = camera_record(serial).model_copy(
         update={
-            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=0),
+            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=1),
             "connector": connector.name,
             "device_id": device_id(vendor=VENDOR, serial=serial),
             "address": "203.0.113.7:80",

@@ -21,17 +21,17 @@ from connectors.onvif.cli import discover_onvif
 from connectors.onvif.inventory import parse_inventory
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.example.connector import VENDOR, ExampleConfig
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
-from connectors.sdk.onboard import onboard
+from connectors.sdk.example.simulator import running_recorder
+from connectors.sdk.onboard import OnboardOptions, onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
 from connectors.sdk.secrets import (
     CameraSecrets,
     Credentials,
     RefusedReference,
     camera_secret_env,
-    resolve_secret,
 )
 from connectors.sdk.simulator import run_loopback_site
+from core.secrets import SecretReferenceError, resolve_secret
 from core.settings import DEFAULT_CAMERA_SECRETS_ENV_PREFIX, Settings, get_settings
 from hub.routing.loader import RoutesError, load_routes
 from topics.admin import apply_catalog
@@ -202,12 +202,14 @@ def test_a_secrets_file_that_is_not_a_small_regular_file_is_not_read(camera_name
 @pytest.mark.parametrize("given", NOT_REFERENCES)
 def test_resolving_a_non_reference_names_no_value(given: str):
     with capture_logs() as logs:
-        for resolve in (Credentials.from_ref, resolve_secret):
-            with pytest.raises(ConfigurationError) as caught:
-                resolve(given)
-            assert "not a" in str(caught.value) and "reference" in str(caught.value)
-            assert PLANTED not in str(caught.value)
-            assert isinstance(caught.value, RefusedReference) and caught.value.scheme == "none"
+        with pytest.raises(RefusedReference) as camera:
+            Credentials.from_ref(given)
+        with pytest.raises(SecretReferenceError) as operator:
+            resolve_secret(given)
+    assert camera.value.scheme == "none" and operator.value.not_a_reference
+    for caught in (camera.value, operator.value):
+        assert "not a" in str(caught) and "reference" in str(caught)
+        assert PLANTED not in str(caught)
     assert PLANTED not in repr(logs)
 
 
@@ -305,7 +307,7 @@ def _forged(connector: str, address: str, credential_ref: str, serial: str = "")
     serial = serial or _serial()
     return camera_record(serial).model_copy(
         update={
-            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=0),
+            "camera_id": camera_id(vendor=VENDOR, serial=serial, channel=1),
             "connector": connector,
             "device_id": device_id(vendor=VENDOR, serial=serial),
             "address": address,
@@ -335,11 +337,8 @@ async def test_forged_registry_references_are_refused_before_any_connection_and_
     audit = await TopicTail(catalog, AUDIT).start()
     statuses = await TopicTail(catalog, CAMERA_STATUS).start()
     try:
-        serial = _serial()
-        async with running_recorder(SimulatedRecorder(serial=serial, channels=1)) as (
-            recorder,
-            port,
-        ):
+        async with running_recorder(channels=1) as recorder:
+            serial, port = recorder.serial, recorder.port
             # A record inside the namespace, on the same registry, is watched as usual.
             monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_GOOD", recorder.password)
             good = _forged(
@@ -408,7 +407,7 @@ async def test_onboarding_refuses_and_audits_a_reference_outside_the_namespace(
                     connector,
                     [{"address": address, "credential_ref": f"admin@env:{WEBHOOK_ENV}"}],
                     producer=producer,
-                    actor="operator-ani",
+                    options=OnboardOptions(actor="operator-ani"),
                 )
         refusals = await audit.wait_for(
             lambda _k, v: (
@@ -418,7 +417,7 @@ async def test_onboarding_refuses_and_audits_a_reference_outside_the_namespace(
     finally:
         await audit.stop()
     assert attacker.requests == []  # the device never got to challenge anyone
-    assert "outside the camera secrets namespace" in summary.failed[address]
+    assert "outside the camera secrets namespace" in summary.failed[address].reason
     [(_, entry)] = refusals
     assert isinstance(entry, AuditRecord)
     assert (entry.action, entry.actor, entry.subject) == (

@@ -9,10 +9,11 @@ import pytest
 from sdk_helpers import TopicTail, eventually, running
 from structlog.testing import capture_logs
 
-from connectors.private_vendors.simulation.testing import VENDORS, VendorKit
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.runtime import RuntimeOptions, WatchService, onboard
+from connectors.sdk.simulation.testing import VendorKit
 from topics.admin import apply_catalog
-from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
+from topics.catalog import CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS, all_topics
 from topics.client import CatalogProducer
 from topics.identity import device_id as make_device_id
 from topics.models import CameraState, CameraStatus, DeadLetter, DeadLetterKind, DeviceEvent
@@ -24,9 +25,7 @@ CHANNELS = 4
 
 @pytest.fixture(scope="module")
 def catalog(kafka_bootstrap: str) -> str:
-    apply_catalog(
-        [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS], bootstrap=kafka_bootstrap
-    )
+    apply_catalog(all_topics(), bootstrap=kafka_bootstrap)
     return kafka_bootstrap
 
 

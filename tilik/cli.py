@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "hub.cli:alerts",
     "dlq": "hub.cli:dlq",
     "demo": "tilik.demo:demo",
+    "docs": "tilik.docs:docs",
 }
 
 

@@ -193,8 +193,10 @@ async def watch_dispatches(
     counts: Counter[str],
     analytics: AnalyticsEngine | None,
     analytics_every: float,
+    until: int | None = None,
 ) -> None:
-    """Print dispatches as they arrive; meanwhile feed the analytics engine's readings."""
+    """Print dispatches as they arrive (for ``duration`` seconds, or until ``until`` arrived);
+    meanwhile feed the analytics engine's readings."""
     from topics.catalog import dispatch_spec
     from topics.client import CatalogConsumer, CatalogProducer
     from topics.models import Agency
@@ -216,7 +218,7 @@ async def watch_dispatches(
         try:
             deadline = time.monotonic() + duration
             next_reading = time.monotonic()
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and (until is None or counts.total() < until):
                 if analytics is not None and time.monotonic() >= next_reading:
                     await producer.send_batch(DEVICE_EVENTS, analytics.readings())
                     next_reading = time.monotonic() + analytics_every
@@ -266,9 +268,13 @@ def local_broker(
             kafka.stop()
 
 
-def service_principals(address: str, operator: Settings, out: Path) -> dict[str, dict[str, str]]:
-    """The catalog, the hub's and the connectors' principals (made once, kept in the demo dir)
-    and the declared ACLs: each process's environment to run as its own principal."""
+def service_principals(
+    address: str, operator: Settings, out: Path, *, own_broker: bool
+) -> dict[str, dict[str, str]]:
+    """The catalog, the hub's and the connectors' principals (made once, their client configs
+    kept in ``out``) and the declared ACLs: each process's environment to run as its own
+    principal. On a broker the demo did not start, a principal that exists without its config in
+    ``out`` is refused rather than rotated: rotating would cut off the services using it."""
     from topics.access.manage import AccessAdmin, Issuer
     from topics.access.roles import connector_role, hub_role
     from topics.admin import apply_catalog
@@ -278,7 +284,9 @@ def service_principals(address: str, operator: Settings, out: Path) -> dict[str,
         apply_catalog(all_topics(), bootstrap=address, settings=operator)
         return {"hub": {}, "connector": {}}
     access = AccessAdmin(address, settings=operator, issuer=Issuer(address, None), actor="demo")
-    hub, connector = asyncio.run(access.provision(out, [hub_role(), connector_role()]))
+    hub, connector = asyncio.run(
+        access.provision(out, [hub_role(), connector_role()], rotate=own_broker)
+    )
     return {
         "hub": {"TILIK_CLIENT_CONFIG": str(hub)},
         "connector": {"TILIK_CLIENT_CONFIG": str(connector)},
@@ -299,6 +307,21 @@ def service_principals(address: str, operator: Settings, out: Path) -> dict[str,
     help="Where the broker and demo logs live (default: TILIK_STATE_DIR).",
 )
 @click.option("--keep-broker", is_flag=True, help="Leave a broker the demo started running.")
+@click.option(
+    "--until-dispatches",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop watching once this many dispatches arrived (within --duration).",
+)
+@click.option(
+    "--principals",
+    "principals_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the hub's and connectors' client configs are kept "
+    "(<dir>/hub/client.properties, <dir>/connector/client.properties; made when absent). "
+    "Default: <state-dir>/demo/principals.",
+)
 @click.option("--seed", default=7, show_default=True)
 def demo(
     cameras: int,
@@ -307,6 +330,8 @@ def demo(
     bootstrap: str | None,
     state_dir: Path | None,
     keep_broker: bool,
+    until_dispatches: int | None,
+    principals_dir: Path | None,
     seed: int,
 ) -> None:
     """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies."""
@@ -315,7 +340,7 @@ def demo(
     log_dir = state / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     with local_broker(
-        bootstrap or os.environ.get("TILIK_BOOTSTRAP"), state, stage, keep=keep_broker
+        bootstrap or get_settings().configured_bootstrap(), state, stage, keep=keep_broker
     ) as (
         address,
         operator,
@@ -329,10 +354,12 @@ def demo(
         }
         if operator.client_config is not None:
             env["TILIK_CLIENT_CONFIG"] = str(operator.client_config)
-        env["TILIK_SIM_ONVIF_PASSWORD"] = env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
+        env["TILIK_SIM_PASSWORD"] = env[PASSWORD_ENV]
         click.echo(f"broker: {address}")
         stage("applying the topic catalog and the access declaration")
-        principals = service_principals(address, operator, log_dir / "principals")
+        principals = service_principals(
+            address, operator, principals_dir or log_dir / "principals", own_broker=started
+        )
         processes = Processes(env, log_dir)
         counts: Counter[str] = Counter()
         try:
@@ -447,7 +474,13 @@ def demo(
             analytics = AnalyticsEngine(records, seed=seed)
             asyncio.run(
                 watch_dispatches(
-                    address, operator, duration, counts, analytics, analytics_every=10.0
+                    address,
+                    operator,
+                    duration,
+                    counts,
+                    analytics,
+                    analytics_every=10.0,
+                    until=until_dispatches,
                 )
             )
         finally:
@@ -458,3 +491,7 @@ def demo(
         click.echo(f"logs: {log_dir}")
         if started and keep_broker:
             click.echo(f"the broker keeps running at {address}; stop it with `tilik kafka stop`")
+    if not counts:
+        raise click.ClickException(
+            f"no dispatch reached any agency within {duration:g}s; see the logs in {log_dir}"
+        )

@@ -19,11 +19,13 @@ from topics.models import (
     AlertAck,
     AuditRecord,
     CameraRecord,
+    CameraRemoval,
     CameraStatus,
     DeadLetter,
     DeviceEvent,
     Dispatch,
     SiteConfig,
+    WatchReport,
 )
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -72,13 +74,53 @@ class TopicSpec:
         return configs
 
 
+# v2: `connector_config` on every record (the whole config a device is watched with), which a
+# v1 consumer refusing unknown fields would refuse (docs/catalog.md, "Versions").
 CAMERA_REGISTRY = TopicSpec(
-    name="tilik.cameras.registry.v1",
+    name="tilik.cameras.registry.v2",
     value_model=CameraRecord,
     key="camera_id",
     description=(
         "Every camera the hub knows, one record per camera id (compacted: the latest record wins; "
         "a tombstone, a null value, removes or revokes the camera)."
+    ),
+    partitions=12,
+    cleanup_policy="compact",
+    retention_ms=-1,
+    schema_version=2,
+)
+
+#: the registry before v2, read once by ``tilik connectors upgrade-registry`` to carry its cameras over
+CAMERA_REGISTRY_V1 = TopicSpec(
+    name="tilik.cameras.registry.v1",
+    value_model=CameraRecord,
+    key="camera_id",
+    description="The camera registry before v2 (records without `connector_config`).",
+    partitions=12,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+CAMERA_REMOVALS = TopicSpec(
+    name="tilik.cameras.removed.v1",
+    value_model=CameraRemoval,
+    key="camera_id",
+    description=(
+        "Cameras removed by their owner or an operator (compacted). Onboarding and scans do not "
+        "register a removed camera again unless told to readmit it; a tombstone readmits."
+    ),
+    partitions=3,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+CAMERA_WATCH = TopicSpec(
+    name="tilik.cameras.watch.v1",
+    value_model=WatchReport,
+    key="camera_id",
+    description=(
+        "Whether the runtime owning a camera watches it, per registry record version "
+        "(compacted): the credential reference resolved there, or why not."
     ),
     partitions=12,
     cleanup_policy="compact",
@@ -94,22 +136,29 @@ CAMERA_STATUS = TopicSpec(
     retention_ms=3 * DAY_MS,
 )
 
+# v2: new event kinds (alarm input, face, abandoned and removed objects, fire, temperature, audio,
+# fight) and attributes (every object class, alarm input, temperature), which a v1 consumer
+# validating against the v1 enums and refusing unknown fields would refuse (docs/catalog.md).
 DEVICE_EVENTS = TopicSpec(
-    name="tilik.events.device.v1",
+    name="tilik.events.device.v2",
     value_model=DeviceEvent,
     key="camera_id",
     description="Device and analytics events normalised to one taxonomy, with stable event ids.",
     partitions=24,
     retention_ms=7 * DAY_MS,
+    schema_version=2,
 )
 
+# v2: new alert categories (fire, alarm, suspicious object, violence); an alert travels inside
+# every dispatch too, so the dispatch topics move with it (docs/catalog.md, "Versions").
 ALERTS = TopicSpec(
-    name="tilik.alerts.v1",
+    name="tilik.alerts.v2",
     value_model=Alert,
     key="camera_id",
     description="Alert lifecycle states (opened, updated, resolved) raised by the hub's rules.",
     partitions=12,
     retention_ms=30 * DAY_MS,
+    schema_version=2,
 )
 
 # v2: the `processing_failed` kind (a valid record whose processing raised), which a v1 consumer
@@ -139,7 +188,7 @@ AUDIT = TopicSpec(
 
 
 def dispatch_topic_name(agency: str) -> str:
-    return f"tilik.dispatch.{agency}.v1"
+    return f"tilik.dispatch.{agency}.v{ALERTS.schema_version}"
 
 
 def dispatch_spec(agency: str) -> TopicSpec:
@@ -152,6 +201,8 @@ def dispatch_spec(agency: str) -> TopicSpec:
         ),
         partitions=6,
         retention_ms=30 * DAY_MS,
+        # a dispatch carries the alert, so the alerts' version (v2: new categories)
+        schema_version=ALERTS.schema_version,
     )
 
 
@@ -201,6 +252,8 @@ def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
     names = agencies if agencies is not None else list(DISPATCH)
     return [
         CAMERA_REGISTRY,
+        CAMERA_REMOVALS,
+        CAMERA_WATCH,
         CAMERA_STATUS,
         DEVICE_EVENTS,
         ALERTS,
@@ -243,7 +296,7 @@ def tenant_topics(tenant: str) -> TenantTopics:
     return TenantTopics(
         tenant=tenant,
         cameras=TopicSpec(
-            name=f"{base}.cameras.v1",
+            name=f"{base}.cameras.v2",
             value_model=CameraRecord,
             key="camera_id",
             description=(
@@ -253,6 +306,8 @@ def tenant_topics(tenant: str) -> TenantTopics:
             partitions=3,
             cleanup_policy="compact",
             retention_ms=-1,
+            # the registry's payload, so the registry's version (v2: `connector_config`)
+            schema_version=CAMERA_REGISTRY.schema_version,
         ),
         status=TopicSpec(
             name=f"{base}.status.v1",
@@ -263,12 +318,14 @@ def tenant_topics(tenant: str) -> TenantTopics:
             retention_ms=3 * DAY_MS,
         ),
         events=TopicSpec(
-            name=f"{base}.events.v1",
+            name=f"{base}.events.v{DEVICE_EVENTS.schema_version}",
             value_model=DeviceEvent,
             key="camera_id",
             description=f"Device events of `{tenant}`'s cameras, normalised at its sites.",
             partitions=6,
             retention_ms=7 * DAY_MS,
+            # the shared events' payload, so their version (v2: new kinds and attributes)
+            schema_version=DEVICE_EVENTS.schema_version,
         ),
         site_config=TopicSpec(
             name=f"{base}.sites.v1",
@@ -302,6 +359,8 @@ def get_spec(name: str) -> TopicSpec:
     aliases = {
         "registry": CAMERA_REGISTRY,
         "cameras": CAMERA_REGISTRY,
+        "removed": CAMERA_REMOVALS,
+        "watch": CAMERA_WATCH,
         "status": CAMERA_STATUS,
         "events": DEVICE_EVENTS,
         "alerts": ALERTS,

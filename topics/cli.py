@@ -6,12 +6,19 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from core.settings import get_settings
 from topics.catalog import TopicSpec, all_topics, get_spec
+
+if TYPE_CHECKING:
+    from aiokafka import TopicPartition
+
+    from topics.client import Received
 
 BOOTSTRAP_HELP = "Kafka bootstrap host:port (default: TILIK_BOOTSTRAP)."
 
@@ -179,12 +186,26 @@ def produce(
     asyncio.run(run())
 
 
+#: how often ``tail --exit-at-end`` looks whether it has reached the end while the topic is quiet
+END_CHECK_S = 0.5
+
+
 @click.command()
 @click.argument("topic")
 @click.option("--bootstrap", metavar="HOST:PORT", help=BOOTSTRAP_HELP)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of readable lines.")
 @click.option("--max", "max_messages", type=click.IntRange(min=1), help="Stop after N messages.")
-@click.option("--timeout", type=float, help="Stop after S seconds without a new message.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Stop after S seconds (exit 0), however busy the topic is.",
+)
+@click.option(
+    "-e",
+    "--exit-at-end",
+    is_flag=True,
+    help="Read to the end the topic's partitions have when tail starts, then exit 0 (kcat -e).",
+)
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest retained message.")
 @click.option("--group", help="Consumer group (commits offsets); default: none.")
 @click.option("--key", help="Only messages with this key.")
@@ -203,6 +224,7 @@ def tail(
     as_json: bool,
     max_messages: int | None,
     timeout: float | None,
+    exit_at_end: bool,
     from_beginning: bool,
     group: str | None,
     key: str | None,
@@ -212,6 +234,7 @@ def tail(
     """Show messages of TOPIC as they arrive; invalid ones are marked INVALID with the reason.
 
     An agency's dispatches: ``tilik tail dispatch --agency dishub`` (or ``dispatch.dishub``).
+    Everything retained, then exit: ``tilik tail registry --from-beginning -e``.
     """
     from topics.client import CatalogConsumer
     from topics.console import dump_json, message_line, message_record
@@ -221,6 +244,15 @@ def tail(
             raise click.UsageError("--agency goes with the topic `dispatch`")
         topic = f"dispatch.{agency}"
     spec = _spec(topic)
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def wait_s() -> float | None:
+        """How long the next read may wait: never past the deadline, briefly when watching for the end."""
+        wait = END_CHECK_S if exit_at_end else None
+        if deadline is not None:
+            left = max(deadline - time.monotonic(), 0.0)
+            wait = left if wait is None else min(wait, left)
+        return wait
 
     async def run() -> None:
         shown = 0
@@ -232,18 +264,37 @@ def tail(
             auto_offset_reset="earliest" if from_beginning else "latest",
             yield_invalid=not validate_to_dlq,
         ) as consumer:
-            last_seen = time.monotonic()
+            ends = None
             while max_messages is None or shown < max_messages:
-                wait = None if timeout is None else timeout - (time.monotonic() - last_seen)
-                if wait is not None and wait <= 0:
+                if deadline is not None and time.monotonic() >= deadline:
                     break
-                message = await consumer.next(timeout_s=wait)
-                if message is None:
+                message = await consumer.next(timeout_s=wait_s())
+                if exit_at_end and not ends:
+                    # The first read brings the partitions; their ends then are "the end".
+                    ends = await consumer.end_offsets()
+                if (
+                    message is not None
+                    and (key is None or message.key == key)
+                    and not (ends and _past(message, ends))
+                ):
+                    click.echo(
+                        dump_json(message_record(message)) if as_json else message_line(message)
+                    )
+                    shown += 1
+                if ends and await consumer.caught_up(ends):
                     break
-                last_seen = time.monotonic()
-                if key is not None and message.key != key:
-                    continue
-                click.echo(dump_json(message_record(message)) if as_json else message_line(message))
-                shown += 1
 
     asyncio.run(run())
+
+
+def _past(message: Received, ends: Mapping[TopicPartition, int]) -> bool:
+    """Whether ``message`` came after the end ``tail --exit-at-end`` set out to reach."""
+    end = next(
+        (
+            offset
+            for tp, offset in ends.items()
+            if (tp.topic, tp.partition) == (message.topic, message.partition)
+        ),
+        None,
+    )
+    return end is not None and message.offset >= end

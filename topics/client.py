@@ -3,7 +3,8 @@
 ``CatalogProducer`` publishes pydantic payloads to catalog topics (idempotent, ``acks=all``, schema
 headers, keys from the declaration). ``CatalogConsumer`` yields validated ``Received`` messages and
 sends anything invalid to the dead-letter topic with the reason, then carries on; its ``process``
-does the same for a message whose processing fails.
+does the same for a message whose processing fails. ``read_table`` and ``read_records`` read a
+topic to its end without a group (``topics.reader``), dead-lettering invalid records the same way.
 
 Delivery is at-least-once. A message counts as processed once the caller asks for the next one
 (or calls ``commit()``); processed offsets are committed every ``commit_interval_s``, before
@@ -17,31 +18,31 @@ import asyncio
 import inspect
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import BrokerResponseError, CommitFailedError, KafkaConnectionError
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
+from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics import codec
 from topics.catalog import DEAD_LETTERS, TopicSpec
 from topics.connection import (
     authorization_refused,
     connection_config,
-    diagnose_refusal,
-    refused_operation,
+    refusal_named,
+    start_client,
 )
 from topics.deadletters import make_dead_letter
 from topics.faults import RecordFaults
-from topics.models import EARLIEST, LATEST, DeadLetter
+from topics.models import DeadLetter
+from topics.reader import ReadStart, Received, TopicReader, receive
 
 __all__ = [
     "CatalogConsumer",
@@ -49,30 +50,15 @@ __all__ = [
     "PartitionCallback",
     "Received",
     "make_dead_letter",
+    "read_records",
     "read_table",
 ]
 
 log = structlog.get_logger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
 PartitionCallback = Callable[[set[TopicPartition]], Awaitable[None]]
-
-
-async def _started(client: AIOKafkaProducer | AIOKafkaConsumer, options: dict[str, Any]) -> None:
-    """Start an aiokafka client; refused credentials become one ``AuthenticationRefused``.
-
-    aiokafka reports them only as "unable to bootstrap"; ``diagnose_refusal`` tells which it was.
-    """
-    try:
-        await client.start()
-    except KafkaConnectionError:
-        await client.stop()
-        refusal = await diagnose_refusal(options)
-        if refusal is not None:
-            raise refusal from None
-        raise
 
 
 def _compression() -> str | None:
@@ -82,7 +68,7 @@ def _compression() -> str | None:
     return "lz4" if has_lz4() else "gzip"
 
 
-class CatalogProducer:
+class CatalogProducer(Lifecycle):
     """Publishes catalog payloads: type-checked against the topic, keyed, with schema headers."""
 
     def __init__(
@@ -109,25 +95,13 @@ class CatalogProducer:
 
     async def start(self) -> None:
         if not self._started:
-            await _started(self._producer, self._options)
+            await start_client(self._producer, self._options)
             self._started = True
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
             await self._producer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _prepare(
         self,
@@ -176,13 +150,8 @@ class CatalogProducer:
         self, future: asyncio.Future[RecordMetadata], topic: str
     ) -> RecordMetadata:
         """The broker's acknowledgement; a refusal by ACL is the one-line error naming the principal."""
-        try:
+        with refusal_named(self._options, f"write to {topic}"):
             return await future
-        except BrokerResponseError as exc:
-            refused = refused_operation(exc, self._options, f"write to {topic}")
-            if refused is not None:
-                raise refused from None
-            raise
 
     async def _send(
         self,
@@ -191,15 +160,9 @@ class CatalogProducer:
         key: bytes | None,
         headers: list[tuple[str, bytes]],
     ) -> asyncio.Future[RecordMetadata]:
-        try:
-            future = await self._producer.send(topic, value, key=key, headers=headers)
-        except BrokerResponseError as exc:
-            # aiokafka looks the topic up before queueing: a topic the principal may not write fails here.
-            refused = refused_operation(exc, self._options, f"write to {topic}")
-            if refused is not None:
-                raise refused from None
-            raise
-        return future
+        # aiokafka looks the topic up before queueing: a topic the principal may not write fails here.
+        with refusal_named(self._options, f"write to {topic}"):
+            return await self._producer.send(topic, value, key=key, headers=headers)
 
     async def send(
         self,
@@ -252,50 +215,6 @@ class CatalogProducer:
         await self._producer.flush()
 
 
-@dataclass(frozen=True)
-class Received:
-    """One consumed message: a validated payload (``None`` for a tombstone) and where it came from.
-
-    ``error`` is set only by consumers built with ``yield_invalid=True`` (viewers such as
-    ``tilik tail``): the message failed validation, ``value`` is ``None`` and ``raw`` holds the bytes.
-    """
-
-    spec: TopicSpec
-    key: str | None
-    value: BaseModel | None
-    partition: int
-    offset: int
-    timestamp: datetime
-    headers: dict[str, bytes] = field(default_factory=dict)
-    error: str | None = None
-    raw: bytes | None = None
-
-    @property
-    def topic(self) -> str:
-        return self.spec.name
-
-    def value_as(self, model: type[M]) -> M:
-        """The payload as ``model``; a tombstone or an invalid message raises ``TypeError``."""
-        if not isinstance(self.value, model):
-            what = self.error or (
-                "a tombstone" if self.value is None else type(self.value).__name__
-            )
-            raise TypeError(f"{self.topic}@{self.offset} is not a {model.__name__}: {what}")
-        return self.value
-
-    @property
-    def is_tombstone(self) -> bool:
-        return self.value is None and self.error is None
-
-
-def _received_at(record: ConsumerRecord[bytes, bytes]) -> datetime:
-    """The record's timestamp; one a producer made up outside the catalog's time range is moved
-    to the nearest end of it (the timestamp is only shown, never judged)."""
-    millis = record.timestamp if record.timestamp is not None else 0
-    seconds = min(max(millis / 1000, EARLIEST.timestamp()), LATEST.timestamp())
-    return datetime.fromtimestamp(seconds, UTC)
-
-
 class _DeadLetterSink:
     """Publishes dead letters through a given producer, or one of its own started on demand."""
 
@@ -342,7 +261,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._consumer._partitions_assigned(set(assigned))
 
 
-class CatalogConsumer:
+class CatalogConsumer(Lifecycle):
     """Consumes catalog topics as validated payloads; invalid input goes to the dead letters.
 
     ``group_id=None`` reads without a consumer group (nothing committed; a viewer). Offsets are
@@ -401,7 +320,7 @@ class CatalogConsumer:
     async def start(self) -> None:
         if self._started:
             return
-        await _started(self._consumer, self._options)
+        await start_client(self._consumer, self._options)
         self._consumer.subscribe(list(self.specs), listener=_Rebalance(self))
         self._started = True
 
@@ -418,10 +337,6 @@ class CatalogConsumer:
         finally:
             await self._consumer.stop()
             await self._dead_letters.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
 
     async def __aexit__(
         self,
@@ -486,6 +401,28 @@ class CatalogConsumer:
     def assignment(self) -> set[TopicPartition]:
         return set(self._consumer.assignment())
 
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The current end offset of every assigned partition (empty before the first assignment,
+        which the first ``next`` brings)."""
+        assigned = list(self._consumer.assignment())
+        return dict(await self._consumer.end_offsets(assigned)) if assigned else {}
+
+    async def caught_up(self, ends: Mapping[TopicPartition, int]) -> bool:
+        """Whether every message before ``ends`` (``end_offsets()`` taken earlier) has been
+        handed out or dead-lettered, on each of those partitions still assigned here."""
+        assigned = self._consumer.assignment()
+        for tp, end in ends.items():
+            if tp in assigned and await self._next_offset(tp) < end:
+                return False
+        return True
+
+    async def _next_offset(self, tp: TopicPartition) -> int:
+        """The offset of the next message this consumer hands out from ``tp``."""
+        for record in self._buffer:
+            if record.topic == tp.topic and record.partition == tp.partition:
+                return int(record.offset)
+        return int(await self._consumer.position(tp))
+
     async def seek_to_beginning(self) -> None:
         """Re-read every assigned partition from its first retained offset."""
         self._buffer.clear()
@@ -534,13 +471,8 @@ class CatalogConsumer:
                 wait_ms = min(wait_ms, int((deadline - time.monotonic()) * 1000))
                 if wait_ms <= 0:
                     return None
-            try:
+            with refusal_named(self._options, self._reading()):
                 batches = await self._consumer.getmany(timeout_ms=wait_ms)
-            except BrokerResponseError as exc:
-                refused = refused_operation(exc, self._options, self._reading())
-                if refused is not None:
-                    raise refused from None
-                raise
             self._check_authorized()
             for records in batches.values():
                 self._buffer.extend(records)
@@ -577,53 +509,15 @@ class CatalogConsumer:
         return await self._faults.run(record, work)
 
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Received | None:
-        spec = self.specs[record.topic]
-        try:
-            key, value = _validate(spec, record)
-        except codec.InvalidMessage as exc:
-            if not self._yield_invalid:
-                # Only once the dead letter is acknowledged is the bad message counted as handled.
-                await self._faults.refuse(record, exc.reason)
-                self._mark(record)
-                return None
-            return Received(
-                spec=spec,
-                key=record.key.decode("utf-8", "replace") if record.key is not None else None,
-                value=None,
-                partition=record.partition,
-                offset=record.offset,
-                timestamp=_received_at(record),
-                headers=dict(record.headers or ()),
-                error=exc.reason,
-                raw=record.value,
-            )
-        return Received(
-            spec=spec,
-            key=key,
-            value=value,
-            partition=record.partition,
-            offset=record.offset,
-            timestamp=_received_at(record),
-            headers=dict(record.headers or ()),
+        # Only once the dead letter is acknowledged is the bad message counted as handled.
+        received = await receive(
+            self.specs[record.topic],
+            record,
+            faults=None if self._yield_invalid else self._faults,
         )
-
-
-def _validate(
-    spec: TopicSpec, record: ConsumerRecord[bytes, bytes]
-) -> tuple[str | None, BaseModel | None]:
-    """A record's key and payload as every consumer edge checks them; raises ``InvalidMessage``."""
-    key = None
-    if record.key is not None:
-        try:
-            key = record.key.decode("utf-8")
-        except UnicodeDecodeError:
-            raise codec.InvalidMessage("record key is not UTF-8 text") from None
-    value = codec.decode(spec, record.value, list(record.headers or ()))
-    if value is None and "compact" not in spec.cleanup_policy:
-        raise codec.InvalidMessage(f"tombstone (null value) on non-compacted {spec.name}")
-    if value is None and key is None:
-        raise codec.InvalidMessage(f"tombstone without a key on {spec.name}")
-    return key, value
+        if received is None:
+            self._mark(record)
+        return received
 
 
 async def read_table(
@@ -637,76 +531,59 @@ async def read_table(
 ) -> dict[str, BaseModel]:
     """Read a compacted topic from the start to its current end: the latest value per key.
 
-    Tombstones remove their key. Invalid records are dead-lettered (through ``producer`` when
-    given) and skipped. No consumer group is used, so nothing is committed. Raises
-    ``TimeoutError`` when the end is not reached within ``timeout_s``.
+    Tombstones remove their key. Invalid records (a record without a key included) are
+    dead-lettered (through ``producer`` when given) and skipped. No consumer group is used, so
+    nothing is committed. Raises ``TimeoutError`` when the end is not reached within ``timeout_s``.
     """
-    async with asyncio.timeout(timeout_s):
-        return await _read_table(spec, bootstrap, component, producer, settings)
-
-
-async def _read_table(
-    spec: TopicSpec,
-    bootstrap: str | None,
-    component: str,
-    producer: CatalogProducer | None,
-    settings: Settings | None,
-) -> dict[str, BaseModel]:
-    options = connection_config(bootstrap, settings=settings)
-    consumer = AIOKafkaConsumer(
-        **options,
-        group_id=None,
-        enable_auto_commit=False,
-        client_id=f"tilik-{component}",
-        max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
-    )
-    await _started(consumer, options)
     table: dict[str, BaseModel] = {}
+    for received in await read_records(
+        spec,
+        bootstrap=bootstrap,
+        component=component,
+        producer=producer,
+        settings=settings,
+        timeout_s=timeout_s,
+        require_key=True,
+    ):
+        assert received.key is not None
+        if received.value is None:
+            table.pop(received.key, None)
+        else:
+            table[received.key] = received.value
+    return table
+
+
+async def read_records(
+    spec: TopicSpec,
+    *,
+    start: ReadStart = "beginning",
+    bootstrap: str | None = None,
+    component: str = "read-records",
+    producer: CatalogProducer | None = None,
+    dead_letter_invalid: bool = True,
+    require_key: bool = False,
+    settings: Settings | None = None,
+    timeout_s: float = 120.0,
+) -> list[Received]:
+    """Every record of ``spec`` from ``start`` (``topics.reader.ReadStart``: the beginning, a
+    broker timestamp, offsets by partition) to the topic's current end, in order per partition.
+
+    Invalid records are dead-lettered (through ``producer`` when given) and skipped, or, with
+    ``dead_letter_invalid=False``, returned with ``error`` set. No consumer group is used.
+    Raises ``TimeoutError`` when the end is not reached within ``timeout_s``.
+    """
     dead_letters = _DeadLetterSink(component, producer, bootstrap, settings)
-    faults = RecordFaults(component, dead_letters.publish)
+    reader = TopicReader(
+        spec,
+        component=component,
+        start=start,
+        faults=RecordFaults(component, dead_letters.publish) if dead_letter_invalid else None,
+        require_key=require_key,
+        bootstrap=bootstrap,
+        settings=settings,
+    )
     try:
-        partitions = consumer.partitions_for_topic(spec.name)
-        if partitions is None:
-            # aiokafka has no public metadata refresh for a consumer without a subscription.
-            # Asking for the topic by name tells a refused topic from a missing one (brokers
-            # Tilik runs never create topics on request).
-            consumer._client.add_topic(spec.name)
-            await consumer._client.force_metadata_update()
-            if spec.name in consumer._client.cluster.unauthorized_topics:
-                raise authorization_refused(options, f"read {spec.name}")
-            partitions = consumer.partitions_for_topic(spec.name) or set()
-        tps = [TopicPartition(spec.name, p) for p in sorted(partitions)]
-        if not tps:
-            return table
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
-        while remaining:
-            try:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000)
-            except BrokerResponseError as exc:
-                refused = refused_operation(exc, options, f"read {spec.name}")
-                if refused is not None:
-                    raise refused from None
-                raise
-            for records in batches.values():
-                for record in records:
-                    try:
-                        key, value = _validate(spec, record)
-                        if key is None:
-                            raise codec.InvalidMessage(f"record without a key on {spec.name}")
-                    except codec.InvalidMessage as exc:
-                        await faults.refuse(record, exc.reason)
-                        continue
-                    if value is None:
-                        table.pop(key, None)
-                    else:
-                        table[key] = value
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return table
+        async with asyncio.timeout(timeout_s), reader:
+            return [received async for received in reader]
     finally:
-        await consumer.stop()
         await dead_letters.close()

@@ -24,8 +24,9 @@ are worked around (``topics.kafka_workarounds``) before any client exists.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core.clientconfig import ClientConfig, ClientConfigError
@@ -92,12 +93,13 @@ def _identity_from_settings(settings: Settings) -> ClientConfig:
             raise ConnectionConfigError(
                 f"{settings.security_protocol} needs TILIK_SASL_MECHANISM and TILIK_SASL_USERNAME"
             )
-        if not settings.sasl_password_env or settings.sasl_password_env not in os.environ:
+        secret = settings.sasl_password()
+        if secret is None:
             raise ConnectionConfigError(
                 "SASL needs TILIK_SASL_PASSWORD_ENV naming a set environment variable "
                 f"(now: {settings.sasl_password_env!r})"
             )
-        password = os.environ[settings.sasl_password_env]
+        password = secret.get_secret_value()
     return ClientConfig(
         bootstrap=settings.bootstrap,
         security_protocol=settings.security_protocol,
@@ -182,6 +184,21 @@ async def diagnose_refusal(options: dict[str, Any]) -> AuthenticationRefused | N
     return None
 
 
+async def start_client(client: Any, options: dict[str, Any]) -> None:
+    """Start an aiokafka producer or consumer built from ``options``; refused credentials become
+    one ``AuthenticationRefused`` (aiokafka reports them only as "unable to bootstrap")."""
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await client.stop()
+        refusal = await diagnose_refusal(options)
+        if refusal is not None:
+            raise refusal from None
+        raise
+
+
 def diagnose_refusal_sync(options: dict[str, Any]) -> AuthenticationRefused | None:
     """``diagnose_refusal`` for blocking code (kafka-python clients), on a thread of its own so it
     works whether or not the caller's thread runs an event loop."""
@@ -201,7 +218,7 @@ def refused_operation(
 ) -> AuthorizationRefused | None:
     """The one-line error for an authorization refusal from aiokafka or kafka-python, else ``None``.
 
-    ``action`` says what was attempted, e.g. ``"write to tilik.alerts.v1"``.
+    ``action`` says what was attempted, e.g. ``"write to tilik.alerts.v2"``.
     """
     name = type(exc).__name__
     if name == "GroupAuthorizationFailedError":
@@ -209,6 +226,21 @@ def refused_operation(
     if name.endswith(("AuthorizationFailedError", "AuthorizationFailed")):
         return authorization_refused(options, action)
     return None
+
+
+@contextmanager
+def refusal_named(options: dict[str, Any], action: str) -> Iterator[None]:
+    """Around an aiokafka call: the broker refusing ``action`` by ACL becomes the one-line
+    ``AuthorizationRefused``; any other broker error goes on as it is."""
+    from aiokafka.errors import BrokerResponseError
+
+    try:
+        yield
+    except BrokerResponseError as exc:
+        refused = refused_operation(exc, options, action)
+        if refused is not None:
+            raise refused from None
+        raise
 
 
 def _is_authentication_failure(exc: BaseException) -> bool:

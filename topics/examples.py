@@ -22,6 +22,7 @@ from topics.models import (
     AlertStatus,
     AuditRecord,
     CameraRecord,
+    CameraRemoval,
     CameraState,
     CameraStatus,
     Capabilities,
@@ -43,6 +44,8 @@ from topics.models import (
     SiteDevice,
     SiteType,
     StreamProfile,
+    WatchReport,
+    WatchState,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -98,8 +101,34 @@ def camera_record(seed: int | str = 0) -> CameraRecord:
         ],
         capabilities=Capabilities(events=True, analytics=["line_crossing", "crowd_density"]),
         sharing=SharingLevel.LIVE,
+        connector_config={"timeout_s": 5.0, "max_response_bytes": 1_048_576},
         discovered_at=_time(seed),
         updated_at=_time(seed, 5),
+    )
+
+
+def camera_removal(seed: int | str = 0) -> CameraRemoval:
+    return CameraRemoval(
+        camera_id=_camera_id(seed),
+        device_id=identity.device_id(vendor="hikvision", serial=f"DS-2CD2143G2-{seed}"),
+        connector="onvif",
+        address="10.20.30.40:80",
+        removed_at=_time(seed, 9),
+        actor="owner:toko-sinar",
+        reason="camera taken down for renovation",
+    )
+
+
+def watch_report(seed: int | str = 0) -> WatchReport:
+    return WatchReport(
+        camera_id=_camera_id(seed),
+        connector="onvif",
+        device_id=identity.device_id(vendor="hikvision", serial=f"DS-2CD2143G2-{seed}"),
+        state=WatchState.CREDENTIALS_UNRESOLVED,
+        reason="secret reference env:TILIK_CAMERA_SECRET_PASAR_JOHAR: environment variable is not set",
+        record_updated_at=_time(seed, 5),
+        watcher="tilik-connector-onvif",
+        reported_at=_time(seed, 6),
     )
 
 
@@ -191,15 +220,15 @@ def alert_ack(seed: int | str = 0) -> AlertAck:
 def dead_letter(seed: int | str = 0) -> DeadLetter:
     return DeadLetter(
         kind=DeadLetterKind.INVALID_MESSAGE,
-        reason="invalid DeviceEvent for tilik.events.device.v1: kind: Input should be 'motion', …",
+        reason="invalid DeviceEvent for tilik.events.device.v2: kind: Input should be 'motion', …",
         error_type="InvalidMessage",
         component="hub.rules",
-        source_topic="tilik.events.device.v1",
+        source_topic="tilik.events.device.v2",
         source_partition=3,
         source_offset=1042,
         key=_camera_id(seed),
         payload='{"kind": "smoke"}',
-        headers={"tilik-schema": "DeviceEvent/v1"},
+        headers={"tilik-schema": "DeviceEvent/v2"},
         failed_at=_time(seed, 4),
     )
 
@@ -233,6 +262,8 @@ def site_config(seed: int | str = 0) -> SiteConfig:
 
 EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     CameraRecord: camera_record,
+    CameraRemoval: camera_removal,
+    WatchReport: watch_report,
     CameraStatus: camera_status,
     DeviceEvent: device_event,
     Alert: alert,

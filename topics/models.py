@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 CAMERA_ID_PATTERN = r"^cam-[0-9a-f]{20}$"
 CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN, description="Stable camera id.")]
@@ -40,6 +49,11 @@ MAX_CROWD_DENSITY = 20.0
 MAX_FLOOD_LEVEL_CM = 10_000.0
 # Seconds an object has stayed (parking, loitering, garbage): a year.
 MAX_DWELL_S = 366 * 24 * 3600.0
+# Temperature a thermal camera reports, in °C: absolute zero to beyond any thermographic range.
+MIN_TEMPERATURE_C = -273.15
+MAX_TEMPERATURE_C = 5_000.0
+# Object classes one event names (a detector's class list).
+MAX_OBJECT_CLASSES = 16
 # A health check's round trip, in ms: an hour (checks time out long before).
 MAX_LATENCY_MS = 3_600_000.0
 # Channel number on an NVR, DVR or platform.
@@ -188,8 +202,18 @@ class Capabilities(StrictModel):
     )
 
 
+#: one value of a connector's config as the registry carries it: JSON scalars, or a list of them
+ConfigScalar = bool | int | float | LongText | None
+ConfigValue = ConfigScalar | Annotated[list[ConfigScalar], Field(max_length=64)]
+ConnectorConfigValues = Annotated[dict[ShortText, ConfigValue], Field(max_length=64)]
+
+
 class CameraRecord(StrictModel):
-    """A camera in the registry (compacted topic, keyed by camera id). A tombstone removes it."""
+    """A camera in the registry (compacted topic, keyed by camera id). A tombstone removes it.
+
+    v2 added ``connector_config``: a v1 consumer, refusing unknown fields, would refuse records
+    carrying it (docs/catalog.md, "Versions").
+    """
 
     camera_id: CameraId
     name: ShortText
@@ -220,8 +244,59 @@ class CameraRecord(StrictModel):
     streams: list[StreamProfile] = Field(default_factory=list, max_length=64)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+    connector_config: ConnectorConfigValues = Field(
+        default_factory=dict,
+        description=(
+            "The connector's config fields for this device beyond those the record holds itself "
+            "(scheme, timeouts, ports, ...), as onboarding proved them and the watching runtime "
+            "uses them; defaults are left out. Never a secret: credentials are only "
+            "`credential_ref`."
+        ),
+    )
     discovered_at: Timestamp
     updated_at: Timestamp
+
+
+class CameraRemoval(StrictModel):
+    """A camera its owner or an operator removed (compacted, keyed by camera id): a later scan
+    or onboarding does not register it again unless told to (a tombstone here readmits it)."""
+
+    camera_id: CameraId
+    device_id: ShortText | None = Field(default=None, description="Its device, when it was known.")
+    connector: ShortText | None = None
+    address: ShortText | None = Field(default=None, description="Where it was when removed.")
+    removed_at: Timestamp
+    actor: ShortText = Field(description="Who removed it.")
+    reason: LongText | None = None
+
+
+class WatchState(StrEnum):
+    """Whether the runtime that owns a camera's registry partition watches it."""
+
+    WATCHING = "watching"  # the credential reference resolved; health and events flow
+    CREDENTIALS_UNRESOLVED = "credentials_unresolved"  # the reference names no secret there
+    REFUSED = "refused"  # reference or address outside what that runtime may use
+    INVALID_CONFIG = "invalid_config"  # the record makes no config of its connector
+
+
+class WatchReport(StrictModel):
+    """What the watching runtime made of one registry record (compacted, keyed by camera id).
+
+    Onboarding reads it to say whether a camera it published is watched where it will run.
+    """
+
+    camera_id: CameraId
+    connector: ShortText
+    device_id: ShortText
+    state: WatchState
+    reason: LongText | None = Field(
+        default=None, description="Why it is not watched; never a secret."
+    )
+    record_updated_at: Timestamp = Field(
+        description="`updated_at` of the registry record this report is about."
+    )
+    watcher: ShortText = Field(description="The runtime's consumer group.")
+    reported_at: Timestamp
 
 
 class CameraState(StrEnum):
@@ -243,7 +318,10 @@ class CameraStatus(StrictModel):
 
 
 class EventKind(StrEnum):
-    """The normalised device-event taxonomy."""
+    """The normalised device-event taxonomy.
+
+    v2 of ``tilik.events.device`` added ``alarm_input`` … ``fight`` (docs/catalog.md, "Versions").
+    """
 
     MOTION = "motion"
     TAMPER = "tamper"
@@ -267,6 +345,14 @@ class EventKind(StrEnum):
     PLATE_RECOGNIZED = "plate_recognized"
     STORAGE_FAILURE = "storage_failure"
     NETWORK_FAILURE = "network_failure"
+    ALARM_INPUT = "alarm_input"  # a sensor or button wired to the device's alarm input
+    FACE_DETECTED = "face_detected"
+    OBJECT_ABANDONED = "object_abandoned"  # an object left behind (unattended baggage)
+    OBJECT_REMOVED = "object_removed"  # an object taken away
+    FIRE = "fire"  # flame or smoke (``detail``: `smoke`)
+    TEMPERATURE_ALARM = "temperature_alarm"  # a measured temperature past its threshold
+    AUDIO_ALARM = "audio_alarm"  # a sudden sound, a scream, a sound past its level
+    FIGHT = "fight"  # violent motion between people
     UNKNOWN = "unknown"
 
 
@@ -285,13 +371,34 @@ class ObjectClass(StrEnum):
     OTHER = "other"
 
 
+def _class_list(value: object) -> object:
+    """A device's own list form, ``"human vehicle"`` (an ``xs:list``), read as the list."""
+    if isinstance(value, str):
+        return [word for word in re.split(r"[\s,]+", value) if word]
+    return value
+
+
+ObjectClasses = Annotated[
+    list[ObjectClass],
+    BeforeValidator(_class_list),
+    Field(max_length=MAX_OBJECT_CLASSES),
+]
+
+
 class EventAttributes(StrictModel):
-    """Typed attributes of a device event; which ones are set depends on the kind."""
+    """Typed attributes of a device event; which ones are set depends on the kind.
+
+    ``object_class`` is the main class and ``object_classes`` every class the device named, the
+    main one first: either may be given, the other follows from it.
+    """
 
     count: int | None = Field(
         default=None, ge=0, le=MAX_COUNT, description="Objects/people/vehicles counted."
     )
     object_class: ObjectClass | None = None
+    object_classes: ObjectClasses | None = Field(
+        default=None, description="Every class the device named (`Human Animal`), main first."
+    )
     crowd_density: float | None = Field(
         default=None, ge=0, le=MAX_CROWD_DENSITY, description="People per square metre."
     )
@@ -305,14 +412,36 @@ class EventAttributes(StrictModel):
     dwell_s: float | None = Field(
         default=None, ge=0, le=MAX_DWELL_S, description="Seconds the object has stayed."
     )
+    temperature_c: float | None = Field(
+        default=None,
+        ge=MIN_TEMPERATURE_C,
+        le=MAX_TEMPERATURE_C,
+        description="Temperature measured (a thermal camera's alarm), in °C.",
+    )
     plate: Annotated[str, Field(max_length=32)] | None = None
     rule: ShortText | None = Field(default=None, description="Analytics rule or zone name.")
     region: ShortText | None = None
+    alarm_input: ShortText | None = Field(
+        default=None, description="The device's alarm input or I/O port that fired, e.g. `1`."
+    )
     direction: ShortText | None = None
     confidence: float | None = Field(default=None, ge=0, le=1)
     detail: ShortText | None = Field(
         default=None, description="e.g. `blurry`, `dark`, `disk_full`."
     )
+
+    @model_validator(mode="after")
+    def _main_class_first(self) -> EventAttributes:
+        classes = list(dict.fromkeys(self.object_classes or ()))
+        if self.object_class is None:
+            self.object_class = classes[0] if classes else None
+        elif self.object_class in classes:
+            classes.remove(self.object_class)
+            classes.insert(0, self.object_class)
+        else:
+            classes.insert(0, self.object_class)
+        self.object_classes = classes[:MAX_OBJECT_CLASSES] or None
+        return self
 
 
 class EventSource(StrictModel):
@@ -341,6 +470,11 @@ class DeviceEvent(StrictModel):
 
 
 class AlertCategory(StrEnum):
+    """What an alert is about, the unit routing works on.
+
+    v2 of ``tilik.alerts`` and ``tilik.dispatch.<agency>`` added ``fire`` … ``violence``.
+    """
+
     CROWD = "crowd"
     TRAFFIC = "traffic"
     ILLEGAL_PARKING = "illegal_parking"
@@ -352,6 +486,10 @@ class AlertCategory(StrEnum):
     LINE_CROSSING = "line_crossing"
     STORAGE_FAILURE = "storage_failure"
     CAMERA_OFFLINE = "camera_offline"
+    FIRE = "fire"  # fire, smoke, a heat alarm
+    ALARM = "alarm"  # an alarm input: a panic button, a door contact, a wired sensor
+    SUSPICIOUS_OBJECT = "suspicious_object"  # an object left behind or taken away
+    VIOLENCE = "violence"  # a fight
 
 
 class Severity(StrEnum):

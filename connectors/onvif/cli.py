@@ -1,4 +1,5 @@
-"""``tilik discover onvif``: find ONVIF cameras, probe them and publish them to the camera registry."""
+"""``tilik discover onvif``: find ONVIF cameras, probe them and register them through the SDK's one
+onboarding pipeline (merged with the registry, audited, removed cameras withheld, watch checked)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import click
 
+from connectors.sdk.boundary import DEADLINE_IN_TIMEOUTS
+from connectors.sdk.cli import actor_or_os_user, onboarding_options
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy, split_host_port
-from connectors.sdk.onboard import DEADLINE_IN_TIMEOUTS
 from connectors.sdk.secrets import CameraSecrets
 
 
@@ -77,6 +79,7 @@ def _progress(done: int, total: int) -> None:
     help=f"Each device's whole probe, s (default: {DEADLINE_IN_TIMEOUTS} x --timeout).",
 )
 @click.option("--bootstrap", help="Kafka bootstrap servers (default: $TILIK_BOOTSTRAP).")
+@onboarding_options
 def discover_onvif(
     ws_discovery: bool,
     interface: str | None,
@@ -96,8 +99,16 @@ def discover_onvif(
     timeout: float,
     device_deadline: float | None,
     bootstrap: str | None,
+    actor: str | None,
+    readmit: bool,
+    verify_s: float,
+    watch_group: str | None,
 ) -> None:
-    """Probe ONVIF cameras and publish them to the registry (progress on stderr)."""
+    """Probe ONVIF cameras and register them (progress on stderr).
+
+    Cameras the registry knows keep their owner, name, location, site type and sharing unless
+    an inventory row gives them; removed cameras are withheld unless --readmit.
+    """
     from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
 
     if not (ws_discovery or ws_target or hosts or cidr or inventory):
@@ -122,12 +133,29 @@ def discover_onvif(
             device_deadline_s=device_deadline,
             bootstrap=bootstrap,
             publish=not dry_run,
+            actor=actor_or_os_user(actor),
+            readmit=readmit,
+            verify_s=verify_s,
+            watch_group=watch_group,
         )
         outcome = asyncio.run(run_onboarding(request, progress=_progress))
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
+    summary = outcome.summary
     for failure in outcome.report.failures + outcome.refused:
         click.echo(f"{failure.address}: {failure.error_type}: {failure.reason}", err=True)
+    for heading, cameras in (
+        ("withheld", summary.withheld),
+        ("not watched", summary.not_watched),
+        ("unconfirmed", summary.unconfirmed),
+    ):
+        # One line per reason: a scan of thousands with no runtime yet says it once.
+        by_reason: dict[str, list[str]] = {}
+        for camera, reason in sorted(cameras.items()):
+            by_reason.setdefault(reason, []).append(camera)
+        for reason, ids in by_reason.items():
+            which = ids[0] if len(ids) == 1 else f"{len(ids)} cameras ({ids[0]}, ...)"
+            click.echo(f"{which}: {heading}: {reason}", err=True)
     records = sorted(outcome.records, key=lambda r: r.address)
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
@@ -141,8 +169,10 @@ def discover_onvif(
     verb = "published" if outcome.published else "found (dry run)"
     click.echo(
         f"{len(records)} cameras {verb}, {len(outcome.report.failures)} failed, "
-        f"{len(outcome.refused)} refused by the probe policy",
+        f"{len(outcome.refused)} refused by the probe policy, {len(summary.withheld)} withheld "
+        f"(removed), {len(summary.not_watched)} not watched where they run",
         err=True,
     )
-    if not records and (outcome.report.failures or outcome.refused):
+    # A scan meets empty addresses; what it published must be watchable, though.
+    if summary.not_watched or (not records and (outcome.report.failures or outcome.refused)):
         sys.exit(1)

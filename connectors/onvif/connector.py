@@ -5,8 +5,9 @@ raw ONVIF operations, the one implementation of them) → ``probe`` (device → 
 ``health`` (one cheap authenticated call → CameraStatus), ``subscription`` with its two
 deliveries ``push`` and ``pullpoint`` → ``event_topics`` (table-driven topic parser →
 DeviceEvent / UnparsedEvent). Every connector instance of a process shares one ``SoapTransport``
-(``TRANSPORTS``) and one notification endpoint (``push.ENDPOINTS``), so 20,000 devices share one
-connection pool and one listening socket.
+(``SHARED``, with the gate that sets their event subscriptions up in waves) and one notification
+endpoint (``push.ENDPOINTS``), so 20,000 devices share one connection pool and one listening
+socket.
 
 Events are pushed where the camera can reach the endpoint and pulled otherwise: ``event_delivery``
 (per device, else ``TILIK_ONVIF_EVENT_DELIVERY``) is ``auto`` (push first; a camera whose first
@@ -26,7 +27,7 @@ from typing import Any, ClassVar, Literal
 import structlog
 from pydantic import Field
 
-from connectors.onvif.device import OnvifDevice
+from connectors.onvif.device import DeviceSnapshot, OnvifDevice
 from connectors.onvif.event_topics import TopicParser
 from connectors.onvif.health import HealthTarget, check_camera
 from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
@@ -92,8 +93,40 @@ class OnvifConfig(ConnectorConfig):
     push_subscription_s: int = Field(default=300, ge=30, le=3600)
 
 
+def config_record(snapshot: DeviceSnapshot, config: OnvifConfig) -> CameraRecord:
+    """The registry record of a probed device, placed as its config says."""
+    return camera_record(
+        snapshot,
+        placement=Placement(
+            owner=config.owner,
+            location=config.location,
+            site_type=config.site_type,
+            sharing=config.sharing,
+            name=config.name,
+        ),
+        credential_ref=config.credential_ref,
+        endpoint_reference=config.endpoint_reference,
+    )
+
+
+def config_device(
+    config: OnvifConfig, transport: SoapTransport, *, clock_offset: timedelta | None = None
+) -> OnvifDevice:
+    """The device a config names (its scheme, deadline and response cap) over ``transport``."""
+    return OnvifDevice(
+        transport,
+        config.address,
+        config.credentials(),
+        scheme=config.scheme,
+        clock_offset=clock_offset,
+        timeout_s=config.timeout_s,
+        max_response_bytes=config.max_response_bytes,
+    )
+
+
 class OnvifConnector(Connector[OnvifConfig]):
     name: ClassVar[str] = CONNECTOR_NAME
+    simulator = "connectors.onvif.simulator.cli:simulate_onvif"
     config_model: ClassVar[type[ConnectorConfig]] = OnvifConfig
     version: ClassVar[str] = "0.1.0"
 
@@ -111,20 +144,6 @@ class OnvifConnector(Connector[OnvifConfig]):
         self._device: OnvifDevice | None = None
         self._subscription: Subscription | None = None
         self._endpoint: NotificationEndpoint | None = None
-
-    @classmethod
-    def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
-        return OnvifConfig(
-            address=record.address,
-            credential_ref=record.credential_ref,
-            owner=record.owner,
-            location=record.location,
-            site_type=record.site_type,
-            sharing=record.sharing,
-            camera_id=record.camera_id,
-            device_id=record.device_id,
-            name=record.name,
-        )
 
     @property
     def transport(self) -> SoapTransport:
@@ -146,14 +165,10 @@ class OnvifConnector(Connector[OnvifConfig]):
     def device(self) -> OnvifDevice:
         if self._device is None:
             offset = self.state.get("clock_offset_s")
-            self._device = OnvifDevice(
+            self._device = config_device(
+                self.config,
                 self.transport,
-                self.config.address,
-                self.config.credentials(),
-                scheme=self.config.scheme,
                 clock_offset=timedelta(seconds=offset) if offset is not None else None,
-                timeout_s=self.config.timeout_s,
-                max_response_bytes=self.config.max_response_bytes,
             )
         return self._device
 
@@ -174,18 +189,7 @@ class OnvifConnector(Connector[OnvifConfig]):
         config = self.config
         snapshot = await self.device.snapshot()
         self._remember_clock()
-        record = camera_record(
-            snapshot,
-            placement=Placement(
-                owner=config.owner,
-                location=config.location,
-                site_type=config.site_type,
-                sharing=config.sharing,
-                name=config.name,
-            ),
-            credential_ref=config.credential_ref,
-            endpoint_reference=config.endpoint_reference,
-        )
+        record = config_record(snapshot, config)
         self.state.update(camera_id=record.camera_id, device_id=record.device_id)
         if snapshot.services.events:
             self.state["events_url"] = snapshot.services.events

@@ -1,29 +1,40 @@
-"""Onboarding: collect targets (WS-Discovery, host lists, CIDR ranges, inventory), probe them, publish.
+"""ONVIF onboarding's own part: targets from WS-Discovery, host lists, CIDR ranges and inventories,
+as connector configs, and the probe that reads each one.
 
-The registry is compacted and keyed by camera id, and a camera id is derived from what the
-device says about itself, so running onboarding again updates records and never duplicates
-them, even when a camera's address changed. Devices that send unusable data are recorded in
-the dead-letter topic; unreachable or unauthorised ones are reported, not published.
+Everything after reading a device is the SDK's one onboarding pipeline
+(``connectors.sdk.onboard``): merging with the registry, withholding removed cameras, publishing,
+auditing and asking the watching runtime. The registry is compacted and keyed by camera id, and a
+camera id is derived from what the device says about itself, so running onboarding again updates
+records and never duplicates them, even when a camera's address changed.
+
+An inventory row is the operator's decision about that camera: the fields it gives (name, owner,
+location, site type, sharing) are applied to the camera whether the registry knows it or not;
+the fields it leaves empty keep what the registry knows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
-
+from connectors.onvif.connector import OnvifConfig, config_device, config_record
+from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
-from connectors.onvif.probe import ProbeReport, ProbeTarget
+from connectors.onvif.probe import ProbeTarget
+from connectors.onvif.soap import SoapTransport
+from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.boundary import DeviceFailure
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy
-from connectors.sdk.onboard import DeviceFailure
-from topics.catalog import CAMERA_REGISTRY
-from topics.client import CatalogProducer
+from connectors.sdk.onboard import DeviceReader
+from connectors.sdk.registration import CameraPlacement
 from topics.models import CameraRecord
 
-COMPONENT = "connector.onvif"
+_OWNER_COLUMNS = frozenset({"owner_kind", "owner_id", "owner_name"})
+_LOCATION_COLUMNS = frozenset(
+    {"kecamatan", "kelurahan", "rw", "rt", "lat", "lon", "street_address"}
+)
 
 
 @dataclass
@@ -78,60 +89,48 @@ class TargetSet:
         for entry in entries:
             self.add(entry.address, credential_ref=credential_ref, entry=entry)
 
+    def configs(self, *, timeout_s: float) -> list[OnvifConfig]:
+        """One connector config per target: what the pipeline onboards and the registry keeps."""
+        return [
+            OnvifConfig(
+                address=target.address,
+                credential_ref=target.effective_credential_ref,
+                timeout_s=timeout_s,
+                endpoint_reference=target.endpoint_reference,
+                cameras=[] if target.entry is None else [inventory_placement(target.entry)],
+            )
+            for target in self.targets.values()
+        ]
+
     def __len__(self) -> int:
         return len(self.targets)
 
 
-def dedupe(records: Sequence[CameraRecord]) -> list[CameraRecord]:
-    """One record per camera id (a device reachable at two addresses is still one camera)."""
-    by_id: dict[str, CameraRecord] = {}
-    for record in records:
-        by_id[record.camera_id] = record
-    return list(by_id.values())
+def inventory_placement(entry: InventoryEntry) -> CameraPlacement:
+    """The decisions an inventory row makes about its camera: only the columns it fills."""
+    given = entry.model_fields_set
+    return CameraPlacement(
+        name=entry.name,
+        owner=entry.owner if given & _OWNER_COLUMNS else None,
+        location=entry.location if given & _LOCATION_COLUMNS else None,
+        site_type=entry.site_type if "site_type" in given else None,
+        sharing=entry.sharing if "sharing" in given else None,
+    )
 
 
-def merge_known(record: CameraRecord, known: CameraRecord | None, *, placed: bool) -> CameraRecord:
-    """Rediscovery refreshes what the device says about itself and keeps what people decided.
+def probe_reader(transport: SoapTransport, snapshots: dict[str, DeviceSnapshot]) -> DeviceReader:
+    """Reads one ONVIF device (the raw SOAP probe) over the shared ``transport``: its one camera.
 
-    The first sighting's ``discovered_at`` stays; without an inventory row for it, the camera
-    keeps its owner, name, location, site type and sharing level (a scan must never undo an
-    owner's sharing choice); a credential reference is only replaced by another one.
+    Each device's snapshot is kept in ``snapshots`` by camera id (health and events start from
+    it in benchmarks and tests).
     """
-    if known is None:
-        return record
-    update: dict[str, object] = {"discovered_at": known.discovered_at}
-    if not placed:
-        update.update(
-            owner=known.owner,
-            name=known.name,
-            location=known.location,
-            site_type=known.site_type,
-            sharing=known.sharing,
-        )
-    if record.credential_ref is None:
-        update["credential_ref"] = known.credential_ref
-    return record.model_copy(update=update)
 
+    async def read(config: ConnectorConfig) -> list[CameraRecord]:
+        if not isinstance(config, OnvifConfig):
+            raise TypeError(f"an ONVIF probe reads OnvifConfig, not {type(config).__name__}")
+        snapshot = await config_device(config, transport).snapshot()
+        record = config_record(snapshot, config)
+        snapshots[record.camera_id] = snapshot
+        return [record]
 
-async def publish(
-    producer: CatalogProducer,
-    report: ProbeReport,
-    *,
-    known: Mapping[str, BaseModel] | None = None,
-) -> int:
-    """Publish the report's records (merged with ``known`` registry records) and its bad-data
-    failures to the dead letters."""
-    known = known or {}
-    records = [
-        merge_known(
-            record,
-            existing if isinstance(existing := known.get(record.camera_id), CameraRecord) else None,
-            placed=record.camera_id in report.placed,
-        )
-        for record in dedupe(report.records)
-    ]
-    await producer.send_batch(CAMERA_REGISTRY, records)
-    for failure in report.failures:
-        if failure.input_at_fault:
-            await producer.dead_letter(failure.dead_letter(COMPONENT))
-    return len(records)
+    return read

@@ -1,20 +1,27 @@
-"""One onboarding run end to end (what ``tilik discover onvif`` does), usable from code and benchmarks."""
+"""One ONVIF onboarding run end to end (what ``tilik discover onvif`` does), usable from code and
+benchmarks: collect targets, then the SDK's one onboarding pipeline with the ONVIF probe."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectors.onvif.connector import OnvifConnector
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
-from connectors.onvif.onboard import TargetSet, dedupe, publish
-from connectors.onvif.probe import ProbeReport, ProgressCallback, probe_many
+from connectors.onvif.onboard import TargetSet, probe_reader
+from connectors.onvif.probe import ProbeReport
 from connectors.onvif.soap import SoapTransport
+from connectors.sdk.boundary import DeviceFailure
 from connectors.sdk.http import HttpLimits
 from connectors.sdk.netpolicy import ProbePolicy
-from connectors.sdk.onboard import DeviceFailure, device_deadline_s
-from topics.catalog import CAMERA_REGISTRY
-from topics.client import CatalogProducer, read_table
+from connectors.sdk.onboard import (
+    OnboardOptions,
+    OnboardSummary,
+    ProgressCallback,
+    onboard,
+)
+from topics.client import CatalogProducer
 from topics.models import CameraRecord
 
 
@@ -37,14 +44,25 @@ class OnboardRequest:
     device_deadline_s: float | None = None
     bootstrap: str | None = None
     publish: bool = True
+    #: who onboards, for the audit topic
+    actor: str | None = None
+    #: register cameras that were removed instead of withholding them
+    readmit: bool = False
+    #: seconds to wait for the watching runtime's word (0: do not ask)
+    verify_s: float = 0.0
+    watch_group: str | None = None
 
 
 @dataclass
 class OnboardOutcome:
+    #: the records published (found, in a dry run)
     records: list[CameraRecord]
+    #: the same records, every device's failure, and each device's snapshot
     report: ProbeReport
+    #: addresses the probe policy refused before any probe
     refused: list[DeviceFailure]
     published: bool
+    summary: OnboardSummary
 
 
 async def collect_targets(request: OnboardRequest) -> TargetSet:
@@ -78,28 +96,48 @@ async def run_onboarding(
     targets = await collect_targets(request)
     own_transport = transport is None
     transport = transport or SoapTransport(HttpLimits(timeout_s=request.timeout_s))
-    try:
-        report = await probe_many(
-            transport,
-            list(targets.targets.values()),
-            concurrency=request.concurrency,
+    report = ProbeReport()
+    options = OnboardOptions(
+        concurrency=request.concurrency,
+        # A scan meets many addresses where nothing answers: one try each, within the deadline.
+        attempts=1,
+        deadline_s=request.device_deadline_s,
+        actor=request.actor,
+        readmit=request.readmit,
+        verify_s=request.verify_s,
+        watch_group=request.watch_group,
+    )
+    reader = probe_reader(transport, report.snapshots)
+
+    async def run(publisher: CatalogProducer | None) -> OnboardSummary:
+        return await onboard(
+            OnvifConnector,
+            targets.configs(timeout_s=request.timeout_s),
+            producer=publisher,
+            options=options,
+            reader=reader,
+            policy=request.policy,
             progress=progress,
-            deadline_s=request.device_deadline_s or device_deadline_s(request.timeout_s),
+            bootstrap=request.bootstrap,
         )
+
+    try:
+        if not request.publish:
+            summary = await run(None)
+        elif producer is not None:
+            summary = await run(producer)
+        else:
+            async with CatalogProducer(request.bootstrap, client_id="tilik-onvif-onboard") as own:
+                summary = await run(own)
     finally:
         if own_transport:
             await transport.close()
-    if request.publish:
-        # The current registry, so rediscovery keeps first sightings and people's decisions.
-        known = await read_table(CAMERA_REGISTRY, bootstrap=request.bootstrap)
-        if producer is not None:
-            await publish(producer, report, known=known)
-        else:
-            async with CatalogProducer(request.bootstrap, client_id="tilik-onvif-onboard") as own:
-                await publish(own, report, known=known)
+    report.records = list(summary.records.values())
+    report.failures = list(summary.failed.values())
     return OnboardOutcome(
-        records=dedupe(report.records),
+        records=report.records,
         report=report,
         refused=targets.refused,
         published=request.publish,
+        summary=summary,
     )

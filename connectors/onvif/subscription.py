@@ -29,11 +29,11 @@ import structlog
 from lxml import etree
 
 from connectors.onvif.device import OnvifDevice, repoint
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.devicedata import aware_time
 from connectors.sdk.errors import ConnectorError, DeviceDataError, RetriableError
 from connectors.sdk.lifecycle import Closed
 from connectors.sdk.xmlsafe import text
+from core.backoff import Backoff
 
 log = structlog.get_logger("connectors.onvif.subscription")
 

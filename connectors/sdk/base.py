@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.sdk.registration import CameraPlacement, config_values_from_record
 from connectors.sdk.secrets import CredentialRef, Credentials
 from topics.models import (
     CameraRecord,
@@ -54,13 +55,51 @@ class ConnectorConfig(BaseModel):
             "password itself."
         ),
     )
-    scheme: str = Field(default="http", pattern=r"^https?$")
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
-    max_response_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
-    owner: Owner = Field(default_factory=lambda: Owner(kind=OwnerKind.MUNICIPAL, id="city"))
-    location: Location = Field(default_factory=Location)
-    site_type: SiteType = SiteType.OTHER
-    sharing: SharingLevel = SharingLevel.REGISTRY_ONLY
+    scheme: str = Field(
+        default="http", pattern=r"^https?$", description="How to reach the device: http or https."
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds one request to the device may take."
+    )
+    max_response_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        gt=0,
+        description="Largest answer read from the device; a larger one is refused while reading.",
+    )
+    owner: Owner = Field(
+        default_factory=lambda: Owner(kind=OwnerKind.MUNICIPAL, id="city"),
+        description=(
+            "Who owns the cameras (a private business is a tenant); places only cameras the "
+            "registry does not know yet."
+        ),
+    )
+    location: Location = Field(
+        default_factory=Location,
+        description=(
+            "Where the cameras are: administrative path and coordinates; places only cameras "
+            "the registry does not know yet."
+        ),
+    )
+    site_type: SiteType = Field(
+        default=SiteType.OTHER,
+        description="What kind of place it is; places only cameras the registry does not know yet.",
+    )
+    sharing: SharingLevel = Field(
+        default=SharingLevel.REGISTRY_ONLY,
+        description=(
+            "What the owner shares with the city (docs/sharing.md); places only cameras the "
+            "registry does not know yet."
+        ),
+    )
+    cameras: list[CameraPlacement] = Field(
+        default_factory=list,
+        max_length=1024,
+        description=(
+            "Decisions about cameras of this device (`channel` or `camera_id`, or neither for "
+            "all of them): name, owner, location, site_type, sharing. Onboarding changes a known "
+            "camera's placement only through an entry here."
+        ),
+    )
 
     def credentials(self) -> Credentials | None:
         if self.credential_ref is None:
@@ -117,6 +156,10 @@ class Connector(abc.ABC, Generic[ConfigT]):
     #: a device on a private network: its address must be inside the probe allow-list
     #: (``connectors.sdk.netpolicy``); a connector for a cloud platform sets this to False
     private_network: ClassVar[bool] = True
+    #: ``module:attribute`` of the click command serving simulated devices for this connector
+    #: (``tilik simulate NAME``; see ``connectors.sdk.simulator.simulator_command``). A string, so
+    #: loading the connector never imports its simulator.
+    simulator: ClassVar[str | None] = None
 
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         self.config = config
@@ -124,15 +167,11 @@ class Connector(abc.ABC, Generic[ConfigT]):
 
     @classmethod
     def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
-        """Config to watch the device behind a registry record (override to add connector fields)."""
-        return cls.config_model(
-            address=record.address,
-            credential_ref=record.credential_ref,
-            owner=record.owner,
-            location=record.location,
-            site_type=record.site_type,
-            sharing=record.sharing,
-        )
+        """Config to watch the device behind a registry record: the config onboarding proved
+        (the record's ``connector_config``) with the record's own fields over it; a config field
+        named like a record field (``address``, ``camera_id``, ``name``, ...) takes its value.
+        A ``ValueError`` (pydantic's) when the record makes no valid config."""
+        return cls.config_model.model_validate(config_values_from_record(cls.config_model, record))
 
     @abc.abstractmethod
     async def check(self) -> CheckResult:

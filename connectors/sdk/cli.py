@@ -1,5 +1,5 @@
-"""``tilik connectors``: list installed connectors, onboard devices, run the watch service, and
-generate a new connector package."""
+"""``tilik connectors``: list installed connectors, onboard and remove devices, run the watch
+service, and generate a new connector package."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,14 @@ import structlog
 import yaml
 
 from connectors.sdk.errors import ConfigurationError
+from connectors.sdk.onboard import VERIFY_S, OnboardOptions
 
 log = structlog.get_logger(__name__)
 
 
 @click.group()
 def connectors() -> None:
-    """Connector plugins: list, onboard, run, new."""
+    """Connector plugins: list, describe, onboard, remove, run, new."""
 
 
 @connectors.command("list")
@@ -71,6 +73,52 @@ def _os_user() -> str:
         return "unknown"
 
 
+def onboarding_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every onboarding command shares (``connectors onboard``, ``discover onvif``)."""
+    options = [
+        click.option(
+            "--actor",
+            default=None,
+            help="Who onboards, for the audit topic (default: the OS user).",
+        ),
+        click.option(
+            "--readmit",
+            is_flag=True,
+            help="Register cameras that were removed (default: withhold them and say so).",
+        ),
+        click.option(
+            "--verify-timeout",
+            "verify_s",
+            default=VERIFY_S,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Seconds to wait for the watching runtime to confirm it can watch the cameras "
+            "published (its credential references resolve there); 0: do not ask.",
+        ),
+        click.option(
+            "--watch-group",
+            default=None,
+            help="Consumer group of the watching runtimes (default: tilik-connector-NAME).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def actor_or_os_user(actor: str | None) -> str:
+    return actor or _os_user()
+
+
+@connectors.command()
+@click.argument("name")
+def describe(name: str) -> None:
+    """Every config field of connector NAME: type, default, limits, meaning (Markdown)."""
+    from connectors.sdk.describe import describe_connector
+
+    click.echo(describe_connector(_load(name)), nl=False)
+
+
 @connectors.command()
 @click.argument("name")
 @click.option(
@@ -80,40 +128,125 @@ def _os_user() -> str:
     required=True,
     help="YAML list of device configs (credentials as credential_ref, never passwords).",
 )
-@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
-@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
 @click.option(
-    "--actor", default=None, help="Who onboards, for the audit topic (default: the OS user)."
+    "--concurrency",
+    default=OnboardOptions.concurrency,
+    show_default=True,
+    type=click.IntRange(1, 256),
 )
+@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
+@onboarding_options
 def onboard(
-    name: str, config_path: Path, concurrency: int, bootstrap: str | None, actor: str | None
+    name: str,
+    config_path: Path,
+    concurrency: int,
+    bootstrap: str | None,
+    actor: str | None,
+    readmit: bool,
+    verify_s: float,
+    watch_group: str | None,
 ) -> None:
-    """Check and discover every device in the config file and publish its cameras."""
-    from connectors.sdk.onboard import cameras_by_address
+    """Check and discover every device in the config file and register its cameras.
+
+    Cameras the registry knows keep their owner, name, location, site type and sharing unless a
+    device's `cameras:` entries name them; removed cameras are withheld unless --readmit.
+    """
     from connectors.sdk.onboard import onboard as run_onboard
-    from topics.catalog import CAMERA_REGISTRY
-    from topics.client import CatalogProducer, read_table
+    from topics.client import CatalogProducer
 
     connector_cls = _load(name)
     configs = _read_configs(config_path)
+    options = OnboardOptions(
+        concurrency=concurrency,
+        actor=actor_or_os_user(actor),
+        readmit=readmit,
+        verify_s=verify_s,
+        watch_group=watch_group,
+    )
 
     async def main() -> dict[str, Any]:
         async with CatalogProducer(bootstrap, client_id=f"tilik-onboard-{name}") as producer:
-            registry = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap, producer=producer)
             summary = await run_onboard(
-                connector_cls,
-                configs,
-                producer=producer,
-                concurrency=concurrency,
-                known_cameras=cameras_by_address(registry, connector_cls.name),
-                actor=actor or _os_user(),
+                connector_cls, configs, producer=producer, options=options, bootstrap=bootstrap
             )
-        return {"ok": summary.ok, **summary.as_dict()}
+        return summary.as_dict()
 
     result = asyncio.run(main())
     click.echo(json.dumps(result, indent=2))
     if not result["ok"]:
         sys.exit(1)
+
+
+@connectors.command()
+@click.option("--camera", "cameras", multiple=True, help="Camera id to remove (repeatable).")
+@click.option(
+    "--device", "devices", multiple=True, help="Device id: every camera of it (repeatable)."
+)
+@click.option(
+    "--address",
+    "addresses",
+    multiple=True,
+    help="host:port: every camera registered at it (repeatable; with --connector, only its).",
+)
+@click.option("--connector", "connector_name", default=None, help="Only this connector's cameras.")
+@click.option("--reason", default=None, help="Why, for the audit topic and the removal record.")
+@click.option(
+    "--actor", default=None, help="Who removes, for the audit topic (default: the OS user)."
+)
+@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
+def remove(
+    cameras: tuple[str, ...],
+    devices: tuple[str, ...],
+    addresses: tuple[str, ...],
+    connector_name: str | None,
+    reason: str | None,
+    actor: str | None,
+    bootstrap: str | None,
+) -> None:
+    """Remove cameras from the registry: tombstones, an audit record each, and a removal record
+    that keeps later scans and onboardings from registering them again (until --readmit)."""
+    from connectors.sdk.removal import remove as run_remove
+    from topics.client import CatalogProducer
+
+    if not (cameras or devices or addresses):
+        raise click.UsageError("name what to remove: --camera, --device or --address")
+
+    async def main() -> dict[str, Any]:
+        async with CatalogProducer(bootstrap, client_id="tilik-remove") as producer:
+            summary = await run_remove(
+                producer,
+                actor=actor_or_os_user(actor),
+                cameras=cameras,
+                devices=devices,
+                addresses=addresses,
+                connector=connector_name,
+                reason=reason,
+                bootstrap=bootstrap,
+            )
+        return summary.as_dict()
+
+    try:
+        result = asyncio.run(main())
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result, indent=2))
+    if not result["ok"]:
+        sys.exit(1)
+
+
+@connectors.command("upgrade-registry")
+@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
+def upgrade_registry(bootstrap: str | None) -> None:
+    """Copy the cameras of the v1 registry topic that the v2 topic does not hold yet."""
+    from connectors.sdk.upgrade import upgrade_registry as run_upgrade
+    from topics.client import CatalogProducer
+
+    async def main() -> int:
+        async with CatalogProducer(bootstrap, client_id="tilik-registry-upgrade") as producer:
+            return await run_upgrade(producer, bootstrap=bootstrap)
+
+    copied = asyncio.run(main())
+    click.echo(f"{copied} cameras copied to the v2 registry")
 
 
 @connectors.command()

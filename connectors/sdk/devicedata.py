@@ -8,7 +8,8 @@ that, so a parser decides in one place what a missing value means.
 
 A catalog model (``DeviceEvent``, ``CameraRecord``) built from device input may still refuse it;
 ``device_model`` turns that ``ValidationError`` into the SDK's ``DeviceDataError``, with a reason
-that names the fields but never echoes their values.
+that names the fields but never echoes their values. ``device_json`` reads a JSON answer into a
+model of the device's API the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from connectors.sdk.errors import DeviceDataError
+
+M = TypeVar("M", bound=BaseModel)
 
 # ASCII digits only, and few enough that int() is cheap and a C long holds the value.
 _DECIMAL = re.compile(r"[0-9]{1,18}")
@@ -83,6 +87,18 @@ def device_model(
         raise DeviceDataError(
             f"{what}: {validation_summary(exc)}", device=device, payload=payload
         ) from None
+
+
+def device_json(model: type[M], body: bytes, *, what: str, device: str | None) -> M:
+    """``body`` (JSON from a device) as ``model``; DeviceDataError, carrying the body, if it is not
+    JSON or does not fit the model."""
+    with device_model(what, device=device, payload=body):
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise DeviceDataError(f"{what}: not JSON", device=device, payload=body) from None
+            raise
 
 
 def validation_summary(exc: ValidationError, *, limit: int = 3) -> str:

@@ -1,48 +1,87 @@
-"""The runtime's ``/metrics`` (Prometheus text format) and ``/healthz`` HTTP endpoints."""
+"""The runtime's ``/metrics`` (Prometheus exposition, through ``prometheus-client``) and ``/healthz``.
+
+The runtime keeps its counters in ``ConnectorMetrics`` (plain attributes, cheap to bump on every
+event); ``ConnectorCollector`` reads them when Prometheus scrapes, and the process collector adds
+the process's resident memory, CPU time and open file descriptors. Each endpoint has a registry
+of its own, so several runtimes in one process (tests) never share or clash over metrics.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import fields
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from connectors.sdk.base import ConnectorMetrics
 from connectors.sdk.simulator import run_loopback_site
 
 PREFIX = "tilik_connector"
-# Fields that are current values rather than running totals.
+#: what each ``ConnectorMetrics`` field counts; the gauges are current values, the rest totals
+HELP: dict[str, str] = {
+    "devices": "Devices this process watches now.",
+    "cameras": "Cameras this process watches now.",
+    "checks_ok": "Onboarding checks that reached and authenticated to a device.",
+    "checks_failed": "Onboarding checks that failed.",
+    "cameras_discovered": "Cameras found by onboarding.",
+    "health_checks": "Device health checks run.",
+    "statuses": "Camera statuses published.",
+    "events": "Device events published.",
+    "unparsed": "Device input kept in the dead letters instead of published as an event.",
+    "dead_letters": "Dead letters published.",
+    "retries": "Device event streams restarted after a failure.",
+    "errors": "Errors, by exception type.",
+}
 GAUGES = frozenset({"devices", "cameras"})
 
 
-def render_prometheus(connector: str, metrics: ConnectorMetrics) -> str:
-    """Every counter of ``metrics`` as Prometheus text, labelled with the connector name."""
-    lines: list[str] = []
-    label = f'connector="{connector}"'
-    for spec in fields(metrics):
-        value = getattr(metrics, spec.name)
-        name = f"{PREFIX}_{spec.name}"
-        if isinstance(value, dict):
-            name = f"{PREFIX}_errors_total"
-            lines.append(f"# TYPE {name} counter")
-            for error_type, count in sorted(value.items()):
-                lines.append(f'{name}{{{label},error_type="{error_type}"}} {count}')
-            continue
-        kind = "gauge" if spec.name in GAUGES else "counter"
-        if kind == "counter":
-            name += "_total"
-        lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"{name}{{{label}}} {value}")
-    return "\n".join(lines) + "\n"
+class ConnectorCollector(Collector):
+    """One connector's ``ConnectorMetrics`` as Prometheus metric families, read at each scrape."""
+
+    def __init__(self, connector: str, metrics: ConnectorMetrics) -> None:
+        self.connector = connector
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        for spec in fields(self.metrics):
+            value = getattr(self.metrics, spec.name)
+            name, help_text = f"{PREFIX}_{spec.name}", HELP.get(spec.name, spec.name)
+            if isinstance(value, dict):
+                by_type = CounterMetricFamily(name, help_text, labels=["connector", "error_type"])
+                for error_type, count in sorted(value.items()):
+                    by_type.add_metric([self.connector, error_type], count)
+                yield by_type
+                continue
+            family = (
+                GaugeMetricFamily(name, help_text, labels=["connector"])
+                if spec.name in GAUGES
+                else CounterMetricFamily(name, help_text, labels=["connector"])
+            )
+            family.add_metric([self.connector], value)
+            yield family
+
+
+def connector_registry(connector: str, metrics: ConnectorMetrics) -> CollectorRegistry:
+    """A registry holding the connector's counters and this process's resource use."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(ConnectorCollector(connector, metrics))
+    ProcessCollector(registry=registry)
+    return registry
 
 
 def metrics_app(
     connector: str, metrics: ConnectorMetrics, healthy: Callable[[], bool]
 ) -> web.Application:
+    registry = connector_registry(connector, metrics)
+
     async def serve_metrics(_: web.Request) -> web.Response:
         return web.Response(
-            text=render_prometheus(connector, metrics), content_type="text/plain", charset="utf-8"
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def serve_health(_: web.Request) -> web.Response:

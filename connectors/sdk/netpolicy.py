@@ -2,9 +2,10 @@
 
 Default: loopback and the RFC 1918 private ranges (cameras live on private networks; a
 request to reach a public address, a link-local metadata service or a multicast group is
-refused). A deployment widens or narrows it with ``TILIK_PROBE_ALLOW`` (comma-separated CIDRs;
-``TILIK_ONVIF_PROBE_ALLOW`` is read too) or, for ONVIF probing, ``--allow CIDR``. Host names are
-refused outright: a name can be re-pointed after it is checked, an IP literal cannot.
+refused). A deployment widens or narrows it with the ``probe_allow`` setting
+(``TILIK_PROBE_ALLOW``, comma-separated CIDRs; see ``core.settings``) or, for ONVIF probing,
+``--allow CIDR``. Host names are refused outright: a name can be re-pointed after it is checked,
+an IP literal cannot.
 
 Every connector whose class keeps ``private_network = True`` (the default: a device on a
 private network) has its configs checked here at onboarding and again before the runtime
@@ -14,16 +15,14 @@ connects to a registry record's address (``guard_config``).
 from __future__ import annotations
 
 import ipaddress
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.sdk.errors import ConfigurationError
+from core.settings import Settings, get_settings
 
 ALLOW_ENV = "TILIK_PROBE_ALLOW"
-LEGACY_ALLOW_ENV = "TILIK_ONVIF_PROBE_ALLOW"
-DEFAULT_ALLOWED = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 MAX_SCAN_ADDRESSES = 65_536
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -48,10 +47,10 @@ class ProbePolicy:
     allowed: tuple[IPNetwork, ...]
 
     @classmethod
-    def default(cls, environ: dict[str, str] | None = None) -> ProbePolicy:
-        env = os.environ if environ is None else environ
-        configured = env.get(ALLOW_ENV) or env.get(LEGACY_ALLOW_ENV)
-        return cls(_networks(configured.split(",") if configured else DEFAULT_ALLOWED))
+    def default(cls, environ: Mapping[str, str] | None = None) -> ProbePolicy:
+        """The configured policy: this process's settings, or those ``environ`` holds."""
+        settings = get_settings() if environ is None else Settings.from_env(environ)
+        return cls(_networks(settings.probe_allow))
 
     @classmethod
     def of(cls, cidrs: Iterable[str]) -> ProbePolicy:

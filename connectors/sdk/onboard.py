@@ -1,218 +1,247 @@
-"""Onboarding: check and discover a list of devices with bounded concurrency and publish their
-cameras to the registry. One bad device never stops the others; each outcome is in the summary.
+"""Onboarding: the one pipeline that puts devices' cameras into the registry, for every connector,
+``tilik connectors onboard``, ``tilik discover onvif`` and the HTTP service.
 
-This module is the onboarding translation boundary for every connector and for ``tilik discover
-onvif``: ``isolated`` runs one device's work under an overall deadline and turns *anything* it
-raises into a ``ConnectorError``, and ``DeviceFailure`` is what the summary and the dead letters
-say about it. Catching broadly is right here and nowhere else: one device's failure, even a
-connector's bug, is that device's failure.
+    configs ──► admitted? ──► read each device ──► register ──► publish, audit ──► watched?
+                (policy,      (bounded            (merge with    (registry,        (the watching
+                 reference     concurrency,        what is known, audit topic)       runtime's word,
+                 namespace)    retries, deadline)  removals)                         watchcheck)
 
-    raised by the device's work          becomes
-    a ConnectorError                     itself
-    the overall deadline passed          RetriableError
-    pydantic ValidationError,
-    ValueError, ArithmeticError          DeviceDataError (a value from the device cannot be used)
-    any other Exception                  FatalConnectorError (logged with where it happened)
+- **Admission.** A config whose address the network policy refuses, whose values a registry
+  record cannot carry (``registration.connector_config_of``) or whose credential reference
+  leaves the camera secrets namespace fails before anything connects (the last one audited).
+- **Reading a device** is the connector's ``check()`` then ``discover()`` (``connector_reader``),
+  or a reader the caller gives (``tilik discover onvif`` gives its probe). It runs under the
+  translation boundary (below), with retries of what is retriable.
+- **Registering** merges each camera with the registry (``connectors.sdk.registration``): the
+  device's word refreshed, people's decisions kept unless an entry of this onboarding names the
+  camera, the whole connector config carried for the runtime. A camera someone removed
+  (``connectors.sdk.removal``) is withheld unless the onboarding readmits it.
+- **Publishing** writes the device's records and one audit record per camera that changed (who,
+  what, which camera and device; ``camera_registered`` / ``camera_updated`` /
+  ``camera_readmitted``).
+- **Watched?** With ``verify_s``, onboarding asks the runtime that will watch the cameras whether
+  their credential reference resolves there (``connectors.sdk.watchcheck``). A camera it cannot
+  watch that the registry had before with another credential reference or connector config gets
+  that one back (``camera_restored``): an attempt that fails where the cameras run does not break
+  their working registration.
+
+A device that fails changes nothing: not its cameras' records, not their statuses (which only the
+watching runtime reports). It is listed once, under ``failed``, with what went wrong.
+
+Each device's work runs inside the onboarding translation boundary (``isolated``, in
+``connectors.sdk.boundary``, with what becomes of each error). The outcome:
 
     DeviceDataError        -> a dead letter (device_input, the device address as source) with
-                              the payload; the device is listed as failed and dead-lettered
-    AuthenticationError    -> `unauthorized` statuses for the cameras the registry already has at
-                              that address; the device is listed as failed and unauthorized
+                              the payload; listed as failed, ``dead_lettered``
+    AuthenticationError,
+    ConfigurationError     -> listed as failed (a person must fix the credentials or config)
     RetriableError         -> retried with backoff within the deadline, then listed as failed
-    ConfigurationError,
-    an invalid config      -> listed as failed (a person must fix the config)
-
-Every device gets ``DEADLINE_IN_TIMEOUTS`` of its config's request timeouts for all of its
-    a credential reference
-    outside the camera
-    secrets namespace      -> listed as failed and audited, before any connection
-
-Every device gets ``DEADLINE_IN_TIMEOUTS`` of its config's request timeouts for all of its
-attempts together, unless the caller sets a deadline. Reasons never carry the device's password.
 """
 
 from __future__ import annotations
 
 import asyncio
-import traceback
-import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import Connector, ConnectorConfig, ConnectorMetrics
-from connectors.sdk.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    ConnectorError,
-    DeviceDataError,
-    FatalConnectorError,
-    RetriableError,
+from connectors.sdk.boundary import (
+    DEADLINE_IN_TIMEOUTS,
+    DeviceFailure,
+    device_deadline_s,
+    isolated,
+    resolved_credentials,
 )
+from connectors.sdk.errors import ConfigurationError, ConnectorError, RetriableError
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.records import model_problems
-from connectors.sdk.secrets import CameraSecrets, Credentials, RefusedReference
-from core.redact import REDACTED, redact_text
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS
-from topics.client import CatalogProducer
-from topics.deadletters import make_dead_letter
-from topics.models import (
-    AuditRecord,
-    CameraRecord,
-    CameraState,
-    CameraStatus,
-    DeadLetter,
-    DeadLetterKind,
-    utcnow,
+from connectors.sdk.registration import (
+    Registration,
+    connector_config_of,
+    register,
+    removed_reason,
+    restoration_audit,
+    restore_connection,
 )
+from connectors.sdk.secrets import CameraSecrets, RefusedReference
+from connectors.sdk.watchcheck import WatchReports, runtime_members, watch_group
+from core.backoff import Backoff
+from topics.catalog import (
+    AUDIT,
+    CAMERA_REGISTRY,
+    CAMERA_REMOVALS,
+    CAMERA_WATCH,
+    DEAD_LETTERS,
+    TopicSpec,
+)
+from topics.client import CatalogProducer, read_table
+from topics.models import CameraRecord, CameraRemoval, WatchState
+
+# The per-device boundary (connectors.sdk.boundary) is part of onboarding's API, as before.
+__all__ = [
+    "DEADLINE_IN_TIMEOUTS",
+    "ONBOARDING_TOPICS",
+    "VERIFY_S",
+    "DeviceFailure",
+    "DeviceReader",
+    "OnboardOptions",
+    "OnboardSummary",
+    "Onboarding",
+    "ProgressCallback",
+    "connector_reader",
+    "device_deadline_s",
+    "isolated",
+    "onboard",
+    "parse_configs",
+]
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
+#: the topics onboarding reads and writes (``tilik topics apply`` creates them)
+ONBOARDING_TOPICS: tuple[TopicSpec, ...] = (
+    CAMERA_REGISTRY,
+    CAMERA_REMOVALS,
+    CAMERA_WATCH,
+    AUDIT,
+    DEAD_LETTERS,
+)
 
-#: known registry cameras by device address, used to report an unauthorized device's cameras
-KnownCameras = Mapping[str, list[str]]
-
-#: a device's whole onboarding (every attempt and backoff) gets this many request timeouts
-DEADLINE_IN_TIMEOUTS = 4
-
-
-def device_deadline_s(timeout_s: float) -> float:
-    """The default overall deadline of one device's onboarding or probe."""
-    return DEADLINE_IN_TIMEOUTS * timeout_s
-
-
-async def isolated(work: Callable[[], Awaitable[T]], *, device: str, deadline_s: float) -> T:
-    """``await work()`` within ``deadline_s``; whatever it raises leaves as a ``ConnectorError``."""
-    try:
-        async with asyncio.timeout(deadline_s) as scope:
-            return await work()
-    except ConnectorError:
-        raise
-    except TimeoutError as exc:
-        if scope.expired():
-            message = f"not done within the device's {deadline_s:g}s deadline"
-        else:
-            message = f"timed out ({_where(exc)})"
-        raise RetriableError(message, device=device) from exc
-    except ValidationError as exc:
-        raise DeviceDataError(
-            f"device values do not fit: {model_problems(exc)}", device=device
-        ) from exc
-    except (ValueError, ArithmeticError) as exc:
-        # The message may quote the value; the reason names only the kind and the place.
-        raise DeviceDataError(
-            f"the device sent a value that cannot be used ({type(exc).__name__} in {_where(exc)})",
-            device=device,
-        ) from exc
-    except Exception as exc:
-        # The per-device translation boundary (module docstring): a connector's bug on one
-        # device is that device's failure.
-        log.error(
-            "connector failed on one device",
-            device=device,
-            error_type=type(exc).__name__,
-            where=_where(exc),
-        )
-        raise FatalConnectorError(
-            f"connector error ({type(exc).__name__} in {_where(exc)})", device=device
-        ) from exc
+#: reads one device: the camera records it reports (raises what ``isolated`` translates)
+DeviceReader = Callable[[ConnectorConfig], Awaitable[list[CameraRecord]]]
+#: ``(devices done, devices in all)``, at most about once a second and once at the end
+ProgressCallback = Callable[[int, int], None]
 
 
-def _where(exc: BaseException) -> str:
-    """``module:function`` of the innermost frame: where it failed, without any values."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "unknown"
-    frame = frames[-1]
-    module = frame.filename.rsplit("/", 1)[-1].removesuffix(".py")
-    return f"{module}:{frame.name}"
+def connector_reader(connector_cls: type[Connector[Any]]) -> DeviceReader:
+    """The connector contract as a reader: ``check()``, then ``discover()``, then ``close()``."""
+
+    async def read(config: ConnectorConfig) -> list[CameraRecord]:
+        connector = connector_cls(config)
+        try:
+            await connector.check()
+            return await connector.discover()
+        finally:
+            await connector.close()
+
+    return read
+
+
+#: how long the onboarding commands wait for the watching runtime's word by default
+VERIFY_S = 10.0
 
 
 @dataclass(frozen=True)
-class DeviceFailure:
-    """Why one device was not onboarded: the SDK error type and a reason without secrets."""
+class OnboardOptions:
+    """How one onboarding runs (every field has a CLI flag)."""
 
-    address: str
-    error_type: str
-    reason: str
-    payload: bytes | str | None = None
-    #: the device's input was at fault: it belongs in the dead letters
-    input_at_fault: bool = False
-
-    @classmethod
-    def of(
-        cls, address: str, exc: ConnectorError, *, credentials: Credentials | None = None
-    ) -> DeviceFailure:
-        reason = redact_text(str(exc))
-        if credentials is not None:
-            # A device knows its own password and may echo it back in a fault or an error page.
-            secret = credentials.password.get_secret_value()
-            if secret:
-                reason = reason.replace(secret, REDACTED)
-        at_fault = isinstance(exc, DeviceDataError)
-        return cls(
-            address=address,
-            error_type=type(exc).__name__,
-            reason=reason,
-            payload=exc.payload if isinstance(exc, DeviceDataError) else None,
-            input_at_fault=at_fault,
-        )
-
-    def dead_letter(self, component: str) -> DeadLetter:
-        """The dead letter of a device whose input was at fault (kind ``device_input``)."""
-        return make_dead_letter(
-            kind=DeadLetterKind.DEVICE_INPUT,
-            reason=self.reason,
-            error_type=self.error_type,
-            component=component,
-            payload=self.payload,
-            source_device=self.address,
-        )
-
-
-def resolved_credentials(config: ConnectorConfig) -> Credentials | None:
-    """The config's credentials for hiding them in reasons; None when they cannot be read."""
-    try:
-        return config.credentials()
-    except ConnectorError:
-        return None
+    concurrency: int = 8
+    #: tries of a device whose failure is retriable (1: one try, as a network scan wants)
+    attempts: int = 3
+    backoff_initial_s: float = 1.0
+    #: each device's whole onboarding (default: ``device_deadline_s`` of its ``timeout_s``)
+    deadline_s: float | None = None
+    #: who onboards, for the audit topic (default: the connector component)
+    actor: str | None = None
+    #: register cameras that were removed, instead of withholding them
+    readmit: bool = False
+    #: how long to wait for the watching runtime's word on the cameras published (0: do not ask)
+    verify_s: float = 0.0
+    #: the watching runtimes' consumer group (default: ``tilik-connector-<name>``)
+    watch_group: str | None = None
 
 
 @dataclass
 class OnboardSummary:
-    """What onboarding did, device by device (keyed by address).
+    """What onboarding did. Every device is in ``published`` or in ``failed``, never in both;
+    a camera found again after its removal is in ``withheld``; a published camera the watching
+    runtime cannot watch is in ``not_watched``, one nobody answered for in ``unconfirmed``."""
 
-    ``failed`` has the reason of every device that was not onboarded; ``unauthorized`` and
-    ``dead_lettered`` say which of them refused the credentials or sent unusable input.
-    """
-
+    dry_run: bool = False
+    #: device address -> camera ids registered (found, in a dry run)
     published: dict[str, list[str]] = field(default_factory=dict)
-    unauthorized: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    dead_lettered: list[str] = field(default_factory=list)
+    #: device address -> why it was not onboarded; nothing about its cameras changed
+    failed: dict[str, DeviceFailure] = field(default_factory=dict)
+    #: camera id -> why it was not registered again
+    withheld: dict[str, str] = field(default_factory=dict)
+    #: camera id -> why the runtime that owns it does not watch it
+    not_watched: dict[str, str] = field(default_factory=dict)
+    #: camera id -> why no runtime confirmed it
+    unconfirmed: dict[str, str] = field(default_factory=dict)
+    #: camera id -> the record published (found, in a dry run)
+    records: dict[str, CameraRecord] = field(default_factory=dict)
+    audited: int = 0
 
     @property
     def cameras(self) -> int:
         return sum(len(ids) for ids in self.published.values())
 
     @property
+    def dead_lettered(self) -> list[str]:
+        """Addresses of failed devices whose input went to the dead letters."""
+        if self.dry_run:
+            return []
+        return [address for address, failure in self.failed.items() if failure.input_at_fault]
+
+    @property
     def ok(self) -> bool:
-        return not (self.unauthorized or self.failed or self.dead_lettered)
+        return not (self.failed or self.not_watched)
 
     def as_dict(self) -> dict[str, Any]:
+        dead_lettered = set(self.dead_lettered)
         return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
             "devices_onboarded": len(self.published),
             "cameras_published": self.cameras,
             "published": self.published,
-            "unauthorized": self.unauthorized,
-            "failed": self.failed,
-            "dead_lettered": self.dead_lettered,
+            "failed": {
+                address: {**failure.as_dict(), "dead_lettered": address in dead_lettered}
+                for address, failure in self.failed.items()
+            },
+            "withheld": self.withheld,
+            "not_watched": self.not_watched,
+            "unconfirmed": self.unconfirmed,
+            "audit_records": self.audited,
         }
+
+
+def parse_configs(
+    connector_cls: type[Connector[Any]],
+    raw_configs: Iterable[Mapping[str, Any] | ConnectorConfig],
+    policy: ProbePolicy | None = None,
+) -> tuple[list[ConnectorConfig], dict[str, DeviceFailure]]:
+    """Validate raw configs; the invalid ones come back as failures by label.
+
+    A config whose address the network policy refuses, or whose values a registry record could
+    not carry, is invalid too, before anything connects.
+    """
+    valid: list[ConnectorConfig] = []
+    invalid: dict[str, DeviceFailure] = {}
+    policy = policy or ProbePolicy.default()
+    for index, raw in enumerate(raw_configs):
+        label = _label(raw, index)
+        try:
+            config = (
+                raw
+                if isinstance(raw, ConnectorConfig)
+                else connector_cls.config_model.model_validate(raw)
+            )
+            guard_config(connector_cls, config, policy)
+            connector_config_of(config)
+            valid.append(config)
+        except ConfigurationError as exc:
+            invalid[label] = DeviceFailure.of(label, exc)
+        except ValidationError as exc:
+            invalid[label] = DeviceFailure(
+                label, "ConfigurationError", f"invalid config: {model_problems(exc, limit=20)}"
+            )
+    return valid, invalid
 
 
 def _label(raw: Mapping[str, Any] | ConnectorConfig, index: int) -> str:
@@ -221,64 +250,79 @@ def _label(raw: Mapping[str, Any] | ConnectorConfig, index: int) -> str:
     return str(raw.get("address", f"config #{index}"))
 
 
-def parse_configs(
-    connector_cls: type[Connector[Any]], raw_configs: Iterable[Mapping[str, Any] | ConnectorConfig]
-) -> tuple[list[ConnectorConfig], dict[str, str]]:
-    """Validate raw configs; the invalid ones come back as ``{label: reason}``.
-
-    A config whose address the network policy refuses is invalid too, before anything connects.
-    """
-    valid: list[ConnectorConfig] = []
-    invalid: dict[str, str] = {}
-    policy = ProbePolicy.default()
-    for index, raw in enumerate(raw_configs):
-        try:
-            config = (
-                raw
-                if isinstance(raw, ConnectorConfig)
-                else connector_cls.config_model.model_validate(raw)
-            )
-            guard_config(connector_cls, config, policy)
-            valid.append(config)
-        except ConfigurationError as exc:
-            invalid[_label(raw, index)] = str(exc)
-        except ValidationError as exc:
-            invalid[_label(raw, index)] = f"invalid config: {model_problems(exc, limit=20)}"
-    return valid, invalid
-
-
 class Onboarding:
-    """One onboarding run of one connector class."""
+    """One onboarding run of one connector class (module docstring). Without a producer it is
+    a dry run: devices are read and their records built, nothing is read or written on Kafka."""
 
     def __init__(
         self,
         connector_cls: type[Connector[Any]],
-        producer: CatalogProducer,
+        producer: CatalogProducer | None,
         *,
-        concurrency: int = 8,
-        attempts: int = 3,
-        known_cameras: KnownCameras | None = None,
+        options: OnboardOptions | None = None,
+        reader: DeviceReader | None = None,
         metrics: ConnectorMetrics | None = None,
-        backoff_initial_s: float = 1.0,
-        actor: str | None = None,
-        deadline_s: float | None = None,
+        progress: ProgressCallback | None = None,
+        bootstrap: str | None = None,
     ) -> None:
         self.connector_cls = connector_cls
-        self.actor = actor
         self.producer = producer
+        self.options = options or OnboardOptions()
         self.component = f"connector.{connector_cls.name}"
-        self.attempts = attempts
-        self.known_cameras = known_cameras or {}
+        self.actor = self.options.actor or self.component
+        self.reader = reader or connector_reader(connector_cls)
         self.metrics = metrics or ConnectorMetrics()
-        self.summary = OnboardSummary()
-        self.deadline_s = deadline_s
-        self._limit = asyncio.Semaphore(concurrency)
-        self._backoff_initial_s = backoff_initial_s
+        self.summary = OnboardSummary(dry_run=producer is None)
+        self._progress = progress
+        self._bootstrap = bootstrap
+        self._limit = asyncio.Semaphore(max(1, self.options.concurrency))
+        self._known: dict[str, CameraRecord] = {}
+        #: the registry as it was before this run published anything
+        self._before: dict[str, CameraRecord] = {}
+        self._removals: dict[str, CameraRemoval] = {}
+        self._done = 0
+        self._total = 0
+        self._last_progress = 0.0
 
-    async def run(self, configs: Iterable[ConnectorConfig]) -> OnboardSummary:
-        admitted = [config for config in configs if await self._admitted(config)]
-        await asyncio.gather(*(self._guarded(config) for config in admitted))
+    async def run(self, configs: Sequence[ConnectorConfig]) -> OnboardSummary:
+        self._total = len(configs)
+        async with contextlib.AsyncExitStack() as stack:
+            reports: WatchReports | None = None
+            if self.producer is not None:
+                await self._load_registry()
+                if self.options.verify_s > 0:
+                    # Opened before anything is published: every answer comes after this point.
+                    reports = await stack.enter_async_context(
+                        WatchReports(
+                            self._bootstrap, component=self.component, producer=self.producer
+                        )
+                    )
+            admitted = [config for config in configs if await self._admitted(config)]
+            await asyncio.gather(*(self._guarded(config) for config in admitted))
+            if reports is not None:
+                await self._verify(reports)
         return self.summary
+
+    async def _load_registry(self) -> None:
+        """The registry and the removals: what merging and withholding decide against."""
+        assert self.producer is not None
+        registry, removals = await asyncio.gather(
+            read_table(
+                CAMERA_REGISTRY,
+                bootstrap=self._bootstrap,
+                component=self.component,
+                producer=self.producer,
+            ),
+            read_table(
+                CAMERA_REMOVALS,
+                bootstrap=self._bootstrap,
+                component=self.component,
+                producer=self.producer,
+            ),
+        )
+        self._known = _only(registry, CameraRecord)
+        self._before = dict(self._known)
+        self._removals = _only(removals, CameraRemoval)
 
     async def _admitted(self, config: ConnectorConfig) -> bool:
         """False (listed as failed, audited) when the credential reference leaves the namespace."""
@@ -287,65 +331,77 @@ class Onboarding:
         try:
             CameraSecrets.configured().confine(config.credential_ref)
         except RefusedReference as exc:
-            failure = self._count_failure(config, exc)
-            self.summary.failed[config.address] = failure.reason
-            await self.producer.send(
-                AUDIT,
-                exc.audit_record(
-                    actor=self.actor or self.component,
-                    subject=config.address,
-                    details={"connector": self.connector_cls.name, "address": config.address},
-                ),
-            )
+            self.summary.failed[config.address] = self._count_failure(config, exc)
+            if self.producer is not None:
+                await self.producer.send(
+                    AUDIT,
+                    exc.audit_record(
+                        actor=self.actor,
+                        subject=config.address,
+                        details={"connector": self.connector_cls.name, "address": config.address},
+                    ),
+                )
+            self._advance()
             return False
         return True
 
     async def _guarded(self, config: ConnectorConfig) -> None:
+        # The limit is on devices being talked to; publishing waits on Kafka, not on them.
         async with self._limit:
-            await self._device(config)
+            records = await self._read(config)
+        if records is not None:
+            await self._register(config, records)
+        self._advance()
 
-    async def _device(self, config: ConnectorConfig) -> None:
-        deadline = self.deadline_s or device_deadline_s(config.timeout_s)
+    def _advance(self) -> None:
+        self._done += 1
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if now - self._last_progress > 1 or self._done == self._total:
+            self._last_progress = now
+            self._progress(self._done, self._total)
+
+    async def _read(self, config: ConnectorConfig) -> list[CameraRecord] | None:
+        """The device's records, or None when it failed (then listed, and dead-lettered if its
+        input was at fault)."""
+        deadline = self.options.deadline_s or device_deadline_s(config.timeout_s)
         try:
             records = await isolated(
                 lambda: self._attempts(config), device=config.address, deadline_s=deadline
             )
         except ConnectorError as exc:
             await self._failed(config, exc)
-            return
-        await self._publish(config, records)
+            return None
+        self.metrics.checks_ok += 1
+        return records
 
     async def _attempts(self, config: ConnectorConfig) -> list[CameraRecord]:
-        """Check and discover, retrying what is retriable with backoff."""
-        backoff = Backoff(initial_s=self._backoff_initial_s, max_s=30)
+        """Read the device, retrying what is retriable with backoff."""
+        backoff = Backoff(initial_s=self.options.backoff_initial_s, max_s=30)
         attempt = 1
         while True:
-            connector = self.connector_cls(config)
             try:
-                await connector.check()
-                self.metrics.checks_ok += 1
-                return await connector.discover()
+                return await self.reader(config)
             except RetriableError as exc:
-                if attempt == self.attempts:
+                if attempt >= self.options.attempts:
+                    if attempt == 1:
+                        raise
                     raise RetriableError(
                         f"{exc} (after {attempt} attempts)", device=exc.device
                     ) from exc
                 self._count_failure(config, exc)
                 self.metrics.retries += 1
-            finally:
-                await connector.close()
             await asyncio.sleep(backoff.next_delay())
             attempt += 1
 
     async def _failed(self, config: ConnectorConfig, exc: ConnectorError) -> None:
+        """Listed once, with its reason; its cameras' records and statuses stay as they are."""
         failure = self._count_failure(config, exc)
-        self.summary.failed[config.address] = failure.reason
-        if isinstance(exc, AuthenticationError):
-            await self._unauthorized(config, failure.reason)
-        elif failure.input_at_fault:
+        self.summary.failed[config.address] = failure
+        if failure.input_at_fault and self.producer is not None:
             await self.producer.dead_letter(failure.dead_letter(self.component))
             self.metrics.dead_letters += 1
-            self.summary.dead_lettered.append(config.address)
 
     def _count_failure(self, config: ConnectorConfig, exc: ConnectorError) -> DeviceFailure:
         failure = DeviceFailure.of(config.address, exc, credentials=resolved_credentials(config))
@@ -360,97 +416,133 @@ class Onboarding:
         )
         return failure
 
-    async def _publish(self, config: ConnectorConfig, records: list[CameraRecord]) -> None:
-        await self.producer.send_batch(CAMERA_REGISTRY, records)
-        if self.actor is not None:
-            await self._audit(config, records)
-        self.metrics.cameras_discovered += len(records)
-        self.summary.published[config.address] = [r.camera_id for r in records]
+    async def _register(self, config: ConnectorConfig, found: list[CameraRecord]) -> None:
+        values = connector_config_of(config)
+        registrations: list[Registration] = []
+        for fresh in found:
+            removal = self._removals.get(fresh.camera_id)
+            if removal is not None and not self.options.readmit:
+                self.summary.withheld[fresh.camera_id] = removed_reason(removal)
+                continue
+            known = self._known.get(fresh.camera_id)
+            record = register(fresh, known, config=config, connector_config=values)
+            registrations.append(Registration(record, known, readmitted=removal))
+        if self.producer is not None:
+            await self._publish(registrations)
+        for registration in registrations:
+            self.summary.records[registration.record.camera_id] = registration.record
+        self.summary.published[config.address] = [r.record.camera_id for r in registrations]
+        self.metrics.cameras_discovered += len(found)
         log.info(
             "device onboarded",
             connector=self.connector_cls.name,
             address=config.address,
-            cameras=len(records),
+            cameras=len(registrations),
+            withheld=len(found) - len(registrations),
         )
 
-    async def _audit(self, config: ConnectorConfig, records: list[CameraRecord]) -> None:
-        """One audit record per onboarded device: who added which cameras, through what."""
-        devices = sorted({r.device_id for r in records}) or [config.address]
-        for device in devices:
-            cameras = [r.camera_id for r in records if r.device_id == device]
-            await self.producer.send(
-                AUDIT,
-                AuditRecord(
-                    audit_id=f"aud-{uuid.uuid4().hex[:24]}",
-                    at=utcnow(),
-                    actor=self.actor or "unknown",
-                    action="camera_onboard",
-                    subject=device,
-                    details={
-                        "connector": self.connector_cls.name,
-                        "address": config.address,
-                        "owner": config.owner.id,
-                        "cameras": ",".join(cameras)[:4096],
-                    },
-                ),
+    async def _publish(self, registrations: list[Registration]) -> None:
+        assert self.producer is not None
+        producer = self.producer
+        await producer.send_batch(CAMERA_REGISTRY, [r.record for r in registrations])
+        audits = [audit for r in registrations if (audit := r.audit(self.actor)) is not None]
+        await producer.send_batch(AUDIT, audits)
+        self.summary.audited += len(audits)
+        readmitted = [r.record.camera_id for r in registrations if r.readmitted is not None]
+        await asyncio.gather(
+            *[await producer.enqueue(CAMERA_REMOVALS, None, key=camera) for camera in readmitted]
+        )
+        for registration in registrations:
+            # A device reachable at two addresses of one run is one camera: the second
+            # publication updates the first.
+            self._known[registration.record.camera_id] = registration.record
+            self._removals.pop(registration.record.camera_id, None)
+
+    async def _verify(self, reports: WatchReports) -> None:
+        """Ask the watching runtime whether it watches what was published (watchcheck)."""
+        published = {camera: record.updated_at for camera, record in self.summary.records.items()}
+        if not published:
+            return
+        group = self.options.watch_group or watch_group(self.connector_cls.name)
+        members = await runtime_members(self._bootstrap, group)
+        if members == 0:
+            reason = (
+                f"no runtime of connector {self.connector_cls.name} is running (consumer group "
+                f"{group} has no members): it checks the credential reference when it starts"
+            )
+            self.summary.unconfirmed.update(dict.fromkeys(published, reason))
+            return
+        answered = await reports.wait_for(published, self.options.verify_s)
+        for camera in published:
+            report = answered.get(camera)
+            if report is None:
+                self.summary.unconfirmed[camera] = (
+                    f"no runtime in consumer group {group} reported on it within "
+                    f"{self.options.verify_s:g}s"
+                )
+            elif report.state is not WatchState.WATCHING:
+                self.summary.not_watched[camera] = (
+                    f"{report.state.value} where it is watched ({report.watcher}): {report.reason}"
+                )
+        await self._restore(list(self.summary.not_watched))
+
+    async def _restore(self, cameras: list[str]) -> None:
+        """Give cameras the runtime cannot watch back the connection they were watched with:
+        an attempt that fails where the cameras run must not break a working registration."""
+        assert self.producer is not None
+        restorations = [
+            (restored, before)
+            for camera in cameras
+            if (before := self._before.get(camera)) is not None
+            and (restored := restore_connection(self.summary.records[camera], before)) is not None
+        ]
+        if not restorations:
+            return
+        await self.producer.send_batch(CAMERA_REGISTRY, [record for record, _ in restorations])
+        audits = [restoration_audit(record, self.actor) for record, _ in restorations]
+        await self.producer.send_batch(AUDIT, audits)
+        self.summary.audited += len(audits)
+        for record, _ in restorations:
+            self.summary.records[record.camera_id] = record
+            self.summary.not_watched[record.camera_id] += (
+                "; its previous credential reference and connector config are restored"
             )
 
-    async def _unauthorized(self, config: ConnectorConfig, reason: str) -> None:
-        self.summary.unauthorized.append(config.address)
-        now = utcnow()
-        statuses = [
-            CameraStatus(
-                camera_id=camera,
-                state=CameraState.UNAUTHORIZED,
-                checked_at=now,
-                reason=reason[:4096],
-                connector=self.connector_cls.name,
-            )
-            for camera in self.known_cameras.get(config.address, [])
-        ]
-        if statuses:
-            await self.producer.send_batch(CAMERA_STATUS, statuses)
-            self.metrics.statuses += len(statuses)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _only(table: Mapping[str, BaseModel], model: type[M]) -> dict[str, M]:
+    return {key: value for key, value in table.items() if isinstance(value, model)}
 
 
 async def onboard(
     connector_cls: type[Connector[Any]],
     configs: Iterable[Mapping[str, Any] | ConnectorConfig],
     *,
-    producer: CatalogProducer,
-    concurrency: int = 8,
-    attempts: int = 3,
-    known_cameras: KnownCameras | None = None,
+    producer: CatalogProducer | None,
+    options: OnboardOptions | None = None,
+    reader: DeviceReader | None = None,
+    policy: ProbePolicy | None = None,
     metrics: ConnectorMetrics | None = None,
-    backoff_initial_s: float = 1.0,
-    actor: str | None = None,
-    deadline_s: float | None = None,
+    progress: ProgressCallback | None = None,
+    bootstrap: str | None = None,
 ) -> OnboardSummary:
-    """Check and discover every device, publish its cameras, return what happened to each.
+    """Onboard every device of ``configs`` (module docstring) and say what happened to each.
 
-    With ``actor`` set, each onboarded device also gets an audit record naming who added it.
-    ``deadline_s`` bounds each device's whole onboarding (default: ``device_deadline_s`` of its
-    config's ``timeout_s``)."""
-    valid, invalid = parse_configs(connector_cls, configs)
+    ``producer=None`` is a dry run. ``reader`` replaces the connector's ``check`` and
+    ``discover`` (``tilik discover onvif`` probes with it); ``policy`` replaces the default
+    network policy; ``bootstrap`` is where the registry is read (default: the settings').
+    """
+    valid, invalid = parse_configs(connector_cls, configs, policy)
     run = Onboarding(
         connector_cls,
         producer,
-        concurrency=concurrency,
-        attempts=attempts,
-        known_cameras=known_cameras,
+        options=options,
+        reader=reader,
         metrics=metrics,
-        backoff_initial_s=backoff_initial_s,
-        actor=actor,
-        deadline_s=deadline_s,
+        progress=progress,
+        bootstrap=bootstrap,
     )
     run.summary.failed.update(invalid)
     return await run.run(valid)
-
-
-def cameras_by_address(registry: Mapping[str, Any], connector: str) -> dict[str, list[str]]:
-    """Registry table (``read_table`` output) -> camera ids per address, for one connector."""
-    by_address: dict[str, list[str]] = {}
-    for record in registry.values():
-        if isinstance(record, CameraRecord) and record.connector == connector:
-            by_address.setdefault(record.address, []).append(record.camera_id)
-    return by_address

@@ -13,9 +13,18 @@ and watches the cameras on its assigned partitions whose record names its connec
   (the topic is compacted, so that is the current table), and devices start as records arrive.
   On revocation the affected devices' connectors are closed (subscriptions ended) *before* the
   callback returns, that is before another process can take the partitions.
-- **Credentials.** A record is input: its credential reference must lie in the camera secrets
-  namespace (``connectors.sdk.secrets.CameraSecrets``), or the device is not watched, never
-  contacted, and the refusal is audited once per record on the audit topic.
+- **Config.** A device is watched with the config its record carries (``config_from_record``:
+  the record's fields and its ``connector_config``, so a recorder onboarded over HTTPS with
+  custom timeouts is watched so), checked again as input: its address against the network
+  policy, its credential reference against the camera secrets namespace
+  (``connectors.sdk.secrets.CameraSecrets``; a refusal is audited once per record).
+- **Watch reports.** This process is where a record's credential reference must resolve, so
+  it resolves it before watching, and says per record version on ``tilik.cameras.watch.v1``
+  whether it watches the camera (``watching``) or why not (``credentials_unresolved``,
+  ``refused``, ``invalid_config``): that is how onboarding learns whether what it published is
+  watched (``connectors.sdk.watchcheck``). A device it cannot watch is never contacted, is
+  reported ``degraded`` with the reason by every health round, and is tried again each round (a
+  secrets file may appear). A tombstone in the registry removes the camera's report too.
 - **Revocation of a camera.** A tombstone removes the camera at once: its events and statuses
   stop; a device with no cameras left is closed.
 - **Health.** A health round starts every ``health_interval_s`` (at once when the previous
@@ -43,13 +52,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
-from connectors.sdk.backoff import Backoff
 from connectors.sdk.base import (
     Connector,
     ConnectorMetrics,
@@ -66,8 +76,11 @@ from connectors.sdk.errors import (
 )
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.onboard import OnboardSummary, onboard
+from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS
+from connectors.sdk.watchcheck import watch_group
+from core.backoff import Backoff
+from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, CAMERA_WATCH, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, Received
 from topics.deadletters import make_dead_letter
 from topics.models import (
@@ -76,6 +89,8 @@ from topics.models import (
     CameraStatus,
     DeadLetterKind,
     DeviceEvent,
+    WatchReport,
+    WatchState,
     utcnow,
 )
 
@@ -122,6 +137,15 @@ class DeviceWatch:
         return self.target.camera_ids
 
 
+@dataclass(frozen=True)
+class Unwatched:
+    """A device this process owns but cannot watch, and why (reported, never contacted)."""
+
+    target: DeviceTarget
+    state: WatchState
+    reason: str
+
+
 class WatchService:
     """Watches the devices of one connector whose registry partitions this process owns."""
 
@@ -137,7 +161,7 @@ class WatchService:
         self.name = connector_cls.name
         self.component = f"connector.{self.name}"
         self.options = options or RuntimeOptions()
-        self.group_id = self.options.group_id or f"tilik-connector-{self.name}"
+        self.group_id = self.options.group_id or watch_group(self.name)
         self.metrics = metrics or ConnectorMetrics()
         self._bootstrap = bootstrap
         self._producer: CatalogProducer | None = None
@@ -145,6 +169,11 @@ class WatchService:
         # camera id -> (partition, record): the owned slice of the registry for this connector
         self._cameras: dict[str, tuple[int, CameraRecord]] = {}
         self._devices: dict[str, DeviceWatch] = {}
+        self._unwatched: dict[str, Unwatched] = {}
+        # camera id -> (record version, state) last reported on the watch topic
+        self._reported: dict[str, tuple[datetime, WatchState]] = {}
+        # cameras tombstoned in the registry whose watch report is still to be removed
+        self._forget: set[str] = set()
         self._policy = ProbePolicy.default()
         self._camera_secrets = CameraSecrets.configured()
         # device id -> address and reference of a record whose reference was refused: audited
@@ -238,6 +267,8 @@ class WatchService:
         dropped = [cam for cam, (partition, _) in self._cameras.items() if partition in partitions]
         for camera in dropped:
             del self._cameras[camera]
+            # Its new owner reports on it; if it comes back here, so does this process again.
+            self._reported.pop(camera, None)
         await self._reconcile()
         log.info("registry partitions revoked", connector=self.name, partitions=sorted(partitions))
 
@@ -258,6 +289,8 @@ class WatchService:
         if camera in self._cameras:
             # A tombstone (revoked) or the camera moved to another connector: stop at once.
             del self._cameras[camera]
+            if value is None:
+                self._forget.add(camera)
             return True, True
         return False, False
 
@@ -272,6 +305,7 @@ class WatchService:
         )
         gone = [device for device in self._devices if device not in targets]
         restart = []
+        kept = []
         for device, target in targets.items():
             watch = self._devices.get(device)
             if watch is None:
@@ -284,35 +318,39 @@ class WatchService:
                 restart.append(device)
             else:
                 watch.target = target
+                kept.append(target)
         await self._stop_devices(gone + restart)
+        self._unwatched = {d: u for d, u in self._unwatched.items() if d in targets}
         for device, target in targets.items():
             if device not in self._devices:
                 await self._start_device(target)
+        for target in kept:
+            await self._report(target, WatchState.WATCHING, None)
+        await self._forget_reports()
         self.metrics.devices = len(self._devices)
         self.metrics.cameras = sum(len(w.camera_ids) for w in self._devices.values())
 
     async def _start_device(self, target: DeviceTarget) -> None:
+        state = WatchState.REFUSED
         try:
             # A registry record is input: its credential reference must stay inside the camera
             # secrets namespace, or no secret is read and the device is never contacted.
             if target.representative.credential_ref is not None:
                 self._camera_secrets.confine(target.representative.credential_ref)
+            state = WatchState.INVALID_CONFIG
             config = self.connector_cls.config_from_record(target.representative)
             # A registry record is input too: its address is checked before any connection.
+            state = WatchState.REFUSED
             guard_config(self.connector_cls, config, self._policy)
+            # Here is where the reference must resolve: onboarding may have run elsewhere.
+            state = WatchState.CREDENTIALS_UNRESOLVED
+            config.credentials()
+            state = WatchState.INVALID_CONFIG
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
         except (ConnectorError, ValueError) as exc:
-            self.metrics.count_error(exc)
-            log.error(
-                "device cannot be watched",
-                connector=self.name,
-                device=target.device_id,
-                error_type=type(exc).__name__,
-                reason=str(exc),
-            )
-            if isinstance(exc, RefusedReference):
-                await self._audit_refusal(target, exc)
+            await self._cannot_watch(target, state, exc)
             return
+        self._unwatched.pop(target.device_id, None)
         watch = DeviceWatch(
             target=target,
             connector=connector,
@@ -331,6 +369,74 @@ class WatchService:
             device=target.device_id,
             cameras=len(target.records),
         )
+        await self._report(target, WatchState.WATCHING, None)
+
+    async def _cannot_watch(
+        self, target: DeviceTarget, state: WatchState, exc: ConnectorError | ValueError
+    ) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, ValueError) else str(exc)
+        if isinstance(exc, ValidationError):
+            reason = f"the record makes no {self.name} config: {model_problems(exc)}"
+        known = self._unwatched.get(target.device_id)
+        self._unwatched[target.device_id] = Unwatched(target, state, reason)
+        if known is None or known.reason != reason:
+            self.metrics.count_error(exc)
+            log.error(
+                "device cannot be watched",
+                connector=self.name,
+                device=target.device_id,
+                error_type=type(exc).__name__,
+                reason=reason,
+            )
+        if isinstance(exc, RefusedReference):
+            await self._audit_refusal(target, exc)
+        await self._report(target, state, reason)
+
+    async def _report(self, target: DeviceTarget, state: WatchState, reason: str | None) -> None:
+        """Say on the watch topic whether the target's cameras are watched, once per version."""
+        now = utcnow()
+        reports = [
+            WatchReport(
+                camera_id=record.camera_id,
+                connector=self.name,
+                device_id=target.device_id,
+                state=state,
+                reason=None if reason is None else reason[:4096],
+                record_updated_at=record.updated_at,
+                watcher=self.group_id,
+                reported_at=now,
+            )
+            for record in target.records
+            if self._reported.get(record.camera_id) != (record.updated_at, state)
+        ]
+        if not reports:
+            return
+        try:
+            await self._require_producer().send_batch(CAMERA_WATCH, reports)
+        except KafkaError as error:
+            # Said again at the next reconcile: the record versions stay unreported.
+            self.metrics.count_error(error)
+            log.error("watch reports not published", connector=self.name, device=target.device_id)
+            return
+        for report in reports:
+            self._reported[report.camera_id] = (report.record_updated_at, state)
+
+    async def _forget_reports(self) -> None:
+        """Tombstone the watch reports of cameras tombstoned in the registry."""
+        forget, self._forget = self._forget, set()
+        if not forget:
+            return
+        producer = self._require_producer()
+        try:
+            await asyncio.gather(
+                *[await producer.enqueue(CAMERA_WATCH, None, key=camera) for camera in forget]
+            )
+        except KafkaError as error:
+            self.metrics.count_error(error)
+            self._forget |= forget
+            return
+        for camera in forget:
+            self._reported.pop(camera, None)
 
     async def _audit_refusal(self, target: DeviceTarget, exc: RefusedReference) -> None:
         record = target.representative
@@ -506,7 +612,20 @@ class WatchService:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
-            await self.check_health()
+            try:
+                if self._unwatched:
+                    # What could not be watched is tried again (a secrets file may have appeared).
+                    await self._reconcile()
+                await self.check_health()
+            except KafkaError as exc:
+                # The broker is away: this round's statuses are lost (the next round's say the
+                # same, newer), but the rounds go on, so health resumes when the broker returns.
+                self.metrics.count_error(exc)
+                log.warning(
+                    "health statuses not published",
+                    connector=self.name,
+                    error_type=type(exc).__name__,
+                )
             # A steady cadence: the next round starts one interval after this one started.
             pause = self.options.health_interval_s - (loop.time() - started)
             with contextlib.suppress(TimeoutError):
@@ -516,7 +635,26 @@ class WatchService:
         """Check every watched device once (bounded concurrency); returns statuses published."""
         watches = list(self._devices.values())
         counts = await asyncio.gather(*(self._bounded(self._health_of(w)) for w in watches))
-        return sum(counts)
+        return sum(counts) + await self._unwatched_health()
+
+    async def _unwatched_health(self) -> int:
+        """``degraded``, with the reason, for every camera this process owns but cannot watch."""
+        now = utcnow()
+        statuses = [
+            CameraStatus(
+                camera_id=record.camera_id,
+                state=CameraState.DEGRADED,
+                checked_at=now,
+                reason=f"not watched ({unwatched.state.value}): {unwatched.reason}"[:4096],
+                connector=self.name,
+            )
+            for unwatched in self._unwatched.values()
+            for record in unwatched.target.records
+        ]
+        if statuses:
+            await self._require_producer().send_batch(CAMERA_STATUS, statuses)
+            self.metrics.statuses += len(statuses)
+        return len(statuses)
 
     async def _bounded(self, work: Awaitable[int]) -> int:
         async with self._health_limit:
@@ -533,6 +671,7 @@ class WatchService:
             reason = str(exc) or f"health check got no answer within {deadline:g}s"
             statuses = self._statuses(watch, CameraState.OFFLINE, reason)
         except DeviceDataError as exc:
+            self.metrics.count_error(exc)
             await self._dead_letter_input(watch, exc)
             statuses = self._statuses(watch, CameraState.DEGRADED, str(exc))
         except ConnectorError as exc:

@@ -1,27 +1,24 @@
-"""Credential references: configs and registry records name where a secret is, never the secret itself.
+"""Camera credential references: registry records and device configs name where a camera's
+credentials are, never the credentials themselves.
 
-Two kinds of reference:
+A *credential reference* (``CredentialRef``) is ``USER@env:VAR`` / ``USER@file:NAME`` (the secret
+is the password) or ``env:VAR`` / ``file:NAME`` (the secret is ``user:password``): the secret
+reference grammar of ``core.secrets`` with a user name. Credential references arrive in registry
+records and device configs, which are input, so they are confined to the camera secrets namespace
+(``CameraSecrets``: variables named with ``TILIK_CAMERA_SECRETS_ENV_PREFIX``, files inside
+``TILIK_CAMERA_SECRETS_DIR``). A reference outside it is refused (``RefusedReference``) before any
+secret is read or any device contacted: a forged record must not make a connector answer a
+device's challenge with another of the process's secrets.
 
-- a *secret reference* (``SecretRef``): ``env:VAR`` or ``file:/path``. Operator configuration,
-  such as a webhook's signing secret; ``resolve_secret`` reads it.
-- a *credential reference* (``CredentialRef``): ``USER@env:VAR`` / ``USER@file:NAME`` (the secret
-  is the password) or ``env:VAR`` / ``file:NAME`` (the secret is ``user:password``). Camera
-  credentials. They arrive in registry records and device configs, which are input, so they are
-  confined to the camera secrets namespace (``CameraSecrets``: variables named with
-  ``TILIK_CAMERA_SECRETS_ENV_PREFIX``, files inside ``TILIK_CAMERA_SECRETS_DIR``). A reference
-  outside it is refused (``RefusedReference``) before any secret is read or any device contacted:
-  a forged record must not make a connector answer a device's challenge with another of the
-  process's secrets.
-
-Errors name a reference's kind and location only when it is a well-formed reference. Anything
-else may be the secret itself, given where a reference belongs, and is never repeated.
+Operators' own references (``SecretRef``, ``resolve_secret``: a webhook's signing secret) are
+not confined and live in ``core.secrets``. Errors name a reference's kind and location only when
+it is a well-formed reference. Anything else may be the secret itself and is never repeated.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +28,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
 from connectors.sdk.errors import ConfigurationError
+from core.secrets import (
+    LOCATION_PATTERN,
+    SecretLocation,
+    SecretReferenceError,
+    parse_secret_ref,
+    read_secret_env,
+    read_secret_file,
+)
 from core.settings import get_settings
 from topics.models import AuditRecord, utcnow
 
@@ -39,29 +44,17 @@ __all__ = [
     "CredentialRef",
     "Credentials",
     "RefusedReference",
-    "SecretLocation",
-    "SecretRef",
     "camera_secret_env",
     "parse_credential_ref",
-    "resolve_secret",
 ]
 
-#: a secret file is a password or ``user:password``: anything bigger is not one
-MAX_SECRET_BYTES = 4096
-
 _USER = r"[^@:\s/]{1,64}"
-_ENV_TARGET = r"[A-Za-z_][A-Za-z0-9_]*"
-_FILE_TARGET = r"[^\x00-\x1f]{1,1024}"
-_TARGETS = {"env": re.compile(_ENV_TARGET), "file": re.compile(_FILE_TARGET)}
-_REFERENCE = re.compile(rf"(?:(?P<user>{_USER})@)?(?P<scheme>env|file):(?P<target>.*)", re.DOTALL)
-_LOCATION_PATTERN = rf"(?:env:{_ENV_TARGET}|file:{_FILE_TARGET})"
+_WITH_USER = re.compile(rf"(?P<user>{_USER})@(?P<location>.*)", re.DOTALL)
 
-NOT_A_REF = "not a secret reference (expected env:VAR or file:PATH); the value is not shown"
 NOT_A_CREDENTIAL_REF = (
     "not a credential reference (expected USER@env:VAR or USER@file:NAME); the value is not shown"
 )
 
-Scheme = Literal["env", "file"]
 Refusal = Literal[
     "not_a_reference",
     "outside_env_prefix",
@@ -95,67 +88,28 @@ class RefusedReference(ConfigurationError):
         )
 
 
-@dataclass(frozen=True)
-class SecretLocation:
-    """Where one secret is: an environment variable or a file (a well-formed reference)."""
-
-    scheme: Scheme
-    target: str
-
-    def __str__(self) -> str:
-        return f"{self.scheme}:{self.target}"
-
-
-def _parse(text: str, *, with_user: bool, message: str) -> tuple[str | None, SecretLocation]:
-    match = _REFERENCE.fullmatch(text)
-    if match is not None and (with_user or match["user"] is None):
-        scheme: Scheme = "env" if match["scheme"] == "env" else "file"
-        if _TARGETS[scheme].fullmatch(match["target"]):
-            return match["user"], SecretLocation(scheme, match["target"])
-    raise RefusedReference(message, scheme="none", refusal="not_a_reference")
-
-
-def parse_secret_ref(text: str) -> SecretLocation:
-    """``env:VAR`` / ``file:PATH``, or RefusedReference that does not repeat the text."""
-    return _parse(text, with_user=False, message=NOT_A_REF)[1]
-
-
 def parse_credential_ref(text: str) -> tuple[str | None, SecretLocation]:
     """(user name or None, location) of a credential reference; RefusedReference otherwise."""
-    return _parse(text, with_user=True, message=NOT_A_CREDENTIAL_REF)
-
-
-def _secret_ref_form(value: str) -> str:
-    if not _parse_quietly(value, with_user=False):
-        raise PydanticCustomError("secret_ref", NOT_A_REF)
-    return value
+    with_user = _WITH_USER.fullmatch(text)
+    user, rest = (with_user["user"], with_user["location"]) if with_user else (None, text)
+    try:
+        return user, parse_secret_ref(rest, message=NOT_A_CREDENTIAL_REF)
+    except SecretReferenceError:
+        raise RefusedReference(
+            NOT_A_CREDENTIAL_REF, scheme="none", refusal="not_a_reference"
+        ) from None
 
 
 def _credential_ref_form(value: str) -> str:
-    if not _parse_quietly(value, with_user=True):
-        raise PydanticCustomError("credential_ref", NOT_A_CREDENTIAL_REF)
+    try:
+        parse_credential_ref(value)
+    except RefusedReference:
+        raise PydanticCustomError("credential_ref", NOT_A_CREDENTIAL_REF) from None
     return value
 
 
-def _parse_quietly(value: str, *, with_user: bool) -> bool:
-    try:
-        _parse(value, with_user=with_user, message="")
-    except RefusedReference:
-        return False
-    return True
-
-
-# Config fields. The message of a refused value never holds it; a model holding one of these
-# sets ``hide_input_in_errors`` so that pydantic's own rendering does not repeat it either.
-SecretRef = Annotated[
-    str,
-    Field(
-        description="`env:VAR` or `file:/path/to/secret`.",
-        json_schema_extra={"pattern": f"^{_LOCATION_PATTERN}$"},
-    ),
-    AfterValidator(_secret_ref_form),
-]
-
+# A config field. The message of a refused value never holds it; a model holding one sets
+# ``hide_input_in_errors`` so that pydantic's own rendering does not repeat it either.
 CredentialRef = Annotated[
     str,
     Field(
@@ -164,55 +118,10 @@ CredentialRef = Annotated[
             "`file:NAME` whose secret is `user:password`. Never the password itself; only "
             "variables and files of the camera secrets namespace resolve."
         ),
-        json_schema_extra={"pattern": f"^(?:{_USER}@)?{_LOCATION_PATTERN}$"},
+        json_schema_extra={"pattern": f"^(?:{_USER}@)?{LOCATION_PATTERN}$"},
     ),
     AfterValidator(_credential_ref_form),
 ]
-
-
-def _read_secret_file(path: str, location: SecretLocation) -> str:
-    """A small regular file's text; never follows a link at the last step, never blocks on a FIFO."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"secret reference {location}: cannot read file ({exc.strerror})"
-        ) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigurationError(f"secret reference {location}: not a regular file")
-        data = os.read(fd, MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"secret reference {location}: cannot read file ({exc.strerror})"
-        ) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_SECRET_BYTES:
-        raise ConfigurationError(
-            f"secret reference {location}: file is larger than {MAX_SECRET_BYTES} bytes"
-        )
-    try:
-        return data.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"secret reference {location}: file is not UTF-8") from None
-
-
-def _read_env(location: SecretLocation, environ: dict[str, str] | None) -> str:
-    env = os.environ if environ is None else environ
-    if location.target not in env:
-        raise ConfigurationError(f"secret reference {location}: environment variable is not set")
-    return env[location.target]
-
-
-def resolve_secret(ref: str, *, environ: dict[str, str] | None = None) -> SecretStr:
-    """Read the secret an operator's reference points to (not confined: camera credentials go
-    through ``CameraSecrets``). Errors name the reference, never the value."""
-    location = parse_secret_ref(ref)
-    if location.scheme == "env":
-        return SecretStr(_read_env(location, environ))
-    return SecretStr(_read_secret_file(location.target, location))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -281,9 +190,12 @@ class CameraSecrets:
 
     def read(self, location: SecretLocation, environ: dict[str, str] | None = None) -> str:
         """The secret at a location already confined by ``confine``."""
-        if location.scheme == "env":
-            return _read_env(location, environ)
-        return _read_secret_file(self._file_path(location), location)
+        try:
+            if location.scheme == "env":
+                return read_secret_env(location, environ)
+            return read_secret_file(self._file_path(location), location)
+        except SecretReferenceError as exc:
+            raise ConfigurationError(str(exc)) from None
 
     def credentials(
         self, credential_ref: str, *, environ: dict[str, str] | None = None

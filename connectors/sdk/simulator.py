@@ -1,23 +1,36 @@
-"""Pieces every device simulator needs: HTTP digest/basic auth for aiohttp servers and a loopback
-site runner, so each vendor simulator writes only its vendor's endpoints.
+"""Pieces every device simulator needs: HTTP digest/basic auth for aiohttp servers, a loopback
+site runner, and the ``tilik simulate NAME`` command, so each vendor simulator writes only its
+vendor's endpoints.
 
     app = web.Application(middlewares=[device_auth_middleware({"admin": "pw"}, realm="Cam")])
     async with run_loopback_site(app) as port:
         ...
+
+A connector names its simulator's command on its class (``Connector.simulator``); the command is
+usually ``simulator_command(name, MyFleet, help=...)``: the options every simulator takes
+(``--devices``, ``--username``, ``--password``, ``--event-rate``, ``--seed``), the fleet's
+addresses printed one a line once every device listens, and serving until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Literal
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
+import click
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from core.settings import get_settings
 
 
 def _md5(text: str) -> str:
@@ -118,3 +131,86 @@ async def run_loopback_site(app: web.Application, *, port: int = 0) -> AsyncIter
         yield int(runner.addresses[0][1])
     finally:
         await runner.cleanup()
+
+
+class SimulatedFleet(Protocol):
+    """Simulated devices served while the context is entered, at ``addresses`` (host:port each)."""
+
+    @property
+    def addresses(self) -> Sequence[str]: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Any: ...
+
+
+async def serve_until_stopped(
+    fleet: SimulatedFleet, *, announce: Callable[[], None] | None = None
+) -> None:
+    """Serve ``fleet``: print one address a line once every device listens (then ``announce``),
+    and keep serving until SIGINT or SIGTERM, which end it cleanly (exit 0)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with fleet:
+        for address in fleet.addresses:
+            sys.stdout.write(f"{address}\n")
+        sys.stdout.flush()
+        if announce is not None:
+            announce()
+        await stop.wait()
+
+
+def default_sim_password() -> str:
+    """``--password``'s default: the ``sim_password`` setting (``TILIK_SIM_PASSWORD``)."""
+    return get_settings().sim_password.get_secret_value()
+
+
+#: the ``--password`` option of every ``tilik simulate`` command
+password_option = click.option(
+    "--password",
+    default=default_sim_password,
+    show_default="TILIK_SIM_PASSWORD, else tilik-sim",
+    help="The password every simulated device accepts (for the onboarding config's secret).",
+)
+
+
+def simulator_command(
+    name: str,
+    make_fleet: Callable[..., SimulatedFleet],
+    *,
+    help: str,
+    options: Sequence[Callable[[Any], Any]] = (),
+    default_event_rate: float = 1.0,
+) -> click.Command:
+    """``tilik simulate NAME``: runs ``make_fleet(devices=, username=, password=, event_rate=,
+    seed=, **options)`` until stopped, printing one address a line. ``options`` are click option
+    decorators for the simulator's own switches (channels, faults, …)."""
+
+    def run(**values: Any) -> None:
+        asyncio.run(serve_until_stopped(make_fleet(**values)))
+
+    command: Callable[..., None] = run
+    for option in reversed(options):
+        command = option(command)
+    for option in (
+        click.option("--seed", type=int, default=1, show_default=True, help="Selects serials."),
+        click.option(
+            "--event-rate",
+            type=click.FloatRange(0, 10_000),
+            default=default_event_rate,
+            show_default=True,
+            help="Events per second each device generates by itself (0: none).",
+        ),
+        password_option,
+        click.option("--username", default="admin", show_default=True),
+        click.option("--devices", type=click.IntRange(1, 10_000), default=1, show_default=True),
+    ):
+        command = option(command)
+    return click.command(name=name, help=help)(command)

@@ -8,7 +8,6 @@ renamed into place, so an interrupted fetch never leaves a half-filled cache beh
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.localkafka.errors import LocalKafkaError
+from core.settings import Settings, get_settings
 
 KAFKA_VERSION = "4.1.1"
 SCALA_VERSION = "2.13"
@@ -26,19 +26,17 @@ RUNTIME_ARTIFACTS: tuple[tuple[str, str, str], ...] = (
     ("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
     ("org.apache.logging.log4j", "log4j-core", "2.24.3"),
 )
-CACHE_ENV = "TILIK_KAFKA_CACHE"
 RESOLVE_TIMEOUT_S = 900.0
 _COMPLETE_MARKER = ".complete"
 
 
-def runtime_cache_dir(environ: dict[str, str] | None = None) -> Path:
-    """Where the runtime for the pinned version lives: ``$TILIK_KAFKA_CACHE`` or the user cache."""
-    env = os.environ if environ is None else environ
-    override = env.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    base = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "tilik" / "kafka" / KAFKA_VERSION
+def runtime_cache_dir(settings: Settings | None = None) -> Path:
+    """Where the runtime for the pinned version lives: the ``kafka_cache`` setting
+    (``TILIK_KAFKA_CACHE``), else a directory per Kafka version under the cache dir."""
+    settings = settings or get_settings()
+    if settings.kafka_cache is not None:
+        return settings.kafka_cache.expanduser()
+    return settings.cache_dir / "kafka" / KAFKA_VERSION
 
 
 def render_pom() -> str:
@@ -84,7 +82,7 @@ def _resolve_into(cache: Path) -> None:
     if mvn is None:
         raise LocalKafkaError(
             "Maven ('mvn') is needed once to fetch the Kafka jars from Maven Central; install it "
-            f"or point {CACHE_ENV} at a directory that already holds libs/"
+            "or point TILIK_KAFKA_CACHE at a directory that already holds libs/"
         )
     with tempfile.TemporaryDirectory(dir=cache, prefix="resolve-") as work:
         work_dir = Path(work)

@@ -1,81 +1,146 @@
-"""The rules agent: device events joined with their camera, through the rules engine, into alerts.
+"""The rules agents: device events joined with their camera, through the rules engine, into alerts.
 
 Each alert is published through the outlet, which routes it to its agencies in the same step.
-
-Rule state lives in a changelog-backed table keyed ``camera_id|rule_id`` in the partition of the
-camera's events. Timers only look for states that time would change; the change itself is made by
+What one event or tick does to the rule state is ``hub.alerting.judging``; the agents here read
+the topics, keep the state in a changelog-backed table (in the partition of the camera's events)
+and publish. Timers only look for states that time would change; the change itself is made by
 the tick agent in the state's own partition (Faust tables change only inside their partition's
 stream). Events of a camera its owner revoked are dropped and audited, never evaluated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from functools import partial
 from typing import Any
 
+import faust
 import structlog
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from hub.alerting.slots import RuleSlot, advance
+from hub.alerting.judging import judge_event, judge_tick, split_key, tick_at
 from hub.batching import HeldWrites
-from hub.context import Hub, due_entries, utcnow
 from hub.dispatching.outlet import AlertOutlet
-from hub.due import RECHECK_CAP_S, DueIndex
-from hub.gaps import watch_stalls
+from hub.due import DueIndex, due_entries
+from hub.edge import Edges
+from hub.gaps import GapGuard, watch_stalls
 from hub.isolation import RecordIsolation, catalog_payload, internal_json
-from hub.rules import RuleEngine, RuleState, load_rules
+from hub.registry_view import RegistryView
+from hub.rules import RuleEngine
 from topics.catalog import AUDIT, DEVICE_EVENTS
-from topics.models import Alert, AuditRecord, DeviceEvent
+from topics.models import AuditRecord, DeviceEvent, utcnow
 
 log = structlog.get_logger(__name__)
 COMPONENT = "hub.alerting"
 # Events judged together: their alerts are delivered in one round trip before their state is kept.
 BATCH_MAX = 500
 BATCH_WITHIN_S = 0.01
+device_event_of = catalog_payload(DEVICE_EVENTS, DeviceEvent)
 
 
-def state_key(camera_id: str, rule_id: str) -> str:
-    return f"{camera_id}|{rule_id}"
+class Tick(BaseModel):
+    """The tick timer found a rule state that time changes: judge it at ``at``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    at: AwareDatetime
 
 
-def install(hub: Hub, outlet: AlertOutlet) -> None:
-    assert hub.config.rules_path is not None
-    engine = RuleEngine(load_rules(hub.config.rules_path))
-    app = hub.app
-    partitions = DEVICE_EVENTS.partitions
-    rule_states = hub.table("rule-state", partitions)
-    ticks = hub.internal_topic("rule-ticks", partitions)
-    gaps = hub.gaps
-    due = DueIndex()
-    isolation = RecordIsolation(hub.catalog, COMPONENT)
-    device_event_of = catalog_payload(DEVICE_EVENTS, DeviceEvent)
+class Alerting:
+    """The rules domain of one worker: its table, its tick topic, its agents and timer."""
 
-    async def judge(
-        writes: HeldWrites,
-        key: str,
-        partition: int,
-        cause: str,
-        step: Callable[[RuleState | None], tuple[RuleState, list[Alert]]],
+    def __init__(
+        self,
+        app: faust.App,
+        edges: Edges,
+        engine: RuleEngine,
+        outlet: AlertOutlet,
+        registry: RegistryView,
+        gaps: GapGuard,
+        *,
+        tick_every_s: float,
     ) -> None:
-        slot = RuleSlot.load(writes.get(key))
-        if slot is not None:
-            again = slot.replayed(cause)
-            if again is not None:
-                # Processed before a crash: its alerts may not have been delivered, so again.
-                for alert in again:
-                    writes.after(await outlet.publish(alert))
-                return
-        state, alerts = step(slot.state if slot is not None else None)
-        for alert in alerts:
-            writes.after(await outlet.publish(alert))
-        updated = advance(slot, partition, cause, state, alerts)
-        if updated.state.idle:
-            writes.delete(key, partition)
-        else:
-            writes.set(key, partition, updated.dump())
+        self.edges = edges
+        self.engine = engine
+        self.outlet = outlet
+        self.registry = registry
+        self.gaps = gaps
+        self.tick_every_s = tick_every_s
+        self.states = edges.table("rule-state", DEVICE_EVENTS.partitions)
+        self.ticks = edges.internal_topic("rule-ticks", DEVICE_EVENTS.partitions)
+        self.due = DueIndex()
+        self.isolation = RecordIsolation(edges, COMPONENT)
+        self.rules_agent = app.agent(edges.topic(DEVICE_EVENTS), name="hub.alerting.rules")(
+            self.judge_events
+        )
+        self.ticks_agent = app.agent(self.ticks, name="hub.alerting.ticks")(self.apply_ticks)
+        app.timer(tick_every_s, name="hub.alerting.tick-timer")(self.find_due_ticks)
+        watch_stalls(app, gaps, DEVICE_EVENTS.name, self.judge_stalled, "hub.alerting.stall-check")
 
-    async def audit_dropped(event: DeviceEvent) -> None:
+    async def judge_events(self, stream: Any) -> None:
+        """Agent: device events, in batches; a batch's state is kept once its alerts are out."""
+        # Revocation must take effect before any event is judged, so wait for the registry.
+        await self.registry.ready.wait()
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            writes = self.writes()
+            for event in events:
+                for skipped in await self.gaps.missed(event):
+                    await self.judge_record(writes, skipped)
+                await self.judge_record(writes, event)
+            await writes.apply()
+
+    async def judge_stalled(self, event: Any) -> None:
+        writes = self.writes()
+        await self.judge_record(writes, event)
+        await writes.apply()
+
+    async def judge_record(self, writes: HeldWrites, event: Any) -> None:
+        process = partial(self.judge, writes, event.message.partition)
+        await self.isolation.handle(event, device_event_of, process)
+
+    async def judge(self, writes: HeldWrites, partition: int, event: DeviceEvent) -> None:
+        if self.registry.is_revoked(event.camera_id):
+            await self.audit_dropped(event)
+            return
+        camera = self.registry.get(event.camera_id)
+        for alert in judge_event(self.engine, writes, partition, event, camera, utcnow()):
+            writes.after(await self.outlet.publish(alert))
+
+    async def apply_ticks(self, stream: Any) -> None:
+        """Agent: ticks, in batches like events (states that come due together, such as alerts
+        opened in one burst resolving together, cost one delivery round trip)."""
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            writes = self.writes()
+            for event in events:
+                await self.isolation.handle(event, internal_json, partial(self.tick, writes))
+            await writes.apply()
+
+    async def tick(self, writes: HeldWrites, record: tuple[Any, Any]) -> None:
+        _, value = record
+        tick = Tick.model_validate(value)
+        camera = self.registry.get(split_key(tick.key)[0])
+        for alert in judge_tick(self.engine, writes, tick.key, tick.at, camera):
+            writes.after(await self.outlet.publish(alert))
+
+    async def find_due_ticks(self) -> None:
+        """Timer: only states whose next time-driven change has come are looked at (hub/due.py)."""
+        now = utcnow()
+        async for key, version, stored in due_entries(self.due, self.states, now):
+            camera = self.registry.get(split_key(key)[0])
+            next_at = tick_at(self.engine, key, stored, camera, now)
+            if next_at is not None:
+                self.due.schedule(key, next_at, version)
+                continue
+            # The tick agent's write touches the key again; until then, not before the next run.
+            self.due.schedule(key, now.timestamp() + self.tick_every_s, version)
+            await self.edges.post(
+                self.ticks, key, Tick(key=key, at=now), partition=int(stored["p"])
+            )
+
+    def writes(self) -> HeldWrites:
+        return HeldWrites(self.states, self.due.touch)
+
+    async def audit_dropped(self, event: DeviceEvent) -> None:
         record = AuditRecord(
             audit_id=f"aud-{event.event_id[4:]}",
             at=utcnow(),
@@ -84,99 +149,4 @@ def install(hub: Hub, outlet: AlertOutlet) -> None:
             subject=event.camera_id,
             details={"event_id": event.event_id, "kind": str(event.kind)},
         )
-        await hub.catalog.send(AUDIT, record)
-
-    @app.agent(hub.catalog.topic(DEVICE_EVENTS), name="hub.alerting.rules")
-    async def apply_rules(stream: Any) -> None:
-        # Revocation must take effect before any event is judged, so wait for the registry.
-        await hub.registry.ready.wait()
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            writes = HeldWrites(rule_states, due.touch)
-            for event in events:
-                for skipped in await gaps.missed(event):
-                    await judge_event(writes, skipped)
-                await judge_event(writes, event)
-            await writes.apply()
-
-    async def judge_stalled(event: Any) -> None:
-        writes = HeldWrites(rule_states, due.touch)
-        await judge_event(writes, event)
-        await writes.apply()
-
-    watch_stalls(app, gaps, DEVICE_EVENTS.name, judge_stalled, name="hub.alerting.stall-check")
-
-    async def judge_event(writes: HeldWrites, event: Any) -> None:
-        await isolation.handle(
-            event, device_event_of, partial(judge_device_event, writes, event.message.partition)
-        )
-
-    async def judge_device_event(
-        writes: HeldWrites, partition: int, device_event: DeviceEvent
-    ) -> None:
-        if hub.registry.is_revoked(device_event.camera_id):
-            await audit_dropped(device_event)
-            return
-        camera = hub.registry.get(device_event.camera_id)
-        now = utcnow()
-        for rule in engine.rules_for(device_event, camera):
-            await judge(
-                writes,
-                state_key(device_event.camera_id, rule.id),
-                partition,
-                device_event.event_id,
-                partial(engine.apply, rule, device_event, camera, now=now),
-            )
-
-    async def apply_tick(writes: HeldWrites, record: tuple[Any, Any]) -> None:
-        _, tick = record
-        key = str(tick["key"])
-        slot = RuleSlot.load(writes.get(key))
-        if slot is None:
-            return
-        camera_id, _, rule_id = key.partition("|")
-        rule = engine.rule(rule_id)
-        if rule is None:
-            writes.delete(key, slot.partition)
-            return
-        at = datetime.fromisoformat(tick["at"])
-        await judge(
-            writes,
-            key,
-            slot.partition,
-            f"tick:{tick['at']}",
-            partial(engine.tick, rule, camera_id, camera=hub.registry.get(camera_id), now=at),
-        )
-
-    @app.agent(ticks, name="hub.alerting.ticks")
-    async def apply_ticks(stream: Any) -> None:
-        # Many states can come due together (alerts opened in one burst resolve together), so
-        # ticks are judged in batches too: one delivery round trip per batch, not per tick.
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            writes = HeldWrites(rule_states, due.touch)
-            for event in events:
-                await isolation.handle(event, internal_json, partial(apply_tick, writes))
-            await writes.apply()
-
-    @app.timer(hub.config.rules_tick_every_s, name="hub.alerting.tick-timer")
-    async def find_due_ticks() -> None:
-        # Only states whose next time-driven change has come are looked at (hub/due.py).
-        now = utcnow()
-        async for key, version, stored in due_entries(due, rule_states, now):
-            state = RuleState.from_json(stored["s"])
-            camera_id, _, rule_id = key.partition("|")
-            rule = engine.rule(rule_id)
-            if rule is not None:
-                if not engine.needs_tick(state):
-                    due.schedule(key, now.timestamp() + RECHECK_CAP_S, version)
-                    continue
-                updated, alerts = engine.tick(
-                    rule, camera_id, state, hub.registry.get(camera_id), now
-                )
-                if not alerts and updated == state:
-                    due.schedule(key, engine.next_check(rule, state, now), version)
-                    continue
-            # The tick agent's write touches the key again; until then, not before the next run.
-            due.schedule(key, now.timestamp() + hub.config.rules_tick_every_s, version)
-            await hub.catalog.send_json(
-                ticks, key, {"key": key, "at": now.isoformat()}, partition=int(stored["p"])
-            )
+        await self.edges.publish(AUDIT, record)

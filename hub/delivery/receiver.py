@@ -5,8 +5,10 @@ Run it::
 
     TILIK_WEBHOOK_SECRET=... python -m hub.delivery.receiver --port 8080 --secret-ref env:TILIK_WEBHOOK_SECRET
 
-It answers ``{"ack": true}`` to every accepted dispatch (the hub records that as the agency's
-acknowledgement) unless started with ``--no-ack``.
+Receiving is not acknowledging: it answers ``{"ack": false}``, and the hub records the dispatch
+as delivered while escalation goes on until a person at the agency acknowledges the alert (an
+``AlertAck`` on the agency's topic). Started with ``--ack`` it answers ``{"ack": true}``, which
+the hub records as the agency's acknowledgement: for a desk whose system takes every alert on.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class ReceiverState:
     secret: bytes
     tolerance_s: float = 300.0
     remember: int = 100_000
-    acknowledge: bool = True
+    acknowledge: bool = False
     accepted: list[Dispatch] = field(default_factory=list)
     repeats: int = 0
     rejected: int = 0
@@ -113,14 +115,17 @@ def make_receiver_app(
     help="Max clock difference, seconds.",
 )
 @click.option(
-    "--no-ack", is_flag=True, help="Receive without acknowledging (escalation continues)."
+    "--ack",
+    is_flag=True,
+    help="Answer every accepted dispatch with an acknowledgement (escalation stops); by default "
+    "a dispatch is only received.",
 )
-def main(host: str, port: int, path: str, secret_ref: str, tolerance: float, no_ack: bool) -> None:
+def main(host: str, port: int, path: str, secret_ref: str, tolerance: float, ack: bool) -> None:
     """Receive Tilik dispatches and print each new one as a JSON line."""
-    from connectors.sdk.secrets import resolve_secret
+    from core.secrets import resolve_secret
 
     secret = resolve_secret(secret_ref).get_secret_value().encode("utf-8")
-    state = ReceiverState(secret=secret, tolerance_s=tolerance, acknowledge=not no_ack)
+    state = ReceiverState(secret=secret, tolerance_s=tolerance, acknowledge=ack)
 
     async def show(dispatch: Dispatch) -> None:
         click.echo(dispatch.model_dump_json())

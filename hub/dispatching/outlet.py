@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
 
 import faust
 import structlog
 
-from hub.context import utcnow
-from hub.edge import CatalogTopics
+from hub.dispatching.inbox import InboxMessage, Resolved, Routed
+from hub.edge import Delivery, Edges
 from hub.routing import RoutingTable, make_dispatch
 from topics.catalog import ALERTS, dispatch_spec
-from topics.models import Alert, AlertStatus, Dispatch
+from topics.models import Alert, AlertStatus, Dispatch, utcnow
 
 log = structlog.get_logger(__name__)
-
-Delivery = asyncio.Future[Any]
 
 
 class AlertOutlet:
@@ -31,29 +28,28 @@ class AlertOutlet:
 
     def __init__(
         self,
-        catalog: CatalogTopics,
+        edges: Edges,
         routing: RoutingTable | None = None,
         escalation_inbox: faust.TopicT | None = None,
     ) -> None:
-        self.catalog = catalog
+        self.edges = edges
         self.routing = routing
         self.escalation_inbox = escalation_inbox
 
     async def publish(self, alert: Alert) -> list[Delivery]:
         """Send the alert and its dispatches; the returned futures complete on delivery."""
-        deliveries = [await self.catalog.send(ALERTS, alert)]
+        deliveries = [await self.edges.publish(ALERTS, alert)]
         if self.routing is None:
             return deliveries
         now = utcnow()
-        for decision in self.routing.route(alert):
-            dispatch = make_dispatch(alert, decision, now)
+        dispatches = [make_dispatch(alert, d, now) for d in self.routing.route(alert)]
+        for dispatch in dispatches:
             deliveries.append(await self.dispatch(dispatch))
-            if dispatch.ack_deadline is not None:
-                deliveries.append(
-                    await self.to_inbox(alert.alert_id, {"arm": dispatch.model_dump(mode="json")})
-                )
+        if any(d.ack_deadline is not None for d in dispatches):
+            # Every agency it went to, so that any of them may acknowledge it.
+            deliveries.append(await self.to_inbox(alert.alert_id, Routed(arm=dispatches)))
         if alert.status == AlertStatus.RESOLVED:
-            deliveries.append(await self.to_inbox(alert.alert_id, {"resolved": True}))
+            deliveries.append(await self.to_inbox(alert.alert_id, Resolved()))
         return deliveries
 
     async def publish_all(self, alerts: Iterable[Alert]) -> None:
@@ -65,7 +61,7 @@ class AlertOutlet:
             await asyncio.gather(*deliveries)
 
     async def dispatch(self, dispatch: Dispatch) -> Delivery:
-        delivery = await self.catalog.send(dispatch_spec(dispatch.agency), dispatch)
+        delivery = await self.edges.publish(dispatch_spec(dispatch.agency), dispatch)
         log.debug(
             "dispatched",
             agency=dispatch.agency,
@@ -75,7 +71,7 @@ class AlertOutlet:
         )
         return delivery
 
-    async def to_inbox(self, alert_id: str, message: dict[str, Any]) -> Delivery:
+    async def to_inbox(self, alert_id: str, message: InboxMessage) -> Delivery:
         """A message for the escalation agent, in the partition of the alert's escalation state."""
         assert self.escalation_inbox is not None
-        return await self.catalog.send_json(self.escalation_inbox, alert_id, message)
+        return await self.edges.post(self.escalation_inbox, alert_id, message)

@@ -1,1 +1,1 @@
-"""Camera health: last seen per camera, offline alerts raised by a timer, coverage per district."""
+"""Camera health: last seen per camera, the offline rules driven by status and a timer, coverage per district."""

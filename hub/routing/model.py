@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.sdk.secrets import SecretRef
+from core.secrets import SecretRef
 from hub.rules.area import AreaLimit
 from topics.models import AgencyId, AlertCategory, Severity
 

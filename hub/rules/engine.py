@@ -29,6 +29,7 @@ from hub.rules.state import RuleState
 from topics.models import Alert, CameraRecord, CameraStatus, DeviceEvent, EventKind, ObjectClass
 
 Outcome = tuple[RuleState, list[Alert]]
+RULE_REMOVED = "the rule was removed"
 
 # The class a counting event implies when the device does not name one.
 _IMPLIED_CLASS: dict[EventKind, ObjectClass] = {
@@ -74,6 +75,11 @@ class RuleEngine:
 
     def rule(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
+
+    def in_force(self, rule_id: str) -> Rule | None:
+        """The rule, unless it was removed from the file or disabled (then ``retire`` its state)."""
+        rule = self._by_id.get(rule_id)
+        return rule if rule is not None and rule.enabled else None
 
     def event_time(self, event: DeviceEvent) -> datetime:
         """The device's time, unless its clock is off by more than ``clock_skew_max_s``."""
@@ -239,10 +245,13 @@ class RuleEngine:
         state: RuleState | None,
         camera: CameraRecord | None,
         now: datetime,
+        *,
+        why: str | None = None,
     ) -> list[Alert]:
         """A rule is gone (removed from the file): resolve its open alert so no agency waits on it.
 
-        The state is finished with afterwards; the hub drops it.
+        ``why`` says otherwise when the rule stays but no longer applies (a revoked camera). The
+        state is finished with afterwards; the hub drops it.
         """
         if state is None or state.open is None:
             return []
@@ -250,7 +259,7 @@ class RuleEngine:
         life = AlertLife(
             rule_id=rule_id, camera_id=camera_id, camera=camera, timing=Timing(0, 0, 0)
         )
-        return [life.resolve(new, now, "the rule was removed")]
+        return [life.resolve(new, now, why or RULE_REMOVED)]
 
     def next_check(self, rule: Rule, state: RuleState, now: datetime) -> float:
         """Epoch seconds when ``tick`` could next change this state (see ``hub.rules.moments``)."""

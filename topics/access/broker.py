@@ -80,19 +80,15 @@ class Principals:
 
     @property
     def agencies(self) -> list[str]:
-        return sorted(
-            u.removeprefix(AGENCY_USER_PREFIX)
-            for u in self.users
-            if u.startswith(AGENCY_USER_PREFIX)
-        )
+        return self._named(AGENCY_USER_PREFIX)
 
     @property
     def tenants(self) -> list[str]:
-        return sorted(
-            u.removeprefix(TENANT_USER_PREFIX)
-            for u in self.users
-            if u.startswith(TENANT_USER_PREFIX)
-        )
+        return self._named(TENANT_USER_PREFIX)
+
+    def _named(self, prefix: str) -> list[str]:
+        """The ids of the users whose name starts with ``prefix``."""
+        return sorted(u.removeprefix(prefix) for u in self.users if u.startswith(prefix))
 
 
 def _to_acl(binding: Binding) -> ACL:

@@ -20,7 +20,9 @@ from topics.catalog import (
     ALERTS,
     AUDIT,
     CAMERA_REGISTRY,
+    CAMERA_REMOVALS,
     CAMERA_STATUS,
+    CAMERA_WATCH,
     DEAD_LETTERS,
     DEVICE_EVENTS,
     TopicSpec,
@@ -51,6 +53,8 @@ def template_topics() -> list[TopicSpec]:
     """One row per kind of topic: the shared ones, then one agency's and one tenant's."""
     return [
         CAMERA_REGISTRY,
+        CAMERA_REMOVALS,
+        CAMERA_WATCH,
         CAMERA_STATUS,
         DEVICE_EVENTS,
         ALERTS,

@@ -161,26 +161,38 @@ class AccessAdmin:
         log.info("principal added", principal=role.principal, acls=len(plan.create))
         return issued
 
-    async def ensure(self, role: Role, *, out: Path | None = None) -> Issued | None:
+    async def ensure(
+        self, role: Role, *, out: Path | None = None, rotate: bool = True
+    ) -> Issued | None:
         """``add`` unless the principal exists with its client config at ``out``: then nothing
-        (``None``); an existing principal whose file is missing is rotated into a new one."""
+        (``None``); an existing principal whose file is missing is rotated into a new one, or,
+        with ``rotate=False`` (the principal may be in use elsewhere), refused."""
         path = out or default_config_path(role, self.settings)
         exists = await self._admin(lambda client: broker.has_credential(client, role.user))
         if exists and path.exists():
             return None
+        if exists and not rotate:
+            raise AccessError(
+                f"{role.principal} exists on {self.bootstrap} but its client config is not at "
+                f"{path}; rotating it would cut off whoever uses it now. Put its client config "
+                "there, or rotate it on purpose with `tilik access service rotate`"
+            )
         if exists:
             return await self.rotate(role, out=path)
         return await self.add(role, out=path)
 
-    async def provision(self, out_dir: Path, services: list[Role]) -> list[Path]:
+    async def provision(
+        self, out_dir: Path, services: list[Role], *, rotate: bool = True
+    ) -> list[Path]:
         """Everything a fresh cluster needs before Tilik's services start: the catalog, each
         service's principal with its client config at ``<out_dir>/<kind>/client.properties``
-        (kept when it exists) and every ACL the declaration grants. Returns the config files."""
+        (kept when it exists; see ``ensure`` for ``rotate``) and every ACL the declaration
+        grants. Returns the config files."""
         await asyncio.to_thread(apply_catalog, bootstrap=self.bootstrap, settings=self.settings)
         paths = []
         for role in services:
             path = out_dir / role.kind.value / "client.properties"
-            await self.ensure(role, out=path)
+            await self.ensure(role, out=path, rotate=rotate)
             paths.append(path)
         await self.apply()
         return paths

@@ -16,6 +16,7 @@ Python API::
         seed=0,                       # identities, event streams and fault draws are reproducible
         discovery_port=None,          # an int serves WS-Discovery Probe on 127.0.0.1:<port>/udp
         discovery_multicast=False,    # True: also 239.255.255.250 joined on loopback only
+        variants=None,                # a Path: replay its recorded notifications (vendor variants)
     ) as fleet:
         fleet.addresses               # ["127.0.0.1:41234", ...] in camera order
         camera = fleet.cameras[0]     # VirtualCamera

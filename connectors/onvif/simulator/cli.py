@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
+from pathlib import Path
 
 import click
 
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.fleet import OnvifFleet
+from connectors.sdk.simulator import password_option, serve_until_stopped
 
 
 def _fault_plan(_ctx: click.Context, _param: click.Parameter, value: str) -> FaultPlan:
@@ -19,31 +19,16 @@ def _fault_plan(_ctx: click.Context, _param: click.Parameter, value: str) -> Fau
         raise click.BadParameter(str(exc)) from None
 
 
-async def _serve(fleet: OnvifFleet) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with fleet:
-        for address in fleet.addresses:
-            sys.stdout.write(f"{address}\n")
-        if fleet.discovery is not None:
-            host, port = fleet.discovery.address
-            click.echo(f"ws-discovery on udp {host}:{port}", err=True)
-        sys.stdout.flush()
-        await stop.wait()
+def _announce_discovery(fleet: OnvifFleet) -> None:
+    if fleet.discovery is not None:
+        host, port = fleet.discovery.address
+        click.echo(f"ws-discovery on udp {host}:{port}", err=True)
 
 
 @click.command("onvif")
 @click.option("--cameras", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--username", default="admin", show_default=True)
-@click.option(
-    "--password",
-    envvar=["TILIK_SIM_ONVIF_PASSWORD", "TILIK_SIM_PASSWORD"],
-    default="",
-    help="Camera password (or TILIK_SIM_ONVIF_PASSWORD, or TILIK_SIM_PASSWORD as the vendor "
-    "simulators read it).",
-)
+@password_option
 @click.option(
     "--event-rate",
     type=click.FloatRange(min=0),
@@ -78,6 +63,13 @@ async def _serve(fleet: OnvifFleet) -> None:
     help="Also answer Probes sent to 239.255.255.250 over loopback (port defaults to 3702).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--variants",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Replay the NotificationMessages of this directory's *.xml files (vendor variants, "
+    "e.g. tests/fixtures/onvif/events) instead of drawing events.",
+)
 def simulate_onvif(
     cameras: int,
     username: str,
@@ -89,6 +81,7 @@ def simulate_onvif(
     discovery_port: int | None,
     discovery_multicast: bool,
     seed: int,
+    variants: Path | None,
 ) -> None:
     """Serve simulated ONVIF cameras; prints one host:port per camera once all are listening."""
     fleet = OnvifFleet(
@@ -102,5 +95,6 @@ def simulate_onvif(
         seed=seed,
         discovery_port=0 if discovery_multicast and discovery_port is None else discovery_port,
         discovery_multicast=discovery_multicast,
+        variants=variants,
     )
-    asyncio.run(_serve(fleet))
+    asyncio.run(serve_until_stopped(fleet, announce=lambda: _announce_discovery(fleet)))

@@ -20,6 +20,7 @@ from connectors.onvif.simulator.events import (
 )
 from connectors.onvif.simulator.faults import Fault, FaultPlan, FaultState
 from connectors.onvif.simulator.subscriptions import Notifier, SubscriptionManager
+from connectors.onvif.simulator.variants import VariantReplay
 from connectors.onvif.simulator.vendors import (
     KECAMATAN,
     SITES,
@@ -111,6 +112,7 @@ class VirtualCamera:
         faults: FaultPlan,
         rng: random.Random,
         topics: tuple[TopicSpec, ...] = TOPICS,
+        variants: VariantReplay | None = None,
     ) -> None:
         self.index = index
         self.identity = identity
@@ -122,6 +124,8 @@ class VirtualCamera:
         self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
         self.profiles = stream_profiles(identity.vendor)
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)
+        #: recorded notifications raised in turn instead of drawn ones (``variants.py``)
+        self.variants = variants
         self.subscriptions = SubscriptionManager(self.now, self)
         #: sends this camera's push notifications (the fleet's); None: push is refused
         self.notifier: Notifier | None = None
@@ -260,7 +264,11 @@ class VirtualCamera:
         return event
 
     def emit_random(self) -> SimulatedEvent:
-        event = self.events.random_event(self.now())
+        """The next event: a drawn one, or the next recorded variant when replaying."""
+        if self.variants is not None:
+            event: SimulatedEvent = self.variants.next_event(self.now())
+        else:
+            event = self.events.random_event(self.now())
         self.subscriptions.publish(event)
         return event
 

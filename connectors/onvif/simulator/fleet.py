@@ -7,7 +7,7 @@ import contextlib
 import ipaddress
 import random
 from collections.abc import Iterator
-from types import TracebackType
+from pathlib import Path
 from typing import Literal
 
 from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
@@ -15,6 +15,8 @@ from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.notify import NotificationSender
 from connectors.onvif.simulator.server import CameraServer
+from connectors.onvif.simulator.variants import VariantReplay, load_variants
+from core.lifecycle import Lifecycle
 
 HostMode = Literal["ports", "addresses"]
 EVENT_TICK_SECONDS = 0.1
@@ -32,7 +34,7 @@ def loopback_addresses(base: str = DEFAULT_ADDRESS_BASE) -> Iterator[str]:
         candidate += 1
 
 
-class OnvifFleet:
+class OnvifFleet(Lifecycle):
     """N simulated cameras served from one process; use as ``async with OnvifFleet(...) as fleet``."""
 
     def __init__(
@@ -49,6 +51,7 @@ class OnvifFleet:
         seed: int = 0,
         discovery_port: int | None = None,
         discovery_multicast: bool = False,
+        variants: Path | None = None,
     ) -> None:
         if cameras < 0:
             raise ValueError("cameras must not be negative")
@@ -63,6 +66,7 @@ class OnvifFleet:
         self.discovery_port = discovery_port
         self.discovery_multicast = discovery_multicast
         plan = faults or FaultPlan()
+        recorded = load_variants(variants) if variants is not None else None
         self.cameras: list[VirtualCamera] = []
         for index in range(cameras):
             rng = random.Random(f"{seed}/{index}")
@@ -75,6 +79,7 @@ class OnvifFleet:
                     event_rate=event_rate,
                     faults=plan,
                     rng=rng,
+                    variants=VariantReplay(recorded) if recorded else None,
                 )
             )
         self.server = CameraServer()
@@ -136,18 +141,6 @@ class OnvifFleet:
             camera.answer_again()
         await self.notifications.close()
         await self.server.stop()
-
-    async def __aenter__(self) -> OnvifFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _emit_events(self) -> None:
         """Raise events at each camera's rate while anyone is subscribed to it."""

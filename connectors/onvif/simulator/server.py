@@ -32,23 +32,13 @@ from connectors.onvif.simulator.soap import (
     parse_request,
 )
 from connectors.onvif.simulator.wsse import AuthenticationFailed, verify_username_token
+from connectors.sdk.simulation.device import SNAPSHOT_JPEG
 
 log = structlog.get_logger(__name__)
 
 OPERATIONS = {**DEVICE_OPERATIONS, **EVENT_OPERATIONS}
 
 MAX_REQUEST_BYTES = 256 * 1024
-# Smallest valid JPEG (1x1 grey): enough for a client to fetch and decode a snapshot.
-SNAPSHOT_JPEG = bytes.fromhex(
-    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912"
-    "130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0000b0800"
-    "01000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b5100002"
-    "010303020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552d1f024"
-    "33627282090a161718191a25262728292a3435363738393a434445464748494a535455565758595a63646566676869"
-    "6a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4"
-    "c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00fbd3"
-    "ffd9"
-)
 
 
 def _fault_response(fault: SoapFault) -> web.Response:

@@ -7,20 +7,20 @@ from typing import ClassVar
 from pydantic import Field
 
 from connectors.private_vendors.dahua.events import EVENT_TABLE, MAX_INDEX, parse_event_part
-from connectors.private_vendors.keyvalue import indexed_values, parse_key_values
-from connectors.private_vendors.mapping import EventRule, VendorEvent
-from connectors.private_vendors.multipart import Part
-from connectors.private_vendors.vendor import (
-    ChannelInfo,
-    DeviceIdentity,
-    VendorConfig,
-    VendorConnector,
-)
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import DeviceHttp
-from topics.models import StreamProfile
+from connectors.sdk.keyvalue import indexed_values, parse_key_values
+from connectors.sdk.mapping import EventRule, VendorEvent
+from connectors.sdk.multipart import Part
+from connectors.sdk.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    StreamPath,
+    VendorConfig,
+    VendorConnector,
+)
 
 MAGIC_BOX = "/cgi-bin/magicBox.cgi"
 CONFIG_MANAGER = "/cgi-bin/configManager.cgi"
@@ -39,11 +39,21 @@ class DahuaConfig(VendorConfig):
 
 class DahuaConnector(VendorConnector[DahuaConfig]):
     name = "dahua"
+    simulator = "connectors.private_vendors.dahua.simulator:simulate_dahua"
     vendor = "dahua"
     version = "0.1.0"
     config_model: ClassVar[type[ConnectorConfig]] = DahuaConfig
     event_table: ClassVar[dict[str, EventRule]] = EVENT_TABLE
     default_boundary = "myboundary"
+    streams = tuple(
+        StreamPath(
+            name,
+            token=f"{{channel}}-{subtype}",
+            rtsp_path=f"/cam/realmonitor?channel={{channel}}&subtype={subtype}",
+            snapshot_path="/cgi-bin/snapshot.cgi?channel={channel}",
+        )
+        for subtype, name in ((0, "main"), (1, "sub"))
+    )
 
     async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
         answers: dict[str, str] = {}
@@ -80,18 +90,6 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
         if result.status in _NOT_SUPPORTED:
             return {}
         return parse_camera_states(result.text())
-
-    def stream_profiles(self, channel: int) -> list[StreamProfile]:
-        host, port = self.rtsp_host(), self.config.rtsp_port
-        return [
-            StreamProfile(
-                token=f"{channel}-{subtype}",
-                name=label,
-                rtsp_uri=f"rtsp://{host}:{port}/cam/realmonitor?channel={channel}&subtype={subtype}",
-                snapshot_uri=f"{self.config.base_url}/cgi-bin/snapshot.cgi?channel={channel}",
-            )
-            for subtype, label in ((0, "main"), (1, "sub"))
-        ]
 
     def event_stream_request(self) -> tuple[str, dict[str, str]]:
         return EVENT_MANAGER, {

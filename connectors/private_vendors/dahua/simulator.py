@@ -8,17 +8,17 @@ streams numbered ``Code=…;action=…;index=…;data={…}`` parts and ``Heartb
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.cli import simulator_command
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
-
-WIB = timezone(timedelta(hours=7))
-_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+from connectors.private_vendors.variants import replay, retimed
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import WIB, DeviceFleet, StreamingDevice
 
 #: per code: (action, data fields); ``seq`` and times are added per event
 EVENT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -77,12 +77,17 @@ EVENT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-class DahuaDevice(SimulatedDevice):
+_UTC = re.compile(rb'"UTC"\s*:\s*([0-9]+)')
+
+
+class DahuaDevice(StreamingDevice):
     realm = "Login to 7G0CF3APAZ"
     boundary = "myboundary"
     stream_path = "/cgi-bin/eventManager.cgi"
     stream_media_type = "multipart/x-mixed-replace"
     part_content_type = "text/plain"
+    #: recorded event records streamed in turn instead of the templates (``DahuaSimulator(variants=)``)
+    variants: tuple[bytes, ...] = ()
 
     @classmethod
     def default_codes(cls) -> Sequence[str]:
@@ -133,15 +138,15 @@ class DahuaDevice(SimulatedDevice):
             ]
         return web.Response(text="\r\n".join(lines) + "\r\n")
 
-    async def snapshot(self, request: web.Request) -> web.Response:
-        return web.Response(body=_JPEG, content_type="image/jpeg")
-
     async def event_stream(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("action") != "attach":
             return _bad_request()
         return await super().event_stream(request)
 
     def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        if self.variants:
+            recorded = self.variants[seq % len(self.variants)]
+            return retimed(recorded, _UTC, _epoch_seconds, at)
         action, fields = EVENT_TEMPLATES.get(code, ("Pulse", {}))
         data = {
             **fields,
@@ -162,9 +167,20 @@ class DahuaDevice(SimulatedDevice):
 
 
 class DahuaSimulator(DeviceFleet[DahuaDevice]):
-    """N simulated Dahua devices: ``async with DahuaSimulator(devices=2) as sim``."""
+    """N simulated Dahua devices: ``async with DahuaSimulator(devices=2) as sim``.
+
+    ``variants=DIR`` replays the ``Code=…`` record files (``*.txt``) of ``DIR``.
+    """
 
     device_class = DahuaDevice
+
+    def __init__(self, *, variants: Path | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        replay(self.devices, variants, "*.txt")
+
+
+def _epoch_seconds(at: datetime) -> bytes:
+    return str(int(at.timestamp())).encode()
 
 
 def _bad_request() -> web.Response:

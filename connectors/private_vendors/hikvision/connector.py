@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import ClassVar
 
 from connectors.private_vendors.hikvision.events import EVENT_TABLE, MAX_CHANNEL, parse_alert_part
-from connectors.private_vendors.mapping import EventRule, VendorEvent
-from connectors.private_vendors.multipart import Part
-from connectors.private_vendors.vendor import (
-    ChannelInfo,
-    DeviceIdentity,
-    VendorConfig,
-    VendorConnector,
-)
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import PAYLOAD_SAMPLE_BYTES, DeviceHttp
+from connectors.sdk.mapping import EventRule, VendorEvent
+from connectors.sdk.multipart import Part
+from connectors.sdk.vendor import (
+    ChannelInfo,
+    DeviceIdentity,
+    StreamPath,
+    VendorConfig,
+    VendorConnector,
+)
 from connectors.sdk.xmlsafe import child_text, iter_named, parse_device_xml
-from topics.models import StreamProfile
 
 DEVICE_INFO = "/ISAPI/System/deviceInfo"
 VIDEO_INPUTS = "/ISAPI/System/Video/inputs/channels"
@@ -37,10 +37,20 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
     name = "hikvision"
     vendor = "hikvision"
     version = "0.1.0"
+    simulator = "connectors.private_vendors.hikvision.simulator:simulate_hikvision"
     config_model: ClassVar[type[ConnectorConfig]] = HikvisionConfig
     event_table: ClassVar[dict[str, EventRule]] = EVENT_TABLE
     event_codes_case_sensitive = False
     default_boundary = "boundary"
+    streams = tuple(
+        StreamPath(
+            name,
+            token=f"{{channel}}{suffix}",
+            rtsp_path=f"/Streaming/Channels/{{channel}}{suffix}",
+            snapshot_path=f"/ISAPI/Streaming/channels/{{channel}}{suffix}/picture",
+        )
+        for suffix, name in (("01", "main"), ("02", "sub"))
+    )
 
     async def read_identity(self, http: DeviceHttp) -> DeviceIdentity:
         return parse_device_info(await http.get_bytes(DEVICE_INFO), device=http.device)
@@ -57,18 +67,6 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
         if not channels:
             channels[1] = ChannelInfo(number=1, name=identity.name)
         return [channels[number] for number in sorted(channels)]
-
-    def stream_profiles(self, channel: int) -> list[StreamProfile]:
-        host, port = self.rtsp_host(), self.config.rtsp_port
-        return [
-            StreamProfile(
-                token=f"{channel}{suffix}",
-                name=label,
-                rtsp_uri=f"rtsp://{host}:{port}/Streaming/Channels/{channel}{suffix}",
-                snapshot_uri=f"{self.config.base_url}/ISAPI/Streaming/channels/{channel}{suffix}/picture",
-            )
-            for suffix, label in (("01", "main"), ("02", "sub"))
-        ]
 
     def event_stream_request(self) -> tuple[str, dict[str, str]]:
         return ALERT_STREAM, {}

@@ -7,23 +7,19 @@ proxied IP cameras (every tenth one offline). The alertStream carries numbered
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from connectors.private_vendors.simulation.cli import simulator_command
-from connectors.private_vendors.simulation.device import DeviceFleet, SimulatedDevice
+from connectors.private_vendors.variants import replay, retimed
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import WIB, DeviceFleet, StreamingDevice
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
-WIB = timezone(timedelta(hours=7))
-# A 1x1 JPEG is enough for a snapshot endpoint.
-_JPEG = bytes.fromhex(
-    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c"
-    "1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc0"
-    "000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a0bff"
-    "da0008010100003f00d2cf20ffd9"
-)
 
 _REGION = (
     "<DetectionRegionList><DetectionRegionEntry><regionID>{region}</regionID>"
@@ -66,11 +62,16 @@ EVENT_TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-class HikvisionDevice(SimulatedDevice):
+_DATE_TIME = re.compile(rb"<dateTime>([^<]*)</dateTime>")
+
+
+class HikvisionDevice(StreamingDevice):
     realm = "DS-HIKVISION"
     boundary = "boundary"
     stream_path = "/ISAPI/Event/notification/alertStream"
     part_content_type = 'application/xml; charset="UTF-8"'
+    #: recorded alerts streamed in turn instead of the templates (``HikvisionSimulator(variants=)``)
+    variants: tuple[bytes, ...] = ()
 
     @classmethod
     def default_codes(cls) -> Sequence[str]:
@@ -95,7 +96,7 @@ class HikvisionDevice(SimulatedDevice):
             web.get("/ISAPI/System/Video/inputs/channels", self.video_inputs),
             web.get("/ISAPI/ContentMgmt/InputProxy/channels", self.proxy_channels),
             web.get("/ISAPI/ContentMgmt/InputProxy/channels/status", self.proxy_status),
-            web.get("/ISAPI/Streaming/channels/{stream}/picture", self.picture),
+            web.get("/ISAPI/Streaming/channels/{stream}/picture", self.snapshot),
         ]
 
     async def device_info(self, request: web.Request) -> web.Response:
@@ -152,10 +153,10 @@ class HikvisionDevice(SimulatedDevice):
             f'<InputProxyChannelStatusList version="2.0" xmlns="{NAMESPACE}">{entries}</InputProxyChannelStatusList>'
         )
 
-    async def picture(self, request: web.Request) -> web.Response:
-        return web.Response(body=_JPEG, content_type="image/jpeg")
-
     def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        if self.variants:
+            recorded = self.variants[seq % len(self.variants)]
+            return retimed(recorded, _DATE_TIME, _wib_time, at)
         description, extra = EVENT_TEMPLATES.get(code, (f"{code} alarm", ""))
         extra = extra.format(
             region=seq % 4 + 1, plate=f"H {1000 + seq % 9000} AB", count=10 + seq % 40
@@ -213,9 +214,20 @@ class HikvisionDevice(SimulatedDevice):
 
 
 class HikvisionSimulator(DeviceFleet[HikvisionDevice]):
-    """N simulated Hikvision devices: ``async with HikvisionSimulator(devices=2) as sim``."""
+    """N simulated Hikvision devices: ``async with HikvisionSimulator(devices=2) as sim``.
+
+    ``variants=DIR`` replays the ``EventNotificationAlert`` files (``*.xml``) of ``DIR``.
+    """
 
     device_class = HikvisionDevice
+
+    def __init__(self, *, variants: Path | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        replay(self.devices, variants, "*.xml")
+
+
+def _wib_time(at: datetime) -> bytes:
+    return at.astimezone(WIB).isoformat().encode()
 
 
 def _xml(text: str) -> web.Response:

@@ -23,6 +23,19 @@ An integrator's test module::
     TestMyConnector = make_conformance_suite(MyConnector, simulator=my_simulator)
 
 Each generated test is one check; a failing check says what the connector author must change.
+No check is skipped behind the author's back: a check that cannot apply to a connector is
+declared so, with the reason, and the run lists it under "checks declared not applicable"::
+
+    TestMyConnector = make_conformance_suite(
+        MyConnector,
+        simulator=my_simulator,
+        not_applicable={
+            "event_ids_are_stable_across_subscriptions": "the device allows one subscription",
+        },
+    )
+
+Checks are named as their tests without ``test_``; the configuration and secret checks
+(``ALWAYS_APPLICABLE``) cannot be declared away.
 """
 
 from __future__ import annotations
@@ -31,8 +44,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +56,7 @@ from structlog.testing import capture_logs
 
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
 from connectors.sdk.errors import AuthenticationError, ConnectorError, DeviceDataError
+from connectors.sdk.netpolicy import join_host_port, split_host_port
 from connectors.sdk.secrets import CameraSecrets
 from core.redact import is_secret_key
 from topics.models import CameraRecord, CameraStatus, DeviceEvent
@@ -66,7 +80,8 @@ class SimulatedDevice:
     expected_cameras: int | None = None
     #: make the device emit at least one event every subscriber sees (None: it emits on its own)
     trigger_event: Callable[[], Awaitable[None]] | None = None
-    #: switch the device to sending malformed or oversized answers and events (None: skip those checks)
+    #: switch the device to sending malformed or oversized answers and events (None: those
+    #: checks fail unless declared not applicable)
     corrupt: Callable[[CorruptionMode], Awaitable[None]] | None = None
 
 
@@ -75,6 +90,22 @@ SimulatorFactory = Callable[[], AbstractAsyncContextManager[SimulatedDevice]]
 
 class ConformanceFailure(AssertionError):
     """A conformance check failed; the message says what the connector author should change."""
+
+
+#: how a declared opt-out reads in a skipped check's reason (the plugin's summary looks for it)
+NOT_APPLICABLE = "not applicable, as declared:"
+#: checks no connector can declare not applicable: its config and its handling of secrets
+ALWAYS_APPLICABLE = frozenset(
+    {
+        "config_schema_is_declared_and_strict",
+        "config_rejects_unknown_field",
+        "config_serialisation_has_no_secret",
+        "discovered_uris_carry_no_credentials",
+        "no_secret_in_logs_errors_or_payloads",
+    }
+)
+#: the second loopback address the same device is reached at (``relay``)
+RELAY_HOST = "127.0.0.2"
 
 
 def _fail(check: str, problem: str, fix: str) -> ConformanceFailure:
@@ -132,6 +163,52 @@ async def collect_events(
     return items, raised
 
 
+@asynccontextmanager
+async def relay(target: str, *, host: str = RELAY_HOST) -> AsyncIterator[str]:
+    """A TCP relay to ``target`` on another loopback address and port: the same device reached
+    at a second address. Yields the relay's ``host:port``."""
+    target_host, target_port = split_host_port(target)
+    handlers: set[asyncio.Task[Any]] = set()
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.add(task)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                target_host, target_port
+            )
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    try:
+        server = await asyncio.start_server(connect, host, 0)
+    except OSError:
+        # A system with only 127.0.0.1 on loopback (macOS): another port is still another address.
+        server = await asyncio.start_server(connect, "127.0.0.1", 0)
+    try:
+        bound_host, bound_port = server.sockets[0].getsockname()[:2]
+        yield join_host_port(str(bound_host), int(bound_port))
+    finally:
+        server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
 def _json_of(value: Any) -> str:
     if isinstance(value, BaseModel):
         return value.model_dump_json()
@@ -164,8 +241,18 @@ class ConformanceSuite:
     event_timeout_s: float = 15.0
     call_timeout_s: float = 30.0
     close_timeout_s: float = 5.0
+    #: check name -> why it does not apply to this connector (``make_conformance_suite``)
+    not_applicable: Mapping[str, str] = {}
 
     # --- fixtures -------------------------------------------------------------------------
+
+    @pytest.fixture(autouse=True)
+    def _declared_not_applicable(self, request: pytest.FixtureRequest) -> None:
+        # Autouse fixtures come first: a declared check starts no simulator.
+        check = getattr(request.node, "originalname", request.node.name).removeprefix("test_")
+        reason = self.not_applicable.get(check)
+        if reason is not None:
+            pytest.skip(f"{NOT_APPLICABLE} {reason}")
 
     @pytest_asyncio.fixture
     async def device(self, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SimulatedDevice]:
@@ -352,6 +439,34 @@ class ConformanceSuite:
                 "reference) with topics.identity.camera_id, never from time, order or address",
             )
 
+    async def test_camera_ids_do_not_depend_on_the_address(self, device: SimulatedDevice) -> None:
+        address = getattr(device.config, "address", None)
+        if not isinstance(address, str):
+            raise _fail(
+                "discover",
+                "the simulated device's config has no `address`",
+                "keep ConnectorConfig's `address` (host:port of the device)",
+            )
+        async with relay(address) as second:
+            # The same device, reached at another address and port (as after a DHCP renewal
+            # or behind a different NAT mapping).
+            here = self._new(device.config)
+            there = self._new(device.config.model_copy(update={"address": second}))
+            try:
+                ids_here = sorted(r.camera_id for r in await self._discover(here))
+                ids_there = sorted(r.camera_id for r in await self._discover(there))
+            finally:
+                await asyncio.gather(here.close(), there.close())
+        if ids_here != ids_there:
+            raise _fail(
+                "discover",
+                f"the same device reached at {address} and at {second} gave different camera "
+                f"ids: {ids_here} vs {ids_there}",
+                "derive ids from what the device says about itself (serial, MAC, endpoint "
+                "reference) with topics.identity.camera_id, never from the address or port it "
+                "was reached at",
+            )
+
     async def test_discovered_uris_carry_no_credentials(
         self, connector: Connector[Any], device: SimulatedDevice
     ) -> None:
@@ -446,7 +561,15 @@ class ConformanceSuite:
         seen_a, seen_b = by_occurrence(items_a), by_occurrence(items_b)
         common = seen_a.keys() & seen_b.keys()
         if not common:
-            pytest.skip("two subscriptions saw no common event; cannot compare event ids")
+            raise _fail(
+                "events",
+                f"two subscriptions at once saw no common event within {self.event_timeout_s:g}s "
+                f"({len(seen_a)} and {len(seen_b)} events), so their ids cannot be compared",
+                "deliver a device event to every subscription (give the simulator a "
+                "trigger_event every subscriber sees), or declare the check not applicable "
+                "when the device allows a single subscription: make_conformance_suite(..., "
+                "not_applicable={'event_ids_are_stable_across_subscriptions': 'why'})",
+            )
         for occurrence in common:
             if seen_a[occurrence] != seen_b[occurrence]:
                 raise _fail(
@@ -459,10 +582,17 @@ class ConformanceSuite:
     # --- hostile input --------------------------------------------------------------------
 
     async def _survives(self, device: SimulatedDevice, mode: CorruptionMode) -> None:
-        if device.corrupt is None:
-            pytest.skip("the simulator has no `corrupt` hook for malformed/oversized input")
-        connector = self._new(device.config)
         check = f"{mode} input"
+        if device.corrupt is None:
+            raise _fail(
+                check,
+                f"the simulator has no `corrupt` hook, so the connector was never shown {mode} "
+                "input",
+                "give SimulatedDevice a corrupt(mode) that makes the device send malformed and "
+                "oversized answers and events, or declare the check not applicable: "
+                f"make_conformance_suite(..., not_applicable={{'{mode}_input_is_bounded': 'why'}})",
+            )
+        connector = self._new(device.config)
         try:
             await device.corrupt(mode)
             for name, call in (("discover()", connector.discover), ("health()", connector.health)):
@@ -595,6 +725,29 @@ def _is_simulator_task(task: asyncio.Task[Any]) -> bool:
     return any(part in filename for part in ("aiohttp/web_", "aiohttp/base_protocol", "/asyncio/"))
 
 
+def checks() -> list[str]:
+    """Every check's name (its test without ``test_``), as ``not_applicable`` names them."""
+    return sorted(
+        name.removeprefix("test_") for name in dir(ConformanceSuite) if name.startswith("test_")
+    )
+
+
+def _declarations(not_applicable: Mapping[str, str] | None) -> dict[str, str]:
+    declared = dict(not_applicable or {})
+    known = checks()
+    for check, reason in declared.items():
+        if check not in known:
+            raise ValueError(
+                f"not_applicable names {check!r}, which is no conformance check; checks: "
+                + ", ".join(known)
+            )
+        if check in ALWAYS_APPLICABLE:
+            raise ValueError(f"{check!r} applies to every connector and cannot be declared away")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"not_applicable[{check!r}] needs the reason the check does not apply")
+    return declared
+
+
 def make_conformance_suite(
     connector_cls: type[Connector[Any]],
     *,
@@ -602,16 +755,19 @@ def make_conformance_suite(
     event_timeout_s: float = 15.0,
     call_timeout_s: float = 30.0,
     close_timeout_s: float = 5.0,
+    not_applicable: Mapping[str, str] | None = None,
 ) -> type[ConformanceSuite]:
     """A test class running every conformance check against ``connector_cls`` and a simulated
     device; assign it to a ``Test…`` name in a test module. ``simulator`` is a zero-argument
-    async context manager factory yielding a ``SimulatedDevice``."""
+    async context manager factory yielding a ``SimulatedDevice``. ``not_applicable`` maps a
+    check that cannot apply to this connector to the reason why; the run reports each one."""
     attributes = {
         "connector_cls": connector_cls,
         "simulator": staticmethod(simulator),
         "event_timeout_s": event_timeout_s,
         "call_timeout_s": call_timeout_s,
         "close_timeout_s": close_timeout_s,
+        "not_applicable": _declarations(not_applicable),
         "__test__": True,
         "pytestmark": [pytest.mark.conformance, pytest.mark.asyncio],
     }

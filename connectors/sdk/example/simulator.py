@@ -1,170 +1,136 @@
-"""A simulated recorder for the example connector, served on loopback for tests and demos.
+"""A simulated recorder for the example connector, served on loopback for tests, demos and the kit.
 
-A real aiohttp server with digest auth, a long-poll event queue, and switches for malformed and
-oversized answers.
+Built on the SDK's simulated devices (``connectors.sdk.simulation``): digest auth, a numbered
+multipart event stream (``event_rate`` events a second, or each one ``emit()`` asks for), fault
+injection and corruption modes come from there; this module writes only the device's endpoints
+and payloads.
+
+``simulate`` is a click command serving a fleet of them (``--devices 2 --channels 4``: one
+address a line, until interrupted).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from connectors.sdk.conformance import CorruptionMode, SimulatedDevice
-from connectors.sdk.example.connector import ExampleConfig
-from connectors.sdk.secrets import camera_secret_env
-from connectors.sdk.simulator import device_auth_middleware, run_loopback_site
+from connectors.sdk.example.connector import EVENT_TABLE, HEARTBEAT, ExampleConfig, ExampleConnector
+from connectors.sdk.simulation.cli import simulator_command
+from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
+from connectors.sdk.simulation.testing import VendorKit, conformance_simulator
 
-OVERSIZED_BYTES = 8 * 1024 * 1024
-# Where the conformance configs' credentials are: variables of the camera secrets namespace.
-PASSWORD_ENV = camera_secret_env("EXAMPLE_PASSWORD")
-WRONG_PASSWORD_ENV = camera_secret_env("EXAMPLE_WRONG_PASSWORD")
+#: attributes each event type carries
+ATTRIBUTES: dict[str, dict[str, Any]] = {
+    "motion": {"region": "Zone 1"},
+    "line": {"direction": "left_to_right", "object": "person"},
+}
 
 
-class SimulatedRecorder:
-    """The device's state: channels, an event log, and how it misbehaves."""
+class ExampleDevice(StreamingDevice):
+    """One ExampleVision recorder; its channels are the cameras."""
 
-    def __init__(
-        self, *, serial: str = "EXV-0001", channels: int = 2, username: str = "admin"
-    ) -> None:
-        self.serial = serial
-        self.channels = channels
-        self.users = {username: secrets.token_urlsafe(12)}
-        self.username = username
-        self.mode: CorruptionMode = "normal"
-        self.offline_channels: set[int] = set()
-        self.events: list[dict[str, Any]] = []
-        self._new_event = asyncio.Condition()
+    realm = "ExampleVision"
+    boundary = "exampleboundary"
+    stream_path = "/api/events"
+    part_content_type = "application/json"
+
+    @classmethod
+    def default_codes(cls) -> Sequence[str]:
+        return list(EVENT_TABLE)
 
     @property
-    def password(self) -> str:
-        return self.users[self.username]
+    def serial(self) -> str:
+        return f"EXV-{self.seed:09d}-{self.index:04d}"
 
-    async def emit(
-        self, event_type: str = "motion", channel: int = 0, active: bool | None = True
-    ) -> None:
-        """Append one event to the log and wake every long poll."""
-        async with self._new_event:
-            self.events.append(
-                {
-                    "seq": len(self.events) + 1,
-                    "type": event_type,
-                    "channel": channel,
-                    "time": datetime.now(UTC).isoformat(),
-                    "active": active,
-                }
-            )
-            self._new_event.notify_all()
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/device", self.device_info),
+            web.get("/api/channels", self.channel_list),
+        ]
 
-    async def set_mode(self, mode: CorruptionMode) -> None:
-        self.mode = mode
-        async with self._new_event:
-            self._new_event.notify_all()
-
-    # --- HTTP ------------------------------------------------------------------------------
-
-    def app(self) -> web.Application:
-        app = web.Application(
-            middlewares=[device_auth_middleware(self.users, realm="ExampleVision")]
-        )
-        app.router.add_get("/api/device", self._device)
-        app.router.add_get("/api/status", self._status)
-        app.router.add_get("/api/events", self._events)
-        return app
-
-    async def _answer(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        if self.mode == "malformed":
-            return web.Response(body=b'{"serial": <not json', content_type="application/json")
-        if self.mode == "oversized":
-            # Chunked, no Content-Length: the client's cap must hold while reading.
-            response = web.StreamResponse(headers={"Content-Type": "application/json"})
-            await response.prepare(request)
-            chunk = b" " * 65536
-            try:
-                for _ in range(OVERSIZED_BYTES // len(chunk)):
-                    await response.write(chunk)
-            except (ConnectionResetError, RuntimeError):
-                pass
-            return response
-        return web.json_response(body)
-
-    async def _device(self, request: web.Request) -> web.StreamResponse:
-        return await self._answer(
-            request,
+    async def device_info(self, request: web.Request) -> web.Response:
+        return web.json_response(
             {
-                "serial": self.serial,
+                "serial": self.reported_serial,
                 "model": "EXV-NVR4",
                 "firmware": "1.2.0",
                 "mac": None,
-                "channels": [
-                    {"channel": n, "name": f"Channel {n + 1}"} for n in range(self.channels)
-                ],
-            },
+                "name": f"Recorder {self.index:03d}",
+            }
         )
 
-    async def _status(self, request: web.Request) -> web.StreamResponse:
-        return await self._answer(
-            request,
+    async def channel_list(self, request: web.Request) -> web.Response:
+        channels = [
             {
-                "channels": [
-                    {"channel": n, "online": n not in self.offline_channels}
-                    for n in range(self.channels)
-                ]
-            },
+                "channel": _number(self.channel_label(n)),
+                "name": f"Channel {n}",
+                "online": self.channel_online(n),
+            }
+            for n in range(1, self.channels + 1)
+        ]
+        return web.json_response({"channels": channels})
+
+    def render_event(self, seq: int, code: str, channel: int, at: datetime) -> bytes:
+        return _json(
+            {
+                "seq": seq,
+                "type": code,
+                "channel": channel,
+                "time": at.isoformat(),
+                "active": True,
+                "attributes": ATTRIBUTES.get(code, {}),
+            }
         )
 
-    async def _events(self, request: web.Request) -> web.StreamResponse:
-        try:
-            after = int(request.query.get("after", "0"))
-            wait = min(float(request.query.get("wait", "1")), 30.0)
-        except ValueError:
-            return web.Response(status=400, text="bad query")
-        async with self._new_event:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._new_event.wait_for(
-                        lambda: len(self.events) > after or self.mode != "normal"
-                    )
-        return await self._answer(request, {"events": self.events[after : after + 100]})
+    def render_malformed(self, seq: int, code: str, at: datetime, bad_number: str) -> bytes:
+        body = self.render_event(seq, code, 1, at).decode()
+        return body.replace('"channel": 1', f'"channel": "{bad_number}"', 1).encode()
+
+    def render_heartbeat(self, at: datetime) -> bytes:
+        return _json({"type": HEARTBEAT, "time": at.isoformat()})
+
+
+class ExampleSimulator(DeviceFleet[ExampleDevice]):
+    """N simulated recorders: ``async with ExampleSimulator(devices=2, channels=4) as sim``."""
+
+    device_class = ExampleDevice
 
 
 @asynccontextmanager
 async def running_recorder(
-    recorder: SimulatedRecorder | None = None,
-) -> AsyncIterator[tuple[SimulatedRecorder, int]]:
-    """Serve a recorder on loopback; yields it and its port."""
-    device = recorder or SimulatedRecorder()
-    async with run_loopback_site(device.app()) as port:
-        yield device, port
+    *, channels: int = 2, event_rate: float = 0.0, **options: Any
+) -> AsyncIterator[ExampleDevice]:
+    """One recorder on loopback with a password of its own and a serial no other run shares
+    (``seed``); events only when ``emit()`` asks, unless ``event_rate`` says otherwise."""
+    options.setdefault("password", secrets.token_urlsafe(12))
+    options.setdefault("seed", secrets.randbelow(10**9))
+    async with ExampleSimulator(channels=channels, event_rate=event_rate, **options) as simulator:
+        yield simulator.devices[0]
 
 
-@asynccontextmanager
-async def conformance_device() -> AsyncIterator[SimulatedDevice]:
-    """The simulator the conformance kit runs the example connector against."""
-    async with running_recorder() as (recorder, port):
-        yield SimulatedDevice(
-            config=ExampleConfig(
-                address=f"127.0.0.1:{port}",
-                credential_ref=f"admin@env:{PASSWORD_ENV}",
-                timeout_s=5,
-                poll_wait_s=1,
-            ),
-            bad_credentials_config=ExampleConfig(
-                address=f"127.0.0.1:{port}",
-                credential_ref=f"admin@env:{WRONG_PASSWORD_ENV}",
-                timeout_s=5,
-            ),
-            secrets={
-                PASSWORD_ENV: recorder.password,
-                WRONG_PASSWORD_ENV: secrets.token_urlsafe(12),
-            },
-            expected_cameras=recorder.channels,
-            trigger_event=recorder.emit,
-            corrupt=recorder.set_mode,
-        )
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _number(label: str) -> int | str:
+    # A channel number as the device writes it: ``superscript_channel`` makes it a string.
+    return int(label) if label.isascii() else label
+
+
+#: the connector with its simulator, for the SDK's test helpers
+EXAMPLE_KIT = VendorKit("example", ExampleConnector, ExampleConfig, ExampleSimulator)
+
+#: the simulator the conformance kit runs the example connector against
+conformance_device = conformance_simulator(EXAMPLE_KIT)
+
+simulate = simulator_command(
+    "example",
+    ExampleSimulator,  # type: ignore[arg-type]
+    "Simulated ExampleVision recorders (JSON API, digest auth, multipart event stream) on loopback.",
+)

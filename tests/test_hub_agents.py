@@ -1,0 +1,308 @@
+"""The hub's agents run in Faust's own test context: records are put into an agent in-process,
+and what it sends goes through the worker's real send path to the session broker.
+
+No worker process: each test builds the app a worker would (``create_hub``), starts only its
+producer, and drives one agent at a time with ``agent.test_context()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Principals
+from test_hub_pipeline import SECRET, device_event, new_camera
+
+from hub.app import Hub, create_hub
+from hub.config import HubConfig
+from hub.delivery.policy import RetryPolicy
+from hub.dispatching.inbox import Acknowledged, RecordRef, Routed
+from hub.routing import make_dispatch
+from hub.rules import RuleEngine, load_rules
+from hub.testing import ReceiverThread, TopicWatch
+from hub.worker import ensure_internal_topics, internal_topics
+from topics import codec
+from topics.admin import admin_client
+from topics.catalog import (
+    ALERTS,
+    AUDIT,
+    CAMERA_REGISTRY,
+    CAMERA_STATUS,
+    DEAD_LETTERS,
+    DEVICE_EVENTS,
+    TopicSpec,
+    ack_spec,
+    dispatch_spec,
+)
+from topics.models import (
+    AlertAck,
+    AlertCategory,
+    AlertStatus,
+    CameraState,
+    CameraStatus,
+    EventKind,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+FIXTURES = Path(__file__).parent / "hub_fixtures"
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverThread]:
+    thread = ReceiverThread(SECRET.encode()).start()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture
+async def hub(
+    kafka_bootstrap: str,
+    kafka_principals: Principals,
+    receiver: ReceiverThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Hub]:
+    """The app of a worker with the test rules and routes, its producer started, nothing read."""
+    monkeypatch.setenv("TILIK_TEST_WEBHOOK_SECRET", SECRET)
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        (FIXTURES / "routes.yaml").read_text().replace("${RECEIVER_PORT}", str(receiver.port))
+    )
+    config = HubConfig(
+        bootstrap=kafka_bootstrap,
+        app_id=f"tilik-hub-agents-{uuid.uuid4().hex[:8]}",
+        rules_path=FIXTURES / "rules.yaml",
+        routes_path=routes,
+        data_dir=tmp_path / "hub",
+        offline_after_s=60,
+        webhook_policy=RetryPolicy(max_attempts=2, base_delay_s=0.05),
+    )
+    made = create_hub(config)
+    created = internal_topics(made)
+    ensure_internal_topics(config, created)
+    await led(kafka_bootstrap, sorted(created))
+    # Records reach the agents through their test context; the registry view is not started.
+    made.registry.ready.set()
+    await made.app.producer.start()
+    try:
+        yield made
+    finally:
+        await made.app.producer.stop()
+
+
+async def led(bootstrap: str, names: list[str]) -> None:
+    """Until every partition of new topics has a leader (a busy broker takes a moment)."""
+    with admin_client(bootstrap) as admin:
+        for _ in range(300):
+            described = admin.describe_topics(names)
+            if all(p["leader_id"] >= 0 for t in described for p in t["partitions"]):
+                return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"no leader for some partitions of {names}")
+
+
+async def put(agent: Any, spec: TopicSpec, value: Any, key: str, partition: int = 0) -> None:
+    await agent.put(
+        value=codec.encode(spec, value),
+        key=key.encode(),
+        partition=partition,
+        headers=codec.headers_for(spec),
+    )
+
+
+async def post(agent: Any, key: str, message: Any, partition: int = 0) -> None:
+    await agent.put(
+        value=message.model_dump_json().encode(),
+        key=json.dumps(key).encode(),
+        partition=partition,
+    )
+
+
+async def until(condition: Callable[[], Any], timeout_s: float = 20) -> Any:
+    async with asyncio.timeout(timeout_s):
+        while not (found := condition()):
+            await asyncio.sleep(0.05)
+    return found
+
+
+async def test_the_rules_agent_publishes_the_alert_and_its_dispatch_then_keeps_the_state(
+    hub: Hub, kafka_bootstrap: str
+) -> None:
+    assert hub.alerting is not None
+    camera = new_camera()
+    hub.registry.apply(camera.camera_id, camera)
+    polisi = await TopicWatch(kafka_bootstrap, dispatch_spec("polisi")).start()
+    try:
+        async with hub.alerting.rules_agent.test_context() as agent:
+            await put(
+                agent,
+                DEVICE_EVENTS,
+                device_event(camera.camera_id, EventKind.TAMPER),
+                camera.camera_id,
+                5,
+            )
+            values = await polisi.wait_for(
+                lambda v: any(d.alert.camera_id == camera.camera_id for d in v)
+            )
+        dispatch = next(d for d in values if d.alert.camera_id == camera.camera_id)
+        assert (dispatch.alert.rule_id, dispatch.alert.status) == ("t-tamper", AlertStatus.OPENED)
+        key = f"{camera.camera_id}|t-tamper"
+        stored = await until(lambda: hub.alerting.states.data.get(key))  # type: ignore[union-attr]
+        assert stored["p"] == 5 and '"alert_id"' in stored["s"]
+    finally:
+        await polisi.stop()
+
+
+async def test_the_tick_agent_resolves_the_alert_of_a_removed_rule_and_drops_its_state(
+    hub: Hub, kafka_bootstrap: str
+) -> None:
+    from hub.alerting.agents import Tick
+
+    assert hub.alerting is not None
+    camera = new_camera()
+    hub.registry.apply(camera.camera_id, camera)
+    alerts = await TopicWatch(kafka_bootstrap, ALERTS).start()
+    key = f"{camera.camera_id}|t-tamper"
+    try:
+        async with hub.alerting.rules_agent.test_context() as agent:
+            await put(
+                agent,
+                DEVICE_EVENTS,
+                device_event(camera.camera_id, EventKind.TAMPER),
+                camera.camera_id,
+                2,
+            )
+            await until(lambda: hub.alerting.states.data.get(key))  # type: ignore[union-attr]
+        # The worker restarts with a file without the rule.
+        text = (FIXTURES / "rules.yaml").read_text()
+        hub.alerting.engine = RuleEngine(
+            load_rules(re.sub(r"  - id: t-tamper\n(    .*\n)+", "", text))
+        )
+        async with hub.alerting.ticks_agent.test_context() as agent:
+            await post(agent, key, Tick(key=key, at=datetime.now(UTC)), 2)
+            values = await alerts.wait_for(
+                lambda v: any(a.camera_id == camera.camera_id and a.status == "resolved" for a in v)
+            )
+            await until(lambda: key not in hub.alerting.states.data)  # type: ignore[union-attr]
+        resolved = next(
+            a for a in values if a.status == "resolved" and a.camera_id == camera.camera_id
+        )
+        assert (resolved.rule_id, resolved.sequence) == ("t-tamper", 1)
+        assert resolved.summary == "resolved: the rule was removed"
+    finally:
+        await alerts.stop()
+
+
+async def test_the_escalate_agent_takes_acknowledgements_only_from_agencies_the_alert_went_to(
+    hub: Hub, kafka_bootstrap: str
+) -> None:
+    assert hub.dispatching is not None and hub.routing is not None
+    escalations = hub.dispatching.escalations
+    tamper = device_event(new_camera().camera_id, EventKind.TAMPER)
+    from topics.examples import alert
+
+    opened = alert(1).model_copy(
+        update={"category": AlertCategory.TAMPER, "camera_id": tamper.camera_id}
+    )
+    to_polisi = make_dispatch(opened, hub.routing.route(opened)[0], datetime.now(UTC))
+    dlq = await TopicWatch(kafka_bootstrap, DEAD_LETTERS).start()
+
+    def ack(agency: str, offset: int) -> Acknowledged:
+        source = RecordRef(topic=ack_spec(agency).name, partition=0, offset=offset)
+        return Acknowledged(
+            ack=AlertAck(alert_id=opened.alert_id, agency=agency, acked_at=datetime.now(UTC)),
+            source=source,
+        )
+
+    try:
+        async with hub.dispatching.escalate_agent.test_context() as agent:
+            await post(agent, opened.alert_id, Routed(arm=[to_polisi]))
+            await post(agent, opened.alert_id, ack("dishub", 41))
+            letters = await dlq.wait_for(lambda v: any(opened.alert_id in d.payload for d in v))
+            stored = escalations.data[opened.alert_id]
+            assert stored["acknowledged_by"] is None and "polisi" in stored["waiting"]
+            await post(agent, opened.alert_id, ack("polisi", 7))
+            await until(lambda: escalations.data[opened.alert_id]["acknowledged_by"] == "polisi")
+        letter = next(d for d in letters if opened.alert_id in d.payload)
+        assert (letter.kind, letter.source_topic, letter.source_offset) == (
+            "invalid_message",
+            ack_spec("dishub").name,
+            41,
+        )
+        assert escalations.data[opened.alert_id]["waiting"] == {}
+    finally:
+        await dlq.stop()
+
+
+async def test_the_status_and_silence_agents_run_the_offline_rule(
+    hub: Hub, kafka_bootstrap: str
+) -> None:
+    from hub.health.agents import SilenceCheck
+
+    health = hub.health
+    camera = new_camera()
+    alerts = await TopicWatch(kafka_bootstrap, ALERTS).start()
+    try:
+        async with health.registry_agent.test_context() as agent:
+            await put(agent, CAMERA_REGISTRY, camera, camera.camera_id, 3)
+            await until(lambda: health.load(camera.camera_id))
+        seen = datetime.now(UTC)
+        status = CameraStatus(camera_id=camera.camera_id, state=CameraState.ONLINE, checked_at=seen)
+        async with health.status_agent.test_context() as agent:
+            await put(agent, CAMERA_STATUS, status, camera.camera_id, 3)
+            await until(lambda: (health.load(camera.camera_id) or status).last_seen == seen)  # type: ignore[union-attr]
+        async with health.silence_agent.test_context() as agent:
+            # The timer asks a minute later (the rules' offline after_s is 60 here).
+            check = SilenceCheck(camera_id=camera.camera_id, at=seen + timedelta(seconds=61))
+            await post(agent, camera.camera_id, check, 3)
+            values = await alerts.wait_for(
+                lambda v: any(a.camera_id == camera.camera_id for a in v)
+            )
+        opened = next(a for a in values if a.camera_id == camera.camera_id)
+        assert (opened.rule_id, opened.category, opened.opened_at) == (
+            "t-offline",
+            "camera_offline",
+            seen + timedelta(seconds=60),
+        )
+    finally:
+        await alerts.stop()
+
+
+async def test_the_webhook_agent_records_a_delivery_and_acknowledges_only_on_an_ack_answer(
+    hub: Hub, receiver: ReceiverThread, kafka_bootstrap: str
+) -> None:
+    assert hub.delivery is not None and hub.routing is not None
+    [bpbd] = hub.delivery.agencies
+    from topics.examples import alert
+
+    flood = [alert(n).model_copy(update={"category": AlertCategory.FLOOD}) for n in (1, 2)]
+    dispatches = [make_dispatch(a, hub.routing.route(a)[0], datetime.now(UTC)) for a in flood]
+    audit = await TopicWatch(kafka_bootstrap, AUDIT).start()
+    acks = await TopicWatch(kafka_bootstrap, ack_spec("bpbd")).start()
+    try:
+        async with bpbd.agent.test_context() as agent:
+            for dispatch, answer_ack in zip(dispatches, (False, True), strict=True):
+                receiver.state.acknowledge = answer_ack
+                await put(agent, dispatch_spec("bpbd"), dispatch, dispatch.alert.camera_id)
+                await audit.wait_for(
+                    lambda v, d=dispatch: any(
+                        r.action == "dispatch_delivered" and r.subject == d.alert.alert_id
+                        for r in v
+                    )
+                )
+            await acks.wait_for(lambda v: any(a.alert_id == flood[1].alert_id for a in v))
+        assert [d.dispatch_id for d in receiver.state.accepted] == [
+            d.dispatch_id for d in dispatches
+        ]
+        assert [a.alert_id for a in acks.values()] == [flood[1].alert_id]
+    finally:
+        await audit.stop()
+        await acks.stop()
