@@ -21,13 +21,13 @@ import pytest
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from connectors.private_vendors.simulation.testing import VENDORS
-from sdk_helpers import TopicTail, example_serial, running, unique_connector
+from sdk_helpers import TopicTail, running, unique_connector
 
 from connectors.onvif.onboard_run import OnboardOutcome, OnboardRequest, run_onboarding
 from connectors.onvif.simulator import OnvifFleet
+from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.example.connector import VENDOR, ExampleConnector
-from connectors.sdk.example.simulator import SimulatedRecorder, running_recorder
+from connectors.sdk.example.simulator import ExampleDevice, ExampleSimulator, running_recorder
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import OnboardOptions, OnboardSummary, onboard
 from connectors.sdk.runtime import RuntimeOptions, WatchService
@@ -71,7 +71,7 @@ def catalog(kafka_bootstrap: str) -> str:
 
 
 def _cams(serial: str, channels: int) -> list[str]:
-    return [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(channels)]
+    return [camera_id(vendor=VENDOR, serial=serial, channel=n) for n in range(1, channels + 1)]
 
 
 async def _onboard(
@@ -98,13 +98,12 @@ async def _tombstone(cameras: list[str]) -> None:
 
 
 @pytest.fixture
-async def recorder(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[SimulatedRecorder, str]]:
+async def recorder(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[ExampleDevice, str]]:
     """A two-channel recorder, its password in the camera secrets namespace; its config."""
-    recorder = SimulatedRecorder(serial=example_serial(), channels=2)
-    async with running_recorder(recorder) as (_, port):
+    async with running_recorder(channels=2) as recorder:
         env = f"TILIK_CAMERA_SECRET_ONBOARD_{uuid.uuid4().hex[:8].upper()}"
         monkeypatch.setenv(env, recorder.password)
-        yield recorder, f"127.0.0.1:{port}|admin@env:{env}"
+        yield recorder, f"127.0.0.1:{recorder.port}|admin@env:{env}"
     await _tombstone(_cams(recorder.serial, 2))
 
 
@@ -114,7 +113,7 @@ def _device(target: str, **fields: object) -> dict[str, object]:
 
 
 async def test_a_second_onboarding_keeps_first_sighting_owner_sharing_and_operator_placement(
-    catalog: str, recorder: tuple[SimulatedRecorder, str]
+    catalog: str, recorder: tuple[ExampleDevice, str]
 ) -> None:
     device, target = recorder
     connector = unique_connector()
@@ -161,7 +160,7 @@ async def _audit_end(bootstrap: str) -> int:
 
 
 async def test_each_change_is_audited_once_per_camera_and_no_change_is_not(
-    catalog: str, recorder: tuple[SimulatedRecorder, str]
+    catalog: str, recorder: tuple[ExampleDevice, str]
 ) -> None:
     device, target = recorder
     connector = unique_connector()
@@ -192,7 +191,7 @@ async def test_each_change_is_audited_once_per_camera_and_no_change_is_not(
         [(_, audit)] = updated
         assert isinstance(audit, AuditRecord)
         assert (audit.subject, audit.actor, audit.details["fields"]) == (
-            cam1,
+            cam0,
             "owner:toko-makmur",
             "sharing",
         )
@@ -263,7 +262,7 @@ async def test_per_channel_sharing_on_an_nvr_survives_reonboarding(
 
 
 async def test_a_failed_second_onboarding_leaves_live_cameras_alone_and_is_listed_once(
-    catalog: str, recorder: tuple[SimulatedRecorder, str], monkeypatch: pytest.MonkeyPatch
+    catalog: str, recorder: tuple[ExampleDevice, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     device, target = recorder
     connector = unique_connector()
@@ -348,15 +347,12 @@ async def test_a_reference_the_watcher_cannot_resolve_is_reported_and_never_brea
     only_here = f"TILIK_CAMERA_SECRET_ONLY_HERE_{uuid.uuid4().hex[:6].upper()}"
     also_only_here = f"TILIK_CAMERA_SECRET_ALSO_HERE_{uuid.uuid4().hex[:6].upper()}"
     shared = f"TILIK_CAMERA_SECRET_SHARED_{uuid.uuid4().hex[:6].upper()}"
-    lost, kept = (
-        SimulatedRecorder(serial=example_serial()),
-        SimulatedRecorder(serial=example_serial()),
-    )
     audits = await TopicTail(catalog, AUDIT).start()
     async with (
-        running_recorder(lost) as (_, lost_port),
-        running_recorder(kept) as (_, kept_port),
+        running_recorder(channels=2) as lost,
+        running_recorder(channels=2) as kept,
     ):
+        lost_port, kept_port = lost.port, kept.port
         monkeypatch.setenv(only_here, lost.password)
         monkeypatch.setenv(shared, kept.password)
         monkeypatch.setenv(also_only_here, kept.password)
@@ -414,7 +410,7 @@ async def test_a_reference_the_watcher_cannot_resolve_is_reported_and_never_brea
 
 
 async def test_onboarding_says_at_once_when_no_runtime_will_watch(
-    catalog: str, recorder: tuple[SimulatedRecorder, str]
+    catalog: str, recorder: tuple[ExampleDevice, str]
 ) -> None:
     device, target = recorder
     started = time.monotonic()
@@ -426,14 +422,14 @@ async def test_onboarding_says_at_once_when_no_runtime_will_watch(
 
 
 @contextlib.asynccontextmanager
-async def tls_recorder(recorder: SimulatedRecorder, tls: Path) -> AsyncIterator[tuple[int, Path]]:
+async def tls_recorder(recorder: ExampleDevice, tls: Path) -> AsyncIterator[tuple[int, Path]]:
     """The recorder over HTTPS only, with a certificate from a CA of its own; yields the port
     and the CA file a client must trust. A plain-HTTP request is refused in the handshake."""
     files = TlsFiles(tls)
     ensure_tls(files, "127.0.0.1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(files.keystore)
-    runner = web.AppRunner(recorder.app(), handle_signals=False, access_log=None)
+    runner = web.AppRunner(recorder.application(), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
@@ -447,7 +443,10 @@ async def tls_recorder(recorder: SimulatedRecorder, tls: Path) -> AsyncIterator[
 async def test_a_recorder_onboarded_over_https_with_custom_timeouts_is_watched_so(
     catalog: str, tmp_path: Path
 ) -> None:
-    recorder = SimulatedRecorder(serial=example_serial(), channels=2)
+    # Served over HTTPS by the test (not started by its fleet): a password and serial of its own.
+    recorder = ExampleSimulator(
+        channels=2, password=uuid.uuid4().hex, seed=random.randrange(10**9), event_rate=0
+    ).devices[0]
     cams = _cams(recorder.serial, 2)
     statuses = await TopicTail(catalog, CAMERA_STATUS).start()
     watcher = None
@@ -461,7 +460,7 @@ async def test_a_recorder_onboarded_over_https_with_custom_timeouts_is_watched_s
                         "address": f"127.0.0.1:{port}",
                         "scheme": "https",
                         "timeout_s": 4,
-                        "poll_wait_s": 0.5,
+                        "heartbeat_s": 7,
                         "credential_ref": "admin@env:TILIK_CAMERA_SECRET_TLS_NVR",
                     }
                 ]
@@ -481,7 +480,7 @@ async def test_a_recorder_onboarded_over_https_with_custom_timeouts_is_watched_s
                 assert record.connector_config == {
                     "scheme": "https",
                     "timeout_s": 4.0,
-                    "poll_wait_s": 0.5,
+                    "heartbeat_s": 7,
                 }
             # The runtime, another process, watches with that config: over HTTPS, or nothing.
             watcher = await _watcher(f"tilik-connector-tls-{uuid.uuid4().hex[:8]}", env)

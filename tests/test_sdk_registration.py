@@ -103,17 +103,17 @@ def test_an_entry_names_a_camera_by_channel_or_by_id_never_both() -> None:
 
 
 def test_the_record_carries_the_whole_config_and_the_runtime_rebuilds_it() -> None:
-    config = _config(scheme="https", timeout_s=4, poll_wait_s=0.5, sharing="live")
+    config = _config(scheme="https", timeout_s=4, heartbeat_s=7, sharing="live")
     values = connector_config_of(config)
     # What the record holds itself (address, reference, placement) and defaults are left out.
-    assert values == {"scheme": "https", "timeout_s": 4.0, "poll_wait_s": 0.5}
+    assert values == {"scheme": "https", "timeout_s": 4.0, "heartbeat_s": 7}
     record = register(_sighting(3, 0), None, config=config, connector_config=values)
     rebuilt = ExampleConnector.config_from_record(record)
     assert isinstance(rebuilt, ExampleConfig)
-    assert (rebuilt.base_url, rebuilt.timeout_s, rebuilt.poll_wait_s) == (
+    assert (rebuilt.base_url, rebuilt.timeout_s, rebuilt.heartbeat_s) == (
         "https://10.1.2.3:80",
         4.0,
-        0.5,
+        7,
     )
     assert rebuilt.credential_ref == config.credential_ref
 
