@@ -8,11 +8,16 @@ raises nothing but ``DeviceDataError``); turning the answers into a ``CameraReco
 ``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
 the host:port the hub actually reached, because cameras behind NAT or port forwards report their
 private address, and because a device must not be able to steer the hub to other hosts.
+
+Media profiles come from the Media service (``ver10/media``) when the device has one, else from
+Media2 (``ver20/media``, Profile T): H.265 cameras may offer only Media2, and GetCapabilities
+predates it, so such a device is found through GetServices. The two differ only in envelopes and
+element names (``MediaVersion``); one parser reads both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
@@ -27,6 +32,7 @@ from connectors.sdk.xmlsafe import children_named, first, iter_named, text
 
 TDS = "http://www.onvif.org/ver10/device/wsdl"
 TRT = "http://www.onvif.org/ver10/media/wsdl"
+TR2 = "http://www.onvif.org/ver20/media/wsdl"
 TT = "http://www.onvif.org/ver10/schema"
 DEVICE_PATH = "/onvif/device_service"
 
@@ -45,6 +51,8 @@ class ServiceAddresses:
     """Where the device's services live (already re-pointed at the reached host:port)."""
 
     media: str | None = None
+    #: Media2 (Profile T); profiles are read from it only when there is no ``media``
+    media2: str | None = None
     events: str | None = None
     ptz: str | None = None
     analytics: str | None = None
@@ -153,6 +161,7 @@ def parse_capabilities(body: etree._Element, address: str, scheme: str) -> Servi
 
 _SERVICE_NAMESPACES = {
     "ver10/media/wsdl": "media",
+    "ver20/media/wsdl": "media2",
     "ver10/events/wsdl": "events",
     "ver20/ptz/wsdl": "ptz",
     "ver20/analytics/wsdl": "analytics",
@@ -175,14 +184,58 @@ def parse_scopes(body: etree._Element) -> list[str]:
     return [item for s in iter_named(body, "ScopeItem") if (item := text(s))]
 
 
-def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaProfile]:
-    """The media profiles of a GetProfiles reply, without their URIs (asked for separately)."""
+@dataclass(frozen=True)
+class MediaVersion:
+    """What differs between Media (ver10) and Media2 (ver20): envelopes and element names."""
+
+    namespace: str
+    #: the profile's video encoder configuration and PTZ configuration elements
+    encoder: str
+    ptz: str
+    #: GetProfiles' body (Media2 returns configurations only for the types asked)
+    profiles_request: str
+    #: GetStreamUri's arguments before the profile token
+    stream_setup: str
+
+    def uri_request(self, operation: str, token: str) -> str:
+        setup = self.stream_setup if operation == "GetStreamUri" else ""
+        return (
+            f'<{operation} xmlns="{self.namespace}">{setup}'
+            f"<ProfileToken>{escape(token)}</ProfileToken></{operation}>"
+        )
+
+
+MEDIA1 = MediaVersion(
+    namespace=TRT,
+    encoder="VideoEncoderConfiguration",
+    ptz="PTZConfiguration",
+    profiles_request=f'<GetProfiles xmlns="{TRT}"/>',
+    stream_setup=(
+        f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream>'
+        f'<Transport xmlns="{TT}"><Protocol>RTSP</Protocol></Transport></StreamSetup>'
+    ),
+)
+MEDIA2 = MediaVersion(
+    namespace=TR2,
+    encoder="VideoEncoder",
+    ptz="PTZ",
+    profiles_request=f'<GetProfiles xmlns="{TR2}"><Type>All</Type></GetProfiles>',
+    # RTP over the RTSP connection, as Media's RTP-Unicast over RTSP above.
+    stream_setup="<Protocol>RTSP</Protocol>",
+)
+
+
+def parse_profiles(
+    body: etree._Element, *, device: str | None, media: MediaVersion = MEDIA1
+) -> list[MediaProfile]:
+    """The media profiles of a GetProfiles reply (Media or Media2), without their URIs (asked
+    for separately)."""
     profiles = []
     for node in iter_named(body, "Profiles"):
         token = (node.get("token") or "").strip()
         if not token:
             raise DeviceDataError("media profile without a token", device=device)
-        encoder = first(node, "VideoEncoderConfiguration")
+        encoder = first(node, media.encoder)
         resolution = first(encoder, "Resolution") if encoder is not None else None
         profiles.append(
             MediaProfile(
@@ -192,7 +245,7 @@ def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaPro
                 width=_pixels(text(resolution, "Width")) if resolution is not None else None,
                 height=_pixels(text(resolution, "Height")) if resolution is not None else None,
                 fps=finite_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
-                has_ptz=first(node, "PTZConfiguration") is not None,
+                has_ptz=first(node, media.ptz) is not None,
             )
         )
     return profiles
@@ -275,7 +328,8 @@ class OnvifDevice:
         return parse_device_information(body)
 
     async def services(self) -> ServiceAddresses:
-        """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it."""
+        """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it,
+        or names no Media service (Media2 is listed only there)."""
         try:
             body = await self.call(
                 None,
@@ -283,7 +337,15 @@ class OnvifDevice:
             )
         except SoapFault:
             return await self._services_from_get_services()
-        return parse_capabilities(body, self.address, self.scheme)
+        found = parse_capabilities(body, self.address, self.scheme)
+        if found.media is not None:
+            return found
+        try:
+            listed = await self._services_from_get_services()
+        except SoapFault:
+            return found
+        # What GetCapabilities said stands; GetServices fills in what it left out.
+        return replace(listed, **{k: v for k, v in asdict(found).items() if v is not None})
 
     async def _services_from_get_services(self) -> ServiceAddresses:
         body = await self.call(
@@ -303,38 +365,36 @@ class OnvifDevice:
             return None
         return text(body, "HwAddress")
 
-    async def profiles(self, media_url: str | None) -> list[MediaProfile]:
-        """Every media profile with its stream and snapshot URI (as the device reports them)."""
-        url = media_url or self.device_url
-        body = await self.call(url, f'<GetProfiles xmlns="{TRT}"/>')
-        profiles = parse_profiles(body, device=self.address)
+    async def profiles(self, services: ServiceAddresses) -> list[MediaProfile]:
+        """Every media profile with its stream and snapshot URI (as the device reports them):
+        from Media, else Media2, else Media at the device service (some firmwares serve it there).
+        """
+        if services.media is None and services.media2 is not None:
+            url, media = services.media2, MEDIA2
+        else:
+            url, media = services.media or self.device_url, MEDIA1
+        body = await self.call(url, media.profiles_request)
+        profiles = parse_profiles(body, device=self.address, media=media)
         # One request at a time per camera: one kept-alive connection, not one per URI; the
         # fleet is where the concurrency is.
         return [
             replace(
                 profile,
-                stream_uri=await self._uri(url, "GetStreamUri", profile.token),
-                snapshot_uri=await self._uri(url, "GetSnapshotUri", profile.token),
+                stream_uri=await self._uri(url, media, "GetStreamUri", profile.token),
+                snapshot_uri=await self._uri(url, media, "GetSnapshotUri", profile.token),
             )
             for profile in profiles
         ]
 
-    async def _uri(self, media_url: str, operation: str, token: str) -> str | None:
-        stream_setup = (
-            f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream>'
-            f'<Transport xmlns="{TT}"><Protocol>RTSP</Protocol></Transport></StreamSetup>'
-            if operation == "GetStreamUri"
-            else ""
-        )
+    async def _uri(
+        self, media_url: str, media: MediaVersion, operation: str, token: str
+    ) -> str | None:
         try:
-            body = await self.call(
-                media_url,
-                f'<{operation} xmlns="{TRT}">{stream_setup}'
-                f"<ProfileToken>{escape(token)}</ProfileToken></{operation}>",
-            )
+            body = await self.call(media_url, media.uri_request(operation, token))
         except SoapFault:
             return None  # optional operations: many encoders have no snapshot
-        return text(body, "MediaUri", "Uri")
+        # Media answers MediaUri/Uri, Media2 a bare Uri: the first Uri is the one either way.
+        return text(body, "Uri")
 
     async def snapshot(self) -> DeviceSnapshot:
         """The full probe: clock first (so the token is accepted), then identity, services, media."""
@@ -343,7 +403,7 @@ class OnvifDevice:
         services = await self.services()
         scopes = await self.scopes()
         mac = await self.mac_address()
-        profiles = await self.profiles(services.media)
+        profiles = await self.profiles(services)
         return DeviceSnapshot(
             address=self.address,
             info=info,

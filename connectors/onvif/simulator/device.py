@@ -8,7 +8,7 @@ import hashlib
 import random
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import quote
 
 from connectors.onvif.simulator.events import (
@@ -29,6 +29,9 @@ from connectors.onvif.simulator.vendors import (
     stream_profiles,
 )
 from connectors.onvif.simulator.wsse import NonceCache
+
+#: which media services a camera offers: Media (ver10), Media2 (ver20, Profile T), or both
+MediaServices = Literal["media", "media2", "both"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class VirtualCamera:
         rng: random.Random,
         topics: tuple[TopicSpec, ...] = TOPICS,
         variants: VariantReplay | None = None,
+        media: MediaServices = "media",
     ) -> None:
         self.index = index
         self.identity = identity
@@ -123,6 +127,8 @@ class VirtualCamera:
         self.fault_state = FaultState(faults, rng)
         self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
         self.profiles = stream_profiles(identity.vendor)
+        #: a Media2-only camera (many H.265 models) names no Media service and refuses its calls
+        self.media: MediaServices = media
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)
         #: recorded notifications raised in turn instead of drawn ones (``variants.py``)
         self.variants = variants

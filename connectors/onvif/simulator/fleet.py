@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
+from connectors.onvif.simulator.device import CameraIdentity, MediaServices, VirtualCamera
 from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.notify import NotificationSender
@@ -52,6 +52,7 @@ class OnvifFleet(Lifecycle):
         discovery_port: int | None = None,
         discovery_multicast: bool = False,
         variants: Path | None = None,
+        media: MediaServices = "media",
     ) -> None:
         if cameras < 0:
             raise ValueError("cameras must not be negative")
@@ -80,6 +81,7 @@ class OnvifFleet(Lifecycle):
                     faults=plan,
                     rng=rng,
                     variants=VariantReplay(recorded) if recorded else None,
+                    media=media,
                 )
             )
         self.server = CameraServer()
