@@ -59,7 +59,7 @@ from connectors.onvif.soap import SoapTransport
 from connectors.sdk.http import HttpLimits
 from core.logconfig import configure_logging
 from topics.admin import apply_catalog
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, DEAD_LETTERS, DEVICE_EVENTS
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, all_topics
 from topics.client import CatalogProducer
 from topics.connection import connection_config
 from topics.models import CameraRecord
@@ -193,16 +193,19 @@ class Seen:
         await self._consumer.stop()
 
 
-async def healthy(port: int, timeout_s: float) -> None:
+async def healthy(port: int, timeout_s: float, process: asyncio.subprocess.Process) -> None:
+    """Wait for the watcher's /healthz (it starts slowly on a busy machine, more so traced)."""
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"the watcher exited with {process.returncode} before serving")
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.5)
-    raise RuntimeError("the watcher never became healthy")
+    raise RuntimeError(f"the watcher was not healthy within {timeout_s:g} s")
 
 
 def free_port() -> int:
@@ -276,7 +279,7 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
 
     get_settings.cache_clear()
     apply_catalog(
-        [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, DEAD_LETTERS, AUDIT],
+        all_topics(),  # what the runtime reads and writes (watch reports, removals, audit, ...)
         bootstrap=bootstrap,
         replication_factor=1,
     )
@@ -317,7 +320,7 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
         watcher = await asyncio.create_subprocess_exec(
             *program, *command, env=env, preexec_fn=die_with_this_process
         )
-        await healthy(port, 120)
+        await healthy(port, args.live_timeout_s, watcher)
         await seen.start()
         await asyncio.sleep(args.settle_s / 2)
         baseline = await sample(watcher.pid, args.settle_s / 2)
