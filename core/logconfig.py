@@ -115,6 +115,50 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+#: library log messages that a client retries by itself and that are normal while a broker or a
+#: group coordinator is starting: (logger, message template)
+RETRIED_BY_THE_CLIENT = frozenset(
+    {("aiokafka.consumer.group_coordinator", "Group Coordinator Request failed: %s")}
+)
+#: how long such a message stays quiet before it is reported (as a warning, not an error)
+RETRIED_QUIET_S = 30.0
+
+
+class RetriedFilter(logging.Filter):
+    """stdlib filter: a library error the client retries by itself (its error is retriable) is
+    quiet while it lasts less than ``quiet_s``, then a warning: a normal start logs no errors,
+    and a coordinator that stays away is still reported."""
+
+    def __init__(
+        self, quiet_s: float = RETRIED_QUIET_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.quiet_s = quiet_s
+        self.clock = clock
+        # per message: when its current episode began and when it was last seen
+        self._episodes: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg if isinstance(record.msg, str) else "")
+        if key not in RETRIED_BY_THE_CLIENT or not _retriable(record.args):
+            return True
+        now = self.clock()
+        began, last = self._episodes.get(key, (now, now))
+        if now - last > self.quiet_s:
+            began = now  # it had stopped: a new episode
+        self._episodes[key] = (began, now)
+        if now - began < self.quiet_s:
+            return False
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _retriable(args: object) -> bool:
+    errors = args if isinstance(args, tuple) else (args,)
+    return any(getattr(error, "retriable", False) is True for error in errors)
+
+
 def add_repeats_suppressed(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -205,6 +249,7 @@ def configure_logging(
             ],
         )
     )
+    handler.addFilter(RetriedFilter())
     handler.addFilter(RepeatFilter(repeats))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
 
 import click
 
+from core.cliopts import field_option
 from core.settings import get_settings
+from hub.config import HubConfig
+from hub.delivery.policy import RetryPolicy
 from topics.models import DeadLetterKind
 
 DEAD_LETTER_KINDS = [kind.value for kind in DeadLetterKind]
@@ -20,13 +24,9 @@ def hub() -> None:
 
 @hub.command()
 @click.option("--bootstrap", default=None, help="Kafka bootstrap (default: TILIK_BOOTSTRAP).")
-@click.option(
-    "--app-id", default="tilik-hub", show_default=True, help="Workers sharing it share the work."
-)
-@click.option(
-    "--web-port", type=int, default=6066, show_default=True, help="HTTP port (/coverage)."
-)
-@click.option("--web-host", default="127.0.0.1", show_default=True)
+@field_option(HubConfig, "app_id", "--app-id", help="Workers sharing it share the work.")
+@field_option(HubConfig, "web_port", "--web-port", help="HTTP port (/coverage).")
+@field_option(HubConfig, "web_host", "--web-host")
 @click.option(
     "--rules",
     "rules_path",
@@ -55,27 +55,21 @@ def hub() -> None:
     help="Seconds of silence before a camera is offline, for every offline rule "
     "[default: each offline rule's after_s].",
 )
-@click.option("--health-check-every", type=float, default=10.0, show_default=True)
-@click.option(
-    "--tick-every",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Rule timers (windows, dwell, expiry).",
+@field_option(HubConfig, "health_check_every_s", "--health-check-every")
+@field_option(
+    HubConfig, "rules_tick_every_s", "--tick-every", help="Rule timers (windows, dwell, expiry)."
 )
-@click.option("--escalation-check-every", type=float, default=5.0, show_default=True)
-@click.option(
+@field_option(HubConfig, "escalation_check_every_s", "--escalation-check-every")
+@field_option(
+    RetryPolicy,
+    "max_attempts",
     "--webhook-attempts",
-    type=int,
-    default=6,
-    show_default=True,
     help="Tries before a dispatch is dead-lettered.",
 )
-@click.option(
+@field_option(
+    RetryPolicy,
+    "base_delay_s",
     "--webhook-backoff",
-    type=float,
-    default=0.5,
-    show_default=True,
     help="First retry pause, seconds (doubles each time).",
 )
 @click.option(
@@ -104,8 +98,6 @@ def worker(
     loglevel: str,
 ) -> None:
     """Run one hub worker; start more with the same --app-id to share the load."""
-    from hub.config import HubConfig
-    from hub.delivery.policy import RetryPolicy
     from hub.worker import agencies_of, run_worker
 
     settings = get_settings()
@@ -236,13 +228,25 @@ def alerts(
     import json
     from datetime import UTC, datetime
 
-    from hub.operator import alerts_from_topics, parse_duration, select_alerts
+    from hub.operator import (
+        alerts_from_topics,
+        parse_duration,
+        registered_kecamatan,
+        select_alerts,
+    )
+    from topics.admin import agencies_on_broker
 
     try:
         since = datetime.now(UTC) - parse_duration(since_text) if since_text else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    if agency is not None:
+        agency = _known(agency, agencies_on_broker(bootstrap), "agency", "--agency")
     views = asyncio.run(alerts_from_topics(bootstrap, since))
+    if kecamatan is not None:
+        areas = {v.alert.location.area.kecamatan or "" for v in views.values()}
+        areas |= asyncio.run(registered_kecamatan(bootstrap))
+        kecamatan = _known(kecamatan, areas, "kecamatan", "--kecamatan")
     chosen = select_alerts(views.values(), open_only=open_only, kecamatan=kecamatan, agency=agency)[
         :limit
     ]
@@ -263,6 +267,15 @@ def alerts(
         )
 
 
+def _known(value: str, valid: Iterable[str], what: str, option: str) -> str:
+    from topics.names import UnknownName, known_name
+
+    try:
+        return known_name(value, valid, what=what)
+    except UnknownName as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
 @click.group()
 def dlq() -> None:
     """Dead letters: refused input and failed deliveries; list and replay them."""
@@ -270,35 +283,64 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--kind", type=click.Choice(DEAD_LETTER_KINDS), default=None)
-@click.option("--max", "limit", type=int, default=50, show_default=True)
+@click.option("--max", "limit", type=int, default=50, show_default=True, help="Rows to show.")
+@click.option(
+    "--each", is_flag=True, help="One row per dead letter instead of one per repeated cause."
+)
 @bootstrap_option
 @json_option
-def dlq_list(kind: str | None, limit: int, bootstrap: str | None, as_json: bool) -> None:
-    """Newest dead letters first; the first column is the id `replay --id` takes."""
+def dlq_list(
+    kind: str | None, limit: int, each: bool, bootstrap: str | None, as_json: bool
+) -> None:
+    """Dead letters, newest first, repeats of one cause (kind, component, topic and reason)
+    folded into one row with their count; the first column is an id `replay --id` takes."""
     import asyncio
     import json
 
-    from hub.operator import dead_letters, letter_ids
+    from hub.operator import dead_letters, group_letters, letter_ids
 
     found = asyncio.run(dead_letters(bootstrap, kind))
     found.sort(key=lambda item: item[1].failed_at, reverse=True)
-    rows = found[:limit]
+    if each:
+        rows = found[:limit]
+        if as_json:
+            click.echo(
+                json.dumps(
+                    [
+                        {"ids": sorted(letter_ids(r)), **letter.model_dump(mode="json")}
+                        for r, letter in rows
+                    ],
+                    indent=2,
+                )
+            )
+            return
+        for record, letter in rows:
+            click.echo(
+                f"{record.ref:<10} {letter.failed_at:%Y-%m-%d %H:%M:%S} {letter.kind:<16} "
+                f"{letter.source_topic or '-':<28} {letter.reason[:120]}"
+            )
+        return
+    groups = group_letters(found)
     if as_json:
         click.echo(
             json.dumps(
                 [
-                    {"ids": sorted(letter_ids(r)), **letter.model_dump(mode="json")}
-                    for r, letter in rows
+                    {"count": g.count, "ids": g.refs, **g.newest.model_dump(mode="json")}
+                    for g in groups[:limit]
                 ],
                 indent=2,
             )
         )
         return
-    for record, letter in rows:
+    click.echo(f"{'id':<10} {'newest':<19} {'count':>6} {'kind':<16} {'source topic':<28} reason")
+    for group in groups[:limit]:
+        letter = group.newest
         click.echo(
-            f"{record.ref:<10} {letter.failed_at:%Y-%m-%d %H:%M:%S} {letter.kind:<16} "
-            f"{letter.source_topic or '-':<28} {letter.reason[:120]}"
+            f"{group.ref:<10} {letter.failed_at:%Y-%m-%d %H:%M:%S} {group.count:>6} "
+            f"{letter.kind:<16} {letter.source_topic or '-':<28} {letter.reason[:120]}"
         )
+    if len(groups) > limit:
+        click.echo(f"... {len(groups) - limit} more causes (--max)")
 
 
 @dlq.command("replay")

@@ -18,7 +18,7 @@ from hub.health.coverage import Coverage, compute_coverage
 from hub.health.state import CameraHealth, on_registry, on_status
 from hub.history import Record, read_history
 from hub.rules import RuleEngine, RuleSet
-from topics.admin import admin_client
+from topics.admin import agencies_on_broker
 from topics.catalog import (
     ALERTS,
     AUDIT,
@@ -178,16 +178,14 @@ async def alerts_from_topics(bootstrap: str | None, since: datetime | None) -> d
     )
 
 
-def agencies_on_broker(bootstrap: str | None) -> list[str]:
-    """Agencies with a dispatch topic on the broker (the routes of every worker together)."""
-    with admin_client(bootstrap) as client:
-        names = client.list_topics()
-    prefix, suffix = dispatch_topic_name("<agency>").split("<agency>")
-    return sorted(
-        name.removeprefix(prefix).removesuffix(suffix)
-        for name in names
-        if name.startswith(prefix) and name.endswith(suffix)
-    )
+async def registered_kecamatan(bootstrap: str | None) -> set[str]:
+    """The kecamatan of the cameras in the registry."""
+    registry = await read_table(CAMERA_REGISTRY, bootstrap=bootstrap, component="hub.operator")
+    return {
+        record.location.area.kecamatan
+        for record in registry.values()
+        if isinstance(record, CameraRecord) and record.location.area.kecamatan
+    }
 
 
 async def coverage_from_topics(
@@ -240,6 +238,30 @@ async def dead_letters(
             continue
         found.append((record, letter))
     return found
+
+
+class LetterGroup(BaseModel):
+    """Dead letters with the same cause (kind, component, source topic and reason): one row."""
+
+    newest: DeadLetter
+    ref: str = Field(description="The newest letter's id")
+    count: int
+    refs: list[str] = Field(description="Every letter's id, newest first")
+
+
+def group_letters(found: Iterable[tuple[Record, DeadLetter]]) -> list[LetterGroup]:
+    """Repeats of one cause folded into one group, newest cause first: one device sending the
+    same unknown topic a thousand times is one row with its count, not a thousand rows."""
+    groups: dict[tuple[str, str, str | None, str], LetterGroup] = {}
+    for record, letter in sorted(found, key=lambda item: item[1].failed_at, reverse=True):
+        key = (letter.kind, letter.component, letter.source_topic, letter.reason)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = LetterGroup(newest=letter, ref=record.ref, count=1, refs=[record.ref])
+        else:
+            group.count += 1
+            group.refs.append(record.ref)
+    return list(groups.values())
 
 
 class NotReplayable(ValueError):

@@ -20,6 +20,7 @@ from core.logconfig import (
     REPEATS_FIELD,
     RepeatFilter,
     RepeatLimiter,
+    RetriedFilter,
     configure_logging,
     shared_processors,
 )
@@ -250,3 +251,38 @@ def test_the_limiter_remembers_a_bounded_number_of_causes():
     assert len(limiter._causes) <= 100
     # The most recent causes are still remembered: their repeats are dropped.
     assert limiter.admit("cause 9999") is None
+
+
+def test_a_coordinator_the_client_retries_is_quiet_at_start_and_a_warning_when_it_stays_away():
+    from aiokafka.errors import GroupAuthorizationFailedError, GroupCoordinatorNotAvailableError
+
+    clock = [0.0]
+    quiet = RetriedFilter(quiet_s=30, clock=lambda: clock[0])
+
+    def record(error: Exception) -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiokafka.consumer.group_coordinator",
+            logging.ERROR,
+            __file__,
+            1,
+            "Group Coordinator Request failed: %s",
+            (error,),
+            None,
+        )
+
+    # A normal start: the coordinator is not there for a few seconds, then is.
+    for clock[0] in (0.0, 0.1, 2.0, 5.0):
+        assert not quiet.filter(record(GroupCoordinatorNotAvailableError()))
+    # It stays away: reported, as a warning (the client keeps retrying).
+    clock[0] = 31.0
+    late = record(GroupCoordinatorNotAvailableError())
+    assert quiet.filter(late) and late.levelno == logging.WARNING
+    # Much later, a new start: quiet again.
+    clock[0] = 500.0
+    assert not quiet.filter(record(GroupCoordinatorNotAvailableError()))
+    # An error the client does not retry is an error at once.
+    fatal = record(GroupAuthorizationFailedError())
+    assert quiet.filter(fatal) and fatal.levelno == logging.ERROR
+    # Other messages are not this filter's business.
+    other = logging.LogRecord("aiokafka", logging.ERROR, __file__, 1, "node %s down", (1,), None)
+    assert quiet.filter(other)

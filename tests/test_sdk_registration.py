@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from connectors.private_vendors.hikvision.connector import HikvisionConnector
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.example.connector import ExampleConfig, ExampleConnector
+from connectors.sdk.placement import CameraPlacement
 from connectors.sdk.registration import (
-    CameraPlacement,
     Registration,
     connector_config_of,
     register,

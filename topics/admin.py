@@ -18,7 +18,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
 from core.settings import Settings, get_settings
-from topics.catalog import TopicSpec, all_topics
+from topics.catalog import TopicSpec, agency_of_topic, all_topics, dispatch_topic_name
 from topics.connection import (
     KafkaSetupError,
     connection_config,
@@ -304,3 +304,16 @@ def broker_state(
             return describe(client, specs)
         except KafkaError as exc:
             raise AdminError(f"describing topics failed: {exc}") from exc
+
+
+def agencies_on_broker(bootstrap: str | None, settings: Settings | None = None) -> list[str]:
+    """Agencies with a dispatch topic on the broker (the routes of every worker together)."""
+    with admin_client(bootstrap, settings=settings) as client:
+        names = client.list_topics()
+    return sorted(
+        {
+            agency
+            for name in names
+            if name == dispatch_topic_name(agency := agency_of_topic(name) or "")
+        }
+    )

@@ -240,6 +240,14 @@ def agency_of_ack_topic(topic: str) -> str | None:
     return None
 
 
+def agency_of_topic(topic: str) -> str | None:
+    """The agency whose dispatch or acknowledgement topic ``topic`` is, or ``None``."""
+    prefix, suffix = dispatch_topic_name("<agency>").split("<agency>")
+    if topic.startswith(prefix) and topic.endswith(suffix):
+        return topic[len(prefix) : -len(suffix)] or None
+    return agency_of_ack_topic(topic)
+
+
 ACKS = {agency.value: ack_spec(agency.value) for agency in Agency}
 
 

@@ -30,6 +30,23 @@ def _spec(name: str) -> TopicSpec:
         raise click.BadParameter(str(exc.args[0]), param_hint="TOPIC") from None
 
 
+def _require_agency_topic(spec: TopicSpec, bootstrap: str | None) -> None:
+    """An agency's topic names an agency the broker has: a misspelt one is an error, not a wait
+    on a topic that will never exist."""
+    from topics.admin import agencies_on_broker
+    from topics.catalog import agency_of_topic
+    from topics.names import UnknownName, known_name
+
+    agency = agency_of_topic(spec.name)
+    if agency is None:
+        return
+    try:
+        if known_name(agency, agencies_on_broker(bootstrap), what="agency") != agency:
+            raise UnknownName(f"agency names are lower case: {agency.lower()!r}")
+    except UnknownName as exc:
+        raise click.BadParameter(str(exc), param_hint="TOPIC") from None
+
+
 @click.group()
 def topics() -> None:
     """Create, list and document the catalog topics."""
@@ -244,6 +261,7 @@ def tail(
             raise click.UsageError("--agency goes with the topic `dispatch`")
         topic = f"dispatch.{agency}"
     spec = _spec(topic)
+    _require_agency_topic(spec, bootstrap)
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def wait_s() -> float | None:

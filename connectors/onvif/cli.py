@@ -10,11 +10,13 @@ from pathlib import Path
 
 import click
 
+from connectors.onvif.onboard_run import OnboardRequest
 from connectors.sdk.boundary import DEADLINE_IN_TIMEOUTS
 from connectors.sdk.cli import actor_or_os_user, onboarding_options
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy, split_host_port
 from connectors.sdk.secrets import CameraSecrets
+from core.cliopts import field_option
 
 
 def _credential_ref(username: str | None, password_env: str | None, ref: str | None) -> str | None:
@@ -44,10 +46,10 @@ def _progress(done: int, total: int) -> None:
 )
 @click.option("--interface", help="IPv4 address of the one interface multicast Probes use.")
 @click.option("--ws-target", help="host:port to send the WS-Discovery Probe to by unicast instead.")
-@click.option("--ws-timeout", type=float, default=3.0, show_default=True)
+@field_option(OnboardRequest, "ws_timeout_s", "--ws-timeout", type=float)
 @click.option("--hosts", help="Comma-separated host:port list to probe.")
 @click.option("--cidr", help="CIDR range to probe (with --port).")
-@click.option("--port", type=int, default=80, show_default=True)
+@field_option(OnboardRequest, "port", "--port", type=int)
 @click.option("--inventory", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--username", help="User name for every probed device (with --password-env).")
 @click.option(
@@ -64,12 +66,12 @@ def _progress(done: int, total: int) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of camera records.")
 @click.option("--dry-run", is_flag=True, help="Probe and print; publish nothing.")
-@click.option("--concurrency", type=int, default=256, show_default=True)
-@click.option(
+@field_option(OnboardRequest, "concurrency", "--concurrency", type=int)
+@field_option(
+    OnboardRequest,
+    "timeout_s",
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
     help="Each request's total deadline (connect, send, read), s.",
 )
 @click.option(
@@ -109,7 +111,7 @@ def discover_onvif(
     Cameras the registry knows keep their owner, name, location, site type and sharing unless
     an inventory row gives them; removed cameras are withheld unless --readmit.
     """
-    from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
+    from connectors.onvif.onboard_run import run_onboarding
 
     if not (ws_discovery or ws_target or hosts or cidr or inventory):
         raise click.UsageError(

@@ -28,7 +28,7 @@ from connectors.sdk.boundary import DeviceFailure
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import DeviceReader
-from connectors.sdk.registration import CameraPlacement
+from connectors.sdk.placement import CameraPlacement
 from topics.models import CameraRecord
 
 _OWNER_COLUMNS = frozenset({"owner_kind", "owner_id", "owner_name"})

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.sdk.registration import CameraPlacement, config_values_from_record
+from connectors.sdk.placement import CameraPlacement, config_values_from_record
 from connectors.sdk.secrets import CredentialRef, Credentials
 from topics.models import (
     CameraRecord,

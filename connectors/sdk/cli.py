@@ -18,6 +18,8 @@ import yaml
 
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.onboard import VERIFY_S, OnboardOptions
+from connectors.sdk.runtime import RuntimeOptions
+from core.cliopts import field_option
 
 log = structlog.get_logger(__name__)
 
@@ -252,24 +254,24 @@ def upgrade_registry(bootstrap: str | None) -> None:
 @connectors.command()
 @click.argument("name")
 @click.option("--group", default=None, help="Consumer group (default: tilik-connector-NAME).")
-@click.option(
+@field_option(
+    RuntimeOptions,
+    "health_interval_s",
     "--health-interval",
-    default=60.0,
-    show_default=True,
     type=click.FloatRange(0.1),
     help="Seconds between health rounds over every watched device.",
 )
-@click.option(
+@field_option(
+    RuntimeOptions,
+    "concurrency",
     "--concurrency",
-    default=32,
-    show_default=True,
     type=click.IntRange(1, 1024),
     help="Devices health-checked at once.",
 )
-@click.option(
+@field_option(
+    RuntimeOptions,
+    "max_in_flight_events",
     "--max-in-flight",
-    default=256,
-    show_default=True,
     type=click.IntRange(1, 10_000),
     help="Unacknowledged event sends per device (1: await each).",
 )
@@ -291,7 +293,7 @@ def run(
 ) -> None:
     """Watch this connector's devices on the registry partitions this process is assigned."""
     from connectors.sdk.metrics import serve_metrics
-    from connectors.sdk.runtime import RuntimeOptions, WatchService
+    from connectors.sdk.runtime import WatchService
 
     service = WatchService(
         _load(name),
