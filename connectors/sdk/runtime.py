@@ -542,7 +542,12 @@ class WatchService:
             # waiting out the linger per event, and a slow broker still pushes back.
             watch.in_flight.append(await producer.enqueue(DEVICE_EVENTS, item))
             self.metrics.events += 1
-            while len(watch.in_flight) >= self.options.max_in_flight_events:
+            # Acknowledged sends are let go as soon as they are seen: a quiet camera must not
+            # hold its last few hundred acknowledgements for hours (memory per watched camera).
+            while watch.in_flight and (
+                watch.in_flight[0].done()
+                or len(watch.in_flight) >= self.options.max_in_flight_events
+            ):
                 await self._settle(watch, watch.in_flight.popleft())
             return
         if item.camera_id is not None and item.camera_id not in watch.camera_ids:
