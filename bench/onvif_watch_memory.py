@@ -256,6 +256,10 @@ async def main(args: argparse.Namespace) -> None:
     total = steps[-1]
     os.environ[PASSWORD_ENV] = PASSWORD
     configure_logging(level="warning", force=True)
+    # A terminated benchmark still stops its watcher and simulators (their finally blocks).
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     print(f"ONVIF watch memory: {', '.join(map(str, steps))} cameras, delivery {args.delivery}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     bootstrap = args.bootstrap
