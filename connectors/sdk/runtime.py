@@ -80,6 +80,7 @@ from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.watchcheck import watch_group
 from core.backoff import Backoff
+from core.memory import release_free_memory
 from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, CAMERA_WATCH, DEVICE_EVENTS
 from topics.client import CatalogConsumer, CatalogProducer, Received
 from topics.deadletters import make_dead_letter
@@ -634,6 +635,9 @@ class WatchService:
                     # What could not be watched is tried again (a secrets file may have appeared).
                     await self._reconcile()
                 await self.check_health()
+                # The round's replies and buffers are freed; let the process's resident memory
+                # fall back to what the watches hold (memory per watched camera).
+                release_free_memory()
             except KafkaError as exc:
                 # The broker is away: this round's statuses are lost (the next round's say the
                 # same, newer), but the rounds go on, so health resumes when the broker returns.
