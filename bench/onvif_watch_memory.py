@@ -137,14 +137,21 @@ async def start_simulators(
     return addresses
 
 
-async def probe_all(addresses: list[str]) -> list[CameraRecord]:
+async def probe_all(addresses: list[str], rounds: int = 4) -> list[CameraRecord]:
+    """Every camera's record; cameras that time out on a busy machine are probed again."""
+    records: list[CameraRecord] = []
+    left = addresses
     async with SoapTransport(HttpLimits(timeout_s=30)) as transport:
-        report = await probe_many(
-            transport, [ProbeTarget(a, credential_ref=REF) for a in addresses], concurrency=256
-        )
-    if report.failures:
-        raise RuntimeError(f"{len(report.failures)} cameras failed the probe: {report.failures[0]}")
-    return report.records
+        for _ in range(rounds):
+            report = await probe_many(
+                transport, [ProbeTarget(a, credential_ref=REF) for a in left], concurrency=128
+            )
+            records.extend(report.records)
+            left = [failure.address for failure in report.failures]
+            if not left:
+                return records
+            print(f"  {len(left)} cameras failed the probe ({report.failures[0].reason}): again")
+    raise RuntimeError(f"{len(left)} cameras failed the probe {rounds} times")
 
 
 class Seen:
