@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: venv test lint demo drill kafka-fetch kafka-start kafka-stop kafka-status
 
 venv: $(INSTALLED)
 
@@ -33,6 +33,9 @@ kafka-start: venv
 
 kafka-stop: venv
 	$(BIN)/tilik kafka stop
+
+drill: venv
+	$(BIN)/tilik drill
 
 kafka-status: venv
 	@$(BIN)/tilik kafka status

@@ -175,6 +175,22 @@ class Settings(BaseModel):
             "otherwise (`TILIK_SIM_ONVIF_PASSWORD` is read when this is unset)."
         ),
     )
+    api_stream_url_template: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^https?://[^{}]*\{camera_id\}[^{}]*$",
+        description=(
+            "The stream gateway's viewing URL of a public camera in `tilik api`'s public catalog, "
+            "`{camera_id}` standing for the camera, e.g. "
+            "`https://cctv.semarangkota.go.id/watch/{camera_id}`. Unset: no viewing URL."
+        ),
+    )
+    api_public_rate_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=1_000_000,
+        description="Requests one client address may make to `tilik api`'s public catalog per minute.",
+    )
 
     @field_validator("probe_allow", mode="before")
     @classmethod

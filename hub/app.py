@@ -1,8 +1,8 @@
-"""The hub's Faust app: one worker process runs health, rules, routing and delivery agents.
+"""The hub's Faust app: one worker process runs health, rules, routing, delivery and ingest agents.
 
 Several workers with the same ``app_id`` form one consumer group and split the partitions. Tables
 live in memory and are rebuilt from their changelog topics when a worker (re)starts. Each domain
-(``hub.health``, ``hub.alerting``, ``hub.dispatching``, ``hub.delivery``) declares its topics,
+(``hub.health``, ``hub.alerting``, ``hub.dispatching``, ``hub.delivery``, ``hub.ingest``) declares its topics,
 tables, agents and timers on the app; this module builds them for one worker's configuration.
 """
 
@@ -23,6 +23,7 @@ from hub.dispatching.outlet import AlertOutlet
 from hub.edge import Edges
 from hub.gaps import GapGuard
 from hub.health.agents import Health
+from hub.ingest.agents import Ingest
 from hub.registry_view import RegistryView
 from hub.routing import RoutingTable, load_routes
 from hub.rules import RuleEngine
@@ -45,6 +46,7 @@ class Hub:
     alerting: Alerting | None
     dispatching: Dispatching | None
     delivery: Delivery | None
+    ingest: Ingest | None = None
 
 
 def broker_credentials(options: dict[str, Any]) -> CredentialsT | None:
@@ -132,6 +134,19 @@ def create_hub(config: HubConfig) -> Hub:
         alerting = Alerting(
             app, edges, engine, outlet, registry, gaps, tick_every_s=config.rules_tick_every_s
         )
+    # Tenants' records reach the shared topics through every worker, whatever it judges.
+    ingest = Ingest(app, edges, registry, gaps, config.tenants) if config.tenants else None
     return Hub(
-        config, app, edges, registry, gaps, engine, routing, health, alerting, dispatching, delivery
+        config,
+        app,
+        edges,
+        registry,
+        gaps,
+        engine,
+        routing,
+        health,
+        alerting,
+        dispatching,
+        delivery,
+        ingest,
     )

@@ -1,4 +1,6 @@
-"""Operator commands of the hub: ``tilik hub worker``, ``tilik coverage``, ``tilik alerts``, ``tilik dlq``."""
+"""Operator commands of the hub: ``tilik hub worker``, ``tilik coverage``, ``tilik alerts``, ``tilik dlq``.
+
+``tilik dlq`` lists dead letters, counts the vendor events no table maps (``unknown``) and replays."""
 
 from __future__ import annotations
 
@@ -341,6 +343,47 @@ def dlq_list(
         )
     if len(groups) > limit:
         click.echo(f"... {len(groups) - limit} more causes (--max)")
+
+
+@dlq.command("unknown")
+@click.option(
+    "--since",
+    "since_h",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Only dead letters of the last N hours [default: all retained].",
+)
+@click.option("--max", "limit", type=int, default=50, show_default=True)
+@bootstrap_option
+@json_option
+def dlq_unknown(since_h: float | None, limit: int, bootstrap: str | None, as_json: bool) -> None:
+    """The vendor topics and codes no event table maps, by connector, vendor and model, most
+    frequent first."""
+    import asyncio
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from hub.event_gaps import event_gaps
+    from hub.operator import dead_letters
+
+    since = datetime.now(UTC) - timedelta(hours=since_h) if since_h is not None else None
+    found = asyncio.run(dead_letters(bootstrap, DeadLetterKind.UNKNOWN_EVENT.value, since=since))
+    gaps = event_gaps(letter for _record, letter in found)[:limit]
+    if as_json:
+        click.echo(json.dumps([gap.as_dict() for gap in gaps], indent=2))
+        return
+    if not gaps:
+        click.echo("no unknown vendor topics or codes in the dead letters")
+        return
+    click.echo(
+        f"{'count':>7} {'devices':>7}  {'connector':<12} {'vendor':<16} {'model':<24} "
+        "vendor topic / code"
+    )
+    for gap in gaps:
+        click.echo(
+            f"{gap.count:>7} {len(gap.devices):>7}  {gap.connector[:12]:<12} {gap.vendor[:16]:<16} "
+            f"{gap.model[:24]:<24} {gap.vendor_topic}"
+        )
 
 
 @dlq.command("replay")

@@ -65,6 +65,13 @@ class HubConfig(BaseModel):
         description="A new consumer group starts at the current end of each topic (the registry is always read whole).",
     )
     webhook_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    tenants: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Tenants whose ingest topics the ingest agents read (a worker finds them when it "
+            "starts: those whose topics the hub may read)."
+        ),
+    )
 
     def ruleset(self) -> RuleSet:
         """The rules the worker runs, with ``offline_after_s`` applied to its offline rules."""

@@ -92,6 +92,10 @@ class Edges:
             [*codec.headers_for(spec), *extra_headers],
         )
 
+    async def tombstone(self, spec: TopicSpec, key: str) -> Delivery:
+        """A tombstone on a compacted catalog topic: the key's record is gone."""
+        return await self.send(self.topic(spec), key.encode(), None, codec.headers_for(spec))
+
     async def post(
         self, topic: faust.TopicT, key: str, message: BaseModel, *, partition: int | None = None
     ) -> Delivery:
@@ -113,7 +117,7 @@ class Edges:
         self,
         topic: faust.TopicT,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         headers: list[tuple[str, bytes]] | None,
         partition: int | None = None,
     ) -> Delivery:

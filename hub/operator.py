@@ -224,11 +224,17 @@ def letter_ids(record: Record) -> set[str]:
 
 
 async def dead_letters(
-    bootstrap: str | None, kind: str | None = None, ids: Iterable[str] = ()
+    bootstrap: str | None,
+    kind: str | None = None,
+    ids: Iterable[str] = (),
+    *,
+    since: datetime | None = None,
 ) -> list[tuple[Record, DeadLetter]]:
+    """The dead letters of ``kind`` (any kind: None), only ``ids`` when given, only those
+    appended from ``since`` on when given."""
     wanted = set(ids)
     found = []
-    for record in await read_history(DEAD_LETTERS, bootstrap):
+    for record in await read_history(DEAD_LETTERS, bootstrap, since=since):
         letter = record.value
         if not isinstance(letter, DeadLetter):
             continue

@@ -8,14 +8,18 @@ import sys
 from typing import Any
 
 import faust
+import structlog
 
 from core.logconfig import configure_logging
 from hub.app import Hub, create_hub
 from hub.config import HubConfig
+from topics.access.roles import Operation, Resource, hub_role
 from topics.admin import admin_client, require_topics
-from topics.catalog import CAMERA_REGISTRY, all_topics
+from topics.catalog import CAMERA_REGISTRY, TopicSpec, all_topics, tenants_with_topics
 from topics.connection import connection_config
 from topics.models import Agency
+
+log = structlog.get_logger(__name__)
 
 GIL_SWITCH_INTERVAL_S = 0.0005
 # Collections of the youngest generation run after this many new container objects (default 700).
@@ -88,6 +92,25 @@ def consumed_topics(hub: Hub) -> set[str]:
     return {name for agent in hub.app.agents.values() for name in agent.channel.topics}
 
 
+def hub_topics(agencies: list[str]) -> list[TopicSpec]:
+    """The catalog topics the hub uses: those its role grants it (onboarding's are not its own)."""
+    role = hub_role()
+    return [
+        spec
+        for spec in all_topics(agencies)
+        if role.allows(Resource.TOPIC, spec.name, Operation.DESCRIBE)
+    ]
+
+
+def readable_tenants(config: HubConfig) -> list[str]:
+    """The tenants whose ingest topics exist and the hub may read: the broker lists only topics
+    a principal may describe, and the hub's grants name each tenant's topics."""
+    with admin_client(config.bootstrap) as client:
+        tenants = tenants_with_topics(client.list_topics())
+    log.info("tenants ingested", tenants=tenants)
+    return tenants
+
+
 def ensure_internal_topics(
     config: HubConfig, topics: dict[str, tuple[int, dict[str, str]]]
 ) -> None:
@@ -143,15 +166,20 @@ def run_worker(config: HubConfig, agencies: list[str], *, loglevel: str = "info"
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     known = sorted({*(a.value for a in Agency), *agencies})
     # Faust never creates non-internal topics, and neither does a worker: the operator applies
-    # the catalog (its principal may, the hub's may not).
-    require_topics(all_topics(known), bootstrap=config.bootstrap)
+    # the catalog (its principal may, the hub's may not). The hub needs the topics its role
+    # reads or writes; others (onboarding's, say) are not its business and may not be visible.
+    require_topics(hub_topics(known), bootstrap=config.bootstrap)
+    if not config.tenants:
+        config = config.model_copy(update={"tenants": tuple(readable_tenants(config))})
+    # Faust makes the data dir itself, but not its parents (a fresh state dir has none).
+    config.data_dir.parent.mkdir(parents=True, exist_ok=True)
     hub = create_hub(config)
     # Created here rather than by Faust: a topic Faust creates while subscribing can miss the
     # subscription's metadata and then is never consumed.
     ensure_internal_topics(config, internal_topics(hub))
     if config.start_from_latest:
         # The registry is state, not history: it is always read whole.
-        catalog = {spec.name for spec in all_topics(known)} - {CAMERA_REGISTRY.name}
+        catalog = {spec.name for spec in hub_topics(known)} - {CAMERA_REGISTRY.name}
         start_new_group_at_end(config, sorted(catalog & consumed_topics(hub)))
     # Faust's Kafka consumer runs on its own thread and hands every fetch to the event loop's
     # thread: with the default 5 ms GIL switch interval each handoff can wait that long while

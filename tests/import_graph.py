@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "topics", "connectors", "hub", "tilik")
+PACKAGES = ("core", "topics", "connectors", "hub", "api", "tilik")
 
 
 @dataclass(frozen=True)

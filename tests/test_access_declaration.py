@@ -12,6 +12,7 @@ from topics.access.roles import (
     Resource,
     RoleKind,
     agency_role,
+    api_role,
     declared_roles,
     hub_role,
     is_managed,
@@ -19,8 +20,10 @@ from topics.access.roles import (
     tenant_role,
 )
 from topics.catalog import (
+    API_KEYS,
     AUDIT,
     CAMERA_REGISTRY,
+    CAMERA_STATUS,
     DEVICE_EVENTS,
     ack_spec,
     all_topics,
@@ -85,8 +88,10 @@ def test_the_hub_reads_tenants_ingest_but_not_their_site_configuration() -> None
     hub = hub_role(["paragon"])
     topics = tenant_topics("paragon")
     assert all(hub.allows(Resource.TOPIC, s.name, Operation.READ) for s in topics.ingest)
+    assert not any(hub.allows(Resource.TOPIC, s.name, Operation.WRITE) for s in topics.all)
     assert not hub.allows(Resource.TOPIC, topics.site_config.name, Operation.READ)
-    assert not hub.allows(Resource.TOPIC, CAMERA_REGISTRY.name, Operation.WRITE)
+    # Its ingest agent republishes tenants' records into the shared registry, status and events.
+    assert hub.allows(Resource.TOPIC, CAMERA_REGISTRY.name, Operation.WRITE)
     assert hub.allows(Resource.GROUP, "tilik-hub-east", Operation.READ)
 
 
@@ -106,9 +111,10 @@ def test_every_channel_names_its_readers_and_writers_and_outsiders_send_only_whe
     assert "agency dishub" in dishub["read"] and "agency polisi" not in dishub["read"]
     assert dishub["write"] == ["hub"]
     acks = channels[channel_id(ack_spec("dishub"))]["x-tilik-access"]
-    assert set(acks["write"]) == {"hub", "agency dishub"}
+    # The API writes an agency's acknowledgements for it, on the topic its key names.
+    assert set(acks["write"]) == {"hub", "api", "agency dishub"}
     events = channels[channel_id(DEVICE_EVENTS)]["x-tilik-access"]
-    assert events == {"read": ["hub"], "write": ["connector"]}
+    assert events == {"read": ["hub"], "write": ["hub", "connector"]}
     assert channels[channel_id(AUDIT)]["x-tilik-access"]["read"] == []
     sends = {
         op["channel"]["$ref"] for op in document["operations"].values() if op["action"] == "send"
@@ -117,3 +123,23 @@ def test_every_channel_names_its_readers_and_writers_and_outsiders_send_only_whe
     assert f"#/channels/{channel_id(tenant_topics('{tenant}').events)}" in sends
     assert f"#/channels/{channel_id(dispatch_spec('dishub'))}" not in sends
     assert document["components"]["securitySchemes"]["scram"]["type"] == "scramSha512"
+
+
+def test_the_api_reads_its_keys_and_agencies_topics_and_writes_only_keys_acks_and_audit() -> None:
+    api = api_role(["paragon"])
+    shared = [*all_topics(["dishub"]), *tenant_topics("paragon").all]
+    writes = {s.name for s in shared if api.allows(Resource.TOPIC, s.name, Operation.WRITE)}
+    assert writes == {
+        API_KEYS.name,
+        ack_spec("dishub").name,
+        AUDIT.name,
+        tenant_topics("paragon").site_config.name,
+    }
+    reads = {s.name for s in shared if api.allows(Resource.TOPIC, s.name, Operation.READ)}
+    assert reads == {
+        API_KEYS.name,
+        CAMERA_REGISTRY.name,
+        CAMERA_STATUS.name,
+        dispatch_spec("dishub").name,
+        ack_spec("dishub").name,
+    }

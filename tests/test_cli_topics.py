@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tilik.cli import cli
 from topics.admin import apply_catalog
-from topics.catalog import DEAD_LETTERS, dispatch_spec, dispatch_topic_name
+from topics.catalog import DEAD_LETTERS, dispatch_spec, dispatch_topic_name, iter_payload_models
 from topics.client import CatalogConsumer, CatalogProducer
 from topics.examples import example
 from topics.models import DeadLetter, Dispatch
@@ -154,8 +154,9 @@ def test_topics_docs_writes_schemas_asyncapi_and_the_access_table(tmp_path: Path
     assert (tmp_path / "CameraRecord.v2.schema.json").exists()
     assert (tmp_path / "SiteConfig.v1.schema.json").exists()
     assert f"| `{dispatch_topic_name('{agency}')}` |" in (tmp_path / "access.md").read_text()
-    # 11 payload schemas, the AsyncAPI document and the access table
-    assert len(out.splitlines()) == 13
+    assert (tmp_path / "ApiKey.v1.schema.json").exists()
+    # a schema per payload model, the AsyncAPI document and the access table
+    assert len(out.splitlines()) == len(list(iter_payload_models())) + 2 == 14
 
 
 def test_unknown_topic_is_a_usage_error():

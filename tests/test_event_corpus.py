@@ -449,6 +449,8 @@ DAHUA_CASES: list[tuple[str, EventKind, bool | None, int | None, dict[str, Any]]
         2,
         {"rule": "Garis Jembatan", "direction": "RightToLeft", **classes(HUMAN)},
     ),
+    # firmware that writes data as Python's repr, not JSON: the event is kept, its data raw
+    ("CrossLineDetection_data_not_json.txt", K.LINE_CROSSING, True, 2, {}),
     (
         "CrossFenceDetection.txt",
         K.LINE_CROSSING,

@@ -71,10 +71,76 @@ def test_too_long_content_length_does_not_swallow_the_next_part() -> None:
     assert bodies(parser.feed(lying + frame(b"next"))) == [b"short", b"next"]
 
 
-def test_too_short_content_length_truncates_only_that_part() -> None:
+def chunkings(stream: bytes) -> list[list[int]]:
+    """Every single cut, byte-by-byte and a few sizes: the result must not depend on them."""
+    cuts = [[cut] for cut in range(1, len(stream))]
+    return [*cuts, *([*range(size, len(stream), size)] for size in (1, 2, 5, 13))]
+
+
+def same_parts_however_chunked(stream: bytes, **limits: int) -> list[Part | DiscardedPart]:
+    whole = MultipartStreamParser("myboundary", **limits).feed(stream)
+    for cuts in chunkings(stream):
+        parser = MultipartStreamParser("myboundary", **limits)
+        assert feed_in_chunks(parser, stream, cuts) == whole, cuts
+    return whole
+
+
+def test_a_content_length_shorter_than_the_body_keeps_the_body_whole_and_the_next_part() -> None:
     lying = b"--myboundary\r\nContent-Length: 3\r\n\r\nlonger body\r\n"
-    out = MultipartStreamParser("myboundary").feed(lying + frame(b"next"))
-    assert bodies(out) == [b"lon", b"next"]
+    out = same_parts_however_chunked(lying + frame(b"next"))
+    assert bodies(out) == [b"longer body", b"next"]
+
+
+def test_a_short_content_length_of_a_dahua_record_keeps_its_data() -> None:
+    record = b'Code=VideoMotion;action=Start;index=0;data={"UTC": 1700000000}'
+    lying = b"--myboundary\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\n"
+    out = same_parts_however_chunked(lying + record + b"\r\n" + frame(b"Heartbeat"))
+    assert bodies(out) == [record, b"Heartbeat"]
+
+
+def test_a_content_length_ending_at_a_line_end_or_delimiter_is_believed() -> None:
+    # Trailing transport bytes after an exact length are garbage, not body.
+    exact = b"--myboundary\r\nContent-Length: 3\r\n\r\none\r\n\r\n$$$"
+    tight = b"--myboundary\r\nContent-Length: 3\r\n\r\ntwo"
+    out = same_parts_however_chunked(exact + tight + frame(b"three"))
+    assert bodies(out) == [b"one", b"two", b"three"]
+
+
+def test_a_part_without_the_blank_line_after_its_headers_is_read() -> None:
+    record = b"Code=VideoMotion;action=Start;index=0"
+    no_blank = (
+        b"--myboundary\r\nContent-Type: text/plain\r\nContent-Length: 37\r\n" + record + b"\r\n"
+    )
+    lf_only = b"--myboundary\nContent-Type: application/xml\n<EventNotificationAlert/>\n"
+    out = same_parts_however_chunked(no_blank + lf_only + frame(b"next"))
+    assert bodies(out) == [record, b"<EventNotificationAlert/>", b"next"]
+    assert [item.headers for item in out if isinstance(item, Part)][:2] == [
+        {"content-type": "text/plain", "content-length": "37"},
+        {"content-type": "application/xml"},
+    ]
+
+
+def test_a_long_first_body_line_without_the_blank_line_is_not_taken_for_headers() -> None:
+    body = b"Code=X;action=Pulse;index=0;data=" + b"[" + b"1," * 3000 + b"1]"
+    stream = b"--myboundary\r\nContent-Type: text/plain\r\n" + body + b"\r\n" + frame(b"next")
+    parser = MultipartStreamParser("myboundary", max_header_bytes=256)
+    assert bodies(parser.feed(stream)) == [body, b"next"]
+
+
+def test_a_part_without_headers_is_its_body() -> None:
+    out = same_parts_however_chunked(b"--myboundary\r\nHeartbeat\r\n" + frame(b"next"))
+    assert [(item.headers, item.body) for item in out if isinstance(item, Part)] == [
+        ({}, b"Heartbeat"),
+        ({"content-type": "text/plain", "content-length": "4"}, b"next"),
+    ]
+
+
+def test_a_part_cut_short_in_its_headers_is_discarded_and_the_next_part_kept() -> None:
+    out = same_parts_however_chunked(b"--myboundary\r\nContent-Type: text/plain\r\n" + frame(b"x"))
+    assert [item.reason for item in out if isinstance(item, DiscardedPart)] == [
+        "part truncated before its body"
+    ]
+    assert bodies(out) == [b"x"]
 
 
 def test_oversized_part_with_length_is_discarded_without_buffering_and_parsing_resumes() -> None:

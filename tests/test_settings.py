@@ -13,7 +13,7 @@ from connectors.sdk.netpolicy import ProbePolicy
 from core.settings import DEFAULT_PROBE_ALLOW, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "topics", "connectors", "hub", "tilik")
+PACKAGES = ("core", "topics", "connectors", "hub", "api", "tilik")
 #: modules that may read the environment themselves, and why
 READS_ENVIRONMENT = {
     "core/settings.py": "the settings themselves",

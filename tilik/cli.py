@@ -19,13 +19,17 @@ COMMANDS: dict[str, str] = {
     "discover": "connectors.cli:discover",
     "simulate": "connectors.cli:simulate",
     "connectors": "connectors.sdk.cli:connectors",
+    "edge": "connectors.edge.cli:edge",
     "hub": "hub.cli:hub",
     "coverage": "hub.cli:coverage",
     "rules": "hub.rules.cli:rules",
     "routes": "hub.routing.cli:routes",
     "alerts": "hub.cli:alerts",
     "dlq": "hub.cli:dlq",
+    "api": "api.cli:api",
+    "keys": "api.cli:keys",
     "demo": "tilik.demo:demo",
+    "drill": "tilik.drill.cli:drill",
     "docs": "tilik.docs:docs",
 }
 

@@ -7,7 +7,7 @@ AsyncAPI. A breaking change to a payload is a new topic version, never an edit i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,6 +17,7 @@ from topics.models import (
     Agency,
     Alert,
     AlertAck,
+    ApiKey,
     AuditRecord,
     CameraRecord,
     CameraRemoval,
@@ -187,6 +188,21 @@ AUDIT = TopicSpec(
 )
 
 
+API_KEYS = TopicSpec(
+    name="tilik.api.keys.v1",
+    value_model=ApiKey,
+    key="key_id",
+    description=(
+        "API keys of `tilik api` (compacted): whom each key speaks for and a salted scrypt hash "
+        "of its secret, never the secret; a revoked key keeps its record without a hash. Read "
+        "and written only by the API and the operator."
+    ),
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+
 def dispatch_topic_name(agency: str) -> str:
     return f"tilik.dispatch.{agency}.v{ALERTS.schema_version}"
 
@@ -269,6 +285,7 @@ def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
         *(ack_spec(a) for a in names),
         DEAD_LETTERS,
         AUDIT,
+        API_KEYS,
     ]
 
 
@@ -350,6 +367,25 @@ def tenant_topics(tenant: str) -> TenantTopics:
     )
 
 
+def tenant_of_topic(topic: str) -> str | None:
+    """The tenant whose ingest topic ``topic`` is (the owner of what arrives on it), or ``None``."""
+    if not topic.startswith(TENANT_PREFIX):
+        return None
+    tenant = topic.removeprefix(TENANT_PREFIX).split(".", 1)[0]
+    if not tenant or topic not in {spec.name for spec in tenant_topics(tenant).ingest}:
+        return None
+    return tenant
+
+
+def tenants_with_topics(topic_names: Iterable[str]) -> list[str]:
+    """The tenants all of whose ingest topics are among ``topic_names``."""
+    names = set(topic_names)
+    found = {tenant for name in names if (tenant := tenant_of_topic(name)) is not None}
+    return sorted(
+        tenant for tenant in found if all(s.name in names for s in tenant_topics(tenant).ingest)
+    )
+
+
 def iter_payload_models() -> Iterator[type[BaseModel]]:
     """Every payload model of the catalog, a tenant's topics included."""
     seen: set[type[BaseModel]] = set()
@@ -375,6 +411,7 @@ def get_spec(name: str) -> TopicSpec:
         "dlq": DEAD_LETTERS,
         "deadletter": DEAD_LETTERS,
         "audit": AUDIT,
+        "keys": API_KEYS,
     }
     if name in aliases:
         return aliases[name]

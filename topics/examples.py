@@ -20,6 +20,8 @@ from topics.models import (
     AlertAck,
     AlertCategory,
     AlertStatus,
+    ApiKey,
+    ApiKeyKind,
     AuditRecord,
     CameraRecord,
     CameraRemoval,
@@ -260,6 +262,19 @@ def site_config(seed: int | str = 0) -> SiteConfig:
     )
 
 
+def api_key(seed: int | str = 0) -> ApiKey:
+    return ApiKey(
+        key_id=f"key-{identity.camera_id(vendor='key', serial=str(seed))[4:20]}",
+        kind=ApiKeyKind.AGENCY,
+        subject="dishub",
+        label="Dishub control room",
+        secret_hash="scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=",  # noqa: S106 (a made-up hash)
+        created_at=_time(seed, 9),
+        updated_at=_time(seed, 9),
+        actor="tilik-admin (operator)",
+    )
+
+
 EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     CameraRecord: camera_record,
     CameraRemoval: camera_removal,
@@ -272,6 +287,7 @@ EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     DeadLetter: dead_letter,
     AuditRecord: audit_record,
     SiteConfig: site_config,
+    ApiKey: api_key,
 }
 
 

@@ -84,3 +84,20 @@ def dispatch_id(*, alert_id: str, agency: str, sequence: int, escalation_level: 
 def idempotency_key(*, alert_id: str, agency: str, sequence: int) -> str:
     """One key per alert state and agency: a consumer that has seen it may drop the repeat."""
     return f"{alert_id}:{agency}:{sequence}"
+
+
+def tenant_scoped(tenant: str, site_id: str) -> str:
+    """The id the city gives a camera, device or event id a tenant's site sent (``cam-``,
+    ``dev-`` and ``evt-`` ids keep their prefix and length; any other id becomes a ``dev-`` id).
+
+    Hashed with the tenant, so no id a site sends can name a city camera or another tenant's:
+    whatever a site claims lands in its own tenant's part of the registry. The same site id
+    always gives the same city id, so a replayed record updates what it did before.
+    """
+    prefix, dash, _ = site_id.partition("-")
+    if not dash or prefix not in _SCOPED_LENGTHS:
+        prefix = "dev"
+    return f"{prefix}-" + _digest("tenant", tenant, site_id, length=_SCOPED_LENGTHS[prefix])
+
+
+_SCOPED_LENGTHS = {"cam": 20, "dev": 20, "evt": 24}

@@ -29,9 +29,8 @@ from pydantic import (
 
 CAMERA_ID_PATTERN = r"^cam-[0-9a-f]{20}$"
 CameraId = Annotated[str, Field(pattern=CAMERA_ID_PATTERN, description="Stable camera id.")]
-AgencyId = Annotated[
-    str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Agency id, e.g. `dishub`.")
-]
+AGENCY_ID_PATTERN = r"^[a-z][a-z0-9-]{1,30}$"
+AgencyId = Annotated[str, Field(pattern=AGENCY_ID_PATTERN, description="Agency id, e.g. `dishub`.")]
 ShortText = Annotated[str, Field(max_length=256)]
 LongText = Annotated[str, Field(max_length=4096)]
 
@@ -620,3 +619,44 @@ class AuditRecord(StrictModel):
     action: ShortText
     subject: ShortText
     details: dict[ShortText, LongText] = Field(default_factory=dict)
+
+
+class ApiKeyKind(StrEnum):
+    """Whom an API key of ``tilik api`` speaks for."""
+
+    OPERATOR = "operator"  # the city operator: manages keys
+    AGENCY = "agency"  # one dispatch agency: its own inbox
+    TENANT = "tenant"  # one private business: its own sites and cameras
+
+
+API_KEY_ID_PATTERN = r"^key-[0-9a-f]{16}$"
+
+
+class ApiKey(StrictModel):
+    """One API key of ``tilik api`` (compacted, keyed by key id): whom it speaks for and a salted,
+    slow hash of its secret, never the secret. A revoked key keeps its record without a hash."""
+
+    key_id: Annotated[str, Field(pattern=API_KEY_ID_PATTERN)]
+    kind: ApiKeyKind
+    subject: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")] | None = Field(
+        default=None, description="The agency or tenant id; none for the operator."
+    )
+    label: ShortText | None = None
+    secret_hash: Annotated[str, Field(max_length=512)] | None = Field(
+        default=None,
+        description="`scrypt$<n>$<r>$<p>$<salt>$<hash>` (base64); none once revoked.",
+    )
+    created_at: Timestamp
+    updated_at: Timestamp
+    revoked_at: Timestamp | None = None
+    actor: ShortText = Field(description="Who made the last change.")
+
+    @model_validator(mode="after")
+    def _subject_matches_kind(self) -> ApiKey:
+        if (self.kind is ApiKeyKind.OPERATOR) != (self.subject is None):
+            raise ValueError("an operator key has no subject; agency and tenant keys name one")
+        if self.kind is ApiKeyKind.AGENCY and not re.match(AGENCY_ID_PATTERN, self.subject or ""):
+            raise ValueError("an agency key's subject is an agency id")
+        if (self.revoked_at is None) == (self.secret_hash is None):
+            raise ValueError("a live key has a secret hash; a revoked key has none")
+        return self

@@ -287,6 +287,14 @@ class TopicReader(Lifecycle):
         # holds is brought into it.
         return {tp: min(max(start.get(tp.partition, ends[tp]), firsts[tp]), ends[tp]) for tp in tps}
 
+    async def current_ends(self) -> dict[int, int]:
+        """The end offset of each partition now (``ends`` stays where ``start()`` found it)."""
+        await self.start()
+        assert self._consumer is not None
+        with refusal_named(self._options, self._reading()):
+            found = await self._consumer.end_offsets(self._partitions)
+        return {tp.partition: offset for tp, offset in found.items()}
+
     def _reading(self) -> str:
         return f"read {self.spec.name}"
 

@@ -30,7 +30,7 @@ from pydantic import Field
 from connectors.onvif.device import DeviceSnapshot, OnvifDevice
 from connectors.onvif.event_topics import TopicParser
 from connectors.onvif.health import HealthTarget, check_camera
-from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_record
+from connectors.onvif.probe import CONNECTOR_NAME, Placement, camera_records
 from connectors.onvif.pullpoint import PullPointSettings, PullPointSubscription
 from connectors.onvif.push import (
     ENDPOINTS,
@@ -43,6 +43,7 @@ from connectors.onvif.push import (
 from connectors.onvif.soap import SoapTransport
 from connectors.onvif.subscription import Subscription, SubscriptionState
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.errors import ConfigurationError, FatalConnectorError, RetriableError
 from connectors.sdk.shared import PerLoop
 from core.settings import get_settings
@@ -93,9 +94,9 @@ class OnvifConfig(ConnectorConfig):
     push_subscription_s: int = Field(default=300, ge=30, le=3600)
 
 
-def config_record(snapshot: DeviceSnapshot, config: OnvifConfig) -> CameraRecord:
-    """The registry record of a probed device, placed as its config says."""
-    return camera_record(
+def config_records(snapshot: DeviceSnapshot, config: OnvifConfig) -> list[CameraRecord]:
+    """The registry records of a probed device (one per video source), placed as its config says."""
+    return camera_records(
         snapshot,
         placement=Placement(
             owner=config.owner,
@@ -189,11 +190,12 @@ class OnvifConnector(Connector[OnvifConfig]):
         config = self.config
         snapshot = await self.device.snapshot()
         self._remember_clock()
-        record = config_record(snapshot, config)
-        self.state.update(camera_id=record.camera_id, device_id=record.device_id)
+        records = config_records(snapshot, config)
+        self.state.update(camera_id=records[0].camera_id, device_id=records[0].device_id)
+        self.channels = ChannelMap.from_records(records)
         if snapshot.services.events:
             self.state["events_url"] = snapshot.services.events
-        return [record]
+        return records
 
     async def _identity(self) -> tuple[str, str]:
         camera_id = self.config.camera_id or self.state.get("camera_id")
@@ -220,7 +222,12 @@ class OnvifConnector(Connector[OnvifConfig]):
         if target.clock_offset is not None:
             self.device.clock_offset = target.clock_offset
             self._remember_clock()
-        return [status]
+        # An encoder's channels answer through one device: its health is theirs.
+        return [status] + [
+            status.model_copy(update={"camera_id": camera})
+            for camera in self.channels.camera_ids
+            if camera != status.camera_id
+        ]
 
     async def _events_url(self) -> str:
         url = self.state.get("events_url")
@@ -311,7 +318,7 @@ class OnvifConnector(Connector[OnvifConfig]):
                         if batch.rejected is not None:
                             raise batch.rejected
                         for message in batch.messages:
-                            yield parser.parse(message)
+                            yield parser.parse(message, self.channels)
             except PushUnreachable as exc:
                 await self._fall_back_to_pull(subscription, exc)
                 continue

@@ -61,6 +61,10 @@ class ServiceAddresses:
 
 @dataclass(frozen=True)
 class MediaProfile:
+    """One media profile. ``video_source`` is the token of the video source it encodes (its
+    channel, on an encoder or recorder), ``source_configuration`` and ``analytics_configuration``
+    the tokens events name that channel by (``connectors.onvif.channels``)."""
+
     token: str
     name: str | None = None
     codec: str | None = None
@@ -70,6 +74,9 @@ class MediaProfile:
     has_ptz: bool = False
     stream_uri: str | None = None
     snapshot_uri: str | None = None
+    video_source: str | None = None
+    source_configuration: str | None = None
+    analytics_configuration: str | None = None
 
 
 @dataclass
@@ -189,9 +196,11 @@ class MediaVersion:
     """What differs between Media (ver10) and Media2 (ver20): envelopes and element names."""
 
     namespace: str
-    #: the profile's video encoder configuration and PTZ configuration elements
+    #: the profile's video encoder, PTZ, video source and video analytics configuration elements
     encoder: str
     ptz: str
+    source: str
+    analytics: str
     #: GetProfiles' body (Media2 returns configurations only for the types asked)
     profiles_request: str
     #: GetStreamUri's arguments before the profile token
@@ -209,6 +218,8 @@ MEDIA1 = MediaVersion(
     namespace=TRT,
     encoder="VideoEncoderConfiguration",
     ptz="PTZConfiguration",
+    source="VideoSourceConfiguration",
+    analytics="VideoAnalyticsConfiguration",
     profiles_request=f'<GetProfiles xmlns="{TRT}"/>',
     stream_setup=(
         f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream>'
@@ -219,6 +230,8 @@ MEDIA2 = MediaVersion(
     namespace=TR2,
     encoder="VideoEncoder",
     ptz="PTZ",
+    source="VideoSource",
+    analytics="Analytics",
     profiles_request=f'<GetProfiles xmlns="{TR2}"><Type>All</Type></GetProfiles>',
     # RTP over the RTSP connection, as Media's RTP-Unicast over RTSP above.
     stream_setup="<Protocol>RTSP</Protocol>",
@@ -237,6 +250,8 @@ def parse_profiles(
             raise DeviceDataError("media profile without a token", device=device)
         encoder = first(node, media.encoder)
         resolution = first(encoder, "Resolution") if encoder is not None else None
+        source = first(node, media.source)
+        analytics = first(node, media.analytics)
         profiles.append(
             MediaProfile(
                 token=token,
@@ -246,9 +261,16 @@ def parse_profiles(
                 height=_pixels(text(resolution, "Height")) if resolution is not None else None,
                 fps=finite_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
                 has_ptz=first(node, media.ptz) is not None,
+                video_source=text(source, "SourceToken") if source is not None else None,
+                source_configuration=_token(source),
+                analytics_configuration=_token(analytics),
             )
         )
     return profiles
+
+
+def _token(node: etree._Element | None) -> str | None:
+    return ((node.get("token") or "").strip() or None) if node is not None else None
 
 
 def _pixels(value: str | None) -> int | None:

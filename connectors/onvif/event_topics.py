@@ -35,7 +35,9 @@ from typing import Any
 import structlog
 from lxml import etree
 
+from connectors.onvif.channels import event_refs
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.channels import ChannelCamera, ChannelMap
 from connectors.sdk.devicedata import aware_time, device_model, finite_float
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.vocabulary import Detector, detector, object_classes
@@ -485,7 +487,11 @@ def attributes(match: TopicMatch, fields: NotificationFields, reading: Reading) 
 
 
 class TopicParser:
-    """Turns NotificationMessages of one camera into events; logs each unknown topic once."""
+    """Turns NotificationMessages of one device into events; logs each unknown topic once.
+
+    An event's camera is the one its Source items select in the device's channel map
+    (``connectors.onvif.channels``), else the device's first camera, else ``camera_id``.
+    """
 
     _logged_unknown: set[str] = set()
 
@@ -494,38 +500,55 @@ class TopicParser:
         self.device_id = device_id
         self.channel = channel
 
-    def parse(self, notification: etree._Element) -> DeviceEvent | UnparsedEvent:
+    def camera_for(self, fields: NotificationFields, channels: ChannelMap | None) -> ChannelCamera:
+        """The camera whose channel the notification's Source items name."""
+        first = channels.first if channels is not None else None
+        if channels is None or first is None:
+            return ChannelCamera(self.camera_id, self.channel)
+        return channels.resolve(event_refs(fields.source)) or first
+
+    def parse(
+        self, notification: etree._Element, channels: ChannelMap | None = None
+    ) -> DeviceEvent | UnparsedEvent:
         fields = notification_fields(notification)
+        camera = self.camera_for(fields, channels)
         match = match_topic(fields.topic) if fields.topic else None
         if match is None:
-            return self._unparsed(notification, fields.topic, "no parser for this event topic")
+            return self._unparsed(
+                notification, fields.topic, "no parser for this event topic", camera
+            )
         try:
             reading = read(match, fields)
         except Unreadable as exc:
-            return self._unparsed(notification, fields.topic, str(exc))
+            return self._unparsed(notification, fields.topic, str(exc), camera)
         rule = match.rule
         if rule.count_items and _count(rule, fields) is None:
             return self._unparsed(
                 notification,
                 fields.topic,
                 f"event has no numeric {'/'.join(rule.count_items)} item",
+                camera,
             )
         try:
             with device_model(f"ONVIF event {fields.topic[:128]!r}", device=self.device_id):
-                return self._event(match, fields, reading)
+                return self._event(match, fields, reading, camera)
         except DeviceDataError as exc:
             return self._unparsed(
-                notification, fields.topic, str(exc), kind=DeadLetterKind.DEVICE_INPUT
+                notification, fields.topic, str(exc), camera, kind=DeadLetterKind.DEVICE_INPUT
             )
 
     def _event(
-        self, match: TopicMatch, fields: NotificationFields, reading: Reading
+        self,
+        match: TopicMatch,
+        fields: NotificationFields,
+        reading: Reading,
+        camera: ChannelCamera,
     ) -> DeviceEvent:
         received = utcnow()
         device_time = fields.utc_time or received
         return DeviceEvent(
             event_id=event_id(
-                camera_id=self.camera_id,
+                camera_id=camera.camera_id,
                 vendor_topic=normalise_topic(fields.topic),
                 device_time=device_time,
                 discriminator=(
@@ -534,7 +557,7 @@ class TopicParser:
                     sorted(fields.data.items()),
                 ),
             ),
-            camera_id=self.camera_id,
+            camera_id=camera.camera_id,
             kind=reading.kind,
             active=reading.active,
             device_time=device_time,
@@ -542,7 +565,7 @@ class TopicParser:
             source=EventSource(
                 connector=CONNECTOR_NAME,
                 device_id=self.device_id,
-                channel=self.channel,
+                channel=camera.channel,
                 vendor_topic=fields.topic[:4096],
             ),
             attributes=attributes(match, fields, reading),
@@ -553,6 +576,7 @@ class TopicParser:
         notification: etree._Element,
         topic: str,
         reason: str,
+        camera: ChannelCamera,
         *,
         kind: DeadLetterKind = DeadLetterKind.UNKNOWN_EVENT,
     ) -> UnparsedEvent:
@@ -567,7 +591,7 @@ class TopicParser:
             vendor_topic=topic,
             payload=etree.tostring(notification, encoding="unicode")[:1_000_000],
             reason=reason,
-            camera_id=self.camera_id,
+            camera_id=camera.camera_id,
             kind=kind,
         )
 

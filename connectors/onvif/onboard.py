@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from connectors.onvif.connector import OnvifConfig, config_device, config_record
+from connectors.onvif.connector import OnvifConfig, config_device, config_records
 from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
@@ -119,7 +119,8 @@ def inventory_placement(entry: InventoryEntry) -> CameraPlacement:
 
 
 def probe_reader(transport: SoapTransport, snapshots: dict[str, DeviceSnapshot]) -> DeviceReader:
-    """Reads one ONVIF device (the raw SOAP probe) over the shared ``transport``: its one camera.
+    """Reads one ONVIF device (the raw SOAP probe) over the shared ``transport``: its cameras (one
+    per video source).
 
     Each device's snapshot is kept in ``snapshots`` by camera id (health and events start from
     it in benchmarks and tests).
@@ -129,8 +130,9 @@ def probe_reader(transport: SoapTransport, snapshots: dict[str, DeviceSnapshot])
         if not isinstance(config, OnvifConfig):
             raise TypeError(f"an ONVIF probe reads OnvifConfig, not {type(config).__name__}")
         snapshot = await config_device(config, transport).snapshot()
-        record = config_record(snapshot, config)
-        snapshots[record.camera_id] = snapshot
-        return [record]
+        records = config_records(snapshot, config)
+        for record in records:
+            snapshots[record.camera_id] = snapshot
+        return records
 
     return read

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from connectors.onvif.device import DeviceSnapshot, OnvifDevice
+from connectors.onvif.channels import source_channels
+from connectors.onvif.device import DeviceSnapshot, MediaProfile, OnvifDevice
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
+from connectors.sdk.channels import refs_config
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.onboard import DeviceFailure, device_deadline_s, isolated
 from connectors.sdk.records import registry_record
@@ -112,15 +114,18 @@ class Placement:
         return cls(entry.owner, entry.location, entry.site_type, entry.sharing, entry.name)
 
 
-def camera_record(
+def camera_records(
     snapshot: DeviceSnapshot,
     *,
     placement: Placement | None = None,
     credential_ref: str | None = None,
     endpoint_reference: str | None = None,
     discovered_at: datetime | None = None,
-) -> CameraRecord:
-    """The registry record of a probed device; the id never depends on its address."""
+) -> list[CameraRecord]:
+    """The registry records of a probed device, one per video source; ids never depend on its
+    address. A device's first (or only) source keeps the device's camera id, so a camera keeps
+    its id whatever its profiles say; an encoder's further sources are channels 2, 3, ….
+    Each record keeps the references its events name its source by (``connectors.onvif.channels``)."""
     info = snapshot.info
     mac = None
     if snapshot.mac:
@@ -128,12 +133,13 @@ def camera_record(
             mac = normalise_mac(snapshot.mac)
         except ValueError:
             mac = None
-    cam_id = camera_id(
-        vendor=info.manufacturer, serial=info.serial, mac=mac, endpoint_reference=endpoint_reference
-    )
-    dev_id = device_id(
-        vendor=info.manufacturer, serial=info.serial, mac=mac, endpoint_reference=endpoint_reference
-    )
+    identity = {
+        "vendor": info.manufacturer,
+        "serial": info.serial,
+        "mac": mac,
+        "endpoint_reference": endpoint_reference,
+    }
+    dev_id = device_id(**identity)
     scopes = parse_scopes(snapshot.scopes)
     now = utcnow()
     name = (
@@ -145,49 +151,56 @@ def camera_record(
     location = placement.location if placement else Location()
     if location.address is None and "location" in scopes:
         location = location.model_copy(update={"address": scopes["location"]})
-    streams = [
-        {
-            "token": p.token,
-            "name": p.name,
-            "rtsp_uri": strip_credentials(p.stream_uri),
-            "snapshot_uri": strip_credentials(p.snapshot_uri),
-            "codec": p.codec,
-            "width": p.width,
-            "height": p.height,
-            "fps": p.fps,
+    sources = source_channels(snapshot.profiles[:64])
+    several = len(sources) > 1
+    records = []
+    for number, source in enumerate(sources, start=1):
+        record: dict[str, object] = {
+            "camera_id": camera_id(**identity, channel=number if number > 1 else None),
+            "name": f"{name} ch{number}" if several else name,
+            "connector": CONNECTOR_NAME,
+            "device_id": dev_id,
+            "channel": number if several else None,
+            "address": snapshot.address,
+            "credential_ref": credential_ref,
+            "vendor": info.manufacturer,
+            "model": info.model or scopes.get("hardware"),
+            "firmware": info.firmware,
+            "serial": info.serial,
+            "hardware_id": info.hardware_id,
+            "mac": mac,
+            "streams": [_stream(profile) for profile in source.profiles],
+            "capabilities": Capabilities(
+                ptz=bool(snapshot.services.ptz) or any(p.has_ptz for p in source.profiles),
+                events=bool(snapshot.services.events),
+                analytics=_analytics(snapshot),
+            ),
+            "connector_config": refs_config(source.refs),
+            "discovered_at": discovered_at or now,
+            "updated_at": now,
         }
-        for p in snapshot.profiles[:64]
-    ]
-    record: dict[str, object] = {
-        "camera_id": cam_id,
-        "name": name,
-        "connector": CONNECTOR_NAME,
-        "device_id": dev_id,
-        "address": snapshot.address,
-        "credential_ref": credential_ref,
-        "vendor": info.manufacturer,
-        "model": info.model or scopes.get("hardware"),
-        "firmware": info.firmware,
-        "serial": info.serial,
-        "hardware_id": info.hardware_id,
-        "mac": mac,
-        "streams": streams,
-        "capabilities": Capabilities(
-            ptz=bool(snapshot.services.ptz) or any(p.has_ptz for p in snapshot.profiles),
-            events=bool(snapshot.services.events),
-            analytics=_analytics(snapshot),
-        ),
-        "discovered_at": discovered_at or now,
-        "updated_at": now,
+        if placement is not None:
+            record.update(
+                owner=placement.owner, site_type=placement.site_type, sharing=placement.sharing
+            )
+        else:
+            record["owner"] = Owner(kind=OwnerKind.MUNICIPAL, id="city")
+        record["location"] = location
+        records.append(registry_record(record, device=snapshot.address))
+    return records
+
+
+def _stream(profile: MediaProfile) -> dict[str, object]:
+    return {
+        "token": profile.token,
+        "name": profile.name,
+        "rtsp_uri": strip_credentials(profile.stream_uri),
+        "snapshot_uri": strip_credentials(profile.snapshot_uri),
+        "codec": profile.codec,
+        "width": profile.width,
+        "height": profile.height,
+        "fps": profile.fps,
     }
-    if placement is not None:
-        record.update(
-            owner=placement.owner, site_type=placement.site_type, sharing=placement.sharing
-        )
-    else:
-        record["owner"] = Owner(kind=OwnerKind.MUNICIPAL, id="city")
-    record["location"] = location
-    return registry_record(record, device=snapshot.address)
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -214,15 +227,15 @@ async def probe_many(
 
     async def probe(
         target: ProbeTarget, credentials: Credentials | None
-    ) -> tuple[CameraRecord, DeviceSnapshot]:
+    ) -> tuple[list[CameraRecord], DeviceSnapshot]:
         snapshot = await OnvifDevice(transport, target.address, credentials).snapshot()
-        record = camera_record(
+        records = camera_records(
             snapshot,
             placement=Placement.of_entry(target.entry) if target.entry else None,
             credential_ref=target.effective_credential_ref,
             endpoint_reference=target.endpoint_reference,
         )
-        return record, snapshot
+        return records, snapshot
 
     async def one(target: ProbeTarget) -> None:
         nonlocal done, last_progress
@@ -231,7 +244,7 @@ async def probe_many(
             credentials = None
             try:
                 credentials = Credentials.from_ref(ref) if ref else None
-                record, snapshot = await isolated(
+                records, snapshot = await isolated(
                     lambda: probe(target, credentials), device=target.address, deadline_s=deadline
                 )
             except ConnectorError as exc:
@@ -239,10 +252,11 @@ async def probe_many(
                     DeviceFailure.of(target.address, exc, credentials=credentials)
                 )
             else:
-                report.records.append(record)
-                report.snapshots[record.camera_id] = snapshot
-                if target.entry is not None:
-                    report.placed.add(record.camera_id)
+                for record in records:
+                    report.records.append(record)
+                    report.snapshots[record.camera_id] = snapshot
+                    if target.entry is not None:
+                        report.placed.add(record.camera_id)
             done += 1
             if progress is not None and (
                 time.monotonic() - last_progress > 1 or done == len(targets)

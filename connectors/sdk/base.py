@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.placement import CameraPlacement, config_values_from_record
 from connectors.sdk.secrets import CredentialRef, Credentials
 from topics.models import (
@@ -164,6 +165,10 @@ class Connector(abc.ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, *, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.state: dict[str, Any] = dict(state or {})
+        #: the device's channel references, each to its registry camera: set by the watching
+        #: runtime from the records it watches (``connectors.sdk.channels``), by ``discover``
+        #: from the device's answer; events resolve their channel through it
+        self.channels = ChannelMap()
 
     @classmethod
     def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:

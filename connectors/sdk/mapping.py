@@ -19,6 +19,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from connectors.sdk.base import UnparsedEvent
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.devicedata import device_model, finite_float
 from connectors.sdk.xmlsafe import local_name
 from topics.identity import camera_id as make_camera_id
@@ -35,8 +36,10 @@ _MAX_DEPTH = 16
 class VendorEvent:
     """One vendor event as parsed from the wire, before mapping.
 
-    ``channel`` is the 1-based channel number (None: the device itself); ``active`` is None for a
-    pulse; ``discriminator`` tells apart two events of the same code and time (a device counter).
+    ``channel`` is the 1-based channel number (None: the device itself) and ``channel_refs`` how
+    the event names its channel, most telling first (``connectors.sdk.channels``); ``active`` is
+    None for a pulse; ``discriminator`` tells apart two events of the same code and time (a device counter);
+    ``raw`` is what of the event could not be read, kept as the device sent it (``unreadable_raw``).
     """
 
     code: str
@@ -46,6 +49,21 @@ class VendorEvent:
     fields: Mapping[str, str] = field(default_factory=dict)
     discriminator: str | None = None
     payload: str = ""
+    raw: Mapping[str, str] = field(default_factory=dict)
+    channel_refs: tuple[str, ...] = ()
+
+
+#: how much of an unreadable value an event keeps (the catalog's ``LongText``)
+RAW_VALUE_CHARS = 4096
+
+
+def unreadable_raw(name: str, text: str) -> dict[str, str]:
+    """An event's ``raw`` for a value ``name`` that could not be read: the text as sent (cut at
+    the catalog's bound, and saying so), so an operator sees what the device meant."""
+    raw = {name: text[:RAW_VALUE_CHARS], "unreadable": name}
+    if len(text) > RAW_VALUE_CHARS:
+        raw["truncated"] = "true"
+    return raw
 
 
 @dataclass(frozen=True)
@@ -208,16 +226,28 @@ class EventMapper:
         return self._table.get(code if self._case_sensitive else code.lower())
 
     def map(
-        self, event: VendorEvent, device: DeviceContext, *, received_at: datetime
+        self,
+        event: VendorEvent,
+        device: DeviceContext,
+        *,
+        received_at: datetime,
+        channels: ChannelMap | None = None,
     ) -> DeviceEvent | UnparsedEvent | None:
         """The normalised event; None for a keepalive; UnparsedEvent for a code not in the table.
 
-        DeviceDataError when the event's values do not make a valid ``DeviceEvent``.
+        The event's camera is the one its channel references select in ``channels``, else the
+        camera of its channel number. DeviceDataError when the event's values do not make a valid
+        ``DeviceEvent``.
         """
         rule = self.rule_for(event.code)
-        source_channel = None if rule is not None and rule.device_level else event.channel
-        channel = source_channel if source_channel is not None else device.default_channel
-        camera = make_camera_id(vendor=device.vendor, serial=device.serial, channel=channel)
+        device_level = rule is not None and rule.device_level
+        found = None if device_level or channels is None else channels.resolve(event.channel_refs)
+        if found is not None:
+            camera, source_channel = found.camera_id, found.channel
+        else:
+            source_channel = None if device_level else event.channel
+            channel = source_channel if source_channel is not None else device.default_channel
+            camera = make_camera_id(vendor=device.vendor, serial=device.serial, channel=channel)
         if rule is None:
             self._log_unknown(event.code, device)
             return UnparsedEvent(
@@ -264,6 +294,7 @@ class EventMapper:
                 vendor_topic=event.code,
             ),
             attributes=extract_attributes(rule, event.fields),
+            raw=dict(event.raw) or None,
         )
 
     def _log_unknown(self, code: str, device: DeviceContext) -> None:

@@ -6,14 +6,18 @@ untrusted, so it tolerates what real firmware does and what a broken link does:
 
 - a delimiter split across chunks, CRLF or bare LF line ends, transport padding after it;
 - garbage between parts (skipped up to the next delimiter);
-- a missing, unreadable or wrong Content-Length (the next delimiter ends the part instead);
+- a missing, unreadable or too large Content-Length (the next delimiter ends the part instead);
+- a Content-Length shorter than the body: a declared end in the middle of a line is no end, the
+  body runs to the next delimiter line and is kept whole;
+- a part without the blank line after its headers: the first line that is no header
+  (``Name: value``) starts the body;
 - a part larger than ``max_part_bytes``: reported as a ``DiscardedPart`` (its size and first
   bytes, for the dead letters) and skipped without being buffered; parsing resumes at the next
   delimiter, even when its Content-Length claims more.
 
 The result does not depend on how the stream is cut into chunks: every limit is a position in
-the stream (a part's body ends at the first ``CRLF--boundary`` or after Content-Length bytes; its
-headers must end within ``max_header_bytes``), and a decision is taken only once the bytes that
+the stream (a part's body ends at the first ``CRLF--boundary`` or after Content-Length bytes
+followed by a line end or a delimiter; its headers must end within ``max_header_bytes``), and a decision is taken only once the bytes that
 decide it have arrived. A discarded part is reported when it ends, with its exact size. The buffer
 never holds more than ``max_buffered`` bytes after a ``feed``.
 """
@@ -32,8 +36,7 @@ SAMPLE_BYTES = 512
 _MAX_DELIMITER_LINE = 256
 #: RFC 2046 caps a boundary at 70 characters
 _MAX_BOUNDARY = 70
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-# the longest blank line; a header block is searched up to max_header_bytes plus this
+# the longest blank line; a header block may run up to max_header_bytes plus this
 _BLANK_LINE_MAX = 4
 # ASCII digits: str.isdigit() also accepts "²", which int() refuses.
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
@@ -111,6 +114,7 @@ class MultipartStreamParser:
         self._buf = bytearray()
         self._state = _State.SEEK
         self._headers: dict[str, str] = {}
+        self._header_pos = 0  # where the next unjudged header line starts
         self._length = 0
         self._scanned = 0  # how far the body has been searched for a delimiter already
         # the part being discarded: why, its declared length (if any), bytes dropped so far
@@ -184,35 +188,47 @@ class MultipartStreamParser:
         del self._buf[: end + 1]
         # A closing delimiter ends a multipart body; on an endless stream more may follow anyway.
         self._state = _State.SEEK if closing else _State.HEADERS
+        self._header_pos = 0
         return True
 
     def _read_headers(self, out: list[Part | DiscardedPart]) -> bool:
+        """Header lines up to the blank line, or up to the first line that is no header (some
+        firmware leaves the blank line out: its body starts there). Each line is judged as soon
+        as the bytes that decide it have arrived, so the result does not depend on chunking."""
         buf = self._buf
-        if buf.startswith(b"\r\n") or buf.startswith(b"\n"):
-            block_end, body_start = 0, (2 if buf.startswith(b"\r\n") else 1)
-        elif len(buf) < 2:
-            return False
-        else:
-            window = self.max_header_bytes + _BLANK_LINE_MAX
-            match = _BLANK_LINE.search(buf, 0, window)
-            if match is None:
-                if len(buf) < window:
-                    return False  # the blank line may still come within the limit
+        window = self.max_header_bytes + _BLANK_LINE_MAX
+        pos = self._header_pos
+        while True:
+            if pos >= window:
+                return self._headers_too_long(out, window)
+            waiting = len(buf) - pos
+            delimiter = self._delimiter
+            if waiting < len(delimiter) and delimiter.startswith(bytes(buf[pos:])):
+                self._header_pos = pos
+                return False  # may be the next delimiter: a part cut short
+            if buf.startswith(delimiter, pos):
+                # A part cut short by the next one: what came before its delimiter is unusable.
+                block = bytes(buf[:pos]).rstrip(b"\r\n")
                 self._discard(
-                    out, "part headers too long", window, bytes(buf[: min(window, SAMPLE_BYTES)])
+                    out, "part truncated before its body", len(block), block[:SAMPLE_BYTES]
                 )
+                del buf[:pos]
                 self._state = _State.SEEK
                 return True
-            block_end, body_start = match.start(), match.end()
-        block = bytes(buf[:block_end])
-        if self._delimiter in block:
-            # A part cut short by the next one: what came before its delimiter is unusable.
-            self._discard(out, "part truncated before its body", len(block), block[:SAMPLE_BYTES])
-            del buf[: block.index(self._delimiter)]
-            self._state = _State.SEEK
-            return True
+            line = _header_line(buf, pos)
+            if line is None:
+                if len(buf) >= window:
+                    return self._headers_too_long(out, window)
+                self._header_pos = pos
+                return False
+            kind, end = line
+            if kind is _Line.HEADER:
+                pos = end
+                continue
+            body_start = end if kind is _Line.BLANK else pos
+            break
+        self._headers = _parse_headers(bytes(buf[:pos]))
         del buf[:body_start]
-        self._headers = _parse_headers(block)
         self._scanned = 0
         length = _content_length(self._headers)
         if length is None:
@@ -223,6 +239,13 @@ class MultipartStreamParser:
         else:
             self._length = length
             self._state = _State.BODY_SIZED
+        return True
+
+    def _headers_too_long(self, out: list[Part | DiscardedPart], window: int) -> bool:
+        self._discard(
+            out, "part headers too long", window, bytes(self._buf[: min(window, SAMPLE_BYTES)])
+        )
+        self._state = _State.SEEK
         return True
 
     def _body_sized(self, out: list[Part | DiscardedPart]) -> bool:
@@ -236,11 +259,32 @@ class MultipartStreamParser:
         if len(buf) < self._length:
             self._scanned = len(buf)
             return False
+        ends = self._ends_at_length()
+        if ends is None:
+            return False
+        if not ends:
+            # A Content-Length shorter than the body (it ends mid-line): the body runs to the
+            # next delimiter line, as if no length had been given; nothing of it is lost.
+            self._scanned = self._length
+            self._state = _State.BODY_UNSIZED
+            return True
         out.append(Part(self._headers, bytes(buf[: self._length])))
         self.parts += 1
         del buf[: self._length]
         self._state = _State.SEEK
         return True
+
+    def _ends_at_length(self) -> bool | None:
+        """Whether the body ends where its Content-Length says: at a line end or at the next
+        delimiter. None until the bytes that decide it have arrived."""
+        after = self._buf[self._length : self._length + len(self._delimiter)]
+        if not after:
+            return None
+        if after[:1] in (b"\r", b"\n"):
+            return True
+        if self._delimiter.startswith(bytes(after)):
+            return True if len(after) == len(self._delimiter) else None
+        return False
 
     def _body_unsized(self, out: list[Part | DiscardedPart]) -> bool:
         buf = self._buf
@@ -324,6 +368,35 @@ class MultipartStreamParser:
     ) -> None:
         out.append(DiscardedPart(reason=reason, size=size, sample=sample))
         self.discarded += 1
+
+
+class _Line(Enum):
+    HEADER = auto()
+    BLANK = auto()
+    BODY = auto()  # no header: the part's body starts with this line
+
+
+# RFC 9110 token characters: a header line is a token, a colon, a value.
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]*")
+
+
+def _header_line(buf: bytearray, pos: int) -> tuple[_Line, int] | None:
+    """What the line at ``pos`` is and where the next line starts; None until that is known.
+
+    A line is no header as soon as a byte that no header name has arrives before a colon, so a
+    long first body line is recognised without waiting for its end."""
+    if buf.startswith(b"\n", pos):
+        return _Line.BLANK, pos + 1
+    if buf.startswith(b"\r\n", pos):
+        return _Line.BLANK, pos + 2
+    name = _TOKEN.match(buf, pos)
+    end = name.end() if name else pos
+    if end >= len(buf) or (end == pos and buf[pos:] == b"\r"):
+        return None  # a name still arriving, or half a blank line
+    if buf[end : end + 1] != b":" or end == pos:
+        return _Line.BODY, pos
+    newline = buf.find(b"\n", end)
+    return None if newline < 0 else (_Line.HEADER, newline + 1)
 
 
 def _parse_headers(block: bytes) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from connectors.sdk.channels import CHANNEL_REFS
 from topics.models import (
     CameraId,
     CameraRecord,
@@ -85,4 +86,7 @@ def config_values_from_record(
         for name in config_model.model_fields
         if name in CameraRecord.model_fields and name not in _NOT_CONFIG
     }
-    return {**record.connector_config, **own}
+    # Channel references are discovery's word about the device (``connectors.sdk.channels``),
+    # no config field.
+    given = {k: v for k, v in record.connector_config.items() if k != CHANNEL_REFS}
+    return {**given, **own}

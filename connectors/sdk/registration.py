@@ -11,7 +11,8 @@ made, the record the registry already holds for that camera id, and the config i
     MAC, channel, streams,
     capabilities)                      the device's                 the device's (refreshed)
     credential_ref                     the config's                 the config's, else the known one
-    connector_config                   the config's                 the config's (it just worked)
+    connector_config                   the config's, and the        the config's (it just worked),
+                                       device's channel references  and the channel references
     owner, name, location,             a ``cameras`` entry naming   a ``cameras`` entry naming the
     site_type, sharing                 the camera, else the         camera, else the known value
     (people's decisions)               config's device-wide value
@@ -28,7 +29,9 @@ working registration.
 ``connector_config`` is the config's own fields (``connector_config_of``): whatever the record
 does not already hold (scheme, timeouts, ports, ...), defaults left out, and never a secret. The
 watching runtime rebuilds the config from it and the record (``config_from_record``), so a device
-onboarded over HTTPS with custom timeouts is watched over HTTPS with those timeouts.
+onboarded over HTTPS with custom timeouts is watched over HTTPS with those timeouts. Beside those
+fields it keeps the channel references the device's connector wrote at discovery
+(``connectors.sdk.channels``), which select the camera an event of that channel belongs to.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pydantic import (
     ValidationError,
 )
 
+from connectors.sdk.channels import discovered_refs
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.placement import DECIDED, decided_for
 from connectors.sdk.records import model_problems
@@ -98,7 +102,7 @@ def register(
     decided = decided_for(fresh, config.cameras)
     update: dict[str, Any] = {
         "credential_ref": config.credential_ref or fresh.credential_ref,
-        "connector_config": dict(connector_config),
+        "connector_config": {**discovered_refs(fresh.connector_config), **connector_config},
     }
     if known is not None:
         update["discovered_at"] = known.discovered_at

@@ -35,11 +35,19 @@ and watches the cameras on its assigned partitions whose record names its connec
   finds it, never holding that round or the next one up.
 - **Events.** One task per device iterates ``events()``: ``DeviceEvent``s go to the device-event
   topic; ``UnparsedEvent``s and ``DeviceDataError``s go to the dead letters (logged once per
-  device and vendor topic). ``RetriableError`` restarts the stream after a per-device
+  device and vendor topic), with the device's vendor and model from its registry record as
+  headers, so the gaps in the event tables can be counted per model (``tilik dlq unknown``). ``RetriableError`` restarts the stream after a per-device
   exponential backoff with jitter, ``AuthenticationError`` after at least ``auth_retry_s``;
   ``ConfigurationError`` and ``FatalConnectorError`` stop that device until its record changes.
+- **Channels.** A connector learns which camera each of its device's channel references selects
+  (``connectors.sdk.channels``) from the records this process watches, kept current as they
+  change, so an NVR's or encoder's event lands on its channel's camera.
 - **State.** A connector's opaque ``state`` is kept in memory per device and handed to the next
   connector instance for that device in this process (not persisted across restarts).
+- **Without the registry.** ``watch_records`` watches a given set of cameras with no registry
+  and no consumer group, publishing through any ``Publisher`` to the topics its
+  ``RuntimeTopics`` name: that is how a tenant's edge agent (``connectors.edge``) runs the same
+  device watching at its site, writing its tenant's topics.
 
 ``onboard`` (in ``connectors.sdk.onboard``) is the one-shot counterpart: check, discover, publish.
 """
@@ -50,15 +58,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from connectors.sdk.base import (
     Connector,
@@ -66,6 +74,7 @@ from connectors.sdk.base import (
     DeviceTarget,
     UnparsedEvent,
 )
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -81,13 +90,21 @@ from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.watchcheck import watch_group
 from core.backoff import Backoff
 from core.memory import release_free_memory
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, CAMERA_WATCH, DEVICE_EVENTS
+from topics.catalog import (
+    AUDIT,
+    CAMERA_REGISTRY,
+    CAMERA_STATUS,
+    CAMERA_WATCH,
+    DEVICE_EVENTS,
+    TopicSpec,
+)
 from topics.client import CatalogConsumer, CatalogProducer, Received
 from topics.deadletters import make_dead_letter
 from topics.models import (
     CameraRecord,
     CameraState,
     CameraStatus,
+    DeadLetter,
     DeadLetterKind,
     DeviceEvent,
     WatchReport,
@@ -95,7 +112,15 @@ from topics.models import (
     utcnow,
 )
 
-__all__ = ["DeviceWatch", "OnboardSummary", "RuntimeOptions", "WatchService", "onboard"]
+__all__ = [
+    "DeviceWatch",
+    "OnboardSummary",
+    "Publisher",
+    "RuntimeOptions",
+    "RuntimeTopics",
+    "WatchService",
+    "onboard",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +143,32 @@ class RuntimeOptions:
     auth_retry_s: float = 60.0
     #: events a device may have sent but not yet acknowledged by Kafka (1: await each send)
     max_in_flight_events: int = 256
+
+
+@dataclass(frozen=True)
+class RuntimeTopics:
+    """Where a runtime publishes what its devices say (a site's edge agent: its tenant's topics)."""
+
+    events: TopicSpec = DEVICE_EVENTS
+    status: TopicSpec = CAMERA_STATUS
+    #: watch reports, which onboarding asks for (None: nobody asks, as at a tenant's site)
+    watch: TopicSpec | None = CAMERA_WATCH
+    #: refused credential references are audited here (None: logged only)
+    audit: TopicSpec | None = AUDIT
+
+
+class Publisher(Protocol):
+    """What the runtime publishes through: a ``CatalogProducer``, or an edge agent's outbox."""
+
+    async def enqueue(
+        self, spec: TopicSpec, value: BaseModel | None, *, key: str | None = None
+    ) -> asyncio.Future[Any]: ...
+
+    async def send(self, spec: TopicSpec, value: BaseModel | None) -> Any: ...
+
+    async def send_batch(self, spec: TopicSpec, values: Iterable[BaseModel]) -> list[Any]: ...
+
+    async def dead_letter(self, letter: DeadLetter) -> Any: ...
 
 
 @dataclass
@@ -151,6 +202,14 @@ class Unwatched:
     reason: str
 
 
+def device_headers(target: DeviceTarget) -> dict[str, str]:
+    """A device's vendor and model, as its registry record says, for its dead letters."""
+    record = target.representative
+    return {
+        name: value for name, value in (("vendor", record.vendor), ("model", record.model)) if value
+    }
+
+
 class WatchService:
     """Watches the devices of one connector whose registry partitions this process owns."""
 
@@ -161,15 +220,17 @@ class WatchService:
         bootstrap: str | None = None,
         options: RuntimeOptions | None = None,
         metrics: ConnectorMetrics | None = None,
+        topics: RuntimeTopics | None = None,
     ) -> None:
         self.connector_cls = connector_cls
+        self.topics = topics or RuntimeTopics()
         self.name = connector_cls.name
         self.component = f"connector.{self.name}"
         self.options = options or RuntimeOptions()
         self.group_id = self.options.group_id or watch_group(self.name)
         self.metrics = metrics or ConnectorMetrics()
         self._bootstrap = bootstrap
-        self._producer: CatalogProducer | None = None
+        self._producer: Publisher | None = None
         self._consumer: CatalogConsumer | None = None
         # camera id -> (partition, record): the owned slice of the registry for this connector
         self._cameras: dict[str, tuple[int, CameraRecord]] = {}
@@ -250,11 +311,40 @@ class WatchService:
                             dirty = False
                             last_reconcile = now
             finally:
-                health.cancel()
-                await asyncio.gather(health, return_exceptions=True)
-                await self._stop_devices(list(self._devices))
                 self._consumer = None
-                self._producer = None
+                await self._wind_down(health)
+
+    async def watch_records(
+        self,
+        records: Iterable[CameraRecord],
+        publisher: Publisher,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Watch exactly these cameras until ``stop`` is set, publishing through ``publisher``:
+        no registry, no consumer group (a site's edge agent knows its own cameras)."""
+        stop = stop or asyncio.Event()
+        self._producer = publisher
+        self._assigned = {0}
+        health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
+        try:
+            await self.watch_also(records)
+            self.ready.set()
+            await stop.wait()
+        finally:
+            await self._wind_down(health)
+
+    async def watch_also(self, records: Iterable[CameraRecord]) -> None:
+        """Add cameras to those ``watch_records`` watches (a device that came back, say)."""
+        for record in records:
+            if record.connector == self.name:
+                self._cameras[record.camera_id] = (0, record)
+        await self._reconcile()
+
+    async def _wind_down(self, health: asyncio.Task[None]) -> None:
+        health.cancel()
+        await asyncio.gather(health, return_exceptions=True)
+        await self._stop_devices(list(self._devices))
+        self._producer = None
 
     async def _on_assign(self, assigned: set[TopicPartition]) -> None:
         self._assigned = {tp.partition for tp in assigned if tp.topic == CAMERA_REGISTRY.name}
@@ -323,6 +413,7 @@ class WatchService:
                 restart.append(device)
             else:
                 watch.target = target
+                watch.connector.channels = ChannelMap.from_records(target.records)
                 kept.append(target)
         await self._stop_devices(gone + restart)
         self._unwatched = {d: u for d, u in self._unwatched.items() if d in targets}
@@ -355,6 +446,7 @@ class WatchService:
             config.credentials()
             state = WatchState.INVALID_CONFIG
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
+            connector.channels = ChannelMap.from_records(target.records)
         except (ConnectorError, ValueError) as exc:
             return target, state, await self._cannot_watch(target, state, exc)
         self._unwatched.pop(target.device_id, None)
@@ -402,6 +494,9 @@ class WatchService:
 
     async def _report(self, said: list[Said]) -> None:
         """Say on the watch topic whether the targets' cameras are watched, once per version."""
+        if self.topics.watch is None:
+            return
+        watch_topic = self.topics.watch
         now = utcnow()
         reports = [
             WatchReport(
@@ -421,7 +516,7 @@ class WatchService:
         if not reports:
             return
         try:
-            await self._require_producer().send_batch(CAMERA_WATCH, reports)
+            await self._require_producer().send_batch(watch_topic, reports)
         except KafkaError as error:
             # Said again at the next reconcile: the record versions stay unreported.
             self.metrics.count_error(error)
@@ -437,12 +532,13 @@ class WatchService:
     async def _forget_reports(self) -> None:
         """Tombstone the watch reports of cameras tombstoned in the registry."""
         forget, self._forget = self._forget, set()
-        if not forget:
+        if not forget or self.topics.watch is None:
             return
+        watch_topic = self.topics.watch
         producer = self._require_producer()
         try:
             await asyncio.gather(
-                *[await producer.enqueue(CAMERA_WATCH, None, key=camera) for camera in forget]
+                *[await producer.enqueue(watch_topic, None, key=camera) for camera in forget]
             )
         except KafkaError as error:
             self.metrics.count_error(error)
@@ -454,11 +550,11 @@ class WatchService:
     async def _audit_refusal(self, target: DeviceTarget, exc: RefusedReference) -> None:
         record = target.representative
         refused = f"{record.address} {record.credential_ref}"
-        if self._refused.get(target.device_id) == refused:
+        if self._refused.get(target.device_id) == refused or self.topics.audit is None:
             return
         try:
             await self._require_producer().send(
-                AUDIT,
+                self.topics.audit,
                 exc.audit_record(
                     actor=self.component,
                     subject=target.device_id,
@@ -553,7 +649,7 @@ class WatchService:
                 return  # another process owns that camera, or it is not (or no longer) registered
             # A window of unacknowledged sends: a burst is batched by the client instead of
             # waiting out the linger per event, and a slow broker still pushes back.
-            watch.in_flight.append(await producer.enqueue(DEVICE_EVENTS, item))
+            watch.in_flight.append(await producer.enqueue(self.topics.events, item))
             self.metrics.events += 1
             # Acknowledged sends are let go as soon as they are seen: a quiet camera must not
             # hold its last few hundred acknowledgements for hours (memory per watched camera).
@@ -574,7 +670,7 @@ class WatchService:
                 component=self.component,
                 payload=item.payload,
                 source_device=item.device_id,
-                headers={"vendor_topic": item.vendor_topic},
+                headers={"vendor_topic": item.vendor_topic, **device_headers(watch.target)},
             )
         )
         self.metrics.dead_letters += 1
@@ -615,6 +711,7 @@ class WatchService:
                 component=self.component,
                 payload=exc.payload,
                 source_device=watch.target.device_id,
+                headers=device_headers(watch.target),
             )
         )
         self.metrics.dead_letters += 1
@@ -673,7 +770,7 @@ class WatchService:
             for record in unwatched.target.records
         ]
         if statuses:
-            await self._require_producer().send_batch(CAMERA_STATUS, statuses)
+            await self._require_producer().send_batch(self.topics.status, statuses)
             self.metrics.statuses += len(statuses)
         return len(statuses)
 
@@ -712,7 +809,7 @@ class WatchService:
         if watch.target.device_id not in self._devices:
             return 0  # revoked while checking: its partitions belong to someone else now
         if owned:
-            await self._require_producer().send_batch(CAMERA_STATUS, owned)
+            await self._require_producer().send_batch(self.topics.status, owned)
             self.metrics.statuses += len(owned)
         return len(owned)
 
@@ -729,7 +826,7 @@ class WatchService:
             for cam in sorted(watch.camera_ids)
         ]
 
-    def _require_producer(self) -> CatalogProducer:
+    def _require_producer(self) -> Publisher:
         if self._producer is None:
             raise RuntimeError("the watch service is not running")
         return self._producer

@@ -26,6 +26,7 @@ import structlog
 from pydantic import Field
 
 from connectors.sdk.base import CheckResult, Connector, ConnectorConfig, UnparsedEvent
+from connectors.sdk.channels import ChannelCamera, ChannelMap, refs_config
 from connectors.sdk.devicedata import device_model
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import DeviceHttp
@@ -97,11 +98,13 @@ class StreamPath:
 
 @dataclass(frozen=True)
 class ChannelInfo:
-    """One video channel: 1-based number, title, and online state where the device reports it."""
+    """One video channel: 1-based number, title, and online state where the device reports it;
+    ``refs`` are how the device's events name it (``connectors.sdk.channels``)."""
 
     number: int
     name: str | None = None
     online: bool | None = None
+    refs: tuple[str, ...] = ()
 
 
 ConfigT = TypeVar("ConfigT", bound=VendorConfig)
@@ -189,7 +192,9 @@ class VendorConnector(Connector[ConfigT]):
         channels = await self.read_channels(await self.http(), identity)
         self.state["channels"] = [channel.number for channel in channels]
         now = utcnow()
-        return [self.camera_record(identity, channel, now) for channel in channels]
+        records = [self.camera_record(identity, channel, now) for channel in channels]
+        self.channels = ChannelMap.from_records(records)
+        return records
 
     async def health(self) -> list[CameraStatus]:
         """One status per channel. An unusable answer (DeviceDataError) is raised: the runtime
@@ -237,9 +242,13 @@ class VendorConnector(Connector[ConfigT]):
         """Identity for mapping events: from state when known, else asked of the device."""
         known = self.state.get("identity")
         identity = DeviceIdentity(**known) if isinstance(known, dict) else await self._identify()
-        if "channels" not in self.state:
+        if "channels" not in self.state or not self.channels:
             channels = await self.read_channels(await self.http(), identity)
             self.state["channels"] = [channel.number for channel in channels]
+            if not self.channels:
+                # Not given the registry's map (records from before channel references, or no
+                # runtime): the device's own answer, numbered as discovery numbers it.
+                self.channels = self._channel_map(identity, channels)
         numbers = self.state.get("channels") or [1]
         return DeviceContext(
             connector=self.name,
@@ -264,7 +273,9 @@ class VendorConnector(Connector[ConfigT]):
         out: list[DeviceEvent | UnparsedEvent] = []
         for vendor_event in parsed:
             try:
-                mapped = self.mapper.map(vendor_event, device, received_at=received)
+                mapped = self.mapper.map(
+                    vendor_event, device, received_at=received, channels=self.channels
+                )
             except DeviceDataError as exc:
                 payload = vendor_event.payload.encode("utf-8", "replace")
                 out.append(self._unreadable(device, vendor_event.code, str(exc), payload))
@@ -349,6 +360,7 @@ class VendorConnector(Connector[ConfigT]):
                 "location": self.config.location,
                 "site_type": self.config.site_type,
                 "streams": self.stream_profiles(channel.number),
+                "connector_config": refs_config(channel.refs),
                 "capabilities": Capabilities(events=True),
                 "sharing": self.config.sharing,
                 "discovered_at": now,
@@ -372,6 +384,13 @@ class VendorConnector(Connector[ConfigT]):
             )
             for number in self.state.get("channels") or [1]
         ]
+
+    def _channel_map(self, identity: DeviceIdentity, channels: list[ChannelInfo]) -> ChannelMap:
+        found = ChannelMap()
+        for channel in channels:
+            camera = ChannelCamera(self._camera_id(identity.serial, channel.number), channel.number)
+            found.add(camera, channel.refs)
+        return found
 
     def _camera_id(self, serial: str, channel: int) -> str:
         return make_camera_id(vendor=self.vendor, serial=serial, channel=channel)

@@ -19,24 +19,22 @@ Onboarding asks in two steps:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from kafka.errors import GroupIdNotFoundError
 from kafka.errors import KafkaError as AdminKafkaError
 
-from topics import codec
+from core.lifecycle import Lifecycle
 from topics.admin import AdminError, admin_client
 from topics.catalog import CAMERA_WATCH
 from topics.client import CatalogProducer
-from topics.connection import connection_config
 from topics.faults import RecordFaults
 from topics.models import WatchReport
+from topics.reader import TopicReader
 
 log = structlog.get_logger(__name__)
 
@@ -81,44 +79,31 @@ async def runtime_members(bootstrap: str | None, group: str) -> int | None:
     return await asyncio.to_thread(_members, bootstrap, group)
 
 
-class WatchReports:
+class WatchReports(Lifecycle):
     """The watch topic from the point it reached when opened, for reports about given records."""
 
     def __init__(self, bootstrap: str | None, *, component: str, producer: CatalogProducer) -> None:
-        self._options = connection_config(bootstrap)
-        self._consumer = AIOKafkaConsumer(
-            **self._options,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id=f"tilik-{component}-watch",
-            max_partition_fetch_bytes=2 * codec.MAX_MESSAGE_BYTES,
+        self._reader = TopicReader(
+            CAMERA_WATCH,
+            component=component,
+            start="end",
+            faults=RecordFaults(component, producer.dead_letter),
+            bootstrap=bootstrap,
         )
-        self._faults = RecordFaults(component, producer.dead_letter)
         #: camera id -> the latest report read
         self.reports: dict[str, WatchReport] = {}
 
-    async def __aenter__(self) -> Self:
-        await self._consumer.start()
-        tps = [TopicPartition(CAMERA_WATCH.name, p) for p in range(CAMERA_WATCH.partitions)]
-        self._consumer.assign(tps)
-        for tp, offset in (await self._consumer.end_offsets(tps)).items():
-            self._consumer.seek(tp, offset)
-        return self
+    async def start(self) -> None:
+        await self._reader.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._consumer.stop()
+    async def stop(self) -> None:
+        await self._reader.stop()
 
     async def wait_for(
         self, published: Mapping[str, datetime], timeout_s: float
     ) -> dict[str, WatchReport]:
         """Reports about the published versions (camera id -> ``updated_at``), as many as arrive
-        within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
+        within ``timeout_s``. Reading stops at the timeout: one wait per opening."""
 
         def answered() -> dict[str, WatchReport]:
             return {
@@ -128,21 +113,11 @@ class WatchReports:
                 and report.record_updated_at == version
             }
 
-        while len(answered()) < len(published):
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
-                break
-            batches = await self._consumer.getmany(timeout_ms=min(left_ms, 500))
-            for records in batches.values():
-                for record in records:
-                    await self._take(record)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                async for received in self._reader.follow():
+                    if isinstance(received.value, WatchReport):
+                        self.reports[received.value.camera_id] = received.value
+                    if len(answered()) == len(published):
+                        break
         return answered()
-
-    async def _take(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            value = codec.decode(CAMERA_WATCH, record.value, list(record.headers or ()))
-        except codec.InvalidMessage as exc:
-            await self._faults.refuse(record, exc.reason)
-            return
-        if isinstance(value, WatchReport):
-            self.reports[value.camera_id] = value

@@ -26,7 +26,15 @@ from hub.rules.model import (
     WindowRule,
 )
 from hub.rules.state import RuleState
-from topics.models import Alert, CameraRecord, CameraStatus, DeviceEvent, EventKind, ObjectClass
+from topics.models import (
+    Alert,
+    CameraRecord,
+    CameraStatus,
+    DeviceEvent,
+    EventKind,
+    ObjectClass,
+    SharingLevel,
+)
 
 Outcome = tuple[RuleState, list[Alert]]
 RULE_REMOVED = "the rule was removed"
@@ -47,6 +55,14 @@ _QUIET_RESOLVES: dict[type, bool] = {
     DwellRule: False,  # presence is tracked per object; a parked car sends no heartbeat
     OfflineRule: False,  # an offline camera is quiet by definition
 }
+
+
+_WITHHELD = "the camera is shared registry_only: its events raise no alerts"
+
+
+def _events_withheld(camera: CameraRecord | None) -> bool:
+    """The owner shares only the camera's existence, not what it sees (the registry's word)."""
+    return camera is not None and camera.sharing is SharingLevel.REGISTRY_ONLY
 
 
 def _fresh_copy(state: RuleState | None) -> RuleState:
@@ -89,7 +105,13 @@ class RuleEngine:
         return event.device_time
 
     def rules_for(self, event: DeviceEvent, camera: CameraRecord | None) -> list[EventRule]:
-        """Enabled rules that this event feeds, given the camera's registry record (if known)."""
+        """Enabled rules that this event feeds, given the camera's registry record (if known).
+
+        None for a camera its owner shares ``registry_only``: its events never raise an alert
+        (docs/sharing.md), whoever owns it and however the event got here.
+        """
+        if _events_withheld(camera):
+            return []
         at = self.event_time(event)
         return [
             rule
@@ -117,6 +139,8 @@ class RuleEngine:
                         f"event kind {event.kind} is not one of {', '.join(rule.events)}"
                     )
                 reasons.extend(self._event_mismatch(rule, event))
+                if _events_withheld(camera):
+                    reasons.append(_WITHHELD)
             reasons.extend(self._scope_mismatch(rule.scope, camera))
             if not rule.schedule.in_force(at, self.zone):
                 local = at.astimezone(self.zone)

@@ -24,6 +24,7 @@ from topics.models import (
     Location,
     Owner,
     OwnerKind,
+    SharingLevel,
     SiteType,
 )
 
@@ -35,8 +36,11 @@ def camera(
     kecamatan: str | None = "Semarang Tengah",
     kelurahan: str | None = "Sekayu",
     owner_kind: OwnerKind = OwnerKind.MUNICIPAL,
+    sharing: SharingLevel = SharingLevel.LIVE,
     at: datetime,
 ) -> CameraRecord:
+    """A registered camera; ``live`` unless told, as a city's own cameras usually are (a
+    ``registry_only`` camera's events raise no alerts)."""
     cam_id = make_camera_id(vendor="test", serial=serial)
     return CameraRecord(
         camera_id=cam_id,
@@ -49,6 +53,7 @@ def camera(
         ),
         location=Location(area=AdminArea(kecamatan=kecamatan, kelurahan=kelurahan)),
         site_type=site_type,
+        sharing=sharing,
         discovered_at=at,
         updated_at=at,
     )

@@ -17,17 +17,8 @@ from topics.access.roles import (
     declared_roles,
 )
 from topics.catalog import (
-    ALERTS,
-    AUDIT,
-    CAMERA_REGISTRY,
-    CAMERA_REMOVALS,
-    CAMERA_STATUS,
-    CAMERA_WATCH,
-    DEAD_LETTERS,
-    DEVICE_EVENTS,
     TopicSpec,
-    ack_spec,
-    dispatch_spec,
+    all_topics,
     tenant_topics,
 )
 
@@ -50,20 +41,8 @@ def role_label(role: Role) -> str:
 
 
 def template_topics() -> list[TopicSpec]:
-    """One row per kind of topic: the shared ones, then one agency's and one tenant's."""
-    return [
-        CAMERA_REGISTRY,
-        CAMERA_REMOVALS,
-        CAMERA_WATCH,
-        CAMERA_STATUS,
-        DEVICE_EVENTS,
-        ALERTS,
-        dispatch_spec(AGENCY_PLACEHOLDER),
-        ack_spec(AGENCY_PLACEHOLDER),
-        DEAD_LETTERS,
-        AUDIT,
-        *tenant_topics(TENANT_PLACEHOLDER).all,
-    ]
+    """One row per kind of topic: the shared ones (one agency's among them), then one tenant's."""
+    return [*all_topics([AGENCY_PLACEHOLDER]), *tenant_topics(TENANT_PLACEHOLDER).all]
 
 
 def access_of(role: Role, resource: Resource, name: str) -> str:

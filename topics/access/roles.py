@@ -8,11 +8,11 @@ prove each refusal. The broker's ``StandardAuthorizer`` refuses whatever no gran
 | role | principal | may |
 |---|---|---|
 | operator | ``tilik-admin`` | everything: the only super user |
-| hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit |
+| hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit, and (ingest) tenants' records into registry, status and events |
 | connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices) |
 | agency | ``agency-<id>`` | read its dispatch topic, write its acknowledgement topic |
 | tenant | ``tenant-<id>`` | write its ingest topics, read its site configuration |
-| api | ``tilik-api`` | what the self-service API's endpoints need |
+| api | ``tilik-api`` | its keys, agencies' dispatches and acknowledgements, registry, status |
 
 Consumer groups: each role has its own group prefix (``tilik-hub``, ``tilik-connector``,
 ``tilik-api``, ``agency-<id>.``, ``tenant-<id>.``); hub workers' app ids must start with
@@ -29,6 +29,7 @@ from core.localkafka.security import ADMIN_USER
 from topics.catalog import (
     ACK_PREFIX,
     ALERTS,
+    API_KEYS,
     AUDIT,
     CAMERA_REGISTRY,
     CAMERA_REMOVALS,
@@ -184,8 +185,11 @@ def hub_role(tenants: Iterable[str] = ()) -> Role:
         "Hub workers: read the shared topics, write alerts, dispatches, dead letters and audit.",
         (
             read(CAMERA_REGISTRY, "health and rules know every camera"),
+            write(CAMERA_REGISTRY, "the ingest agent republishes tenants' cameras"),
             read(CAMERA_STATUS, "health folds in check results"),
+            write(CAMERA_STATUS, "the ingest agent republishes tenants' camera health"),
             read(DEVICE_EVENTS, "rules turn events into alerts"),
+            write(DEVICE_EVENTS, "the ingest agent republishes tenants' shared events"),
             write(ALERTS, "raises alerts"),
             topics_under(
                 DISPATCH_PREFIX,
@@ -240,12 +244,25 @@ def api_role(tenants: Iterable[str] = ()) -> Role:
     return Role(
         RoleKind.API,
         API_USER,
-        "The self-service API (to come): the public camera catalog and tenants' site "
-        "configuration, nothing more.",
+        "The HTTP API (`tilik api`): its keys, agencies' inboxes and acknowledgements, the public "
+        "camera catalog and tenants' site configuration.",
         (
+            read(API_KEYS, "authenticates every request from the keys it serves from memory"),
+            write(API_KEYS, "issues, rotates and revokes keys"),
             read(CAMERA_REGISTRY, "the public catalog and a business's own cameras"),
-            read(CAMERA_STATUS, "a business's camera health"),
-            write(AUDIT, "self-service changes"),
+            read(CAMERA_STATUS, "camera health in the public catalog and for their owners"),
+            topics_under(
+                DISPATCH_PREFIX,
+                (Operation.READ,),
+                "each agency's inbox; the key says which agency, the API reads only that topic",
+            ),
+            topics_under(
+                ACK_PREFIX,
+                (Operation.READ, Operation.WRITE),
+                "an agency acknowledges on its own topic, the one its key names; read back for "
+                "the inbox's status",
+            ),
+            write(AUDIT, "every change made over HTTP"),
             *(
                 write(tenant_topics(tenant).site_config, f"`{tenant}` configures its sites")
                 for tenant in sorted(tenants)

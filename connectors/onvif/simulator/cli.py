@@ -79,6 +79,13 @@ def _announce_discovery(fleet: OnvifFleet) -> None:
     help="Replay the NotificationMessages of this directory's *.xml files (vendor variants, "
     "e.g. tests/fixtures/onvif/events) instead of drawing events.",
 )
+@click.option(
+    "--video-sources",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Video sources per device: more than one makes each an encoder of that many channels.",
+)
 def simulate_onvif(
     cameras: int,
     username: str,
@@ -92,6 +99,7 @@ def simulate_onvif(
     seed: int,
     media: MediaServices,
     variants: Path | None,
+    video_sources: int,
 ) -> None:
     """Serve simulated ONVIF cameras; prints one host:port per camera once all are listening."""
     fleet = OnvifFleet(
@@ -107,5 +115,6 @@ def simulate_onvif(
         discovery_multicast=discovery_multicast,
         variants=variants,
         media=media,
+        video_sources=video_sources,
     )
     asyncio.run(serve_until_stopped(fleet, announce=lambda: _announce_discovery(fleet)))

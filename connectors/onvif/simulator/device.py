@@ -117,6 +117,7 @@ class VirtualCamera:
         topics: tuple[TopicSpec, ...] = TOPICS,
         variants: VariantReplay | None = None,
         media: MediaServices = "media",
+        video_sources: int = 1,
     ) -> None:
         self.index = index
         self.identity = identity
@@ -126,7 +127,8 @@ class VirtualCamera:
         self.rng = rng
         self.fault_state = FaultState(faults, rng)
         self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
-        self.profiles = stream_profiles(identity.vendor)
+        #: an encoder or recorder has several video sources, each with its own profiles
+        self.profiles = stream_profiles(identity.vendor, video_sources)
         #: a Media2-only camera (many H.265 models) names no Media service and refuses its calls
         self.media: MediaServices = media
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)

@@ -177,8 +177,9 @@ def _profile_xml(profile: StreamProfile) -> str:
     )
     return (
         f'<trt:Profiles token={attr(profile.token)} fixed="true"><tt:Name>{profile.name}</tt:Name>'
-        '<tt:VideoSourceConfiguration token="VideoSourceToken"><tt:Name>VideoSourceConfig</tt:Name>'
-        "<tt:UseCount>3</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken>"
+        f"<tt:VideoSourceConfiguration token={attr(profile.source_configuration)}>"
+        "<tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>3</tt:UseCount>"
+        f"<tt:SourceToken>{text(profile.video_source)}</tt:SourceToken>"
         '<tt:Bounds x="0" y="0" width="2560" height="1440"/></tt:VideoSourceConfiguration>'
         f'<tt:VideoEncoderConfiguration token="VideoEncoderToken_{profile.token[-1]}">'
         f"<tt:Name>VideoEncoder_{profile.token[-1]}</tt:Name><tt:UseCount>1</tt:UseCount>"
@@ -190,7 +191,18 @@ def _profile_xml(profile: StreamProfile) -> str:
         "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address>"
         "</tt:Address><tt:Port>8600</tt:Port><tt:TTL>128</tt:TTL><tt:AutoStart>false</tt:AutoStart>"
         "</tt:Multicast><tt:SessionTimeout>PT5S</tt:SessionTimeout></tt:VideoEncoderConfiguration>"
-        "</trt:Profiles>"
+        f"{analytics_xml(profile.analytics_configuration)}</trt:Profiles>"
+    )
+
+
+def analytics_xml(token: str | None, element: str = "tt:VideoAnalyticsConfiguration") -> str:
+    """A profile's video analytics configuration (``element``: Media's or Media2's name)."""
+    if token is None:
+        return ""
+    return (
+        f"<{element} token={attr(token)}><tt:Name>{text(token)}</tt:Name>"
+        "<tt:UseCount>2</tt:UseCount><tt:AnalyticsEngineConfiguration/>"
+        f"<tt:RuleEngineConfiguration/></{element}>"
     )
 
 

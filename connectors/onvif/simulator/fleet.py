@@ -53,6 +53,7 @@ class OnvifFleet(Lifecycle):
         discovery_multicast: bool = False,
         variants: Path | None = None,
         media: MediaServices = "media",
+        video_sources: int = 1,
     ) -> None:
         if cameras < 0:
             raise ValueError("cameras must not be negative")
@@ -82,6 +83,7 @@ class OnvifFleet(Lifecycle):
                     rng=rng,
                     variants=VariantReplay(recorded) if recorded else None,
                     media=media,
+                    video_sources=video_sources,
                 )
             )
         self.server = CameraServer()

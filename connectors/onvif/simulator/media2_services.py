@@ -7,6 +7,7 @@ from lxml import etree
 
 from connectors.onvif.simulator.device import VirtualCamera
 from connectors.onvif.simulator.device_services import (
+    analytics_xml,
     requested_profile,
     snapshot_uri,
     stream_uri,
@@ -44,8 +45,9 @@ def _configurations(camera: VirtualCamera, profile: StreamProfile, types: set[st
     parts = []
     if wanted("VideoSource"):
         parts.append(
-            '<tr2:VideoSource token="VideoSourceToken"><tt:Name>VideoSourceConfig</tt:Name>'
-            "<tt:UseCount>3</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken>"
+            f"<tr2:VideoSource token={attr(profile.source_configuration)}>"
+            "<tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>3</tt:UseCount>"
+            f"<tt:SourceToken>{text(profile.video_source)}</tt:SourceToken>"
             '<tt:Bounds x="0" y="0" width="2560" height="1440"/></tr2:VideoSource>'
         )
     if wanted("VideoEncoder"):
@@ -69,6 +71,8 @@ def _configurations(camera: VirtualCamera, profile: StreamProfile, types: set[st
             '<tr2:PTZ token="PTZToken"><tt:Name>PTZ</tt:Name><tt:UseCount>3</tt:UseCount>'
             "<tt:NodeToken>PTZNODETOKEN</tt:NodeToken></tr2:PTZ>"
         )
+    if wanted("Analytics"):
+        parts.append(analytics_xml(profile.analytics_configuration, "tr2:Analytics"))
     return f"<tr2:Configurations>{''.join(parts)}</tr2:Configurations>" if parts else ""
 
 

@@ -28,6 +28,10 @@ class StreamProfile:
     frame_rate: int
     bitrate: int
     channel_path: str
+    #: the video source it encodes, and the tokens of its source and analytics configurations
+    video_source: str = "VideoSource_1"
+    source_configuration: str = "VideoSourceToken"
+    analytics_configuration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,30 @@ VENDORS: tuple[Vendor, ...] = (
 )
 
 
-def stream_profiles(vendor: Vendor) -> tuple[StreamProfile, ...]:
+def stream_profiles(vendor: Vendor, video_sources: int = 1) -> tuple[StreamProfile, ...]:
+    """A camera's profiles; an encoder of several video sources has a main and a sub stream per
+    source, each source with its own source and analytics configuration."""
+    if video_sources > 1:
+        return tuple(
+            StreamProfile(
+                f"Ch{source}_Profile_{n}",
+                f"ch{source} {name}",
+                encoding,
+                width,
+                height,
+                fps,
+                bitrate,
+                f"/source{source}{vendor.stream_paths[n - 1]}",
+                video_source=f"VideoSource_{source}",
+                source_configuration=f"VideoSourceConfig_{source}",
+                analytics_configuration=f"VideoAnalytics_{source}",
+            )
+            for source in range(1, video_sources + 1)
+            for n, name, encoding, width, height, fps, bitrate in (
+                (1, "mainStream", vendor.main_encoding, 1920, 1080, 25, 4096),
+                (2, "subStream", "H264", 640, 360, 15, 512),
+            )
+        )
     return (
         StreamProfile("Profile_1", "mainStream", vendor.main_encoding, 2560, 1440, 25, 4096,
                       vendor.stream_paths[0]),

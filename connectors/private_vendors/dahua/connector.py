@@ -6,8 +6,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from connectors.private_vendors.dahua.events import EVENT_TABLE, MAX_INDEX, parse_event_part
+from connectors.private_vendors.dahua.events import EVENT_TABLE, INDEX, MAX_INDEX, parse_event_part
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.channels import channel_ref
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import DeviceHttp
@@ -73,10 +74,15 @@ class DahuaConnector(VendorConnector[DahuaConfig]):
         if result.status not in _NOT_SUPPORTED:
             titles = parse_channel_titles(result.text())
         if not titles:
-            return [ChannelInfo(number=1, name=identity.name)]
+            return [ChannelInfo(number=1, name=identity.name, refs=(channel_ref(INDEX, 0),))]
         online = await self._camera_states(http) if identity.device_type != "IPC" else {}
         return [
-            ChannelInfo(number=index + 1, name=titles[index] or None, online=online.get(index))
+            ChannelInfo(
+                number=index + 1,
+                name=titles[index] or None,
+                online=online.get(index),
+                refs=(channel_ref(INDEX, index),),
+            )
             for index in sorted(titles)
         ]
 

@@ -8,7 +8,8 @@ intrusion, abandoned and missing objects, loitering, parking, gathering, fightin
 plates, people counting, thermal fire and temperature alarms, alarm inputs, video, audio, storage
 and network exceptions. An alarm input's ``index`` numbers the input, not a video channel: the
 row is device-level and keeps the input's number (``alarm_input``, from 1). Object classes are
-kept whole: every ``ObjectType`` of ``Object`` and ``Objects``.
+kept whole: every ``ObjectType`` of ``Object`` and ``Objects``. A record whose ``data`` is not JSON
+is still its event (code, action, index), with the data kept raw in the event's ``raw``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.sdk.channels import channel_ref
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
-from connectors.sdk.mapping import EventRule, VendorEvent, flatten_json
+from connectors.sdk.mapping import EventRule, VendorEvent, flatten_json, unreadable_raw
 from connectors.sdk.multipart import Part
 from connectors.sdk.vocabulary import class_list
 from topics.models import EventKind
@@ -159,6 +161,8 @@ EVENT_TABLE: dict[str, EventRule] = {
 }
 
 HEARTBEAT = "Heartbeat"
+#: how a record names its channel, from 0 (``connectors.sdk.channels``)
+INDEX = "index"
 _RECORD_START = re.compile(r"(?:^|\r?\n)(?=Code=)")
 _ACTIVE = {"start": True, "stop": False, "pulse": None}
 #: the highest 0-based channel index a Dahua device reports
@@ -195,8 +199,9 @@ def parse_event_record(text: str, *, device: str | None = None, now: datetime) -
         raise DeviceDataError(
             f"eventManager {code[:64]}: unknown action {action[:32]!r}", device=device
         )
-    data = _data(data_text, code, device)
-    channel = _channel(fields.get("index"), code, device)
+    data, unreadable = _data(data_text)
+    index = fields.get(INDEX)
+    channel = _channel(index, code, device)
     flat = flatten_json(data) if isinstance(data, dict) else {}
     if channel is not None:
         flat[NUMBER] = str(channel)
@@ -211,6 +216,8 @@ def parse_event_record(text: str, *, device: str | None = None, now: datetime) -
         fields=flat,
         discriminator=_discriminator(data),
         payload=text,
+        raw=unreadable,
+        channel_refs=(channel_ref(INDEX, channel - 1),) if channel is not None else (),
     )
 
 
@@ -225,13 +232,15 @@ def _classes(data: Any) -> str:
     return class_list(" ".join(name for name in types if isinstance(name, str)))
 
 
-def _data(text: str, code: str, device: str | None) -> Any:
+def _data(text: str) -> tuple[Any, dict[str, str]]:
+    """The record's ``data`` and, when it is not JSON (real firmware sends that), the raw text to
+    keep with the event: the record's code, action and index still make an event."""
     if not text.strip():
-        return {}
+        return {}, {}
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise DeviceDataError(f"eventManager {code[:64]}: data is not JSON", device=device) from exc
+        return json.loads(text), {}
+    except (ValueError, RecursionError):
+        return {}, unreadable_raw("data", text)
 
 
 def _channel(index: str | None, code: str, device: str | None) -> int | None:

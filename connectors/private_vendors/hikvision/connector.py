@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
-from connectors.private_vendors.hikvision.events import EVENT_TABLE, MAX_CHANNEL, parse_alert_part
+from connectors.private_vendors.hikvision.events import (
+    CHANNEL_ID,
+    DYN_CHANNEL_ID,
+    EVENT_TABLE,
+    MAX_CHANNEL,
+    parse_alert_part,
+)
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.channels import channel_ref
 from connectors.sdk.devicedata import decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.http import PAYLOAD_SAMPLE_BYTES, DeviceHttp
@@ -25,6 +33,8 @@ VIDEO_INPUTS = "/ISAPI/System/Video/inputs/channels"
 PROXY_CHANNELS = "/ISAPI/ContentMgmt/InputProxy/channels"
 PROXY_STATUS = "/ISAPI/ContentMgmt/InputProxy/channels/status"
 ALERT_STREAM = "/ISAPI/Event/notification/alertStream"
+# Recorders built for this many analog inputs number their first IP channel after it (33).
+_ANALOG_CAPACITY = 32
 # A camera answers the recorder-only endpoints with one of these instead of a list.
 _NOT_SUPPORTED = frozenset({403, 404, 405})
 
@@ -56,17 +66,16 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
         return parse_device_info(await http.get_bytes(DEVICE_INFO), device=http.device)
 
     async def read_channels(self, http: DeviceHttp, identity: DeviceIdentity) -> list[ChannelInfo]:
-        channels = {
-            number: ChannelInfo(number=number, name=name)
-            for number, name in await self._channel_list(http, VIDEO_INPUTS, "VideoInputChannel")
-        }
+        analog = await self._channel_list(http, VIDEO_INPUTS, "VideoInputChannel")
+        proxied: list[tuple[int, str | None]] = []
+        online: dict[int, bool] = {}
         if (identity.device_type or "").upper() in ("NVR", "DVR", "HVR"):
             online = await self._proxy_online(http)
-            for number, name in await self._channel_list(http, PROXY_CHANNELS, "InputProxyChannel"):
-                channels[number] = ChannelInfo(number=number, name=name, online=online.get(number))
-        if not channels:
-            channels[1] = ChannelInfo(number=1, name=identity.name)
-        return [channels[number] for number in sorted(channels)]
+            proxied = await self._channel_list(http, PROXY_CHANNELS, "InputProxyChannel")
+        channels = reconcile_channels(analog, proxied, online)
+        return channels or [
+            ChannelInfo(number=1, name=identity.name, refs=(channel_ref(CHANNEL_ID, 1),))
+        ]
 
     def event_stream_request(self) -> tuple[str, dict[str, str]]:
         return ALERT_STREAM, {}
@@ -87,6 +96,41 @@ class HikvisionConnector(VendorConnector[HikvisionConfig]):
         if result.status in _NOT_SUPPORTED:
             return {}
         return parse_proxy_status(result.body, device=http.device)
+
+
+def reconcile_channels(
+    analog: list[tuple[int, str | None]],
+    proxied: list[tuple[int, str | None]],
+    online: Mapping[int, bool],
+) -> list[ChannelInfo]:
+    """A recorder's channels, numbered as its alerts number them: analog inputs by their id, IP
+    (InputProxy) channels after the analog ones.
+
+    An alert names an IP channel by ``channelID`` (counted after the analog inputs; firmware of
+    recorders built for 32 analog inputs counts from 33 whatever is fitted) and by
+    ``dynChannelID`` (the InputProxy id). Some firmware already numbers its InputProxy ids after
+    the analog inputs: ids that all lie past them are taken as they are.
+    """
+    channels = {
+        number: ChannelInfo(number=number, name=name, refs=(channel_ref(CHANNEL_ID, number),))
+        for number, name in analog
+    }
+    last_analog = max(channels, default=0)
+    offset = 0 if all(pid > last_analog for pid, _name in proxied) else last_analog
+    for pid, name in proxied:
+        number = pid + offset
+        proxy = number - last_analog
+        if number in channels or number > MAX_CHANNEL:
+            continue  # never let an IP channel take an analog channel's events
+        refs = [channel_ref(CHANNEL_ID, number), channel_ref(DYN_CHANNEL_ID, proxy)]
+        if pid != proxy:
+            refs.append(channel_ref(DYN_CHANNEL_ID, pid))
+        if last_analog <= _ANALOG_CAPACITY and proxy + _ANALOG_CAPACITY != number:
+            refs.append(channel_ref(CHANNEL_ID, proxy + _ANALOG_CAPACITY))
+        channels[number] = ChannelInfo(
+            number=number, name=name, online=online.get(pid), refs=tuple(refs)
+        )
+    return [channels[number] for number in sorted(channels)]
 
 
 def parse_device_info(body: bytes, *, device: str | None) -> DeviceIdentity:

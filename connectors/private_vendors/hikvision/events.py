@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from connectors.sdk.channels import channel_ref
 from connectors.sdk.devicedata import aware_time, decimal
 from connectors.sdk.errors import DeviceDataError
 from connectors.sdk.mapping import EventRule, VendorEvent, flatten_xml
@@ -147,6 +148,10 @@ EVENT_TABLE: dict[str, EventRule] = {
     "ipconflict": _device(EventKind.NETWORK_FAILURE, "ip_conflict"),
 }
 
+#: how an alert names its channel: the recorder's channel number, and an IP channel's InputProxy
+#: id (``connectors.private_vendors.hikvision.connector.reconcile_channels``), in that order
+CHANNEL_ID = "channelID"
+DYN_CHANNEL_ID = "dynChannelID"
 #: a ``duration`` alert: the event whose duration it reports is in ``relationEvent``
 DURATION = "duration"
 _RELATION = ("DurationList.Duration.relationEvent", "relationEvent")
@@ -189,9 +194,11 @@ def parse_alert(body: bytes, *, device: str | None = None) -> VendorEvent:
     classes = next((fields[name] for name in _CLASS_FIELDS if fields.get(name)), None)
     if classes is not None:
         fields[CLASSES] = class_list(classes)
+    named = {name: fields[name] for name in (CHANNEL_ID, DYN_CHANNEL_ID) if fields.get(name)}
     return VendorEvent(
         code=code,
-        channel=_channel(fields.get("dynChannelID") or fields.get("channelID"), device),
+        channel=_channel(named.get(DYN_CHANNEL_ID) or named.get(CHANNEL_ID), device),
+        channel_refs=tuple(channel_ref(name, value) for name, value in named.items()),
         active=state != "inactive",
         device_time=_device_time(fields.get("dateTime"), device),
         fields=fields,

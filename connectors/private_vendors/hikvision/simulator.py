@@ -1,8 +1,11 @@
 """Simulated Hikvision cameras and NVRs speaking ISAPI on loopback (``tilik simulate hikvision``).
 
 A device with one channel is an ``IPCamera``; with more it is an ``NVR`` whose channels are
-proxied IP cameras (every tenth one offline). The alertStream carries numbered
-``EventNotificationAlert`` documents shaped like real firmware output.
+proxied IP cameras (every tenth one offline). With ``analog_channels`` it is a hybrid recorder
+(``HVR``): its first channels are analog video inputs, the rest proxied IP cameras, whose alerts
+say ``channelID`` counted after the analog inputs and ``dynChannelID`` the InputProxy id, as
+real recorders do. The alertStream carries numbered ``EventNotificationAlert`` documents shaped
+like real firmware output.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import click
 from aiohttp import web
 
 from connectors.private_vendors.variants import replay, retimed
@@ -72,6 +76,13 @@ class HikvisionDevice(StreamingDevice):
     part_content_type = 'application/xml; charset="UTF-8"'
     #: recorded alerts streamed in turn instead of the templates (``HikvisionSimulator(variants=)``)
     variants: tuple[bytes, ...] = ()
+    #: a recorder's channels that are analog video inputs (the first ones); the rest are IP
+    analog_channels: int = 0
+
+    @property
+    def ip_channels(self) -> range:
+        """The InputProxy ids of a recorder's IP channels (channel ``analog_channels + id``)."""
+        return range(1, self.channels - self.analog_channels + 1)
 
     @classmethod
     def default_codes(cls) -> Sequence[str]:
@@ -99,8 +110,14 @@ class HikvisionDevice(StreamingDevice):
             web.get("/ISAPI/Streaming/channels/{stream}/picture", self.snapshot),
         ]
 
+    @property
+    def kind(self) -> str:
+        if not self.is_recorder:
+            return "IPCamera"
+        return "HVR" if self.analog_channels else "NVR"
+
     async def device_info(self, request: web.Request) -> web.Response:
-        kind = "NVR" if self.is_recorder else "IPCamera"
+        kind = self.kind
         return _xml(
             f'<DeviceInfo version="2.0" xmlns="{NAMESPACE}">'
             f"<deviceName>{kind} {self.index:03d}</deviceName>"
@@ -114,11 +131,11 @@ class HikvisionDevice(StreamingDevice):
         )
 
     async def video_inputs(self, request: web.Request) -> web.Response:
-        entries = (
-            ""
-            if self.is_recorder
-            else f"<VideoInputChannel><id>{self.channel_label(1)}</id><inputPort>1</inputPort>"
-            "<name>Camera 01</name><videoFormat>PAL</videoFormat></VideoInputChannel>"
+        analog = range(1, self.analog_channels + 1) if self.is_recorder else range(1, 2)
+        entries = "".join(
+            f"<VideoInputChannel><id>{self.channel_label(ch)}</id><inputPort>{ch}</inputPort>"
+            f"<name>Camera {ch:02d}</name><videoFormat>PAL</videoFormat></VideoInputChannel>"
+            for ch in analog
         )
         return _xml(
             f'<VideoInputChannelList version="2.0" xmlns="{NAMESPACE}">{entries}</VideoInputChannelList>'
@@ -134,7 +151,7 @@ class HikvisionDevice(StreamingDevice):
             "<managePortNo>8000</managePortNo><srcInputPort>1</srcInputPort>"
             "<userName>admin</userName><streamType>auto</streamType></sourceInputPortDescriptor>"
             "</InputProxyChannel>"
-            for ch in range(1, self.channels + 1)
+            for ch in self.ip_channels
         )
         return _xml(
             f'<InputProxyChannelList version="2.0" xmlns="{NAMESPACE}">{entries}</InputProxyChannelList>'
@@ -144,10 +161,10 @@ class HikvisionDevice(StreamingDevice):
         if not self.is_recorder:
             return _not_supported()
         entries = "".join(
-            f"<InputProxyChannelStatus><id>{self.channel_label(ch)}</id><online>{str(self.channel_online(ch)).lower()}</online>"
-            f"<chanDetectResult>{'connect' if self.channel_online(ch) else 'netUnreachable'}</chanDetectResult>"
+            f"<InputProxyChannelStatus><id>{self.channel_label(ch)}</id><online>{str(self.channel_online(self.analog_channels + ch)).lower()}</online>"
+            f"<chanDetectResult>{'connect' if self.channel_online(self.analog_channels + ch) else 'netUnreachable'}</chanDetectResult>"
             "</InputProxyChannelStatus>"
-            for ch in range(1, self.channels + 1)
+            for ch in self.ip_channels
         )
         return _xml(
             f'<InputProxyChannelStatusList version="2.0" xmlns="{NAMESPACE}">{entries}</InputProxyChannelStatusList>'
@@ -161,7 +178,8 @@ class HikvisionDevice(StreamingDevice):
         extra = extra.format(
             region=seq % 4 + 1, plate=f"H {1000 + seq % 9000} AB", count=10 + seq % 40
         )
-        dyn = f"<dynChannelID>{channel}</dynChannelID>" if self.is_recorder else ""
+        ip = self.is_recorder and channel > self.analog_channels
+        dyn = f"<dynChannelID>{channel - self.analog_channels}</dynChannelID>" if ip else ""
         return self._alert(
             code=code,
             channel=channel,
@@ -216,14 +234,19 @@ class HikvisionDevice(StreamingDevice):
 class HikvisionSimulator(DeviceFleet[HikvisionDevice]):
     """N simulated Hikvision devices: ``async with HikvisionSimulator(devices=2) as sim``.
 
-    ``variants=DIR`` replays the ``EventNotificationAlert`` files (``*.xml``) of ``DIR``.
+    ``variants=DIR`` replays the ``EventNotificationAlert`` files (``*.xml``) of ``DIR``;
+    ``analog_channels=N`` makes each recorder a hybrid whose first N channels are analog.
     """
 
     device_class = HikvisionDevice
 
-    def __init__(self, *, variants: Path | None = None, **options: Any) -> None:
+    def __init__(
+        self, *, variants: Path | None = None, analog_channels: int = 0, **options: Any
+    ) -> None:
         super().__init__(**options)
         replay(self.devices, variants, "*.xml")
+        for device in self.devices:
+            device.analog_channels = analog_channels
 
 
 def _wib_time(at: datetime) -> bytes:
@@ -253,4 +276,14 @@ simulate_hikvision = simulator_command(
     "hikvision",
     HikvisionSimulator,  # type: ignore[arg-type]
     "Simulated Hikvision cameras/NVRs (ISAPI, digest auth, alertStream) on loopback.",
+    options=[
+        click.option(
+            "--analog-channels",
+            type=click.IntRange(0, 256),
+            default=0,
+            show_default=True,
+            help="A recorder's first channels that are analog inputs (a hybrid recorder); the "
+            "rest are IP channels.",
+        )
+    ],
 )

@@ -3,6 +3,9 @@ with the vendors' own switches (channels per device, injected faults)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import click
 
 from connectors.sdk.simulation.device import DeviceFleet, StreamingDevice
@@ -18,14 +21,20 @@ def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> Faults:
 
 
 def simulator_command(
-    name: str, fleet_class: type[DeviceFleet[StreamingDevice]], summary: str
+    name: str,
+    fleet_class: type[DeviceFleet[StreamingDevice]],
+    summary: str,
+    *,
+    options: Sequence[Callable[[Any], Any]] = (),
 ) -> click.Command:
-    """A click command that runs ``fleet_class`` until stopped, printing one address a line."""
+    """A click command that runs ``fleet_class`` until stopped, printing one address a line;
+    ``options`` are the vendor's own switches beyond channels and faults."""
     return sdk_simulator_command(
         name,
         fleet_class,
         help=summary,
         options=[
+            *options,
             click.option(
                 "--channels",
                 type=click.IntRange(1, 256),

@@ -27,6 +27,8 @@ from aiohttp import web
 
 from connectors.sdk.simulation.faults import (
     BAD_NUMBER,
+    NO_BLANK_LINE,
+    SHORT_LENGTH,
     Faults,
     FaultyPartWriter,
     Handler,
@@ -284,6 +286,12 @@ class StreamingDevice(abc.ABC):
             task.add_done_callback(self._stream_tasks.discard)
         return await self._serve_events(request)
 
+    def _lax_framing(self, seq: int) -> str | None:
+        """How the ``lax`` fault frames event ``seq`` (None: as a strict device would)."""
+        if not self.faults.lax:
+            return None
+        return {3: NO_BLANK_LINE, 4: SHORT_LENGTH}.get(seq % self.faults.every_parts)
+
     async def _serve_events(self, request: web.Request) -> web.StreamResponse:
         self.stream_connections += 1
         response = web.StreamResponse(
@@ -311,8 +319,10 @@ class StreamingDevice(abc.ABC):
                     body = MALFORMED_BODY
                 elif self.corruption == "oversized":
                     body = b"A" * OVERSIZED_BYTES
-                frame = frame_part(delimiter, self.part_content_type, body)
                 every = self.faults.every_parts
+                frame = frame_part(
+                    delimiter, self.part_content_type, body, lax=self._lax_framing(seq)
+                )
                 if self.faults.badpart and seq % every == 1:
                     self.damaged.add(seq)
                     self.malformed.add(seq)

@@ -8,7 +8,10 @@
 - ``slow``: every response is delayed and stream parts trickle out;
 - ``badpart``: now and then a well-framed part whose Content-Length and channel number are
   written in superscript digits (``²``), the input a fuzzer found: the connector must
-  dead-letter that part and read on, on the same connection.
+  dead-letter that part and read on, on the same connection;
+- ``lax``: now and then a part framed as lax firmware frames it, nothing of it damaged: no
+  blank line after its headers, or a Content-Length shorter than its body (ending mid-line).
+  Every event must still arrive whole.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-FAULT_NAMES = ("split", "garbage", "drop", "401", "slow", "badpart")
+FAULT_NAMES = ("split", "garbage", "drop", "401", "slow", "badpart", "lax")
 #: what the ``badpart`` fault writes where a number belongs: str.isdigit() accepts it, int() does not
 BAD_NUMBER = "\u00b2"
 
@@ -38,13 +41,14 @@ class Faults:
     reauth: bool = False
     slow: bool = False
     badpart: bool = False
+    lax: bool = False
     #: a dropped or re-authenticated stream, or a bad part, happens once per this many parts
     every_parts: int = 7
     slow_delay_s: float = 0.15
 
     @classmethod
     def parse(cls, text: str | None, **overrides: float) -> Faults:
-        """``"split,garbage,drop,401,slow,badpart"`` (any subset, comma separated) to ``Faults``."""
+        """``"split,garbage,drop,401,slow,badpart,lax"`` (any subset, comma separated) to ``Faults``."""
         names = {name.strip().lower() for name in (text or "").split(",") if name.strip()}
         unknown = names - set(FAULT_NAMES)
         if unknown:
@@ -56,6 +60,7 @@ class Faults:
             reauth="401" in names,
             slow="slow" in names,
             badpart="badpart" in names,
+            lax="lax" in names,
             **overrides,  # type: ignore[arg-type]
         )
 
@@ -145,16 +150,31 @@ class FaultyPartWriter:
                 return junk
 
 
+#: how the ``lax`` fault frames a part (``frame_part(lax=...)``)
+NO_BLANK_LINE = "no_blank_line"
+SHORT_LENGTH = "short_length"
+
+
 def frame_part(
-    delimiter: bytes, content_type: str, body: bytes, *, content_length: str | None = None
+    delimiter: bytes,
+    content_type: str,
+    body: bytes,
+    *,
+    content_length: str | None = None,
+    lax: str | None = None,
 ) -> bytes:
     """One multipart part as devices send it: delimiter line, headers, blank line, body, CRLF.
 
-    ``content_length`` replaces the true length in the header (a broken firmware's value).
+    ``content_length`` replaces the true length in the header (a broken firmware's value);
+    ``lax`` frames it as lax firmware does: ``NO_BLANK_LINE`` after the headers, or a
+    ``SHORT_LENGTH`` that ends in the middle of the body's last line.
     """
     length = str(len(body)) if content_length is None else content_length
-    head = f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n".encode("latin-1")
-    return delimiter + b"\r\n" + head + body + b"\r\n"
+    if lax == SHORT_LENGTH:
+        length = str(max(1, len(body.rstrip(b"\r\n")) - 1))
+    blank = b"" if lax == NO_BLANK_LINE else b"\r\n"
+    head = f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n".encode("latin-1")
+    return delimiter + b"\r\n" + head + blank + body + b"\r\n"
 
 
 def _param(header: str, name: str) -> str | None:

@@ -1,0 +1,48 @@
+"""The citizens' camera catalog: no key, cached by ETag, rate-limited per client address."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from api.auth import client_address
+from api.service import ApiService, service_of
+
+router = APIRouter(prefix="/public", tags=["public"])
+
+GEOJSON = "application/geo+json"
+# Citizens' portals may cache the catalog briefly; a revoked camera is gone within this.
+CACHE_CONTROL = "public, max-age=10"
+
+
+@router.get(
+    "/cameras",
+    response_class=Response,
+    responses={
+        200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection."},
+        304: {"description": "Unchanged since the ETag given in If-None-Match."},
+        429: {"description": "Too many requests from this client; see Retry-After."},
+    },
+)
+async def public_cameras(
+    request: Request,
+    service: Annotated[ApiService, Depends(service_of)],
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Response:
+    """Every camera its owner shares publicly: name, site type, kecamatan and kelurahan,
+    coordinates, status and the stream gateway's viewing URL; nothing about its owner or device."""
+    wait = service.public_limit.take(client_address(request) or "unknown")
+    if wait > 0:
+        return JSONResponse(
+            {"detail": "too many requests from this address; try again later"},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    rendered = service.cameras.render()
+    headers = {"ETag": rendered.etag, "Cache-Control": CACHE_CONTROL}
+    if if_none_match is not None and rendered.etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(rendered.body, media_type=GEOJSON, headers=headers)

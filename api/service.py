@@ -1,0 +1,80 @@
+"""What ``tilik api`` serves from: its keys, the public catalog and agencies' inboxes, all read from
+Kafka as the API's own principal, and the one producer its changes go through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from api.audit import AuditTrail
+from api.cameras import PublicCameras
+from api.inbox import Inboxes
+from api.keys import KeyStore
+from api.ratelimit import RateLimiter
+from core.lifecycle import Lifecycle
+from core.settings import Settings, get_settings
+from topics.client import CatalogProducer
+
+# Wrong keys one client address may present per minute before it is answered 429 unchecked.
+FAILED_AUTH_PER_MINUTE = 30
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """How the service behaves, from ``Settings`` (``TILIK_API_*``)."""
+
+    stream_url_template: str | None
+    public_rate_per_minute: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiOptions:
+        return cls(settings.api_stream_url_template, settings.api_public_rate_per_minute)
+
+
+class ApiService(Lifecycle):
+    """The parts the endpoints serve from; made and started together (inside the event loop the
+    server runs, which Kafka clients need), stopped together."""
+
+    producer: CatalogProducer
+    keys: KeyStore
+    cameras: PublicCameras
+    inboxes: Inboxes
+    audit: AuditTrail
+
+    def __init__(
+        self, options: ApiOptions | None = None, *, settings: Settings | None = None
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.options = options or ApiOptions.from_settings(self.settings)
+        self.public_limit = RateLimiter(self.options.public_rate_per_minute)
+        #: failed authentications per client address: each costs a scrypt check
+        self.failed_auth_limit = RateLimiter(FAILED_AUTH_PER_MINUTE)
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.producer = CatalogProducer(client_id="tilik-api", settings=settings)
+        self.keys = KeyStore(producer=self.producer, settings=settings)
+        self.cameras = PublicCameras(
+            stream_url_template=self.options.stream_url_template, settings=settings
+        )
+        self.inboxes = Inboxes(self.producer, settings=settings)
+        self.audit = AuditTrail(self.producer)
+        await self.producer.start()
+        await self.keys.start()
+        await self.cameras.start()
+        await self.keys.ready.wait()
+
+    async def stop(self) -> None:
+        if not hasattr(self, "producer"):
+            return
+        await self.inboxes.stop()
+        await self.cameras.stop()
+        await self.keys.stop()
+        await self.producer.stop()
+
+
+def service_of(request: Request) -> ApiService:
+    """The service the app was made for (a FastAPI dependency)."""
+    service: ApiService = request.app.state.service
+    return service

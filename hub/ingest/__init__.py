@@ -1,0 +1,1 @@
+"""Ingest: every tenant's ingest topics republished into the shared topics, owned by the topic's tenant."""

@@ -1,0 +1,150 @@
+"""The agency's inbox page in a real headless browser (Debian's chromium and chromium-driver,
+through selenium), on a phone-sized window: sign in with the agency's key, read a dispatch,
+acknowledge it in Indonesian, see it acknowledged in English; the acknowledgement is on the
+agency's topic. Leaves a screenshot of the page."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_server import RunningApi, api_settings, issue_key, running_api
+
+from topics import identity
+from topics.access.roles import api_role
+from topics.admin import apply_catalog
+from topics.catalog import ack_spec, dispatch_spec
+from topics.client import CatalogProducer, read_records
+from topics.examples import example
+from topics.models import AlertAck, ApiKeyKind, Dispatch, utcnow
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+AGENCY = f"desk-{uuid.uuid4().hex[:6]}"
+PHONE = (390, 844)
+
+
+@pytest.fixture(scope="module")
+def api(kafka_principals: Any) -> Iterator[RunningApi]:
+    apply_catalog([dispatch_spec(AGENCY), ack_spec(AGENCY)], replication_factor=1)
+    with running_api(api_settings(kafka_principals.issue(api_role()))) as running:
+        yield running
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    # A phone's viewport (a desktop window cannot be made this narrow).
+    options.add_experimental_option(
+        "mobileEmulation",
+        {"deviceMetrics": {"width": PHONE[0], "height": PHONE[1], "pixelRatio": 2}},
+    )
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(10)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def navigate(browser: Any, clicked: Any) -> None:
+    """Click, and wait until the browser shows the whole page that answered (a new document:
+    the mark set on the old one is gone)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    browser.execute_script("window.tilikBefore = true")
+    clicked.click()
+    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script(
+            "return window.tilikBefore === undefined && document.readyState === 'complete'"
+        )
+    )
+
+
+def a_dispatch() -> Dispatch:
+    base = example(Dispatch, uuid.uuid4().hex)
+    return base.model_copy(
+        update={
+            "agency": AGENCY,
+            "dispatch_id": identity.dispatch_id(
+                alert_id=base.alert.alert_id, agency=AGENCY, sequence=0, escalation_level=0
+            ),
+            "routed_at": utcnow(),
+        }
+    )
+
+
+def test_an_agency_signs_in_and_acknowledges_a_dispatch_on_a_phone(
+    api: RunningApi, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    dispatch = a_dispatch()
+
+    async def publish() -> None:
+        async with CatalogProducer(client_id="test-dispatch") as producer:
+            await producer.send(dispatch_spec(AGENCY), dispatch)
+
+    asyncio.run(publish())
+    key = issue_key(ApiKeyKind.AGENCY, AGENCY)
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}) as http:
+        deadline = time.monotonic() + 30
+        while http.get(f"/agency/dispatches/{dispatch.dispatch_id}").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    browser.get(f"{api.url}/inbox?lang=id")
+    assert browser.find_element(By.ID, "sign-in").text == "Masuk"
+    browser.find_element(By.ID, "key").send_keys("tk_0123456789abcdef_" + "A" * 43)
+    navigate(browser, browser.find_element(By.ID, "sign-in"))
+    assert "Kunci tidak berlaku" in browser.find_element(By.ID, "error").text
+    browser.find_element(By.ID, "key").send_keys(key)
+    navigate(browser, browser.find_element(By.ID, "sign-in"))
+
+    card = browser.find_element(By.ID, dispatch.dispatch_id)
+    assert dispatch.alert.title in card.text and "Baru" in card.text
+    # Fits a phone: nothing wider than the window.
+    assert browser.execute_script("return window.innerWidth") == PHONE[0]
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+    card.find_element(By.NAME, "acked_by").send_keys("Pak Budi")
+    navigate(browser, card.find_element(By.CLASS_NAME, "acknowledge"))
+
+    card = browser.find_element(By.ID, dispatch.dispatch_id)
+    assert "Ditangani" in card.text and "Pak Budi" in card.text
+    assert not card.find_elements(By.CLASS_NAME, "acknowledge")
+    navigate(browser, browser.find_element(By.ID, "language"))
+    card = browser.find_element(By.ID, dispatch.dispatch_id)
+    assert "Acknowledged by: Pak Budi" in card.text
+    shot = tmp_path / "inbox.png"
+    assert browser.save_screenshot(str(shot)) and shot.read_bytes()[:4] == b"\x89PNG"
+    # The key never reached the page, and the page is not readable by scripts as a cookie.
+    assert key not in browser.page_source
+    assert "tilik_key" not in browser.execute_script("return document.cookie")
+
+    acks = [
+        r.value_as(AlertAck)
+        for r in asyncio.run(read_records(ack_spec(AGENCY), component="test.acks"))
+    ]
+    assert [(a.alert_id, a.agency, a.acked_by) for a in acks] == [
+        (dispatch.alert.alert_id, AGENCY, "Pak Budi")
+    ]
+    navigate(browser, browser.find_element(By.ID, "sign-out"))
+    assert browser.find_element(By.ID, "sign-in").text == "Sign in"
