@@ -111,6 +111,31 @@ class Settings(BaseModel):
             "file references are refused."
         ),
     )
+    onvif_push_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#@]+/?$",
+        description=(
+            "Where cameras can reach this process's ONVIF notification endpoint "
+            "(`http://10.20.0.5:8990`; port 0: any free port, advertised as bound). Set: cameras "
+            "push their events there (WS-BaseNotification), falling back to PullPoint for those "
+            "that cannot reach it. Unset: every camera is pulled (a socket each)."
+        ),
+    )
+    onvif_push_listen: str | None = Field(
+        default=None,
+        pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):\d{1,5}$",
+        description=(
+            "host:port the ONVIF notification endpoint listens on, when it differs from the "
+            "push URL's (behind NAT or a port forward); default: the push URL's host and port."
+        ),
+    )
+    onvif_event_delivery: Literal["auto", "push", "pull"] = Field(
+        default="auto",
+        description=(
+            "How ONVIF cameras deliver events unless a device's config says otherwise: auto "
+            "(push where the camera reaches the endpoint, PullPoint otherwise), push, or pull."
+        ),
+    )
     log_repeat_interval_s: float = Field(
         default=10.0,
         ge=0,

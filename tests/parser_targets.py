@@ -35,7 +35,7 @@ from connectors.onvif.device import (
     repoint,
 )
 from connectors.onvif.event_topics import TopicParser, notifications
-from connectors.onvif.pullpoint import granted_lifetime
+from connectors.onvif.subscription import granted_lifetime
 from connectors.private_vendors.dahua.connector import (
     DahuaConfig,
     DahuaConnector,

@@ -4,6 +4,7 @@ the channel references discovery keeps in each record (``connectors.sdk.channels
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,9 @@ from connectors.sdk.example.connector import ExampleConfig, ExampleConnector
 from connectors.sdk.registration import register
 from topics.examples import camera_record
 from topics.models import CameraRecord, DeviceEvent
+
+if TYPE_CHECKING:
+    from connectors.onvif.simulator.device import MediaServices
 
 PASSWORD = "hik-Chan-Pa55"
 REF = "admin@env:TILIK_CAMERA_SECRET_TEST_CHANNELS"
@@ -192,27 +196,31 @@ ENCODER_EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("prober", ["zeep", "raw"])
+# Media (ver10) and a Media2-only (Profile T) encoder name a profile's video source and its
+# configurations in different elements: both make the same cameras.
+@pytest.mark.parametrize("media", ["media", "media2"])
 async def test_an_onvif_encoder_s_video_sources_are_cameras_and_its_events_land_on_them(
-    prober: str, monkeypatch: pytest.MonkeyPatch
+    media: MediaServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from connectors.onvif.connector import OnvifConnector
-    from connectors.onvif.device import OnvifDevice
     from connectors.onvif.probe import ProbeTarget, probe_many
     from connectors.onvif.simulator import OnvifFleet
-    from connectors.onvif.soap import SoapTransport, TransportLimits
-    from connectors.onvif.zeep_device import ZeepOnvifDevice
+    from connectors.onvif.soap import SoapTransport
+    from connectors.sdk.http import HttpLimits
 
     monkeypatch.setenv("TILIK_CAMERA_SECRET_TEST_ONVIF_CHANNELS", ONVIF_PASSWORD)
     async with OnvifFleet(
-        cameras=1, username="admin", password=ONVIF_PASSWORD, seed=41, video_sources=3
+        cameras=1,
+        username="admin",
+        password=ONVIF_PASSWORD,
+        seed=41,
+        video_sources=3,
+        media=media,
     ) as fleet:
         camera = fleet.cameras[0]
-        async with SoapTransport(TransportLimits(timeout_s=5)) as transport:
+        async with SoapTransport(HttpLimits(timeout_s=5)) as transport:
             report = await probe_many(
-                transport,
-                [ProbeTarget(camera.address, credential_ref=ONVIF_REF)],
-                prober=ZeepOnvifDevice if prober == "zeep" else OnvifDevice,
+                transport, [ProbeTarget(camera.address, credential_ref=ONVIF_REF)]
             )
         records = sorted(report.records, key=lambda r: r.channel or 0)
         assert [(r.channel, [s.token for s in r.streams]) for r in records] == [

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,16 @@ import pytest_asyncio
 from structlog.testing import capture_logs
 
 from connectors.onvif.connector import OnvifConfig, OnvifConnector
+from connectors.onvif.device import OnvifDevice
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.health import HealthTarget, check_camera, check_fleet
 from connectors.onvif.probe import ProbeTarget, probe_many
-from connectors.onvif.pullpoint import SubscriptionState
 from connectors.onvif.simulator import FaultPlan, OnvifFleet
-from connectors.onvif.soap import SoapTransport, TransportLimits
+from connectors.onvif.soap import SoapTransport
+from connectors.onvif.subscription import SubscriptionState
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import AuthenticationError, DeviceDataError
+from connectors.sdk.http import HttpLimits
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.secrets import Credentials
 from topics.models import CameraState, DeviceEvent
@@ -38,7 +41,7 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest_asyncio.fixture
 async def transport() -> AsyncIterator[SoapTransport]:
-    async with SoapTransport(TransportLimits(timeout_s=5)) as shared:
+    async with SoapTransport(HttpLimits(timeout_s=5)) as shared:
         yield shared
 
 
@@ -360,3 +363,65 @@ async def test_inventory_placement_lands_in_the_records(tmp_path: Path) -> None:
     assert market.location.area.rt == "4" and market.location.point is not None
     assert market.site_type.value == "market" and market.sharing.value == "public"
     assert shop.owner.kind.value == "private" and shop.owner.id == "toko-makmur"
+
+
+HOSTILE_CLOCK = (
+    '<?xml version="1.0"?><!DOCTYPE env:Envelope [{entities}]>'
+    '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"'
+    ' xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">'
+    "<env:Body><tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+    "<tt:TimeZone><tt:TZ>{entity}</tt:TZ></tt:TimeZone>"
+    "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse></env:Body></env:Envelope>"
+)
+XXE = HOSTILE_CLOCK.format(
+    entities='<!ENTITY xxe SYSTEM "file:///etc/passwd">', entity="&xxe;"
+).encode()
+BILLION_LAUGHS = HOSTILE_CLOCK.format(
+    entities='<!ENTITY lol "lol">'
+    + "".join(
+        f'<!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">'
+        for n in range(1, 10)
+    ),
+    entity="&lol9;",
+).encode()
+
+
+@asynccontextmanager
+async def answering(payload: bytes) -> AsyncIterator[int]:
+    """A device answering every request with ``payload``; yields its port."""
+    from aiohttp import web
+
+    from connectors.sdk.simulator import run_loopback_site
+
+    async def device_service(_: web.Request) -> web.Response:
+        return web.Response(body=payload, content_type="application/soap+xml")
+
+    app = web.Application()
+    app.router.add_post("/onvif/device_service", device_service)
+    async with run_loopback_site(app) as port:
+        yield port
+
+
+@pytest.mark.parametrize("payload", [XXE, BILLION_LAUGHS], ids=["xxe", "billion-laughs"])
+async def test_a_hostile_probe_reply_is_a_device_data_error_with_the_payload(
+    transport: SoapTransport, payload: bytes
+) -> None:
+    async with answering(payload) as port:
+        report = await probe_many(transport, [ProbeTarget(f"127.0.0.1:{port}", credential_ref=REF)])
+    assert report.records == []
+    (failure,) = report.failures
+    assert failure.error_type == "DeviceDataError" and failure.payload == payload
+    assert "root:" not in failure.reason
+
+
+async def test_a_probe_reply_over_the_devices_size_cap_is_refused(transport: SoapTransport) -> None:
+    huge = HOSTILE_CLOCK.format(entities="", entity="x" * 20_000).replace(
+        "<!DOCTYPE env:Envelope []>", ""
+    )
+    async with answering(huge.encode()) as port:
+        device = OnvifDevice(transport, f"127.0.0.1:{port}", None, max_response_bytes=4096)
+        with pytest.raises(DeviceDataError, match="4096 byte limit"):
+            await device.snapshot()
+        # The same transport still reads the reply for a device whose cap allows it.
+        roomy = OnvifDevice(transport, f"127.0.0.1:{port}", None)
+        assert await roomy.sync_clock() is not None

@@ -17,8 +17,8 @@ from connectors.onvif.discovery import parse_probe_matches
 from connectors.onvif.event_topics import TopicParser, normalise_topic, notifications, rule_for
 from connectors.onvif.inventory import load_inventory, parse_inventory
 from connectors.onvif.probe import parse_scopes, strip_credentials
-from connectors.onvif.pullpoint import granted_lifetime
 from connectors.onvif.soap import fault_of, username_token
+from connectors.onvif.subscription import granted_lifetime
 from connectors.sdk.base import UnparsedEvent
 from connectors.sdk.errors import ConfigurationError, DeviceDataError
 from connectors.sdk.netpolicy import ProbePolicy

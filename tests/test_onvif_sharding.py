@@ -113,7 +113,7 @@ async def test_two_watchers_split_the_fleet_and_one_takes_over(catalog: str) -> 
                     assert split, (watched(first), watched(second))
                 # The second left the group: the first watches the whole fleet again.
                 assert await eventually(lambda: watched(first) == every_camera, timeout_s=60)
-                shares = onvif_connector._SHARED[asyncio.get_running_loop()].users
+                shares = onvif_connector.SHARED.users()
                 assert shares == len(first.watched_devices)
 
                 # Every camera, whichever watcher checked it, was reported online.
@@ -128,7 +128,7 @@ async def test_two_watchers_split_the_fleet_and_one_takes_over(catalog: str) -> 
                 )
                 assert {v.camera_id for _, v in seen if isinstance(v, CameraStatus)} == every_camera
             # Every connector gave its share of the shared pool back: nothing left open.
-            assert asyncio.get_running_loop() not in onvif_connector._SHARED
+            assert onvif_connector.SHARED.current() is None
         finally:
             await statuses.stop()
 

@@ -261,6 +261,32 @@ async def test_watch_publishes_health_events_unknown_events_and_honours_tombston
         assert service.metrics.statuses >= 2
 
 
+async def test_acknowledged_event_sends_are_not_held_by_a_watched_device(
+    catalog: str, tails: dict[str, TopicTail], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory per watched camera: a device that sent a few events and went quiet keeps none of
+    # their acknowledgements (the window of unacknowledged sends is for bursts, not history).
+    connector = unique_connector()
+    async with running_recorder(channels=1) as recorder:
+        (cam,) = _cams(recorder.serial, 1)
+        device = device_id(vendor=VENDOR, serial=recorder.serial)
+        monkeypatch.setenv("TILIK_CAMERA_SECRET_ACKS_PASS", recorder.password)
+        await _onboard(
+            catalog, connector, [_config(recorder.port, "TILIK_CAMERA_SECRET_ACKS_PASS")]
+        )
+        service = WatchService(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
+        async with running(service):
+            assert await eventually(lambda: service.watched_devices.get(device) == {cam})
+            for sent in range(1, 6):
+                await recorder.emit("motion", channel=1)
+                seen = await tails[DEVICE_EVENTS.name].wait_for(
+                    lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id == cam, count=sent
+                )
+                assert len(seen) >= sent
+            # Every send but possibly the last was seen acknowledged and let go.
+            assert len(service._devices[device].in_flight) <= 1
+
+
 async def test_two_processes_split_devices_and_take_over_on_leave(
     catalog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,14 +80,6 @@ def _progress(done: int, total: int) -> None:
     default=None,
     help=f"Each device's whole probe, s (default: {DEADLINE_IN_TIMEOUTS} x --timeout).",
 )
-@click.option(
-    "--probe",
-    "prober",
-    type=click.Choice(["zeep", "raw"]),
-    default="zeep",
-    show_default=True,
-    help="zeep: onvif-zeep-async; raw: fixed SOAP envelopes, about 4x less CPU per camera.",
-)
 @click.option("--bootstrap", help="Kafka bootstrap servers (default: $TILIK_BOOTSTRAP).")
 @onboarding_options
 def discover_onvif(
@@ -108,7 +100,6 @@ def discover_onvif(
     concurrency: int,
     timeout: float,
     device_deadline: float | None,
-    prober: str,
     bootstrap: str | None,
     actor: str | None,
     readmit: bool,
@@ -142,7 +133,6 @@ def discover_onvif(
             concurrency=concurrency,
             timeout_s=timeout,
             device_deadline_s=device_deadline,
-            prober="raw" if prober == "raw" else "zeep",
             bootstrap=bootstrap,
             publish=not dry_run,
             actor=actor_or_os_user(actor),

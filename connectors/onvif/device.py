@@ -1,18 +1,23 @@
 """Talking to one ONVIF device with raw SOAP: clock, identity, services, scopes, profiles, stream URIs.
 
-The health check, the connector's ``check`` and the PullPoint loop use these operations; the
-onboarding probe goes through onvif-zeep-async (``connectors.onvif.zeep_device``) unless
-``--probe raw`` asks for this one's ``snapshot``, which needs about a quarter of the CPU.
-I/O over a shared ``SoapTransport``; each reply is read by a pure ``parse_*`` function (which
-gives None for a value it cannot use and raises nothing but ``DeviceDataError``); turning the
-answers into a ``CameraRecord`` is ``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
+The one implementation of these operations: the onboarding probe (``snapshot``), the health
+check, the connector's ``check`` and the event subscriptions use them (why raw SOAP and not
+onvif-zeep-async: docs/onvif.md, "One device stack"). I/O over a shared ``SoapTransport``; each
+reply is read by a pure ``parse_*`` function (which gives None for a value it cannot use and
+raises nothing but ``DeviceDataError``); turning the answers into a ``CameraRecord`` is
+``connectors.onvif.probe``'s job. Service addresses the device reports (XAddrs) are re-pointed at
 the host:port the hub actually reached, because cameras behind NAT or port forwards report their
 private address, and because a device must not be able to steer the hub to other hosts.
+
+Media profiles come from the Media service (``ver10/media``) when the device has one, else from
+Media2 (``ver20/media``, Profile T): H.265 cameras may offer only Media2, and GetCapabilities
+predates it, so such a device is found through GetServices. The two differ only in envelopes and
+element names (``MediaVersion``); one parser reads both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape
@@ -27,6 +32,7 @@ from connectors.sdk.xmlsafe import children_named, first, iter_named, text
 
 TDS = "http://www.onvif.org/ver10/device/wsdl"
 TRT = "http://www.onvif.org/ver10/media/wsdl"
+TR2 = "http://www.onvif.org/ver20/media/wsdl"
 TT = "http://www.onvif.org/ver10/schema"
 DEVICE_PATH = "/onvif/device_service"
 
@@ -45,6 +51,8 @@ class ServiceAddresses:
     """Where the device's services live (already re-pointed at the reached host:port)."""
 
     media: str | None = None
+    #: Media2 (Profile T); profiles are read from it only when there is no ``media``
+    media2: str | None = None
     events: str | None = None
     ptz: str | None = None
     analytics: str | None = None
@@ -160,6 +168,7 @@ def parse_capabilities(body: etree._Element, address: str, scheme: str) -> Servi
 
 _SERVICE_NAMESPACES = {
     "ver10/media/wsdl": "media",
+    "ver20/media/wsdl": "media2",
     "ver10/events/wsdl": "events",
     "ver20/ptz/wsdl": "ptz",
     "ver20/analytics/wsdl": "analytics",
@@ -182,17 +191,67 @@ def parse_scopes(body: etree._Element) -> list[str]:
     return [item for s in iter_named(body, "ScopeItem") if (item := text(s))]
 
 
-def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaProfile]:
-    """The media profiles of a GetProfiles reply, without their URIs (asked for separately)."""
+@dataclass(frozen=True)
+class MediaVersion:
+    """What differs between Media (ver10) and Media2 (ver20): envelopes and element names."""
+
+    namespace: str
+    #: the profile's video encoder, PTZ, video source and video analytics configuration elements
+    encoder: str
+    ptz: str
+    source: str
+    analytics: str
+    #: GetProfiles' body (Media2 returns configurations only for the types asked)
+    profiles_request: str
+    #: GetStreamUri's arguments before the profile token
+    stream_setup: str
+
+    def uri_request(self, operation: str, token: str) -> str:
+        setup = self.stream_setup if operation == "GetStreamUri" else ""
+        return (
+            f'<{operation} xmlns="{self.namespace}">{setup}'
+            f"<ProfileToken>{escape(token)}</ProfileToken></{operation}>"
+        )
+
+
+MEDIA1 = MediaVersion(
+    namespace=TRT,
+    encoder="VideoEncoderConfiguration",
+    ptz="PTZConfiguration",
+    source="VideoSourceConfiguration",
+    analytics="VideoAnalyticsConfiguration",
+    profiles_request=f'<GetProfiles xmlns="{TRT}"/>',
+    stream_setup=(
+        f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream>'
+        f'<Transport xmlns="{TT}"><Protocol>RTSP</Protocol></Transport></StreamSetup>'
+    ),
+)
+MEDIA2 = MediaVersion(
+    namespace=TR2,
+    encoder="VideoEncoder",
+    ptz="PTZ",
+    source="VideoSource",
+    analytics="Analytics",
+    profiles_request=f'<GetProfiles xmlns="{TR2}"><Type>All</Type></GetProfiles>',
+    # RTP over the RTSP connection, as Media's RTP-Unicast over RTSP above.
+    stream_setup="<Protocol>RTSP</Protocol>",
+)
+
+
+def parse_profiles(
+    body: etree._Element, *, device: str | None, media: MediaVersion = MEDIA1
+) -> list[MediaProfile]:
+    """The media profiles of a GetProfiles reply (Media or Media2), without their URIs (asked
+    for separately)."""
     profiles = []
     for node in iter_named(body, "Profiles"):
         token = (node.get("token") or "").strip()
         if not token:
             raise DeviceDataError("media profile without a token", device=device)
-        encoder = first(node, "VideoEncoderConfiguration")
+        encoder = first(node, media.encoder)
         resolution = first(encoder, "Resolution") if encoder is not None else None
-        source = first(node, "VideoSourceConfiguration")
-        analytics = first(node, "VideoAnalyticsConfiguration")
+        source = first(node, media.source)
+        analytics = first(node, media.analytics)
         profiles.append(
             MediaProfile(
                 token=token,
@@ -201,7 +260,7 @@ def parse_profiles(body: etree._Element, *, device: str | None) -> list[MediaPro
                 width=_pixels(text(resolution, "Width")) if resolution is not None else None,
                 height=_pixels(text(resolution, "Height")) if resolution is not None else None,
                 fps=finite_float(text(encoder, "FrameRateLimit")) if encoder is not None else None,
-                has_ptz=first(node, "PTZConfiguration") is not None,
+                has_ptz=first(node, media.ptz) is not None,
                 video_source=text(source, "SourceToken") if source is not None else None,
                 source_configuration=_token(source),
                 analytics_configuration=_token(analytics),
@@ -223,7 +282,8 @@ def _pixels(value: str | None) -> int | None:
 class OnvifDevice:
     """One device at ``address`` (host:port); credentials are resolved, never logged.
 
-    Every call has a total deadline: ``timeout_s`` (the device's config), else the transport's.
+    Every call has a total deadline, ``timeout_s`` (the device's config), and a reply cap,
+    ``max_response_bytes``; else the transport's.
     """
 
     def __init__(
@@ -235,6 +295,7 @@ class OnvifDevice:
         scheme: str = "http",
         clock_offset: timedelta | None = None,
         timeout_s: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.transport = transport
         self.address = address
@@ -242,24 +303,39 @@ class OnvifDevice:
         self.scheme = scheme
         self.clock_offset = clock_offset
         self.timeout_s = timeout_s
-        self.device_url = f"{scheme}://{address}{DEVICE_PATH}"
+        self.max_response_bytes = max_response_bytes
 
-    async def _call(
-        self, url: str | None, body: str, *, auth: bool = True, timeout_s: float | None = None
+    @property
+    def device_url(self) -> str:
+        return f"{self.scheme}://{self.address}{DEVICE_PATH}"
+
+    async def call(
+        self,
+        url: str | None,
+        body: str,
+        *,
+        auth: bool = True,
+        action: str | None = None,
+        to: str | None = None,
+        timeout_s: float | None = None,
     ) -> etree._Element:
+        """One SOAP request to this device (``url`` None: its device service), signed on its clock."""
         return await self.transport.call(
             url or self.device_url,
             body,
             device=self.address,
             credentials=self.credentials if auth else None,
             clock_offset=self.clock_offset or timedelta(0),
+            action=action,
+            to=to,
             timeout_s=timeout_s or self.timeout_s,
+            max_bytes=self.max_response_bytes,
         )
 
     async def sync_clock(self) -> timedelta:
         """GetSystemDateAndTime (unauthenticated) and remember the device-minus-local offset."""
         sent = datetime.now(UTC)
-        body = await self._call(None, f'<GetSystemDateAndTime xmlns="{TDS}"/>', auth=False)
+        body = await self.call(None, f'<GetSystemDateAndTime xmlns="{TDS}"/>', auth=False)
         received = datetime.now(UTC)
         device_time = parse_clock(body)
         if device_time is None:
@@ -270,70 +346,77 @@ class OnvifDevice:
         return self.clock_offset
 
     async def device_information(self) -> DeviceInfo:
-        body = await self._call(None, f'<GetDeviceInformation xmlns="{TDS}"/>')
+        body = await self.call(None, f'<GetDeviceInformation xmlns="{TDS}"/>')
         return parse_device_information(body)
 
     async def services(self) -> ServiceAddresses:
-        """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it."""
+        """GetCapabilities (every ONVIF profile has it); GetServices when a device faults on it,
+        or names no Media service (Media2 is listed only there)."""
         try:
-            body = await self._call(
+            body = await self.call(
                 None,
                 f'<GetCapabilities xmlns="{TDS}"><Category>All</Category></GetCapabilities>',
             )
         except SoapFault:
             return await self._services_from_get_services()
-        return parse_capabilities(body, self.address, self.scheme)
+        found = parse_capabilities(body, self.address, self.scheme)
+        if found.media is not None:
+            return found
+        try:
+            listed = await self._services_from_get_services()
+        except SoapFault:
+            return found
+        # What GetCapabilities said stands; GetServices fills in what it left out.
+        return replace(listed, **{k: v for k, v in asdict(found).items() if v is not None})
 
     async def _services_from_get_services(self) -> ServiceAddresses:
-        body = await self._call(
+        body = await self.call(
             None,
             f'<GetServices xmlns="{TDS}"><IncludeCapability>false</IncludeCapability></GetServices>',
         )
         return parse_services(body, self.address, self.scheme)
 
     async def scopes(self) -> list[str]:
-        body = await self._call(None, f'<GetScopes xmlns="{TDS}"/>')
+        body = await self.call(None, f'<GetScopes xmlns="{TDS}"/>')
         return parse_scopes(body)
 
     async def mac_address(self) -> str | None:
         try:
-            body = await self._call(None, f'<GetNetworkInterfaces xmlns="{TDS}"/>')
+            body = await self.call(None, f'<GetNetworkInterfaces xmlns="{TDS}"/>')
         except SoapFault:
             return None
         return text(body, "HwAddress")
 
-    async def profiles(self, media_url: str | None) -> list[MediaProfile]:
-        """Every media profile with its stream and snapshot URI (as the device reports them)."""
-        url = media_url or self.device_url
-        body = await self._call(url, f'<GetProfiles xmlns="{TRT}"/>')
-        profiles = parse_profiles(body, device=self.address)
+    async def profiles(self, services: ServiceAddresses) -> list[MediaProfile]:
+        """Every media profile with its stream and snapshot URI (as the device reports them):
+        from Media, else Media2, else Media at the device service (some firmwares serve it there).
+        """
+        if services.media is None and services.media2 is not None:
+            url, media = services.media2, MEDIA2
+        else:
+            url, media = services.media or self.device_url, MEDIA1
+        body = await self.call(url, media.profiles_request)
+        profiles = parse_profiles(body, device=self.address, media=media)
         # One request at a time per camera: one kept-alive connection, not one per URI; the
         # fleet is where the concurrency is.
         return [
             replace(
                 profile,
-                stream_uri=await self._uri(url, "GetStreamUri", profile.token),
-                snapshot_uri=await self._uri(url, "GetSnapshotUri", profile.token),
+                stream_uri=await self._uri(url, media, "GetStreamUri", profile.token),
+                snapshot_uri=await self._uri(url, media, "GetSnapshotUri", profile.token),
             )
             for profile in profiles
         ]
 
-    async def _uri(self, media_url: str, operation: str, token: str) -> str | None:
-        stream_setup = (
-            f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream>'
-            f'<Transport xmlns="{TT}"><Protocol>RTSP</Protocol></Transport></StreamSetup>'
-            if operation == "GetStreamUri"
-            else ""
-        )
+    async def _uri(
+        self, media_url: str, media: MediaVersion, operation: str, token: str
+    ) -> str | None:
         try:
-            body = await self._call(
-                media_url,
-                f'<{operation} xmlns="{TRT}">{stream_setup}'
-                f"<ProfileToken>{escape(token)}</ProfileToken></{operation}>",
-            )
+            body = await self.call(media_url, media.uri_request(operation, token))
         except SoapFault:
             return None  # optional operations: many encoders have no snapshot
-        return text(body, "MediaUri", "Uri")
+        # Media answers MediaUri/Uri, Media2 a bare Uri: the first Uri is the one either way.
+        return text(body, "Uri")
 
     async def snapshot(self) -> DeviceSnapshot:
         """The full probe: clock first (so the token is accepted), then identity, services, media."""
@@ -342,7 +425,7 @@ class OnvifDevice:
         services = await self.services()
         scopes = await self.scopes()
         mac = await self.mac_address()
-        profiles = await self.profiles(services.media)
+        profiles = await self.profiles(services)
         return DeviceSnapshot(
             address=self.address,
             info=info,

@@ -1,8 +1,9 @@
 """Health of ONVIF cameras: one authenticated GetDeviceInformation each, classified into a CameraStatus.
 
-The check is one small raw SOAP request over the shared transport (no zeep client kept per
-camera: see ``bench/onvif_zeep_vs_raw.py``), so a process can check about a thousand cameras a
-second; ``check_fleet`` bounds how many are in flight. The authenticated call proves more than reachability: wrong credentials show up as ``unauthorized``.
+The check is one small raw SOAP request over the shared transport (nothing kept per camera but
+its clock offset), so a process can check about a thousand cameras a second; ``check_fleet``
+bounds how many are in flight. The authenticated call proves more than reachability: wrong
+credentials show up as ``unauthorized``.
 A rejected token is retried once after re-reading the device clock, because a drifted camera
 clock looks exactly like a wrong password.
 """
@@ -72,27 +73,13 @@ async def check_camera(
     body = f'<GetDeviceInformation xmlns="{TDS}"/>'
     try:
         try:
-            await transport.call(
-                device.device_url,
-                body,
-                device=target.address,
-                credentials=target.credentials,
-                clock_offset=target.clock_offset or timedelta(0),
-                timeout_s=timeout_s,
-            )
+            await device.call(None, body)
         except AuthenticationError:
             if target.credentials is None:
                 raise
             target.clock_offset = await device.sync_clock()
             started = time.perf_counter()
-            await transport.call(
-                device.device_url,
-                body,
-                device=target.address,
-                credentials=target.credentials,
-                clock_offset=target.clock_offset,
-                timeout_s=timeout_s,
-            )
+            await device.call(None, body)
     except AuthenticationError as exc:
         return _status(target, CameraState.UNAUTHORIZED, None, str(exc))
     except RetriableError as exc:

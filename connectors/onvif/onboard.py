@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from connectors.onvif.connector import OnvifConfig, config_records
+from connectors.onvif.connector import OnvifConfig, config_device, config_records
 from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
-from connectors.onvif.probe import Prober, ProbeTarget
+from connectors.onvif.probe import ProbeTarget
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.boundary import DeviceFailure
@@ -118,11 +118,9 @@ def inventory_placement(entry: InventoryEntry) -> CameraPlacement:
     )
 
 
-def probe_reader(
-    transport: SoapTransport, prober: Prober, snapshots: dict[str, DeviceSnapshot]
-) -> DeviceReader:
-    """Reads one ONVIF device with ``prober`` over the shared ``transport``: its cameras (one per
-    video source).
+def probe_reader(transport: SoapTransport, snapshots: dict[str, DeviceSnapshot]) -> DeviceReader:
+    """Reads one ONVIF device (the raw SOAP probe) over the shared ``transport``: its cameras (one
+    per video source).
 
     Each device's snapshot is kept in ``snapshots`` by camera id (health and events start from
     it in benchmarks and tests).
@@ -131,7 +129,7 @@ def probe_reader(
     async def read(config: ConnectorConfig) -> list[CameraRecord]:
         if not isinstance(config, OnvifConfig):
             raise TypeError(f"an ONVIF probe reads OnvifConfig, not {type(config).__name__}")
-        snapshot = await prober(transport, config.address, config.credentials()).snapshot()
+        snapshot = await config_device(config, transport).snapshot()
         records = config_records(snapshot, config)
         for record in records:
             snapshots[record.camera_id] = snapshot

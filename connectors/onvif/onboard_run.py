@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from connectors.onvif.connector import OnvifConnector
-from connectors.onvif.device import OnvifDevice
 from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
 from connectors.onvif.onboard import TargetSet, probe_reader
 from connectors.onvif.probe import ProbeReport
-from connectors.onvif.soap import SoapTransport, TransportLimits
-from connectors.onvif.zeep_device import ZeepOnvifDevice
+from connectors.onvif.soap import SoapTransport
 from connectors.sdk.boundary import DeviceFailure
+from connectors.sdk.http import HttpLimits
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import (
     OnboardOptions,
@@ -44,8 +42,6 @@ class OnboardRequest:
     timeout_s: float = 10.0
     #: each device's whole probe (default: the SDK's ``device_deadline_s(timeout_s)``)
     device_deadline_s: float | None = None
-    #: zeep (onvif-zeep-async, the default) or raw (fixed envelopes: less CPU per camera)
-    prober: Literal["zeep", "raw"] = "zeep"
     bootstrap: str | None = None
     publish: bool = True
     #: who onboards, for the audit topic
@@ -99,7 +95,7 @@ async def run_onboarding(
 ) -> OnboardOutcome:
     targets = await collect_targets(request)
     own_transport = transport is None
-    transport = transport or SoapTransport(TransportLimits(timeout_s=request.timeout_s))
+    transport = transport or SoapTransport(HttpLimits(timeout_s=request.timeout_s))
     report = ProbeReport()
     options = OnboardOptions(
         concurrency=request.concurrency,
@@ -111,9 +107,7 @@ async def run_onboarding(
         verify_s=request.verify_s,
         watch_group=request.watch_group,
     )
-    reader = probe_reader(
-        transport, OnvifDevice if request.prober == "raw" else ZeepOnvifDevice, report.snapshots
-    )
+    reader = probe_reader(transport, report.snapshots)
 
     async def run(publisher: CatalogProducer | None) -> OnboardSummary:
         return await onboard(

@@ -14,14 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from connectors.onvif.channels import source_channels
-from connectors.onvif.device import DeviceSnapshot, MediaProfile
+from connectors.onvif.device import DeviceSnapshot, MediaProfile, OnvifDevice
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
-from connectors.onvif.zeep_device import ZeepOnvifDevice
 from connectors.sdk.channels import refs_config
 from connectors.sdk.errors import ConnectorError
 from connectors.sdk.onboard import DeviceFailure, device_deadline_s, isolated
@@ -208,25 +206,12 @@ def _stream(profile: MediaProfile) -> dict[str, object]:
 ProgressCallback = Callable[[int, int], None]
 
 
-class Prober(Protocol):
-    """What probes one device: ``ZeepOnvifDevice`` (the default) or the raw ``OnvifDevice``."""
-
-    def __call__(
-        self, transport: SoapTransport, address: str, credentials: Credentials | None, /
-    ) -> _Snapshotting: ...
-
-
-class _Snapshotting(Protocol):
-    async def snapshot(self) -> DeviceSnapshot: ...
-
-
 async def probe_many(
     transport: SoapTransport,
     targets: Sequence[ProbeTarget],
     *,
     concurrency: int = 256,
     progress: ProgressCallback | None = None,
-    prober: Prober = ZeepOnvifDevice,
     deadline_s: float | None = None,
 ) -> ProbeReport:
     """Probe every target (bounded concurrency); failures are reported, never raised.
@@ -243,7 +228,7 @@ async def probe_many(
     async def probe(
         target: ProbeTarget, credentials: Credentials | None
     ) -> tuple[list[CameraRecord], DeviceSnapshot]:
-        snapshot = await prober(transport, target.address, credentials).snapshot()
+        snapshot = await OnvifDevice(transport, target.address, credentials).snapshot()
         records = camera_records(
             snapshot,
             placement=Placement.of_entry(target.entry) if target.entry else None,

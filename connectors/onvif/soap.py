@@ -1,21 +1,13 @@
-"""SOAP 1.2 over one shared aiohttp session: WS-UsernameToken with the device's clock, size caps, error translation.
+"""SOAP 1.2 on the SDK's HTTP pool: envelopes, WS-UsernameToken on the device's clock, faults.
 
-One ``SoapTransport`` (one connection pool, one set of timeouts and caps) serves every camera of
-a process, for both kinds of caller: the raw operations (``call``: small fixed envelopes, used by
-the health check and the PullPoint loop, where ``bench/onvif_zeep_vs_raw.py`` shows zeep costing
-about twice the time per call and a kept client per camera) and onvif-zeep-async's
-operations in ``connectors.onvif.zeep_client`` (``exchange``: the bytes only). Replies go
-through the hardened parser in ``connectors.sdk.xmlsafe``.
+One ``SoapTransport`` serves every camera of a process, on one ``connectors.sdk.http.HttpPool``
+(one connection pool, a total deadline per exchange, response caps, HTTP Digest answered when a
+firmware challenges for it on top of WS-Security, transport errors translated). This module adds
+only what is SOAP's: the envelope and its security and addressing headers, and reading the reply
+(hardened parser of ``connectors.sdk.xmlsafe``) into its Body or its fault. ``exchange`` gives
+the bytes only, for the zeep services that remain (``connectors.onvif.zeep_client``).
 
-A device that answers 401 with an HTTP Digest challenge gets the request again with Digest
-credentials (some firmwares want it on top of WS-Security); the handshake is remembered per device.
-
-Every exchange has a total deadline (connect, send, read of the whole reply, and the second
-round trip of an HTTP Digest answer): the caller's ``timeout_s``, else ``TransportLimits.timeout_s``.
-Nothing a device does (accept the connection and never answer, trickle bytes) outlasts it.
-
-Errors leave this module as the SDK's types (``connectors.sdk.errors``), transport failures
-through the SDK's own table (``connectors.sdk.http.translate_transport_error``):
+Errors leave this module as the SDK's types (``connectors.sdk.errors``):
 
     AuthenticationError   HTTP 401/403, or a SOAP fault whose subcode says NotAuthorized
     SoapFault             any other SOAP fault (a RetriableError; callers may look at ``subcode``)
@@ -26,21 +18,18 @@ through the SDK's own table (``connectors.sdk.http.translate_transport_error``):
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from xml.sax.saxutils import escape
 
-import aiohttp
 from lxml import etree
 
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
-from connectors.sdk.http import TRANSPORT_ERRORS, _read_bounded, translate_transport_error
+from connectors.sdk.http import HttpLimits, HttpPool
 from connectors.sdk.secrets import Credentials
 from connectors.sdk.xmlsafe import MAX_XML_BYTES, first, local_name, parse_device_xml, text
 
@@ -55,7 +44,6 @@ _DIGEST_TYPE = (
 _NONCE_TYPE = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
-_MAX_DIGEST_DEVICES = 100_000
 _AUTH_SUBCODES = frozenset({"notauthorized", "failedauthentication", "invalidsecurity"})
 
 
@@ -66,17 +54,6 @@ class SoapFault(RetriableError):
         super().__init__(message, device=device)
         self.code = code
         self.subcode = subcode
-
-
-@dataclass(frozen=True)
-class TransportLimits:
-    """Per-request bounds; a device that exceeds them is treated as unreachable or hostile."""
-
-    timeout_s: float = 10.0
-    connect_timeout_s: float = 5.0
-    max_response_bytes: int = MAX_XML_BYTES
-    max_connections: int = 1024
-    max_connections_per_host: int = 8
 
 
 def username_token(
@@ -144,18 +121,6 @@ def fault_of(root: etree._Element) -> tuple[str | None, str | None, str] | None:
     return code, subcode, reason[:300]
 
 
-def _digest_key(device: str, credentials: Credentials | None) -> tuple[str, str] | None:
-    """Which remembered Digest handshake a request may reuse: same device, same credentials.
-
-    The password's hash is part of the key: a handshake made with one password must never
-    authenticate a request made with another.
-    """
-    if credentials is None:
-        return None
-    secret = f"{credentials.username}\x1f{credentials.password.get_secret_value()}"
-    return device, hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def _bare(qname: str | None) -> str:
     return (qname or "").rpartition(":")[2].lower()
 
@@ -177,15 +142,19 @@ def reply_root(
 
 
 class SoapTransport:
-    """One HTTP connection pool for every camera of the process; ``call`` returns the reply's Body."""
+    """SOAP to every camera of the process over one ``HttpPool``; ``call`` returns the reply's Body.
 
-    def __init__(self, limits: TransportLimits | None = None) -> None:
-        self.limits = limits or TransportLimits()
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
-        # Devices that answered an HTTP Digest challenge keep their middleware (it reuses the
-        # nonce, so later requests need no second round trip).
-        self._digest: dict[tuple[str, str] | None, aiohttp.DigestAuthMiddleware] = {}
+    It opens its own pool with ``limits`` unless given one to share (and then leaves closing it
+    to the pool's owner).
+    """
+
+    def __init__(self, limits: HttpLimits | None = None, *, pool: HttpPool | None = None) -> None:
+        self.pool = pool or HttpPool(limits)
+        self._owns_pool = pool is None
+
+    @property
+    def limits(self) -> HttpLimits:
+        return self.pool.limits
 
     async def __aenter__(self) -> SoapTransport:
         return self
@@ -198,33 +167,9 @@ class SoapTransport:
     ) -> None:
         await self.close()
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            # A late unsubscribe after shutdown must not open a new pool that nobody closes.
-            raise RetriableError("transport is closed")
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.limits.max_connections,
-                limit_per_host=self.limits.max_connections_per_host,
-                ttl_dns_cache=300,
-                enable_cleanup_closed=True,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(
-                    total=self.limits.timeout_s, sock_connect=self.limits.connect_timeout_s
-                ),
-                # Devices are not browsers: no cookies carried between cameras.
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
-
     async def close(self) -> None:
-        self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._owns_pool:
+            await self.pool.close()
 
     async def call(
         self,
@@ -237,6 +182,7 @@ class SoapTransport:
         action: str | None = None,
         to: str | None = None,
         timeout_s: float | None = None,
+        max_bytes: int | None = None,
     ) -> etree._Element:
         """POST one SOAP request and return the reply's ``Body`` element (faults raised)."""
         payload = envelope(
@@ -246,9 +192,17 @@ class SoapTransport:
         if action:
             content_type += f'; action="{action}"'
         status, raw = await self.exchange(
-            url, payload, content_type, device=device, credentials=credentials, timeout_s=timeout_s
+            url,
+            payload,
+            content_type,
+            device=device,
+            credentials=credentials,
+            timeout_s=timeout_s,
+            max_bytes=max_bytes,
         )
-        root = reply_root(status, raw, device=device, max_bytes=self.limits.max_response_bytes)
+        root = reply_root(
+            status, raw, device=device, max_bytes=max_bytes or self.limits.max_response_bytes
+        )
         fault = fault_of(root)
         if fault is not None:
             code, subcode, reason = fault
@@ -275,81 +229,19 @@ class SoapTransport:
         device: str,
         credentials: Credentials | None = None,
         timeout_s: float | None = None,
+        max_bytes: int | None = None,
     ) -> tuple[int, bytes]:
-        """POST ``payload`` and return (status, bounded body); HTTP Digest answered, errors translated.
-
-        Shared by the raw operations and the zeep transport, so both get the same pool, caps,
-        deadline, Digest handling and error types.
-        """
-        deadline_s = timeout_s if timeout_s is not None else self.limits.timeout_s
-        # aiohttp's own limit per POST (a ClientTimeout, never None: None would lift the
-        # session's limits), and one deadline over both round trips of a Digest answer.
-        timeout = aiohttp.ClientTimeout(
-            total=deadline_s, sock_connect=min(self.limits.connect_timeout_s, deadline_s)
-        )
-        session = self.session
-        digest_key = _digest_key(device, credentials)
-        try:
-            async with asyncio.timeout(deadline_s):
-                status, raw, challenge = await self._post(
-                    session,
-                    url,
-                    payload,
-                    content_type,
-                    timeout,
-                    device,
-                    self._digest.get(digest_key),
-                )
-                if status == 401 and credentials is not None and challenge.startswith("digest"):
-                    # The firmware wants HTTP Digest on top of (or instead of) WS-Security.
-                    middleware = aiohttp.DigestAuthMiddleware(
-                        credentials.username, credentials.password.get_secret_value()
-                    )
-                    status, raw, _ = await self._post(
-                        session, url, payload, content_type, timeout, device, middleware
-                    )
-                    if status != 401:
-                        self._remember_digest(digest_key, middleware)
-        except TRANSPORT_ERRORS as exc:
-            raise translate_transport_error(
-                exc, what="SOAP request", device=device, timeout_s=deadline_s
-            ) from None
-        if status in (401, 403):
-            raise AuthenticationError(
-                f"device refused the credentials (HTTP {status})", device=device
-            )
-        return status, raw
-
-    async def _post(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        payload: bytes,
-        content_type: str,
-        timeout: aiohttp.ClientTimeout,
-        device: str,
-        digest: aiohttp.DigestAuthMiddleware | None,
-    ) -> tuple[int, bytes, str]:
-        """(status, body, the lower-cased WWW-Authenticate challenge) of one POST."""
-        async with session.post(
+        """POST ``payload`` and return (status, bounded body): the pool's deadline, cap, Digest
+        answer and error translation; a SOAP reply's status is judged by its body."""
+        result = await self.pool.exchange(
+            "POST",
             url,
+            device=device,
+            what="SOAP request",
+            credentials=credentials,
             data=payload,
             headers={"Content-Type": content_type},
-            allow_redirects=False,
-            timeout=timeout,
-            middlewares=(digest,) if digest is not None else None,
-        ) as response:
-            raw = await _read_bounded(
-                response, self.limits.max_response_bytes, what="SOAP reply", device=device
-            )
-            challenge = response.headers.get("WWW-Authenticate", "").strip().lower()
-            return response.status, raw, challenge
-
-    def _remember_digest(
-        self, key: tuple[str, str] | None, middleware: aiohttp.DigestAuthMiddleware
-    ) -> None:
-        if key is None:
-            return
-        if len(self._digest) >= _MAX_DIGEST_DEVICES:
-            self._digest.pop(next(iter(self._digest)))
-        self._digest[key] = middleware
+            timeout_s=timeout_s,
+            max_bytes=max_bytes,
+        )
+        return result.status, result.body

@@ -1,41 +1,53 @@
-"""onvif-zeep-async for a fleet: hardened zeep settings, one parse of each WSDL, the shared HTTP pool.
+"""onvif-zeep-async for the ONVIF services the raw stack does not carry: PTZ and imaging.
 
-``onvif.ONVIFCamera`` as shipped opens an aiohttp session, a connector and a ``requests`` session
-per service per camera, parses replies with ``xml_huge_tree=True`` and loads each WSDL through a
-cache that concurrent first callers all miss. Here:
+The hot path (probe, health, events) is raw SOAP (``device``, ``pullpoint``, ``push``), chosen by
+measurement (docs/onvif.md): none of its operations is implemented here. What zeep earns its
+cost for is breadth, WSDL-typed operations with many optional parts that nothing calls often:
+moving a PTZ head, reading or changing imaging settings. ``ZeepServices`` gives those for one
+camera whose service addresses the raw probe already found, on the process's transport:
 
-- every camera's services post through the process's ``SoapTransport`` (one pool, its per-call
-  deadline, response cap, HTTP Digest handling and error translation), via ``FleetZeepTransport``;
-- replies are checked by the hardened parser (``connectors.sdk.xmlsafe``: no DTD in any encoding, no entities, size cap)
-  before zeep sees them, and zeep itself parses with ``HARDENED_SETTINGS`` (``forbid_dtd``,
-  ``forbid_entities``, ``forbid_external``, libxml2's size limits kept);
-- each WSDL document is parsed once per process (``shared_document``), whatever the number of
-  cameras probed at once.
+- every request posts through the ``SoapTransport`` (``FleetZeepTransport``), so the pool,
+  deadline, response cap, HTTP Digest answer and error translation are the raw path's;
+- replies are checked by the hardened parser (``connectors.sdk.xmlsafe``) before zeep sees them,
+  and zeep parses with ``HARDENED_SETTINGS`` (no DTD, entities or external references, libxml2's
+  size limits kept); ``strict=False`` stays, because vendors add elements the schemas lack;
+- each WSDL is parsed once per process (``shared_document``), from the package's own files only;
+- the WS-UsernameToken follows the device clock the raw stack measured.
 
-``strict=False`` stays: vendors add elements the ONVIF schemas do not have, and a probe should
-read what it needs rather than reject the device. Well-formedness is enforced by the pre-check,
-not by zeep's recovering parser.
+zeep's errors leave as the SDK's types (``call``):
+
+    AuthenticationError   HTTP 401/403 (from the transport) or a NotAuthorized-style fault
+    SoapFault             any other fault
+    RetriableError        timeouts and connection errors (from the transport)
+    DeviceDataError       hostile, malformed or unmappable XML (DTD, entities, syntax, schema)
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
 
+import onvif
 import zeep
-from onvif import ONVIFCamera, ONVIFService
-from onvif.client import UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document
+import zeep.exceptions
+from onvif.client import UsernameDigestTokenDtDiff
+from onvif.definition import SERVICES
 from onvif.wsa import WsAddressingIfMissingPlugin
 from requests import Response
 from requests.structures import CaseInsensitiveDict
+from zeep.proxy import AsyncServiceProxy
 from zeep.transports import Transport
 from zeep.wsdl import Document
 from zeep.wsdl.utils import etree_to_string
 
-from connectors.onvif.soap import SoapTransport, reply_root
-from connectors.sdk.errors import DeviceDataError
+from connectors.onvif.device import OnvifDevice, ServiceAddresses
+from connectors.onvif.soap import SoapFault, SoapTransport, is_auth_fault, reply_root
+from connectors.sdk.errors import AuthenticationError, ConfigurationError, DeviceDataError
 from connectors.sdk.secrets import Credentials
+
+ZeepService = Literal["ptz", "imaging"]
 
 HARDENED_SETTINGS = zeep.Settings(
     strict=False,
@@ -46,17 +58,46 @@ HARDENED_SETTINGS = zeep.Settings(
     xml_huge_tree=False,
 )
 
+WSDL_DIR = (Path(onvif.__file__).parent / "wsdl").resolve()
+
+_HOSTILE = (
+    zeep.exceptions.DTDForbidden,
+    zeep.exceptions.EntitiesForbidden,
+    zeep.exceptions.ExternalReferenceForbidden,
+    zeep.exceptions.XMLSyntaxError,
+    zeep.exceptions.XMLParseError,
+    zeep.exceptions.TransportError,
+    zeep.exceptions.ValidationError,
+    zeep.exceptions.UnexpectedElementError,
+    zeep.exceptions.LookupError,
+)
+
 _DOCUMENTS: dict[str, Document] = {}
 _DOCUMENT_LOCKS: dict[str, asyncio.Lock] = {}
 
 
-async def shared_document(path: str) -> Document:
-    """The parsed WSDL at ``path``, parsed at most once per process.
+class _PackageWsdlLoader(Transport):
+    """Loads WSDL and schema files from the package's own directory, and nothing else."""
 
-    onvif-zeep-async's own cache is checked before an ``await``, so a fleet probed with 256
-    cameras in flight would parse each WSDL 256 times; the lock makes the first caller parse and
-    the others wait for it. Its loader is kept (it installs lenient date/time types).
+    def __init__(self) -> None:
+        # zeep's base constructor would open a ``requests`` session nothing uses.
+        self.cache = None
+        self._close_session = False
+
+    def load(self, url: str) -> bytes:
+        path = Path(url).resolve()
+        if not path.is_relative_to(WSDL_DIR) or not path.is_file():
+            raise ConfigurationError(f"WSDL import outside the ONVIF WSDL directory: {url}")
+        return path.read_bytes()
+
+
+async def shared_document(name: ZeepService) -> Document:
+    """The parsed WSDL of service ``name``, parsed at most once per process.
+
+    The lock makes the first caller parse (in a thread: it reads files) and the others wait for
+    it, however many cameras ask at once.
     """
+    path = str(WSDL_DIR / SERVICES[name]["wsdl"])
     document = _DOCUMENTS.get(path)
     if document is not None:
         return document
@@ -64,16 +105,22 @@ async def shared_document(path: str) -> Document:
     async with lock:
         document = _DOCUMENTS.get(path)
         if document is None:
-            document = await _cached_document(path)
+            document = await asyncio.to_thread(_parse_wsdl, path)
             _DOCUMENTS[path] = document
     return document
+
+
+def _parse_wsdl(path: str) -> Document:
+    # zeep annotates the transport as a class; it takes (and needs) an instance.
+    loader: Any = _PackageWsdlLoader()
+    return Document(path, loader, settings=HARDENED_SETTINGS)
 
 
 class FleetZeepTransport(Transport):
     """zeep's transport seam over the shared ``SoapTransport`` for one device.
 
-    zeep's base constructor opens a ``requests`` session, which a fleet does not need: WSDLs are
-    local and loaded by ``shared_document``, and references out of a reply are refused.
+    zeep's base constructor opens a ``requests`` session, which is not needed: WSDLs are local
+    and loaded by ``shared_document``, and references out of a reply are refused.
     """
 
     def __init__(
@@ -119,124 +166,91 @@ class FleetZeepTransport(Transport):
         raise DeviceDataError("reply refers to an external document", device=self.device)
 
 
-class FleetOnvifService(ONVIFService):
-    """An ONVIF service of one camera with the fleet's transport, settings and shared WSDL."""
+class ZeepServices:
+    """The PTZ and imaging services of one device, as zeep proxies made on first use."""
 
-    def __init__(
-        self,
-        xaddr: str,
-        credentials: Credentials | None,
-        wsdl_path: str,
-        *,
-        transport: FleetZeepTransport,
-        clock_offset: timedelta | None,
-        binding_name: str,
-        binding_key: tuple[str, str | None],
-    ) -> None:
-        # The library's constructor opens a session per service; this one only records.
-        self.url = wsdl_path
-        self.xaddr = xaddr
-        self.binding_key = binding_key
-        self.binding_name = binding_name
-        self.user = credentials.username if credentials else None
-        self.passwd = credentials.password.get_secret_value() if credentials else None
-        self.encrypt = True
-        self.dt_diff = clock_offset
-        self._no_cache = True
-        self.transport = transport
-        self.document: Document | None = None
-        self.zeep_client_authless = None
-        self.ws_client_authless = None
-        self.zeep_client = None
-        self.ws_client = None
-        self.create_type = None
-        self._wsse: UsernameDigestTokenDtDiff | None = None
+    def __init__(self, device: OnvifDevice, addresses: ServiceAddresses) -> None:
+        self.device = device
+        self.addresses = addresses
+        credentials = device.credentials
+        self.transport = FleetZeepTransport(
+            device.transport, device.address, credentials, timeout_s=device.timeout_s
+        )
+        self._wsse = (
+            UsernameDigestTokenDtDiff(
+                credentials.username,
+                credentials.password.get_secret_value(),
+                dt_diff=device.clock_offset,
+                use_digest=True,
+            )
+            if credentials is not None
+            else None
+        )
+        self._proxies: dict[str, AsyncServiceProxy] = {}
 
-    async def setup(self) -> None:
-        self.document = await shared_document(self.url)
-        plugins = [WsAddressingIfMissingPlugin()]
-        authless = ZeepAsyncClient(
-            wsdl=self.document,
+    async def _proxy(self, name: ZeepService) -> AsyncServiceProxy:
+        proxy = self._proxies.get(name)
+        if proxy is not None:
+            return proxy
+        xaddr = getattr(self.addresses, name)
+        if not xaddr:
+            raise ConfigurationError(f"device has no {name} service", device=self.device.address)
+        client = zeep.AsyncClient(
+            wsdl=await shared_document(name),
             transport=self.transport,
-            settings=HARDENED_SETTINGS,
-            plugins=plugins,
-        )
-        self.zeep_client_authless = authless
-        self.ws_client_authless = authless.create_service(self.binding_name, self.xaddr)
-        if self.user is None:
-            self.zeep_client, self.ws_client = authless, self.ws_client_authless
-            return
-        self._wsse = UsernameDigestTokenDtDiff(
-            self.user, self.passwd, dt_diff=self.dt_diff, use_digest=True
-        )
-        signed = ZeepAsyncClient(
-            wsdl=self.document,
             wsse=self._wsse,
-            transport=self.transport,
             settings=HARDENED_SETTINGS,
-            plugins=plugins,
+            plugins=[WsAddressingIfMissingPlugin()],
         )
-        self.zeep_client = signed
-        self.ws_client = signed.create_service(self.binding_name, self.xaddr)
+        definition = SERVICES[name]
+        binding = client.wsdl.bindings[f"{{{definition['ns']}}}{definition['binding']}"]
+        proxy = AsyncServiceProxy(client, binding, address=xaddr)
+        self._proxies[name] = proxy
+        return proxy
 
-    def follow_clock(self, offset: timedelta) -> None:
-        """Sign later tokens on the device's clock (measured after this service was made)."""
-        self.dt_diff = offset
+    async def call(
+        self, name: ZeepService, operation: str, request: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Run ``operation`` of service ``name``; its errors leave as the SDK's types."""
+        device = self.device.address
         if self._wsse is not None:
-            self._wsse.dt_diff = offset
-
-    async def close(self) -> None:
-        """Nothing to close: the pool belongs to the process's ``SoapTransport``."""
-
-
-class FleetOnvifCamera(ONVIFCamera):
-    """``ONVIFCamera`` whose services are ``FleetOnvifService``s over the shared transport."""
-
-    def __init__(
-        self,
-        soap: SoapTransport,
-        address: str,
-        credentials: Credentials | None,
-        *,
-        scheme: str,
-        timeout_s: float | None = None,
-    ) -> None:
-        host, _, port = address.rpartition(":")
-        super().__init__(
-            f"{scheme}://{host}",
-            int(port),
-            credentials.username if credentials else None,
-            None,  # the password stays in the Credentials; the services read it from there
-            no_cache=True,
-        )
-        self.credentials = credentials
-        self.zeep_transport = FleetZeepTransport(soap, address, credentials, timeout_s=timeout_s)
-
-    async def create_onvif_service(
-        self,
-        name: str,
-        port_type: str | None = None,
-        read_timeout: int | None = None,
-        write_timeout: int | None = None,
-    ) -> FleetOnvifService:
-        key = (name.lower(), port_type)
-        xaddr, wsdl_path, binding_name = self.get_definition(key[0], port_type)
-        existing = self.services.get(key)
-        if isinstance(existing, FleetOnvifService) and existing.xaddr == xaddr:
-            return existing
-        service = FleetOnvifService(
-            xaddr,
-            self.credentials,
-            wsdl_path,
-            transport=self.zeep_transport,
-            clock_offset=self.dt_diff,
-            binding_name=binding_name,
-            binding_key=key,
-        )
-        await service.setup()
-        self.services[key] = service
-        return service
-
-    async def close(self) -> None:
-        await self._snapshot_client.close()
-        await self._snapshot_connector.close()
+            # Tokens are signed on the device's clock as last measured by the raw stack.
+            self._wsse.dt_diff = self.device.clock_offset
+        self.transport.last_reply = b""
+        try:
+            proxy = await self._proxy(name)
+            return await getattr(proxy, operation)(**dict(request or {}))
+        except zeep.exceptions.Fault as fault:
+            subcodes = [getattr(q, "localname", str(q)) for q in (fault.subcodes or [])]
+            subcode = subcodes[-1] if subcodes else None
+            reason = (str(fault.message or "").strip() or "no reason given")[:300]
+            if is_auth_fault(fault.code, subcode):
+                raise AuthenticationError(
+                    f"device refused the credentials: {reason}", device=device
+                ) from None
+            raise SoapFault(
+                f"SOAP fault {subcode or fault.code}: {reason}",
+                device=device,
+                code=fault.code,
+                subcode=subcode,
+            ) from None
+        except _HOSTILE as exc:
+            raise DeviceDataError(
+                f"unusable reply: {type(exc).__name__}",
+                device=device,
+                payload=self.transport.last_reply or None,
+            ) from None
+        except (ValueError, TypeError, AttributeError, LookupError) as exc:
+            # zeep maps a reply onto the schema's types as it reads it; a value that does not
+            # fit surfaces as one of these, and it is the device's data that is wrong. An
+            # operation the WSDL does not have is the caller's (AttributeError, no reply yet).
+            if not self.transport.last_reply:
+                raise ConfigurationError(
+                    f"{name} has no usable operation {operation!r}: {type(exc).__name__}",
+                    device=device,
+                ) from None
+            raise DeviceDataError(
+                f"reply does not fit the ONVIF schema: {type(exc).__name__}",
+                device=device,
+                payload=self.transport.last_reply,
+            ) from None

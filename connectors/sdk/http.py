@@ -1,5 +1,14 @@
-"""Bounded HTTP to untrusted devices: size caps enforced while streaming, timeouts, digest/basic
-auth, and every failure translated to an SDK error that names no credential.
+"""Bounded HTTP to untrusted devices: one client mechanism for every device protocol.
+
+``HttpPool`` is the mechanism: one aiohttp connection pool, a total deadline per exchange, size
+caps enforced while streaming, HTTP Digest answered when a device challenges for it (and
+remembered per device and credentials), Basic when asked, and every failure translated to an SDK
+error that names no credential. Two callers build on it:
+
+- ``DeviceHttp``: one device's REST-style API (Hikvision ISAPI, Dahua, the scaffold's example),
+  statuses judged, long-lived streams;
+- ``connectors.onvif.soap.SoapTransport``: SOAP envelopes to thousands of cameras through one
+  shared pool (the status of a SOAP reply is the fault in its body, so it judges statuses itself).
 
     async with DeviceHttp.for_config(config, device="dev-…") as http:
         body = await http.get_bytes("/ISAPI/System/deviceInfo")
@@ -9,19 +18,22 @@ auth, and every failure translated to an SDK error that names no credential.
 
 Translation at this boundary (``raise … from exc``):
 
-    401, 403                          -> AuthenticationError
+    401, 403                          -> AuthenticationError (both callers)
     408, 429, 5xx, timeouts, refused,
     resets, truncated bodies          -> RetriableError
     other non-2xx                     -> DeviceDataError (``status`` set), unless allowed
+                                         (``DeviceHttp``; SOAP reads the fault instead)
     body larger than the cap          -> DeviceDataError (with the first bytes as payload)
     a response head aiohttp refuses
     (over its line/field limits,
     malformed status line or header)  -> DeviceDataError
     a URL that cannot be built        -> ConfigurationError
 
-Every request has a total deadline (connect + send + read of the whole body): the session's
-``timeout_s``. ``translate_transport_error`` is the table's transport half; the ONVIF SOAP
-transport uses it too, so both device stacks name the same failures the same way.
+Every exchange has one total deadline (connect, send, read of the whole body, and the second
+round trip of a Digest answer): the caller's ``timeout_s``, else ``HttpLimits.timeout_s``.
+Nothing a device does (accept the connection and never answer, trickle bytes) outlasts it.
+Idle keep-alive connections close after ``HttpLimits.keepalive_s``: a city's worth of cameras
+checked once a minute must not hold a socket each between checks.
 
 Messages carry the method, the path (never the query string, which may hold a token) and the
 device id; never the credentials, and never a URL with user info.
@@ -30,7 +42,8 @@ device id; never the credentials, and never a URL with user info.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -57,6 +70,8 @@ PAYLOAD_SAMPLE_BYTES = 4096
 _READ_CHUNK = 16 * 1024
 _RETRIABLE_STATUSES = frozenset({408, 425, 429})
 _AUTH_STATUSES = frozenset({401, 403})
+#: Digest handshakes remembered at most (one per device that asked for one)
+_MAX_DIGEST_DEVICES = 100_000
 
 # The transport failures a device causes; anything else is a bug and propagates untranslated.
 # ClientResponseError is what aiohttp raises when it cannot read a response head (a 4 MB
@@ -112,8 +127,308 @@ class HttpResult:
         return self.body.decode(encoding, "replace")
 
 
+@dataclass(frozen=True)
+class HttpLimits:
+    """The bounds of a pool; a device that exceeds them is treated as unreachable or hostile."""
+
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    max_response_bytes: int = 2 * 1024 * 1024
+    max_connections: int = 1024
+    max_connections_per_host: int = 8
+    keepalive_s: float = 2.0
+
+
+def _digest_key(device: str | None, credentials: Credentials) -> tuple[str, str]:
+    """Which remembered Digest handshake a request may reuse: same device, same credentials.
+
+    The password's hash is part of the key: a handshake made with one password must never
+    authenticate a request made with another.
+    """
+    secret = f"{credentials.username}\x1f{credentials.password.get_secret_value()}"
+    return device or "", hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _asks_for_digest(response: aiohttp.ClientResponse) -> bool:
+    challenge = response.headers.get("WWW-Authenticate", "")
+    return challenge.strip().lower().startswith("digest")
+
+
+def path_only(url: str | URL) -> str:
+    """A URL's path for messages: never its query (a token), host or user info."""
+    if isinstance(url, URL):
+        return url.path
+    return url.split("?", 1)[0] if url.startswith("/") else URL(url).path
+
+
+class HttpPool:
+    """One HTTP connection pool for many devices, and the rules every exchange with them follows.
+
+    The session opens on first use; ``close()`` ends it (a closed pool refuses new exchanges:
+    a late unsubscribe after shutdown must not open a pool nobody closes).
+    """
+
+    def __init__(self, limits: HttpLimits | None = None) -> None:
+        self.limits = limits or HttpLimits()
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        # Devices that answered with an HTTP Digest challenge keep their middleware (it reuses
+        # the nonce, so later requests need no extra round trip); others cost nothing here.
+        self._digest: dict[tuple[str, str], aiohttp.DigestAuthMiddleware] = {}
+
+    async def __aenter__(self) -> HttpPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RetriableError("HTTP pool is closed")
+        if self._session is None or self._session.closed:
+            limits = self.limits
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=limits.max_connections,
+                    limit_per_host=limits.max_connections_per_host,
+                    keepalive_timeout=limits.keepalive_s,
+                    ttl_dns_cache=300,
+                    enable_cleanup_closed=True,
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=limits.timeout_s, sock_connect=limits.connect_timeout_s
+                ),
+                # Devices are not browsers: no cookies carried between them.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def exchange(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        device: str | None,
+        what: str | None = None,
+        credentials: Credentials | None = None,
+        auth: AuthMode = "digest",
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        allow_status: frozenset[int] | set[int] = frozenset(),
+        check_status: Callable[[int], None] | None = None,
+        timeout_s: float | None = None,
+        max_bytes: int | None = None,
+        verify_tls: bool = True,
+    ) -> HttpResult:
+        """Send one request and read the whole body (at most ``max_bytes``) within one deadline.
+
+        401 and 403 raise ``AuthenticationError`` unless allowed; other statuses are the
+        caller's to judge, before the body is read when it gives ``check_status``.
+        """
+        what = what or f"{method} {path_only(url)}"
+        deadline_s = timeout_s if timeout_s is not None else self.limits.timeout_s
+        limit = max_bytes or self.limits.max_response_bytes
+        # aiohttp's own limit per request (never None: None would lift the session's limits),
+        # and one deadline over both round trips of a Digest answer.
+        timeout = aiohttp.ClientTimeout(
+            total=deadline_s, sock_connect=min(self.limits.connect_timeout_s, deadline_s)
+        )
+        try:
+            async with asyncio.timeout(deadline_s):
+                async with self._response(
+                    method,
+                    url,
+                    device=device,
+                    credentials=credentials,
+                    auth=auth,
+                    data=data,
+                    headers=headers,
+                    params=params,
+                    timeout=timeout,
+                    verify_tls=verify_tls,
+                ) as response:
+                    _refuse_credentials(response.status, what, device, allow_status)
+                    if check_status is not None:
+                        check_status(response.status)
+                    body = await read_bounded(response, limit, what=what, device=device)
+                    return HttpResult(response.status, response.headers, body)
+        except ConnectorError:
+            raise
+        except TRANSPORT_ERRORS as exc:
+            raise translate_transport_error(
+                exc, what=what, device=device, timeout_s=deadline_s
+            ) from None
+        except ValueError as exc:
+            # yarl/aiohttp reject a URL or header they cannot encode.
+            raise ConfigurationError(
+                f"{what}: invalid request ({type(exc).__name__})", device=device
+            ) from exc
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        device: str | None,
+        what: str | None = None,
+        credentials: Credentials | None = None,
+        auth: AuthMode = "digest",
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        idle_timeout_s: float | None = None,
+        verify_tls: bool = True,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A long-lived response (event streams): no total deadline, but connecting and each
+        read wait at most ``idle_timeout_s`` (default: the pool's timeout). 401/403 raise
+        ``AuthenticationError``; transport errors on the way in are translated."""
+        what = what or f"{method} {path_only(url)}"
+        idle = idle_timeout_s or self.limits.timeout_s
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.limits.timeout_s, sock_read=idle)
+        try:
+            async with self._response(
+                method,
+                url,
+                device=device,
+                credentials=credentials,
+                auth=auth,
+                data=None,
+                headers=headers,
+                params=params,
+                timeout=timeout,
+                verify_tls=verify_tls,
+            ) as response:
+                _refuse_credentials(response.status, what, device, frozenset())
+                yield response
+        except ConnectorError:
+            raise
+        except TRANSPORT_ERRORS as exc:
+            raise translate_transport_error(
+                exc, what=what, device=device, timeout_s=self.limits.timeout_s
+            ) from exc
+
+    @asynccontextmanager
+    async def _response(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        device: str | None,
+        credentials: Credentials | None,
+        auth: AuthMode,
+        data: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        timeout: aiohttp.ClientTimeout,
+        verify_tls: bool,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The response to one request, answering a Digest challenge once if the device asks."""
+        session = self.session
+        request_headers = dict(headers or {})
+        key = None
+        if credentials is not None and auth == "basic":
+            request_headers["Authorization"] = aiohttp.encode_basic_auth(
+                credentials.username, credentials.password.get_secret_value()
+            )
+        elif credentials is not None and auth == "digest":
+            key = _digest_key(device, credentials)
+        middleware = self._digest.get(key) if key is not None else None
+
+        async def send(with_digest: aiohttp.DigestAuthMiddleware | None) -> aiohttp.ClientResponse:
+            return await session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=request_headers,
+                # A device must not redirect the hub (and its credentials) somewhere else.
+                allow_redirects=False,
+                timeout=timeout,
+                ssl=verify_tls,
+                middlewares=(with_digest,) if with_digest is not None else None,
+            )
+
+        response = await send(middleware)
+        try:
+            if (
+                key is not None
+                and credentials is not None
+                and middleware is None
+                and response.status == 401
+                and _asks_for_digest(response)
+            ):
+                # The firmware wants HTTP Digest (on top of, or instead of, WS-Security).
+                response.release()
+                middleware = aiohttp.DigestAuthMiddleware(
+                    credentials.username, credentials.password.get_secret_value()
+                )
+                response = await send(middleware)
+                if response.status != 401:
+                    self._remember_digest(key, middleware)
+            yield response
+        finally:
+            response.release()
+
+    def _remember_digest(
+        self, key: tuple[str, str], middleware: aiohttp.DigestAuthMiddleware
+    ) -> None:
+        if len(self._digest) >= _MAX_DIGEST_DEVICES:
+            self._digest.pop(next(iter(self._digest)))
+        self._digest[key] = middleware
+
+
+def _refuse_credentials(
+    status: int, what: str, device: str | None, allow: frozenset[int] | set[int]
+) -> None:
+    if status in _AUTH_STATUSES and status not in allow:
+        raise AuthenticationError(
+            f"{what}: device refused the credentials (HTTP {status})", device=device
+        )
+
+
+async def read_bounded(
+    response: aiohttp.ClientResponse, limit: int, *, what: str, device: str | None
+) -> bytes:
+    """The whole body of ``response``, refused (``DeviceDataError``) once it passes ``limit``."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise DeviceDataError(
+            f"{what}: response of {declared} bytes exceeds the {limit} byte limit",
+            device=device,
+        )
+    buffer = bytearray()
+    while True:
+        chunk = await response.content.read(_READ_CHUNK)
+        if not chunk:
+            return bytes(buffer)
+        buffer += chunk
+        if len(buffer) > limit:
+            raise DeviceDataError(
+                f"{what}: response exceeds the {limit} byte limit",
+                device=device,
+                payload=bytes(buffer[:PAYLOAD_SAMPLE_BYTES]),
+            )
+
+
 class DeviceHttp:
-    """One HTTP session to one device: auth, timeouts and the response size cap live here."""
+    """One device's HTTP API on an ``HttpPool``: base URL, auth, timeouts, the size cap, statuses.
+
+    Without a ``pool`` it opens its own small one (four connections) for the device and closes
+    it on ``close()``; with one, it shares that pool (and leaves closing it to its owner).
+    """
 
     def __init__(
         self,
@@ -125,6 +440,7 @@ class DeviceHttp:
         max_response_bytes: int = 2 * 1024 * 1024,
         device: str | None = None,
         verify_tls: bool = True,
+        pool: HttpPool | None = None,
     ) -> None:
         try:
             self._base = URL(base_url)
@@ -144,11 +460,17 @@ class DeviceHttp:
         self._credentials = credentials
         self._auth: AuthMode = auth if credentials is not None else "none"
         self._verify_tls = verify_tls
-        self._session: aiohttp.ClientSession | None = None
+        self._shared_pool = pool
+        self._pool: HttpPool | None = None
 
     @classmethod
     def for_config(
-        cls, config: ConnectorConfig, *, device: str | None = None, auth: AuthMode = "digest"
+        cls,
+        config: ConnectorConfig,
+        *,
+        device: str | None = None,
+        auth: AuthMode = "digest",
+        pool: HttpPool | None = None,
     ) -> DeviceHttp:
         """A session for a connector config: its address, credentials, timeout and size cap."""
         return cls(
@@ -158,6 +480,7 @@ class DeviceHttp:
             timeout_s=config.timeout_s,
             max_response_bytes=config.max_response_bytes,
             device=device or config.address,
+            pool=pool,
         )
 
     async def __aenter__(self) -> DeviceHttp:
@@ -173,38 +496,32 @@ class DeviceHttp:
         await self.close()
 
     async def open(self) -> None:
-        if self._session is not None:
+        if self._pool is not None:
             return
-        middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
-        auth_headers: dict[str, str] = {}
-        if self._credentials is not None and self._auth == "digest":
-            middlewares = (
-                aiohttp.DigestAuthMiddleware(
-                    self._credentials.username, self._credentials.password.get_secret_value()
-                ),
+        self._pool = self._shared_pool or HttpPool(
+            HttpLimits(
+                timeout_s=self.timeout_s,
+                connect_timeout_s=self.timeout_s,
+                max_response_bytes=self.max_response_bytes,
+                max_connections=4,
+                max_connections_per_host=4,
             )
-        elif self._credentials is not None and self._auth == "basic":
-            auth_headers["Authorization"] = aiohttp.encode_basic_auth(
-                self._credentials.username, self._credentials.password.get_secret_value()
-            )
-        self._session = aiohttp.ClientSession(
-            base_url=self._base,
-            headers=auth_headers,
-            middlewares=middlewares,
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            connector=aiohttp.TCPConnector(limit=4, ssl=self._verify_tls),
         )
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        pool, self._pool = self._pool, None
+        if pool is not None and pool is not self._shared_pool:
+            await pool.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> HttpPool:
+        if self._pool is None:
             raise RuntimeError("DeviceHttp used outside `async with` (call open() first)")
-        return self._session
+        return self._pool
+
+    def _url(self, path: str) -> URL:
+        url = URL(path)
+        return url if url.absolute else self._base.join(url)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -220,30 +537,29 @@ class DeviceHttp:
         max_bytes: int | None = None,
     ) -> HttpResult:
         """Send one request and read the whole body, bounded by ``max_bytes`` (the config's cap)."""
-        limit = max_bytes or self.max_response_bytes
-        what = f"{method} {_path_only(path)}"
+        what = f"{method} {path_only(path)}"
         try:
-            async with self.session.request(
-                method,
-                path,
-                params=params,
-                data=data,
-                headers=headers,
-                # A device must not redirect the hub (and its credentials) somewhere else.
-                allow_redirects=False,
-            ) as response:
-                self._raise_for_status(response.status, what, allow_status)
-                body = await _read_bounded(response, limit, what=what, device=self.device)
-                return HttpResult(status=response.status, headers=response.headers, body=body)
-        except ConnectorError:
-            raise
-        except TRANSPORT_ERRORS as exc:
-            raise self._transient(what, exc) from exc
-        except ValueError as exc:
-            # yarl/aiohttp reject a path or header they cannot encode.
+            url = self._url(path)
+        except (ValueError, TypeError) as exc:
             raise ConfigurationError(
                 f"{what}: invalid request ({type(exc).__name__})", device=self.device
             ) from exc
+        return await self.pool.exchange(
+            method,
+            url,
+            device=self.device,
+            what=what,
+            credentials=self._credentials,
+            auth=self._auth,
+            data=data,
+            headers=headers,
+            params=params,
+            allow_status=allow_status,
+            check_status=lambda status: self._raise_for_status(status, what, allow_status),
+            timeout_s=self.timeout_s,
+            max_bytes=max_bytes or self.max_response_bytes,
+            verify_tls=self._verify_tls,
+        )
 
     async def get(
         self,
@@ -281,46 +597,36 @@ class DeviceHttp:
     ) -> AsyncIterator[ResponseStream]:
         """A long-lived GET (event streams): no total timeout, but each read waits at most
         ``idle_timeout_s`` (default: the config timeout); chunks are at most ``max_chunk_bytes``."""
-        what = f"GET {_path_only(path)}"
-        idle = idle_timeout_s or self.timeout_s
-        try:
-            async with self.session.get(
-                path,
-                params=params,
-                headers=headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, connect=self.timeout_s, sock_read=idle),
-            ) as response:
-                self._raise_for_status(response.status, what, frozenset())
-                yield ResponseStream(
-                    response,
-                    what=what,
-                    device=self.device,
-                    chunk_bytes=max_chunk_bytes or _READ_CHUNK,
-                )
-        except ConnectorError:
-            raise
-        except TRANSPORT_ERRORS as exc:
-            raise self._transient(what, exc) from exc
+        what = f"GET {path_only(path)}"
+        async with self.pool.stream(
+            "GET",
+            self._url(path),
+            device=self.device,
+            what=what,
+            credentials=self._credentials,
+            auth=self._auth,
+            headers=headers,
+            params=params,
+            idle_timeout_s=idle_timeout_s or self.timeout_s,
+            verify_tls=self._verify_tls,
+        ) as response:
+            self._raise_for_status(response.status, what, frozenset())
+            yield ResponseStream(
+                response,
+                what=what,
+                device=self.device,
+                chunk_bytes=max_chunk_bytes or _READ_CHUNK,
+            )
 
     # --- translation -------------------------------------------------------------------
 
     def _raise_for_status(self, status: int, what: str, allow: frozenset[int] | set[int]) -> None:
         if 200 <= status < 300 or status in allow:
             return
-        if status in _AUTH_STATUSES:
-            raise AuthenticationError(
-                f"{what}: device refused the credentials (HTTP {status})", device=self.device
-            )
         if status >= 500 or status in _RETRIABLE_STATUSES:
             raise RetriableError(f"{what}: device answered HTTP {status}", device=self.device)
         raise HttpStatusError(
             f"{what}: unexpected HTTP {status}", status=status, device=self.device
-        )
-
-    def _transient(self, what: str, exc: BaseException) -> ConnectorError:
-        return translate_transport_error(
-            exc, what=what, device=self.device, timeout_s=self.timeout_s
         )
 
 
@@ -362,30 +668,3 @@ class ResponseStream:
             raise RetriableError(
                 f"{self._what}: stream broken ({type(exc).__name__})", device=self._device
             ) from exc
-
-
-async def _read_bounded(
-    response: aiohttp.ClientResponse, limit: int, *, what: str, device: str | None
-) -> bytes:
-    declared = response.content_length
-    if declared is not None and declared > limit:
-        raise DeviceDataError(
-            f"{what}: response of {declared} bytes exceeds the {limit} byte limit",
-            device=device,
-        )
-    buffer = bytearray()
-    while True:
-        chunk = await response.content.read(_READ_CHUNK)
-        if not chunk:
-            return bytes(buffer)
-        buffer += chunk
-        if len(buffer) > limit:
-            raise DeviceDataError(
-                f"{what}: response exceeds the {limit} byte limit",
-                device=device,
-                payload=bytes(buffer[:PAYLOAD_SAMPLE_BYTES]),
-            )
-
-
-def _path_only(path: str) -> str:
-    return path.split("?", 1)[0]

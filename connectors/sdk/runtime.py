@@ -89,6 +89,7 @@ from connectors.sdk.records import model_problems
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.watchcheck import watch_group
 from core.backoff import Backoff
+from core.memory import release_free_memory
 from topics.catalog import (
     AUDIT,
     CAMERA_REGISTRY,
@@ -186,6 +187,10 @@ class DeviceWatch:
     @property
     def camera_ids(self) -> frozenset[str]:
         return self.target.camera_ids
+
+
+#: a target, the watch state its cameras are in and why (None while watched)
+Said = tuple[DeviceTarget, WatchState, str | None]
 
 
 @dataclass(frozen=True)
@@ -412,16 +417,19 @@ class WatchService:
                 kept.append(target)
         await self._stop_devices(gone + restart)
         self._unwatched = {d: u for d, u in self._unwatched.items() if d in targets}
+        # One batch of watch reports per reconcile, not one acknowledged send per device: a
+        # process taking over thousands of devices starts watching them all within seconds.
+        said: list[Said] = [(target, WatchState.WATCHING, None) for target in kept]
         for device, target in targets.items():
             if device not in self._devices:
-                await self._start_device(target)
-        for target in kept:
-            await self._report(target, WatchState.WATCHING, None)
+                said.append(await self._start_device(target))
+        await self._report(said)
         await self._forget_reports()
         self.metrics.devices = len(self._devices)
         self.metrics.cameras = sum(len(w.camera_ids) for w in self._devices.values())
 
-    async def _start_device(self, target: DeviceTarget) -> None:
+    async def _start_device(self, target: DeviceTarget) -> Said:
+        """Watch the target's device, or say why not: what its watch report is to say."""
         state = WatchState.REFUSED
         try:
             # A registry record is input: its credential reference must stay inside the camera
@@ -440,8 +448,7 @@ class WatchService:
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
             connector.channels = ChannelMap.from_records(target.records)
         except (ConnectorError, ValueError) as exc:
-            await self._cannot_watch(target, state, exc)
-            return
+            return target, state, await self._cannot_watch(target, state, exc)
         self._unwatched.pop(target.device_id, None)
         watch = DeviceWatch(
             target=target,
@@ -461,11 +468,12 @@ class WatchService:
             device=target.device_id,
             cameras=len(target.records),
         )
-        await self._report(target, WatchState.WATCHING, None)
+        return target, WatchState.WATCHING, None
 
     async def _cannot_watch(
         self, target: DeviceTarget, state: WatchState, exc: ConnectorError | ValueError
-    ) -> None:
+    ) -> str:
+        """Remember, log and audit why a device cannot be watched; the reason."""
         reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, ValueError) else str(exc)
         if isinstance(exc, ValidationError):
             reason = f"the record makes no {self.name} config: {model_problems(exc)}"
@@ -482,10 +490,10 @@ class WatchService:
             )
         if isinstance(exc, RefusedReference):
             await self._audit_refusal(target, exc)
-        await self._report(target, state, reason)
+        return reason
 
-    async def _report(self, target: DeviceTarget, state: WatchState, reason: str | None) -> None:
-        """Say on the watch topic whether the target's cameras are watched, once per version."""
+    async def _report(self, said: list[Said]) -> None:
+        """Say on the watch topic whether the targets' cameras are watched, once per version."""
         if self.topics.watch is None:
             return
         watch_topic = self.topics.watch
@@ -501,6 +509,7 @@ class WatchService:
                 watcher=self.group_id,
                 reported_at=now,
             )
+            for target, state, reason in said
             for record in target.records
             if self._reported.get(record.camera_id) != (record.updated_at, state)
         ]
@@ -511,10 +520,14 @@ class WatchService:
         except KafkaError as error:
             # Said again at the next reconcile: the record versions stay unreported.
             self.metrics.count_error(error)
-            log.error("watch reports not published", connector=self.name, device=target.device_id)
+            log.error(
+                "watch reports not published",
+                connector=self.name,
+                devices=len({report.device_id for report in reports}),
+            )
             return
         for report in reports:
-            self._reported[report.camera_id] = (report.record_updated_at, state)
+            self._reported[report.camera_id] = (report.record_updated_at, report.state)
 
     async def _forget_reports(self) -> None:
         """Tombstone the watch reports of cameras tombstoned in the registry."""
@@ -638,7 +651,12 @@ class WatchService:
             # waiting out the linger per event, and a slow broker still pushes back.
             watch.in_flight.append(await producer.enqueue(self.topics.events, item))
             self.metrics.events += 1
-            while len(watch.in_flight) >= self.options.max_in_flight_events:
+            # Acknowledged sends are let go as soon as they are seen: a quiet camera must not
+            # hold its last few hundred acknowledgements for hours (memory per watched camera).
+            while watch.in_flight and (
+                watch.in_flight[0].done()
+                or len(watch.in_flight) >= self.options.max_in_flight_events
+            ):
                 await self._settle(watch, watch.in_flight.popleft())
             return
         if item.camera_id is not None and item.camera_id not in watch.camera_ids:
@@ -714,6 +732,9 @@ class WatchService:
                     # What could not be watched is tried again (a secrets file may have appeared).
                     await self._reconcile()
                 await self.check_health()
+                # The round's replies and buffers are freed; let the process's resident memory
+                # fall back to what the watches hold (memory per watched camera).
+                release_free_memory()
             except KafkaError as exc:
                 # The broker is away: this round's statuses are lost (the next round's say the
                 # same, newer), but the rounds go on, so health resumes when the broker returns.

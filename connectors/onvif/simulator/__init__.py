@@ -17,6 +17,7 @@ Python API::
         discovery_port=None,          # an int serves WS-Discovery Probe on 127.0.0.1:<port>/udp
         discovery_multicast=False,    # True: also 239.255.255.250 joined on loopback only
         variants=None,                # a Path: replay its recorded notifications (vendor variants)
+        media="media",                # "media2": Media2 only (Profile T, H.265 models); "both"
     ) as fleet:
         fleet.addresses               # ["127.0.0.1:41234", ...] in camera order
         camera = fleet.cameras[0]     # VirtualCamera
@@ -32,12 +33,14 @@ Python API::
                                                       # | huge_header (a 4 MB response header)
         camera.faults = FaultPlan(clock_offset=3600)  # per-camera plan; clock runs an hour ahead
         camera.faults = FaultPlan(clock_year=10**30)  # GetSystemDateAndTime reports an absurd year
+        camera.media = "media2"               # from now on offers Media2 only (Profile T)
         camera.go_silent()                    # accepts connections, answers nothing...
         camera.answer_again()                 # ...until this
         fleet.discovery.address       # ("127.0.0.1", port) when discovery_port was given
         fleet.camera_at("127.0.0.1:41234")
 
-Each camera serves SOAP 1.2 at ``/onvif/device_service``, ``/onvif/media_service``,
+Each camera serves SOAP 1.2 at ``/onvif/device_service``, ``/onvif/media_service`` (or
+``/onvif/media2_service``, or both: ``media``; a Media2-only camera lists it in GetServices only),
 ``/onvif/events_service``, ``/onvif/ptz_service`` (PTZ models only) and PullPoint managers at
 ``/onvif/subscription/<id>``. Every operation except GetSystemDateAndTime requires a
 WS-UsernameToken (PasswordDigest or PasswordText) whose Created lies within five minutes of the

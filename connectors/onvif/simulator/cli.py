@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from connectors.onvif.simulator.device import MediaServices
 from connectors.onvif.simulator.faults import FaultPlan
 from connectors.onvif.simulator.fleet import OnvifFleet
 from connectors.sdk.simulator import password_option, serve_until_stopped
@@ -64,6 +65,14 @@ def _announce_discovery(fleet: OnvifFleet) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--media",
+    type=click.Choice(["media", "media2", "both"]),
+    default="media",
+    show_default=True,
+    help="Media services offered: Media (ver10), Media2 (ver20, Profile T; H.265 models that "
+    "have only it), or both.",
+)
+@click.option(
     "--variants",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -88,6 +97,7 @@ def simulate_onvif(
     discovery_port: int | None,
     discovery_multicast: bool,
     seed: int,
+    media: MediaServices,
     variants: Path | None,
     video_sources: int,
 ) -> None:
@@ -104,6 +114,7 @@ def simulate_onvif(
         discovery_port=0 if discovery_multicast and discovery_port is None else discovery_port,
         discovery_multicast=discovery_multicast,
         variants=variants,
+        media=media,
         video_sources=video_sources,
     )
     asyncio.run(serve_until_stopped(fleet, announce=lambda: _announce_discovery(fleet)))

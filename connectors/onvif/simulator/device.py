@@ -8,7 +8,7 @@ import hashlib
 import random
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import quote
 
 from connectors.onvif.simulator.events import (
@@ -19,7 +19,7 @@ from connectors.onvif.simulator.events import (
     TopicSpec,
 )
 from connectors.onvif.simulator.faults import Fault, FaultPlan, FaultState
-from connectors.onvif.simulator.subscriptions import SubscriptionManager
+from connectors.onvif.simulator.subscriptions import Notifier, SubscriptionManager
 from connectors.onvif.simulator.variants import VariantReplay
 from connectors.onvif.simulator.vendors import (
     KECAMATAN,
@@ -29,6 +29,9 @@ from connectors.onvif.simulator.vendors import (
     stream_profiles,
 )
 from connectors.onvif.simulator.wsse import NonceCache
+
+#: which media services a camera offers: Media (ver10), Media2 (ver20, Profile T), or both
+MediaServices = Literal["media", "media2", "both"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class VirtualCamera:
         rng: random.Random,
         topics: tuple[TopicSpec, ...] = TOPICS,
         variants: VariantReplay | None = None,
+        media: MediaServices = "media",
         video_sources: int = 1,
     ) -> None:
         self.index = index
@@ -125,10 +129,16 @@ class VirtualCamera:
         self.clock_offset = dt.timedelta(seconds=faults.clock_offset)
         #: an encoder or recorder has several video sources, each with its own profiles
         self.profiles = stream_profiles(identity.vendor, video_sources)
+        #: a Media2-only camera (many H.265 models) names no Media service and refuses its calls
+        self.media: MediaServices = media
         self.events = EventGenerator(identity.vendor.event_style, topics, rng)
         #: recorded notifications raised in turn instead of drawn ones (``variants.py``)
         self.variants = variants
-        self.subscriptions = SubscriptionManager(self.now)
+        self.subscriptions = SubscriptionManager(self.now, self)
+        #: sends this camera's push notifications (the fleet's); None: push is refused
+        self.notifier: Notifier | None = None
+        #: whether this camera's Notify messages reach their consumers (False: behind NAT)
+        self.reaches_consumers = True
         self.nonces = NonceCache()
         self.host = "127.0.0.1"
         self.port = 0

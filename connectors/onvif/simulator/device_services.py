@@ -12,6 +12,7 @@ from connectors.onvif.simulator.operations import (
     Service,
     SoapFault,
     SoapReply,
+    offers,
     xaddr,
 )
 from connectors.onvif.simulator.soap import NAMESPACES, attr, child_text, text, xml_datetime
@@ -65,11 +66,11 @@ def _service_entries(camera: VirtualCamera) -> list[tuple[str, Service, int, int
     entries = [
         (NAMESPACES["tds"], Service.DEVICE, 2, 60),
         (NAMESPACES["trt"], Service.MEDIA, 2, 60),
+        (NAMESPACES["tr2"], Service.MEDIA2, 2, 60),
         (NAMESPACES["tev"], Service.EVENTS, 2, 60),
+        (NAMESPACES["tptz"], Service.PTZ, 2, 60),
     ]
-    if camera.identity.has_ptz:
-        entries.append((NAMESPACES["tptz"], Service.PTZ, 2, 60))
-    return entries
+    return [entry for entry in entries if offers(camera, entry[1])]
 
 
 @DEVICE_OPERATIONS.handles(Service.DEVICE, "GetServices")
@@ -94,7 +95,16 @@ async def get_capabilities(ctx: RequestContext) -> SoapReply:
     camera = ctx.camera
     ptz = (
         f"<tt:PTZ><tt:XAddr>{xaddr(camera, Service.PTZ)}</tt:XAddr></tt:PTZ>"
-        if camera.identity.has_ptz
+        if offers(camera, Service.PTZ)
+        else ""
+    )
+    # GetCapabilities predates Media2: a Media2-only camera lists no media here.
+    media = (
+        f"<tt:Media><tt:XAddr>{xaddr(camera, Service.MEDIA)}</tt:XAddr>"
+        "<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>"
+        "<tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>"
+        "</tt:StreamingCapabilities></tt:Media>"
+        if offers(camera, Service.MEDIA)
         else ""
     )
     return SoapReply(
@@ -117,11 +127,7 @@ async def get_capabilities(ctx: RequestContext) -> SoapReply:
         "<tt:WSPullPointSupport>true</tt:WSPullPointSupport>"
         "<tt:WSPausableSubscriptionManagerInterfaceSupport>false"
         "</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>"
-        f"<tt:Media><tt:XAddr>{xaddr(camera, Service.MEDIA)}</tt:XAddr>"
-        "<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast>"
-        "<tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>"
-        "</tt:StreamingCapabilities></tt:Media>"
-        f"{ptz}</tds:Capabilities></tds:GetCapabilitiesResponse>"
+        f"{media}{ptz}</tds:Capabilities></tds:GetCapabilitiesResponse>"
     )
 
 
@@ -185,21 +191,22 @@ def _profile_xml(profile: StreamProfile) -> str:
         "<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address>"
         "</tt:Address><tt:Port>8600</tt:Port><tt:TTL>128</tt:TTL><tt:AutoStart>false</tt:AutoStart>"
         "</tt:Multicast><tt:SessionTimeout>PT5S</tt:SessionTimeout></tt:VideoEncoderConfiguration>"
-        f"{_analytics_xml(profile.analytics_configuration)}</trt:Profiles>"
+        f"{analytics_xml(profile.analytics_configuration)}</trt:Profiles>"
     )
 
 
-def _analytics_xml(token: str | None) -> str:
+def analytics_xml(token: str | None, element: str = "tt:VideoAnalyticsConfiguration") -> str:
+    """A profile's video analytics configuration (``element``: Media's or Media2's name)."""
     if token is None:
         return ""
     return (
-        f"<tt:VideoAnalyticsConfiguration token={attr(token)}><tt:Name>{text(token)}</tt:Name>"
+        f"<{element} token={attr(token)}><tt:Name>{text(token)}</tt:Name>"
         "<tt:UseCount>2</tt:UseCount><tt:AnalyticsEngineConfiguration/>"
-        "<tt:RuleEngineConfiguration/></tt:VideoAnalyticsConfiguration>"
+        f"<tt:RuleEngineConfiguration/></{element}>"
     )
 
 
-def _profile(ctx: RequestContext) -> StreamProfile:
+def requested_profile(ctx: RequestContext) -> StreamProfile:
     token = child_text(ctx.request.body, "ProfileToken")
     for profile in ctx.camera.profiles:
         if profile.token == token:
@@ -226,18 +233,24 @@ async def get_profiles(ctx: RequestContext) -> SoapReply:
     return SoapReply(f"<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>")
 
 
+def stream_uri(camera: VirtualCamera, profile: StreamProfile) -> str:
+    return f"rtsp://{camera.host}:{RTSP_PORT}{profile.channel_path}"
+
+
+def snapshot_uri(camera: VirtualCamera, profile: StreamProfile) -> str:
+    path = camera.identity.vendor.snapshot_path.format(channel=profile.token[-1])
+    return f"{camera.base_url}{path}"
+
+
 @DEVICE_OPERATIONS.handles(Service.MEDIA, "GetStreamUri")
 async def get_stream_uri(ctx: RequestContext) -> SoapReply:
-    profile = _profile(ctx)
-    uri = f"rtsp://{ctx.camera.host}:{RTSP_PORT}{profile.channel_path}"
+    uri = stream_uri(ctx.camera, requested_profile(ctx))
     return SoapReply(f"<trt:GetStreamUriResponse>{_media_uri(uri)}</trt:GetStreamUriResponse>")
 
 
 @DEVICE_OPERATIONS.handles(Service.MEDIA, "GetSnapshotUri")
 async def get_snapshot_uri(ctx: RequestContext) -> SoapReply:
-    profile = _profile(ctx)
-    path = ctx.camera.identity.vendor.snapshot_path.format(channel=profile.token[-1])
-    uri = f"{ctx.camera.base_url}{path}"
+    uri = snapshot_uri(ctx.camera, requested_profile(ctx))
     return SoapReply(f"<trt:GetSnapshotUriResponse>{_media_uri(uri)}</trt:GetSnapshotUriResponse>")
 
 

@@ -1,4 +1,5 @@
-"""Event service and PullPoint subscription manager operations of a simulated camera."""
+"""Event service and subscription manager operations of a simulated camera: PullPoint, and push
+(WS-BaseNotification Subscribe: the camera POSTs Notify to the consumer, see ``notify``)."""
 
 from __future__ import annotations
 
@@ -154,6 +155,42 @@ async def create_pull_point_subscription(ctx: RequestContext) -> SoapReply:
     )
 
 
+@EVENT_OPERATIONS.handles(Service.EVENTS, "Subscribe")
+async def subscribe(ctx: RequestContext) -> SoapReply:
+    camera = ctx.camera
+    consumer = child_text(ctx.request.body, "Address")
+    if not consumer or not consumer.startswith(("http://", "https://")):
+        raise invalid_argument("ConsumerReference has no http(s) Address")
+    if camera.notifier is None:
+        raise SoapFault(
+            400,
+            "env:Sender",
+            ("ter:ActionNotSupported",),
+            "This device does not send notifications",
+        )
+    termination = _termination(ctx, "InitialTerminationTime")
+    subscription = camera.subscriptions.create(termination, consumer=consumer)
+    if subscription is None:
+        raise SoapFault(
+            500,
+            "env:Receiver",
+            ("ter:Action", "ter:TooManySubscriptions"),
+            "The device has no room for another subscription",
+        )
+    # The current state of every property goes to a new consumer at once, as to a new PullPoint.
+    for event in camera.events.initial_state(camera.now()):
+        subscription.push(event)
+    return SoapReply(
+        "<wsnt:SubscribeResponse><wsnt:SubscriptionReference>"
+        f"<wsa:Address>{escape(subscription.manager_url)}</wsa:Address>"
+        "</wsnt:SubscriptionReference>"
+        f"<wsnt:CurrentTime>{xml_datetime(camera.now())}</wsnt:CurrentTime>"
+        f"<wsnt:TerminationTime>{xml_datetime(termination)}</wsnt:TerminationTime>"
+        "</wsnt:SubscribeResponse>",
+        action=f"{WSN_ACTION}/NotificationProducer/SubscribeResponse",
+    )
+
+
 # --- subscription manager -------------------------------------------------------------------
 
 
@@ -164,6 +201,8 @@ async def pull_messages(ctx: RequestContext) -> SoapReply:
         subscription = camera.subscriptions.get(ctx.subscription_id)
     except UnknownSubscription:
         raise resource_unknown(camera, ctx.subscription_id) from None
+    if subscription.consumer is not None:
+        raise invalid_argument("a push subscription is not a pull point")
     try:
         timeout = parse_duration(child_text(ctx.request.body, "Timeout") or "PT0S")
         limit = int(child_text(ctx.request.body, "MessageLimit") or "1")

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from connectors.onvif.simulator.device import CameraIdentity, VirtualCamera
+from connectors.onvif.simulator.device import CameraIdentity, MediaServices, VirtualCamera
 from connectors.onvif.simulator.discovery import DiscoveryResponder
 from connectors.onvif.simulator.faults import FaultPlan
+from connectors.onvif.simulator.notify import NotificationSender
 from connectors.onvif.simulator.server import CameraServer
 from connectors.onvif.simulator.variants import VariantReplay, load_variants
 from core.lifecycle import Lifecycle
@@ -51,6 +52,7 @@ class OnvifFleet(Lifecycle):
         discovery_port: int | None = None,
         discovery_multicast: bool = False,
         variants: Path | None = None,
+        media: MediaServices = "media",
         video_sources: int = 1,
     ) -> None:
         if cameras < 0:
@@ -80,10 +82,14 @@ class OnvifFleet(Lifecycle):
                     faults=plan,
                     rng=rng,
                     variants=VariantReplay(recorded) if recorded else None,
+                    media=media,
                     video_sources=video_sources,
                 )
             )
         self.server = CameraServer()
+        self.notifications = NotificationSender()
+        for camera in self.cameras:
+            camera.notifier = self.notifications
         self.discovery: DiscoveryResponder | None = None
         self._ticker: asyncio.Task[None] | None = None
 
@@ -137,6 +143,7 @@ class OnvifFleet(Lifecycle):
             # Wake blocked PullMessages and silenced requests so shutdown does not wait for them.
             camera.subscriptions.drop_all()
             camera.answer_again()
+        await self.notifications.close()
         await self.server.stop()
 
     async def _emit_events(self) -> None:

@@ -15,6 +15,7 @@ class Service(StrEnum):
 
     DEVICE = "device_service"
     MEDIA = "media_service"
+    MEDIA2 = "media2_service"
     EVENTS = "events_service"
     PTZ = "ptz_service"
     SUBSCRIPTION = "subscription"
@@ -69,6 +70,17 @@ class OperationTable(dict[tuple[Service, str], Handler]):
             return handler
 
         return register
+
+
+def offers(camera: VirtualCamera, service: Service) -> bool:
+    """Whether the camera has this service (PTZ models only; Media and Media2 as configured)."""
+    if service is Service.MEDIA:
+        return camera.media in ("media", "both")
+    if service is Service.MEDIA2:
+        return camera.media in ("media2", "both")
+    if service is Service.PTZ:
+        return camera.identity.has_ptz
+    return True
 
 
 def xaddr(camera: VirtualCamera, service: Service) -> str:

@@ -17,11 +17,13 @@ from connectors.onvif.simulator.faults import (
     hostile_payload,
     malformed_payload,
 )
+from connectors.onvif.simulator.media2_services import MEDIA2_OPERATIONS
 from connectors.onvif.simulator.operations import (
     UNAUTHENTICATED,
     RequestContext,
     Service,
     SoapFault,
+    offers,
 )
 from connectors.onvif.simulator.soap import (
     CONTENT_TYPE,
@@ -36,7 +38,7 @@ from connectors.sdk.simulation.device import SNAPSHOT_JPEG
 
 log = structlog.get_logger(__name__)
 
-OPERATIONS = {**DEVICE_OPERATIONS, **EVENT_OPERATIONS}
+OPERATIONS = {**DEVICE_OPERATIONS, **EVENT_OPERATIONS, **MEDIA2_OPERATIONS}
 
 MAX_REQUEST_BYTES = 256 * 1024
 
@@ -152,7 +154,7 @@ class CameraServer:
             soap = parse_request(raw_request)
         except MalformedRequest as exc:
             return _fault_response(SoapFault(400, "env:Sender", ("ter:WellFormed",), str(exc)))
-        handler = OPERATIONS.get((service, soap.operation))
+        handler = OPERATIONS.get((service, soap.operation)) if offers(camera, service) else None
         if handler is None:
             return _fault_response(
                 SoapFault(

@@ -26,6 +26,7 @@ NAMESPACES: dict[str, str] = {
     "tt": "http://www.onvif.org/ver10/schema",
     "tds": "http://www.onvif.org/ver10/device/wsdl",
     "trt": "http://www.onvif.org/ver10/media/wsdl",
+    "tr2": "http://www.onvif.org/ver20/media/wsdl",
     "tev": "http://www.onvif.org/ver10/events/wsdl",
     "tptz": "http://www.onvif.org/ver20/ptz/wsdl",
     "ter": "http://www.onvif.org/ver10/error",

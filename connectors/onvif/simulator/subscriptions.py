@@ -1,4 +1,5 @@
-"""PullPoint subscriptions of a simulated camera: bounded queues, termination times, loss on reboot."""
+"""Event subscriptions of a simulated camera (PullPoint and push): bounded queues, termination
+times, loss on reboot."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from connectors.onvif.simulator.events import SimulatedEvent
 
@@ -18,9 +20,30 @@ class UnknownSubscription(LookupError):
     """The subscription id is not (or no longer) known to the device."""
 
 
+class Notifier(Protocol):
+    """What sends a push subscription's queued messages to its consumer."""
+
+    def queued(self, subscription: Subscription) -> None: ...
+
+
+class PushRoute(Protocol):
+    """The camera behind a push subscription: its notifier, address and reach."""
+
+    @property
+    def notifier(self) -> Notifier | None: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def reaches_consumers(self) -> bool: ...
+
+
 @dataclass
-class PullPointSubscription:
-    """One PullPoint: a bounded queue of messages and its termination time on the camera clock."""
+class Subscription:
+    """One subscription: a bounded queue of messages and its termination time on the camera
+    clock. A PullPoint's queue waits for PullMessages; a push subscription's (``consumer`` set)
+    is drained by its notifier, which POSTs Notify to the consumer."""
 
     subscription_id: str
     termination: dt.datetime
@@ -28,10 +51,20 @@ class PullPointSubscription:
         default_factory=lambda: deque(maxlen=MAX_QUEUED_MESSAGES)
     )
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    consumer: str | None = None
+    route: PushRoute | None = None
+    ended: bool = False
+
+    @property
+    def manager_url(self) -> str:
+        base = self.route.base_url if self.route is not None else ""
+        return f"{base}/onvif/subscription/{self.subscription_id}"
 
     def push(self, event: SimulatedEvent) -> None:
         self.messages.append(event)
         self.arrived.set()
+        if self.route is not None and self.route.notifier is not None:
+            self.route.notifier.queued(self)
 
     def take(self, limit: int) -> list[SimulatedEvent]:
         taken = [self.messages.popleft() for _ in range(min(limit, len(self.messages)))]
@@ -43,9 +76,15 @@ class PullPointSubscription:
 class SubscriptionManager:
     """The PullPoint subscriptions of one camera; a reboot forgets them all."""
 
-    def __init__(self, clock: Callable[[], dt.datetime], max_subscriptions: int = 16) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], dt.datetime],
+        route: PushRoute | None = None,
+        max_subscriptions: int = 16,
+    ) -> None:
         self._clock = clock
-        self._subscriptions: dict[str, PullPointSubscription] = {}
+        self._route = route
+        self._subscriptions: dict[str, Subscription] = {}
         self.max_subscriptions = max_subscriptions
 
     def __len__(self) -> int:
@@ -54,21 +93,29 @@ class SubscriptionManager:
     def _expire(self) -> None:
         now = self._clock()
         for sid in [s for s, sub in self._subscriptions.items() if sub.termination <= now]:
-            del self._subscriptions[sid]
+            self._subscriptions.pop(sid).ended = True
 
-    def create(self, termination: dt.datetime) -> PullPointSubscription | None:
-        """A new subscription, or None when the device has no room for another."""
+    def create(self, termination: dt.datetime, consumer: str | None = None) -> Subscription | None:
+        """A new subscription (push when ``consumer`` is given), or None when the device has no
+        room for another."""
         self._expire()
         if len(self._subscriptions) >= self.max_subscriptions:
             return None
-        subscription = PullPointSubscription(uuid.uuid4().hex, termination)
+        subscription = Subscription(
+            uuid.uuid4().hex,
+            termination,
+            consumer=consumer,
+            route=self._route if consumer is not None else None,
+        )
         self._subscriptions[subscription.subscription_id] = subscription
         return subscription
 
-    def get(self, subscription_id: str) -> PullPointSubscription:
+    def get(self, subscription_id: str) -> Subscription:
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None or subscription.termination <= self._clock():
-            self._subscriptions.pop(subscription_id, None)
+            gone = self._subscriptions.pop(subscription_id, None)
+            if gone is not None:
+                gone.ended = True
             raise UnknownSubscription(subscription_id)
         return subscription
 
@@ -76,15 +123,18 @@ class SubscriptionManager:
         subscription = self._subscriptions.pop(subscription_id, None)
         if subscription is None:
             raise UnknownSubscription(subscription_id)
+        subscription.ended = True
         subscription.arrived.set()  # a blocked PullMessages learns of the Unsubscribe at once
 
     def publish(self, event: SimulatedEvent) -> None:
+        self._expire()
         for subscription in self._subscriptions.values():
             subscription.push(event)
 
     def drop_all(self) -> None:
         """Forget every subscription and wake pullers so they see the loss at once."""
         for subscription in self._subscriptions.values():
+            subscription.ended = True
             subscription.arrived.set()
         self._subscriptions.clear()
 
@@ -93,7 +143,7 @@ class SubscriptionManager:
         return bool(self._subscriptions)
 
     async def wait(
-        self, subscription: PullPointSubscription, timeout: float, limit: int
+        self, subscription: Subscription, timeout: float, limit: int
     ) -> list[SimulatedEvent]:
         """Messages now, or as soon as one arrives within ``timeout`` seconds."""
         if not subscription.messages:
