@@ -417,15 +417,15 @@ async def test_a_watched_onvif_encoder_s_events_and_health_reach_each_source_s_c
             async with running(service):
                 assert await eventually(
                     lambda: cameras in [set(c) for c in service.watched_devices.values()],
-                    timeout_s=30,
+                    timeout_s=60,
                 )
                 healthy = await statuses.wait_for(
                     lambda _k, v: isinstance(v, CameraStatus) and v.camera_id in cameras,
                     count=3,
-                    timeout_s=30,
+                    timeout_s=60,
                 )
                 assert {v.camera_id for _k, v in healthy if isinstance(v, CameraStatus)} == cameras
-                assert await eventually(lambda: len(camera.subscriptions) >= 1, timeout_s=30)
+                assert await eventually(lambda: len(camera.subscriptions) >= 1, timeout_s=60)
                 for topic, source, data, _channel in ENCODER_EVENTS:
                     camera.inject(topic, source=source, data=data)
                 injected = {topic for topic, *_ in ENCODER_EVENTS}
@@ -436,7 +436,7 @@ async def test_a_watched_onvif_encoder_s_events_and_health_reach_each_source_s_c
                         and v.active is not False
                     ),
                     count=len(ENCODER_EVENTS),
-                    timeout_s=30,
+                    timeout_s=60,
                 )
     finally:
         for tail in (registry, events, statuses):
