@@ -43,7 +43,7 @@ from topics.models import (
     DeadLetterKind,
     Dispatch,
 )
-from topics.reader import Received
+from topics.reader import Received, TopicNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -194,7 +194,19 @@ async def alerts_from_topics(bootstrap: str | None, since: datetime | None) -> d
     """Alerts with who has them, from the alerts, dispatch, acknowledgement and audit topics."""
     agencies = agencies_on_broker(bootstrap)
     specs = [ALERTS, AUDIT, *map(dispatch_spec, agencies), *map(ack_spec, agencies)]
-    read = await asyncio.gather(*(read_history(spec, bootstrap, since=since) for spec in specs))
+
+    async def read_agency_topic(spec: TopicSpec) -> list[Received]:
+        try:
+            return await read_history(spec, bootstrap, since=since)
+        except TopicNotFound:
+            if spec in (ALERTS, AUDIT):
+                raise
+            # An agency without its acknowledgement topic (made before the access model, or
+            # by hand): nothing acknowledged there, not a reason to show no alerts at all.
+            log.warning("agency topic missing", topic=spec.name)
+            return []
+
+    read = await asyncio.gather(*(read_agency_topic(spec) for spec in specs))
     values = {
         spec.name: [r.value for r in records] for spec, records in zip(specs, read, strict=True)
     }

@@ -59,19 +59,20 @@ def test_an_unknown_agency_or_kecamatan_is_an_error_listing_the_valid_names(
     runner = CliRunner()
     wrong_agency = runner.invoke(cli, ["alerts", "--agency", "polisii"])
     assert wrong_agency.exit_code == 2, wrong_agency.output
-    assert "Did you mean 'polisi'?" in wrong_agency.output
+    # Other close names (agencies other tests made) may be suggested too.
+    assert "Did you mean 'polisi'" in wrong_agency.output, wrong_agency.output
     assert "dishub" in wrong_agency.output
 
     wrong_area = runner.invoke(cli, ["alerts", "--kecamatan", "Atlantis"])
     assert wrong_area.exit_code == 2, wrong_area.output
-    assert "no kecamatan is named 'Atlantis'" in wrong_area.output
+    assert "no kecamatan is named 'Atlantis'" in wrong_area.output, wrong_area.output
 
     tail = runner.invoke(cli, ["tail", "dispatch", "--agency", "dishubb", "-e"])
     assert tail.exit_code == 2, tail.output
-    assert "Did you mean 'dishub'?" in tail.output
+    assert "Did you mean 'dishub'" in tail.output, tail.output
     # A real agency in another case: the valid name is the lower-case one.
     upper = runner.invoke(cli, ["tail", "dispatch.DISHUB", "-e"])
-    assert upper.exit_code == 2 and "'dishub'" in upper.output
+    assert upper.exit_code == 2 and "'dishub'" in upper.output, upper.output
 
 
 @pytest.mark.kafka
