@@ -23,7 +23,6 @@ import hashlib
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -32,6 +31,7 @@ from connectors.sdk.errors import AuthenticationError, DeviceDataError, Retriabl
 from connectors.sdk.http import HttpLimits, HttpPool
 from connectors.sdk.secrets import Credentials
 from connectors.sdk.xmlsafe import MAX_XML_BYTES, first, local_name, parse_device_xml, text
+from core.lifecycle import Lifecycle
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -141,7 +141,7 @@ def reply_root(
     return parse_device_xml(raw, device=device, max_bytes=max_bytes)
 
 
-class SoapTransport:
+class SoapTransport(Lifecycle):
     """SOAP to every camera of the process over one ``HttpPool``; ``call`` returns the reply's Body.
 
     It opens its own pool with ``limits`` unless given one to share (and then leaves closing it
@@ -156,15 +156,7 @@ class SoapTransport:
     def limits(self) -> HttpLimits:
         return self.pool.limits
 
-    async def __aenter__(self) -> SoapTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         await self.close()
 
     async def close(self) -> None:

@@ -46,7 +46,6 @@ import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 import aiohttp
@@ -62,6 +61,7 @@ from connectors.sdk.errors import (
     RetriableError,
 )
 from connectors.sdk.secrets import Credentials
+from core.lifecycle import Lifecycle
 
 AuthMode = Literal["digest", "basic", "none"]
 
@@ -161,7 +161,7 @@ def path_only(url: str | URL) -> str:
     return url.split("?", 1)[0] if url.startswith("/") else URL(url).path
 
 
-class HttpPool:
+class HttpPool(Lifecycle):
     """One HTTP connection pool for many devices, and the rules every exchange with them follows.
 
     The session opens on first use; ``close()`` ends it (a closed pool refuses new exchanges:
@@ -176,15 +176,7 @@ class HttpPool:
         # the nonce, so later requests need no extra round trip); others cost nothing here.
         self._digest: dict[tuple[str, str], aiohttp.DigestAuthMiddleware] = {}
 
-    async def __aenter__(self) -> HttpPool:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         await self.close()
 
     @property
@@ -423,7 +415,7 @@ async def read_bounded(
             )
 
 
-class DeviceHttp:
+class DeviceHttp(Lifecycle):
     """One device's HTTP API on an ``HttpPool``: base URL, auth, timeouts, the size cap, statuses.
 
     Without a ``pool`` it opens its own small one (four connections) for the device and closes
@@ -483,16 +475,10 @@ class DeviceHttp:
             pool=pool,
         )
 
-    async def __aenter__(self) -> DeviceHttp:
+    async def start(self) -> None:
         await self.open()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         await self.close()
 
     async def open(self) -> None:
