@@ -293,6 +293,28 @@ def service_principals(
     }
 
 
+def onboard_simulated_city(
+    env: dict[str, str],
+    directory: Path,
+    onvif_addresses: list[str],
+    nvr_address: str,
+    bootstrap: str,
+    *,
+    seed: int,
+) -> None:
+    """Onboard the simulated ONVIF cameras (an inventory in ``directory``) and the Hikvision NVR
+    as the connector principal whose environment is ``env``."""
+    inventory = directory / "inventory.yaml"
+    write_inventory(inventory, onvif_addresses, seed=seed)
+    run_tilik(env, "discover", "onvif", "--inventory", str(inventory), "--bootstrap", bootstrap)
+    nvr_config = directory / "nvr.yaml"
+    write_nvr_config(nvr_config, nvr_address)
+    run_tilik(
+        env, "connectors", "onboard", "hikvision", "--config", str(nvr_config),
+        "--bootstrap", bootstrap,
+    )  # fmt: skip
+
+
 @click.command()
 @click.option("--cameras", default=48, show_default=True, help="Simulated municipal ONVIF cameras.")
 @click.option("--nvr-channels", default=8, show_default=True, help="Channels of the private NVR.")
@@ -402,29 +424,9 @@ def demo(
             nvr_address = read_addresses(nvr_sim, 1)[0]
 
             stage("onboarding: probing every camera and publishing the registry")
-            inventory = log_dir / "inventory.yaml"
-            write_inventory(inventory, onvif_addresses, seed=seed)
             as_connector = {**env, **principals["connector"]}
-            run_tilik(
-                as_connector,
-                "discover",
-                "onvif",
-                "--inventory",
-                str(inventory),
-                "--bootstrap",
-                address,
-            )
-            nvr_config = log_dir / "nvr.yaml"
-            write_nvr_config(nvr_config, nvr_address)
-            run_tilik(
-                as_connector,
-                "connectors",
-                "onboard",
-                "hikvision",
-                "--config",
-                str(nvr_config),
-                "--bootstrap",
-                address,
+            onboard_simulated_city(
+                as_connector, log_dir, onvif_addresses, nvr_address, address, seed=seed
             )
             records = asyncio.run(registered_cameras(address, operator))
             click.echo(f"registry: {len(records)} cameras")

@@ -16,10 +16,8 @@ from hub.testing import ReceiverThread, WorkerProcess
 from tilik.demo import (
     PASSWORD_ENV,
     Processes,
+    onboard_simulated_city,
     read_addresses,
-    run_tilik,
-    write_inventory,
-    write_nvr_config,
 )
 from tilik.drill.cluster import REPLICATION, DrillCluster
 
@@ -110,29 +108,9 @@ class Fleet:
         addresses = read_addresses(onvif, options.cameras)
         nvr_address = read_addresses(nvr, 1)[0]
         as_connector = {**self.env, **self.cluster.principals["connector"]}
-        inventory = self.run_dir / "inventory.yaml"
-        write_inventory(inventory, addresses, seed=options.seed)
         bootstrap = self.cluster.bootstrap
-        run_tilik(
-            as_connector,
-            "discover",
-            "onvif",
-            "--inventory",
-            str(inventory),
-            "--bootstrap",
-            bootstrap,
-        )
-        nvr_config = self.run_dir / "nvr.yaml"
-        write_nvr_config(nvr_config, nvr_address)
-        run_tilik(
-            as_connector,
-            "connectors",
-            "onboard",
-            "hikvision",
-            "--config",
-            str(nvr_config),
-            "--bootstrap",
-            bootstrap,
+        onboard_simulated_city(
+            as_connector, self.run_dir, addresses, nvr_address, bootstrap, seed=options.seed
         )
         for name in CONNECTORS:
             self.start_connector(name)
