@@ -155,10 +155,12 @@ async def test_the_rules_agent_publishes_the_alert_and_its_dispatch_then_keeps_t
             values = await polisi.wait_for(
                 lambda v: any(d.alert.camera_id == camera.camera_id for d in v)
             )
+            # The state is written once every output of the batch is delivered, which can be
+            # after the dispatch is readable: wait for it before the agent stops.
+            key = f"{camera.camera_id}|t-tamper"
+            stored = await until(lambda: hub.alerting.states.data.get(key))  # type: ignore[union-attr]
         dispatch = next(d for d in values if d.alert.camera_id == camera.camera_id)
         assert (dispatch.alert.rule_id, dispatch.alert.status) == ("t-tamper", AlertStatus.OPENED)
-        key = f"{camera.camera_id}|t-tamper"
-        stored = await until(lambda: hub.alerting.states.data.get(key))  # type: ignore[union-attr]
         assert stored["p"] == 5 and '"alert_id"' in stored["s"]
     finally:
         await polisi.stop()
