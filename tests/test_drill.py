@@ -19,7 +19,8 @@ from hub.rules.loader import load_default_rules
 from tilik.drill.fleet import WEBHOOK_AGENCY, drill_routes
 from tilik.drill.ledger import Ledger, TopicsRead, account
 from tilik.drill.traffic import CYCLE, Expected, Produced, planned_event
-from topics.catalog import DEVICE_EVENTS
+from topics.catalog import DEVICE_EVENTS, tenant_topics
+from topics.identity import tenant_scoped
 from topics.models import Alert, DeadLetter, DeadLetterKind, Dispatch
 from topics.reader import Received
 
@@ -84,11 +85,18 @@ class Scenario:
             self.receiver.first_time(dispatch.idempotency_key)
             self.receiver.accepted.append(dispatch)
 
-    def ledger(self, routes: RoutingTable) -> Ledger:
+        self.edge_events: list[Received] = []
+
+    def ledger(self, routes: RoutingTable, tenant: str | None = None) -> Ledger:
         read = TopicsRead(
-            self.events, self.alerts, self.dispatches, self.dead_letters, self.committed
+            self.events,
+            self.alerts,
+            self.dispatches,
+            self.dead_letters,
+            self.committed,
+            self.edge_events,
         )
-        return account(self.produced, read, routes, WEBHOOK_AGENCY, self.receiver)
+        return account(self.produced, read, routes, WEBHOOK_AGENCY, self.receiver, tenant)
 
 
 def received(value: object, partition: int, offset: int) -> Received:
@@ -106,6 +114,33 @@ def test_a_drill_where_everything_arrived_has_no_loss(routes: RoutingTable) -> N
     assert ledger.counts["planned no_alert as planned"] == 1
     assert ledger.counts["planned dead_letter as planned"] == 1
     assert ledger.counts["dispatches repeated"] == 1
+
+
+def test_an_edge_event_the_hubs_ingest_never_passed_on_is_a_loss(routes: RoutingTable) -> None:
+    scenario = Scenario(routes)
+    tenant = "toko-drill"
+    kept = planned_event("site", 0, Expected.NO_ALERT, NOW)
+    refused = planned_event("site", 1, Expected.NO_ALERT, NOW)
+    scenario.edge_events = [received(kept, 0, 3), received(refused, 0, 4)]
+    scenario.dead_letters.append(
+        scenario.dead_letters[0].model_copy(
+            update={
+                "source_topic": tenant_topics(tenant).events.name,
+                "source_partition": 0,
+                "source_offset": 4,
+            }
+        )
+    )
+    losses = scenario.ledger(routes, tenant).losses
+    assert "1 edge events the hub's ingest never passed on (partition-offset): 0-3" in losses
+    # On the shared topic under its tenant-scoped id, it is accounted for.
+    shared = kept.model_copy(update={"event_id": tenant_scoped(tenant, kept.event_id)})
+    scenario.events.append(received(shared, 0, 40))
+    scenario.committed[0] = 41
+    ledger = scenario.ledger(routes, tenant)
+    assert ledger.losses == []
+    assert ledger.counts["edge events -> shared topic"] == 1
+    assert ledger.counts["edge events -> dead letter (ingest refused)"] == 1
 
 
 def test_an_acknowledged_event_missing_from_the_topic_is_a_loss(routes: RoutingTable) -> None:
@@ -152,7 +187,7 @@ def test_a_dispatch_the_webhook_never_received_is_a_loss(routes: RoutingTable) -
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die(
+def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die_and_a_site_is_cut_off(
     tmp_path: Path,
 ) -> None:
     """The whole drill, smaller and with shorter outages, within CI's budget."""
@@ -172,6 +207,8 @@ def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die(
             "5",
             "--receiver-down",
             "10",
+            "--edge-down",
+            "10",
             "--steady",
             "5",
             "--settle-timeout",
@@ -186,8 +223,15 @@ def test_the_drill_loses_nothing_when_a_broker_a_worker_and_a_connector_die(
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "nothing lost" in result.stdout
-    for fault in ("SIGKILL a broker", "SIGKILL a hub worker", "SIGKILL a connector"):
+    for fault in (
+        "SIGKILL a broker",
+        "SIGKILL a hub worker",
+        "SIGKILL a connector",
+        "webhook receiver down",
+        "edge site cut off",
+    ):
         assert fault in result.stdout
+    assert "edge events -> shared topic" in result.stdout
 
 
 def test_a_record_whose_processing_failed_is_a_loss(routes: RoutingTable) -> None:

@@ -90,6 +90,22 @@ def test_a_new_cluster_authenticates_with_scram_and_allows_only_what_acls_allow(
     assert props["listener.name.tls.ssl.keystore.location"] == "/s/broker.pem"
 
 
+def test_a_relayed_tls_listener_tells_clients_the_relays_port_and_keeps_its_own_layout(
+    tmp_path: Path,
+) -> None:
+    layout = ClusterLayout.plan(1, [(9092, 9093, 9094)], tls_host="127.0.0.1")
+    relayed = layout.with_tls_advertised([19094])
+    secrets = BrokerSecrets("tilik-admin", "pw", keystore=Path("/s/broker.pem"))
+    props = _properties(render_server_properties(relayed, relayed.nodes[0], Path("/d"), secrets))
+    # It binds its own port; clients are told the relay's, and issued configs name the relay.
+    assert "TLS://127.0.0.1:9094" in props["listeners"]
+    assert "TLS://127.0.0.1:19094" in props["advertised.listeners"]
+    assert relayed.tls_bootstrap == "127.0.0.1:19094"
+    assert layout.tls_bootstrap == "127.0.0.1:9094"
+    save_layout(tmp_path / "cluster.json", relayed)
+    assert ClusterLayout.from_json((tmp_path / "cluster.json").read_text()) == relayed
+
+
 def test_insecure_mode_is_plaintext_without_an_authorizer() -> None:
     layout = ClusterLayout.plan(1, [(9092, 9093)], security="insecure")
     props = _properties(render_server_properties(layout, layout.nodes[0], Path("/d")))

@@ -33,6 +33,7 @@ from core.localkafka.layout import (
     any_free_ports,
     busy_ports,
     consecutive_ports,
+    free_ports,
     load_layout,
     save_layout,
 )
@@ -110,6 +111,9 @@ class LocalKafka:
     PLAINTEXT cluster without either, for benchmarks only. Security is fixed when the cluster is
     formatted. ``tls=True`` adds a SASL_SSL listener named ``tls_host`` (it stays on once added);
     ``reauth_ms`` bounds how long a connection outlives a revoked or rotated credential.
+    ``tls_relay=True`` tells TLS clients other ports than the listener's (``NodeLayout.
+    tls_advertised_port``): a relay the caller runs there carries their traffic, so their
+    network path can be cut and restored (the failure drill's edge agent).
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class LocalKafka:
         tls: bool = False,
         tls_host: str = "127.0.0.1",
         reauth_ms: int | None = None,
+        tls_relay: bool = False,
     ):
         if nodes is not None and nodes < 1:
             raise ValueError("a cluster needs at least one node")
@@ -136,6 +141,7 @@ class LocalKafka:
         self.security: Security = "insecure" if insecure else "scram"
         self.tls = tls
         self.tls_host = tls_host
+        self.tls_relay = tls_relay
         self.reauth_ms = reauth_ms
         self.requested_nodes = nodes
         self.port = port
@@ -326,6 +332,8 @@ class LocalKafka:
                 if existing is None
                 else existing.with_ports(ports)
             )
+            if self.tls_relay and layout.tls_host is not None:
+                layout = layout.with_tls_advertised(free_ports(self.node_count))
         if not running:
             busy = busy_ports(layout.ports)
             if busy:

@@ -90,7 +90,9 @@ def render_server_properties(
             raise ValueError("a TLS listener needs a TLS port")
         bind = LOOPBACK if layout.tls_host in ("127.0.0.1", "localhost") else "0.0.0.0"
         listeners.append(
-            Listener("TLS", f"{bind}:{node.tls_port}", f"{layout.tls_host}:{node.tls_port}", True)
+            Listener(
+                "TLS", f"{bind}:{node.tls_port}", f"{layout.tls_host}:{node.tls_client_port}", True
+            )
         )
     return render_properties(config, secure_listeners(listeners, secrets, config.reauth_ms))
 

@@ -32,12 +32,20 @@ class NodeLayout:
     """One combined broker+controller: its KRaft node id and its loopback ports.
 
     ``tls_port`` is the SASL_SSL listener for clients on other hosts, when the cluster has one.
+    ``tls_advertised_port`` is the port those clients are told instead, when they reach the
+    listener through a relay (a gateway, or the failure drill's cuttable network path).
     """
 
     node_id: int
     broker_port: int
     controller_port: int
     tls_port: int | None = None
+    tls_advertised_port: int | None = None
+
+    @property
+    def tls_client_port(self) -> int | None:
+        """The TLS port clients are told (and connect to)."""
+        return self.tls_advertised_port or self.tls_port
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class ClusterLayout:
     def tls_bootstrap(self) -> str | None:
         if self.tls_host is None:
             return None
-        return ",".join(f"{self.tls_host}:{node.tls_port}" for node in self.nodes)
+        return ",".join(f"{self.tls_host}:{node.tls_client_port}" for node in self.nodes)
 
     @property
     def quorum_voters(self) -> str:
@@ -77,6 +85,14 @@ class ClusterLayout:
         nodes = tuple(
             NodeLayout(node.node_id, broker, controller, tls)
             for node, (broker, controller, tls) in zip(self.nodes, ports, strict=True)
+        )
+        return replace(self, nodes=nodes)
+
+    def with_tls_advertised(self, ports: Sequence[int]) -> ClusterLayout:
+        """The TLS listener of node i told to clients as ``ports[i]`` (where a relay listens)."""
+        nodes = tuple(
+            replace(node, tls_advertised_port=port)
+            for node, port in zip(self.nodes, ports, strict=True)
         )
         return replace(self, nodes=nodes)
 
@@ -173,18 +189,8 @@ def any_free_ports(node_count: int, tls: bool = False) -> list[NodePorts]:
     A port from the ephemeral range (what binding to port 0 returns) can be handed to any
     outgoing connection before the JVM gets to bind it; below the range only listeners compete.
     """
-    low, _ = _ephemeral_range()
-    pool_start = max(1024, low - EPHEMERAL_GAP)
-    candidates = random.sample(range(pool_start, low), k=min(low - pool_start, 200))
     per_node = 3 if tls else 2
-    free: list[int] = []
-    for port in candidates:
-        if len(free) == per_node * node_count:
-            break
-        if not busy_ports([(port,)]):
-            free.append(port)
-    if len(free) < per_node * node_count:
-        raise LocalKafkaError(f"no free loopback ports between {pool_start} and {low}")
+    free = free_ports(per_node * node_count)
     return [
         (
             free[per_node * index],
@@ -193,6 +199,22 @@ def any_free_ports(node_count: int, tls: bool = False) -> list[NodePorts]:
         )
         for index in range(node_count)
     ]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` free loopback ports below the kernel's ephemeral range (see ``any_free_ports``)."""
+    low, _ = _ephemeral_range()
+    pool_start = max(1024, low - EPHEMERAL_GAP)
+    candidates = random.sample(range(pool_start, low), k=min(low - pool_start, 200))
+    free: list[int] = []
+    for port in candidates:
+        if len(free) == count:
+            break
+        if not busy_ports([(port,)]):
+            free.append(port)
+    if len(free) < count:
+        raise LocalKafkaError(f"no free loopback ports between {pool_start} and {low}")
+    return free
 
 
 def _ephemeral_range() -> tuple[int, int]:

@@ -43,14 +43,21 @@ async def settle(
     cluster: DrillCluster, fleet: Fleet, traffic: Traffic, since: datetime, timeout_s: float
 ) -> Ledger:
     """The ledger once nothing missing can still arrive, or as it stands when ``timeout_s`` runs
-    out: the hub and the webhook retries catch up after the last fault, and the ledger shows it."""
+    out: the hub and the webhook retries catch up after the last fault, and the ledger shows it.
+    The edge site's events are accounted up to now (it goes on sending while the hub catches up)."""
+    edge_until = datetime.now(UTC)
     routes = load_routes(fleet.run_dir / "routes.yaml")
     agencies = [agency.id for agency in routes.document.agencies]
     deadline = time.monotonic() + timeout_s
     while True:
-        read = await read_topics(cluster.bootstrap, cluster.operator, since, fleet.app_id, agencies)
+        tenant = fleet.site.tenant
+        read = await read_topics(
+            cluster.bootstrap, cluster.operator, since, fleet.app_id, agencies, tenant
+        )
         assert fleet.receiver is not None
-        ledger = account(traffic.produced, read, routes, WEBHOOK_AGENCY, fleet.receiver.state)
+        ledger = account(
+            traffic.produced, read, routes, WEBHOOK_AGENCY, fleet.receiver.state, tenant, edge_until
+        )
         if ledger.settled or time.monotonic() > deadline:
             return ledger
         await asyncio.sleep(3.0)
@@ -85,6 +92,11 @@ async def exercise(
         "NVR, onboarded; their connector runtimes"
     )
     fleet.start_cameras()
+    stage(
+        f"a tenant's site: {options.fleet.site_cameras} ONVIF cameras behind its edge agent, "
+        "which reaches the cluster over a link the drill can cut"
+    )
+    await fleet.start_site()
     stage(f"{options.fleet.hub_workers} hub workers in group {fleet.app_id}")
     await fleet.start_hub()
     stage(f"traffic: {options.rate:g} planned events/s besides the cameras' own")
@@ -133,6 +145,9 @@ def fault_names(value: str) -> tuple[str, ...]:
     "--receiver-down", default=30.0, show_default=True, help="Seconds the webhook receiver is down."
 )
 @click.option(
+    "--edge-down", default=30.0, show_default=True, help="Seconds the edge site is cut off."
+)
+@click.option(
     "--steady", default=10.0, show_default=True, help="Seconds of steady traffic between faults."
 )
 @click.option(
@@ -156,17 +171,21 @@ def drill(
     faults_spec: str,
     broker_down: float,
     receiver_down: float,
+    edge_down: float,
     steady: float,
     settle_timeout: float,
     heap_mb: int,
     run_dir: Path | None,
 ) -> None:
-    """Kill a broker, a hub worker and a connector, take a webhook receiver down, and prove
-    from the topics that nothing was lost."""
+    """Kill a broker, a hub worker and a connector, take a webhook receiver down, cut an edge
+    site off the network, and prove from the topics that nothing was lost."""
     options = DrillOptions(
         fleet=FleetOptions(cameras=cameras, nvr_channels=nvr_channels, hub_workers=hub_workers),
         faults=FaultOptions(
-            broker_down_s=broker_down, receiver_down_s=receiver_down, steady_s=steady
+            broker_down_s=broker_down,
+            receiver_down_s=receiver_down,
+            edge_down_s=edge_down,
+            steady_s=steady,
         ),
         fault_names=fault_names(faults_spec),
         rate=rate,

@@ -1,5 +1,8 @@
 """The drill's cluster: three KRaft brokers on loopback (replication 3, min in-sync 2, SCRAM and
-ACLs), the catalog at that replication, each service's principal, and a broker killed and restarted."""
+ACLs), the catalog at that replication, each service's principal, and a broker killed and restarted.
+
+The city's services connect to the brokers directly; the edge site reaches their TLS listener
+only through ``wan``, a relay the drill cuts to take the site off the network."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import structlog
 
 from core.localkafka import LocalKafka
 from core.settings import Settings
+from tilik.drill.wan import CuttableLink
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +40,10 @@ class DrillCluster:
             heap_mb=heap_mb,
             ready_timeout=READY_TIMEOUT_S,
             stop_with_this_process=True,
+            tls=True,
+            tls_relay=True,
         )
+        self.wan: CuttableLink | None = None
         self.bootstrap = ""
         self.principals: dict[str, dict[str, str]] = {}
 
@@ -56,6 +63,13 @@ class DrillCluster:
         from topics.admin import AdminError
 
         self.bootstrap = self.kafka.start()
+        layout = self.kafka.layout
+        assert layout is not None
+        self.wan = CuttableLink(
+            (node.tls_client_port, node.tls_port)
+            for node in layout.nodes
+            if node.tls_client_port is not None and node.tls_port is not None
+        ).start()
         for attempt in range(1, PROVISION_ATTEMPTS + 1):
             try:
                 self.principals = service_principals(
@@ -94,4 +108,6 @@ class DrillCluster:
         self.kafka.start()
 
     def stop(self) -> None:
+        if self.wan is not None:
+            self.wan.stop()
         self.kafka.stop()

@@ -1,20 +1,24 @@
 """The faults, one after another, each with how long the drill took to see its recovery.
 
-A step kills one part (SIGKILL: no shutdown, no final commit or flush), brings it back, and waits
-on observable state for the recovery: the broker serving again, the worker ready in its group, the
-connector's events arriving again, the receiver answering the hub again.
+A step kills one part (SIGKILL: no shutdown, no final commit or flush) or cuts it off, brings it
+back, and waits on observable state for the recovery: the broker serving again, the worker ready
+in its group, the connector's events arriving again, the receiver answering the hub again, the
+events the edge site kept in its outbox during the cut reaching the shared topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from hub.ingest.stamping import EDGE_CONNECTOR
 from tilik.drill.cluster import DrillCluster
 from tilik.drill.fleet import Fleet
+from topics.admin import admin_client
 from topics.catalog import DEVICE_EVENTS
 from topics.client import read_records
 from topics.models import DeviceEvent
@@ -26,6 +30,7 @@ class FaultOptions:
     worker_down_s: float = 5.0
     connector_down_s: float = 5.0
     receiver_down_s: float = 30.0
+    edge_down_s: float = 30.0
     # Steady traffic between two faults, so each one hits a running system.
     steady_s: float = 10.0
     recovery_timeout_s: float = 180.0
@@ -40,7 +45,8 @@ class FaultResult:
 
 
 async def kill_broker(cluster: DrillCluster, fleet: Fleet, options: FaultOptions) -> FaultResult:
-    node = 2
+    # The node that leads the most device-event partitions: its death moves the most leaders.
+    node = await asyncio.to_thread(busiest_leader, cluster)
     pid = cluster.kill_broker(node)
     await asyncio.sleep(options.broker_down_s)
     began = time.monotonic()
@@ -48,10 +54,17 @@ async def kill_broker(cluster: DrillCluster, fleet: Fleet, options: FaultOptions
     cluster.restart_missing()
     return FaultResult(
         "SIGKILL a broker",
-        f"node {node} (pid {pid}), restarted; 3 brokers serve again",
+        f"node {node} (pid {pid}; it led the most device-event partitions), restarted; 3 brokers serve again",
         options.broker_down_s,
         time.monotonic() - began,
     )
+
+
+def busiest_leader(cluster: DrillCluster) -> int:
+    with admin_client(cluster.bootstrap, settings=cluster.operator) as client:
+        (described,) = client.describe_topics([DEVICE_EVENTS.name])
+    leaders = Counter(p["leader_id"] for p in described["partitions"] if p["leader_id"] >= 0)
+    return leaders.most_common(1)[0][0] if leaders else 2
 
 
 async def kill_worker(cluster: DrillCluster, fleet: Fleet, options: FaultOptions) -> FaultResult:
@@ -76,7 +89,13 @@ async def kill_connector(cluster: DrillCluster, fleet: Fleet, options: FaultOpti
     began = time.monotonic()
     since = datetime.now(UTC)
     fleet.start_connector(name)
-    await events_from(cluster, name, since, options.recovery_timeout_s)
+    await events_from(
+        cluster,
+        since,
+        options.recovery_timeout_s,
+        lambda event: event.source.connector == name,
+        f"no event of connector {name}",
+    )
     return FaultResult(
         "SIGKILL a connector",
         f"connector {name} (pid {pid}), restarted; its cameras' events flow again",
@@ -107,10 +126,44 @@ async def receiver_outage(
     )
 
 
+async def cut_edge(cluster: DrillCluster, fleet: Fleet, options: FaultOptions) -> FaultResult:
+    assert cluster.wan is not None
+    cut_at = datetime.now(UTC)
+    cluster.wan.cut()
+    await asyncio.sleep(options.edge_down_s)
+    cluster.wan.restore()
+    restored = datetime.now(UTC)
+    began = time.monotonic()
+
+    def kept_during_the_cut(event: DeviceEvent) -> bool:
+        return event.source.connector == EDGE_CONNECTOR and cut_at <= event.received_at <= restored
+
+    # The site went on receiving its cameras' events; they wait in its outbox and must reach
+    # the shared topic (through the hub's ingest) once the link is back.
+    await events_from(
+        cluster,
+        restored,
+        options.recovery_timeout_s,
+        kept_during_the_cut,
+        "no event the edge site received during the cut",
+    )
+    return FaultResult(
+        "edge site cut off",
+        f"tenant {fleet.site.tenant}'s edge agent without network; its outbox delivered the "
+        "events of the cut once the link came back",
+        options.edge_down_s,
+        time.monotonic() - began,
+    )
+
+
 async def events_from(
-    cluster: DrillCluster, connector: str, since: datetime, timeout_s: float
+    cluster: DrillCluster,
+    since: datetime,
+    timeout_s: float,
+    matches: Callable[[DeviceEvent], bool],
+    what: str,
 ) -> None:
-    """Until a device event of ``connector`` arrives on the topic after ``since``."""
+    """Until a device event that ``matches`` arrives on the topic after ``since``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         records = await read_records(
@@ -121,22 +174,18 @@ async def events_from(
             dead_letter_invalid=False,
             settings=cluster.operator,
         )
-        if any(
-            isinstance(r.value, DeviceEvent) and r.value.source.connector == connector
-            for r in records
-        ):
+        if any(isinstance(r.value, DeviceEvent) and matches(r.value) for r in records):
             return
         await asyncio.sleep(1.0)
-    raise TimeoutError(f"no event of connector {connector} within {timeout_s:g}s of its restart")
+    raise TimeoutError(f"{what} within {timeout_s:g}s")
 
 
 Fault = Callable[[DrillCluster, Fleet, FaultOptions], Awaitable[FaultResult]]
 
-# The cut-off edge agent (a tenant site losing its network for 30 s) joins this list with the
-# edge agent.
 FAULTS: dict[str, Fault] = {
     "broker": kill_broker,
     "worker": kill_worker,
     "connector": kill_connector,
     "receiver": receiver_outage,
+    "edge": cut_edge,
 }

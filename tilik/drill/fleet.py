@@ -1,5 +1,6 @@
 """The drill's services: simulated cameras and a vendor NVR, their connector runtimes, hub workers
-sharing one app id, and an agency's webhook receiver, each as its own principal."""
+sharing one app id, an agency's webhook receiver and a tenant's edge site, each as its own
+principal."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tilik.demo import (
     read_addresses,
 )
 from tilik.drill.cluster import REPLICATION, DrillCluster
+from tilik.drill.site import EdgeSite
 
 # The agency whose dispatches the drill also delivers over a signed webhook: tamper alerts,
 # the traffic's alerting kind, are routed to it.
@@ -34,6 +36,7 @@ PORT_TAKEN = b"address already in use"
 class FleetOptions:
     cameras: int = 24
     nvr_channels: int = 4
+    site_cameras: int = 3
     hub_workers: int = 2
     # Retries span more than a minute (base 1 s, doubling, at most 60 s between tries), so a
     # receiver down for 30 s costs delay, not a dead letter.
@@ -65,6 +68,7 @@ class Fleet:
         self.app_id = f"tilik-hub-drill-{secrets.token_hex(3)}"
         self.webhook_secret = secrets.token_urlsafe(24)
         password = secrets.token_urlsafe(12)
+        self.password = password
         self.env = {
             **os.environ,
             "TILIK_BOOTSTRAP": cluster.bootstrap,
@@ -75,6 +79,7 @@ class Fleet:
             "TILIK_SIM_PASSWORD": password,
         }
         self.processes = Processes(self.env, run_dir)
+        self.site = EdgeSite(cluster, self.processes, run_dir, options.site_cameras, options.seed)
         self.connectors: dict[str, subprocess.Popen[bytes]] = {}
         self.workers: list[WorkerProcess] = []
         self.receiver: ReceiverThread | None = None
@@ -114,6 +119,10 @@ class Fleet:
         )
         for name in CONNECTORS:
             self.start_connector(name)
+
+    async def start_site(self) -> None:
+        """The tenant's site and its edge agent; before the hub, whose ingest then knows the tenant."""
+        await self.site.start(self.password)
 
     def start_connector(self, name: str) -> subprocess.Popen[bytes]:
         self._restarts[name] = self._restarts.get(name, -1) + 1

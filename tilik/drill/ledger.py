@@ -4,7 +4,9 @@ It holds the drill to what the hub promises: every device event the broker ackno
 topic and processed (the hub's group committed past it) with an outcome (an alert that names it,
 no alert because no rule applies, or a dead letter naming its offset); every alert state has a
 dispatch for each agency its routes name; a repeat carries the key of what it repeats; every
-dispatch of the webhook agency reached its receiver at least once. Anything else is a loss.
+dispatch of the webhook agency reached its receiver at least once; every event the edge site
+put on its tenant's topic reached the shared topic through the hub's ingest (or was refused there
+with a dead letter). Anything else is a loss.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hub.routing.table import RoutingTable
 from tilik.drill.traffic import Expected, Produced
 from topics import identity
 from topics.admin import admin_client
-from topics.catalog import ALERTS, DEAD_LETTERS, DEVICE_EVENTS, dispatch_spec
+from topics.catalog import ALERTS, DEAD_LETTERS, DEVICE_EVENTS, dispatch_spec, tenant_topics
 from topics.client import read_records
 from topics.models import Alert, DeadLetter, DeadLetterKind, DeviceEvent, Dispatch
 from topics.reader import Received
@@ -63,10 +65,17 @@ class TopicsRead:
     dispatches: dict[str, list[Dispatch]]
     dead_letters: list[DeadLetter]
     committed: dict[int, int]
+    # The edge site's events on its tenant's own topic.
+    edge_events: list[Received] = field(default_factory=list)
 
 
 async def read_topics(
-    bootstrap: str, settings: Settings, since: datetime, group: str, agencies: Iterable[str]
+    bootstrap: str,
+    settings: Settings,
+    since: datetime,
+    group: str,
+    agencies: Iterable[str],
+    tenant: str | None = None,
 ) -> TopicsRead:
     async def read(spec_name: str, spec: object) -> list[Received]:
         return await read_records(
@@ -92,7 +101,8 @@ async def read_topics(
         r.value for r in await read("deadletters", DEAD_LETTERS) if isinstance(r.value, DeadLetter)
     ]
     committed = await asyncio.to_thread(committed_offsets, bootstrap, settings, group)
-    return TopicsRead(events, alerts, dispatches, dead_letters, committed)
+    edge_events = [] if tenant is None else await read("edge", tenant_topics(tenant).events)
+    return TopicsRead(events, alerts, dispatches, dead_letters, committed, edge_events)
 
 
 def committed_offsets(bootstrap: str, settings: Settings, group: str) -> dict[int, int]:
@@ -110,13 +120,47 @@ def account(
     routes: RoutingTable,
     webhook_agency: str,
     receiver: ReceiverState,
+    tenant: str | None = None,
+    edge_until: datetime | None = None,
 ) -> Ledger:
     ledger = Ledger()
     account_events(ledger, produced, read)
     account_alerts(ledger, read, routes, {record.camera_id for record in produced})
     account_webhook(ledger, read, webhook_agency, receiver)
     account_failures(ledger, read)
+    if tenant is not None:
+        account_edge(ledger, read, tenant, edge_until)
     return ledger
+
+
+def account_edge(
+    ledger: Ledger, read: TopicsRead, tenant: str, until: datetime | None = None
+) -> None:
+    """Each event on the tenant's topic (written by ``until``: the site's cameras never stop, so
+    the latest are always on their way) is on the shared topic under its tenant-scoped id, or its
+    refusal by the hub's ingest is a dead letter naming its offset."""
+    counts = ledger.counts
+    topic = tenant_topics(tenant).events.name
+    shared = {r.value.event_id for r in read.events if isinstance(r.value, DeviceEvent)}
+    refused = {
+        (letter.source_partition, letter.source_offset)
+        for letter in read.dead_letters
+        if letter.source_topic == topic
+    }
+    missing = []
+    for received in read.edge_events:
+        if until is not None and received.timestamp > until:
+            continue
+        counts["edge events on the tenant's topic"] += 1
+        if (received.partition, received.offset) in refused:
+            counts["edge events -> dead letter (ingest refused)"] += 1
+        elif isinstance(received.value, DeviceEvent) and (
+            identity.tenant_scoped(tenant, received.value.event_id) in shared
+        ):
+            counts["edge events -> shared topic"] += 1
+        else:
+            missing.append(f"{received.partition}-{received.offset}")
+    ledger.lose("edge events the hub's ingest never passed on (partition-offset)", missing)
 
 
 def account_failures(ledger: Ledger, read: TopicsRead) -> None:
