@@ -24,7 +24,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_metrics_are_counters_gauges_and_errors_by_type_with_the_connector_label() -> None:
-    metrics = ConnectorMetrics(devices=3, cameras=7, events=42)
+    metrics = ConnectorMetrics(devices=3, cameras=7, events=42, health_round_s=1.5)
     metrics.count_error(TimeoutError())
     metrics.count_error(TimeoutError())
     text = generate_latest(connector_registry("onvif", metrics)).decode()
@@ -35,6 +35,7 @@ def test_metrics_are_counters_gauges_and_errors_by_type_with_the_connector_label
     values = samples(text)
     label = (("connector", "onvif"),)
     assert values[("tilik_connector_cameras", label)] == 7
+    assert values[("tilik_connector_health_round_s", label)] == 1.5
     assert values[("tilik_connector_events_total", label)] == 42
     assert values[("tilik_connector_retries_total", label)] == 0
     errors = (("connector", "onvif"), ("error_type", "TimeoutError"))

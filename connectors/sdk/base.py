@@ -243,6 +243,8 @@ class ConnectorMetrics:
     checks_failed: int = 0
     cameras_discovered: int = 0
     health_checks: int = 0
+    # How long the last complete health round over every watched device took.
+    health_round_s: float = 0.0
     statuses: int = 0
     events: int = 0
     unparsed: int = 0

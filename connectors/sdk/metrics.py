@@ -30,6 +30,7 @@ HELP: dict[str, str] = {
     "checks_failed": "Onboarding checks that failed.",
     "cameras_discovered": "Cameras found by onboarding.",
     "health_checks": "Device health checks run.",
+    "health_round_s": "Seconds the last complete health round over every watched device took.",
     "statuses": "Camera statuses published.",
     "events": "Device events published.",
     "unparsed": "Device input kept in the dead letters instead of published as an event.",
@@ -37,7 +38,7 @@ HELP: dict[str, str] = {
     "retries": "Device event streams restarted after a failure.",
     "errors": "Errors, by exception type.",
 }
-GAUGES = frozenset({"devices", "cameras"})
+GAUGES = frozenset({"devices", "cameras", "health_round_s"})
 
 
 class ConnectorCollector(Collector):

@@ -732,6 +732,7 @@ class WatchService:
                     # What could not be watched is tried again (a secrets file may have appeared).
                     await self._reconcile()
                 await self.check_health()
+                self.metrics.health_round_s = loop.time() - started
                 # The round's replies and buffers are freed; let the process's resident memory
                 # fall back to what the watches hold (memory per watched camera).
                 release_free_memory()
