@@ -21,7 +21,7 @@ from enum import StrEnum
 import structlog
 from pydantic import BaseModel
 
-from api.follow import FollowedTopic
+from topics.follow import FollowedTopic
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import ack_spec, dispatch_spec

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from api import secrets
-from api.follow import FollowedTopic
+from topics.follow import FollowedTopic
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import API_KEYS
