@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 
 from api import secrets
-from topics.follow import FollowedTopic
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import API_KEYS
 from topics.client import CatalogProducer
+from topics.follow import FollowedTopic
 from topics.models import ApiKey, ApiKeyKind, utcnow
 from topics.reader import Received
 

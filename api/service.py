@@ -9,6 +9,7 @@ from fastapi import Request
 
 from api.audit import AuditTrail
 from api.cameras import PublicCameras
+from api.grants import NetworkGrants
 from api.inbox import Inboxes
 from api.keys import KeyStore
 from api.ratelimit import RateLimiter
@@ -41,6 +42,7 @@ class ApiService(Lifecycle):
     cameras: PublicCameras
     inboxes: Inboxes
     audit: AuditTrail
+    grants: NetworkGrants
 
     def __init__(
         self, options: ApiOptions | None = None, *, settings: Settings | None = None
@@ -60,15 +62,19 @@ class ApiService(Lifecycle):
         )
         self.inboxes = Inboxes(self.producer, settings=settings)
         self.audit = AuditTrail(self.producer)
+        self.grants = NetworkGrants(self.producer, settings=settings)
         await self.producer.start()
         await self.keys.start()
         await self.cameras.start()
+        await self.grants.start()
         await self.keys.ready.wait()
+        await self.grants.ready.wait()
 
     async def stop(self) -> None:
         if not hasattr(self, "producer"):
             return
         await self.inboxes.stop()
+        await self.grants.stop()
         await self.cameras.stop()
         await self.keys.stop()
         await self.producer.stop()

@@ -39,11 +39,17 @@ class FollowedTopic(Lifecycle):
         component: str,
         start: ReadStart = "beginning",
         settings: Settings | None = None,
+        bootstrap: str | None = None,
     ) -> None:
         self.spec = spec
         self._fold = fold
         self._reader = TopicReader(
-            spec, component=component, start=start, require_key=True, settings=settings
+            spec,
+            component=component,
+            start=start,
+            require_key=True,
+            settings=settings,
+            bootstrap=bootstrap,
         )
         self._task: asyncio.Task[None] | None = None
         #: next offset to apply, per partition

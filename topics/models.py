@@ -643,28 +643,33 @@ class SealedCredential(StrictModel):
     actor: ShortText = Field(description="Who sealed it: the API key's principal, or the operator.")
 
 
+def _cidrs(networks: list[str]) -> list[str]:
+    normalised = []
+    for cidr in networks:
+        try:
+            normalised.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError:
+            raise ValueError("not a network (expected a CIDR such as 10.8.0.0/16)") from None
+    return normalised
+
+
+#: networks as CIDRs, normalised (``10.8.0.1/16`` is ``10.8.0.0/16``)
+Networks = Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(max_length=64, description="CIDRs, e.g. `10.8.0.0/16`."),
+    AfterValidator(_cidrs),
+]
+
+
 class NetworkGrant(StrictModel):
     """Networks the operator lets the city probe for one tenant (compacted, keyed by tenant id),
     besides the public internet every tenant's recorders may be on (``netpolicy.tenant_policy``):
     a VPN range, a private link."""
 
     tenant_id: TenantId
-    networks: list[Annotated[str, Field(max_length=64)]] = Field(
-        default_factory=list, max_length=64, description="CIDRs, e.g. `10.8.0.0/16`."
-    )
+    networks: Networks = Field(default_factory=list)
     updated_at: Timestamp
     actor: ShortText
-
-    @field_validator("networks")
-    @classmethod
-    def _cidrs(cls, networks: list[str]) -> list[str]:
-        normalised = []
-        for cidr in networks:
-            try:
-                normalised.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
-            except ValueError:
-                raise ValueError("not a network (expected a CIDR such as 10.8.0.0/16)") from None
-        return normalised
 
 
 class AuditRecord(StrictModel):

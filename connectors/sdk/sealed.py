@@ -93,11 +93,17 @@ class SealedCredentials(Lifecycle):
     stamped from the topic it came in on, never taken from its payload).
     """
 
-    def __init__(self, key_file: Path, *, settings: Settings | None = None) -> None:
+    def __init__(
+        self, key_file: Path, *, bootstrap: str | None = None, settings: Settings | None = None
+    ) -> None:
         self.key_file = key_file
         self._sealed: dict[str, SealedCredential] = {}
         self._view = FollowedTopic(
-            SEALED_CREDENTIALS, self._fold, component="connector.vault", settings=settings
+            SEALED_CREDENTIALS,
+            self._fold,
+            component="connector.vault",
+            settings=settings,
+            bootstrap=bootstrap,
         )
 
     @property
