@@ -52,6 +52,7 @@ __all__ = [
     "new_key",
     "open_sealed",
     "read_public_file",
+    "reseal",
     "seal",
     "write_key_file",
 ]
@@ -286,6 +287,17 @@ def open_sealed(sealed: SealedCredential, ring: KeyRing, *, credential_id: str) 
         return plain.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigurationError(f"{reference}: the sealed secret is not text") from None
+
+
+def reseal(sealed: SealedCredential, ring: KeyRing, *, actor: str) -> SealedCredential:
+    """``sealed`` sealed again to the ring's newest key (a rotation), for the same tenant and id."""
+    return seal(
+        open_sealed(sealed, ring, credential_id=sealed.credential_id),
+        tenant_id=sealed.tenant_id,
+        credential_id=sealed.credential_id,
+        recipient=ring.newest.recipient,
+        actor=actor,
+    )
 
 
 def _b64(data: bytes) -> str:
