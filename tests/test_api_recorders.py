@@ -5,8 +5,6 @@ operator's grants, and a planted password absent from every answer, topic payloa
 
 from __future__ import annotations
 
-import json
-import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,8 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from api_server import RunningApi, api_settings, issue_key, running_api
-from structlog.testing import capture_logs
+from api_server import (
+    RunningApi,
+    ServiceLogs,
+    api_settings,
+    issue_key,
+    logs_collected,
+    running_api,
+)
 
 from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.http import DeviceHttp, HttpStatusError
@@ -35,14 +39,7 @@ PLANTED = f"Planted-{uuid.uuid4().hex}"
 #: the one address the operator grants the tenant; tests reach only 127.0.0.0/8
 GRANTED_HOST = "127.0.0.2"
 ANSWERS: list[str] = []
-LOGS: list[str] = []
-EVENTS: list[list[Any]] = []
-
-
-class _Collect(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith(("httpx", "httpcore")):
-            LOGS.append(self.format(record))
+LOGGED: list[ServiceLogs] = []
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +55,9 @@ def api(kafka_principals: Any, key_file: Path) -> Iterator[RunningApi]:
     public = key_file.with_name("vault.pub")
     public.write_text(KeyRing.read(key_file).public_text())
     settings = api_settings(kafka_principals.issue(api_role()), vault_public_key_file=public)
-    handler = _Collect(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.INFO)
-    try:
-        with capture_logs() as events, running_api(settings) as running:
-            EVENTS.append(events)
-            yield running
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+    with logs_collected() as logs, running_api(settings) as running:
+        LOGGED.append(logs)
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +271,6 @@ async def test_zz_the_planted_password_is_in_no_answer_topic_payload_or_log_line
     ]
     assert any(TENANT in str(payload) for payload in payloads)
     assert not [p for p in payloads if PLANTED in str(p)]
-    logged = "\n".join([*LOGS, *(json.dumps(e, default=str) for e in EVENTS[0])])
+    logged = LOGGED[0].text()
     assert "/tenant/recorders" in logged and "device not onboarded" in logged
     assert PLANTED not in logged

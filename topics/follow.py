@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import structlog
 from aiokafka.structs import RecordMetadata
+from pydantic import BaseModel
 
 from core.lifecycle import Lifecycle
 from core.settings import Settings
@@ -25,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 #: folds one record into the view's state
 Fold = Callable[[Received], None]
+M = TypeVar("M", bound=BaseModel)
 
 
 class FollowedTopic(Lifecycle):
@@ -119,3 +122,40 @@ class FollowedTopic(Lifecycle):
         await self._wait(
             lambda: all(self.applied.get(p, 0) >= end for p, end in ends.items()), timeout
         )
+
+
+class FollowedTable(Lifecycle, Generic[M]):
+    """A compacted topic as a table in memory: the latest valid value per key, a tombstone
+    removing it. ``rows`` is the table; ``view`` the followed topic (``sync``, ``wait_applied``)."""
+
+    def __init__(
+        self,
+        spec: TopicSpec,
+        model: type[M],
+        *,
+        component: str,
+        settings: Settings | None = None,
+        bootstrap: str | None = None,
+    ) -> None:
+        self.model = model
+        self.rows: dict[str, M] = {}
+        self.view = FollowedTopic(
+            spec, self._fold, component=component, settings=settings, bootstrap=bootstrap
+        )
+
+    @property
+    def ready(self) -> asyncio.Event:
+        return self.view.ready
+
+    async def start(self) -> None:
+        await self.view.start()
+
+    async def stop(self) -> None:
+        await self.view.stop()
+
+    def _fold(self, received: Received) -> None:
+        assert received.key is not None
+        if received.value is None:
+            self.rows.pop(received.key, None)
+        else:
+            self.rows[received.key] = received.value_as(self.model)

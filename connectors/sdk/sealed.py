@@ -13,7 +13,6 @@ credentials``) finds the source of the runtime or probe it runs under, and no ot
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,12 +21,10 @@ from typing import Protocol
 
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.vault import KeyRing, open_sealed
-from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import SEALED_CREDENTIALS
-from topics.follow import FollowedTopic
+from topics.follow import FollowedTable
 from topics.models import SealedCredential
-from topics.reader import Received
 
 __all__ = ["Offered", "SealedCredentials", "VaultSource", "current", "using", "vault_secret"]
 
@@ -85,7 +82,7 @@ class Offered:
         return f"Offered({sorted(self._secrets)}, secrets=<hidden>)"
 
 
-class SealedCredentials(Lifecycle):
+class SealedCredentials(FollowedTable[SealedCredential]):
     """The sealed credentials topic followed in memory, opened with a key file on demand.
 
     A record opens only for a device whose owner is the tenant it was sealed for: a registry
@@ -96,42 +93,24 @@ class SealedCredentials(Lifecycle):
     def __init__(
         self, key_file: Path, *, bootstrap: str | None = None, settings: Settings | None = None
     ) -> None:
-        self.key_file = key_file
-        self._sealed: dict[str, SealedCredential] = {}
-        self._view = FollowedTopic(
+        super().__init__(
             SEALED_CREDENTIALS,
-            self._fold,
+            SealedCredential,
             component="connector.vault",
             settings=settings,
             bootstrap=bootstrap,
         )
-
-    @property
-    def ready(self) -> asyncio.Event:
-        return self._view.ready
-
-    async def start(self) -> None:
-        await self._view.start()
-
-    async def stop(self) -> None:
-        await self._view.stop()
-
-    def _fold(self, received: Received) -> None:
-        assert received.key is not None
-        if received.value is None:
-            self._sealed.pop(received.key, None)
-        else:
-            self._sealed[received.key] = received.value_as(SealedCredential)
+        self.key_file = key_file
 
     def holds(self, credential_id: str) -> bool:
-        return credential_id in self._sealed
+        return credential_id in self.rows
 
     async def catch_up(self) -> None:
         """Until the view holds what the topic holds now (a record sealed a moment ago)."""
-        await self._view.sync()
+        await self.view.sync()
 
     def secret(self, credential_id: str, *, owner: str | None) -> str:
-        sealed = self._sealed.get(credential_id)
+        sealed = self.rows.get(credential_id)
         if sealed is None:
             raise ConfigurationError(
                 f"credential reference vault:{credential_id}: no sealed credential of that id"
