@@ -164,3 +164,9 @@ def test_only_the_connector_runtime_reads_sealed_credentials_and_only_the_api_wr
     }
     assert readers == {"connector"}  # the API seals to a public key; the hub never sees them
     assert writers == {"api"}
+    grant_readers = {
+        role.kind.value
+        for role in roles
+        if role.allows(Resource.TOPIC, NETWORK_GRANTS.name, Operation.READ)
+    }
+    assert grant_readers == {"api", "connector"}

@@ -1,8 +1,9 @@
 """A business's recorder registered with its password sealed, watched by the real connector runtime
-(``tilik connectors run hikvision``, as the connector principal): ``vault:<id>`` opens with the key
-file and the recorder's events arrive; with a key file that does not open it, the runtime says so
-naming the reference (never the password) and keeps watching its other cameras; a registry record
-of another owner naming the credential gets nothing."""
+(``tilik connectors run hikvision``, as the connector principal): its address is checked against
+the tenant's granted networks, ``vault:<id>`` opens with the key file and the recorder's events
+arrive; with a key file that does not open it, the runtime says so naming the reference (never
+the password) and keeps watching its other cameras; a registry record of another owner naming
+the credential gets nothing."""
 
 from __future__ import annotations
 
@@ -26,9 +27,18 @@ from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.netpolicy import tenant_policy
 from connectors.sdk.runtime import onboard
 from connectors.sdk.vault import KeyRing, new_key, write_key_file
-from topics.catalog import CAMERA_REGISTRY, CAMERA_WATCH, DEVICE_EVENTS
+from topics.catalog import CAMERA_REGISTRY, CAMERA_WATCH, DEVICE_EVENTS, NETWORK_GRANTS
 from topics.client import CatalogProducer
-from topics.models import CameraRecord, DeviceEvent, Owner, OwnerKind, WatchReport, WatchState
+from topics.models import (
+    CameraRecord,
+    DeviceEvent,
+    NetworkGrant,
+    Owner,
+    OwnerKind,
+    WatchReport,
+    WatchState,
+    utcnow,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -75,6 +85,10 @@ async def runtime(
         stderr.append(out + err)
 
 
+def _grant(tenant: str, network: str) -> NetworkGrant:
+    return NetworkGrant(tenant_id=tenant, networks=[network], updated_at=utcnow(), actor="tests")
+
+
 def _event_of(cameras: set[str]) -> Any:
     return lambda _k, v: isinstance(v, DeviceEvent) and v.camera_id in cameras
 
@@ -83,7 +97,7 @@ def _report(cameras: set[str], state: WatchState) -> Any:
     return lambda _k, v: isinstance(v, WatchReport) and v.camera_id in cameras and v.state is state
 
 
-async def test_the_runtime_opens_a_sealed_password_with_the_key_file_and_only_with_it(
+async def test_the_runtime_watches_a_registered_recorder_within_its_grant_and_with_the_key_file(
     kafka_principals: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(OTHER_ENV, OTHER_PASSWORD)
@@ -141,13 +155,26 @@ async def test_the_runtime_opens_a_sealed_password_with_the_key_file_and_only_wi
             await producer.send(CAMERA_REGISTRY, CameraRecord.model_validate(planted.model_dump()))
             published = [*shop_cameras, *city_cameras, planted.camera_id]
             reference = registered.credential_ref
+            # The other owner may be reached where the planted record points: what stops it is
+            # the credential's owner, not the address.
+            await producer.send(NETWORK_GRANTS, _grant(planted.owner.id, "127.0.0.1/32"))
 
             async with runtime(kafka_principals, wrong_key_file, logs):
-                unresolved = await reports.wait_for(
-                    _report(shop_cameras, WatchState.CREDENTIALS_UNRESOLVED), count=2, timeout_s=60
+                # Not granted yet: the runtime checks the shop's recorder against its tenant's
+                # policy, in which 127.0.0.2 is no internet address.
+                [(_, refused), *_] = await reports.wait_for(
+                    _report(shop_cameras, WatchState.REFUSED), count=2, timeout_s=60
+                )
+                assert isinstance(refused, WatchReport) and "refusing to reach" in str(
+                    refused.reason
                 )
                 # The other cameras are watched all the same.
                 await events.wait_for(_event_of(city_cameras), count=3, timeout_s=60)
+                # Granted: picked up by the runtime's next round; now the key file is the matter.
+                await producer.send(NETWORK_GRANTS, _grant(TENANT, f"{GRANTED_HOST}/32"))
+                unresolved = await reports.wait_for(
+                    _report(shop_cameras, WatchState.CREDENTIALS_UNRESOLVED), count=2, timeout_s=60
+                )
             reasons = {report.reason for _, report in unresolved if isinstance(report, WatchReport)}
             assert all(reason and reference in reason for reason in reasons), reasons
             assert all("does not hold" in str(reason) for reason in reasons)

@@ -18,12 +18,14 @@ and watches the cameras on its assigned partitions whose record names its connec
   custom timeouts is watched so), checked again as input: its address against the network
   policy, its credential reference against the camera secrets namespace
   (``connectors.sdk.secrets.CameraSecrets``; a refusal is audited once per record).
-- **Sealed credentials.** With ``TILIK_VAULT_KEY_FILE`` set, the runtime follows the sealed
-  credentials topic and ``vault:<id>`` references resolve there (``connectors.sdk.sealed``), for
-  a device whose owner is the tenant the credential was sealed for. A reference the view does not
-  hold yet makes it catch up with the topic once before the device is judged unwatchable; a key
-  file that does not open a record leaves that device unwatched (``credentials_unresolved``, the
-  reason naming the reference) and every other device watched.
+- **Businesses' recorders.** With ``TILIK_VAULT_KEY_FILE`` set, the runtime follows the sealed
+  credentials and the tenants' network grants (``connectors.sdk.tenantwatch``): ``vault:<id>``
+  references resolve there (``connectors.sdk.sealed``), for a device whose owner is the tenant
+  the credential was sealed for, and such a recorder's address is checked against its tenant's
+  policy (the public internet and the granted networks) instead of ``TILIK_PROBE_ALLOW``. A
+  reference not in view yet makes it catch up with both topics once before the device is judged
+  unwatchable; a key file that does not open a record leaves that device unwatched
+  (``credentials_unresolved``, the reason naming the reference) and every other device watched.
 - **Watch reports.** This process is where a record's credential reference must resolve, so
   it resolves it before watching, and says per record version on ``tilik.cameras.watch.v1``
   whether it watches the camera (``watching``) or why not (``credentials_unresolved``,
@@ -92,8 +94,9 @@ from connectors.sdk.errors import (
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.onboard import OnboardSummary, onboard
 from connectors.sdk.records import model_problems
-from connectors.sdk.sealed import SealedCredentials, using
-from connectors.sdk.secrets import CameraSecrets, RefusedReference, parse_credential_ref
+from connectors.sdk.sealed import using
+from connectors.sdk.secrets import CameraSecrets, RefusedReference
+from connectors.sdk.tenantwatch import TenantRecorders
 from connectors.sdk.watchcheck import watch_group
 from core.backoff import Backoff
 from core.memory import release_free_memory
@@ -251,7 +254,7 @@ class WatchService:
         self._policy = ProbePolicy.default()
         self._camera_secrets = CameraSecrets.configured()
         key_file = get_settings().vault_key_file
-        self._vault = None if key_file is None else SealedCredentials(key_file, bootstrap=bootstrap)
+        self._tenants = None if key_file is None else TenantRecorders(key_file, bootstrap=bootstrap)
         # device id -> address and reference of a record whose reference was refused: audited
         # once per distinct record, not on every reconcile
         self._refused: dict[str, str] = {}
@@ -282,10 +285,10 @@ class WatchService:
         """Consume the registry and watch devices until ``stop`` is set (or cancelled)."""
         stop = stop or asyncio.Event()
         async with contextlib.AsyncExitStack() as vault:
-            if self._vault is not None:
+            if self._tenants is not None:
                 # Before the consumer starts: its rebalance callbacks inherit the vault source.
-                await vault.enter_async_context(self._vault)
-                vault.enter_context(using(self._vault))
+                await vault.enter_async_context(self._tenants)
+                vault.enter_context(using(self._tenants.sealed))
             await self._run(stop)
 
     async def _run(self, stop: asyncio.Event) -> None:
@@ -454,12 +457,13 @@ class WatchService:
             # secrets namespace, or no secret is read and the device is never contacted.
             if target.representative.credential_ref is not None:
                 self._camera_secrets.confine(target.representative.credential_ref)
-                await self._sealed_in_view(target.representative.credential_ref)
+                if self._tenants is not None:
+                    await self._tenants.catch_up(target.representative)
             state = WatchState.INVALID_CONFIG
             config = self.connector_cls.config_from_record(target.representative)
             # A registry record is input too: its address is checked before any connection.
             state = WatchState.REFUSED
-            guard_config(self.connector_cls, config, self._policy)
+            guard_config(self.connector_cls, config, self._policy_for(target.representative))
             # Here is where the reference must resolve: onboarding may have run elsewhere.
             state = WatchState.CREDENTIALS_UNRESOLVED
             config.credentials()
@@ -489,14 +493,11 @@ class WatchService:
         )
         return target, WatchState.WATCHING, None
 
-    async def _sealed_in_view(self, credential_ref: str) -> None:
-        """Catch up with the sealed credentials once when a ``vault:`` reference is not in view:
-        the record is sealed before the camera is registered, but read here by another view."""
-        _, location = parse_credential_ref(credential_ref)
-        vault = self._vault
-        if location.scheme == "vault" and vault is not None and not vault.holds(location.target):
-            with contextlib.suppress(TimeoutError):
-                await vault.catch_up()
+    def _policy_for(self, record: CameraRecord) -> ProbePolicy:
+        """A business's registered recorder is checked against its tenant's policy."""
+        if self._tenants is None:
+            return self._policy
+        return self._tenants.policy_for(record, self._policy)
 
     async def _cannot_watch(
         self, target: DeviceTarget, state: WatchState, exc: ConnectorError | ValueError

@@ -9,7 +9,7 @@ prove each refusal. The broker's ``StandardAuthorizer`` refuses whatever no gran
 |---|---|---|
 | operator | ``tilik-admin`` | everything: the only super user |
 | hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit, and (ingest) tenants' records into registry, status and events |
-| connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices); read sealed credentials |
+| connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices); read sealed credentials and network grants |
 | agency | ``agency-<id>`` | read its dispatch topic, write its acknowledgement topic |
 | tenant | ``tenant-<id>`` | write its ingest topics, read its site configuration |
 | api | ``tilik-api`` | its keys, agencies' dispatches and acknowledgements, registry, status; write sealed credentials, network grants |
@@ -238,6 +238,7 @@ def connector_role() -> Role:
             write(DEAD_LETTERS, "malformed device input"),
             write(AUDIT, "who onboarded which camera"),
             read(SEALED_CREDENTIALS, "the runtime opens `vault:` credential references"),
+            read(NETWORK_GRANTS, "a business's recorder is reached within its tenant's networks"),
             groups_under(CONNECTOR_GROUP_PREFIX, "runtimes of one connector share the registry"),
         ),
     )
