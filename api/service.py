@@ -19,6 +19,9 @@ from topics.client import CatalogProducer
 
 # Wrong keys one client address may present per minute before it is answered 429 unchecked.
 FAILED_AUTH_PER_MINUTE = 30
+# Recorders one tenant may ask the city to probe per minute: registering is a connection from the
+# city's address to one the tenant names, which must not become a port scanner.
+RECORDER_PROBES_PER_MINUTE = 20
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class ApiService(Lifecycle):
         self.public_limit = RateLimiter(self.options.public_rate_per_minute)
         #: failed authentications per client address: each costs a scrypt check
         self.failed_auth_limit = RateLimiter(FAILED_AUTH_PER_MINUTE)
+        #: recorder registrations per tenant
+        self.recorder_limit = RateLimiter(RECORDER_PROBES_PER_MINUTE)
 
     async def start(self) -> None:
         settings = self.settings

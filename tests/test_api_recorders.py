@@ -24,6 +24,7 @@ from api_server import (
     running_api,
 )
 
+from api.ratelimit import RateLimiter
 from connectors.private_vendors.kits import VENDORS
 from connectors.sdk.http import DeviceHttp, HttpStatusError
 from connectors.sdk.simulator import run_loopback_site
@@ -57,6 +58,8 @@ def api(kafka_principals: Any, key_file: Path) -> Iterator[RunningApi]:
     settings = api_settings(kafka_principals.issue(api_role()), vault_public_key_file=public)
     with logs_collected() as logs, running_api(settings) as running:
         LOGGED.append(logs)
+        # These tests register more recorders a minute than a tenant may.
+        running.service.recorder_limit = RateLimiter(100_000)
         yield running
 
 
@@ -253,6 +256,50 @@ async def test_wrong_credentials_unreachable_and_redirects_get_a_clear_refusal(
     ]
     assert "HTTP 302" in redirected.json()["detail"]["reason"]
     assert reached == []  # the redirect was never followed to the refused address
+
+
+@pytest.mark.kafka
+async def test_bad_input_is_refused_with_where_and_why_and_nothing_is_sealed(
+    api: RunningApi, tenant_key: str
+) -> None:
+    before = set(await read_table(SEALED_CREDENTIALS))
+    good = recorder(GRANTED_HOST, 80)
+    bad_bodies = [
+        {**good, "port": "eighty"},
+        {**good, "port": 70_000},
+        {**good, "username": "admin:root"},
+        {**good, "password": PLANTED * 10},
+        {**good, "kind": "axis"},
+        {**good, PLANTED: PLANTED},
+        {key: value for key, value in good.items() if key != "password"},
+    ]
+    async with client(api, tenant_key) as http:
+        answers = [await http.post("/tenant/recorders", json=body) for body in bad_bodies]
+        malformed = await http.post(
+            "/tenant/recorders",
+            content=f'{{"password": "{PLANTED}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert [a.status_code for a in answers] == [422] * len(bad_bodies)
+    assert all(a.json()["errors"] for a in answers)
+    assert malformed.status_code == 400
+    assert set(await read_table(SEALED_CREDENTIALS)) == before
+
+
+@pytest.mark.kafka
+async def test_a_tenant_asking_for_too_many_probes_is_answered_429(
+    api: RunningApi, tenant_key: str
+) -> None:
+    limit = api.service.recorder_limit
+    api.service.recorder_limit = RateLimiter(1)
+    try:
+        async with client(api, tenant_key) as http:
+            first = await http.post("/tenant/recorders", json=recorder("127.0.0.1", 80))
+            second = await http.post("/tenant/recorders", json=recorder("127.0.0.1", 80))
+    finally:
+        api.service.recorder_limit = limit
+    assert first.status_code == 422
+    assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
 
 
 @pytest.mark.kafka

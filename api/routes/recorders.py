@@ -3,6 +3,7 @@ grants a tenant networks besides the public internet (``/operator/tenants/{id}/n
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
@@ -74,14 +75,25 @@ class GrantedNetworks(BaseModel):
     "/tenant/recorders",
     response_model=RegisteredAnswer,
     status_code=status.HTTP_201_CREATED,
-    responses={422: {"description": "address refused, credentials refused, unreachable"}},
+    responses={
+        422: {"description": "address refused, credentials refused, unreachable"},
+        429: {"description": "too many registrations from this tenant"},
+    },
 )
 async def add_recorder(
     body: RecorderRequest, caller: TenantCaller, service: Service
 ) -> RegisteredAnswer:
     """Probe the recorder (within the tenant's allowed networks), seal its password, and answer
     with the cameras found. Refusals are 422 with `problem`: `address_refused`,
-    `credentials_refused`, `unreachable` or `device_error`, and a reason."""
+    `credentials_refused`, `unreachable` or `device_error`, and a reason; more than a few
+    registrations a minute from one tenant are 429."""
+    wait = service.recorder_limit.take(caller.subject)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many recorder registrations from this tenant; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     recorder = Recorder(
         tenant_id=caller.subject,
         site_id=body.site_id,
