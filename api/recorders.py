@@ -108,13 +108,12 @@ async def register_recorder(
 ) -> RegisteredRecorder:
     """Probe ``recorder`` within ``policy``, seal its password to ``recipient`` and say what
     cameras it has; ``RecorderRefused`` when the address is refused, the device refuses the
-    credentials, cannot be reached or answers what cannot be used."""
+    credentials, cannot be reached or answers what cannot be used (``ValueError`` for a user name
+    or kind no request should have let through)."""
     if not USERNAME.fullmatch(recorder.username):
         raise ValueError("a user name has 1 to 64 characters, none of them @ : / or a space")
     if recorder.kind not in RECORDER_KINDS:
-        raise RecorderRefused(
-            "device_error", f"unknown recorder kind; one of {', '.join(RECORDER_KINDS)}"
-        )
+        raise ValueError(f"a recorder's kind is one of {', '.join(RECORDER_KINDS)}")
     try:
         address = policy.check_address(recorder.address)
     except ConfigurationError as exc:

@@ -26,7 +26,7 @@ from topics.catalog import SEALED_CREDENTIALS
 from topics.follow import FollowedTable
 from topics.models import SealedCredential
 
-__all__ = ["Offered", "SealedCredentials", "VaultSource", "current", "using", "vault_secret"]
+__all__ = ["Offered", "SealedCredentials", "VaultSource", "using", "vault_secret"]
 
 
 class VaultSource(Protocol):
@@ -47,10 +47,6 @@ def using(source: VaultSource) -> Iterator[None]:
         yield
     finally:
         _source.reset(token)
-
-
-def current() -> VaultSource | None:
-    return _source.get()
 
 
 def vault_secret(credential_id: str, *, owner: str | None) -> str:
