@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from api.follow import FollowedTopic
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
+from topics.follow import FollowedTopic
 from topics.models import CameraRecord, CameraStatus, SharingLevel, utcnow
 from topics.reader import Received
 

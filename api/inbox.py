@@ -21,11 +21,11 @@ from enum import StrEnum
 import structlog
 from pydantic import BaseModel
 
-from api.follow import FollowedTopic
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import ack_spec, dispatch_spec
 from topics.client import CatalogProducer
+from topics.follow import FollowedTopic
 from topics.models import AlertAck, AlertCategory, AlertStatus, Dispatch, utcnow
 from topics.reader import Received
 

@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass
 
 from api import secrets
-from api.follow import FollowedTopic
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import API_KEYS
 from topics.client import CatalogProducer
+from topics.follow import FollowedTable
 from topics.models import ApiKey, ApiKeyKind, utcnow
-from topics.reader import Received
 
 # A failed check looks at the topic's end again at most this often (a key made by another writer
 # a moment ago is found; a flood of wrong keys costs one lookup per interval).
@@ -48,10 +47,11 @@ class KeyStore(Lifecycle):
         component: str = "api.keys",
         settings: Settings | None = None,
     ) -> None:
-        self._keys: dict[str, ApiKey] = {}
+        self._table = FollowedTable(API_KEYS, ApiKey, component=component, settings=settings)
+        self._keys = self._table.rows
+        self._view = self._table.view
         # key id -> (fingerprint of the token, the hash it was verified against)
         self._verified: dict[str, tuple[bytes, str]] = {}
-        self._view = FollowedTopic(API_KEYS, self._fold, component=component, settings=settings)
         # A producer given is the caller's to start and stop.
         self._own_producer = producer is None
         self._producer = producer or CatalogProducer(
@@ -73,13 +73,6 @@ class KeyStore(Lifecycle):
         if self._own_producer:
             await self._producer.stop()
         await self._view.stop()
-
-    def _fold(self, received: Received) -> None:
-        assert received.key is not None
-        if received.value is None:
-            self._keys.pop(received.key, None)
-        else:
-            self._keys[received.key] = received.value_as(ApiKey)
 
     # --- reading -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from api.audit import AuditTrail
 from api.cameras import PublicCameras
+from api.grants import NetworkGrants
 from api.inbox import Inboxes
 from api.keys import KeyStore
 from api.ratelimit import RateLimiter
@@ -18,6 +19,9 @@ from topics.client import CatalogProducer
 
 # Wrong keys one client address may present per minute before it is answered 429 unchecked.
 FAILED_AUTH_PER_MINUTE = 30
+# Recorders one tenant may ask the city to probe per minute: registering is a connection from the
+# city's address to one the tenant names, which must not become a port scanner.
+RECORDER_PROBES_PER_MINUTE = 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class ApiService(Lifecycle):
     cameras: PublicCameras
     inboxes: Inboxes
     audit: AuditTrail
+    grants: NetworkGrants
 
     def __init__(
         self, options: ApiOptions | None = None, *, settings: Settings | None = None
@@ -50,6 +55,8 @@ class ApiService(Lifecycle):
         self.public_limit = RateLimiter(self.options.public_rate_per_minute)
         #: failed authentications per client address: each costs a scrypt check
         self.failed_auth_limit = RateLimiter(FAILED_AUTH_PER_MINUTE)
+        #: recorder registrations per tenant
+        self.recorder_limit = RateLimiter(RECORDER_PROBES_PER_MINUTE)
 
     async def start(self) -> None:
         settings = self.settings
@@ -60,15 +67,19 @@ class ApiService(Lifecycle):
         )
         self.inboxes = Inboxes(self.producer, settings=settings)
         self.audit = AuditTrail(self.producer)
+        self.grants = NetworkGrants(self.producer, settings=settings)
         await self.producer.start()
         await self.keys.start()
         await self.cameras.start()
+        await self.grants.start()
         await self.keys.ready.wait()
+        await self.grants.ready.wait()
 
     async def stop(self) -> None:
         if not hasattr(self, "producer"):
             return
         await self.inboxes.stop()
+        await self.grants.stop()
         await self.cameras.stop()
         await self.keys.stop()
         await self.producer.stop()

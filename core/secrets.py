@@ -46,7 +46,9 @@ LOCATION_PATTERN = rf"(?:env:{_ENV_TARGET}|file:{_FILE_TARGET})"
 
 NOT_A_REF = "not a secret reference (expected env:VAR or file:PATH); the value is not shown"
 
-Scheme = Literal["env", "file"]
+# ``vault`` is a camera credential's location only (``connectors.sdk.secrets``): a sealed record
+# opened by the connector runtime; ``parse_secret_ref`` never yields it.
+Scheme = Literal["env", "file", "vault"]
 
 
 class SecretReferenceError(ValueError):

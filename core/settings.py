@@ -111,6 +111,22 @@ class Settings(BaseModel):
             "file references are refused."
         ),
     )
+    vault_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "The vault's key file (`tilik vault keygen`, mode 0600): the private keys that open "
+            "sealed device credentials (`vault:<id>` references). Only the connector runtime and "
+            "`tilik vault rotate` need it. Unset: `vault:` references do not resolve."
+        ),
+    )
+    vault_public_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "The vault's public key file (`tilik vault public`): what `tilik api` seals a "
+            "recorder's password to; it opens nothing. Default: the public keys of "
+            "`TILIK_VAULT_KEY_FILE`, when that is set."
+        ),
+    )
     onvif_push_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#@]+/?$",

@@ -4,10 +4,15 @@ keys issued as the operator the way ``tilik keys`` issues them."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from structlog.testing import capture_logs
 
 from api.keys import KeyStore
 from api.server import serving_in_thread
@@ -52,3 +57,43 @@ def issue_key(kind: ApiKeyKind, subject: str | None, settings: Settings | None =
             return (await store.issue(kind, subject, actor="tests")).key.token
 
     return asyncio.run(issue())
+
+
+@dataclass
+class ServiceLogs:
+    """What was logged while ``logs_collected`` ran: stdlib records and structlog events."""
+
+    lines: list[str] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join([*self.lines, *(json.dumps(e, default=str) for e in self.events)])
+
+
+class _Collect(logging.Handler):
+    def __init__(self, logs: ServiceLogs) -> None:
+        super().__init__(logging.INFO)
+        self.logs = logs
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(("httpx", "httpcore")):  # the tests' own client
+            self.logs.lines.append(self.format(record))
+
+
+@contextmanager
+def logs_collected() -> Iterator[ServiceLogs]:
+    """Every log line written while the block runs (a service's too, in its own thread), to be
+    scanned for what must never be logged."""
+    logs = ServiceLogs()
+    handler = _Collect(logs)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        with capture_logs() as events:
+            logs.events = events
+            yield logs
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

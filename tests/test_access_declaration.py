@@ -25,6 +25,8 @@ from topics.catalog import (
     CAMERA_REGISTRY,
     CAMERA_STATUS,
     DEVICE_EVENTS,
+    NETWORK_GRANTS,
+    SEALED_CREDENTIALS,
     ack_spec,
     all_topics,
     dispatch_spec,
@@ -134,6 +136,8 @@ def test_the_api_reads_its_keys_and_agencies_topics_and_writes_only_keys_acks_an
         ack_spec("dishub").name,
         AUDIT.name,
         tenant_topics("paragon").site_config.name,
+        SEALED_CREDENTIALS.name,
+        NETWORK_GRANTS.name,
     }
     reads = {s.name for s in shared if api.allows(Resource.TOPIC, s.name, Operation.READ)}
     assert reads == {
@@ -142,4 +146,27 @@ def test_the_api_reads_its_keys_and_agencies_topics_and_writes_only_keys_acks_an
         CAMERA_STATUS.name,
         dispatch_spec("dishub").name,
         ack_spec("dishub").name,
+        NETWORK_GRANTS.name,
     }
+
+
+def test_only_the_connector_runtime_reads_sealed_credentials_and_only_the_api_writes_them() -> None:
+    roles = [role for role in declared_roles(["dishub"], ["paragon"]) if not role.super_user]
+    readers = {
+        role.kind.value
+        for role in roles
+        if role.allows(Resource.TOPIC, SEALED_CREDENTIALS.name, Operation.READ)
+    }
+    writers = {
+        role.kind.value
+        for role in roles
+        if role.allows(Resource.TOPIC, SEALED_CREDENTIALS.name, Operation.WRITE)
+    }
+    assert readers == {"connector"}  # the API seals to a public key; the hub never sees them
+    assert writers == {"api"}
+    grant_readers = {
+        role.kind.value
+        for role in roles
+        if role.allows(Resource.TOPIC, NETWORK_GRANTS.name, Operation.READ)
+    }
+    assert grant_readers == {"api", "connector"}

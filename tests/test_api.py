@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -18,8 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import STREAM_TEMPLATE, RunningApi, api_settings, issue_key, running_api
-from structlog.testing import capture_logs
+from api_server import (
+    STREAM_TEMPLATE,
+    RunningApi,
+    ServiceLogs,
+    api_settings,
+    issue_key,
+    logs_collected,
+    running_api,
+)
 
 from api.guards import MAX_BODY_BYTES
 from api.ratelimit import RateLimiter
@@ -53,14 +59,7 @@ PLANTED = f"planted-{uuid.uuid4().hex}"
 #: every answer the tests received (bodies and headers), scanned for the planted secret at the end
 ANSWERS: list[str] = []
 #: every log line of the module's service: structlog events and the stdlib loggers' records
-LOGS: list[str] = []
-EVENTS: list[list[Any]] = []  # structlog's events, as captured while the service runs
-
-
-class _Collect(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith(("httpx", "httpcore")):  # the tests' own client
-            LOGS.append(self.format(record))
+LOGGED: list[ServiceLogs] = []
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +69,11 @@ def api(kafka_principals: Any) -> Iterator[RunningApi]:
         replication_factor=1,
     )
     config = kafka_principals.issue(api_role())
-    handler = _Collect(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.INFO)
-    try:
-        with capture_logs() as events, running_api(api_settings(config)) as running:
-            EVENTS.append(events)
-            # These tests present hundreds of wrong keys on purpose, all from 127.0.0.1.
-            running.service.failed_auth_limit = RateLimiter(100_000)
-            yield running
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+    with logs_collected() as logs, running_api(api_settings(config)) as running:
+        LOGGED.append(logs)
+        # These tests present hundreds of wrong keys on purpose, all from 127.0.0.1.
+        running.service.failed_auth_limit = RateLimiter(100_000)
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -614,7 +604,7 @@ def test_zz_the_planted_secret_is_in_no_answer_and_no_log_line(
     assert not [a for a in ANSWERS if PLANTED in a]
     with client(api) as http:
         http.get("/health")  # a last request, so the access log has flushed what came before
-    logged = "\n".join([*LOGS, *(json.dumps(e, default=str) for e in EVENTS[0])])
+    logged = LOGGED[0].text()
     assert '"path": "/public/cameras"' in logged  # the access log is among what was scanned
     assert PLANTED not in logged
     for token in (alpha_key, beta_key, operator_key):

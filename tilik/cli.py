@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "discover": "connectors.cli:discover",
     "simulate": "connectors.cli:simulate",
     "connectors": "connectors.sdk.cli:connectors",
+    "vault": "connectors.sdk.vaultcli:vault",
     "edge": "connectors.edge.cli:edge",
     "hub": "hub.cli:hub",
     "coverage": "hub.cli:coverage",

@@ -25,6 +25,8 @@ from topics.models import (
     DeadLetter,
     DeviceEvent,
     Dispatch,
+    NetworkGrant,
+    SealedCredential,
     SiteConfig,
     WatchReport,
 )
@@ -203,6 +205,35 @@ API_KEYS = TopicSpec(
 )
 
 
+SEALED_CREDENTIALS = TopicSpec(
+    name="tilik.credentials.sealed.v1",
+    value_model=SealedCredential,
+    key="credential_id",
+    description=(
+        "Device credentials encrypted at rest (compacted, keyed by credential id, the `<id>` of "
+        "a `vault:<id>` credential reference). Written by the API (which seals to the vault's "
+        "public key and cannot open them), read only by the connector runtime, which opens them "
+        "with the vault key file (docs/vault.md)."
+    ),
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+NETWORK_GRANTS = TopicSpec(
+    name="tilik.api.network_grants.v1",
+    value_model=NetworkGrant,
+    key="tenant_id",
+    description=(
+        "Networks the operator lets the city probe for a tenant's recorders, beyond the public "
+        "internet (compacted, keyed by tenant id; docs/vault.md). Read and written by the API."
+    ),
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+
 def dispatch_topic_name(agency: str) -> str:
     return f"tilik.dispatch.{agency}.v{ALERTS.schema_version}"
 
@@ -286,6 +317,8 @@ def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
         DEAD_LETTERS,
         AUDIT,
         API_KEYS,
+        SEALED_CREDENTIALS,
+        NETWORK_GRANTS,
     ]
 
 
@@ -412,6 +445,8 @@ def get_spec(name: str) -> TopicSpec:
         "deadletter": DEAD_LETTERS,
         "audit": AUDIT,
         "keys": API_KEYS,
+        "sealed": SEALED_CREDENTIALS,
+        "grants": NETWORK_GRANTS,
     }
     if name in aliases:
         return aliases[name]

@@ -37,9 +37,11 @@ from topics.models import (
     EventSource,
     GeoPoint,
     Location,
+    NetworkGrant,
     ObjectClass,
     Owner,
     OwnerKind,
+    SealedCredential,
     Severity,
     SharingLevel,
     SiteConfig,
@@ -275,6 +277,29 @@ def api_key(seed: int | str = 0) -> ApiKey:
     )
 
 
+def sealed_credential(seed: int | str = 0) -> SealedCredential:
+    # Made-up bytes of the right sizes: no key opens them.
+    return SealedCredential(
+        credential_id=f"rec-{identity.camera_id(vendor='vault', serial=str(seed))[4:24]}",
+        tenant_id="mall-paragon",
+        key_id="k20261130t021500-1a2b3c",
+        ephemeral_key="RXBoZW1lcmFsS2V5RXBoZW1lcmFsS2V5RXBoZW1lcmE=",
+        nonce="Tm9uY2VOb25jZU5v",
+        ciphertext="Q2lwaGVydGV4dENpcGhlcnRleHRDaXBoZXJ0ZXh0Q2lwaGVy",
+        sealed_at=_time(seed, 10),
+        actor="tenant:mall-paragon (key-0123456789abcdef)",
+    )
+
+
+def network_grant(seed: int | str = 0) -> NetworkGrant:
+    return NetworkGrant(
+        tenant_id="mall-paragon",
+        networks=["10.8.0.0/16"],
+        updated_at=_time(seed, 11),
+        actor="operator (key-0123456789abcdef)",
+    )
+
+
 EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     CameraRecord: camera_record,
     CameraRemoval: camera_removal,
@@ -288,6 +313,8 @@ EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     AuditRecord: audit_record,
     SiteConfig: site_config,
     ApiKey: api_key,
+    SealedCredential: sealed_credential,
+    NetworkGrant: network_grant,
 }
 
 

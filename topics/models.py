@@ -11,6 +11,7 @@ checks. The bounds and why they need no new topic version: docs/catalog.md.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -608,6 +609,67 @@ class SiteConfig(StrictModel):
     tenant_id: TenantId
     devices: list[SiteDevice] = Field(default_factory=list, max_length=1000)
     updated_at: AwareDatetime
+
+
+#: a sealed credential's id, the ``<id>`` of a ``vault:<id>`` credential reference
+CREDENTIAL_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+class SealedCredential(StrictModel):
+    """A device's credentials encrypted at rest (compacted, keyed by ``credential_id``).
+
+    Sealed to the vault's public key (X25519 with a key of its own per record, HKDF-SHA256,
+    AES-256-GCM; ``connectors.sdk.vault``): only a holder of the key file opens it. The
+    associated data binds the ciphertext to ``tenant_id`` and ``credential_id``, so a sealed
+    secret copied under another id or tenant does not open.
+    """
+
+    credential_id: Annotated[str, Field(pattern=CREDENTIAL_ID_PATTERN)]
+    tenant_id: TenantId
+    key_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = Field(
+        description="The vault key it is sealed to (a key file lists several during a rotation)."
+    )
+    ephemeral_key: Annotated[str, Field(pattern=_BASE64, max_length=64)] = Field(
+        description="The X25519 public key of this record's own key agreement (base64)."
+    )
+    nonce: Annotated[str, Field(pattern=_BASE64, max_length=32)] = Field(
+        description="The AES-GCM nonce (base64, 12 bytes)."
+    )
+    ciphertext: Annotated[str, Field(pattern=_BASE64, max_length=8192)] = Field(
+        description="`user:password` encrypted, with its authentication tag (base64)."
+    )
+    sealed_at: Timestamp
+    actor: ShortText = Field(description="Who sealed it: the API key's principal, or the operator.")
+
+
+def _cidrs(networks: list[str]) -> list[str]:
+    normalised = []
+    for cidr in networks:
+        try:
+            normalised.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError:
+            raise ValueError("not a network (expected a CIDR such as 10.8.0.0/16)") from None
+    return normalised
+
+
+#: networks as CIDRs, normalised (``10.8.0.1/16`` is ``10.8.0.0/16``)
+Networks = Annotated[
+    list[Annotated[str, Field(max_length=64)]],
+    Field(max_length=64, description="CIDRs, e.g. `10.8.0.0/16`."),
+    AfterValidator(_cidrs),
+]
+
+
+class NetworkGrant(StrictModel):
+    """Networks the operator lets the city probe for one tenant (compacted, keyed by tenant id),
+    besides the public internet every tenant's recorders may be on (``netpolicy.tenant_policy``):
+    a VPN range, a private link."""
+
+    tenant_id: TenantId
+    networks: Networks = Field(default_factory=list)
+    updated_at: Timestamp
+    actor: ShortText
 
 
 class AuditRecord(StrictModel):

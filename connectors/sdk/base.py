@@ -105,7 +105,7 @@ class ConnectorConfig(BaseModel):
     def credentials(self) -> Credentials | None:
         if self.credential_ref is None:
             return None
-        return Credentials.from_ref(self.credential_ref)
+        return Credentials.from_ref(self.credential_ref, owner=self.owner.id)
 
     @property
     def base_url(self) -> str:

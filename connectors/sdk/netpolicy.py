@@ -10,6 +10,12 @@ an IP literal cannot.
 Every connector whose class keeps ``private_network = True`` (the default: a device on a
 private network) has its configs checked here at onboarding and again before the runtime
 connects to a registry record's address (``guard_config``).
+
+A business's recorder registered over HTTP is checked against its tenant's policy instead
+(``tenant_policy``): the public internet, never loopback, private, shared (CGNAT), link-local
+(cloud metadata), multicast or reserved addresses, plus exactly the networks the operator grants
+that tenant (a VPN range). An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``) is judged as the
+IPv4 address it is.
 """
 
 from __future__ import annotations
@@ -42,9 +48,43 @@ def _networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+# Addresses that are not the public internet though ``is_global`` may say so (multicast), or that
+# carry another address inside (NAT64, 6to4, Teredo: a gateway would reach the embedded one).
+_NOT_INTERNET = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "224.0.0.0/4",
+        "ff00::/8",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+    )
+)
+
+
+def _as_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv4-mapped IPv6 address stands for; any other address as it is."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def on_internet(ip: IPAddress) -> bool:
+    """Whether ``ip`` is a public internet address (not loopback, private, link-local, ...)."""
+    ip = _as_ipv4(ip)
+    return ip.is_global and not any(
+        ip.version == net.version and ip in net for net in _NOT_INTERNET
+    )
+
+
 @dataclass(frozen=True)
 class ProbePolicy:
     allowed: tuple[IPNetwork, ...]
+    #: also every public internet address (``on_internet``): a tenant's policy
+    internet: bool = False
+    #: what a refusal tells to change
+    widen_with: str = f"set {ALLOW_ENV} to change"
 
     @classmethod
     def default(cls, environ: Mapping[str, str] | None = None) -> ProbePolicy:
@@ -57,7 +97,10 @@ class ProbePolicy:
         return cls(_networks(cidrs))
 
     def permits(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self.allowed)
+        ip = _as_ipv4(ip)
+        if any(ip.version == net.version and ip in net for net in self.allowed):
+            return True
+        return self.internet and on_internet(ip)
 
     def check_address(self, address: str) -> str:
         """``host:port`` normalised, or ConfigurationError when the policy refuses it."""
@@ -69,11 +112,15 @@ class ProbePolicy:
                 f"refusing to reach {address}: only IP addresses are allowed, not host names"
             ) from None
         if not self.permits(ip):
+            allowed = [str(n) for n in self.allowed] + (
+                ["the public internet"] if self.internet else []
+            )
             raise ConfigurationError(
                 f"refusing to reach {address}: not in the allowed networks "
-                f"({', '.join(str(n) for n in self.allowed)}; set {ALLOW_ENV} to change)"
+                f"({', '.join(allowed) or 'none'}; {self.widen_with})"
             )
-        return join_host_port(str(ip), port)
+        # A mapped address is reached as the IPv4 address it is judged as.
+        return join_host_port(str(_as_ipv4(ip)), port)
 
     def expand(self, cidr: str, port: int) -> Iterator[str]:
         """Every host:port of a CIDR range, refusing ranges outside the policy or too large."""
@@ -90,6 +137,13 @@ class ProbePolicy:
         hosts = network.hosts() if network.num_addresses > 2 else iter(network)
         for ip in hosts:
             yield join_host_port(str(ip), port)
+
+
+def tenant_policy(granted: Iterable[str] = ()) -> ProbePolicy:
+    """A tenant's recorders: the public internet, and the networks the operator granted it."""
+    return ProbePolicy(
+        _networks(granted), internet=True, widen_with="the operator may grant the tenant a network"
+    )
 
 
 def split_host_port(address: str) -> tuple[str, int]:

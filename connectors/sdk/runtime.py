@@ -18,6 +18,14 @@ and watches the cameras on its assigned partitions whose record names its connec
   custom timeouts is watched so), checked again as input: its address against the network
   policy, its credential reference against the camera secrets namespace
   (``connectors.sdk.secrets.CameraSecrets``; a refusal is audited once per record).
+- **Businesses' recorders.** With ``TILIK_VAULT_KEY_FILE`` set, the runtime follows the sealed
+  credentials and the tenants' network grants (``connectors.sdk.tenantwatch``): ``vault:<id>``
+  references resolve there (``connectors.sdk.sealed``), for a device whose owner is the tenant
+  the credential was sealed for, and such a recorder's address is checked against its tenant's
+  policy (the public internet and the granted networks) instead of ``TILIK_PROBE_ALLOW``. A
+  reference not in view yet makes it catch up with both topics once before the device is judged
+  unwatchable; a key file that does not open a record leaves that device unwatched
+  (``credentials_unresolved``, the reason naming the reference) and every other device watched.
 - **Watch reports.** This process is where a record's credential reference must resolve, so
   it resolves it before watching, and says per record version on ``tilik.cameras.watch.v1``
   whether it watches the camera (``watching``) or why not (``credentials_unresolved``,
@@ -86,10 +94,13 @@ from connectors.sdk.errors import (
 from connectors.sdk.netpolicy import ProbePolicy, guard_config
 from connectors.sdk.onboard import OnboardSummary, onboard
 from connectors.sdk.records import model_problems
+from connectors.sdk.sealed import using
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
+from connectors.sdk.tenantwatch import TenantRecorders
 from connectors.sdk.watchcheck import watch_group
 from core.backoff import Backoff
 from core.memory import release_free_memory
+from core.settings import get_settings
 from topics.catalog import (
     AUDIT,
     CAMERA_REGISTRY,
@@ -242,6 +253,8 @@ class WatchService:
         self._forget: set[str] = set()
         self._policy = ProbePolicy.default()
         self._camera_secrets = CameraSecrets.configured()
+        key_file = get_settings().vault_key_file
+        self._tenants = None if key_file is None else TenantRecorders(key_file, bootstrap=bootstrap)
         # device id -> address and reference of a record whose reference was refused: audited
         # once per distinct record, not on every reconcile
         self._refused: dict[str, str] = {}
@@ -271,6 +284,14 @@ class WatchService:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume the registry and watch devices until ``stop`` is set (or cancelled)."""
         stop = stop or asyncio.Event()
+        async with contextlib.AsyncExitStack() as vault:
+            if self._tenants is not None:
+                # Before the consumer starts: its rebalance callbacks inherit the vault source.
+                await vault.enter_async_context(self._tenants)
+                vault.enter_context(using(self._tenants.sealed))
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         async with CatalogProducer(
             self._bootstrap, client_id=f"tilik-{self.component}"
         ) as producer:
@@ -436,11 +457,13 @@ class WatchService:
             # secrets namespace, or no secret is read and the device is never contacted.
             if target.representative.credential_ref is not None:
                 self._camera_secrets.confine(target.representative.credential_ref)
+                if self._tenants is not None:
+                    await self._tenants.catch_up(target.representative)
             state = WatchState.INVALID_CONFIG
             config = self.connector_cls.config_from_record(target.representative)
             # A registry record is input too: its address is checked before any connection.
             state = WatchState.REFUSED
-            guard_config(self.connector_cls, config, self._policy)
+            guard_config(self.connector_cls, config, self._policy_for(target.representative))
             # Here is where the reference must resolve: onboarding may have run elsewhere.
             state = WatchState.CREDENTIALS_UNRESOLVED
             config.credentials()
@@ -469,6 +492,12 @@ class WatchService:
             cameras=len(target.records),
         )
         return target, WatchState.WATCHING, None
+
+    def _policy_for(self, record: CameraRecord) -> ProbePolicy:
+        """A business's registered recorder is checked against its tenant's policy."""
+        if self._tenants is None:
+            return self._policy
+        return self._tenants.policy_for(record, self._policy)
 
     async def _cannot_watch(
         self, target: DeviceTarget, state: WatchState, exc: ConnectorError | ValueError

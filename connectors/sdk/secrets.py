@@ -3,7 +3,10 @@ credentials are, never the credentials themselves.
 
 A *credential reference* (``CredentialRef``) is ``USER@env:VAR`` / ``USER@file:NAME`` (the secret
 is the password) or ``env:VAR`` / ``file:NAME`` (the secret is ``user:password``): the secret
-reference grammar of ``core.secrets`` with a user name. Credential references arrive in registry
+reference grammar of ``core.secrets`` with a user name. ``vault:ID`` names a credential sealed in
+the vault (``connectors.sdk.vault``; its secret is ``user:password``), which resolves only where
+a vault source runs (``connectors.sdk.sealed``: the connector runtime with the key file) and only
+for a device of the tenant it was sealed for. Credential references arrive in registry
 records and device configs, which are input, so they are confined to the camera secrets namespace
 (``CameraSecrets``: variables named with ``TILIK_CAMERA_SECRETS_ENV_PREFIX``, files inside
 ``TILIK_CAMERA_SECRETS_DIR``). A reference outside it is refused (``RefusedReference``) before any
@@ -28,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
 from connectors.sdk.errors import ConfigurationError
+from connectors.sdk.sealed import vault_secret
 from core.secrets import (
     LOCATION_PATTERN,
     SecretLocation,
@@ -37,7 +41,7 @@ from core.secrets import (
     read_secret_file,
 )
 from core.settings import get_settings
-from topics.models import AuditRecord, utcnow
+from topics.models import CREDENTIAL_ID_PATTERN, AuditRecord, utcnow
 
 __all__ = [
     "CameraSecrets",
@@ -50,6 +54,8 @@ __all__ = [
 
 _USER = r"[^@:\s/]{1,64}"
 _WITH_USER = re.compile(rf"(?P<user>{_USER})@(?P<location>.*)", re.DOTALL)
+_VAULT_ID = CREDENTIAL_ID_PATTERN.removeprefix("^").removesuffix("$")
+_VAULT = re.compile(rf"vault:(?P<id>{_VAULT_ID})")
 
 NOT_A_CREDENTIAL_REF = (
     "not a credential reference (expected USER@env:VAR or USER@file:NAME); the value is not shown"
@@ -92,6 +98,9 @@ def parse_credential_ref(text: str) -> tuple[str | None, SecretLocation]:
     """(user name or None, location) of a credential reference; RefusedReference otherwise."""
     with_user = _WITH_USER.fullmatch(text)
     user, rest = (with_user["user"], with_user["location"]) if with_user else (None, text)
+    vault = _VAULT.fullmatch(rest)
+    if vault is not None:
+        return user, SecretLocation("vault", vault["id"])
     try:
         return user, parse_secret_ref(rest, message=NOT_A_CREDENTIAL_REF)
     except SecretReferenceError:
@@ -115,10 +124,11 @@ CredentialRef = Annotated[
     Field(
         description=(
             "`USER@env:VAR` / `USER@file:NAME` (the secret is the password), or `env:VAR` / "
-            "`file:NAME` whose secret is `user:password`. Never the password itself; only "
-            "variables and files of the camera secrets namespace resolve."
+            "`file:NAME` whose secret is `user:password`, or `vault:ID` (a credential sealed in "
+            "the vault). Never the password itself; only variables and files of the camera "
+            "secrets namespace resolve."
         ),
-        json_schema_extra={"pattern": f"^(?:{_USER}@)?{LOCATION_PATTERN}$"},
+        json_schema_extra={"pattern": f"^(?:{_USER}@)?(?:{LOCATION_PATTERN}|vault:{_VAULT_ID})$"},
     ),
     AfterValidator(_credential_ref_form),
 ]
@@ -144,6 +154,9 @@ class CameraSecrets:
     def confine(self, credential_ref: str) -> tuple[str | None, SecretLocation]:
         """The parsed reference, or RefusedReference when it leaves the namespace. Reads no secret."""
         username, location = parse_credential_ref(credential_ref)
+        if location.scheme == "vault":
+            # The vault is a namespace of its own: a sealed record opens only for its tenant.
+            return username, location
         if location.scheme == "env":
             name = location.target
             if not (name.startswith(self.env_prefix) and len(name) > len(self.env_prefix)):
@@ -188,8 +201,17 @@ class CameraSecrets:
             )
         return resolved
 
-    def read(self, location: SecretLocation, environ: dict[str, str] | None = None) -> str:
-        """The secret at a location already confined by ``confine``."""
+    def read(
+        self,
+        location: SecretLocation,
+        environ: dict[str, str] | None = None,
+        *,
+        owner: str | None = None,
+    ) -> str:
+        """The secret at a location already confined by ``confine`` (a vault one: for a device of
+        ``owner``)."""
+        if location.scheme == "vault":
+            return vault_secret(location.target, owner=owner)
         try:
             if location.scheme == "env":
                 return read_secret_env(location, environ)
@@ -198,11 +220,16 @@ class CameraSecrets:
             raise ConfigurationError(str(exc)) from None
 
     def credentials(
-        self, credential_ref: str, *, environ: dict[str, str] | None = None
+        self,
+        credential_ref: str,
+        *,
+        environ: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> Credentials:
-        """Resolve a ``CredentialRef`` inside the namespace; errors never hold the secret."""
+        """Resolve a ``CredentialRef`` inside the namespace for a device of ``owner``; errors
+        never hold the secret."""
         username, location = self.confine(credential_ref)
-        secret = self.read(location, environ)
+        secret = self.read(location, environ, owner=owner)
         if username:
             return Credentials(username=username, password=SecretStr(secret))
         user, colon, password = secret.partition(":")
@@ -233,10 +260,12 @@ class Credentials(BaseModel):
         *,
         environ: dict[str, str] | None = None,
         secrets: CameraSecrets | None = None,
+        owner: str | None = None,
     ) -> Credentials:
-        """Resolve a ``CredentialRef`` in ``secrets`` (default: the configured camera namespace)."""
+        """Resolve a ``CredentialRef`` in ``secrets`` (default: the configured camera namespace)
+        for a device of ``owner`` (a ``vault:`` reference opens only for its tenant)."""
         namespace = secrets if secrets is not None else CameraSecrets.configured()
-        return namespace.credentials(credential_ref, environ=environ)
+        return namespace.credentials(credential_ref, environ=environ, owner=owner)
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=SecretStr('**********'))"

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import signal
 import sys
@@ -121,11 +122,16 @@ def device_auth_middleware(
 
 
 @asynccontextmanager
-async def run_loopback_site(app: web.Application, *, port: int = 0) -> AsyncIterator[int]:
-    """Serve ``app`` on 127.0.0.1 (port 0: any free port) and yield the port."""
+async def run_loopback_site(
+    app: web.Application, *, port: int = 0, host: str = "127.0.0.1"
+) -> AsyncIterator[int]:
+    """Serve ``app`` on a loopback address (``host``, 127.0.0.1 unless a test needs another of
+    127.0.0.0/8; port 0: any free port) and yield the port."""
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"simulated devices listen on loopback only, not {host}")
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     try:
         yield int(runner.addresses[0][1])

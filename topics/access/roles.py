@@ -9,10 +9,10 @@ prove each refusal. The broker's ``StandardAuthorizer`` refuses whatever no gran
 |---|---|---|
 | operator | ``tilik-admin`` | everything: the only super user |
 | hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit, and (ingest) tenants' records into registry, status and events |
-| connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices) |
+| connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices); read sealed credentials and network grants |
 | agency | ``agency-<id>`` | read its dispatch topic, write its acknowledgement topic |
 | tenant | ``tenant-<id>`` | write its ingest topics, read its site configuration |
-| api | ``tilik-api`` | its keys, agencies' dispatches and acknowledgements, registry, status |
+| api | ``tilik-api`` | its keys, agencies' dispatches and acknowledgements, registry, status; write sealed credentials, network grants |
 
 Consumer groups: each role has its own group prefix (``tilik-hub``, ``tilik-connector``,
 ``tilik-api``, ``agency-<id>.``, ``tenant-<id>.``); hub workers' app ids must start with
@@ -37,6 +37,8 @@ from topics.catalog import (
     CAMERA_WATCH,
     DEAD_LETTERS,
     DEVICE_EVENTS,
+    NETWORK_GRANTS,
+    SEALED_CREDENTIALS,
     TopicSpec,
     ack_spec,
     dispatch_spec,
@@ -235,6 +237,8 @@ def connector_role() -> Role:
             write(DEVICE_EVENTS, "normalised device events"),
             write(DEAD_LETTERS, "malformed device input"),
             write(AUDIT, "who onboarded which camera"),
+            read(SEALED_CREDENTIALS, "the runtime opens `vault:` credential references"),
+            read(NETWORK_GRANTS, "a business's recorder is reached within its tenant's networks"),
             groups_under(CONNECTOR_GROUP_PREFIX, "runtimes of one connector share the registry"),
         ),
     )
@@ -263,6 +267,13 @@ def api_role(tenants: Iterable[str] = ()) -> Role:
                 "the inbox's status",
             ),
             write(AUDIT, "every change made over HTTP"),
+            write(
+                SEALED_CREDENTIALS,
+                "seals a registered recorder's password (to the vault's public key: it cannot "
+                "open one)",
+            ),
+            read(NETWORK_GRANTS, "which networks each tenant's recorders may be probed on"),
+            write(NETWORK_GRANTS, "the operator grants a tenant networks over HTTP"),
             *(
                 write(tenant_topics(tenant).site_config, f"`{tenant}` configures its sites")
                 for tenant in sorted(tenants)

@@ -120,6 +120,8 @@ class StreamingDevice(abc.ABC):
         self.stream_connections = 0
         self.reauth = ReauthDemand()
         self.port = 0
+        #: the loopback address it listens on (``DeviceFleet``'s ``host``)
+        self.host = "127.0.0.1"
         self._stream_tasks: set[asyncio.Task[object]] = set()
         #: one of ``CORRUPTION_MODES``: what answers and event parts look like
         self.corruption = "normal"
@@ -220,7 +222,7 @@ class StreamingDevice(abc.ABC):
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def event_time(self, seq: int) -> datetime:
         return self.epoch + timedelta(seconds=seq)
@@ -375,6 +377,7 @@ class DeviceFleet(Lifecycle, Generic[D]):
         heartbeat_s: float = 1.0,
         seed: int = 1,
         first_index: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
         parsed = faults if isinstance(faults, Faults) else Faults.parse(faults)
         self.devices: list[D] = [
@@ -393,6 +396,8 @@ class DeviceFleet(Lifecycle, Generic[D]):
             )
             for i in range(devices)
         ]
+        for device in self.devices:
+            device.host = host
         self._stack: AsyncExitStack | None = None
 
     @property
@@ -405,7 +410,7 @@ class DeviceFleet(Lifecycle, Generic[D]):
         try:
             for device in self.devices:
                 device.port = await stack.enter_async_context(
-                    run_loopback_site(device.application())
+                    run_loopback_site(device.application(), host=device.host)
                 )
         except BaseException:
             await stack.aclose()
