@@ -50,8 +50,6 @@ def test_repeats_of_one_cause_are_one_group_with_their_count_newest_first() -> N
     assert groups[1].ref == "0-19" and groups[1].refs[-1] == "0-0"
 
 
-
-
 @pytest.mark.kafka
 def test_an_unknown_agency_or_kecamatan_is_an_error_listing_the_valid_names(
     kafka_principals: Principals,
