@@ -15,13 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
 from api.pages import inbox as inbox_page
-from api.routes import agency, keys, public
+from api.routes import agency, keys, public, tenant
 from api.service import ApiService
 from core import __version__
 
 DESCRIPTION = """\
 Tilik over HTTP. Agencies read and acknowledge their dispatches and follow new ones
-(Server-Sent Events); the operator manages API keys; citizens get the public camera catalog
+(Server-Sent Events); businesses (tenants) register their sites and choose what each of their
+cameras shares; the operator manages API keys; citizens get the public camera catalog
 (GeoJSON, no key). Every other request carries an API key: `Authorization: Bearer tk_...`.
 """
 
@@ -48,6 +49,7 @@ def create_app(service: ApiService) -> FastAPI:
     app.include_router(public.router)
     app.include_router(agency.router)
     app.include_router(keys.router)
+    app.include_router(tenant.router)
     app.include_router(inbox_page.router)
 
     @app.get("/health", tags=["public"])

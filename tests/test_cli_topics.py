@@ -156,7 +156,7 @@ def test_topics_docs_writes_schemas_asyncapi_and_the_access_table(tmp_path: Path
     assert f"| `{dispatch_topic_name('{agency}')}` |" in (tmp_path / "access.md").read_text()
     assert (tmp_path / "ApiKey.v1.schema.json").exists()
     # a schema per payload model, the AsyncAPI document and the access table
-    assert len(out.splitlines()) == len(list(iter_payload_models())) + 2 == 14
+    assert len(out.splitlines()) == len(list(iter_payload_models())) + 2 == 15
 
 
 def test_unknown_topic_is_a_usage_error():

@@ -13,7 +13,7 @@ A ``registry_only`` record carries no stream URIs, whatever the site sent.
 
 from __future__ import annotations
 
-from topics.models import CameraChoice, CameraRecord, SharingLevel
+from topics.models import CameraChoice, CameraRecord, SharingLevel, utcnow
 
 
 def chosen(record: CameraRecord, choice: CameraChoice | None) -> CameraRecord | None:
@@ -34,3 +34,22 @@ def chosen(record: CameraRecord, choice: CameraChoice | None) -> CameraRecord | 
     if sharing is SharingLevel.REGISTRY_ONLY:
         update["streams"] = []
     return record.model_copy(update=update)
+
+
+def revocation(
+    camera_id: str, tenant: str, *, actor: str, known: CameraChoice | None = None
+) -> CameraChoice:
+    """The choice that revokes a tenant's camera, keeping what was chosen about it before (a
+    confirmation after it takes the camera back as it was)."""
+    before = {} if known is None else known.model_dump(exclude={"revoked", "confirmed"})
+    return CameraChoice.model_validate(
+        {
+            **before,
+            "camera_id": camera_id,
+            "tenant_id": tenant,
+            "revoked": True,
+            "confirmed": False,
+            "updated_at": utcnow(),
+            "actor": actor,
+        }
+    )
