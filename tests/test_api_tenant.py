@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -449,3 +451,40 @@ def test_a_restarted_service_serves_the_same_sites_and_choices(
     with running_api(api.settings) as again, client(again, toko_key) as http:
         assert http.get("/tenant/sites").json() == served
         assert again.service.tenants.choices.of(TOKO, cameras["toko-1"].camera_id) is not None
+
+
+def test_the_operator_adds_lists_and_removes_a_tenant_with_tilik_tenants(
+    api: RunningApi, tmp_path: Path
+) -> None:
+    tenant = f"kios-{uuid.uuid4().hex[:6]}"
+
+    def tilik(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tilik", *args],
+            capture_output=True, text=True, timeout=180, check=True,
+        )  # fmt: skip
+
+    config = tmp_path / "kios.properties"
+    added = tilik("tenants", "add", tenant, "--out", str(config), "--label", "Kios")
+    token = next(line for line in added.stdout.splitlines() if line.startswith("key: "))[5:]
+    assert f"User:tenant-{tenant}" in added.stdout and str(config) in added.stdout
+    assert config.exists() and oct(config.stat().st_mode)[-3:] == "600"
+    with client(api, token) as http:
+        assert http.get("/me").json()["subject"] == tenant
+        made = http.post("/tenant/sites", json={**SITE, "site_id": "kios-satu"})
+        assert made.status_code == 201, made.text  # its sites topic exists and the API may write it
+    listed = tilik("tenants", "list").stdout
+    row = next(line for line in listed.splitlines() if tenant in line)
+    assert row.split()[1:] == ["yes", "1", "0"], listed
+    removed = tilik("tenants", "remove", tenant, "--yes").stdout
+    assert "1 site(s), 1 API key(s)" in removed
+    with client(api, token) as http:
+        assert http.get("/me").status_code == 401
+    assert tenant not in tilik("tenants", "list").stdout
+    actions = {(a.action, a.subject) for a in audits()}
+    assert {
+        ("access.add", f"User:tenant-{tenant}"),
+        ("access.revoke", f"User:tenant-{tenant}"),
+        ("tenant.remove", f"tenant:{tenant}"),
+    } <= actions
+    assert any(action == "api.key.revoke" for action, _ in actions)

@@ -41,8 +41,3 @@ SEMARANG: dict[str, tuple[tuple[float, float], tuple[str, ...]]] = {
 #: every kecamatan of the city, in order
 KECAMATAN: tuple[str, ...] = tuple(sorted(SEMARANG))
 
-
-def kecamatan_named(name: str) -> str | None:
-    """The kecamatan ``name`` names (any case, surrounding spaces ignored), or ``None``."""
-    wanted = " ".join(name.split()).casefold()
-    return next((known for known in KECAMATAN if known.casefold() == wanted), None)

@@ -16,7 +16,7 @@ from api.service import ApiService, service_of
 from api.sitefile import credential_ref, run_command, secret_envs, site_yaml
 from api.tenants import TenantSites
 from topics.choices import chosen, revocation
-from topics.gazetteer import KECAMATAN, kecamatan_named
+from topics.gazetteer import KECAMATAN
 from topics.models import (
     CAMERA_ID_PATTERN,
     AdminArea,
@@ -33,6 +33,7 @@ from topics.models import (
     StrictModel,
     utcnow,
 )
+from topics.names import known_name
 from topics.reader import TopicNotFound
 
 router = APIRouter(prefix="/tenant", tags=["tenant"])
@@ -95,10 +96,9 @@ class PlacementIn(StrictModel):
     def _known_kecamatan(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        known = kecamatan_named(value)
-        if known is None:
-            raise ValueError(f"not a kecamatan of the city; one of: {', '.join(KECAMATAN)}")
-        return known
+        # UnknownName is a ValueError: its message lists the city's kecamatan, not the input.
+        spaced = " ".join(value.split())
+        return known_name(spaced, KECAMATAN, what="kecamatan of the city", echo=False)
 
     @model_validator(mode="after")
     def _point_whole(self) -> PlacementIn:
