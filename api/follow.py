@@ -15,10 +15,12 @@ from collections.abc import Callable
 
 import structlog
 from aiokafka.structs import RecordMetadata
+from pydantic import BaseModel
 
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import TopicSpec
+from topics.client import CatalogProducer
 from topics.reader import ReadStart, Received, TopicReader
 
 log = structlog.get_logger(__name__)
@@ -113,3 +115,33 @@ class FollowedTopic(Lifecycle):
         await self._wait(
             lambda: all(self.applied.get(p, 0) >= end for p, end in ends.items()), timeout
         )
+
+
+class WrittenTopic(Lifecycle):
+    """A followed topic the service also writes: started once it holds what the topic held, and
+    a write returns once the view has applied it (read-your-writes for the writer's caller)."""
+
+    def __init__(
+        self,
+        spec: TopicSpec,
+        fold: Fold,
+        producer: CatalogProducer,
+        *,
+        component: str,
+        settings: Settings | None = None,
+    ) -> None:
+        self.spec = spec
+        self._producer = producer
+        self.view = FollowedTopic(spec, fold, component=component, settings=settings)
+
+    async def start(self) -> None:
+        await self.view.start()
+        await self.view.ready.wait()
+
+    async def stop(self) -> None:
+        await self.view.stop()
+
+    async def write(self, value: BaseModel | None, *, key: str | None = None) -> None:
+        """One record (``None``: a tombstone of ``key``), acknowledged and applied to the view."""
+        written = await self._producer.send(self.spec, value, key=key)
+        await self.view.wait_applied(written)

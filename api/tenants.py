@@ -14,36 +14,31 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from api.follow import FollowedTopic
+from api.follow import WrittenTopic
 from api.opened import OpenedOnDemand
 from core.lifecycle import Lifecycle
 from core.settings import Settings
-from topics.catalog import CAMERA_CHOICES, TopicSpec, tenant_topics
+from topics.catalog import CAMERA_CHOICES, tenant_topics
 from topics.client import CatalogProducer
-from topics.models import CameraChoice, SiteConfig
+from topics.models import CameraChoice, SiteConfig, utcnow
 from topics.reader import Received
 
 
-class TenantSites(Lifecycle):
+class TenantSites(WrittenTopic):
     """One tenant's sites, by site id, from its site configuration topic."""
 
     def __init__(
         self, tenant: str, producer: CatalogProducer, *, settings: Settings | None = None
     ) -> None:
         self.tenant = tenant
-        self.spec: TopicSpec = tenant_topics(tenant).site_config
-        self._producer = producer
         self.sites: dict[str, SiteConfig] = {}
-        self._view = FollowedTopic(
-            self.spec, self._fold, component=f"api.sites.{tenant}", settings=settings
+        super().__init__(
+            tenant_topics(tenant).site_config,
+            self._fold,
+            producer,
+            component=f"api.sites.{tenant}",
+            settings=settings,
         )
-
-    async def start(self) -> None:
-        await self._view.start()
-        await self._view.ready.wait()
-
-    async def stop(self) -> None:
-        await self._view.stop()
 
     def _fold(self, received: Received) -> None:
         assert received.key is not None
@@ -62,32 +57,30 @@ class TenantSites(Lifecycle):
         )
 
     async def put(self, site: SiteConfig) -> SiteConfig:
-        written = await self._producer.send(self.spec, site)
-        await self._view.wait_applied(written)
+        await self.write(site)
         return site
 
+    async def mark_revoked(self, site_id: str, camera_id: str, *, revoked: bool) -> None:
+        """Add a camera to the site's revoked ones (or take it out) for its edge agent."""
+        site = self.sites.get(site_id)
+        if site is None or (camera_id in site.revoked) == revoked:
+            return
+        ids = sorted({*site.revoked, camera_id} if revoked else set(site.revoked) - {camera_id})
+        await self.put(site.model_copy(update={"revoked": ids, "updated_at": utcnow()}))
+
     async def remove(self, site_id: str) -> None:
-        written = await self._producer.send(self.spec, None, key=site_id)
-        await self._view.wait_applied(written)
+        await self.write(None, key=site_id)
 
 
-class CameraChoices(Lifecycle):
+class CameraChoices(WrittenTopic):
     """Every tenant's choices about its cameras, by camera id and by tenant."""
 
     def __init__(self, producer: CatalogProducer, *, settings: Settings | None = None) -> None:
-        self._producer = producer
         self._choices: dict[str, CameraChoice] = {}
         self._by_tenant: dict[str, set[str]] = defaultdict(set)
-        self._view = FollowedTopic(
-            CAMERA_CHOICES, self._fold, component="api.choices", settings=settings
+        super().__init__(
+            CAMERA_CHOICES, self._fold, producer, component="api.choices", settings=settings
         )
-
-    async def start(self) -> None:
-        await self._view.start()
-        await self._view.ready.wait()
-
-    async def stop(self) -> None:
-        await self._view.stop()
 
     def _fold(self, received: Received) -> None:
         assert received.key is not None
@@ -107,9 +100,8 @@ class CameraChoices(Lifecycle):
     def of_tenant(self, tenant: str) -> dict[str, CameraChoice]:
         return {camera_id: self._choices[camera_id] for camera_id in self._by_tenant[tenant]}
 
-    async def write(self, choice: CameraChoice) -> CameraChoice:
-        written = await self._producer.send(CAMERA_CHOICES, choice)
-        await self._view.wait_applied(written)
+    async def choose(self, choice: CameraChoice) -> CameraChoice:
+        await self.write(choice)
         return choice
 
 

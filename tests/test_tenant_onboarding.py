@@ -36,6 +36,7 @@ from topics.access.manage import AccessAdmin, Issuer
 from topics.access.roles import api_role
 from topics.catalog import AUDIT, CAMERA_CHOICES, CAMERA_REGISTRY, CAMERA_STATUS, tenant_topics
 from topics.client import CatalogProducer, read_records
+from topics.identity import tenant_scoped
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -177,13 +178,25 @@ async def test_a_business_onboards_its_site_shares_a_camera_publicly_and_revokes
                         )
                         times.append(time.monotonic() - revoked_at)
                         assert camera_id not in await listed()
+                        # The site reads its record: it stops watching the camera too.
+                        await until(
+                            lambda cid=camera_id: _unwatched(agent, tenant, cid),
+                            "no longer watched at the site",
+                        )
                     print(
                         f"revoke-to-gone over {len(times)} cameras: median "
                         f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
                     )
                     assert statistics.median(times) < 10
-                    # The site keeps sending; revoked cameras stay out of the registry.
                     assert await listed() == {}
+                    # Confirmed again: back in the registry as it was, watched at the site.
+                    first = sorted(found)[0]
+                    again = await http.patch(f"/tenant/cameras/{first}", json={"confirmed": True})
+                    assert again.status_code == 202, again.text
+                    back = await until(listed, "the camera back")
+                    assert list(back) == [first] and back[first]["sharing"] == "public"
+                    await until(lambda: _has(public_ids, first), "public again")
+                    await until(lambda: _watched(agent, tenant, first), "watched at the site again")
             worker.check_alive()
     finally:
         worker.stop()
@@ -218,3 +231,24 @@ async def _has(ids: Callable[[], Awaitable[set[str]]], camera_id: str) -> bool:
 
 async def _lacks(ids: Callable[[], Awaitable[set[str]]], camera_id: str) -> bool:
     return camera_id not in await ids()
+
+
+def _watching(agent: EdgeAgent) -> set[str]:
+    return {
+        camera
+        for service in agent.services.values()
+        for cameras in service.watched_devices.values()
+        for camera in cameras
+    }
+
+
+def _site_id(agent: EdgeAgent, tenant: str, city_id: str) -> str:
+    return next(c for c in agent.found.cameras if tenant_scoped(tenant, c) == city_id)
+
+
+async def _unwatched(agent: EdgeAgent, tenant: str, city_id: str) -> bool:
+    return _site_id(agent, tenant, city_id) not in _watching(agent)
+
+
+async def _watched(agent: EdgeAgent, tenant: str, city_id: str) -> bool:
+    return _site_id(agent, tenant, city_id) in _watching(agent)

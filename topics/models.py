@@ -633,6 +633,14 @@ class SiteConfig(StrictModel):
     tenant_id: TenantId
     name: ShortText | None = None
     devices: list[SiteDevice] = Field(default_factory=list, max_length=1000)
+    revoked: list[CameraId] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description=(
+            "Cameras of the site its tenant revoked (the city's ids): the edge agent stops "
+            "watching them until they are confirmed again."
+        ),
+    )
     updated_at: AwareDatetime
 
 

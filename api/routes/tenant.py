@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.auth import Caller, TenantCaller
+from api.guards import topics_required
 from api.service import ApiService, service_of
 from api.sitefile import credential_ref, run_command, secret_envs, site_yaml
 from api.tenants import TenantSites
@@ -34,7 +35,6 @@ from topics.models import (
     utcnow,
 )
 from topics.names import known_name
-from topics.reader import TopicNotFound
 
 router = APIRouter(prefix="/tenant", tags=["tenant"])
 
@@ -171,13 +171,8 @@ class Revoked(BaseModel):
 
 
 async def sites_of(service: ApiService, caller: Caller) -> TenantSites:
-    try:
+    with topics_required("this tenant has no topics yet: the operator adds it (tilik tenants add)"):
         return await service.tenants.sites_of(caller.subject)
-    except TopicNotFound:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "this tenant has no topics yet: the operator adds it (tilik tenants add)",
-        ) from None
 
 
 def _site_id(sites: TenantSites, record: CameraRecord, choice: CameraChoice | None) -> str | None:
@@ -250,12 +245,19 @@ async def _audit(
     )
 
 
-async def _revoke(service: ApiService, caller: Caller, camera_id: str) -> None:
-    """The camera out of every view: the hub tombstones it on reading the choice."""
+async def _revoke(
+    service: ApiService, caller: Caller, sites: TenantSites, record: CameraRecord
+) -> None:
+    """The camera out of every view (the hub tombstones it on reading the choice), and no
+    longer watched at its site (its edge agent reads the site's record)."""
+    camera_id = record.camera_id
     known = service.tenants.choices.of(caller.subject, camera_id)
-    await service.tenants.choices.write(
+    await service.tenants.choices.choose(
         revocation(camera_id, caller.subject, actor=caller.principal, known=known)
     )
+    site_id = _site_id(sites, record, known)
+    if site_id is not None:
+        await sites.mark_revoked(site_id, camera_id, revoked=True)
     await _audit(service, caller, "api.camera.revoke", camera_id)
 
 
@@ -322,11 +324,12 @@ async def remove_site(site_id: SiteIdPath, caller: TenantCaller, service: Servic
     sites = await sites_of(service, caller)
     if site_id not in sites.sites:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SITE)
+    owned = service.cameras.owned_by(caller.subject)
     revoked = [
         c.camera_id for c in _cameras(service, sites, caller.subject) if c.site_id == site_id
     ]
     for camera_id in revoked:
-        await _revoke(service, caller, camera_id)
+        await _revoke(service, caller, sites, owned[camera_id])
     await sites.remove(site_id)
     await _audit(service, caller, "api.site.remove", site_id, cameras=str(len(revoked)))
     return Revoked(revoked=revoked)
@@ -412,7 +415,10 @@ async def update_camera(
         updated_at=utcnow(),
         actor=caller.principal,
     )
-    await service.tenants.choices.write(choice)
+    await service.tenants.choices.choose(choice)
+    if revoked and choice.site_id is not None:
+        # Watched at its site again.
+        await sites.mark_revoked(choice.site_id, camera_id, revoked=False)
     await _audit(
         service,
         caller,
@@ -439,7 +445,8 @@ async def revoke_camera(camera_id: CameraIdPath, caller: TenantCaller, service: 
     known = service.tenants.choices.of(caller.subject, camera_id)
     if record is None or (known is not None and known.revoked):
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_CAMERA)
-    await _revoke(service, caller, camera_id)
+    sites = await sites_of(service, caller)
+    await _revoke(service, caller, sites, record)
     return Revoked(revoked=[camera_id])
 
 
