@@ -5,7 +5,7 @@ another tenant's site or camera answers exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
@@ -42,7 +42,8 @@ Service = Annotated[ApiService, Depends(service_of)]
 SiteIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="A site id.")]
 CameraIdPath = Annotated[str, Path(pattern=CAMERA_ID_PATTERN, description="A camera id.")]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
-CameraState = Literal["online", "offline", "unauthorized", "degraded", "unknown"]
+HealthState = Literal["online", "offline", "unauthorized", "degraded", "unknown"]
+HEALTH_STATES = frozenset(get_args(HealthState))
 
 NO_SITE = "no such site"
 NO_CAMERA = "no such camera"
@@ -147,7 +148,7 @@ class TenantCamera(BaseModel):
     camera_id: str
     name: str
     site_id: str | None
-    status: CameraState
+    status: HealthState
     confirmed: bool
     sharing: SharingLevel = Field(description="What the camera shares now.")
     location: Location
@@ -193,7 +194,7 @@ def _camera(
         camera_id=record.camera_id,
         name=shown.name,
         site_id=_site_id(sites, record, choice),
-        status=state if state in CameraState.__args__ else "unknown",  # type: ignore[attr-defined]
+        status=state if state in HEALTH_STATES else "unknown",
         confirmed=choice is not None and choice.confirmed,
         sharing=shown.sharing,
         location=shown.location,
@@ -343,7 +344,7 @@ async def list_cameras(
     caller: TenantCaller,
     service: Service,
     site: Annotated[SiteIdText | None, Query(description="Only this site's cameras.")] = None,
-    status_: Annotated[CameraState | None, Query(alias="status")] = None,
+    status_: Annotated[HealthState | None, Query(alias="status")] = None,
     confirmed: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[
