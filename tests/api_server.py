@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from api.keys import KeyStore
 from api.server import serving_in_thread
 from api.service import ApiService
@@ -52,3 +54,18 @@ def issue_key(kind: ApiKeyKind, subject: str | None, settings: Settings | None =
             return (await store.issue(kind, subject, actor="tests")).key.token
 
     return asyncio.run(issue())
+
+
+def keeping_client(api: RunningApi, key: str | None, answers: list[str]) -> httpx.Client:
+    """An HTTP client of the service (with ``key``, if any) that keeps every answer's headers
+    and body in ``answers`` (not an event stream's), for the tests that scan them for secrets."""
+
+    def keep(answer: httpx.Response) -> None:
+        if not answer.request.url.path.endswith("/stream"):
+            answer.read()
+            answers.append(f"{answer.headers}\n{answer.text}")
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(
+        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [keep]}
+    )

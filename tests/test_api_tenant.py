@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from api_server import RunningApi, api_settings, issue_key, running_api
+from api_server import RunningApi, api_settings, issue_key, keeping_client, running_api
 from structlog.testing import capture_logs
 
 from api.guards import MAX_BODY_BYTES
@@ -75,16 +75,8 @@ def mall_key(api: RunningApi) -> str:
     return issue_key(ApiKeyKind.TENANT, MALL)
 
 
-def _keep(answer: httpx.Response) -> None:
-    answer.read()
-    ANSWERS.append(f"{answer.headers}\n{answer.text}")
-
-
 def client(api: RunningApi, key: str | None = None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(
-        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [_keep]}
-    )
+    return keeping_client(api, key, ANSWERS)
 
 
 def found_camera(tenant: str, seed: str, address: str = NVR) -> CameraRecord:
