@@ -15,15 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
 from api.pages import inbox as inbox_page
-from api.routes import agency, keys, public, recorders
+from api.routes import agency, keys, public, recorders, tenant
 from api.service import ApiService
 from core import __version__
 
 DESCRIPTION = """\
 Tilik over HTTP. Agencies read and acknowledge their dispatches and follow new ones
-(Server-Sent Events); the operator manages API keys; citizens get the public camera catalog
-(GeoJSON, no key); a business registers a recorder the city reaches, its password sealed. Every
-other request carries an API key: `Authorization: Bearer tk_...`.
+(Server-Sent Events); businesses (tenants) register their sites (an edge agent's, or a recorder
+the city reaches, its password sealed) and choose what each of their cameras shares; the operator
+manages API keys; citizens get the public camera catalog (GeoJSON, no key). Every other request
+carries an API key: `Authorization: Bearer tk_...`.
 """
 
 
@@ -49,6 +50,7 @@ def create_app(service: ApiService) -> FastAPI:
     app.include_router(public.router)
     app.include_router(agency.router)
     app.include_router(keys.router)
+    app.include_router(tenant.router)
     app.include_router(recorders.router)
     app.include_router(inbox_page.router)
 

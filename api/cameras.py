@@ -1,4 +1,5 @@
-"""The public camera catalog: the cameras their owners share publicly, as GeoJSON, from memory.
+"""The registry as the API serves it, from memory: the public camera catalog (the cameras their
+owners share publicly, as GeoJSON) and each tenant's own cameras.
 
 Built from the registry (compacted) and recent health checks. A feature carries what a citizen
 needs to find and watch a camera, and nothing of its owner or device: never its address, stream
@@ -19,7 +20,7 @@ from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS
 from topics.follow import FollowedTopic
-from topics.models import CameraRecord, CameraStatus, SharingLevel, utcnow
+from topics.models import CameraRecord, CameraStatus, OwnerKind, SharingLevel, utcnow
 from topics.reader import Received
 
 # Health older than this is not read at start: a camera without a recent check is `unknown`.
@@ -61,7 +62,8 @@ def feature(record: CameraRecord, state: str, template: str | None) -> dict[str,
 
 
 class PublicCameras(Lifecycle):
-    """The registry's public cameras and their latest health, rendered on demand and cached."""
+    """The registry's public cameras and their latest health, rendered on demand and cached; and
+    every private owner's cameras (``owned_by``)."""
 
     def __init__(
         self, *, stream_url_template: str | None, settings: Settings | None = None
@@ -70,6 +72,10 @@ class PublicCameras(Lifecycle):
         self._settings = settings
         self._public: dict[str, CameraRecord] = {}
         self._states: dict[str, CameraStatus] = {}
+        #: private owner (tenant) -> its cameras in the registry
+        self._owned: dict[str, dict[str, CameraRecord]] = {}
+        #: camera id -> its private owner, for a tombstone (which names no owner)
+        self._owner_of: dict[str, str] = {}
         self._version = 0
         self._rendered: tuple[int, Rendered] | None = None
         self._registry = FollowedTopic(
@@ -98,12 +104,30 @@ class PublicCameras(Lifecycle):
     def _fold_record(self, received: Received) -> None:
         assert received.key is not None
         record = received.value_as(CameraRecord) if received.value is not None else None
+        self._index_owner(received.key, record)
         if record is not None and record.sharing is SharingLevel.PUBLIC:
             self._public[received.key] = record
             self._version += 1
         elif self._public.pop(received.key, None) is not None:
             # Revoked, removed or no longer public: gone from the catalog.
             self._version += 1
+
+    def _index_owner(self, camera_id: str, record: CameraRecord | None) -> None:
+        known = self._owner_of.pop(camera_id, None)
+        if known is not None:
+            self._owned.get(known, {}).pop(camera_id, None)
+        if record is not None and record.owner.kind is OwnerKind.PRIVATE:
+            self._owner_of[camera_id] = record.owner.id
+            self._owned.setdefault(record.owner.id, {})[camera_id] = record
+
+    def owned_by(self, tenant: str) -> dict[str, CameraRecord]:
+        """The tenant's cameras in the registry, by camera id (another owner's are not here)."""
+        return self._owned.get(tenant, {})
+
+    def state_of(self, camera_id: str) -> str:
+        """The camera's latest health (``unknown`` without a recent check)."""
+        status = self._states.get(camera_id)
+        return status.state.value if status is not None else "unknown"
 
     def _fold_status(self, received: Received) -> None:
         status = received.value_as(CameraStatus)
@@ -119,11 +143,7 @@ class PublicCameras(Lifecycle):
             return self._rendered[1]
         version = self._version
         features = [
-            feature(
-                record,
-                self._states[camera_id].state.value if camera_id in self._states else "unknown",
-                self._template,
-            )
+            feature(record, self.state_of(camera_id), self._template)
             for camera_id, record in sorted(self._public.items())
         ]
         body = json.dumps(

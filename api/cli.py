@@ -1,4 +1,5 @@
-"""``tilik api serve`` and ``tilik keys``: the HTTP service and the operator's key commands.
+"""``tilik api serve``, ``tilik keys`` and ``tilik tenants``: the HTTP service and the operator's
+key and tenant commands.
 
 ``tilik keys`` works on the keys topic directly, as the operator's Kafka principal (the local
 admin, or ``TILIK_CLIENT_CONFIG``): a running service picks its changes up at once.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -18,6 +21,8 @@ from topics.models import ApiKeyKind
 if TYPE_CHECKING:
     from api.audit import AuditTrail
     from api.keys import Issued, KeyStore
+    from topics.access.manage import AccessAdmin
+    from topics.client import CatalogProducer
     from topics.models import ApiKey
 
 T = TypeVar("T")
@@ -150,3 +155,96 @@ def list_keys(everything: bool) -> None:
             f"{record.key_id}  {record.kind.value:<8}  {record.subject or '-':<20}  {state:<22}  "
             f"{record.label or ''}"
         )
+
+
+@click.group()
+def tenants() -> None:
+    """Businesses (tenants): add one with its principal, client config and API key; list them
+    with their sites and cameras; remove one with everything it had."""
+
+
+def _with_tenants(work: Callable[[AccessAdmin, CatalogProducer], Awaitable[T]]) -> T:
+    from topics.access.manage import AccessAdmin
+    from topics.admin import AdminError
+    from topics.client import CatalogProducer
+
+    async def run() -> T:
+        async with CatalogProducer(client_id="tilik-tenants") as producer:
+            return await work(AccessAdmin(actor=_operator()), producer)
+
+    try:
+        return asyncio.run(run())
+    except (AdminError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _tenant_id(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from topics.access.roles import TENANT_ID_PATTERN
+
+    if not re.fullmatch(TENANT_ID_PATTERN, value):
+        raise click.BadParameter(f"tenant ids match {TENANT_ID_PATTERN}", param_hint="TENANT")
+    return value
+
+
+@tenants.command("add")
+@click.argument("tenant", callback=_tenant_id)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write its Kafka client config (default: <state dir>/access/tenant-<id>.properties).",
+)
+@click.option("--label", help="What its API key is for, e.g. `Toko Sinar, Jl. Pemuda`.")
+def tenants_add(tenant: str, out: Path | None, label: str | None) -> None:
+    """Add a business: principal, topics, ACLs, client config (for its edge agents) and API key."""
+    from api.tenant_admin import add_tenant
+
+    added = _with_tenants(
+        lambda access, producer: add_tenant(
+            tenant, access=access, producer=producer, out=out, label=label
+        )
+    )
+    click.echo(f"added tenant {tenant} ({added.principal.role.principal})")
+    click.echo(
+        f"client config for its edge agents: {added.principal.path} (mode 0600; hand it over)"
+    )
+    click.echo(f"API key {added.key.record.key_id} for `tilik api`:")
+    _show_token(added.key.key.token)
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """Every tenant with its sites and its cameras in the registry."""
+    from api.tenant_admin import list_tenants
+    from topics.console import render_table
+
+    found = _with_tenants(lambda access, producer: list_tenants(access=access, producer=producer))
+    if not found:
+        click.echo("no tenants")
+        return
+    rows = [
+        {
+            "tenant": t.tenant,
+            "credential": "yes" if t.has_credential else "NO (revoked?)",
+            "sites": str(t.sites),
+            "cameras": str(t.cameras),
+        }
+        for t in found
+    ]
+    click.echo(render_table(rows, ["tenant", "credential", "sites", "cameras"]))
+
+
+@tenants.command("remove")
+@click.argument("tenant", callback=_tenant_id)
+@click.confirmation_option(prompt="Revoke every camera, key and credential of this tenant?")
+def tenants_remove(tenant: str) -> None:
+    """Remove a business: every camera revoked (tombstoned, marked removed), its sites, API keys
+    and principal removed."""
+    from api.tenant_admin import remove_tenant
+
+    removed = _with_tenants(
+        lambda access, producer: remove_tenant(tenant, access=access, producer=producer)
+    )
+    click.echo(
+        f"removed tenant {tenant}: {len(removed.cameras)} camera(s) revoked, "
+        f"{len(removed.sites)} site(s), {len(removed.keys)} API key(s), {removed.acls} ACL(s)"
+    )

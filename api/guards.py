@@ -5,8 +5,10 @@ and why, never the input itself (it may be a secret pasted in the wrong place)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -15,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from topics.reader import TopicNotFound
 
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 #: the largest request body accepted (the API's bodies are a few hundred bytes)
@@ -119,3 +123,13 @@ async def known_query_only(request: Request) -> None:
             status.HTTP_400_BAD_REQUEST,
             f"unknown query parameter(s): {', '.join(named[:10])}{others}",
         )
+
+
+@contextlib.contextmanager
+def topics_required(missing: str) -> Iterator[None]:
+    """A subject's view whose topics are not on the broker is a 503 saying ``missing`` (what the
+    operator has not done yet), not a 500."""
+    try:
+        yield
+    except TopicNotFound:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, missing) from None

@@ -21,6 +21,7 @@ from enum import StrEnum
 import structlog
 from pydantic import BaseModel
 
+from api.opened import OpenedOnDemand
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import ack_spec, dispatch_spec
@@ -246,37 +247,8 @@ class AgencyInbox(Lifecycle):
         return found, True
 
 
-class Inboxes(Lifecycle):
+class Inboxes(OpenedOnDemand[AgencyInbox]):
     """Each agency's inbox, opened when the agency first asks and kept open."""
 
     def __init__(self, producer: CatalogProducer, *, settings: Settings | None = None) -> None:
-        self._producer = producer
-        self._settings = settings
-        self._open: dict[str, asyncio.Task[AgencyInbox]] = {}
-
-    async def _opened(self, agency: str) -> AgencyInbox:
-        inbox = AgencyInbox(agency, self._producer, settings=self._settings)
-        try:
-            await inbox.start()
-        except BaseException:
-            await inbox.stop()
-            raise
-        return inbox
-
-    async def of(self, agency: str) -> AgencyInbox:
-        """The agency's inbox, caught up with its topics (opened by the first caller; a failed
-        opening is tried again by the next)."""
-        task = self._open.get(agency)
-        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = self._open[agency] = asyncio.create_task(self._opened(agency))
-        return await asyncio.shield(task)
-
-    async def stop(self) -> None:
-        tasks, self._open = list(self._open.values()), {}
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        for task in tasks:
-            if not task.cancelled() and task.exception() is None:
-                await task.result().stop()
+        super().__init__(lambda agency: AgencyInbox(agency, producer, settings=settings))

@@ -1,5 +1,6 @@
-"""What ``tilik api`` serves from: its keys, the public catalog and agencies' inboxes, all read from
-Kafka as the API's own principal, and the one producer its changes go through."""
+"""What ``tilik api`` serves from: its keys, the registry (the public catalog, tenants' cameras),
+tenants' sites and camera choices and agencies' inboxes, all read from Kafka as the API's own
+principal, and the one producer its changes go through."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from api.grants import NetworkGrants
 from api.inbox import Inboxes
 from api.keys import KeyStore
 from api.ratelimit import RateLimiter
+from api.tenants import Tenants
 from core.lifecycle import Lifecycle
 from core.settings import Settings, get_settings
 from topics.client import CatalogProducer
@@ -44,6 +46,7 @@ class ApiService(Lifecycle):
     keys: KeyStore
     cameras: PublicCameras
     inboxes: Inboxes
+    tenants: Tenants
     audit: AuditTrail
     grants: NetworkGrants
 
@@ -66,12 +69,14 @@ class ApiService(Lifecycle):
             stream_url_template=self.options.stream_url_template, settings=settings
         )
         self.inboxes = Inboxes(self.producer, settings=settings)
+        self.tenants = Tenants(self.producer, settings=settings)
         self.audit = AuditTrail(self.producer)
         self.grants = NetworkGrants(self.producer, settings=settings)
         await self.producer.start()
         await self.keys.start()
         await self.cameras.start()
         await self.grants.start()
+        await self.tenants.start()
         await self.keys.ready.wait()
         await self.grants.ready.wait()
 
@@ -79,6 +84,7 @@ class ApiService(Lifecycle):
         if not hasattr(self, "producer"):
             return
         await self.inboxes.stop()
+        await self.tenants.stop()
         await self.grants.stop()
         await self.cameras.stop()
         await self.keys.stop()

@@ -26,6 +26,7 @@ from hub.edge import Edges
 from hub.gaps import GapGuard
 from hub.health.agents import Health
 from hub.ingest.agents import Ingest
+from hub.ingest.choices import ChoicesView
 from hub.ingest.discovery import readable_tenants
 from hub.metrics import metrics_page
 from hub.registry_view import RegistryView
@@ -138,10 +139,13 @@ def create_hub(config: HubConfig) -> Hub:
     # Tenants added while it runs join (hub.ingest.discovery).
     ingest = None
     if config.tenants or config.tenant_check_every_s:
+        choices = ChoicesView(config.bootstrap, settings=get_settings())
+        app.task(choices.start)
         ingest = Ingest(
             app,
             edges,
             registry,
+            choices,
             gaps,
             config.tenants,
             find_tenants=(

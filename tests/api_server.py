@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from structlog.testing import capture_logs
 
 from api.keys import KeyStore
@@ -97,3 +98,18 @@ def logs_collected() -> Iterator[ServiceLogs]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+def keeping_client(api: RunningApi, key: str | None, answers: list[str]) -> httpx.Client:
+    """An HTTP client of the service (with ``key``, if any) that keeps every answer's headers
+    and body in ``answers`` (not an event stream's), for the tests that scan them for secrets."""
+
+    def keep(answer: httpx.Response) -> None:
+        if not answer.request.url.path.endswith("/stream"):
+            answer.read()
+            answers.append(f"{answer.headers}\n{answer.text}")
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(
+        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [keep]}
+    )

@@ -26,7 +26,9 @@ from topics.access.roles import agency_role, tenant_role
 from topics.catalog import (
     ALERTS,
     AUDIT,
+    CAMERA_CHOICES,
     CAMERA_REGISTRY,
+    CAMERA_REMOVALS,
     CAMERA_STATUS,
     DEAD_LETTERS,
     DEVICE_EVENTS,
@@ -122,6 +124,8 @@ async def test_a_tenants_sites_write_only_their_own_ingest_topics(
         for spec in own.ingest:
             await site.send(spec, example(spec.value_model, seed=mine))
         shared = [CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, ALERTS, DEAD_LETTERS, AUDIT]
+        # Its choices about its cameras go through `tilik api`, which checks them first.
+        shared += [CAMERA_CHOICES, CAMERA_REMOVALS]
         for spec in [*shared, *other.ingest, own.site_config, other.site_config]:
             with pytest.raises(AuthorizationRefused, match=f"write to {spec.name}"):
                 await site.send(spec, example(spec.value_model, seed=mine))

@@ -22,7 +22,9 @@ from topics.access.roles import (
 from topics.catalog import (
     API_KEYS,
     AUDIT,
+    CAMERA_CHOICES,
     CAMERA_REGISTRY,
+    CAMERA_REMOVALS,
     CAMERA_STATUS,
     DEVICE_EVENTS,
     NETWORK_GRANTS,
@@ -94,6 +96,11 @@ def test_the_hub_reads_tenants_ingest_but_not_their_site_configuration() -> None
     assert not hub.allows(Resource.TOPIC, topics.site_config.name, Operation.READ)
     # Its ingest agent republishes tenants' records into the shared registry, status and events.
     assert hub.allows(Resource.TOPIC, CAMERA_REGISTRY.name, Operation.WRITE)
+    # It applies tenants' choices (read, never written: only the API writes them), and marks a
+    # revoked camera removed.
+    assert hub.allows(Resource.TOPIC, CAMERA_CHOICES.name, Operation.READ)
+    assert not hub.allows(Resource.TOPIC, CAMERA_CHOICES.name, Operation.WRITE)
+    assert hub.allows(Resource.TOPIC, CAMERA_REMOVALS.name, Operation.WRITE)
     assert hub.allows(Resource.GROUP, "tilik-hub-east", Operation.READ)
 
 
@@ -127,7 +134,9 @@ def test_every_channel_names_its_readers_and_writers_and_outsiders_send_only_whe
     assert document["components"]["securitySchemes"]["scram"]["type"] == "scramSha512"
 
 
-def test_the_api_reads_its_keys_and_agencies_topics_and_writes_only_keys_acks_and_audit() -> None:
+def test_the_api_reads_its_keys_and_agencies_topics_and_writes_only_keys_acks_audit_sites_and_choices() -> (
+    None
+):
     api = api_role(["paragon"])
     shared = [*all_topics(["dishub"]), *tenant_topics("paragon").all]
     writes = {s.name for s in shared if api.allows(Resource.TOPIC, s.name, Operation.WRITE)}
@@ -138,15 +147,18 @@ def test_the_api_reads_its_keys_and_agencies_topics_and_writes_only_keys_acks_an
         tenant_topics("paragon").site_config.name,
         SEALED_CREDENTIALS.name,
         NETWORK_GRANTS.name,
+        CAMERA_CHOICES.name,
     }
     reads = {s.name for s in shared if api.allows(Resource.TOPIC, s.name, Operation.READ)}
     assert reads == {
         API_KEYS.name,
         CAMERA_REGISTRY.name,
         CAMERA_STATUS.name,
+        CAMERA_CHOICES.name,
         dispatch_spec("dishub").name,
         ack_spec("dishub").name,
         NETWORK_GRANTS.name,
+        tenant_topics("paragon").site_config.name,
     }
 
 

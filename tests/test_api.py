@@ -23,6 +23,7 @@ from api_server import (
     ServiceLogs,
     api_settings,
     issue_key,
+    keeping_client,
     logs_collected,
     running_api,
 )
@@ -91,17 +92,8 @@ def operator_key(api: RunningApi) -> str:
     return issue_key(ApiKeyKind.OPERATOR, None)
 
 
-def _keep(answer: httpx.Response) -> None:
-    if not answer.request.url.path.endswith("/stream"):
-        answer.read()
-        ANSWERS.append(f"{answer.headers}\n{answer.text}")
-
-
 def client(api: RunningApi, key: str | None = None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(
-        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [_keep]}
-    )
+    return keeping_client(api, key, ANSWERS)
 
 
 def make_dispatch(agency: str, seed: str, **alert: Any) -> Dispatch:

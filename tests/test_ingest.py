@@ -22,17 +22,19 @@ from hub.ingest.stamping import (
     EDGE_CONNECTOR,
     Refused,
     Withheld,
-    shared_camera,
     shared_event,
     shared_revocation,
     shared_status,
+    stamped_camera,
 )
 from hub.testing import TopicWatch, WorkerProcess
 from topics import codec
 from topics.access.roles import tenant_role
 from topics.catalog import (
     AUDIT,
+    CAMERA_CHOICES,
     CAMERA_REGISTRY,
+    CAMERA_REMOVALS,
     DEAD_LETTERS,
     DEVICE_EVENTS,
     TopicSpec,
@@ -40,15 +42,19 @@ from topics.catalog import (
     tenant_topics,
     tenants_with_topics,
 )
+from topics.choices import chosen
 from topics.client import CatalogProducer
 from topics.connection import connection_config
 from topics.examples import camera_record
 from topics.identity import tenant_scoped
 from topics.models import (
+    AdminArea,
+    CameraChoice,
     CameraRecord,
     CameraState,
     CameraStatus,
     EventKind,
+    Location,
     Owner,
     OwnerKind,
     SharingLevel,
@@ -79,7 +85,7 @@ def test_the_owner_must_be_the_topics_tenant():
         Owner(kind=OwnerKind.PRIVATE, id="mall-other"),
     ):
         record = tenant_camera("toko-sinar", "a").model_copy(update={"owner": forged})
-        refused = shared_camera("toko-sinar", record)
+        refused = stamped_camera("toko-sinar", record)
         assert isinstance(refused, Refused)
         assert "owned by private tenant 'toko-sinar'" in refused.reason
 
@@ -90,24 +96,39 @@ def test_a_sites_camera_ids_are_scoped_to_its_tenant():
     claim = tenant_camera("toko-sinar", "x").model_copy(
         update={"camera_id": municipal.camera_id, "device_id": municipal.device_id}
     )
-    mine = shared_camera("toko-sinar", claim)
-    theirs = shared_camera(
+    mine = stamped_camera("toko-sinar", claim)
+    theirs = stamped_camera(
         "mall-paragon",
         claim.model_copy(update={"owner": Owner(kind=OwnerKind.PRIVATE, id="mall-paragon")}),
     )
     assert isinstance(mine, CameraRecord) and isinstance(theirs, CameraRecord)
     assert len({municipal.camera_id, mine.camera_id, theirs.camera_id}) == 3
     assert municipal.device_id not in (mine.device_id, theirs.device_id)
-    assert mine.camera_id == shared_camera("toko-sinar", claim).camera_id  # stable on replay
+    assert mine.camera_id == stamped_camera("toko-sinar", claim).camera_id  # stable on replay
     assert shared_revocation("toko-sinar", municipal.camera_id) == mine.camera_id
     assert isinstance(shared_revocation("toko-sinar", "not-a-camera"), Refused)
     status = CameraStatus(camera_id=claim.camera_id, state=CameraState.ONLINE, checked_at=utcnow())
     assert shared_status("toko-sinar", status).camera_id == mine.camera_id
 
 
+def confirmed(
+    tenant: str, camera_id: str, sharing: SharingLevel | None = None, **choice: Any
+) -> CameraChoice:
+    """The tenant's confirmation of a camera (the city's id), as ``tilik api`` writes it."""
+    return CameraChoice(
+        camera_id=camera_id,
+        tenant_id=tenant,
+        confirmed=True,
+        sharing=sharing,
+        updated_at=utcnow(),
+        actor="tests",
+        **choice,
+    )
+
+
 def test_the_site_s_connection_stays_at_the_site_and_registry_only_streams_are_not_shared():
-    live = shared_camera("toko-sinar", tenant_camera("toko-sinar", "b"))
-    hidden = shared_camera(
+    live = stamped_camera("toko-sinar", tenant_camera("toko-sinar", "b"))
+    hidden = stamped_camera(
         "toko-sinar", tenant_camera("toko-sinar", "c", SharingLevel.REGISTRY_ONLY)
     )
     assert isinstance(live, CameraRecord) and isinstance(hidden, CameraRecord)
@@ -117,13 +138,40 @@ def test_the_site_s_connection_stays_at_the_site_and_registry_only_streams_are_n
             None,
             {},
         )
-    assert live.streams and hidden.streams == []
+    shared = chosen(live, confirmed("toko-sinar", live.camera_id))
+    withheld = chosen(hidden, confirmed("toko-sinar", hidden.camera_id))
+    assert shared is not None and withheld is not None
+    assert shared.streams and withheld.streams == []
+
+
+def test_a_found_camera_is_registry_only_until_its_tenant_confirms_it():
+    live = stamped_camera("toko-sinar", tenant_camera("toko-sinar", "e", SharingLevel.LIVE))
+    assert isinstance(live, CameraRecord) and live.streams
+    found = chosen(live, None)
+    assert found is not None
+    assert (found.sharing, found.streams) == (SharingLevel.REGISTRY_ONLY, [])
+    unconfirmed = confirmed("toko-sinar", live.camera_id).model_copy(update={"confirmed": False})
+    assert chosen(live, unconfirmed).sharing is SharingLevel.REGISTRY_ONLY  # type: ignore[union-attr]
+    # Confirmed: the site's level unless the tenant chose one; its name and placement.
+    assert chosen(live, confirmed("toko-sinar", live.camera_id)).sharing is SharingLevel.LIVE  # type: ignore[union-attr]
+    place = Location(area=AdminArea(kecamatan="Genuk", rw="002", rt="005"))
+    public = chosen(
+        live,
+        confirmed("toko-sinar", live.camera_id, SharingLevel.PUBLIC, name="Parkir", location=place),
+    )
+    assert public is not None
+    assert (public.sharing, public.name, public.location) == (SharingLevel.PUBLIC, "Parkir", place)
+    revoked = CameraChoice(
+        camera_id=live.camera_id, tenant_id="toko-sinar", revoked=True, updated_at=utcnow(),
+        actor="tests",
+    )  # fmt: skip
+    assert chosen(live, revoked) is None
 
 
 def test_an_event_flows_only_for_a_registered_camera_that_shares_its_events():
     site = tenant_camera("toko-sinar", "d")
     event = device_event(site.camera_id, EventKind.TAMPER)
-    registered = shared_camera("toko-sinar", site)
+    registered = stamped_camera("toko-sinar", site)
     assert isinstance(registered, CameraRecord)
     shared = shared_event("toko-sinar", event, registered)
     assert not isinstance(shared, Refused | Withheld)
@@ -242,6 +290,12 @@ async def test_ingest_stamps_a_tenants_records_and_refuses_forgeries(
         )
         hidden = tenant_camera(TENANT, uuid.uuid4().hex, SharingLevel.REGISTRY_ONLY)
         live = tenant_camera(TENANT, uuid.uuid4().hex, SharingLevel.LIVE)
+        async with CatalogProducer(kafka_bootstrap) as api:
+            # Both confirmed by the tenant: each shares the level its site sends.
+            for camera in (hidden, live):
+                await api.send(
+                    CAMERA_CHOICES, confirmed(TENANT, tenant_scoped(TENANT, camera.camera_id))
+                )
         await send_in_order(site, topics.cameras, [forged, claim, hidden, live])
         scoped = {r.camera_id: tenant_scoped(TENANT, r.camera_id) for r in (claim, hidden, live)}
         published = await registry.wait_for(
@@ -294,6 +348,8 @@ async def test_a_tenant_added_after_the_worker_started_is_ingested_without_a_res
     topics = tenant_topics(late)
     camera = tenant_camera(late, uuid.uuid4().hex, SharingLevel.LIVE)
     event = device_event(camera.camera_id, EventKind.TAMPER)
+    async with CatalogProducer(kafka_bootstrap) as api:
+        await api.send(CAMERA_CHOICES, confirmed(late, tenant_scoped(late, camera.camera_id)))
     registry = await TopicWatch(kafka_bootstrap, CAMERA_REGISTRY).start()
     events = await TopicWatch(kafka_bootstrap, DEVICE_EVENTS).start()
     try:
@@ -311,3 +367,73 @@ async def test_a_tenant_added_after_the_worker_started_is_ingested_without_a_res
     finally:
         for watch in (registry, events):
             await watch.stop()
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_a_tenants_choice_reaches_the_registry_at_once_without_its_site(
+    worker: WorkerProcess, kafka_bootstrap: str, tenant_config: Path
+) -> None:
+    """Confirmed and made public, lowered, revoked (tombstone and removal; a later record of the
+    site stays out), confirmed again: each from the choice alone, the site sending nothing."""
+    site = Settings(client_config=tenant_config)
+    topics = tenant_topics(TENANT)
+    camera = tenant_camera(TENANT, uuid.uuid4().hex, SharingLevel.LIVE)
+    city_id = tenant_scoped(TENANT, camera.camera_id)
+    registry = await TopicWatch(kafka_bootstrap, CAMERA_REGISTRY).start()
+    removals = await TopicWatch(kafka_bootstrap, CAMERA_REMOVALS).start()
+
+    def latest(watch: TopicWatch, key: str) -> Any:
+        """The last value of ``key`` on the watched topic: None for a tombstone."""
+        mine = [value for k, value in watch.messages if k == key.encode()]
+        return mine[-1] if mine else "absent"
+
+    async def registry_shows(check: Any) -> None:
+        await registry.wait_for(lambda _: check(latest(registry, city_id)), timeout_s=60)
+
+    async def choose(**fields: Any) -> None:
+        choice = CameraChoice(
+            camera_id=city_id, tenant_id=TENANT, updated_at=utcnow(), actor="tests", **fields
+        )
+        async with CatalogProducer(kafka_bootstrap) as api:
+            await api.send(CAMERA_CHOICES, choice)
+
+    try:
+        await send_in_order(site, topics.cameras, [camera])
+        # Found, not confirmed: registry_only, without streams, whatever the site says.
+        await registry_shows(
+            lambda v: (
+                v not in ("absent", None)
+                and v.sharing is SharingLevel.REGISTRY_ONLY
+                and not v.streams
+            )
+        )
+        await choose(confirmed=True, sharing=SharingLevel.PUBLIC, name="Parkir")
+        await registry_shows(
+            lambda v: (
+                v not in ("absent", None)
+                and (v.sharing, v.name) == (SharingLevel.PUBLIC, "Parkir")
+                and v.streams
+            )  # the site's, kept by the worker while they were withheld
+        )
+        await choose(confirmed=True, sharing=SharingLevel.REGISTRY_ONLY)
+        await registry_shows(
+            lambda v: v not in ("absent", None) and v.sharing is SharingLevel.REGISTRY_ONLY
+        )
+        await choose(revoked=True)
+        await registry_shows(lambda v: v is None)
+        await removals.wait_for(lambda _: latest(removals, city_id) not in ("absent", None))
+        # The site sends it again, then another camera: once that one is in, this one was read.
+        marker = tenant_camera(TENANT, uuid.uuid4().hex)
+        await send_in_order(site, topics.cameras, [camera, marker])
+        marker_id = tenant_scoped(TENANT, marker.camera_id)
+        await registry.wait_for(lambda _: latest(registry, marker_id) not in ("absent", None))
+        assert latest(registry, city_id) is None
+        # Confirmed again: back, and no longer marked removed.
+        await choose(confirmed=True, sharing=SharingLevel.LIVE)
+        await registry_shows(lambda v: v not in ("absent", None) and v.sharing is SharingLevel.LIVE)
+        await removals.wait_for(lambda _: latest(removals, city_id) is None)
+        worker.check_alive()
+    finally:
+        await registry.stop()
+        await removals.stop()

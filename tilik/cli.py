@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "dlq": "hub.cli:dlq",
     "api": "api.cli:api",
     "keys": "api.cli:keys",
+    "tenants": "api.cli:tenants",
     "demo": "tilik.demo:demo",
     "drill": "tilik.drill.cli:drill",
     "docs": "tilik.docs:docs",

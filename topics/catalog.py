@@ -19,6 +19,7 @@ from topics.models import (
     AlertAck,
     ApiKey,
     AuditRecord,
+    CameraChoice,
     CameraRecord,
     CameraRemoval,
     CameraStatus,
@@ -111,6 +112,20 @@ CAMERA_REMOVALS = TopicSpec(
     description=(
         "Cameras removed by their owner or an operator (compacted). Onboarding and scans do not "
         "register a removed camera again unless told to readmit it; a tombstone readmits."
+    ),
+    partitions=3,
+    cleanup_policy="compact",
+    retention_ms=-1,
+)
+
+CAMERA_CHOICES = TopicSpec(
+    name="tilik.cameras.choices.v1",
+    value_model=CameraChoice,
+    key="camera_id",
+    description=(
+        "Tenants' choices about their cameras (compacted, keyed by the city's camera id): "
+        "confirmed, name, placement, sharing, revoked. Written by `tilik api` for the tenant a "
+        "key names; the hub's ingest domain applies them to the registry at once."
     ),
     partitions=3,
     cleanup_policy="compact",
@@ -308,6 +323,7 @@ def all_topics(agencies: list[str] | None = None) -> list[TopicSpec]:
     return [
         CAMERA_REGISTRY,
         CAMERA_REMOVALS,
+        CAMERA_CHOICES,
         CAMERA_WATCH,
         CAMERA_STATUS,
         DEVICE_EVENTS,
@@ -437,6 +453,7 @@ def get_spec(name: str) -> TopicSpec:
         "registry": CAMERA_REGISTRY,
         "cameras": CAMERA_REGISTRY,
         "removed": CAMERA_REMOVALS,
+        "choices": CAMERA_CHOICES,
         "watch": CAMERA_WATCH,
         "status": CAMERA_STATUS,
         "events": DEVICE_EVENTS,

@@ -23,6 +23,7 @@ from topics.models import (
     ApiKey,
     ApiKeyKind,
     AuditRecord,
+    CameraChoice,
     CameraRecord,
     CameraRemoval,
     CameraState,
@@ -264,6 +265,22 @@ def site_config(seed: int | str = 0) -> SiteConfig:
     )
 
 
+def camera_choice(seed: int | str = 0) -> CameraChoice:
+    return CameraChoice(
+        camera_id=_camera_id(seed),
+        tenant_id="mall-paragon",
+        site_id=f"paragon-{seed}",
+        confirmed=True,
+        name="Lobi utara",
+        location=Location(
+            area=AdminArea(kecamatan="Semarang Tengah", kelurahan="Sekayu", rw="003", rt="007")
+        ),
+        sharing=SharingLevel.PUBLIC,
+        updated_at=_time(seed, 8),
+        actor="tenant:mall-paragon (key-0123456789abcdef)",
+    )
+
+
 def api_key(seed: int | str = 0) -> ApiKey:
     return ApiKey(
         key_id=f"key-{identity.camera_id(vendor='key', serial=str(seed))[4:20]}",
@@ -312,6 +329,7 @@ EXAMPLES: dict[type[BaseModel], Callable[[Any], BaseModel]] = {
     DeadLetter: dead_letter,
     AuditRecord: audit_record,
     SiteConfig: site_config,
+    CameraChoice: camera_choice,
     ApiKey: api_key,
     SealedCredential: sealed_credential,
     NetworkGrant: network_grant,

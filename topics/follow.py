@@ -1,8 +1,8 @@
 """A catalog topic served from memory: read from the start, then followed, folded by a handler.
 
 Every view of ``tilik api`` (keys, registry, status, an agency's dispatches and acknowledgements)
-is one of these, and so is the connector runtime's view of the sealed credentials. A restarted service reads the same topics and so serves the same state. The view
-knows how far it has applied each partition, which gives read-your-writes: a request that wrote a
+is one of these, and so is the connector runtime's view of the sealed credentials. A restarted
+service reads the same topics and so serves the same state. The view knows how far it has applied each partition, which gives read-your-writes: a request that wrote a
 record waits until the view has applied it (``wait_applied``), and one that must see what another
 writer wrote (the ``tilik keys`` CLI) waits until the view reaches the topic's end (``sync``).
 """
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from core.lifecycle import Lifecycle
 from core.settings import Settings
 from topics.catalog import TopicSpec
+from topics.client import CatalogProducer
 from topics.reader import ReadStart, Received, TopicReader
 
 log = structlog.get_logger(__name__)
@@ -122,6 +123,36 @@ class FollowedTopic(Lifecycle):
         await self._wait(
             lambda: all(self.applied.get(p, 0) >= end for p, end in ends.items()), timeout
         )
+
+
+class WrittenTopic(Lifecycle):
+    """A followed topic the service also writes: started once it holds what the topic held, and
+    a write returns once the view has applied it (read-your-writes for the writer's caller)."""
+
+    def __init__(
+        self,
+        spec: TopicSpec,
+        fold: Fold,
+        producer: CatalogProducer,
+        *,
+        component: str,
+        settings: Settings | None = None,
+    ) -> None:
+        self.spec = spec
+        self._producer = producer
+        self.view = FollowedTopic(spec, fold, component=component, settings=settings)
+
+    async def start(self) -> None:
+        await self.view.start()
+        await self.view.ready.wait()
+
+    async def stop(self) -> None:
+        await self.view.stop()
+
+    async def write(self, value: BaseModel | None, *, key: str | None = None) -> None:
+        """One record (``None``: a tombstone of ``key``), acknowledged and applied to the view."""
+        written = await self._producer.send(self.spec, value, key=key)
+        await self.view.wait_applied(written)
 
 
 class FollowedTable(Lifecycle, Generic[M]):

@@ -269,6 +269,28 @@ class CameraRemoval(StrictModel):
     actor: ShortText = Field(description="Who removed it.")
     reason: LongText | None = None
 
+    @classmethod
+    def of(
+        cls,
+        camera_id: str,
+        record: CameraRecord | None,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str | None = None,
+        connector: str | None = None,
+    ) -> CameraRemoval:
+        """The removal of ``camera_id``, with its device and place from its last ``record``."""
+        return cls(
+            camera_id=camera_id,
+            device_id=record.device_id if record else None,
+            connector=record.connector if record else connector,
+            address=record.address if record else None,
+            removed_at=at,
+            actor=actor,
+            reason=reason,
+        )
+
 
 class WatchState(StrEnum):
     """Whether the runtime that owns a camera's registry partition watches it."""
@@ -590,6 +612,9 @@ TenantId = Annotated[
 ]
 
 
+SiteIdText = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
 class SiteDevice(StrictModel):
     """One recorder or camera an edge agent runs a connector for, at the tenant's site."""
 
@@ -605,9 +630,18 @@ class SiteDevice(StrictModel):
 class SiteConfig(StrictModel):
     """A private site's configuration for its edge agent (compacted, keyed by site id)."""
 
-    site_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    site_id: SiteIdText
     tenant_id: TenantId
+    name: ShortText | None = None
     devices: list[SiteDevice] = Field(default_factory=list, max_length=1000)
+    revoked: list[CameraId] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description=(
+            "Cameras of the site its tenant revoked (the city's ids): the edge agent stops "
+            "watching them until they are confirmed again."
+        ),
+    )
     updated_at: AwareDatetime
 
 
@@ -670,6 +704,36 @@ class NetworkGrant(StrictModel):
     networks: Networks = Field(default_factory=list)
     updated_at: Timestamp
     actor: ShortText
+
+
+class CameraChoice(StrictModel):
+    """A tenant's choices about one of its cameras (compacted, keyed by the city's camera id):
+    written by ``tilik api`` for the tenant, applied by the hub's ingest domain to every record the
+    tenant's edge sends, and at once to the last one it sent (docs/api.md, "Tenants")."""
+
+    camera_id: CameraId = Field(description="The city's id of the camera (tenant-scoped).")
+    tenant_id: TenantId
+    site_id: SiteIdText | None = Field(default=None, description="The site it was found at.")
+    confirmed: bool = Field(
+        default=False, description="Until its tenant confirms it, a camera is `registry_only`."
+    )
+    revoked: bool = Field(
+        default=False,
+        description="Revoked: out of the registry until its tenant confirms it again.",
+    )
+    name: ShortText | None = None
+    location: Location | None = None
+    sharing: SharingLevel | None = Field(
+        default=None, description="The level once confirmed; none: the level the site sends."
+    )
+    updated_at: Timestamp
+    actor: ShortText = Field(description="Who made the last change.")
+
+    @model_validator(mode="after")
+    def _revoked_is_not_confirmed(self) -> CameraChoice:
+        if self.revoked and self.confirmed:
+            raise ValueError("a revoked camera is not confirmed")
+        return self
 
 
 class AuditRecord(StrictModel):

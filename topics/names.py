@@ -11,8 +11,9 @@ class UnknownName(ValueError):
     """``value`` is not one of the known names; the message lists them."""
 
 
-def known_name(value: str, valid: Iterable[str], *, what: str) -> str:
-    """The known name ``value`` means, matched without regard to case; else ``UnknownName``."""
+def known_name(value: str, valid: Iterable[str], *, what: str, echo: bool = True) -> str:
+    """The known name ``value`` means, matched without regard to case; else ``UnknownName``.
+    ``echo=False`` leaves ``value`` out of the message (input from the network is not repeated)."""
     names = sorted({name for name in valid if name})
     for name in names:
         if name.casefold() == value.casefold():
@@ -20,4 +21,5 @@ def known_name(value: str, valid: Iterable[str], *, what: str) -> str:
     close = difflib.get_close_matches(value, names, n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
     listing = ", ".join(names) if names else "none yet"
-    raise UnknownName(f"no {what} is named {value!r}.{hint} Known: {listing}.")
+    named = f"no {what} is named {value!r}." if echo else f"not a known {what}."
+    raise UnknownName(f"{named}{hint} Known: {listing}.")

@@ -12,10 +12,10 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, BaseModel
 
 from api.auth import AgencyCaller, Caller
+from api.guards import topics_required
 from api.inbox import AgencyInbox, BadCursor, InboxEntry, InboxFilter, InboxStatus, page
 from api.service import ApiService, service_of
 from topics.models import AlertCategory, LongText, ShortText, StrictModel
-from topics.reader import TopicNotFound
 
 router = APIRouter(prefix="/agency", tags=["agency"])
 
@@ -39,13 +39,10 @@ _NOT_FOUND = "no such dispatch"
 
 
 async def inbox_of(service: ApiService, caller: Caller) -> AgencyInbox:
-    try:
+    with topics_required(
+        "this agency has no dispatch topic yet: the operator adds it (tilik access agency add)"
+    ):
         return await service.inboxes.of(caller.subject)
-    except TopicNotFound:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "this agency has no dispatch topic yet: the operator adds it (tilik access agency add)",
-        ) from None
 
 
 @router.get("/dispatches", response_model=InboxPage)

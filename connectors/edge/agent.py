@@ -29,6 +29,7 @@ import structlog
 from pydantic import BaseModel
 
 from connectors.edge.outbox import Outbox
+from connectors.edge.revocations import follow_site
 from connectors.edge.site import EdgeDevice, SiteFile
 from connectors.sdk.base import Connector
 from connectors.sdk.onboard import OnboardOptions, OnboardSummary, onboard
@@ -38,7 +39,7 @@ from core.settings import Settings, get_settings
 from topics.catalog import TenantTopics, TopicSpec, tenant_topics
 from topics.client import CatalogProducer
 from topics.identity import tenant_scoped
-from topics.models import CameraRecord, DeviceEvent, SharingLevel
+from topics.models import CameraRecord, CameraStatus, DeviceEvent, SharingLevel
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +79,8 @@ class EdgeAgent:
         self.found = Found()
         self._connector_options = connector_options or {}
         self._withheld_cameras: set[str] = set()
+        #: cameras (the site's ids) its tenant revoked: not watched, nothing of them sent
+        self.revoked: set[str] = set()
         self.outbox = Outbox(self._connect, site.outbox_dir, site.outbox, withhold=self._withholds)
         #: connector name -> the runtime watching the site's devices of that connector
         self.services: dict[str, WatchService] = {}
@@ -92,7 +95,10 @@ class EdgeAgent:
         )
 
     def _withholds(self, spec: TopicSpec, value: BaseModel) -> bool:
-        """Events of a camera the business shares registry_only never leave the site."""
+        """Events of a camera the business shares registry_only never leave the site; nothing of
+        a camera its tenant revoked does."""
+        if isinstance(value, DeviceEvent | CameraStatus) and value.camera_id in self.revoked:
+            return True
         return (
             spec.name == self.topics.events.name
             and isinstance(value, DeviceEvent)
@@ -129,12 +135,43 @@ class EdgeAgent:
             await asyncio.gather(*(service.ready.wait() for service in self.services.values()))
             self.ready.set()
             watching.append(asyncio.create_task(self._retry_failed(stop), name="edge-retry"))
+            watching.append(
+                asyncio.create_task(
+                    follow_site(
+                        self.site.tenant, self.site.site, self.settings, self.apply_revoked,
+                        stop, self.say,
+                    ),
+                    name="edge-site",
+                )
+            )  # fmt: skip
             await asyncio.gather(*watching)
         finally:
             stop.set()
             await asyncio.gather(sender, reporter, return_exceptions=True)
             self.report()
             self.outbox.close()
+
+    async def apply_revoked(self, city_ids: frozenset[str] | None) -> None:
+        """The cameras the site's record revokes (``None``: all) stop being watched; those no
+        longer revoked are watched (and sent) again."""
+        tenant = self.site.tenant
+        revoked = {
+            camera_id
+            for camera_id in self.found.cameras
+            if city_ids is None or tenant_scoped(tenant, camera_id) in city_ids
+        }
+        newly, back = revoked - self.revoked, self.revoked - revoked
+        self.revoked = revoked
+        for service in self.services.values():
+            if newly:
+                await service.unwatch(newly)
+            if back:
+                await service.watch_also(self.found.cameras[c] for c in back)
+        for camera_id in sorted(newly):
+            self.say(f"  {camera_id}  revoked by the tenant: no longer watched")
+        for camera_id in sorted(back):
+            self.say(f"  {camera_id}  confirmed again: watched")
+            self.outbox.put(self.topics.cameras, self._sendable(self.found.cameras[camera_id]))
 
     async def _retry_failed(self, stop: asyncio.Event) -> None:
         """Devices that failed are read again every ``retry_failed_s``; their cameras join."""
@@ -197,10 +234,11 @@ class EdgeAgent:
     def send_cameras(self, found: dict[type[Connector[Any]], list[CameraRecord]]) -> None:
         """The cameras, as the city may know them: no credential reference, no device config."""
         for record in (record for records in found.values() for record in records):
-            self.outbox.put(
-                self.topics.cameras,
-                record.model_copy(update={"credential_ref": None, "connector_config": {}}),
-            )
+            self.outbox.put(self.topics.cameras, self._sendable(record))
+
+    @staticmethod
+    def _sendable(record: CameraRecord) -> CameraRecord:
+        return record.model_copy(update={"credential_ref": None, "connector_config": {}})
 
     async def _report_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

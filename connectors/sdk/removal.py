@@ -95,15 +95,7 @@ async def remove(
     chosen, unknown = _select(registry, cameras, devices, addresses, connector)
     now = utcnow()
     removals = [
-        CameraRemoval(
-            camera_id=camera,
-            device_id=record.device_id if record else None,
-            connector=record.connector if record else connector,
-            address=record.address if record else None,
-            removed_at=now,
-            actor=actor,
-            reason=reason,
-        )
+        CameraRemoval.of(camera, record, at=now, actor=actor, reason=reason, connector=connector)
         for camera, record in chosen.items()
     ]
     # The marker first: a scan reading the registry after the tombstone already withholds it.

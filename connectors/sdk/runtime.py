@@ -361,6 +361,13 @@ class WatchService:
                 self._cameras[record.camera_id] = (0, record)
         await self._reconcile()
 
+    async def unwatch(self, camera_ids: Iterable[str]) -> None:
+        """Stop watching these cameras of those ``watch_records`` watches (revoked by their
+        owner); a device left with none is no longer contacted."""
+        for camera_id in camera_ids:
+            self._cameras.pop(camera_id, None)
+        await self._reconcile()
+
     async def _wind_down(self, health: asyncio.Task[None]) -> None:
         health.cancel()
         await asyncio.gather(health, return_exceptions=True)

@@ -25,14 +25,15 @@ from pydantic import BaseModel
 
 from hub.edge import Edges, GrowingTopic
 from hub.gaps import GapGuard
+from hub.ingest.choices import ChoicesView, Choosing
 from hub.ingest.discovery import RESUBSCRIBE_WAIT_S, widen
 from hub.ingest.stamping import (
     Refused,
     Withheld,
-    shared_camera,
     shared_event,
     shared_revocation,
     shared_status,
+    stamped_camera,
 )
 from hub.isolation import RecordIsolation, message_headers
 from hub.registry_view import RegistryView
@@ -88,13 +89,15 @@ def tenant_record(message: Any) -> TenantRecord:
 
 
 class Ingest:
-    """The ingest domain of one worker: three agents over every known tenant's ingest topics."""
+    """The ingest domain of one worker: three agents over every known tenant's ingest topics, and
+    one applying tenants' choices (``hub.ingest.choices``)."""
 
     def __init__(
         self,
         app: faust.App,
         edges: Edges,
         registry: RegistryView,
+        choices: ChoicesView,
         gaps: GapGuard,
         tenants: Sequence[str],
         *,
@@ -106,6 +109,8 @@ class Ingest:
         self.registry = registry
         self.gaps = gaps
         self.tenants = sorted(tenants)
+        self.choices = choices
+        self.choosing = Choosing(app, edges, registry, choices, gaps)
         self.isolation = RecordIsolation(edges, COMPONENT)
         self.faults = RecordFaults(COMPONENT, edges.dead_letter)
         #: tenant -> records refused / events withheld by sharing, since this worker started
@@ -171,6 +176,8 @@ class Ingest:
 
     async def ingest_cameras(self, stream: Any) -> None:
         """Agent: tenants' cameras (compacted; the guard reads past compacted-away offsets)."""
+        # A camera's tenant decides what the registry shows of it: wait for every choice.
+        await self.choices.ready.wait()
         async for event in self.gaps.events(stream.events()):
             await self.on_camera_event(event)
 
@@ -185,6 +192,7 @@ class Ingest:
             await self.on_event_event(event)
 
     async def on_camera_event(self, event: Any) -> None:
+        await self.choices.ready.wait()
         await self.isolation.handle(event, tenant_record, self.on_camera)
 
     async def on_status_event(self, event: Any) -> None:
@@ -202,14 +210,17 @@ class Ingest:
             if isinstance(revoked, Refused):
                 await self.refuse(record, revoked)
                 return
+            self.choosing.sent.pop(revoked, None)
             await self.edges.tombstone(CAMERA_REGISTRY, revoked)
             return
         assert isinstance(record.value, CameraRecord)
-        shared = shared_camera(record.tenant, record.value)
-        if isinstance(shared, Refused):
-            await self.refuse(record, shared)
+        stamped = stamped_camera(record.tenant, record.value)
+        if isinstance(stamped, Refused):
+            await self.refuse(record, stamped)
             return
-        await self.edges.publish(CAMERA_REGISTRY, shared)
+        shared = self.choosing.as_chosen(stamped)
+        if shared is not None:  # None: its tenant revoked it
+            await self.edges.publish(CAMERA_REGISTRY, shared)
 
     async def on_status(self, record: TenantRecord) -> None:
         assert isinstance(record.value, CameraStatus)
@@ -217,7 +228,12 @@ class Ingest:
 
     async def on_event(self, record: TenantRecord) -> None:
         assert isinstance(record.value, DeviceEvent)
-        camera = await self.registered(tenant_scoped(record.tenant, record.value.camera_id))
+        camera_id = tenant_scoped(record.tenant, record.value.camera_id)
+        choice = self.choices.get(camera_id)
+        if choice is not None and choice.revoked:
+            self.withheld[record.tenant] += 1  # its tenant revoked it: nothing of it is shared
+            return
+        camera = await self.registered(camera_id)
         shared = shared_event(record.tenant, record.value, camera)
         if isinstance(shared, Refused):
             await self.refuse(record, shared)

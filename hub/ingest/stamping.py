@@ -14,9 +14,12 @@ sends is then made the tenant's own:
     connector                   the site's (``hikvision``)    ``edge``: no city runtime watches it
     credential_ref,             the site's                    dropped: they mean something only
     connector_config                                          at the site
-    streams                     the site's                    none for ``registry_only``
     an event                    any camera                    only of a camera in the registry
                                                               whose sharing lets events flow
+
+What the tenant chose about the camera (confirmed, name, placement, sharing, revoked) is applied
+to the stamped record afterwards (``topics.choices.chosen``, by ``hub.ingest.choices``): until
+its tenant confirms it, a camera is ``registry_only``, without stream URIs.
 
 A refusal is a ``Refused`` with the reason (dead-lettered and audited by the agent); an event the
 owner's sharing withholds is a ``Withheld`` (counted, not a fault).
@@ -58,15 +61,15 @@ class Withheld:
     sharing: SharingLevel
 
 
-def shared_camera(tenant: str, record: CameraRecord) -> CameraRecord | Refused:
-    """A tenant's camera as the registry holds it, or why it is refused."""
+def stamped_camera(tenant: str, record: CameraRecord) -> CameraRecord | Refused:
+    """A tenant's camera made the tenant's own (before its choices are applied), or why it is
+    refused."""
     owner = record.owner
     if owner.kind is not OwnerKind.PRIVATE or owner.id != tenant:
         return Refused(
             f"a camera on {tenant_topics(tenant).cameras.name} is owned by private tenant "
             f"'{tenant}'; this one names {owner.kind.value} '{owner.id}'"
         )
-    sharing = record.sharing
     return record.model_copy(
         update={
             "camera_id": tenant_scoped(tenant, record.camera_id),
@@ -75,7 +78,6 @@ def shared_camera(tenant: str, record: CameraRecord) -> CameraRecord | Refused:
             "owner": Owner(kind=OwnerKind.PRIVATE, id=tenant, name=owner.name),
             "credential_ref": None,
             "connector_config": {},
-            "streams": [] if sharing is SharingLevel.REGISTRY_ONLY else record.streams,
         }
     )
 

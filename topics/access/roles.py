@@ -8,11 +8,11 @@ prove each refusal. The broker's ``StandardAuthorizer`` refuses whatever no gran
 | role | principal | may |
 |---|---|---|
 | operator | ``tilik-admin`` | everything: the only super user |
-| hub | ``tilik-hub`` | read the shared topics and tenants' ingest topics, write alerts, dispatches, dead letters, audit, and (ingest) tenants' records into registry, status and events |
+| hub | ``tilik-hub`` | read the shared topics, tenants' ingest topics and their choices, write alerts, dispatches, dead letters, audit, and (ingest) tenants' records into registry, status, events and removals |
 | connector | ``tilik-connector`` | write registry, status, device events (city-reachable devices); read sealed credentials and network grants |
 | agency | ``agency-<id>`` | read its dispatch topic, write its acknowledgement topic |
 | tenant | ``tenant-<id>`` | write its ingest topics, read its site configuration |
-| api | ``tilik-api`` | its keys, agencies' dispatches and acknowledgements, registry, status; write sealed credentials, network grants |
+| api | ``tilik-api`` | its keys, agencies' dispatches and acknowledgements, registry, status, tenants' sites and camera choices; write sealed credentials, network grants |
 
 Consumer groups: each role has its own group prefix (``tilik-hub``, ``tilik-connector``,
 ``tilik-api``, ``agency-<id>.``, ``tenant-<id>.``); hub workers' app ids must start with
@@ -31,6 +31,7 @@ from topics.catalog import (
     ALERTS,
     API_KEYS,
     AUDIT,
+    CAMERA_CHOICES,
     CAMERA_REGISTRY,
     CAMERA_REMOVALS,
     CAMERA_STATUS,
@@ -188,6 +189,8 @@ def hub_role(tenants: Iterable[str] = ()) -> Role:
         (
             read(CAMERA_REGISTRY, "health and rules know every camera"),
             write(CAMERA_REGISTRY, "the ingest agent republishes tenants' cameras"),
+            read(CAMERA_CHOICES, "the ingest domain applies tenants' choices to their cameras"),
+            write(CAMERA_REMOVALS, "a camera its tenant revokes is marked removed"),
             read(CAMERA_STATUS, "health folds in check results"),
             write(CAMERA_STATUS, "the ingest agent republishes tenants' camera health"),
             read(DEVICE_EVENTS, "rules turn events into alerts"),
@@ -255,6 +258,8 @@ def api_role(tenants: Iterable[str] = ()) -> Role:
             write(API_KEYS, "issues, rotates and revokes keys"),
             read(CAMERA_REGISTRY, "the public catalog and a business's own cameras"),
             read(CAMERA_STATUS, "camera health in the public catalog and for their owners"),
+            read(CAMERA_CHOICES, "a tenant's choices, served back with its cameras"),
+            write(CAMERA_CHOICES, "a tenant confirms, names, places, shares or revokes a camera"),
             topics_under(
                 DISPATCH_PREFIX,
                 (Operation.READ,),
@@ -275,8 +280,12 @@ def api_role(tenants: Iterable[str] = ()) -> Role:
             read(NETWORK_GRANTS, "which networks each tenant's recorders may be probed on"),
             write(NETWORK_GRANTS, "the operator grants a tenant networks over HTTP"),
             *(
-                write(tenant_topics(tenant).site_config, f"`{tenant}` configures its sites")
+                grant
                 for tenant in sorted(tenants)
+                for grant in (
+                    read(tenant_topics(tenant).site_config, f"`{tenant}`'s sites, served back"),
+                    write(tenant_topics(tenant).site_config, f"`{tenant}` registers its sites"),
+                )
             ),
             groups_under(API_USER, "API instances"),
         ),
