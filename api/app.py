@@ -14,15 +14,17 @@ from fastapi.exceptions import RequestValidationError
 
 from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
+from api.pages import citymap as map_page
 from api.pages import inbox as inbox_page
-from api.routes import agency, keys, public
+from api.routes import agency, citymap, keys, public
 from api.service import ApiService
 from core import __version__
 
 DESCRIPTION = """\
 Tilik over HTTP. Agencies read and acknowledge their dispatches and follow new ones
-(Server-Sent Events); the operator manages API keys; citizens get the public camera catalog
-(GeoJSON, no key). Every other request carries an API key: `Authorization: Bearer tk_...`.
+(Server-Sent Events); the operator manages API keys and watches the city on the command-center
+map (cameras, coverage, open alerts live); citizens get the public camera catalog (GeoJSON, no
+key) and the public map. Every other request carries an API key: `Authorization: Bearer tk_...`.
 """
 
 
@@ -49,6 +51,8 @@ def create_app(service: ApiService) -> FastAPI:
     app.include_router(agency.router)
     app.include_router(keys.router)
     app.include_router(inbox_page.router)
+    app.include_router(citymap.router)
+    app.include_router(map_page.router)
 
     @app.get("/health", tags=["public"])
     async def health() -> dict[str, str]:

@@ -1,19 +1,25 @@
-"""``tilik api`` in a test: the real service on a real socket, as its own Kafka principal, and
-keys issued as the operator the way ``tilik keys`` issues them."""
+"""``tilik api`` in a test: the real service on a real socket, as its own Kafka principal, keys
+issued as the operator the way ``tilik keys`` issues them, and the records it serves (cameras,
+their health, dispatches) written to the broker."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from api.keys import KeyStore
 from api.server import serving_in_thread
 from api.service import ApiService
 from core.settings import Settings
-from topics.models import ApiKeyKind
+from topics import identity
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, dispatch_spec
+from topics.client import CatalogProducer
+from topics.examples import example
+from topics.models import ApiKeyKind, CameraRecord, CameraState, CameraStatus, Dispatch, utcnow
 
 STREAM_TEMPLATE = "https://cctv.example.go.id/watch/{camera_id}"
 
@@ -52,3 +58,55 @@ def issue_key(kind: ApiKeyKind, subject: str | None, settings: Settings | None =
             return (await store.issue(kind, subject, actor="tests")).key.token
 
     return asyncio.run(issue())
+
+
+def make_dispatch(agency: str, seed: str, **alert: Any) -> Dispatch:
+    """A dispatch to ``agency`` of a new alert (``alert`` overrides its fields), routed now."""
+    base = example(Dispatch, seed)
+    opened = base.alert.model_copy(update=alert)
+    sequence = opened.sequence
+    return base.model_copy(
+        update={
+            "agency": agency,
+            "alert": opened,
+            "dispatch_id": identity.dispatch_id(
+                alert_id=opened.alert_id, agency=agency, sequence=sequence, escalation_level=0
+            ),
+            "idempotency_key": identity.idempotency_key(
+                alert_id=opened.alert_id, agency=agency, sequence=sequence
+            ),
+            "routed_at": utcnow(),
+        }
+    )
+
+
+def publish(*dispatches: Dispatch) -> None:
+    async def send() -> None:
+        async with CatalogProducer(client_id="test-dispatch") as producer:
+            for dispatch in dispatches:
+                await producer.send(dispatch_spec(dispatch.agency), dispatch)
+
+    asyncio.run(send())
+
+
+def publish_cameras(
+    *records: CameraRecord | tuple[str, None], states: Mapping[str, CameraState] | None = None
+) -> None:
+    """Registry records (a ``(camera_id, None)`` pair: a tombstone), each with a health check
+    just made (its state from ``states``, else the example's)."""
+
+    async def send() -> None:
+        async with CatalogProducer(client_id="test-registry") as producer:
+            for record in records:
+                if isinstance(record, tuple):
+                    await producer.send(CAMERA_REGISTRY, None, key=record[0])
+                    continue
+                await producer.send(CAMERA_REGISTRY, record)
+                status = example(CameraStatus, record.camera_id).model_copy(
+                    update={"camera_id": record.camera_id, "checked_at": utcnow()}
+                )
+                if states and record.camera_id in states:
+                    status = status.model_copy(update={"state": states[record.camera_id]})
+                await producer.send(CAMERA_STATUS, status)
+
+    asyncio.run(send())

@@ -6,7 +6,6 @@ agency's topic. Leaves a screenshot of the page."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from api_server import RunningApi, api_settings, issue_key, running_api
+from browser import PHONE, chromium, navigate
 
 from topics import identity
 from topics.access.roles import api_role
@@ -27,10 +27,7 @@ from topics.models import AlertAck, ApiKeyKind, Dispatch, utcnow
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 AGENCY = f"desk-{uuid.uuid4().hex[:6]}"
-PHONE = (390, 844)
 
 
 @pytest.fixture(scope="module")
@@ -42,41 +39,8 @@ def api(kafka_principals: Any) -> Iterator[RunningApi]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    # A phone's viewport (a desktop window cannot be made this narrow).
-    options.add_experimental_option(
-        "mobileEmulation",
-        {"deviceMetrics": {"width": PHONE[0], "height": PHONE[1], "pixelRatio": 2}},
-    )
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(10)
-    try:
+    with chromium(phone=PHONE) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def navigate(browser: Any, clicked: Any) -> None:
-    """Click, and wait until the browser shows the whole page that answered (a new document:
-    the mark set on the old one is gone)."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    browser.execute_script("window.tilikBefore = true")
-    clicked.click()
-    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: b.execute_script(
-            "return window.tilikBefore === undefined && document.readyState === 'complete'"
-        )
-    )
 
 
 def a_dispatch() -> Dispatch:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from hub.rules.testing import camera
 from tilik.analytics_sim import SCENARIOS, AnalyticsEngine
-from tilik.city import SEMARANG, place_cameras
+from tilik.city import place_cameras
+from topics.gazetteer import semarang
 from topics.models import DeviceEvent, EventKind, SiteType
 
 AT = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -17,9 +18,11 @@ def test_placements_are_deterministic_and_spread_over_every_kecamatan():
     first = place_cameras(64, seed=3)
     assert first == place_cameras(64, seed=3)
     assert first != place_cameras(64, seed=4)
-    assert {p.location.area.kecamatan for p in first} == set(SEMARANG)
+    city = semarang()
+    assert {p.location.area.kecamatan for p in first} == {k.name for k in city.kecamatan}
     for place in first:
-        assert place.location.area.kelurahan in SEMARANG[place.location.area.kecamatan][1]
+        district = city.named(place.location.area.kecamatan)
+        assert district is not None and place.location.area.kelurahan in district.kelurahan
 
 
 def test_every_scenario_with_a_camera_has_an_incident_and_readings_validate():
