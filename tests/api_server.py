@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from api.keys import KeyStore
 from api.server import serving_in_thread
 from api.service import ApiService
 from core.settings import Settings
 from topics import identity
-from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, dispatch_spec
+from topics.access.roles import api_role
+from topics.admin import apply_catalog
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, ack_spec, dispatch_spec
 from topics.client import CatalogProducer
 from topics.examples import example
 from topics.models import ApiKeyKind, CameraRecord, CameraState, CameraStatus, Dispatch, utcnow
@@ -46,6 +50,24 @@ def running_api(settings: Settings) -> Iterator[RunningApi]:
     service = ApiService(settings=settings)
     with serving_in_thread(service) as url:
         yield RunningApi(url, service, settings)
+
+
+@contextmanager
+def running_api_for(principals: Any, *agencies: str) -> Iterator[RunningApi]:
+    """The service as the API's principal, with the dispatch and acknowledgement topics of
+    ``agencies`` made first (``principals``: the session's ``kafka_principals``)."""
+    apply_catalog(
+        [spec for agency in agencies for spec in (dispatch_spec(agency), ack_spec(agency))],
+        replication_factor=1,
+    )
+    with running_api(api_settings(principals.issue(api_role()))) as running:
+        yield running
+
+
+def http_client(api: RunningApi, key: str | None = None, **options: Any) -> httpx.Client:
+    """A client of the running service, presenting ``key`` when given."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=api.url, headers=headers, **{"timeout": 60, **options})
 
 
 def issue_key(kind: ApiKeyKind, subject: str | None, settings: Settings | None = None) -> str:

@@ -22,6 +22,7 @@ from api_server import (
     STREAM_TEMPLATE,
     RunningApi,
     api_settings,
+    http_client,
     issue_key,
     make_dispatch,
     publish,
@@ -114,10 +115,7 @@ def _keep(answer: httpx.Response) -> None:
 
 
 def client(api: RunningApi, key: str | None = None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(
-        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [_keep]}
-    )
+    return http_client(api, key, timeout=30, event_hooks={"response": [_keep]})
 
 
 def wait_listed(api: RunningApi, key: str, dispatch_id: str, timeout: float = 30) -> None:

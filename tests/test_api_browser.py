@@ -14,12 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningApi, api_settings, issue_key, running_api
+from api_server import RunningApi, issue_key, running_api_for
 from browser import PHONE, chromium, navigate
 
 from topics import identity
-from topics.access.roles import api_role
-from topics.admin import apply_catalog
 from topics.catalog import ack_spec, dispatch_spec
 from topics.client import CatalogProducer, read_records
 from topics.examples import example
@@ -32,8 +30,7 @@ AGENCY = f"desk-{uuid.uuid4().hex[:6]}"
 
 @pytest.fixture(scope="module")
 def api(kafka_principals: Any) -> Iterator[RunningApi]:
-    apply_catalog([dispatch_spec(AGENCY), ack_spec(AGENCY)], replication_factor=1)
-    with running_api(api_settings(kafka_principals.issue(api_role()))) as running:
+    with running_api_for(kafka_principals, AGENCY) as running:
         yield running
 
 

@@ -15,17 +15,14 @@ import httpx
 import pytest
 from api_server import (
     RunningApi,
-    api_settings,
+    http_client,
     issue_key,
     make_dispatch,
     publish,
     publish_cameras,
-    running_api,
+    running_api_for,
 )
 
-from topics.access.roles import api_role
-from topics.admin import apply_catalog
-from topics.catalog import ack_spec, dispatch_spec
 from topics.examples import example
 from topics.models import ApiKeyKind, CameraRecord, CameraState, SharingLevel, StreamProfile
 
@@ -38,19 +35,13 @@ PRIVATE_MARK = f"private-{uuid.uuid4().hex}"
 
 @pytest.fixture(scope="module")
 def api(kafka_principals: Any) -> Iterator[RunningApi]:
-    apply_catalog([dispatch_spec(AGENCY), ack_spec(AGENCY)], replication_factor=1)
-    with running_api(api_settings(kafka_principals.issue(api_role()))) as running:
+    with running_api_for(kafka_principals, AGENCY) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def operator_key(api: RunningApi) -> str:
     return issue_key(ApiKeyKind.OPERATOR, None)
-
-
-def client(api: RunningApi, key: str | None = None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=api.url, headers=headers, timeout=60)
 
 
 def camera(seed: str, sharing: SharingLevel) -> CameraRecord:
@@ -86,7 +77,7 @@ def test_the_operator_sees_every_camera_and_the_public_map_only_public_ones(
     api: RunningApi, operator_key: str
 ) -> None:
     publish_cameras(PUBLIC, *PRIVATE, states={PRIVATE[0].camera_id: CameraState.OFFLINE})
-    with client(api, operator_key) as http:
+    with http_client(api, operator_key) as http:
         view = wait_view(http, "/map/view", {PUBLIC.camera_id, *(p.camera_id for p in PRIVATE)})
     shown = {c["camera_id"]: c for c in view["cameras"]}
     assert shown[PRIVATE[0].camera_id]["status"] == "offline"
@@ -94,7 +85,7 @@ def test_the_operator_sees_every_camera_and_the_public_map_only_public_ones(
     assert shown[PUBLIC.camera_id]["owner_id"] == PUBLIC.owner.id
     assert len(view["coverage"]) == 16
 
-    with client(api) as http:
+    with http_client(api) as http:
         public = wait_view(http, "/map/public/view", {PUBLIC.camera_id})
     ids = {c["camera_id"] for c in public["cameras"]}
     assert PUBLIC.camera_id in ids and not ids & {p.camera_id for p in PRIVATE}
@@ -127,7 +118,7 @@ def test_the_public_stream_carries_alerts_on_public_cameras_only(
     following = threading.Event()
 
     def follow() -> None:
-        with client(api) as http, http.stream("GET", "/map/public/stream") as stream:
+        with http_client(api) as http, http.stream("GET", "/map/public/stream") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             for name, data in events(stream):
                 seen.append((name, data))
@@ -140,7 +131,7 @@ def test_the_public_stream_carries_alerts_on_public_cameras_only(
     assert following.wait(60), "the public stream never listed the open alerts"
     publish(on_private)
     # The service holds the private camera's alert before the public one is even written.
-    with client(api, operator_key) as http:
+    with http_client(api, operator_key) as http:
         deadline = time.monotonic() + 30
         while on_private.alert.alert_id not in {
             a["alert_id"] for a in http.get("/map/view").json()["alerts"]
@@ -152,7 +143,7 @@ def test_the_public_stream_carries_alerts_on_public_cameras_only(
     assert not follower.is_alive(), "the public stream never carried the public camera's alert"
     carried = json.dumps(seen)
     assert on_private.alert.alert_id not in carried and PRIVATE[0].camera_id not in carried
-    with client(api) as http:
+    with http_client(api) as http:
         public_alerts = http.get("/map/public/view").json()["alerts"]
     assert on_public.alert.alert_id in {a["alert_id"] for a in public_alerts}
     assert on_private.alert.alert_id not in json.dumps(public_alerts)
@@ -164,14 +155,14 @@ def test_only_an_operator_opens_the_operator_map(api: RunningApi) -> None:
     agency = issue_key(ApiKeyKind.AGENCY, AGENCY)
     tenant = issue_key(ApiKeyKind.TENANT, f"mall-{RUN}")
     for path in ("/map/view", "/map/stream"):
-        with client(api) as http:
+        with http_client(api) as http:
             assert http.get(path).status_code == 401
         for key in (agency, tenant):
-            with client(api, key) as http:
+            with http_client(api, key) as http:
                 refused = http.get(path)
             assert refused.status_code == 403, (path, refused.text)
             assert "operator keys only" in refused.json()["detail"]
-    with client(api) as http:
+    with http_client(api) as http:
         assert "sign-in" in http.get("/map").text
         for key in (agency, tenant):
             page = http.post("/map/sign-in", data={"key": key}, follow_redirects=False)

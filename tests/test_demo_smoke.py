@@ -5,7 +5,9 @@ process it started is left."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -48,24 +50,40 @@ def processes_of(state_dir: Path) -> list[int]:
     return found
 
 
+def demo_command(
+    kafka_bootstrap: str, principals: Principals, state_dir: Path, *options: str
+) -> list[str | Path]:
+    """``tilik demo --map`` on the session's broker, small. On a broker it did not start, the demo
+    runs as the principals whose configs it is given; it never rotates them (other tests' workers
+    run as the same principals)."""
+    api_config = principals.out / "api" / "client.properties"
+    if not api_config.exists():
+        api_config.parent.mkdir(exist_ok=True)
+        shutil.copy(principals.issue(api_role()), api_config)
+    return [
+        TILIK, "demo", "--cameras", "4", "--nvr-channels", "2", "--bootstrap", kafka_bootstrap,
+        "--state-dir", str(state_dir), "--principals", str(principals.out), "--map", *options,
+    ]  # fmt: skip
+
+
 def test_a_small_demo_with_its_map_delivers_dispatches_and_leaves_nothing_running(
     kafka_bootstrap: str, kafka_principals: Principals, tmp_path: Path
 ) -> None:
-    # On a broker it did not start, the demo runs as the principals whose configs it is given;
-    # it never rotates them (other tests' workers run as the same principals).
-    api_config = kafka_principals.out / "api" / "client.properties"
-    if not api_config.exists():
-        api_config.parent.mkdir(exist_ok=True)
-        shutil.copy(kafka_principals.issue(api_role()), api_config)
     demo = subprocess.Popen(
-        [TILIK, "demo", "--cameras", "4", "--nvr-channels", "2", "--duration", "90",
-         "--until-dispatches", "1", "--bootstrap", kafka_bootstrap, "--state-dir", str(tmp_path),
-         "--principals", str(kafka_principals.out), "--map"],
+        demo_command(
+            kafka_bootstrap,
+            kafka_principals,
+            tmp_path,
+            "--duration",
+            "90",
+            "--until-dispatches",
+            "1",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     assert demo.stdout is not None and demo.stderr is not None
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(demo.stderr), daemon=True)  # type: ignore[arg-type]
@@ -109,6 +127,39 @@ def test_a_small_demo_with_its_map_delivers_dispatches_and_leaves_nothing_runnin
 
     # Everything the demo started is stopped: no process of it remains, the map is gone.
     assert "stopping the demo's processes" in "".join(stderr)
+    assert not processes_of(tmp_path)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(map_url, timeout=5)
+
+
+def test_a_demo_interrupted_with_ctrl_c_leaves_nothing_running(
+    kafka_bootstrap: str, kafka_principals: Principals, tmp_path: Path
+) -> None:
+    with (tmp_path / "demo-stderr.txt").open("w") as stderr:
+        demo = subprocess.Popen(
+            demo_command(kafka_bootstrap, kafka_principals, tmp_path, "--duration", "600"),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            # A terminal of its own: Ctrl-C signals the whole foreground group.
+            start_new_session=True,
+        )
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            if line.startswith("map: "):
+                map_url = line.split()[1]
+                break
+        else:
+            pytest.fail(
+                "the demo never printed its map: " + (tmp_path / "demo-stderr.txt").read_text()
+            )
+        assert httpx.get(map_url, timeout=60).status_code == 200
+        assert processes_of(tmp_path)
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.stdout.read()
+        demo.wait(120)
+    assert "stopping the demo's processes" in (tmp_path / "demo-stderr.txt").read_text()
     assert not processes_of(tmp_path)
     with pytest.raises(httpx.ConnectError):
         httpx.get(map_url, timeout=5)

@@ -13,22 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from api_server import (
     RunningApi,
-    api_settings,
+    http_client,
     issue_key,
     make_dispatch,
     publish,
     publish_cameras,
-    running_api,
+    running_api_for,
 )
 from browser import PHONE, chromium, navigate
 
-from topics.access.roles import api_role
-from topics.admin import apply_catalog
-from topics.catalog import ack_spec, dispatch_spec
 from topics.examples import example
 from topics.gazetteer import semarang
 from topics.models import (
@@ -37,6 +33,7 @@ from topics.models import (
     ApiKeyKind,
     CameraRecord,
     CameraState,
+    Dispatch,
     GeoPoint,
     Location,
     SharingLevel,
@@ -83,8 +80,7 @@ def cameras() -> tuple[list[CameraRecord], dict[str, CameraState]]:
 
 @pytest.fixture(scope="module")
 def api(kafka_principals: Any) -> Iterator[RunningApi]:
-    apply_catalog([dispatch_spec(AGENCY), ack_spec(AGENCY)], replication_factor=1)
-    with running_api(api_settings(kafka_principals.issue(api_role()))) as running:
+    with running_api_for(kafka_principals, AGENCY) as running:
         yield running
 
 
@@ -121,9 +117,7 @@ def test_an_operator_watches_cameras_coverage_and_a_live_alert_on_the_map(
     operator = issue_key(ApiKeyKind.OPERATOR, None)
     agency = issue_key(ApiKeyKind.AGENCY, AGENCY)
     ours = {r.camera_id for r in records}
-    with httpx.Client(
-        base_url=api.url, headers={"Authorization": f"Bearer {operator}"}, timeout=60
-    ) as http:
+    with http_client(api, operator) as http:
         deadline = time.monotonic() + 30
         while not ours <= {c["camera_id"] for c in http.get("/map/view").json()["cameras"]}:
             assert time.monotonic() < deadline, "the cameras never reached the map's view"
@@ -148,9 +142,7 @@ def test_an_operator_watches_cameras_coverage_and_a_live_alert_on_the_map(
             assert browser.execute_script(f"return {dot}.getAttribute('class')") == f"cam {kind}"
 
         # Each kecamatan is shaded by its coverage, as the view counts it, in the legend's colour.
-        with httpx.Client(
-            base_url=api.url, headers={"Authorization": f"Bearer {operator}"}, timeout=60
-        ) as http:
+        with http_client(api, operator) as http:
             coverage = {c["kecamatan"]: c for c in http.get("/map/view").json()["coverage"]}
         for district_name, district_states in CITY:
             assert coverage[district_name]["registered"] >= len(district_states)
@@ -167,15 +159,21 @@ def test_an_operator_watches_cameras_coverage_and_a_live_alert_on_the_map(
         # An alert produced while the page is open appears, with its agency and age.
         wait_for(browser, "document.body.dataset.streaming === 'yes'")
         genuk = next(r for r in records if r.location.area.kecamatan == "Genuk")
-        opened = make_dispatch(
-            AGENCY,
-            f"{AGENCY}-flood",
-            camera_id=genuk.camera_id,
-            camera_name=genuk.name,
-            location=genuk.location,
-            title="Banjir di Genuk",
-            opened_at=utcnow(),
-        )
+        opened_at = utcnow()
+
+        def flood(**state: Any) -> Dispatch:
+            return make_dispatch(
+                AGENCY,
+                f"{AGENCY}-flood",
+                camera_id=genuk.camera_id,
+                camera_name=genuk.name,
+                location=genuk.location,
+                title="Banjir di Genuk",
+                opened_at=opened_at,
+                **state,
+            )
+
+        opened = flood()
         publish(opened)
         alert_id = opened.alert.alert_id
         item = wait_for(browser, f"document.getElementById('alert-{alert_id}')")
@@ -204,15 +202,7 @@ def test_an_operator_watches_cameras_coverage_and_a_live_alert_on_the_map(
             assert shown.get(colour, 0) >= 10, f"no {colour} in the screenshot"
 
         # Once resolved, the alert leaves the map.
-        resolved = make_dispatch(
-            AGENCY,
-            f"{AGENCY}-flood",
-            camera_id=genuk.camera_id,
-            location=genuk.location,
-            status=AlertStatus.RESOLVED,
-            sequence=1,
-            opened_at=opened.alert.opened_at,
-        )
+        resolved = flood(status=AlertStatus.RESOLVED, sequence=1)
         assert resolved.alert.alert_id == alert_id
         publish(resolved)
         wait_for(browser, f"document.getElementById('alert-{alert_id}') === null")

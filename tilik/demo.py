@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -24,9 +25,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, ParamSpec, TypeVar
 
 import click
 import yaml
@@ -43,6 +44,9 @@ from topics.models import CameraRecord, Dispatch
 # registry record's credential reference may point.
 PASSWORD_ENV = camera_secret_env("DEMO")
 CREDENTIAL_REF = f"admin@env:{PASSWORD_ENV}"
+P = ParamSpec("P")
+R = TypeVar("R")
+
 #: the most simulated cameras one process serves, and one connector runtime watches
 CAMERAS_PER_PROCESS = 8000
 
@@ -365,18 +369,21 @@ def serve_simulated_cameras(processes: Processes, cameras: int, *, seed: int) ->
     ]
 
 
-@contextlib.contextmanager
-def stopped_by_sigterm() -> Iterator[None]:
-    """SIGTERM ends the demo as Ctrl-C does, through the code that stops what it started."""
+def stopped_by_sigterm(command: Callable[P, R]) -> Callable[P, R]:
+    """SIGTERM ends ``command`` as Ctrl-C does, through the code that stops what it started."""
 
     def interrupt(_signal: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run
 
 
 @click.command()
@@ -423,6 +430,7 @@ def stopped_by_sigterm() -> Iterator[None]:
 )
 @click.option("--open", "open_map", is_flag=True, help="Open the map in a browser (with --map).")
 @click.option("--seed", default=7, show_default=True)
+@stopped_by_sigterm
 def demo(
     cameras: int,
     nvr_channels: int,
@@ -438,26 +446,6 @@ def demo(
 ) -> None:
     """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies
     (and the map, with --map)."""
-    with stopped_by_sigterm():
-        run_demo(
-            cameras, nvr_channels, duration, bootstrap, state_dir, keep_broker, until_dispatches,
-            principals_dir, with_map, open_map, seed,
-        )  # fmt: skip
-
-
-def run_demo(
-    cameras: int,
-    nvr_channels: int,
-    duration: float,
-    bootstrap: str | None,
-    state_dir: Path | None,
-    keep_broker: bool,
-    until_dispatches: int | None,
-    principals_dir: Path | None,
-    with_map: bool,
-    open_map: bool,
-    seed: int,
-) -> None:
     stage = Stage()
     state = state_dir or get_settings().state_dir
     log_dir = state / "demo"

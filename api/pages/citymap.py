@@ -19,6 +19,7 @@ from api.routes.citymap import MAP_SESSION
 from api.service import ApiService, service_of
 
 router = APIRouter(prefix="/map", include_in_schema=False)
+MAP_SESSION.add_routes(router, MAP_WORDS)
 
 Service = Annotated[ApiService, Depends(service_of)]
 Language = Annotated[str | None, Query(max_length=2)]
@@ -74,16 +75,3 @@ async def operator_map(request: Request, service: Service, lang: Language = None
 @router.get("/public", response_class=HTMLResponse)
 async def public_map(request: Request, lang: Language = None) -> Response:
     return _map(request, language_of(request, lang), public=True)
-
-
-@router.post("/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, service: Service) -> Response:
-    signed_in = await MAP_SESSION.sign_in(request, service)
-    if signed_in is None:
-        return _render(request, "signin.html", language_of(request, None), 401, error=True)
-    return signed_in
-
-
-@router.post("/sign-out")
-async def sign_out(request: Request) -> Response:
-    return await MAP_SESSION.sign_out(request)

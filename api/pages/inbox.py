@@ -21,6 +21,7 @@ from topics.models import ApiKeyKind
 router = APIRouter(prefix="/inbox", include_in_schema=False)
 
 SESSION = KeySession("/inbox", ApiKeyKind.AGENCY)
+SESSION.add_routes(router, INBOX_WORDS)
 # One page of the inbox: the newest this many.
 PAGE_SIZE = 100
 
@@ -56,28 +57,15 @@ async def inbox_page(
     )
 
 
-@router.post("/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, service: Service) -> Response:
-    signed_in = await SESSION.sign_in(request, service)
-    if signed_in is None:
-        return _render(request, "signin.html", language_of(request, None), 401, error=True)
-    return signed_in
-
-
-@router.post("/sign-out")
-async def sign_out(request: Request) -> Response:
-    return await SESSION.sign_out(request)
-
-
 @router.post("/{dispatch_id}/ack", response_class=HTMLResponse)
 async def acknowledge_page(dispatch_id: str, request: Request, service: Service) -> Response:
     form = await posted_form(request)
     caller = await SESSION.caller(request, service)
-    language = language_of(request, None)
     if caller is None:
-        return _render(request, "signin.html", language, 401, error=True)
+        return SESSION.refused(request, INBOX_WORDS)
     acked_by = form.get("acked_by", "").strip()[:256] or None
     entry = await acknowledge_as(caller, service, dispatch_id, acked_by=acked_by, note=None)
     if entry is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, INBOX_WORDS[language]["not_found"])
+        words = INBOX_WORDS[language_of(request, None)]
+        raise HTTPException(status.HTTP_404_NOT_FOUND, words["not_found"])
     return SESSION.back()

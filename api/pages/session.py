@@ -12,16 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.auth import Caller, checked_key, client_address
-from api.pages.words import LANGUAGE_COOKIE
-from api.service import ApiService
+from api.pages.words import LANGUAGE_COOKIE, language_of
+from api.service import ApiService, service_of
 from topics.models import ApiKeyKind
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -118,3 +119,21 @@ class KeySession:
         response = self.back()
         response.delete_cookie(KEY_COOKIE, path=self.path)
         return response
+
+    def refused(self, request: Request, words: Mapping[str, Mapping[str, str]]) -> HTMLResponse:
+        """The sign-in page again, saying the key is not valid here."""
+        language = language_of(request, None)
+        return render(request, "signin.html", language, words, 401, page=self.path, error=True)
+
+    def add_routes(self, router: APIRouter, words: Mapping[str, Mapping[str, str]]) -> None:
+        """``POST <path>/sign-in`` and ``POST <path>/sign-out`` on the page's ``router``."""
+
+        @router.post("/sign-in", response_class=HTMLResponse)
+        async def sign_in(
+            request: Request, service: Annotated[ApiService, Depends(service_of)]
+        ) -> Response:
+            return await self.sign_in(request, service) or self.refused(request, words)
+
+        @router.post("/sign-out")
+        async def sign_out(request: Request) -> Response:
+            return await self.sign_out(request)
