@@ -17,21 +17,12 @@ import httpx
 import pytest
 from conftest import Principals
 
-from tilik.demo import shares
 from topics.access.roles import api_role
 from topics.models import Agency
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
 
 TILIK = Path(sys.executable).parent / "tilik"
-
-
-def test_cameras_are_split_into_processes_of_at_most_8000() -> None:
-    assert shares(48) == [48]
-    assert shares(8000) == [8000]
-    assert shares(8001) == [4001, 4000]
-    assert shares(20_000) == [6667, 6667, 6666]
-    assert all(sum(shares(n)) == n and max(shares(n)) <= 8000 for n in (1, 7999, 16_001, 50_000))
 
 
 def processes_of(state_dir: Path) -> list[int]:
@@ -78,6 +69,9 @@ def test_a_small_demo_with_its_map_delivers_dispatches_and_leaves_nothing_runnin
             "90",
             "--until-dispatches",
             "1",
+            # Two simulator processes and two connector runtimes, as a big city has.
+            "--cameras-per-process",
+            "2",
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -124,6 +118,10 @@ def test_a_small_demo_with_its_map_delivers_dispatches_and_leaves_nothing_runnin
     assert dispatched, output
     summary = output.split("dispatches per agency: ", 1)[1].splitlines()[0]
     assert summary != "none" and summary.split(":")[0] in agencies
+
+    logs_of = {path.name for path in (tmp_path / "demo").glob("*.log")}
+    assert {"sim-onvif.log", "sim-onvif-1.log"} <= logs_of
+    assert {"connector-onvif-0.log", "connector-onvif-1.log"} <= logs_of
 
     # Everything the demo started is stopped: no process of it remains, the map is gone.
     assert "stopping the demo's processes" in "".join(stderr)

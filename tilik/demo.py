@@ -173,10 +173,20 @@ def write_nvr_config(path: Path, address: str) -> None:
     )
 
 
+# Ports handed to children: a child binds its port only once it has started, and until then the
+# system may hand the same free port out again (the hub worker's web port to the map, say).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port, never one handed out before by this process."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def run_tilik(env: dict[str, str], *args: str) -> None:
@@ -342,7 +352,9 @@ def start_map(processes: Processes, env: dict[str, str], operator: Settings) -> 
     return MapAccess(f"{base}/map", f"{base}/map/public", operator_key(operator))
 
 
-def serve_simulated_cameras(processes: Processes, cameras: int, *, seed: int) -> list[str]:
+def serve_simulated_cameras(
+    processes: Processes, cameras: int, *, seed: int, per_process: int = CAMERAS_PER_PROCESS
+) -> list[str]:
     """``cameras`` simulated ONVIF cameras in as many processes as it takes (a seed of its own
     each, so no two share an identity); their addresses once all of them listen."""
     simulators = [
@@ -359,12 +371,12 @@ def serve_simulated_cameras(processes: Processes, cameras: int, *, seed: int) ->
             str(seed + 1 + index if index else seed),
             stdout=subprocess.PIPE,
         )
-        for index, count in enumerate(shares(cameras))
+        for index, count in enumerate(shares(cameras, per_process))
     ]
     timeout = 120.0 + cameras / 50
     return [
         address
-        for simulator, count in zip(simulators, shares(cameras), strict=True)
+        for simulator, count in zip(simulators, shares(cameras, per_process), strict=True)
         for address in read_addresses(simulator, count, timeout=timeout)
     ]
 
@@ -394,6 +406,14 @@ def stopped_by_sigterm(command: Callable[P, R]) -> Callable[P, R]:
     type=click.IntRange(min=1),
     help=f"Simulated municipal ONVIF cameras (a few thousand fit on a laptop; "
     f"{CAMERAS_PER_PROCESS} per process).",
+)
+@click.option(
+    "--cameras-per-process",
+    default=CAMERAS_PER_PROCESS,
+    show_default=True,
+    type=click.IntRange(1, CAMERAS_PER_PROCESS),
+    help="The most simulated cameras one simulator process serves and one connector runtime "
+    "watches.",
 )
 @click.option("--nvr-channels", default=8, show_default=True, help="Channels of the private NVR.")
 @click.option(
@@ -433,6 +453,7 @@ def stopped_by_sigterm(command: Callable[P, R]) -> Callable[P, R]:
 @stopped_by_sigterm
 def demo(
     cameras: int,
+    cameras_per_process: int,
     nvr_channels: int,
     duration: float,
     bootstrap: str | None,
@@ -501,7 +522,9 @@ def demo(
                 "0.5",
                 stdout=subprocess.PIPE,
             )
-            onvif_addresses = serve_simulated_cameras(processes, cameras, seed=seed)
+            onvif_addresses = serve_simulated_cameras(
+                processes, cameras, seed=seed, per_process=cameras_per_process
+            )
             onvif_addresses += read_addresses(doomed_sim, 2)
             nvr_address = read_addresses(nvr_sim, 1)[0]
 
@@ -535,7 +558,8 @@ def demo(
                 str(log_dir / "hub-data"),
                 env=principals["hub"],
             )
-            runtimes = [f"onvif-{n}" for n in range(len(shares(cameras)))] + ["hikvision-0"]
+            onvif_runtimes = len(shares(cameras, cameras_per_process))
+            runtimes = [f"onvif-{n}" for n in range(onvif_runtimes)] + ["hikvision-0"]
             for runtime in runtimes:
                 name = runtime.split("-")[0]
                 processes.spawn(

@@ -95,7 +95,7 @@
       const mark = document.createElementNS(SVG, "circle");
       mark.setAttribute("cx", x.toFixed(1));
       mark.setAttribute("cy", y.toFixed(1));
-      mark.setAttribute("r", "10");
+      mark.setAttribute("r", "7");
       mark.setAttribute("class", "alert-mark");
       mark.dataset.alertId = alert.alert_id;
       marks.push(mark);
