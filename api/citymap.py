@@ -7,15 +7,21 @@ and only alerts on those cameras: what the public catalog shows, and nothing mor
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.cameras import PlacedCamera
-from api.cityalerts import OpenAlert
-from topics.gazetteer import Gazetteer
-from topics.models import CameraState
+from api.cameras import Cameras, PlacedCamera
+from api.cityalerts import CityAlerts, OpenAlert
+from topics.gazetteer import Gazetteer, semarang
+from topics.models import CameraState, utcnow
+
+# A rendered view is served to every reader for this long: at city size (20,000 cameras) one
+# rendering costs about a second of CPU, which many open maps must not multiply.
+VIEW_FRESH_S = 2.0
 
 
 class MapCamera(BaseModel):
@@ -108,3 +114,32 @@ def map_view(
         alerts=[a for a in alerts if not public or a.camera_id in seen],
         unplaced=unplaced,
     )
+
+
+class MapViews:
+    """The operator's and the public view, rendered (JSON) at most once per ``VIEW_FRESH_S``
+    each, off the event loop, from a snapshot taken on it."""
+
+    def __init__(self, cameras: Cameras, alerts: CityAlerts) -> None:
+        self._cameras = cameras
+        self._alerts = alerts
+        self._rendered: dict[bool, tuple[float, bytes]] = {}
+        self._locks = {True: asyncio.Lock(), False: asyncio.Lock()}
+
+    async def rendered(self, *, public: bool) -> bytes:
+        await self._alerts.ready()
+        async with self._locks[public]:
+            known = self._rendered.get(public)
+            if known is not None and time.monotonic() - known[0] < VIEW_FRESH_S:
+                return known[1]
+            cameras = list(self._cameras.placed(public_only=public))
+            alerts = self._alerts.open_alerts()
+            at = utcnow()
+
+            def render() -> bytes:
+                view = map_view(cameras, alerts, semarang(), public=public, at=at)
+                return view.model_dump_json().encode("utf-8")
+
+            body = await asyncio.to_thread(render)
+            self._rendered[public] = (time.monotonic(), body)
+            return body

@@ -11,6 +11,7 @@ from fastapi import Request
 from api.audit import AuditTrail
 from api.cameras import Cameras
 from api.cityalerts import CityAlerts
+from api.citymap import MapViews
 from api.inbox import Inboxes
 from api.keys import KeyStore
 from api.ratelimit import RateLimiter
@@ -45,6 +46,7 @@ class ApiService(Lifecycle):
     cameras: Cameras
     inboxes: Inboxes
     city_alerts: CityAlerts
+    map_views: MapViews
     audit: AuditTrail
 
     def __init__(
@@ -65,6 +67,7 @@ class ApiService(Lifecycle):
         )
         self.inboxes = Inboxes(self.producer, settings=settings)
         self.city_alerts = CityAlerts(self.inboxes, self.dispatch_agencies)
+        self.map_views = MapViews(self.cameras, self.city_alerts)
         self.audit = AuditTrail(self.producer)
         await self.producer.start()
         await self.keys.start()

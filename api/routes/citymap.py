@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import Caller, authenticated, bearer, of_kind
-from api.citymap import MapView, map_view
+from api.citymap import MapView
 from api.pages.session import KeySession
 from api.routes.public import public_rate
 from api.service import ApiService, service_of
-from topics.gazetteer import semarang
-from topics.models import ApiKeyKind, utcnow
+from topics.models import ApiKeyKind
 
 router = APIRouter(prefix="/map", tags=["map"])
 
@@ -55,15 +54,13 @@ Operator = Annotated[Caller, Depends(map_operator)]
 PublicRate = Annotated[None, Depends(public_rate)]
 
 
-async def _view(service: ApiService, *, public: bool) -> MapView:
-    await service.city_alerts.ready()
-    return map_view(
-        service.cameras.placed(public_only=public),
-        service.city_alerts.open_alerts(),
-        semarang(),
-        public=public,
-        at=utcnow(),
-    )
+# The view is rendered once for every reader (``MapViews``): documented by its model, sent as is.
+VIEW_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"model": MapView}}
+
+
+async def _view(service: ApiService, *, public: bool) -> Response:
+    body = await service.map_views.rendered(public=public)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 async def _alerts(service: ApiService, *, public: bool) -> AsyncIterator[ServerSentEvent]:
@@ -92,8 +89,8 @@ async def _alerts(service: ApiService, *, public: bool) -> AsyncIterator[ServerS
                 )
 
 
-@router.get("/view", response_model=MapView)
-async def operator_view(_caller: Operator, service: Service) -> MapView:
+@router.get("/view", response_class=Response, responses=VIEW_RESPONSES)
+async def operator_view(_caller: Operator, service: Service) -> Response:
     """Every registered camera (its owner and sharing level too), coverage per kecamatan and
     every open alert with the agencies it went to."""
     return await _view(service, public=False)
@@ -107,8 +104,8 @@ async def operator_stream(_caller: Operator, service: Service) -> AsyncIterator[
         yield event
 
 
-@router.get("/public/view", response_model=MapView)
-async def public_view(_rate: PublicRate, service: Service) -> MapView:
+@router.get("/public/view", response_class=Response, responses=VIEW_RESPONSES)
+async def public_view(_rate: PublicRate, service: Service) -> Response:
     """The cameras shared publicly (no owner, address or stream details), coverage per kecamatan
     of those cameras, and the open alerts on them. No key."""
     return await _view(service, public=True)
