@@ -448,7 +448,7 @@ def stopped_by_sigterm(command: Callable[P, R]) -> Callable[P, R]:
     is_flag=True,
     help="Run the command-center map (tilik api) beside the demo and print its address.",
 )
-@click.option("--open", "open_map", is_flag=True, help="Open the map in a browser (with --map).")
+@click.option("--open", "open_map", is_flag=True, help="Open the map in a browser (implies --map).")
 @click.option("--seed", default=7, show_default=True)
 @stopped_by_sigterm
 def demo(
@@ -467,6 +467,7 @@ def demo(
 ) -> None:
     """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies
     (and the map, with --map)."""
+    with_map = with_map or open_map
     stage = Stage()
     state = state_dir or get_settings().state_dir
     log_dir = state / "demo"
