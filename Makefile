@@ -43,7 +43,7 @@ kafka-status: venv
 # `tilik demo` runs the whole city when it exists; until then: the local broker and the catalog topics.
 demo: venv
 	@if $(BIN)/tilik demo --help >/dev/null 2>&1; then \
-		$(BIN)/tilik demo; \
+		$(BIN)/tilik demo --map $(DEMO_ARGS); \
 	else \
 		bootstrap=$$($(BIN)/tilik kafka start) && echo "kafka at $$bootstrap" && \
 		if $(BIN)/tilik topics --help >/dev/null 2>&1; then \

@@ -14,8 +14,9 @@ from fastapi.exceptions import RequestValidationError
 
 from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
+from api.pages import citymap as map_page
 from api.pages import inbox as inbox_page
-from api.routes import agency, keys, public, recorders, tenant
+from api.routes import agency, citymap, keys, public, recorders, tenant
 from api.service import ApiService
 from core import __version__
 
@@ -23,8 +24,9 @@ DESCRIPTION = """\
 Tilik over HTTP. Agencies read and acknowledge their dispatches and follow new ones
 (Server-Sent Events); businesses (tenants) register their sites (an edge agent's, or a recorder
 the city reaches, its password sealed) and choose what each of their cameras shares; the operator
-manages API keys; citizens get the public camera catalog (GeoJSON, no key). Every other request
-carries an API key: `Authorization: Bearer tk_...`.
+manages API keys and watches the city on the command-center map (cameras, coverage, open alerts
+live); citizens get the public camera catalog (GeoJSON, no key) and the public map. Every other
+request carries an API key: `Authorization: Bearer tk_...`.
 """
 
 
@@ -53,6 +55,8 @@ def create_app(service: ApiService) -> FastAPI:
     app.include_router(tenant.router)
     app.include_router(recorders.router)
     app.include_router(inbox_page.router)
+    app.include_router(citymap.router)
+    app.include_router(map_page.router)
 
     @app.get("/health", tags=["public"])
     async def health() -> dict[str, str]:

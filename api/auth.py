@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.service import ApiService, service_of
 from topics.models import ApiKey, ApiKeyKind
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tk_...`.")
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tk_...`.")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _refused(reason: str) -> HTTPException:
 async def authenticated(
     request: Request,
     service: Annotated[ApiService, Depends(service_of)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     if credentials is None:
         raise _refused("an API key is required: Authorization: Bearer <key>")
@@ -81,14 +81,19 @@ async def checked_key(service: ApiService, token: str, client: str | None) -> Ap
     return key
 
 
+def of_kind(caller: Caller, kind: ApiKeyKind) -> Caller:
+    """``caller``, if its key is of ``kind``; else 403."""
+    if caller.key.kind is not kind:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this is for {kind.value} keys only; the key given is for {caller.key.kind.value}",
+        )
+    return caller
+
+
 def _kind(kind: ApiKeyKind) -> object:
     async def check(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
-        if caller.key.kind is not kind:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"this is for {kind.value} keys only; the key given is for {caller.key.kind.value}",
-            )
-        return caller
+        return of_kind(caller, kind)
 
     return Depends(check)
 

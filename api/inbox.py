@@ -10,10 +10,9 @@ Only the agency's own topics are read for it: another agency's dispatch ids are 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -21,6 +20,7 @@ from enum import StrEnum
 import structlog
 from pydantic import BaseModel
 
+from api.fanout import Fanout
 from api.opened import OpenedOnDemand
 from core.lifecycle import Lifecycle
 from core.settings import Settings
@@ -31,9 +31,6 @@ from topics.models import AlertAck, AlertCategory, AlertStatus, Dispatch, utcnow
 from topics.reader import Received
 
 log = structlog.get_logger(__name__)
-
-# A follower that falls this far behind is dropped (it reconnects and lists what it missed).
-_FOLLOWER_BACKLOG = 1000
 
 
 class InboxStatus(StrEnum):
@@ -130,7 +127,8 @@ class AgencyInbox(Lifecycle):
         self._dispatch_ids: dict[str, str] = {}  # dispatch id -> alert id
         self._latest: dict[str, Dispatch] = {}  # alert id -> its latest dispatch here
         self._acks: dict[str, AlertAck] = {}  # alert id -> the first acknowledgement
-        self._followers: set[asyncio.Queue[InboxEntry | None]] = set()
+        #: each new or updated entry, once the inbox holds what its topics had at start
+        self.changes: Fanout[InboxEntry] = Fanout()
         self._dispatches = FollowedTopic(
             dispatch_spec(agency),
             self._fold_dispatch,
@@ -148,8 +146,7 @@ class AgencyInbox(Lifecycle):
         await self._acknowledgements.ready.wait()
 
     async def stop(self) -> None:
-        for queue in list(self._followers):
-            queue.put_nowait(None)
+        self.changes.close()
         await self._acknowledgements.stop()
         await self._dispatches.stop()
 
@@ -167,22 +164,12 @@ class AgencyInbox(Lifecycle):
         if _newer(self._latest.get(alert_id), dispatch):
             self._latest[alert_id] = dispatch
             if self._dispatches.ready.is_set():
-                self._tell(self._entry(alert_id))
+                self.changes.tell(self._entry(alert_id))
 
     def _fold_ack(self, received: Received) -> None:
         ack = received.value_as(AlertAck)
         if ack.agency == self.agency:
             self._acks.setdefault(ack.alert_id, ack)
-
-    def _tell(self, entry: InboxEntry) -> None:
-        for queue in list(self._followers):
-            try:
-                queue.put_nowait(entry)
-            except asyncio.QueueFull:
-                self._followers.discard(queue)
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.get_nowait()
-                    queue.put_nowait(None)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -205,21 +192,10 @@ class AgencyInbox(Lifecycle):
         alert_id = self._dispatch_ids.get(dispatch_id)
         return self._entry(alert_id) if alert_id is not None else None
 
-    @contextlib.contextmanager
-    def following(self) -> Iterator[AsyncIterator[InboxEntry]]:
+    def following(self) -> AbstractContextManager[AsyncIterator[InboxEntry]]:
         """Each new or updated dispatch from entering the block on, until the inbox stops or the
-        follower falls too far behind."""
-        queue: asyncio.Queue[InboxEntry | None] = asyncio.Queue(_FOLLOWER_BACKLOG)
-        self._followers.add(queue)
-
-        async def entries() -> AsyncIterator[InboxEntry]:
-            while (entry := await queue.get()) is not None:
-                yield entry
-
-        try:
-            yield entries()
-        finally:
-            self._followers.discard(queue)
+        follower falls too far behind (it reconnects and lists what it missed)."""
+        return self.changes.following()
 
     # --- acknowledging -----------------------------------------------------------------
 

@@ -1,6 +1,6 @@
-"""What ``tilik api`` serves from: its keys, the registry (the public catalog, tenants' cameras),
-tenants' sites and camera choices and agencies' inboxes, all read from Kafka as the API's own
-principal, and the one producer its changes go through."""
+"""What ``tilik api`` serves from: its keys, the cameras (public catalog, map, tenants' cameras),
+tenants' sites and camera choices, agencies' inboxes and the city's open alerts, all read from
+Kafka as the API's own principal, and the one producer its changes go through."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from api.audit import AuditTrail
-from api.cameras import PublicCameras
+from api.cameras import Cameras
+from api.cityalerts import CityAlerts
+from api.citymap import MapViews
 from api.grants import NetworkGrants
 from api.inbox import Inboxes
 from api.keys import KeyStore
@@ -17,6 +19,8 @@ from api.ratelimit import RateLimiter
 from api.tenants import Tenants
 from core.lifecycle import Lifecycle
 from core.settings import Settings, get_settings
+from topics.admin import admin_client
+from topics.catalog import agency_of_topic, dispatch_topic_name
 from topics.client import CatalogProducer
 
 # Wrong keys one client address may present per minute before it is answered 429 unchecked.
@@ -44,9 +48,11 @@ class ApiService(Lifecycle):
 
     producer: CatalogProducer
     keys: KeyStore
-    cameras: PublicCameras
+    cameras: Cameras
     inboxes: Inboxes
     tenants: Tenants
+    city_alerts: CityAlerts
+    map_views: MapViews
     audit: AuditTrail
     grants: NetworkGrants
 
@@ -65,11 +71,13 @@ class ApiService(Lifecycle):
         settings = self.settings
         self.producer = CatalogProducer(client_id="tilik-api", settings=settings)
         self.keys = KeyStore(producer=self.producer, settings=settings)
-        self.cameras = PublicCameras(
+        self.cameras = Cameras(
             stream_url_template=self.options.stream_url_template, settings=settings
         )
         self.inboxes = Inboxes(self.producer, settings=settings)
         self.tenants = Tenants(self.producer, settings=settings)
+        self.city_alerts = CityAlerts(self.inboxes, self.dispatch_agencies)
+        self.map_views = MapViews(self.cameras, self.city_alerts)
         self.audit = AuditTrail(self.producer)
         self.grants = NetworkGrants(self.producer, settings=settings)
         await self.producer.start()
@@ -83,12 +91,23 @@ class ApiService(Lifecycle):
     async def stop(self) -> None:
         if not hasattr(self, "producer"):
             return
+        await self.city_alerts.stop()
         await self.inboxes.stop()
         await self.tenants.stop()
         await self.grants.stop()
         await self.cameras.stop()
         await self.keys.stop()
         await self.producer.stop()
+
+    def dispatch_agencies(self) -> list[str]:
+        """The agencies with a dispatch topic the API may read (blocking: a metadata request)."""
+        with admin_client(settings=self.settings) as client:
+            names = client.list_topics()
+        return sorted(
+            agency
+            for name in names
+            if (agency := agency_of_topic(name)) is not None and name == dispatch_topic_name(agency)
+        )
 
 
 def service_of(request: Request) -> ApiService:

@@ -1,12 +1,13 @@
-"""``tilik api`` in a test: the real service on a real socket, as its own Kafka principal, and
-keys issued as the operator the way ``tilik keys`` issues them."""
+"""``tilik api`` in a test: the real service on a real socket, as its own Kafka principal, keys
+issued as the operator the way ``tilik keys`` issues them, and the records it serves (cameras,
+their health, dispatches) written to the broker."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,13 @@ from api.keys import KeyStore
 from api.server import serving_in_thread
 from api.service import ApiService
 from core.settings import Settings
-from topics.models import ApiKeyKind
+from topics import identity
+from topics.access.roles import api_role
+from topics.admin import apply_catalog
+from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, ack_spec, dispatch_spec
+from topics.client import CatalogProducer
+from topics.examples import example
+from topics.models import ApiKeyKind, CameraRecord, CameraState, CameraStatus, Dispatch, utcnow
 
 STREAM_TEMPLATE = "https://cctv.example.go.id/watch/{camera_id}"
 
@@ -46,6 +53,24 @@ def running_api(settings: Settings) -> Iterator[RunningApi]:
     service = ApiService(settings=settings)
     with serving_in_thread(service) as url:
         yield RunningApi(url, service, settings)
+
+
+@contextmanager
+def running_api_for(principals: Any, *agencies: str) -> Iterator[RunningApi]:
+    """The service as the API's principal, with the dispatch and acknowledgement topics of
+    ``agencies`` made first (``principals``: the session's ``kafka_principals``)."""
+    apply_catalog(
+        [spec for agency in agencies for spec in (dispatch_spec(agency), ack_spec(agency))],
+        replication_factor=1,
+    )
+    with running_api(api_settings(principals.issue(api_role()))) as running:
+        yield running
+
+
+def http_client(api: RunningApi, key: str | None = None, **options: Any) -> httpx.Client:
+    """A client of the running service, presenting ``key`` when given."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=api.url, headers=headers, **{"timeout": 60, **options})
 
 
 def issue_key(kind: ApiKeyKind, subject: str | None, settings: Settings | None = None) -> str:
@@ -109,7 +134,56 @@ def keeping_client(api: RunningApi, key: str | None, answers: list[str]) -> http
             answer.read()
             answers.append(f"{answer.headers}\n{answer.text}")
 
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(
-        base_url=api.url, headers=headers, timeout=30, event_hooks={"response": [keep]}
+    return http_client(api, key, timeout=30, event_hooks={"response": [keep]})
+
+
+def make_dispatch(agency: str, seed: str, **alert: Any) -> Dispatch:
+    """A dispatch to ``agency`` of a new alert (``alert`` overrides its fields), routed now."""
+    base = example(Dispatch, seed)
+    opened = base.alert.model_copy(update=alert)
+    sequence = opened.sequence
+    return base.model_copy(
+        update={
+            "agency": agency,
+            "alert": opened,
+            "dispatch_id": identity.dispatch_id(
+                alert_id=opened.alert_id, agency=agency, sequence=sequence, escalation_level=0
+            ),
+            "idempotency_key": identity.idempotency_key(
+                alert_id=opened.alert_id, agency=agency, sequence=sequence
+            ),
+            "routed_at": utcnow(),
+        }
     )
+
+
+def publish(*dispatches: Dispatch) -> None:
+    async def send() -> None:
+        async with CatalogProducer(client_id="test-dispatch") as producer:
+            for dispatch in dispatches:
+                await producer.send(dispatch_spec(dispatch.agency), dispatch)
+
+    asyncio.run(send())
+
+
+def publish_cameras(
+    *records: CameraRecord | tuple[str, None], states: Mapping[str, CameraState] | None = None
+) -> None:
+    """Registry records (a ``(camera_id, None)`` pair: a tombstone), each with a health check
+    just made (its state from ``states``, else the example's)."""
+
+    async def send() -> None:
+        async with CatalogProducer(client_id="test-registry") as producer:
+            for record in records:
+                if isinstance(record, tuple):
+                    await producer.send(CAMERA_REGISTRY, None, key=record[0])
+                    continue
+                await producer.send(CAMERA_REGISTRY, record)
+                status = example(CameraStatus, record.camera_id).model_copy(
+                    update={"camera_id": record.camera_id, "checked_at": utcnow()}
+                )
+                if states and record.camera_id in states:
+                    status = status.model_copy(update={"state": states[record.camera_id]})
+                await producer.send(CAMERA_STATUS, status)
+
+    asyncio.run(send())

@@ -25,16 +25,18 @@ from api_server import (
     issue_key,
     keeping_client,
     logs_collected,
+    make_dispatch,
+    publish,
+    publish_cameras,
     running_api,
 )
 
 from api.guards import MAX_BODY_BYTES
 from api.ratelimit import RateLimiter
-from topics import identity
 from topics.access.roles import api_role
 from topics.admin import apply_catalog
-from topics.catalog import AUDIT, CAMERA_REGISTRY, CAMERA_STATUS, ack_spec, dispatch_spec
-from topics.client import CatalogProducer, read_records
+from topics.catalog import AUDIT, ack_spec, dispatch_spec
+from topics.client import read_records
 from topics.examples import example
 from topics.models import (
     AlertAck,
@@ -42,8 +44,6 @@ from topics.models import (
     ApiKeyKind,
     AuditRecord,
     CameraRecord,
-    CameraStatus,
-    Dispatch,
     SharingLevel,
     StreamProfile,
     utcnow,
@@ -96,33 +96,6 @@ def client(api: RunningApi, key: str | None = None) -> httpx.Client:
     return keeping_client(api, key, ANSWERS)
 
 
-def make_dispatch(agency: str, seed: str, **alert: Any) -> Dispatch:
-    base = example(Dispatch, seed)
-    opened = base.alert.model_copy(update=alert)
-    return base.model_copy(
-        update={
-            "agency": agency,
-            "alert": opened,
-            "dispatch_id": identity.dispatch_id(
-                alert_id=opened.alert_id, agency=agency, sequence=0, escalation_level=0
-            ),
-            "idempotency_key": identity.idempotency_key(
-                alert_id=opened.alert_id, agency=agency, sequence=0
-            ),
-            "routed_at": utcnow(),
-        }
-    )
-
-
-def publish(*dispatches: Dispatch) -> None:
-    async def send() -> None:
-        async with CatalogProducer(client_id="test-dispatch") as producer:
-            for dispatch in dispatches:
-                await producer.send(dispatch_spec(dispatch.agency), dispatch)
-
-    asyncio.run(send())
-
-
 def wait_listed(api: RunningApi, key: str, dispatch_id: str, timeout: float = 30) -> None:
     """Until the inbox has the dispatch (the service follows the topic)."""
     deadline = time.monotonic() + timeout
@@ -147,6 +120,8 @@ def test_every_endpoint_but_the_public_catalog_refuses_a_request_without_a_valid
         ("POST", "/me/rotate"),
         ("GET", "/operator/keys"),
         ("POST", "/operator/keys"),
+        ("GET", "/map/view"),
+        ("GET", "/map/stream"),
     ]
     wrong = [
         "Basic dXNlcjpwYXNz",
@@ -401,24 +376,6 @@ def camera(seed: str, sharing: SharingLevel) -> CameraRecord:
     )
 
 
-def publish_cameras(*records: CameraRecord | tuple[str, None]) -> None:
-    async def send() -> None:
-        async with CatalogProducer(client_id="test-registry") as producer:
-            for record in records:
-                if isinstance(record, tuple):
-                    await producer.send(CAMERA_REGISTRY, None, key=record[0])
-                else:
-                    await producer.send(CAMERA_REGISTRY, record)
-                    await producer.send(
-                        CAMERA_STATUS,
-                        example(CameraStatus, record.camera_id).model_copy(
-                            update={"camera_id": record.camera_id, "checked_at": utcnow()}
-                        ),
-                    )
-
-    asyncio.run(send())
-
-
 def public_ids(http: httpx.Client) -> dict[str, dict[str, Any]]:
     return {f["id"]: f for f in http.get("/public/cameras").json()["features"]}
 
@@ -585,6 +542,10 @@ def test_the_openapi_document_describes_every_endpoint(api: RunningApi) -> None:
         "/operator/keys",
         "/operator/keys/{key_id}",
         "/operator/keys/{key_id}/rotate",
+        "/map/view",
+        "/map/stream",
+        "/map/public/view",
+        "/map/public/stream",
     } <= set(document["paths"])
 
 

@@ -6,7 +6,6 @@ agency's topic. Leaves a screenshot of the page."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,11 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import RunningApi, api_settings, issue_key, running_api
+from api_server import RunningApi, issue_key, running_api_for
+from browser import PHONE, chromium, navigate
 
 from topics import identity
-from topics.access.roles import api_role
-from topics.admin import apply_catalog
 from topics.catalog import ack_spec, dispatch_spec
 from topics.client import CatalogProducer, read_records
 from topics.examples import example
@@ -27,56 +25,19 @@ from topics.models import AlertAck, ApiKeyKind, Dispatch, utcnow
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 AGENCY = f"desk-{uuid.uuid4().hex[:6]}"
-PHONE = (390, 844)
 
 
 @pytest.fixture(scope="module")
 def api(kafka_principals: Any) -> Iterator[RunningApi]:
-    apply_catalog([dispatch_spec(AGENCY), ack_spec(AGENCY)], replication_factor=1)
-    with running_api(api_settings(kafka_principals.issue(api_role()))) as running:
+    with running_api_for(kafka_principals, AGENCY) as running:
         yield running
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    # A phone's viewport (a desktop window cannot be made this narrow).
-    options.add_experimental_option(
-        "mobileEmulation",
-        {"deviceMetrics": {"width": PHONE[0], "height": PHONE[1], "pixelRatio": 2}},
-    )
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(10)
-    try:
+    with chromium(phone=PHONE) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def navigate(browser: Any, clicked: Any) -> None:
-    """Click, and wait until the browser shows the whole page that answered (a new document:
-    the mark set on the old one is gone)."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    browser.execute_script("window.tilikBefore = true")
-    clicked.click()
-    WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: b.execute_script(
-            "return window.tilikBefore === undefined && document.readyState === 'complete'"
-        )
-    )
 
 
 def a_dispatch() -> Dispatch:

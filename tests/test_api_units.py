@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.cameras import feature, view_url
+from api.cameras import PlacedCamera, feature, view_url
 from api.inbox import BadCursor, InboxEntry, InboxFilter, InboxStatus, page
 from api.ratelimit import RateLimiter
 from api.secrets import MalformedKey, hash_key, key_id_of, new_key, verify_key
@@ -79,7 +79,7 @@ def test_inbox_filters_by_status_category_and_kecamatan_in_any_case() -> None:
 
 def test_a_public_feature_carries_only_what_citizens_may_see() -> None:
     record = example(CameraRecord, "x").model_copy(update={"sharing": SharingLevel.PUBLIC})
-    found = feature(record, "online", "https://gw.example/{camera_id}/live")
+    found = feature(PlacedCamera.of(record), "online", "https://gw.example/{camera_id}/live")
     assert found["properties"]["view_url"] == f"https://gw.example/{record.camera_id}/live"
     text = str(found)
     for private in (record.address, record.owner.id, record.device_id, record.credential_ref):

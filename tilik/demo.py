@@ -4,13 +4,19 @@ It starts (or reuses) the local broker, applies the catalog and the access decla
 simulated ONVIF cameras and a Hikvision NVR on loopback, onboards them with Semarang locations,
 runs a hub worker and the connectors (each as its own principal: the broker allows each only what
 docs/access.md says), feeds a simulated analytics engine, switches a few cameras off, and prints
-every dispatch as an agency would receive it. Everything it started is stopped at the end.
+every dispatch as an agency would receive it; with ``--map`` the command-center map runs beside it.
+Everything it started is stopped at the end, when interrupted (Ctrl-C, SIGTERM) too.
+
+A few thousand cameras fit on a laptop: the simulated cameras are served by several processes of
+at most ``CAMERAS_PER_PROCESS`` each (every camera holds a listening socket and its connections,
+and a process may open a limited number of files), watched by as many connector runtimes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -19,9 +25,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, ParamSpec, TypeVar
 
 import click
 import yaml
@@ -30,6 +36,7 @@ from connectors.sdk.secrets import camera_secret_env
 from core.settings import Settings, get_settings
 from tilik.analytics_sim import AnalyticsEngine
 from tilik.city import place_cameras
+from tilik.demo_map import MapAccess, announce, operator_key, wait_answering
 from topics.catalog import CAMERA_REGISTRY, DEVICE_EVENTS, all_topics
 from topics.models import CameraRecord, Dispatch
 
@@ -37,6 +44,17 @@ from topics.models import CameraRecord, Dispatch
 # registry record's credential reference may point.
 PASSWORD_ENV = camera_secret_env("DEMO")
 CREDENTIAL_REF = f"admin@env:{PASSWORD_ENV}"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: the most simulated cameras one process serves, and one connector runtime watches
+CAMERAS_PER_PROCESS = 8000
+
+
+def shares(total: int, most: int = CAMERAS_PER_PROCESS) -> list[int]:
+    """``total`` split into as few near-equal parts of at most ``most`` as it takes."""
+    parts = max(1, -(-total // most))
+    return [total // parts + (1 if index < total % parts else 0) for index in range(parts)]
 
 
 class Stage:
@@ -155,10 +173,20 @@ def write_nvr_config(path: Path, address: str) -> None:
     )
 
 
+# Ports handed to children: a child binds its port only once it has started, and until then the
+# system may hand the same free port out again (the hub worker's web port to the map, say).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port, never one handed out before by this process."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def run_tilik(env: dict[str, str], *args: str) -> None:
@@ -269,27 +297,27 @@ def local_broker(
 
 
 def service_principals(
-    address: str, operator: Settings, out: Path, *, own_broker: bool
+    address: str, operator: Settings, out: Path, *, own_broker: bool, api: bool = False
 ) -> dict[str, dict[str, str]]:
-    """The catalog, the hub's and the connectors' principals (made once, their client configs
-    kept in ``out``) and the declared ACLs: each process's environment to run as its own
-    principal. On a broker the demo did not start, a principal that exists without its config in
-    ``out`` is refused rather than rotated: rotating would cut off the services using it."""
+    """The catalog, the hub's and the connectors' principals (and the API's, with ``api``; made
+    once, their client configs kept in ``out``) and the declared ACLs: each process's environment
+    to run as its own principal. On a broker the demo did not start, a principal that exists
+    without its config in ``out`` is refused rather than rotated: rotating would cut off the
+    services using it."""
     from topics.access.manage import AccessAdmin, Issuer
-    from topics.access.roles import connector_role, hub_role
+    from topics.access.roles import api_role, connector_role, hub_role
     from topics.admin import apply_catalog
 
+    roles = [hub_role(), connector_role(), *([api_role()] if api else [])]
     if operator.client_config_file() is None:
         # A broker without authentication (`tilik kafka start --insecure`): nothing to issue.
         apply_catalog(all_topics(), bootstrap=address, settings=operator)
-        return {"hub": {}, "connector": {}}
+        return {role.kind.value: {} for role in roles}
     access = AccessAdmin(address, settings=operator, issuer=Issuer(address, None), actor="demo")
-    hub, connector = asyncio.run(
-        access.provision(out, [hub_role(), connector_role()], rotate=own_broker)
-    )
+    configs = asyncio.run(access.provision(out, roles, rotate=own_broker))
     return {
-        "hub": {"TILIK_CLIENT_CONFIG": str(hub)},
-        "connector": {"TILIK_CLIENT_CONFIG": str(connector)},
+        role.kind.value: {"TILIK_CLIENT_CONFIG": str(config)}
+        for role, config in zip(roles, configs, strict=True)
     }
 
 
@@ -315,8 +343,78 @@ def onboard_simulated_city(
     )  # fmt: skip
 
 
+def start_map(processes: Processes, env: dict[str, str], operator: Settings) -> MapAccess:
+    """``tilik api serve`` on a free loopback port as the API's principal (``env``), answering."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = processes.spawn("api", "api", "serve", "--port", str(port), env=env)
+    wait_answering(api, f"{base}/health")
+    return MapAccess(f"{base}/map", f"{base}/map/public", operator_key(operator))
+
+
+def serve_simulated_cameras(
+    processes: Processes, cameras: int, *, seed: int, per_process: int = CAMERAS_PER_PROCESS
+) -> list[str]:
+    """``cameras`` simulated ONVIF cameras in as many processes as it takes (a seed of its own
+    each, so no two share an identity); their addresses once all of them listen."""
+    simulators = [
+        processes.spawn(
+            f"sim-onvif-{index}" if index else "sim-onvif",
+            "simulate",
+            "onvif",
+            "--cameras",
+            str(count),
+            "--event-rate",
+            "0.05",
+            # seed + 1 is the doomed cameras'
+            "--seed",
+            str(seed + 1 + index if index else seed),
+            stdout=subprocess.PIPE,
+        )
+        for index, count in enumerate(shares(cameras, per_process))
+    ]
+    timeout = 120.0 + cameras / 50
+    return [
+        address
+        for simulator, count in zip(simulators, shares(cameras, per_process), strict=True)
+        for address in read_addresses(simulator, count, timeout=timeout)
+    ]
+
+
+def stopped_by_sigterm(command: Callable[P, R]) -> Callable[P, R]:
+    """SIGTERM ends ``command`` as Ctrl-C does, through the code that stops what it started."""
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
 @click.command()
-@click.option("--cameras", default=48, show_default=True, help="Simulated municipal ONVIF cameras.")
+@click.option(
+    "--cameras",
+    default=48,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help=f"Simulated municipal ONVIF cameras (a few thousand fit on a laptop; "
+    f"{CAMERAS_PER_PROCESS} per process).",
+)
+@click.option(
+    "--cameras-per-process",
+    default=CAMERAS_PER_PROCESS,
+    show_default=True,
+    type=click.IntRange(1, CAMERAS_PER_PROCESS),
+    help="The most simulated cameras one simulator process serves and one connector runtime "
+    "watches.",
+)
 @click.option("--nvr-channels", default=8, show_default=True, help="Channels of the private NVR.")
 @click.option(
     "--duration", default=120.0, show_default=True, help="Seconds to watch alerts arrive."
@@ -344,9 +442,18 @@ def onboard_simulated_city(
     "(<dir>/hub/client.properties, <dir>/connector/client.properties; made when absent). "
     "Default: <state-dir>/demo/principals.",
 )
+@click.option(
+    "--map",
+    "with_map",
+    is_flag=True,
+    help="Run the command-center map (tilik api) beside the demo and print its address.",
+)
+@click.option("--open", "open_map", is_flag=True, help="Open the map in a browser (implies --map).")
 @click.option("--seed", default=7, show_default=True)
+@stopped_by_sigterm
 def demo(
     cameras: int,
+    cameras_per_process: int,
     nvr_channels: int,
     duration: float,
     bootstrap: str | None,
@@ -354,9 +461,13 @@ def demo(
     keep_broker: bool,
     until_dispatches: int | None,
     principals_dir: Path | None,
+    with_map: bool,
+    open_map: bool,
     seed: int,
 ) -> None:
-    """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies."""
+    """Run a simulated Semarang end to end: cameras → registry and events → hub → agencies
+    (and the map, with --map)."""
+    with_map = with_map or open_map
     stage = Stage()
     state = state_dir or get_settings().state_dir
     log_dir = state / "demo"
@@ -380,25 +491,17 @@ def demo(
         click.echo(f"broker: {address}")
         stage("applying the topic catalog and the access declaration")
         principals = service_principals(
-            address, operator, principals_dir or log_dir / "principals", own_broker=started
+            address,
+            operator,
+            principals_dir or log_dir / "principals",
+            own_broker=started,
+            api=with_map,
         )
         processes = Processes(env, log_dir)
         counts: Counter[str] = Counter()
         try:
             stage(
                 f"serving {cameras} ONVIF cameras, 2 more that will fail, and a {nvr_channels}-channel NVR"
-            )
-            onvif_sim = processes.spawn(
-                "sim-onvif",
-                "simulate",
-                "onvif",
-                "--cameras",
-                str(cameras),
-                "--event-rate",
-                "0.05",
-                "--seed",
-                str(seed),
-                stdout=subprocess.PIPE,
             )
             doomed_sim = processes.spawn(
                 "sim-onvif-doomed",
@@ -420,7 +523,10 @@ def demo(
                 "0.5",
                 stdout=subprocess.PIPE,
             )
-            onvif_addresses = read_addresses(onvif_sim, cameras) + read_addresses(doomed_sim, 2)
+            onvif_addresses = serve_simulated_cameras(
+                processes, cameras, seed=seed, per_process=cameras_per_process
+            )
+            onvif_addresses += read_addresses(doomed_sim, 2)
             nvr_address = read_addresses(nvr_sim, 1)[0]
 
             stage("onboarding: probing every camera and publishing the registry")
@@ -453,9 +559,12 @@ def demo(
                 str(log_dir / "hub-data"),
                 env=principals["hub"],
             )
-            for name in ("onvif", "hikvision"):
+            onvif_runtimes = len(shares(cameras, cameras_per_process))
+            runtimes = [f"onvif-{n}" for n in range(onvif_runtimes)] + ["hikvision-0"]
+            for runtime in runtimes:
+                name = runtime.split("-")[0]
                 processes.spawn(
-                    f"connector-{name}",
+                    f"connector-{runtime}",
                     "connectors",
                     "run",
                     name,
@@ -465,6 +574,10 @@ def demo(
                     address,
                     env=principals["connector"],
                 )
+            if with_map:
+                stage("starting the command-center map (tilik api)")
+                access = start_map(processes, principals["api"], operator)
+                announce(access, open_browser=open_map)
             time.sleep(8)
             stage("switching 2 cameras off; the hub will raise camera_offline after 30 s")
             processes.stop(doomed_sim)

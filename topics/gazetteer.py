@@ -1,43 +1,72 @@
-"""The city's kecamatan (Semarang's sixteen), with approximate centres and a few kelurahan each:
-what placements are checked against and simulated cities are spread over."""
+"""Semarang's 16 kecamatan (name, approximate centre, land area, a few kelurahan) and the city's
+outline: the one copy of the city's geography, read from ``semarang_kecamatan.json``, which
+names where its figures come from. Simulated cities place cameras by it; the map draws it."""
 
 from __future__ import annotations
 
-# Approximate centre (lat, lon) of each kecamatan and a few of its kelurahan.
-SEMARANG: dict[str, tuple[tuple[float, float], tuple[str, ...]]] = {
-    "Semarang Tengah": (
-        (-6.9826, 110.4160),
-        ("Pekunden", "Sekayu", "Kembangsari", "Pindrikan Kidul"),
-    ),
-    "Semarang Utara": (
-        (-6.9620, 110.4170),
-        ("Tanjung Mas", "Bandarharjo", "Kuningan", "Dadapsari"),
-    ),
-    "Semarang Timur": ((-6.9780, 110.4330), ("Rejosari", "Mlatiharjo", "Kebonagung", "Sarirejo")),
-    "Semarang Selatan": (
-        (-6.9960, 110.4290),
-        ("Peterongan", "Lamper Kidul", "Pleburan", "Mugassari"),
-    ),
-    "Semarang Barat": ((-6.9790, 110.3900), ("Tawangmas", "Krobokan", "Kembangarum", "Bongsari")),
-    "Gayamsari": ((-6.9870, 110.4510), ("Sawah Besar", "Kaligawe", "Siwalan", "Tambakrejo")),
-    "Genuk": ((-6.9640, 110.4790), ("Terboyo Kulon", "Trimulyo", "Bangetayu Wetan", "Genuksari")),
-    "Pedurungan": (
-        (-7.0010, 110.4770),
-        ("Tlogosari Kulon", "Palebon", "Pedurungan Kidul", "Muktiharjo Kidul"),
-    ),
-    "Tembalang": ((-7.0560, 110.4380), ("Tembalang", "Bulusan", "Sendangmulyo", "Meteseh")),
-    "Banyumanik": ((-7.0660, 110.4170), ("Srondol Wetan", "Pedalangan", "Padangsari", "Sumurboto")),
-    "Candisari": ((-7.0090, 110.4230), ("Jatingaleh", "Kaliwiru", "Candi", "Jomblang")),
-    "Gajahmungkur": (
-        (-7.0100, 110.4060),
-        ("Lempongsari", "Bendan Ngisor", "Sampangan", "Petompon"),
-    ),
-    "Gunungpati": ((-7.0830, 110.3770), ("Sekaran", "Sukorejo", "Patemon", "Gunungpati")),
-    "Mijen": ((-7.0620, 110.3150), ("Jatibarang", "Wonolopo", "Mijen", "Bubakan")),
-    "Ngaliyan": ((-7.0000, 110.3530), ("Tambakaji", "Bringin", "Purwoyoso", "Ngaliyan")),
-    "Tugu": ((-6.9720, 110.3140), ("Mangkang Wetan", "Randugarut", "Karanganyar", "Tugurejo")),
-}
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
-#: every kecamatan of the city, in order
-KECAMATAN: tuple[str, ...] = tuple(sorted(SEMARANG))
+#: (lat, lon) in degrees
+LatLon = tuple[float, float]
 
+
+@dataclass(frozen=True)
+class Kecamatan:
+    name: str
+    centre: LatLon
+    area_km2: float
+    kelurahan: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    city: str
+    #: where the figures come from, and how approximate they are
+    source: str
+    #: the city's boundary, a closed ring of (lat, lon) (the first point is not repeated)
+    outline: tuple[LatLon, ...]
+    kecamatan: tuple[Kecamatan, ...]
+
+    def named(self, name: str | None) -> Kecamatan | None:
+        """The kecamatan called ``name`` (any case), or ``None``."""
+        if not name:
+            return None
+        wanted = name.casefold()
+        return next((k for k in self.kecamatan if k.name.casefold() == wanted), None)
+
+    def nearest(self, lat: float, lon: float) -> Kecamatan:
+        """The kecamatan whose centre is nearest (distance on the ground, not in degrees)."""
+        scale = math.cos(math.radians(lat))
+        return min(
+            self.kecamatan,
+            key=lambda k: (k.centre[0] - lat) ** 2 + ((k.centre[1] - lon) * scale) ** 2,
+        )
+
+
+def _pair(value: list[float]) -> LatLon:
+    lat, lon = value
+    return (float(lat), float(lon))
+
+
+@cache
+def semarang() -> Gazetteer:
+    document = json.loads(
+        resources.files(__package__).joinpath("semarang_kecamatan.json").read_text("utf-8")
+    )
+    return Gazetteer(
+        city=document["city"],
+        source=document["source"],
+        outline=tuple(_pair(p) for p in document["outline"]),
+        kecamatan=tuple(
+            Kecamatan(k["name"], _pair(k["centre"]), float(k["area_km2"]), tuple(k["kelurahan"]))
+            for k in document["kecamatan"]
+        ),
+    )
+
+
+#: every kecamatan of the city, by name, in order (what a placement is checked against)
+KECAMATAN: tuple[str, ...] = tuple(sorted(k.name for k in semarang().kecamatan))

@@ -1,4 +1,4 @@
-"""The pages' words in Bahasa Indonesia (the default) and English."""
+"""The pages' words in Bahasa Indonesia (the default) and English, one table per page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi import Request
 LANGUAGES = ("id", "en")
 LANGUAGE_COOKIE = "tilik_lang"
 
-WORDS: dict[str, dict[str, str]] = {
+INBOX_WORDS: dict[str, dict[str, str]] = {
     "id": {
         "title": "Kotak masuk dispatch",
         "sign_in": "Masuk",
@@ -59,6 +59,66 @@ WORDS: dict[str, dict[str, str]] = {
         "not_found": "No such dispatch.",
         "back": "Back",
         "language": "Bahasa Indonesia",
+    },
+}
+
+
+MAP_WORDS: dict[str, dict[str, str]] = {
+    "id": {
+        "title": "Peta pusat komando",
+        "public_title": "Peta kamera publik",
+        "sign_in": "Masuk",
+        "sign_in_intro": "Masukkan kunci API operator.",
+        "key": "Kunci API",
+        "bad_key": "Kunci tidak berlaku (salah, diganti, atau dicabut), atau bukan kunci operator.",
+        "sign_out": "Keluar",
+        "language": "English",
+        "public_map": "Peta publik",
+        "online": "Aktif",
+        "offline": "Mati",
+        "trouble": "Bermasalah",
+        "unknown": "Tidak diketahui",
+        "coverage": "Kamera aktif per kecamatan",
+        "no_cameras": "tanpa kamera",
+        "alerts": "Peringatan terbuka",
+        "no_alerts": "Tidak ada peringatan terbuka.",
+        "cameras": "Kamera",
+        "registered": "terdaftar",
+        "online_count": "aktif",
+        "pick_area": "Pilih kecamatan di peta untuk melihat kamera dan peringatannya.",
+        "ago": "lalu",
+        "live": "langsung",
+        "reconnecting": "menyambung ulang",
+        "source": "Sumber peta",
+        "unplaced": "kamera tanpa lokasi",
+    },
+    "en": {
+        "title": "Command-center map",
+        "public_title": "Public camera map",
+        "sign_in": "Sign in",
+        "sign_in_intro": "Enter an operator's API key.",
+        "key": "API key",
+        "bad_key": "The key is not valid (wrong, rotated or revoked), or not an operator's key.",
+        "sign_out": "Sign out",
+        "language": "Bahasa Indonesia",
+        "public_map": "Public map",
+        "online": "Online",
+        "offline": "Offline",
+        "trouble": "Trouble",
+        "unknown": "Unknown",
+        "coverage": "Cameras online per kecamatan",
+        "no_cameras": "no cameras",
+        "alerts": "Open alerts",
+        "no_alerts": "No open alerts.",
+        "cameras": "Cameras",
+        "registered": "registered",
+        "online_count": "online",
+        "pick_area": "Pick a kecamatan on the map to list its cameras and alerts.",
+        "ago": "ago",
+        "live": "live",
+        "reconnecting": "reconnecting",
+        "source": "Map source",
+        "unplaced": "cameras without a place",
     },
 }
 

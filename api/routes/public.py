@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 
 from api.auth import client_address
 from api.service import ApiService, service_of
@@ -16,6 +15,20 @@ router = APIRouter(prefix="/public", tags=["public"])
 GEOJSON = "application/geo+json"
 # Citizens' portals may cache the catalog briefly; a revoked camera is gone within this.
 CACHE_CONTROL = "public, max-age=10"
+
+
+async def public_rate(
+    request: Request, service: Annotated[ApiService, Depends(service_of)]
+) -> None:
+    """Each client address may ask ``TILIK_API_PUBLIC_RATE_PER_MINUTE`` times a minute in all
+    (the public catalog and the public map); beyond, 429 with ``Retry-After``."""
+    wait = service.public_limit.take(client_address(request) or "unknown")
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many requests from this address; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
 
 
 @router.get(
@@ -28,19 +41,12 @@ CACHE_CONTROL = "public, max-age=10"
     },
 )
 async def public_cameras(
-    request: Request,
     service: Annotated[ApiService, Depends(service_of)],
+    _rate: Annotated[None, Depends(public_rate)],
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
     """Every camera its owner shares publicly: name, site type, kecamatan and kelurahan,
     coordinates, status and the stream gateway's viewing URL; nothing about its owner or device."""
-    wait = service.public_limit.take(client_address(request) or "unknown")
-    if wait > 0:
-        return JSONResponse(
-            {"detail": "too many requests from this address; try again later"},
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
     rendered = service.cameras.render()
     headers = {"ETag": rendered.etag, "Cache-Control": CACHE_CONTROL}
     if if_none_match is not None and rendered.etag in {t.strip() for t in if_none_match.split(",")}:

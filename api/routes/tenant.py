@@ -189,7 +189,7 @@ def _camera(
     # The registry's record with the latest choice applied: the caller sees its own writes
     # before the hub has republished the record.
     shown = chosen(record, choice) or record
-    state = service.cameras.state_of(record.camera_id)
+    state = service.cameras.state(record.camera_id)
     return TenantCamera(
         camera_id=record.camera_id,
         name=shown.name,
