@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -87,7 +87,9 @@ class Scenario:
 
         self.edge_events: list[Received] = []
 
-    def ledger(self, routes: RoutingTable, tenant: str | None = None) -> Ledger:
+    def ledger(
+        self, routes: RoutingTable, tenant: str | None = None, since: datetime | None = None
+    ) -> Ledger:
         read = TopicsRead(
             self.events,
             self.alerts,
@@ -96,7 +98,9 @@ class Scenario:
             self.committed,
             self.edge_events,
         )
-        return account(self.produced, read, routes, WEBHOOK_AGENCY, self.receiver, tenant)
+        return account(
+            self.produced, read, routes, WEBHOOK_AGENCY, self.receiver, tenant, (since, None)
+        )
 
 
 def received(value: object, partition: int, offset: int) -> Received:
@@ -141,6 +145,18 @@ def test_an_edge_event_the_hubs_ingest_never_passed_on_is_a_loss(routes: Routing
     assert ledger.losses == []
     assert ledger.counts["edge events -> shared topic"] == 1
     assert ledger.counts["edge events -> dead letter (ingest refused)"] == 1
+
+
+def test_an_edge_event_from_before_its_tenant_confirmed_the_camera_is_not_owed(
+    routes: RoutingTable,
+) -> None:
+    scenario = Scenario(routes)
+    early = planned_event("site", 0, Expected.NO_ALERT, NOW)
+    scenario.edge_events = [received(early, 0, 3)]
+    ledger = scenario.ledger(routes, "toko-drill", since=NOW + timedelta(seconds=1))
+    assert ledger.losses == []
+    assert ledger.counts["edge events before the tenant confirmed (not shared)"] == 1
+    assert "1 edge events" in " ".join(scenario.ledger(routes, "toko-drill", since=NOW).losses)
 
 
 def test_an_acknowledged_event_missing_from_the_topic_is_a_loss(routes: RoutingTable) -> None:

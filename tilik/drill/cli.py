@@ -56,7 +56,13 @@ async def settle(
         )
         assert fleet.receiver is not None
         ledger = account(
-            traffic.produced, read, routes, WEBHOOK_AGENCY, fleet.receiver.state, tenant, edge_until
+            traffic.produced,
+            read,
+            routes,
+            WEBHOOK_AGENCY,
+            fleet.receiver.state,
+            tenant,
+            (fleet.site.confirmed_at, edge_until),
         )
         if ledger.settled or time.monotonic() > deadline:
             return ledger
@@ -99,6 +105,10 @@ async def exercise(
     await fleet.start_site()
     stage(f"{options.fleet.hub_workers} hub workers in group {fleet.app_id}")
     await fleet.start_hub()
+    stage(
+        "the tenant confirms its site's cameras, shared live (until then the city shares nothing)"
+    )
+    await fleet.site.confirm_cameras()
     stage(f"traffic: {options.rate:g} planned events/s besides the cameras' own")
     traffic = Traffic(secrets.token_hex(4), cluster.settings_of("connector"), options.rate)
     traffic.start()

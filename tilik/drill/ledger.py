@@ -121,7 +121,7 @@ def account(
     webhook_agency: str,
     receiver: ReceiverState,
     tenant: str | None = None,
-    edge_until: datetime | None = None,
+    edge_window: tuple[datetime | None, datetime | None] = (None, None),
 ) -> Ledger:
     ledger = Ledger()
     account_events(ledger, produced, read)
@@ -129,16 +129,21 @@ def account(
     account_webhook(ledger, read, webhook_agency, receiver)
     account_failures(ledger, read)
     if tenant is not None:
-        account_edge(ledger, read, tenant, edge_until)
+        account_edge(ledger, read, tenant, *edge_window)
     return ledger
 
 
 def account_edge(
-    ledger: Ledger, read: TopicsRead, tenant: str, until: datetime | None = None
+    ledger: Ledger,
+    read: TopicsRead,
+    tenant: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> None:
-    """Each event on the tenant's topic (written by ``until``: the site's cameras never stop, so
-    the latest are always on their way) is on the shared topic under its tenant-scoped id, or its
-    refusal by the hub's ingest is a dead letter naming its offset."""
+    """Each event on the tenant's topic is on the shared topic under its tenant-scoped id, or its
+    refusal by the hub's ingest is a dead letter naming its offset: each the site received once
+    its tenant had confirmed the camera (``since``; before, the city shares none of them) and
+    written by ``until`` (the site's cameras never stop, so the latest are always on their way)."""
     counts = ledger.counts
     topic = tenant_topics(tenant).events.name
     shared = {r.value.event_id for r in read.events if isinstance(r.value, DeviceEvent)}
@@ -150,6 +155,13 @@ def account_edge(
     missing = []
     for received in read.edge_events:
         if until is not None and received.timestamp > until:
+            continue
+        if (
+            since is not None
+            and isinstance(received.value, DeviceEvent)
+            and received.value.received_at < since
+        ):
+            counts["edge events before the tenant confirmed (not shared)"] += 1
             continue
         counts["edge events on the tenant's topic"] += 1
         if (received.partition, received.offset) in refused:

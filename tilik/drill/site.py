@@ -3,7 +3,11 @@ the cluster only over the cuttable link (``tilik.drill.wan``), as the tenant's p
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -13,10 +17,14 @@ from tilik.demo import Processes, read_addresses
 from tilik.drill.cluster import DrillCluster
 from topics.access.manage import AccessAdmin, Issuer
 from topics.access.roles import tenant_role
+from topics.catalog import CAMERA_CHOICES, CAMERA_REGISTRY
+from topics.client import CatalogProducer, read_table
+from topics.models import CameraChoice, CameraRecord, SharingLevel, utcnow
 
 TENANT = "toko-drill"
 SITE = "pasar-johar"
 SECRET_ENV = camera_secret_env("DRILL_SITE")
+CONFIRM_TIMEOUT_S = 240.0
 
 
 class EdgeSite:
@@ -33,6 +41,8 @@ class EdgeSite:
         self.seed = seed
         self.tenant = TENANT
         self.edge: subprocess.Popen[bytes] | None = None
+        #: when the tenant confirmed its cameras: their events are shared from then on
+        self.confirmed_at: datetime | None = None
 
     async def start(self, password: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +69,52 @@ class EdgeSite:
             str(site_file),
             env={SECRET_ENV: password},
         )
+
+    async def confirm_cameras(self) -> datetime:
+        """The tenant confirms every camera its site found, shared ``live``, as it would over
+        ``tilik api`` (a choice on ``tilik.cameras.choices.v1``): until then the city keeps them
+        ``registry_only`` and shares none of their events. Returns when the registry says so."""
+        settings = self.cluster.operator
+        found = await self._registered(lambda cameras: len(cameras) >= self.cameras)
+        confirmed_at = utcnow()
+        async with CatalogProducer(self.cluster.bootstrap, settings=settings) as producer:
+            for camera in found:
+                choice = CameraChoice(
+                    camera_id=camera.camera_id,
+                    tenant_id=TENANT,
+                    confirmed=True,
+                    sharing=SharingLevel.LIVE,
+                    updated_at=confirmed_at,
+                    actor="drill",
+                )
+                await producer.send(CAMERA_CHOICES, choice)
+        await self._registered(
+            lambda cameras: (
+                len(cameras) >= self.cameras
+                and all(c.sharing is SharingLevel.LIVE for c in cameras)
+            )
+        )
+        self.confirmed_at = confirmed_at
+        return confirmed_at
+
+    async def _registered(self, done: Callable[[list[CameraRecord]], bool]) -> list[CameraRecord]:
+        """The tenant's cameras in the registry, once ``done`` holds of them."""
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_S
+        while True:
+            table = await read_table(
+                CAMERA_REGISTRY, bootstrap=self.cluster.bootstrap, settings=self.cluster.operator
+            )
+            cameras = [
+                r for r in table.values() if isinstance(r, CameraRecord) and r.owner.id == TENANT
+            ]
+            if done(cameras):
+                return cameras
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the site's cameras were not registered as expected within "
+                    f"{CONFIRM_TIMEOUT_S:g}s ({len(cameras)} of {self.cameras} found)"
+                )
+            await asyncio.sleep(2.0)
 
     async def issue_tenant(self) -> Path:
         """The tenant, its topics and its client config: SASL_SSL to the relayed TLS listener."""
