@@ -5,6 +5,7 @@ The simulated fleet runs in a separate process (``tilik simulate onvif``), so th
 the connector share the machine's cores as a real deployment's hub and network would not; the
 numbers are a floor. Rerun:
 
+    .venv/bin/python bench/onvif_onboard.py --cameras 2000      # a fresh local broker
     .venv/bin/python bench/onvif_onboard.py --cameras 2000 --bootstrap 127.0.0.1:9092
 
 Phases (N cameras):
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,6 +75,22 @@ async def start_simulator(
         if text and ":" in text and text[0].isdigit():
             addresses.append(text)
     return process, addresses
+
+
+def fresh_broker(stack: contextlib.ExitStack) -> str:
+    """A local single-node broker without authentication for this run, stopped with ``stack``
+    (and with this process, however it ends); its bootstrap address."""
+    from core.localkafka import LocalKafka
+    from core.settings import get_settings
+
+    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tilik-bench-")))
+    broker = LocalKafka(scratch, nodes=1, port=0, insecure=True, stop_with_this_process=True)
+    bootstrap = broker.start()
+    stack.callback(broker.stop)
+    os.environ.pop("TILIK_CLIENT_CONFIG", None)
+    os.environ["TILIK_BOOTSTRAP"] = bootstrap
+    get_settings.cache_clear()
+    return bootstrap
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -259,6 +278,13 @@ def parser_only(report: ProbeReport) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
+    with contextlib.ExitStack() as stack:
+        if args.bootstrap is None:
+            args.bootstrap = fresh_broker(stack)
+        await measure(args)
+
+
+async def measure(args: argparse.Namespace) -> None:
     os.environ[PASSWORD_ENV] = PASSWORD
     configure_logging(level="warning", force=True)
     sample = min(args.cameras, args.baseline_sample)
@@ -325,7 +351,11 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=2000)
-    parser.add_argument("--bootstrap", default=os.environ.get("TILIK_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("TILIK_BOOTSTRAP"),
+        help="a running broker (default: TILIK_BOOTSTRAP, else a fresh local one)",
+    )
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--health-concurrency", type=int, default=512)
     parser.add_argument(

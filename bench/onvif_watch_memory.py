@@ -52,7 +52,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onvif_onboard import PASSWORD, PASSWORD_ENV, REF
+from onvif_onboard import PASSWORD, PASSWORD_ENV, REF, fresh_broker
 
 from connectors.onvif.probe import ProbeTarget, probe_many
 from connectors.onvif.soap import SoapTransport
@@ -88,10 +88,11 @@ def sockets(pid: int) -> int:
 
 @dataclass
 class Window:
-    """Resident memory and sockets sampled over a window."""
+    """Resident memory, sockets and watched devices sampled over a window."""
 
     rss: list[int]
     socks: list[int]
+    devices: list[int]
 
     @property
     def steady_rss(self) -> float:
@@ -101,13 +102,27 @@ class Window:
         return min(self.socks), statistics.median(self.socks), max(self.socks)
 
 
-async def sample(pid: int, seconds: float) -> Window:
-    window = Window([], [])
+async def watched_devices(session: aiohttp.ClientSession, port: int) -> int:
+    """The watcher's ``tilik_connector_devices`` gauge (-1 when it does not answer)."""
+    try:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            for line in (await response.text()).splitlines():
+                if line.startswith("tilik_connector_devices{"):
+                    return int(float(line.rsplit(" ", 1)[1]))
+    except aiohttp.ClientError:
+        pass
+    return -1
+
+
+async def sample(pid: int, port: int, seconds: float) -> Window:
+    window = Window([], [], [])
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        window.rss.append(rss_bytes(pid))
-        window.socks.append(sockets(pid))
-        await asyncio.sleep(1.0)
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            window.rss.append(rss_bytes(pid))
+            window.socks.append(sockets(pid))
+            window.devices.append(await watched_devices(session, port))
+            await asyncio.sleep(1.0)
     return window
 
 
@@ -215,6 +230,28 @@ async def healthy(port: int, timeout_s: float, process: asyncio.subprocess.Proce
     raise RuntimeError(f"the watcher was not healthy within {timeout_s:g} s")
 
 
+async def until_live(seen: Seen, wanted: set[str], pid: int, port: int, timeout_s: float) -> None:
+    """Until every wanted camera published a status and an event; progress every 30 s (a fall
+    in the devices watched is the watcher stopping devices: a rebalance of its group)."""
+    began = time.perf_counter()
+    said = began
+    async with aiohttp.ClientSession() as session:
+        while (live := seen.live(wanted)) < len(wanted):
+            now = time.perf_counter()
+            if now - began > timeout_s:
+                raise RuntimeError(
+                    f"only {live} of {len(wanted)} cameras live after {timeout_s:g} s"
+                )
+            if now - said >= 30:
+                said = now
+                devices = await watched_devices(session, port)
+                print(
+                    f"         {now - began:4.0f} s: {live} of {len(wanted)} live, "
+                    f"{devices} devices watched, {mib(rss_bytes(pid))} resident"
+                )
+            await asyncio.sleep(1.0)
+
+
 def free_port() -> int:
     import socket
 
@@ -269,18 +306,8 @@ async def main(args: argparse.Namespace) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     print(f"ONVIF watch memory: {', '.join(map(str, steps))} cameras, delivery {args.delivery}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-    bootstrap = args.bootstrap
     with contextlib.ExitStack() as stack:
-        if bootstrap is None:
-            from core.localkafka import LocalKafka
-
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tilik-mem-")))
-            broker = LocalKafka(
-                scratch, nodes=1, port=0, insecure=True, stop_with_this_process=True
-            )
-            bootstrap = broker.start()
-            stack.callback(broker.stop)
-            os.environ.pop("TILIK_CLIENT_CONFIG", None)
+        bootstrap = args.bootstrap or fresh_broker(stack)
         os.environ["TILIK_BOOTSTRAP"] = bootstrap
         await run(args, steps, total, bootstrap)
 
@@ -334,7 +361,7 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
         await healthy(port, args.live_timeout_s, watcher)
         await seen.start()
         await asyncio.sleep(args.settle_s / 2)
-        baseline = await sample(watcher.pid, args.settle_s / 2)
+        baseline = await sample(watcher.pid, port, args.settle_s / 2)
         base_rss = statistics.fmean(baseline.rss)
         base_socks = statistics.median(baseline.socks)
         print(f"empty baseline: {mib(base_rss)} resident, {base_socks:.0f} sockets")
@@ -350,16 +377,10 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
                 published.extend(batch)
                 wanted = {r.camera_id for r in published}
                 began = time.perf_counter()
-                while seen.live(wanted) < len(wanted):
-                    if time.perf_counter() - began > args.live_timeout_s:
-                        raise RuntimeError(
-                            f"only {seen.live(wanted)} of {len(wanted)} cameras live "
-                            f"after {args.live_timeout_s:g} s"
-                        )
-                    await asyncio.sleep(1.0)
+                await until_live(seen, wanted, watcher.pid, port, args.live_timeout_s)
                 live_s = time.perf_counter() - began
                 events_before = seen.event_count
-                window = await sample(watcher.pid, args.steady_s)
+                window = await sample(watcher.pid, port, args.steady_s)
                 rate = (seen.event_count - events_before) / args.steady_s
                 over = window.steady_rss - base_rss
                 low, median, high = window.socket_range()
@@ -369,7 +390,10 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
                     f"{low:7d} / {median:6.0f} / {high:6d} ({median - base_socks:+.0f}) "
                     f"{rate:9.1f}"
                 )
-                print(f"         (all {count} live {live_s:.0f} s after their records)")
+                print(
+                    f"         (all {count} live {live_s:.0f} s after their records; devices "
+                    f"watched over the window: {min(window.devices)} to {max(window.devices)})"
+                )
                 if trace_dir is not None and base_trace is not None:
                     step_trace = await trace_report(watcher, trace_dir, f"cameras-{count}")
                     print_trace(base_trace, step_trace, count)
