@@ -140,6 +140,12 @@ class RuntimeOptions:
     auth_retry_s: float = 60.0
     #: events a device may have sent but not yet acknowledged by Kafka (1: await each send)
     max_in_flight_events: int = 256
+    #: how long the registry's consumer group waits for this process's heartbeat before it
+    #: hands its partitions to the others. Kafka's own clients wait 45 s (aiokafka 10 s): a
+    #: process watching thousands of cameras on busy cores can miss 10 s of heartbeats, and
+    #: then every one of its devices is stopped and started again (a crashed process's cameras
+    #: move after this long; one that stops leaves at once)
+    session_timeout_s: float = 45.0
 
 
 @dataclass(frozen=True)
@@ -297,6 +303,7 @@ class WatchService:
                 producer=producer,
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
+                session_timeout_ms=int(self.options.session_timeout_s * 1000),
             )
             self._consumer = consumer
             health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
@@ -471,11 +478,15 @@ class WatchService:
             if target is not None and device not in self._devices:
                 said.append(await self._start_device(target))
             if len(said) >= STARTS_PER_BATCH:
+                self._count_watched()
                 await self._report(said)
                 said = []
                 await asyncio.sleep(0)
+        self._count_watched()
         await self._report(said)
         await self._forget_reports()
+
+    def _count_watched(self) -> None:
         self.metrics.devices = len(self._devices)
         self.metrics.cameras = sum(len(w.target.records) for w in self._devices.values())
 
