@@ -24,9 +24,11 @@ step adds cameras up to its count. Reported per step: steady resident memory, th
 the baseline per camera (aim: at most 20 KB), and the sockets the watcher holds (minimum, median,
 maximum over the window, and over its baseline).
 
-``--tracemalloc N`` runs the watcher under ``tracemalloc`` (N frames) and prints, per step, the
-largest allocation sites still alive, as bytes per camera over the baseline (tracing makes the
-watcher slower and bigger; its memory numbers are then not the ones to quote).
+``--tracemalloc N`` traces the watcher's allocations (N frames) from the baseline on and prints,
+per step, the largest allocation sites still alive, as bytes per camera (tracing makes the
+watcher slower and bigger; its memory numbers are then not the ones to quote). Tracing starts at
+the baseline, not at the watcher's start: the imports' million allocations would make every
+snapshot minutes long on a busy machine, and only what came after the baseline is per camera.
 """
 
 from __future__ import annotations
@@ -265,7 +267,8 @@ def mib(value: float) -> str:
 
 
 async def trace_report(watcher: asyncio.subprocess.Process, trace_dir: Path, label: str) -> Path:
-    """Ask the traced watcher for a snapshot (SIGUSR1) and wait for the file."""
+    """Ask the traced watcher for its next step (SIGUSR1: start tracing, then a snapshot each
+    time) and wait until it is done."""
     path = trace_dir / f"{label}.snapshot"
     watcher.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 600
@@ -285,25 +288,24 @@ def _site(frame: tracemalloc.Frame) -> str:
     return f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}"
 
 
-def print_trace(baseline: Path, step: Path, cameras: int, top: int = 25) -> None:
-    before = tracemalloc.Snapshot.load(str(baseline))
-    after = tracemalloc.Snapshot.load(str(step))
-    stats = after.compare_to(before, "traceback")
-    total = sum(s.size_diff for s in stats)
+def print_trace(step: Path, cameras: int, top: int = 25) -> None:
+    """What the snapshot holds (allocated since the baseline and alive), per camera."""
+    stats = tracemalloc.Snapshot.load(str(step)).statistics("traceback")
+    total = sum(s.size for s in stats)
     print(f"  traced Python allocations: {total / cameras:,.0f} B per camera; largest sites:")
     for stat in stats[:top]:
         # Where it was allocated (a library's line, often), then the project's lines that led there.
         frames = [stat.traceback[-1], *_project_frames(stat.traceback)[:3]]
         where = " <- ".join(_site(f) for f in dict.fromkeys(frames))
         print(
-            f"    {stat.size_diff / cameras:8,.0f} B/camera  {stat.count_diff / cameras:5.1f} blocks  {where}"
+            f"    {stat.size / cameras:8,.0f} B/camera  {stat.count / cameras:5.1f} blocks  {where}"
         )
     # The same, summed by the most recent line of the project's own code.
     by_line: dict[str, int] = {}
     for stat in stats:
         frames = _project_frames(stat.traceback)
         key = _site(frames[0]) if frames else "(library only)"
-        by_line[key] = by_line.get(key, 0) + stat.size_diff
+        by_line[key] = by_line.get(key, 0) + stat.size
     print("  by the project's line that led to them:")
     for key, size in sorted(by_line.items(), key=lambda item: -item[1])[:top]:
         print(f"    {size / cameras:8,.0f} B/camera  {key}")
@@ -379,7 +381,8 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
         base_rss = statistics.fmean(baseline.rss)
         base_socks = statistics.median(baseline.socks)
         print(f"empty baseline: {mib(base_rss)} resident, {base_socks:.0f} sockets")
-        base_trace = await trace_report(watcher, trace_dir, "baseline") if trace_dir else None
+        if trace_dir is not None:
+            await trace_report(watcher, trace_dir, "baseline")
         print(
             f"{'cameras':>8} {'steady RSS':>12} {'over baseline':>14} {'per camera':>11} "
             f"{'sockets min/median/max':>24} {'events/s':>9}"
@@ -408,9 +411,8 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
                     f"         (all {count} live {live_s:.0f} s after their records; devices "
                     f"watched over the window: {min(window.devices)} to {max(window.devices)})"
                 )
-                if trace_dir is not None and base_trace is not None:
-                    step_trace = await trace_report(watcher, trace_dir, f"cameras-{count}")
-                    print_trace(base_trace, step_trace, count)
+                if trace_dir is not None:
+                    print_trace(await trace_report(watcher, trace_dir, f"cameras-{count}"), count)
             if not args.keep:
                 await asyncio.gather(
                     *[
@@ -431,21 +433,22 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
 
 
 def traced_watcher(frames: int, argv: Sequence[str]) -> None:
-    """The watcher under tracemalloc: SIGUSR1 writes a snapshot for the bench to compare."""
+    """The watcher with tracemalloc: the first SIGUSR1 (the baseline) starts tracing, each later
+    one writes a snapshot of what is alive of the allocations since."""
     import gc
 
     from tilik.cli import main as tilik_main
 
-    tracemalloc.start(frames)
     trace_dir = Path(os.environ[TRACE_DIR_ENV])
     labels = iter(["baseline", *(f"cameras-{n}" for n in range(1, 10**6))])
 
     def dump(_signum: int, _frame: object) -> None:
         label = next(labels)
         gc.collect()
-        # Dumped as taken: filtering here (in Python, over every trace) stalls the watcher for
-        # minutes on a busy machine; the benchmark compares the snapshots.
-        tracemalloc.take_snapshot().dump(str(trace_dir / f"{label}.snapshot"))
+        if tracemalloc.is_tracing():
+            tracemalloc.take_snapshot().dump(str(trace_dir / f"{label}.snapshot"))
+        else:
+            tracemalloc.start(frames)
         (trace_dir / f"{label}.done").touch()
 
     signal.signal(signal.SIGUSR1, dump)

@@ -8,11 +8,15 @@ record version, what dead letters and audits name (vendor, model, address, crede
 reference), the channel references, and the connector config the record makes, with its
 connection key (a digest of the config) computed there, once, instead of on every reconcile.
 The config is the object the device's connector is given, so a watched single-camera device
-holds it once.
+holds it once. It is the record's config without its placement (owner, location, site type,
+sharing, per-camera decisions): those fields only place cameras onboarding finds, watching never
+reads them, and they are most of a config's size; left at their defaults (one shared object
+each), a camera renamed or moved in the registry also keeps its running watch.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +28,27 @@ from topics.models import CameraRecord
 
 if TYPE_CHECKING:
     from connectors.sdk.base import Connector, ConnectorConfig
+
+
+#: the fields of every ``ConnectorConfig`` that place the cameras onboarding finds
+PLACEMENT_FIELDS = ("owner", "location", "site_type", "sharing", "cameras")
+
+
+@functools.cache
+def _placement_defaults(config_model: type[ConnectorConfig]) -> dict[str, Any]:
+    """The placement fields' defaults, made once per config model and shared by its configs."""
+    fields = config_model.model_fields
+    return {
+        name: fields[name].get_default(call_default_factory=True)
+        for name in PLACEMENT_FIELDS
+        if name in fields
+    }
+
+
+def watch_config(config: ConnectorConfig) -> ConnectorConfig:
+    """The config a device is watched with: ``config`` without its placement (see the module
+    docstring)."""
+    return config.model_copy(update=_placement_defaults(type(config)))
 
 
 def connection_key(config: ConnectorConfig) -> bytes:
@@ -59,7 +84,7 @@ class WatchedCamera:
         config: ConnectorConfig | None = None
         problem: ValueError | None = None
         try:
-            config = connector_cls.config_from_record(record)
+            config = watch_config(connector_cls.config_from_record(record))
         except ValueError as exc:
             # Kept without its traceback: the frames must not stay alive with the camera.
             problem = exc.with_traceback(None)
