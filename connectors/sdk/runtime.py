@@ -669,6 +669,8 @@ class WatchService:
                         watch.backoff.reset()
                         await self._publish_item(watch, item)
                         self._states[device] = watch.connector.state
+                        # Not kept while a quiet device's next event is awaited (for hours).
+                        del item
                 finally:
                     await self._drain(watch)
                 if self._devices.get(device) is not watch:

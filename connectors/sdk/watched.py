@@ -11,7 +11,8 @@ The config is the object the device's connector is given, so a watched single-ca
 holds it once. It is the record's config without its placement (owner, location, site type,
 sharing, per-camera decisions): those fields only place cameras onboarding finds, watching never
 reads them, and they are most of a config's size; left at their defaults (one shared object
-each), a camera renamed or moved in the registry also keeps its running watch.
+each), a camera whose owner, location or sharing changes in the registry also keeps its
+running watch.
 """
 
 from __future__ import annotations
