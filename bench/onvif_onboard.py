@@ -5,6 +5,7 @@ The simulated fleet runs in a separate process (``tilik simulate onvif``), so th
 the connector share the machine's cores as a real deployment's hub and network would not; the
 numbers are a floor. Rerun:
 
+    .venv/bin/python bench/onvif_onboard.py --cameras 2000      # a fresh local broker
     .venv/bin/python bench/onvif_onboard.py --cameras 2000 --bootstrap 127.0.0.1:9092
 
 Phases (N cameras):
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,6 +77,22 @@ async def start_simulator(
     return process, addresses
 
 
+def fresh_broker(stack: contextlib.ExitStack) -> str:
+    """A local single-node broker without authentication for this run, stopped with ``stack``
+    (and with this process, however it ends); its bootstrap address."""
+    from core.localkafka import LocalKafka
+    from core.settings import get_settings
+
+    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tilik-bench-")))
+    broker = LocalKafka(scratch, nodes=1, port=0, insecure=True, stop_with_this_process=True)
+    bootstrap = broker.start()
+    stack.callback(broker.stop)
+    os.environ.pop("TILIK_CLIENT_CONFIG", None)
+    os.environ["TILIK_BOOTSTRAP"] = bootstrap
+    get_settings.cache_clear()
+    return bootstrap
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """User+system CPU of this process, or of ``pid`` (Linux /proc), to show which side is the limit."""
     if pid is None:
@@ -95,9 +114,13 @@ class CpuMeter:
             time.perf_counter(),
         )
 
+    def taken(self) -> tuple[float, float]:
+        """CPU seconds of the connector (this process) and of the simulator since the mark."""
+        return cpu_seconds() - self._ours, cpu_seconds(self.simulator_pid) - self._theirs
+
     def report(self) -> None:
         wall = time.perf_counter() - self._wall
-        ours, theirs = cpu_seconds() - self._ours, cpu_seconds(self.simulator_pid) - self._theirs
+        ours, theirs = self.taken()
         print(
             f"  CPU over the phase: connector {ours / wall:.0%} of a core, simulator {theirs / wall:.0%}"
         )
@@ -114,6 +137,19 @@ def line(label: str, count: int, seconds: float, unit: str = "cameras") -> None:
     )
 
 
+def cpu_projection(cameras: int, connector_s: float, simulator_s: float, count: int) -> None:
+    """What the CPU the concurrent onboarding took projects to, whatever else the machine runs:
+    each side is one thread, so 20,000 cameras take at least the busier side's CPU, and at
+    least both sides' CPU spread over the machine's cores."""
+    ours, theirs = connector_s / count, simulator_s / count
+    floor = max(ours, theirs, (ours + theirs) / (os.cpu_count() or 1))
+    print(
+        f"  CPU per camera: connector {ours * 1000:.2f} ms, simulator {theirs * 1000:.2f} ms; "
+        f"20,000 cameras projected from CPU alone (an otherwise idle {os.cpu_count()}-core "
+        f"machine): {cameras * floor:.0f} s"
+    )
+
+
 async def onboarding(
     transport: SoapTransport,
     producer: CatalogProducer,
@@ -121,6 +157,7 @@ async def onboarding(
     concurrency: int,
     sample: int,
     bootstrap: str,
+    meter: CpuMeter,
 ) -> tuple[ProbeReport, float, float]:
     """The onboarding pipeline of ``tilik discover onvif`` (probe, merge, publish, audit)."""
 
@@ -136,12 +173,17 @@ async def onboarding(
         )
 
     started = time.perf_counter()
+    cpu_before = meter.taken()
     outcome = await run_onboarding(
         request(addresses, concurrency), transport=transport, producer=producer
     )
     report = outcome.report
     concurrent_s = time.perf_counter() - started
+    cpu_after = meter.taken()
     line(f"concurrent (limit {concurrency})", len(report.records), concurrent_s)
+    cpu_projection(
+        20000, cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1], len(addresses)
+    )
 
     started = time.perf_counter()
     await run_onboarding(request(addresses[:sample], 1), transport=transport, producer=producer)
@@ -259,6 +301,13 @@ def parser_only(report: ProbeReport) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
+    with contextlib.ExitStack() as stack:
+        if args.bootstrap is None:
+            args.bootstrap = fresh_broker(stack)
+        await measure(args)
+
+
+async def measure(args: argparse.Namespace) -> None:
     os.environ[PASSWORD_ENV] = PASSWORD
     configure_logging(level="warning", force=True)
     sample = min(args.cameras, args.baseline_sample)
@@ -289,6 +338,7 @@ async def main(args: argparse.Namespace) -> None:
                 args.concurrency,
                 sample,
                 args.bootstrap,
+                meter,
             )
             print(
                 f"  ratio concurrent/sequential: {fast / slow:.1f}x; 20,000 cameras projected at "
@@ -325,7 +375,11 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=2000)
-    parser.add_argument("--bootstrap", default=os.environ.get("TILIK_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("TILIK_BOOTSTRAP"),
+        help="a running broker (default: TILIK_BOOTSTRAP, else a fresh local one)",
+    )
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--health-concurrency", type=int, default=512)
     parser.add_argument(

@@ -3,7 +3,7 @@ cameras, against the same process's empty baseline measured in the same run.
 
     .venv/bin/python bench/onvif_watch_memory.py --cameras 2000,8000
     .venv/bin/python bench/onvif_watch_memory.py --cameras 2000 --delivery pull   # PullPoint
-    .venv/bin/python bench/onvif_watch_memory.py --cameras 2000 --tracemalloc 25  # where it goes
+    .venv/bin/python bench/onvif_watch_memory.py --cameras 2000 --tracemalloc 8   # where it goes
 
 What runs, each in its own process:
 
@@ -24,9 +24,11 @@ step adds cameras up to its count. Reported per step: steady resident memory, th
 the baseline per camera (aim: at most 20 KB), and the sockets the watcher holds (minimum, median,
 maximum over the window, and over its baseline).
 
-``--tracemalloc N`` runs the watcher under ``tracemalloc`` (N frames) and prints, per step, the
-largest allocation sites still alive, as bytes per camera over the baseline (tracing makes the
-watcher slower and bigger; its memory numbers are then not the ones to quote).
+``--tracemalloc N`` traces the watcher's allocations (N frames) from the baseline on and prints,
+per step, the largest allocation sites still alive, as bytes per camera (tracing makes the
+watcher slower and bigger; its memory numbers are then not the ones to quote). Tracing starts at
+the baseline, not at the watcher's start: the imports' million allocations would make every
+snapshot minutes long on a busy machine, and only what came after the baseline is per camera.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onvif_onboard import PASSWORD, PASSWORD_ENV, REF
+from onvif_onboard import PASSWORD, PASSWORD_ENV, REF, fresh_broker
 
 from connectors.onvif.probe import ProbeTarget, probe_many
 from connectors.onvif.soap import SoapTransport
@@ -88,10 +90,11 @@ def sockets(pid: int) -> int:
 
 @dataclass
 class Window:
-    """Resident memory and sockets sampled over a window."""
+    """Resident memory, sockets and watched devices sampled over a window."""
 
     rss: list[int]
     socks: list[int]
+    devices: list[int]
 
     @property
     def steady_rss(self) -> float:
@@ -101,13 +104,27 @@ class Window:
         return min(self.socks), statistics.median(self.socks), max(self.socks)
 
 
-async def sample(pid: int, seconds: float) -> Window:
-    window = Window([], [])
+async def watched_devices(session: aiohttp.ClientSession, port: int) -> int:
+    """The watcher's ``tilik_connector_devices`` gauge (-1 when it does not answer)."""
+    try:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            for line in (await response.text()).splitlines():
+                if line.startswith("tilik_connector_devices{"):
+                    return int(float(line.rsplit(" ", 1)[1]))
+    except aiohttp.ClientError:
+        pass
+    return -1
+
+
+async def sample(pid: int, port: int, seconds: float) -> Window:
+    window = Window([], [], [])
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        window.rss.append(rss_bytes(pid))
-        window.socks.append(sockets(pid))
-        await asyncio.sleep(1.0)
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            window.rss.append(rss_bytes(pid))
+            window.socks.append(sockets(pid))
+            window.devices.append(await watched_devices(session, port))
+            await asyncio.sleep(1.0)
     return window
 
 
@@ -215,6 +232,28 @@ async def healthy(port: int, timeout_s: float, process: asyncio.subprocess.Proce
     raise RuntimeError(f"the watcher was not healthy within {timeout_s:g} s")
 
 
+async def until_live(seen: Seen, wanted: set[str], pid: int, port: int, timeout_s: float) -> None:
+    """Until every wanted camera published a status and an event; progress every 30 s (a fall
+    in the devices watched is the watcher stopping devices: a rebalance of its group)."""
+    began = time.perf_counter()
+    said = began
+    async with aiohttp.ClientSession() as session:
+        while (live := seen.live(wanted)) < len(wanted):
+            now = time.perf_counter()
+            if now - began > timeout_s:
+                raise RuntimeError(
+                    f"only {live} of {len(wanted)} cameras live after {timeout_s:g} s"
+                )
+            if now - said >= 30:
+                said = now
+                devices = await watched_devices(session, port)
+                print(
+                    f"         {now - began:4.0f} s: {live} of {len(wanted)} live, "
+                    f"{devices} devices watched, {mib(rss_bytes(pid))} resident"
+                )
+            await asyncio.sleep(1.0)
+
+
 def free_port() -> int:
     import socket
 
@@ -228,34 +267,48 @@ def mib(value: float) -> str:
 
 
 async def trace_report(watcher: asyncio.subprocess.Process, trace_dir: Path, label: str) -> Path:
-    """Ask the traced watcher for a snapshot (SIGUSR1) and wait for the file."""
+    """Ask the traced watcher for its next step (SIGUSR1: start tracing, then a snapshot each
+    time) and wait until it is done."""
     path = trace_dir / f"{label}.snapshot"
     watcher.send_signal(signal.SIGUSR1)
-    for _ in range(600):
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
         if (trace_dir / f"{label}.done").exists():
             return path
         await asyncio.sleep(0.5)
-    raise RuntimeError("the traced watcher wrote no snapshot")
+    raise RuntimeError("the traced watcher wrote no snapshot within 600 s")
 
 
-def print_trace(baseline: Path, step: Path, cameras: int, top: int = 25) -> None:
-    before = tracemalloc.Snapshot.load(str(baseline))
-    after = tracemalloc.Snapshot.load(str(step))
-    stats = after.compare_to(before, "traceback")
-    total = sum(s.size_diff for s in stats)
+def _project_frames(traceback: tracemalloc.Traceback) -> list[tracemalloc.Frame]:
+    """The traceback's frames in this project's code, most recent first."""
+    return [f for f in reversed(traceback) if "site-packages" not in f.filename]
+
+
+def _site(frame: tracemalloc.Frame) -> str:
+    return f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}"
+
+
+def print_trace(step: Path, cameras: int, top: int = 25) -> None:
+    """What the snapshot holds (allocated since the baseline and alive), per camera."""
+    stats = tracemalloc.Snapshot.load(str(step)).statistics("traceback")
+    total = sum(s.size for s in stats)
     print(f"  traced Python allocations: {total / cameras:,.0f} B per camera; largest sites:")
     for stat in stats[:top]:
-        frames = [f for f in stat.traceback if "site-packages" not in f.filename] or list(
-            stat.traceback
-        )
-        where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-4:]))
+        # Where it was allocated (a library's line, often), then the project's lines that led there.
+        frames = [stat.traceback[-1], *_project_frames(stat.traceback)[:3]]
+        where = " <- ".join(_site(f) for f in dict.fromkeys(frames))
         print(
-            f"    {stat.size_diff / cameras:8,.0f} B/camera  {stat.count_diff / cameras:5.1f} blocks  {where}"
+            f"    {stat.size / cameras:8,.0f} B/camera  {stat.count / cameras:5.1f} blocks  {where}"
         )
-    by_file = after.compare_to(before, "filename")
-    print("  by file:")
-    for stat in by_file[:12]:
-        print(f"    {stat.size_diff / cameras:8,.0f} B/camera  {stat.traceback[0].filename}")
+    # The same, summed by the most recent line of the project's own code.
+    by_line: dict[str, int] = {}
+    for stat in stats:
+        frames = _project_frames(stat.traceback)
+        key = _site(frames[0]) if frames else "(library only)"
+        by_line[key] = by_line.get(key, 0) + stat.size
+    print("  by the project's line that led to them:")
+    for key, size in sorted(by_line.items(), key=lambda item: -item[1])[:top]:
+        print(f"    {size / cameras:8,.0f} B/camera  {key}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -269,18 +322,8 @@ async def main(args: argparse.Namespace) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     print(f"ONVIF watch memory: {', '.join(map(str, steps))} cameras, delivery {args.delivery}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-    bootstrap = args.bootstrap
     with contextlib.ExitStack() as stack:
-        if bootstrap is None:
-            from core.localkafka import LocalKafka
-
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tilik-mem-")))
-            broker = LocalKafka(
-                scratch, nodes=1, port=0, insecure=True, stop_with_this_process=True
-            )
-            bootstrap = broker.start()
-            stack.callback(broker.stop)
-            os.environ.pop("TILIK_CLIENT_CONFIG", None)
+        bootstrap = args.bootstrap or fresh_broker(stack)
         os.environ["TILIK_BOOTSTRAP"] = bootstrap
         await run(args, steps, total, bootstrap)
 
@@ -334,11 +377,12 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
         await healthy(port, args.live_timeout_s, watcher)
         await seen.start()
         await asyncio.sleep(args.settle_s / 2)
-        baseline = await sample(watcher.pid, args.settle_s / 2)
+        baseline = await sample(watcher.pid, port, args.settle_s / 2)
         base_rss = statistics.fmean(baseline.rss)
         base_socks = statistics.median(baseline.socks)
         print(f"empty baseline: {mib(base_rss)} resident, {base_socks:.0f} sockets")
-        base_trace = await trace_report(watcher, trace_dir, "baseline") if trace_dir else None
+        if trace_dir is not None:
+            await trace_report(watcher, trace_dir, "baseline")
         print(
             f"{'cameras':>8} {'steady RSS':>12} {'over baseline':>14} {'per camera':>11} "
             f"{'sockets min/median/max':>24} {'events/s':>9}"
@@ -350,16 +394,10 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
                 published.extend(batch)
                 wanted = {r.camera_id for r in published}
                 began = time.perf_counter()
-                while seen.live(wanted) < len(wanted):
-                    if time.perf_counter() - began > args.live_timeout_s:
-                        raise RuntimeError(
-                            f"only {seen.live(wanted)} of {len(wanted)} cameras live "
-                            f"after {args.live_timeout_s:g} s"
-                        )
-                    await asyncio.sleep(1.0)
+                await until_live(seen, wanted, watcher.pid, port, args.live_timeout_s)
                 live_s = time.perf_counter() - began
                 events_before = seen.event_count
-                window = await sample(watcher.pid, args.steady_s)
+                window = await sample(watcher.pid, port, args.steady_s)
                 rate = (seen.event_count - events_before) / args.steady_s
                 over = window.steady_rss - base_rss
                 low, median, high = window.socket_range()
@@ -369,10 +407,12 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
                     f"{low:7d} / {median:6.0f} / {high:6d} ({median - base_socks:+.0f}) "
                     f"{rate:9.1f}"
                 )
-                print(f"         (all {count} live {live_s:.0f} s after their records)")
-                if trace_dir is not None and base_trace is not None:
-                    step_trace = await trace_report(watcher, trace_dir, f"cameras-{count}")
-                    print_trace(base_trace, step_trace, count)
+                print(
+                    f"         (all {count} live {live_s:.0f} s after their records; devices "
+                    f"watched over the window: {min(window.devices)} to {max(window.devices)})"
+                )
+                if trace_dir is not None:
+                    print_trace(await trace_report(watcher, trace_dir, f"cameras-{count}"), count)
             if not args.keep:
                 await asyncio.gather(
                     *[
@@ -393,22 +433,22 @@ async def run(args: argparse.Namespace, steps: list[int], total: int, bootstrap:
 
 
 def traced_watcher(frames: int, argv: Sequence[str]) -> None:
-    """The watcher under tracemalloc: SIGUSR1 writes a snapshot for the bench to compare."""
+    """The watcher with tracemalloc: the first SIGUSR1 (the baseline) starts tracing, each later
+    one writes a snapshot of what is alive of the allocations since."""
     import gc
 
     from tilik.cli import main as tilik_main
 
-    tracemalloc.start(frames)
     trace_dir = Path(os.environ[TRACE_DIR_ENV])
     labels = iter(["baseline", *(f"cameras-{n}" for n in range(1, 10**6))])
 
     def dump(_signum: int, _frame: object) -> None:
         label = next(labels)
         gc.collect()
-        snapshot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(False, tracemalloc.__file__)]
-        )
-        snapshot.dump(str(trace_dir / f"{label}.snapshot"))
+        if tracemalloc.is_tracing():
+            tracemalloc.take_snapshot().dump(str(trace_dir / f"{label}.snapshot"))
+        else:
+            tracemalloc.start(frames)
         (trace_dir / f"{label}.done").touch()
 
     signal.signal(signal.SIGUSR1, dump)

@@ -11,7 +11,7 @@ delay for a caller that counts its attempts itself.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def backoff_delay(
@@ -36,7 +36,9 @@ class Backoff:
     max_s: float = 300.0
     factor: float = 2.0
     retries: int = 0
-    rng: random.Random = field(default_factory=random.Random, repr=False)
+    #: None: the process's shared generator (a ``random.Random`` is 2.5 KB of state, too much
+    #: to keep per watched camera); a test passes a seeded one
+    rng: random.Random | None = None
 
     def next_delay(self) -> float:
         delay = backoff_delay(

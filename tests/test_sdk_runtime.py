@@ -3,8 +3,10 @@ revocation, unknown events, and two processes sharing the registry partitions.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +15,8 @@ import pytest
 from sdk_helpers import TopicTail, eventually, running, unique_connector
 from structlog.testing import capture_logs
 
-from connectors.sdk.base import Connector
+from connectors.onvif.connector import OnvifConnector
+from connectors.sdk.base import Connector, ConnectorConfig
 from connectors.sdk.example.connector import VENDOR
 from connectors.sdk.example.simulator import running_recorder
 from connectors.sdk.onboard import OnboardOptions, onboard
@@ -455,3 +458,71 @@ async def test_addresses_outside_the_network_policy_are_refused_before_any_conne
                 )
             )
             assert record.device_id not in service.watched_devices
+
+
+def _local_records(count: int, offset: int = 0) -> list[CameraRecord]:
+    """Registry records of ``count`` single-camera devices at a closed loopback port (nothing
+    answers there: watching them only retries)."""
+    return [
+        camera_record(seed).model_copy(update={"address": "127.0.0.1:9"})
+        for seed in range(offset, offset + count)
+    ]
+
+
+@contextlib.asynccontextmanager
+async def _watching(
+    catalog: str, connector: type[Connector[Any]], records: list[CameraRecord]
+) -> AsyncIterator[WatchService]:
+    """``watch_records`` (no registry, no group) over these records, for the block."""
+    service = WatchService(connector, options=RuntimeOptions(health_interval_s=3600))
+    stop = asyncio.Event()
+    async with CatalogProducer(catalog, client_id="test-watch-records") as producer:
+        task = asyncio.create_task(service.watch_records(records, producer, stop))
+        try:
+            assert await eventually(service.ready.is_set)
+            yield service
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+async def test_a_registry_change_makes_only_its_own_device_config_again(
+    catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Catching up on a large registry must cost what changed, not the whole table per reconcile:
+    # each record version's config is built once, when it arrives.
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_PASAR_JOHAR", "not-used")
+    built: list[str] = []
+
+    class Counting(OnvifConnector):
+        @classmethod
+        def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
+            built.append(record.camera_id)
+            return super().config_from_record(record)
+
+    watched = _local_records(20)
+    async with _watching(catalog, Counting, watched) as service:
+        assert len(service.watched_devices) == 20
+        assert sorted(built) == sorted(r.camera_id for r in watched)
+        built.clear()
+        (added,) = _local_records(1, offset=20)
+        await service.watch_also([added])
+        assert len(service.watched_devices) == 21
+        assert built == [added.camera_id]
+
+
+async def test_a_watched_camera_keeps_no_registry_record_alive(
+    catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory per watched camera: the runtime keeps what watching needs of a record (ids, version,
+    # config), not the record (about 9.5 KB as a model).
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_PASAR_JOHAR", "not-used")
+    records = _local_records(5, offset=100)
+    ids = {r.camera_id for r in records}
+    async with _watching(catalog, OnvifConnector, []) as service:
+        await service.watch_also(records)
+        del records
+        gc.collect()
+        assert {c for cams in service.watched_devices.values() for c in cams} == ids
+        alive = [o for o in gc.get_objects() if isinstance(o, CameraRecord) and o.camera_id in ids]
+        assert alive == []

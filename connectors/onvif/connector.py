@@ -317,8 +317,13 @@ class OnvifConnector(Connector[OnvifConfig]):
                     async for batch in batches:
                         if batch.rejected is not None:
                             raise batch.rejected
-                        for message in batch.messages:
-                            yield parser.parse(message, self.channels)
+                        # A suspended generator keeps its locals, and one message keeps its
+                        # whole parsed Notify (libxml2's memory, not Python's) alive: nothing
+                        # of a batch may stay referenced here while the next one is awaited.
+                        messages = batch.messages
+                        del batch
+                        while messages:
+                            yield parser.parse(messages.pop(0), self.channels)
             except PushUnreachable as exc:
                 await self._fall_back_to_pull(subscription, exc)
                 continue

@@ -233,6 +233,9 @@ class Subscription(abc.ABC):
             else:
                 backoff = None
                 yield batch
+                # Not kept while the next batch is awaited: its messages keep their parsed
+                # documents (C memory) alive, a few KB per watched camera.
+                del batch
                 continue
             if backoff is None:
                 backoff = Backoff(

@@ -19,7 +19,6 @@ from connectors.sdk.base import (
     Connector,
     ConnectorConfig,
     ConnectorMetrics,
-    DeviceTarget,
     EventBatch,
     UnparsedEvent,
 )
@@ -63,6 +62,7 @@ from connectors.sdk.vendor import (
     VendorConfig,
     VendorConnector,
 )
+from connectors.sdk.watched import DeviceTarget, WatchedCamera
 from core.backoff import Backoff
 from core.secrets import SecretRef, resolve_secret
 
@@ -99,6 +99,7 @@ __all__ = [
     "VendorConfig",
     "VendorConnector",
     "VendorEvent",
+    "WatchedCamera",
     "aware_time",
     "boundary_from_content_type",
     "camera_secret_env",

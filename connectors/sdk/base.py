@@ -18,7 +18,7 @@ concurrency limits, backoff, metrics) is the runtime's job, not the connector's.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -196,41 +196,6 @@ class Connector(abc.ABC, Generic[ConfigT]):
 
     async def close(self) -> None:
         """Release sockets and subscriptions (called on shutdown and on partition revocation)."""
-
-
-@dataclass(frozen=True)
-class DeviceTarget:
-    """The registry records a runtime watches through one connection: one device, its cameras.
-
-    An NVR's channels share a ``device_id``; they become one target (one connector instance)
-    whose events and statuses are published only for ``camera_ids``.
-    """
-
-    device_id: str
-    records: tuple[CameraRecord, ...]
-
-    @property
-    def camera_ids(self) -> frozenset[str]:
-        return frozenset(r.camera_id for r in self.records)
-
-    @property
-    def representative(self) -> CameraRecord:
-        """The record the connection config is built from (the lowest camera id: deterministic)."""
-        return min(self.records, key=lambda r: r.camera_id)
-
-    def connection_key(self, connector_cls: type[Connector[Any]]) -> str:
-        """What must stay equal for a running connection to keep serving this target."""
-        return connector_cls.config_from_record(self.representative).model_dump_json()
-
-    @staticmethod
-    def group(records: Iterable[CameraRecord]) -> dict[str, DeviceTarget]:
-        by_device: dict[str, list[CameraRecord]] = {}
-        for record in records:
-            by_device.setdefault(record.device_id, []).append(record)
-        return {
-            device: DeviceTarget(device, tuple(sorted(group, key=lambda r: r.camera_id)))
-            for device, group in by_device.items()
-        }
 
 
 @dataclass

@@ -32,7 +32,7 @@ def channel_ref(name: str, value: object) -> str:
     return f"{name.strip().lower()}={str(value).strip()}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelCamera:
     """The registry camera a reference selects, and its channel number (None: a device's only
     camera)."""
@@ -42,12 +42,18 @@ class ChannelCamera:
 
 
 class ChannelMap:
-    """A device's channel references, each to the camera it selects."""
+    """A device's channel references, each to the camera it selects.
+
+    One is kept per watched device, so it is slotted and makes its set of ambiguous references
+    only when a device has one.
+    """
+
+    __slots__ = ("_all", "_ambiguous", "_cameras", "_first")
 
     def __init__(self) -> None:
         self._cameras: dict[str, ChannelCamera] = {}
         self._all: dict[str, ChannelCamera] = {}
-        self._ambiguous: set[str] = set()
+        self._ambiguous: set[str] | None = None
         self._first: ChannelCamera | None = None
 
     @classmethod
@@ -64,11 +70,13 @@ class ChannelMap:
         if self._first is None or _order(camera) < _order(self._first):
             self._first = camera
         for ref in refs:
-            if ref in self._ambiguous:
+            if self._ambiguous is not None and ref in self._ambiguous:
                 continue
             known = self._cameras.get(ref)
             if known is not None and known != camera:
                 del self._cameras[ref]
+                if self._ambiguous is None:
+                    self._ambiguous = set()
                 self._ambiguous.add(ref)
             else:
                 self._cameras[ref] = camera

@@ -275,6 +275,16 @@ def upgrade_registry(bootstrap: str | None) -> None:
     type=click.IntRange(1, 10_000),
     help="Unacknowledged event sends per device (1: await each).",
 )
+@field_option(
+    RuntimeOptions,
+    "session_timeout_s",
+    "--session-timeout",
+    type=click.FloatRange(6, 1800),
+    help=(
+        "Seconds the registry's consumer group waits for this process's heartbeat before "
+        "moving its cameras to the other processes."
+    ),
+)
 @click.option(
     "--metrics-port",
     default=None,
@@ -288,6 +298,7 @@ def run(
     health_interval: float,
     concurrency: int,
     max_in_flight: int,
+    session_timeout: float,
     metrics_port: int | None,
     bootstrap: str | None,
 ) -> None:
@@ -303,6 +314,7 @@ def run(
             health_interval_s=health_interval,
             concurrency=concurrency,
             max_in_flight_events=max_in_flight,
+            session_timeout_s=session_timeout,
         ),
     )
 

@@ -65,8 +65,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -76,13 +75,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
-from connectors.sdk.base import (
-    Connector,
-    ConnectorMetrics,
-    DeviceTarget,
-    UnparsedEvent,
-)
-from connectors.sdk.channels import ChannelMap
+from connectors.sdk.base import Connector, ConnectorMetrics, UnparsedEvent
 from connectors.sdk.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -98,6 +91,7 @@ from connectors.sdk.sealed import using
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.tenantwatch import TenantRecorders
 from connectors.sdk.watchcheck import watch_group
+from connectors.sdk.watched import DeviceTarget, WatchedCamera
 from core.backoff import Backoff
 from core.memory import release_free_memory
 from core.settings import get_settings
@@ -137,6 +131,9 @@ log = structlog.get_logger(__name__)
 
 # Longest a registry change waits before the device watches are reconciled with it.
 RECONCILE_EVERY_S = 1.0
+# Devices started between two watch-report batches (and two chances for the loop's other work,
+# the consumer group's heartbeat among it, to run) while a reconcile starts many.
+STARTS_PER_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -154,6 +151,12 @@ class RuntimeOptions:
     auth_retry_s: float = 60.0
     #: events a device may have sent but not yet acknowledged by Kafka (1: await each send)
     max_in_flight_events: int = 256
+    #: how long the registry's consumer group waits for this process's heartbeat before it
+    #: hands its partitions to the others. Kafka's own clients wait 45 s (aiokafka 10 s): a
+    #: process watching thousands of cameras on busy cores can miss 10 s of heartbeats, and
+    #: then every one of its devices is stopped and started again (a crashed process's cameras
+    #: move after this long; one that stops leaves at once)
+    session_timeout_s: float = 45.0
 
 
 @dataclass(frozen=True)
@@ -182,22 +185,36 @@ class Publisher(Protocol):
     async def dead_letter(self, letter: DeadLetter) -> Any: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceWatch:
-    """One watched device: its owned cameras, its connector, its event task and backoff."""
+    """One watched device: its owned cameras, its connector, its event task and backoff.
+
+    Kept per watched device, so what most devices never need (a set of logged vendor topics)
+    is made on first use.
+    """
 
     target: DeviceTarget
     connector: Connector[Any]
-    connection_key: str
+    connection_key: bytes | None
     backoff: Backoff
     events_task: asyncio.Task[None] | None = None
     stopped_reason: str | None = None
-    logged_topics: set[str] = field(default_factory=set)
-    in_flight: deque[asyncio.Future[Any]] = field(default_factory=deque)
+    logged_topics: set[str] | None = None
+    #: event sends not yet acknowledged, oldest first (a list: an empty deque is 760 bytes)
+    in_flight: list[asyncio.Future[Any]] = field(default_factory=list)
 
     @property
     def camera_ids(self) -> frozenset[str]:
         return self.target.camera_ids
+
+    def first_time_logged(self, vendor_topic: str) -> bool:
+        """Whether ``vendor_topic`` is logged for this device for the first time (and remember it)."""
+        if self.logged_topics is None:
+            self.logged_topics = set()
+        if vendor_topic in self.logged_topics:
+            return False
+        self.logged_topics.add(vendor_topic)
+        return True
 
 
 #: a target, the watch state its cameras are in and why (None while watched)
@@ -243,8 +260,12 @@ class WatchService:
         self._bootstrap = bootstrap
         self._producer: Publisher | None = None
         self._consumer: CatalogConsumer | None = None
-        # camera id -> (partition, record): the owned slice of the registry for this connector
-        self._cameras: dict[str, tuple[int, CameraRecord]] = {}
+        # camera id -> what watching keeps of its record: the owned slice of the registry for
+        # this connector; device id -> its cameras; devices whose cameras changed since the last
+        # reconcile (a reconcile looks at those only)
+        self._cameras: dict[str, WatchedCamera] = {}
+        self._targets: dict[str, DeviceTarget] = {}
+        self._dirty: set[str] = set()
         self._devices: dict[str, DeviceWatch] = {}
         self._unwatched: dict[str, Unwatched] = {}
         # camera id -> (record version, state) last reported on the watch topic
@@ -259,7 +280,6 @@ class WatchService:
         # once per distinct record, not on every reconcile
         self._refused: dict[str, str] = {}
         self._states: dict[str, dict[str, Any]] = {}
-        self._health_limit = asyncio.Semaphore(self.options.concurrency)
         self._assigned: set[int] = set()
         # The run loop and the rebalance callbacks both change the watched set.
         self._reconciling = asyncio.Lock()
@@ -304,6 +324,7 @@ class WatchService:
                 producer=producer,
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
+                session_timeout_ms=int(self.options.session_timeout_s * 1000),
             )
             self._consumer = consumer
             health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
@@ -358,7 +379,7 @@ class WatchService:
         """Add cameras to those ``watch_records`` watches (a device that came back, say)."""
         for record in records:
             if record.connector == self.name:
-                self._cameras[record.camera_id] = (0, record)
+                self._put(WatchedCamera.of(record, self.connector_cls))
         await self._reconcile()
 
     async def unwatch(self, camera_ids: Iterable[str]) -> None:
@@ -376,6 +397,8 @@ class WatchService:
 
     async def _on_assign(self, assigned: set[TopicPartition]) -> None:
         self._assigned = {tp.partition for tp in assigned if tp.topic == CAMERA_REGISTRY.name}
+        # Cameras of partitions no longer ours (their revocation already dropped them, normally).
+        self._drop_partitions_not_in(self._assigned)
         if self._consumer is not None:
             # Committed offsets are past the records that define the table: re-read it.
             await self._consumer.seek_to_beginning()
@@ -387,11 +410,7 @@ class WatchService:
     async def _on_revoke(self, revoked: set[TopicPartition]) -> None:
         partitions = {tp.partition for tp in revoked if tp.topic == CAMERA_REGISTRY.name}
         self._assigned -= partitions
-        dropped = [cam for cam, (partition, _) in self._cameras.items() if partition in partitions]
-        for camera in dropped:
-            del self._cameras[camera]
-            # Its new owner reports on it; if it comes back here, so does this process again.
-            self._reported.pop(camera, None)
+        self._drop_partitions_not_in(self._assigned)
         await self._reconcile()
         log.info("registry partitions revoked", connector=self.name, partitions=sorted(partitions))
 
@@ -407,15 +426,47 @@ class WatchService:
             return False, False
         value = received.value
         if isinstance(value, CameraRecord) and value.connector == self.name:
-            self._cameras[camera] = (received.partition, value)
+            # What watching needs of the record, its config built once per record version.
+            self._put(WatchedCamera.of(value, self.connector_cls, partition=received.partition))
             return True, False
         if camera in self._cameras:
             # A tombstone (revoked) or the camera moved to another connector: stop at once.
-            del self._cameras[camera]
+            self._drop(camera)
             if value is None:
                 self._forget.add(camera)
             return True, True
         return False, False
+
+    def _put(self, camera: WatchedCamera) -> None:
+        known = self._cameras.get(camera.camera_id)
+        if known is not None and known.device_id != camera.device_id:
+            self._drop(camera.camera_id)  # it moved to another device
+        self._cameras[camera.camera_id] = camera
+        target = self._targets.get(camera.device_id)
+        self._targets[camera.device_id] = (
+            DeviceTarget(camera.device_id, (camera,))
+            if target is None
+            else target.with_camera(camera)
+        )
+        self._dirty.add(camera.device_id)
+
+    def _drop(self, camera_id: str) -> None:
+        known = self._cameras.pop(camera_id, None)
+        if known is None:
+            return
+        target = self._targets[known.device_id].without(camera_id)
+        if target is None:
+            del self._targets[known.device_id]
+        else:
+            self._targets[known.device_id] = target
+        self._dirty.add(known.device_id)
+
+    def _drop_partitions_not_in(self, assigned: set[int]) -> None:
+        dropped = [cam for cam, known in self._cameras.items() if known.partition not in assigned]
+        for camera in dropped:
+            self._drop(camera)
+            # Its new owner reports on it; if it comes back here, so does this process again.
+            self._reported.pop(camera, None)
 
     async def _reconcile(self) -> None:
         """Make the running device watches match the owned registry slice."""
@@ -423,38 +474,54 @@ class WatchService:
             await self._reconcile_locked()
 
     async def _reconcile_locked(self) -> None:
-        targets = DeviceTarget.group(
-            record for partition, record in self._cameras.values() if partition in self._assigned
-        )
-        gone = [device for device in self._devices if device not in targets]
-        restart = []
-        kept = []
-        for device, target in targets.items():
+        # Only the devices whose cameras changed: a reconcile while catching up on a large
+        # registry costs what arrived since the last one, not the whole table again.
+        dirty, self._dirty = self._dirty, set()
+        stop: list[str] = []
+        start: list[str] = []
+        said: list[Said] = []
+        for device in dirty:
+            target = self._targets.get(device)
             watch = self._devices.get(device)
-            if watch is None:
-                continue
-            try:
-                key: str | None = target.connection_key(self.connector_cls)
-            except ValueError:
-                key = None  # the record no longer makes a config: restarting reports why
-            if watch.connection_key != key:
-                restart.append(device)
+            if target is None:
+                self._unwatched.pop(device, None)
+                if watch is not None:
+                    stop.append(device)
+            elif watch is None:
+                start.append(device)
+            elif watch.connection_key != target.connection_key:
+                # The connection changed (or the record makes no config: restarting says why).
+                stop.append(device)
+                start.append(device)
             else:
                 watch.target = target
-                watch.connector.channels = ChannelMap.from_records(target.records)
-                kept.append(target)
-        await self._stop_devices(gone + restart)
-        self._unwatched = {d: u for d, u in self._unwatched.items() if d in targets}
-        # One batch of watch reports per reconcile, not one acknowledged send per device: a
-        # process taking over thousands of devices starts watching them all within seconds.
-        said: list[Said] = [(target, WatchState.WATCHING, None) for target in kept]
-        for device, target in targets.items():
-            if device not in self._devices:
+                watch.connector.channels = target.channel_map()
+                said.append((target, WatchState.WATCHING, None))
+        await self._stop_devices(stop)
+        # Watch reports in batches, not one acknowledged send per device: a process taking over
+        # thousands of devices starts watching them all within seconds, and lets the loop's
+        # other work run between batches.
+        for device in start:
+            target = self._targets.get(device)
+            if target is not None and device not in self._devices:
                 said.append(await self._start_device(target))
+            if len(said) >= STARTS_PER_BATCH:
+                self._count_watched()
+                await self._report(said)
+                said = []
+                await asyncio.sleep(0)
+        self._count_watched()
         await self._report(said)
         await self._forget_reports()
+
+    def _count_watched(self) -> None:
         self.metrics.devices = len(self._devices)
-        self.metrics.cameras = sum(len(w.camera_ids) for w in self._devices.values())
+        self.metrics.cameras = sum(len(w.target.records) for w in self._devices.values())
+
+    async def _retry_unwatched(self) -> None:
+        """Try again to watch what could not be watched (a secrets file may have appeared)."""
+        self._dirty |= self._unwatched.keys()
+        await self._reconcile()
 
     async def _start_device(self, target: DeviceTarget) -> Said:
         """Watch the target's device, or say why not: what its watch report is to say."""
@@ -467,7 +534,7 @@ class WatchService:
                 if self._tenants is not None:
                     await self._tenants.catch_up(target.representative)
             state = WatchState.INVALID_CONFIG
-            config = self.connector_cls.config_from_record(target.representative)
+            config = target.representative.make_config()
             # A registry record is input too: its address is checked before any connection.
             state = WatchState.REFUSED
             guard_config(self.connector_cls, config, self._policy_for(target.representative))
@@ -476,14 +543,14 @@ class WatchService:
             config.credentials()
             state = WatchState.INVALID_CONFIG
             connector = self.connector_cls(config, state=self._states.get(target.device_id))
-            connector.channels = ChannelMap.from_records(target.records)
+            connector.channels = target.channel_map()
         except (ConnectorError, ValueError) as exc:
             return target, state, await self._cannot_watch(target, state, exc)
         self._unwatched.pop(target.device_id, None)
         watch = DeviceWatch(
             target=target,
             connector=connector,
-            connection_key=target.connection_key(self.connector_cls),
+            connection_key=target.connection_key,
             backoff=Backoff(
                 initial_s=self.options.backoff_initial_s, max_s=self.options.backoff_max_s
             ),
@@ -638,6 +705,8 @@ class WatchService:
                         watch.backoff.reset()
                         await self._publish_item(watch, item)
                         self._states[device] = watch.connector.state
+                        # Not kept while a quiet device's next event is awaited (for hours).
+                        del item
                 finally:
                     await self._drain(watch)
                 if self._devices.get(device) is not watch:
@@ -693,7 +762,7 @@ class WatchService:
                 watch.in_flight[0].done()
                 or len(watch.in_flight) >= self.options.max_in_flight_events
             ):
-                await self._settle(watch, watch.in_flight.popleft())
+                await self._settle(watch, watch.in_flight.pop(0))
             return
         if item.camera_id is not None and item.camera_id not in watch.camera_ids:
             return
@@ -710,8 +779,7 @@ class WatchService:
             )
         )
         self.metrics.dead_letters += 1
-        if item.vendor_topic not in watch.logged_topics:
-            watch.logged_topics.add(item.vendor_topic)
+        if watch.first_time_logged(item.vendor_topic):
             log.warning(
                 "unparsed device input kept in the dead letters",
                 connector=self.name,
@@ -736,7 +804,7 @@ class WatchService:
 
     async def _drain(self, watch: DeviceWatch) -> None:
         while watch.in_flight:
-            await self._settle(watch, watch.in_flight.popleft())
+            await self._settle(watch, watch.in_flight.pop(0))
 
     async def _dead_letter_input(self, watch: DeviceWatch, exc: DeviceDataError) -> None:
         await self._require_producer().dead_letter(
@@ -765,8 +833,7 @@ class WatchService:
             started = loop.time()
             try:
                 if self._unwatched:
-                    # What could not be watched is tried again (a secrets file may have appeared).
-                    await self._reconcile()
+                    await self._retry_unwatched()
                 await self.check_health()
                 self.metrics.health_round_s = loop.time() - started
                 # The round's replies and buffers are freed; let the process's resident memory
@@ -787,9 +854,22 @@ class WatchService:
                 await asyncio.wait_for(stop.wait(), max(0.0, pause))
 
     async def check_health(self) -> int:
-        """Check every watched device once (bounded concurrency); returns statuses published."""
+        """Check every watched device once, ``concurrency`` at a time; returns statuses published.
+
+        A pool of ``concurrency`` workers takes the devices in turn: a round holds that many
+        checks (tasks, replies, connections) at once, never one waiting task per device.
+        """
         watches = list(self._devices.values())
-        counts = await asyncio.gather(*(self._bounded(self._health_of(w)) for w in watches))
+        queue = iter(watches)
+
+        async def worker() -> int:
+            published = 0
+            for watch in queue:  # the workers share one iterator: each device is checked once
+                published += await self._health_of(watch)
+            return published
+
+        workers = min(self.options.concurrency, len(watches))
+        counts = await asyncio.gather(*(worker() for _ in range(workers)))
         return sum(counts) + await self._unwatched_health()
 
     async def _unwatched_health(self) -> int:
@@ -810,10 +890,6 @@ class WatchService:
             await self._require_producer().send_batch(self.topics.status, statuses)
             self.metrics.statuses += len(statuses)
         return len(statuses)
-
-    async def _bounded(self, work: Awaitable[int]) -> int:
-        async with self._health_limit:
-            return await work
 
     async def _health_of(self, watch: DeviceWatch) -> int:
         self.metrics.health_checks += 1
