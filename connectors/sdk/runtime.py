@@ -567,11 +567,11 @@ class WatchService:
         )
         return target, WatchState.WATCHING, None
 
-    def _policy_for(self, record: CameraRecord) -> ProbePolicy:
+    def _policy_for(self, camera: WatchedCamera) -> ProbePolicy:
         """A business's registered recorder is checked against its tenant's policy."""
         if self._tenants is None:
             return self._policy
-        return self._tenants.policy_for(record, self._policy)
+        return self._tenants.policy_for(camera, self._policy)
 
     async def _cannot_watch(
         self, target: DeviceTarget, state: WatchState, exc: ConnectorError | ValueError

@@ -12,10 +12,11 @@ from pathlib import Path
 from connectors.sdk.netpolicy import ProbePolicy, tenant_policy
 from connectors.sdk.sealed import SealedCredentials
 from connectors.sdk.secrets import parse_credential_ref
+from connectors.sdk.watched import WatchedCamera
 from core.lifecycle import Lifecycle
 from topics.catalog import NETWORK_GRANTS
 from topics.follow import FollowedTable
-from topics.models import CameraRecord, NetworkGrant, OwnerKind
+from topics.models import NetworkGrant, OwnerKind
 
 
 def vault_id(credential_ref: str | None) -> str | None:
@@ -41,19 +42,24 @@ class TenantRecorders(Lifecycle):
     async def stop(self) -> None:
         await asyncio.gather(self.sealed.stop(), self.grants.stop())
 
-    def policy_for(self, record: CameraRecord, default: ProbePolicy) -> ProbePolicy:
+    def policy_for(self, camera: WatchedCamera, default: ProbePolicy) -> ProbePolicy:
         """A business's registered recorder (a private owner's, its credential in the vault): its
         tenant's policy; any other device: ``default``."""
-        if record.owner.kind is not OwnerKind.PRIVATE or vault_id(record.credential_ref) is None:
+        owner = camera.owner
+        if (
+            owner is None
+            or owner.kind is not OwnerKind.PRIVATE
+            or vault_id(camera.credential_ref) is None
+        ):
             return default
-        grant = self.grants.rows.get(record.owner.id)
+        grant = self.grants.rows.get(owner.id)
         return tenant_policy(grant.networks if grant is not None else ())
 
-    async def catch_up(self, record: CameraRecord) -> None:
+    async def catch_up(self, camera: WatchedCamera) -> None:
         """Catch up with both topics once when the record's credential is not in view: it is
         sealed (and its network granted) before the camera is registered, but another view may
         be behind."""
-        credential = vault_id(record.credential_ref)
+        credential = vault_id(camera.credential_ref)
         if credential is None or self.sealed.holds(credential):
             return
         with contextlib.suppress(TimeoutError):

@@ -8,11 +8,13 @@ record version, what dead letters and audits name (vendor, model, address, crede
 reference), the channel references, and the connector config the record makes, with its
 connection key (a digest of the config) computed there, once, instead of on every reconcile.
 The config is the object the device's connector is given, so a watched single-camera device
-holds it once. It is the record's config without its placement (owner, location, site type,
-sharing, per-camera decisions): those fields only place cameras onboarding finds, watching never
-reads them, and they are most of a config's size; left at their defaults (one shared object
-each), a camera whose owner, location or sharing changes in the registry also keeps its
-running watch.
+holds it once. It is the record's config without its placement (location, site type, sharing,
+per-camera decisions): those fields only place cameras onboarding finds, watching never reads
+them, and they are most of a config's size; left at their defaults (one shared object each), a
+camera whose location or sharing changes in the registry also keeps its running watch. The
+owner stays: whose device it is decides which credentials open for it (a sealed one opens only
+for its tenant) and which probe policy its address is checked against; configs of one owner
+share one ``Owner`` object.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.sdk.channels import ChannelCamera, ChannelMap, record_refs
-from topics.models import CameraRecord
+from topics.models import CameraRecord, Owner
 
 if TYPE_CHECKING:
     from connectors.sdk.base import Connector, ConnectorConfig
 
 
 #: the fields of every ``ConnectorConfig`` that place the cameras onboarding finds
-PLACEMENT_FIELDS = ("owner", "location", "site_type", "sharing", "cameras")
+PLACEMENT_FIELDS = ("location", "site_type", "sharing", "cameras")
+#: one ``Owner`` object per distinct owner, shared by the configs of its devices
+_OWNERS: dict[str, Owner] = {}
 
 
 @functools.cache
@@ -46,10 +50,17 @@ def _placement_defaults(config_model: type[ConnectorConfig]) -> dict[str, Any]:
     }
 
 
+def shared_owner(owner: Owner) -> Owner:
+    """The one ``Owner`` object equal to ``owner`` (owners are few; their devices are many)."""
+    return _OWNERS.setdefault(owner.model_dump_json(), owner)
+
+
 def watch_config(config: ConnectorConfig) -> ConnectorConfig:
-    """The config a device is watched with: ``config`` without its placement (see the module
-    docstring)."""
-    return config.model_copy(update=_placement_defaults(type(config)))
+    """The config a device is watched with: ``config`` without its placement, its owner shared
+    (see the module docstring)."""
+    return config.model_copy(
+        update={**_placement_defaults(type(config)), "owner": shared_owner(config.owner)}
+    )
 
 
 def connection_key(config: ConnectorConfig) -> bytes:
@@ -104,6 +115,11 @@ class WatchedCamera:
             key=None if config is None else connection_key(config),
             problem=problem,
         )
+
+    @property
+    def owner(self) -> Owner | None:
+        """Whose device it is (None when the record makes no config)."""
+        return None if self.config is None else self.config.owner
 
     def make_config(self) -> ConnectorConfig:
         """The config to watch the device with; the ``ValueError`` when the record makes none."""
