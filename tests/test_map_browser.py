@@ -154,7 +154,9 @@ def test_an_operator_watches_cameras_coverage_and_a_live_alert_on_the_map(
             assert shaded.value_of_css_property("fill") == legend.value_of_css_property(
                 "background-color"
             ).replace("rgba", "rgb").replace(", 1)", ")")
-        assert {bin_of(coverage[name]["percent"]) for name, _ in CITY} >= {"0", "4"}
+        # The shading tells districts apart (other tests' cameras share the broker, so the exact
+        # percentages are the view's, checked above, not this test's alone).
+        assert len({bin_of(coverage[name]["percent"]) for name, _ in CITY}) >= 2
 
         # An alert produced while the page is open appears, with its agency and age.
         wait_for(browser, "document.body.dataset.streaming === 'yes'")

@@ -386,7 +386,7 @@ class WatchService:
         """Stop watching these cameras of those ``watch_records`` watches (revoked by their
         owner); a device left with none is no longer contacted."""
         for camera_id in camera_ids:
-            self._cameras.pop(camera_id, None)
+            self._drop(camera_id)
         await self._reconcile()
 
     async def _wind_down(self, health: asyncio.Task[None]) -> None:
