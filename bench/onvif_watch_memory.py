@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import statistics
@@ -60,6 +59,7 @@ from connectors.onvif.probe import ProbeTarget, probe_many
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.http import HttpLimits
 from core.logconfig import configure_logging
+from core.orphans import ends_with_parent
 from topics.admin import apply_catalog
 from topics.catalog import CAMERA_REGISTRY, CAMERA_STATUS, DEVICE_EVENTS, all_topics
 from topics.client import CatalogProducer
@@ -71,9 +71,8 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 TRACE_DIR_ENV = "TILIK_BENCH_TRACE_DIR"
 
 
-def die_with_this_process() -> None:
-    """In a child: the kernel ends it when the benchmark dies, however the benchmark dies."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+# In a child: the kernel kills it when the benchmark dies, however the benchmark dies.
+die_with_this_process = ends_with_parent(signal.SIGKILL)
 
 
 def rss_bytes(pid: int) -> int:

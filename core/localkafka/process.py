@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from core.localkafka.errors import LocalKafkaError
+from core.orphans import ends_with_parent
 
 KAFKA_MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
-
-_PR_SET_PDEATHSIG = 1
-_HAS_PDEATHSIG = sys.platform.startswith("linux")
 
 # Children of this process, kept so they can be reaped; a pid file alone cannot wait on a child.
 _children: dict[int, tuple[subprocess.Popen[bytes], tuple[str, ...]]] = {}
@@ -122,15 +118,10 @@ def spawn_detached(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent if stop_with_parent and _HAS_PDEATHSIG else None,
+            preexec_fn=ends_with_parent() if stop_with_parent else None,
         )
     _children[child.pid] = (child, tuple(command))
     return child.pid
-
-
-def _terminate_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def read_pid(pid_file: Path) -> int | None:
