@@ -526,3 +526,46 @@ async def test_a_watched_camera_keeps_no_registry_record_alive(
         assert {c for cams in service.watched_devices.values() for c in cams} == ids
         alive = [o for o in gc.get_objects() if isinstance(o, CameraRecord) and o.camera_id in ids]
         assert alive == []
+
+
+async def test_the_registry_is_still_read_while_a_reconcile_waits(
+    catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starting thousands of devices (their watch reports waiting on a lagging broker) must not
+    # keep the consumer from polling: a consumer that stops polling for max.poll.interval leaves
+    # its group, and the rebalance restarts every device.
+    monkeypatch.setenv("TILIK_CAMERA_SECRET_PASAR_JOHAR", "not-used")
+    name = f"onvif{uuid.uuid4().hex[:8]}"
+    folded: list[str] = []
+
+    class Counting(OnvifConnector):
+        @classmethod
+        def config_from_record(cls, record: CameraRecord) -> ConnectorConfig:
+            folded.append(record.camera_id)  # called as the consumer loop folds a record in
+            return super().config_from_record(record)
+
+    connector = type(f"Onvif_{name}", (Counting,), {"name": name})
+    gate = asyncio.Event()
+
+    class Lagging(WatchService):
+        async def _report(self, said: Any) -> None:
+            if said:
+                await gate.wait()  # the broker does not acknowledge the watch reports yet
+            await super()._report(said)
+
+    first, second = (
+        r.model_copy(update={"connector": name}) for r in _local_records(2, offset=300)
+    )
+    service = Lagging(connector, bootstrap=catalog, options=_options(uuid.uuid4().hex))
+    async with CatalogProducer(catalog) as producer, running(service):
+        try:
+            assert await eventually(service.ready.is_set, 60)  # a fresh broker: groups are slow
+            await producer.send(CAMERA_REGISTRY, first, key=first.camera_id)
+            assert await eventually(lambda: first.device_id in service.watched_devices)
+            # The reconcile that started the first device now waits on its report.
+            await producer.send(CAMERA_REGISTRY, second, key=second.camera_id)
+            assert await eventually(lambda: second.camera_id in folded), folded
+            assert second.device_id not in service.watched_devices
+        finally:
+            gate.set()  # stopping the service reconciles (and reports) once more
+        assert await eventually(lambda: second.device_id in service.watched_devices)

@@ -328,16 +328,24 @@ class WatchService:
             )
             self._consumer = consumer
             health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")
+            wanted = asyncio.Event()
+            reconciler = asyncio.create_task(
+                self._reconcile_when(wanted), name=f"{self.component}-reconcile"
+            )
             try:
                 async with consumer:
                     # Registry changes are folded in as they arrive, but the watches are
                     # reconciled at most once per RECONCILE_EVERY_S while records keep coming
                     # (and at once when the topic goes quiet or a camera is revoked): catching
                     # up on a 20,000-camera registry costs one reconcile per second, not one
-                    # per record.
+                    # per record. The reconcile runs beside this loop, never inside it: starting
+                    # thousands of devices must not keep the consumer from polling, or the group
+                    # takes its partitions away (max.poll.interval) and every device restarts.
                     dirty = False
                     last_reconcile = 0.0
                     while not stop.is_set():
+                        if reconciler.done():
+                            reconciler.result()  # a reconcile that failed ends the run
                         received = await consumer.next(timeout_s=0.5)
                         urgent = False
                         if received is not None:
@@ -349,12 +357,22 @@ class WatchService:
                         if dirty and (
                             urgent or received is None or now - last_reconcile >= RECONCILE_EVERY_S
                         ):
-                            await self._reconcile()
+                            wanted.set()
                             dirty = False
                             last_reconcile = now
             finally:
                 self._consumer = None
+                reconciler.cancel()
+                await asyncio.gather(reconciler, return_exceptions=True)
                 await self._wind_down(health)
+
+    async def _reconcile_when(self, wanted: asyncio.Event) -> None:
+        """Reconcile each time the consumer loop asks; asks made during one run coalesce into
+        the next."""
+        while True:
+            await wanted.wait()
+            wanted.clear()
+            await self._reconcile()
 
     async def watch_records(
         self,
