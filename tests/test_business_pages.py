@@ -70,6 +70,14 @@ def cameras(api: RunningApi, keys: dict[str, str]) -> dict[str, CameraRecord]:
     return made
 
 
+@pytest.fixture
+def site_registered(api: RunningApi, keys: dict[str, str]) -> None:
+    """WARUNG's site (the page's test registers it; a test run alone gets it over the API)."""
+    with signed_in(api, keys[WARUNG]) as page, api_client(api, keys[WARUNG]) as http:
+        if http.get(f"/tenant/sites/{SITE_FORM['site_id']}").status_code == 404:
+            assert page.post("/business/sites", data=SITE_FORM).status_code == 303
+
+
 def api_client(api: RunningApi, key: str) -> httpx.Client:
     return httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
@@ -159,11 +167,19 @@ def test_a_camera_form_that_does_not_validate_says_why_in_the_page_language_and_
 
 
 def test_a_camera_is_confirmed_named_placed_shared_and_revoked_through_the_api_functions(
-    api: RunningApi, keys: dict[str, str], cameras: dict[str, CameraRecord]
+    api: RunningApi, keys: dict[str, str], cameras: dict[str, CameraRecord], site_registered: None
 ) -> None:
     camera_id = cameras["warung"].camera_id
     with signed_in(api, keys[WARUNG]) as page, api_client(api, keys[WARUNG]) as http:
+        # Not confirmed: its sharing is offered unchanged, so naming it leaves the level to
+        # confirmation, which shares its device's (live, from the site registration).
+        unchanged = '<option value="" selected>Berbagi (tetap)</option>'
+        assert unchanged in page.get("/business").text
+        named = page.post(f"/business/cameras/{camera_id}", data={"name": "Kasir", "sharing": ""})
+        assert named.status_code == 303
         assert page.post(f"/business/cameras/{camera_id}/confirm").status_code == 303
+        assert http.get(f"/tenant/cameras/{camera_id}").json()["sharing"] == "live"
+        assert unchanged not in page.get("/business").text
         chosen = page.post(
             f"/business/cameras/{camera_id}",
             data={"name": "Kasir", "sharing": "public", "kecamatan": "Semarang Utara",
@@ -186,7 +202,7 @@ def test_a_camera_is_confirmed_named_placed_shared_and_revoked_through_the_api_f
         assert http.get(f"/tenant/cameras/{camera_id}").status_code == 404
         assert camera_id not in page.get("/business").text
     updates = [a for a in audits() if a.subject == camera_id]
-    assert [a.action for a in updates] == ["api.camera.update"] * 2 + ["api.camera.revoke"]
+    assert [a.action for a in updates] == ["api.camera.update"] * 3 + ["api.camera.revoke"]
     assert all(a.actor.startswith(f"tenant:{WARUNG} ") for a in updates)
 
 
