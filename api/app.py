@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.accesslog import AccessLog
 from api.guards import BodyLimit, invalid_request, known_query_only
+from api.pages import business as business_page
 from api.pages import citymap as map_page
 from api.pages import inbox as inbox_page
 from api.routes import agency, citymap, keys, public, recorders, tenant
@@ -55,6 +56,7 @@ def create_app(service: ApiService) -> FastAPI:
     app.include_router(tenant.router)
     app.include_router(recorders.router)
     app.include_router(inbox_page.router)
+    app.include_router(business_page.router)
     app.include_router(citymap.router)
     app.include_router(map_page.router)
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.lifecycle import Lifecycle
@@ -183,6 +183,11 @@ class Cameras(Lifecycle):
         recent check."""
         status = self._states.get(camera_id)
         return status.state.value if status is not None else UNKNOWN
+
+    def checked_at(self, camera_id: str) -> datetime | None:
+        """When the camera's health was last checked (its last sign of life), if known."""
+        status = self._states.get(camera_id)
+        return status.checked_at if status is not None else None
 
     def placed(self, *, public_only: bool) -> Iterator[tuple[PlacedCamera, str]]:
         """Every camera (or every public one) with its state, by camera id."""

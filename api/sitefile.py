@@ -38,8 +38,9 @@ def secret_envs(site: SiteConfig) -> list[str]:
     return sorted(names)
 
 
-def file_name(site: SiteConfig) -> str:
-    return f"{site.site_id}.yaml"
+def file_name(site_id: str) -> str:
+    """What the site file is called at the site (the command names it)."""
+    return f"{site_id}.yaml"
 
 
 def site_yaml(site: SiteConfig) -> str:
@@ -71,4 +72,4 @@ def site_yaml(site: SiteConfig) -> str:
 
 def run_command(site: SiteConfig) -> str:
     """The one command to run at the site, next to the site file."""
-    return f"tilik edge run --config {PurePosixPath(file_name(site))}"
+    return f"tilik edge run --config {PurePosixPath(file_name(site.site_id))}"

@@ -7,48 +7,38 @@ it is gone from there and from the tenant's list, within a measured time. The ca
 
 from __future__ import annotations
 
-import asyncio
-import random
-import secrets
 import statistics
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from api_server import api_settings, running_api
 from conftest import Principals
+from edge_site import (
+    DOME_CREDENTIAL,
+    NVR_CREDENTIAL,
+    SITE_CAMERAS,
+    edge_agent,
+    ingest_worker,
+    new_business,
+    simulated_devices,
+    site_passwords,
+    until,
+)
 from structlog.testing import capture_logs
 from test_edge_agent import running
-from test_hub_pipeline import FIXTURES
 
-from api.tenant_admin import add_tenant, remove_tenant
+from api.tenant_admin import remove_tenant
 from connectors.edge.agent import EdgeAgent
-from connectors.edge.site import SiteFile
-from connectors.onvif.simulator import OnvifFleet
-from connectors.private_vendors.kits import VENDORS
-from hub.testing import WorkerProcess
-from topics.access.manage import AccessAdmin, Issuer
 from topics.access.roles import api_role
 from topics.catalog import AUDIT, CAMERA_CHOICES, CAMERA_REGISTRY, CAMERA_STATUS, tenant_topics
 from topics.client import CatalogProducer, read_records
 from topics.identity import tenant_scoped
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-NVR_ENV, DOME_ENV = "TILIK_CAMERA_SECRET_E2E_NVR", "TILIK_CAMERA_SECRET_E2E_DOME"
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := await check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return found
 
 
 @pytest.mark.timeout(600)
@@ -58,25 +48,10 @@ async def test_a_business_onboards_its_site_shares_a_camera_publicly_and_revokes
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tenant = f"toko-{uuid.uuid4().hex[:8]}"
-    access = AccessAdmin(kafka_bootstrap, actor="tests", issuer=Issuer(kafka_bootstrap, None))
-    async with CatalogProducer(kafka_bootstrap) as producer:
-        added = await add_tenant(
-            tenant, access=access, producer=producer, out=tmp_path / "tenant.properties"
-        )
-    key = added.key.key.token
-    passwords = {NVR_ENV: f"Nvr-{secrets.token_hex(8)}", DOME_ENV: f"Dome-{secrets.token_hex(8)}"}
-    for name, value in passwords.items():
-        monkeypatch.setenv(name, value)  # at the site only: the edge agent's environment
-
-    worker = WorkerProcess(
-        kafka_bootstrap,
-        f"tilik-hub-tenant-{uuid.uuid4().hex[:8]}",
-        tmp_path / "worker.log",
-        rules=FIXTURES / "rules.yaml",
-        extra_args=["--health-only", "--from-latest"],
-        client_config=kafka_principals.hub,
-    )
+    business = await new_business(kafka_bootstrap, tmp_path / "tenant.properties")
+    tenant, key = business.tenant, business.key
+    passwords = site_passwords(monkeypatch)
+    worker = ingest_worker(kafka_bootstrap, kafka_principals, tmp_path)
     answers: list[str] = []
     said: list[str] = []
 
@@ -97,14 +72,8 @@ async def test_a_business_onboards_its_site_shares_a_camera_publicly_and_revokes
                     event_hooks={"response": [keep]},
                 ) as http,
                 httpx.AsyncClient(base_url=api.url, timeout=30) as citizen,
-                VENDORS["hikvision"].simulator(
-                    channels=2, password=passwords[NVR_ENV], event_rate=2,
-                    seed=random.randrange(1, 10_000),
-                ) as nvr,
-                OnvifFleet(
-                    cameras=1, username="admin", password=passwords[DOME_ENV], seed=211
-                ) as dome,
-            ):  # fmt: skip
+                simulated_devices(passwords) as devices,
+            ):
                 # The business registers its site and gets the file and command for it.
                 made = await http.post(
                     "/tenant/sites",
@@ -112,19 +81,15 @@ async def test_a_business_onboards_its_site_shares_a_camera_publicly_and_revokes
                         "site_id": "jalan-pemuda",
                         "name": "Toko Sinar",
                         "devices": [
-                            {"kind": "hikvision", "address": nvr.addresses[0],
-                             "credential": "E2E_NVR", "sharing": "live"},
-                            {"kind": "onvif", "address": dome.addresses[0],
-                             "credential": "E2E_DOME"},
+                            {"kind": "hikvision", "address": devices.nvr,
+                             "credential": NVR_CREDENTIAL, "sharing": "live"},
+                            {"kind": "onvif", "address": devices.dome,
+                             "credential": DOME_CREDENTIAL},
                         ],
                     },
                 )  # fmt: skip
                 assert made.status_code == 201, made.text
-                site_text = made.json()["site_yaml"]
-                placeholder = yaml.safe_load(site_text)["client_config"]
-                site_path = tmp_path / "jalan-pemuda.yaml"
-                site_path.write_text(site_text.replace(placeholder, str(added.principal.path)))
-                agent = EdgeAgent(SiteFile.load(site_path), say=said.append)
+                agent = edge_agent(made.json()["site_yaml"], business, tmp_path, said.append)
 
                 async def listed() -> dict[str, Any]:
                     page = (await http.get("/tenant/cameras")).json()["items"]
@@ -137,7 +102,7 @@ async def test_a_business_onboards_its_site_shares_a_camera_publicly_and_revokes
                 async with running(agent):
                     # Found: three cameras, online, not confirmed, sharing nothing yet.
                     found = await until(
-                        lambda: _all_online(listed, 3), "three cameras listed online"
+                        lambda: _all_online(listed, SITE_CAMERAS), "the cameras listed online"
                     )
                     assert all(not c["confirmed"] for c in found.values())
                     assert {c["sharing"] for c in found.values()} == {"registry_only"}
@@ -203,8 +168,8 @@ async def test_a_business_onboards_its_site_shares_a_camera_publicly_and_revokes
 
     # The camera passwords: in no answer, log line, line the agent said or topic payload.
     async with CatalogProducer(kafka_bootstrap) as producer:
-        removed = await remove_tenant(tenant, access=access, producer=producer)
-    assert removed.keys == [added.key.record.key_id]
+        removed = await remove_tenant(tenant, access=business.access, producer=producer)
+    assert removed.keys == [business.added.key.record.key_id]
     payloads = []
     topics = [CAMERA_REGISTRY, CAMERA_STATUS, CAMERA_CHOICES, AUDIT, *tenant_topics(tenant).all]
     for spec in topics:

@@ -64,12 +64,17 @@ def render(
     return response
 
 
-async def posted_form(request: Request) -> dict[str, str]:
-    """A posted form's fields (first value of each), from this site only."""
+async def posted_form(request: Request, max_fields: int = 10) -> dict[str, str]:
+    """A posted form's fields (first value of each; blank ones left out), from this site only."""
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a form from another site is refused")
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    try:
+        fields = parse_qs(
+            (await request.body()).decode("utf-8", "replace"), max_num_fields=max_fields
+        )
+    except ValueError:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "too many form fields") from None
     return {name: values[0] for name, values in fields.items()}
 
 
@@ -93,8 +98,9 @@ class KeySession:
             return None
         return Caller(key, client_address(request))
 
-    def back(self) -> RedirectResponse:
-        return RedirectResponse(self.path, status_code=status.HTTP_303_SEE_OTHER)
+    def back(self, below: str = "") -> RedirectResponse:
+        """To the page (or ``below`` it), after a form (post/redirect/get)."""
+        return RedirectResponse(self.path + below, status_code=status.HTTP_303_SEE_OTHER)
 
     async def sign_in(self, request: Request, service: ApiService) -> Response | None:
         """Back to the page, signed in, when the form's key is a live key of ``kind``; else

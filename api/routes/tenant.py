@@ -5,6 +5,7 @@ another tenant's site or camera answers exactly like one that does not exist."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
@@ -47,6 +48,23 @@ HEALTH_STATES = frozenset(get_args(HealthState))
 
 NO_SITE = "no such site"
 NO_CAMERA = "no such camera"
+
+
+class Refused(HTTPException):
+    """A tenant's request refused, with ``reason``: a short name of why, which the pages put in
+    the reader's language (the JSON answer carries ``detail``)."""
+
+    def __init__(self, code: int, reason: str, detail: str) -> None:
+        super().__init__(code, detail)
+        self.reason = reason
+
+
+def _no_site() -> Refused:
+    return Refused(status.HTTP_404_NOT_FOUND, "no_site", NO_SITE)
+
+
+def _no_camera() -> Refused:
+    return Refused(status.HTTP_404_NOT_FOUND, "no_camera", NO_CAMERA)
 
 
 # --- what a tenant sends --------------------------------------------------------------------
@@ -149,6 +167,7 @@ class TenantCamera(BaseModel):
     name: str
     site_id: str | None
     status: HealthState
+    checked_at: datetime | None = Field(description="When its health was last checked.")
     confirmed: bool
     sharing: SharingLevel = Field(description="What the camera shares now.")
     location: Location
@@ -195,6 +214,7 @@ def _camera(
         name=shown.name,
         site_id=_site_id(sites, record, choice),
         status=state if state in HEALTH_STATES else "unknown",
+        checked_at=service.cameras.checked_at(record.camera_id),
         confirmed=choice is not None and choice.confirmed,
         sharing=shown.sharing,
         location=shown.location,
@@ -262,21 +282,24 @@ async def _revoke(
     await _audit(service, caller, "api.camera.revoke", camera_id)
 
 
-# --- sites ----------------------------------------------------------------------------------
+# --- what a tenant does: the JSON routes below and the business's pages share these ---------
 
 
-@router.post("/sites", response_model=RegisteredSite, status_code=status.HTTP_201_CREATED)
-async def register_site(body: SiteIn, caller: TenantCaller, service: Service) -> RegisteredSite:
-    """Registers an edge site; answers with its site file and the command to run there."""
+async def register(service: ApiService, caller: Caller, body: SiteIn) -> RegisteredSite:
+    """Registers ``body`` as an edge site of the caller's tenant."""
     sites = await sites_of(service, caller)
     if body.site_id in sites.sites:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "a site with this id exists; DELETE it first or pick another"
+        raise Refused(
+            status.HTTP_409_CONFLICT,
+            "site_exists",
+            "a site with this id exists; DELETE it first or pick another",
         )
     addresses = [device.address for device in body.devices]
     if len(set(addresses)) != len(addresses):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "two devices of the site have the same address"
+        raise Refused(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "same_address",
+            "two devices of the site have the same address",
         )
     site = SiteConfig(
         site_id=body.site_id,
@@ -302,29 +325,25 @@ async def register_site(body: SiteIn, caller: TenantCaller, service: Service) ->
     return _registered(site, _cameras(service, sites, caller.subject))
 
 
-@router.get("/sites", response_model=list[SiteInfo])
-async def list_sites(caller: TenantCaller, service: Service) -> list[SiteInfo]:
+async def sites_listed(service: ApiService, caller: Caller) -> list[SiteInfo]:
     sites = await sites_of(service, caller)
     cameras = _cameras(service, sites, caller.subject)
     return [_site_info(site, cameras) for _, site in sorted(sites.sites.items())]
 
 
-@router.get("/sites/{site_id}", response_model=RegisteredSite)
-async def get_site(site_id: SiteIdPath, caller: TenantCaller, service: Service) -> RegisteredSite:
-    """The site with its site file and command again."""
+async def registered_site(service: ApiService, caller: Caller, site_id: str) -> RegisteredSite:
     sites = await sites_of(service, caller)
     site = sites.sites.get(site_id)
     if site is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SITE)
+        raise _no_site()
     return _registered(site, _cameras(service, sites, caller.subject))
 
 
-@router.delete("/sites/{site_id}", response_model=Revoked)
-async def remove_site(site_id: SiteIdPath, caller: TenantCaller, service: Service) -> Revoked:
+async def remove(service: ApiService, caller: Caller, site_id: str) -> Revoked:
     """Revokes every camera of the site, then removes the site."""
     sites = await sites_of(service, caller)
     if site_id not in sites.sites:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SITE)
+        raise _no_site()
     owned = service.cameras.owned_by(caller.subject)
     revoked = [
         c.camera_id for c in _cameras(service, sites, caller.subject) if c.site_id == site_id
@@ -336,67 +355,27 @@ async def remove_site(site_id: SiteIdPath, caller: TenantCaller, service: Servic
     return Revoked(revoked=revoked)
 
 
-# --- cameras --------------------------------------------------------------------------------
+async def cameras_listed(service: ApiService, caller: Caller) -> list[TenantCamera]:
+    """The caller's cameras, by camera id, less those it revoked."""
+    return _cameras(service, await sites_of(service, caller), caller.subject)
 
 
-@router.get("/cameras", response_model=CameraPage)
-async def list_cameras(
-    caller: TenantCaller,
-    service: Service,
-    site: Annotated[SiteIdText | None, Query(description="Only this site's cameras.")] = None,
-    status_: Annotated[HealthState | None, Query(alias="status")] = None,
-    confirmed: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[
-        str | None, Query(pattern=CAMERA_ID_PATTERN, description="`next` of the page before.")
-    ] = None,
-) -> CameraPage:
-    """The tenant's cameras found at its sites, by camera id, with their health and whether the
-    tenant confirmed them."""
-    sites = await sites_of(service, caller)
-    found = [
-        camera
-        for camera in _cameras(service, sites, caller.subject)
-        if (site is None or camera.site_id == site)
-        and (status_ is None or camera.status == status_)
-        and (confirmed is None or camera.confirmed is confirmed)
-        and (after is None or camera.camera_id > after)
-    ]
-    items = found[:limit]
-    return CameraPage(items=items, next=items[-1].camera_id if len(found) > limit else None)
-
-
-@router.get("/cameras/{camera_id}", response_model=TenantCamera)
-async def get_camera(
-    camera_id: CameraIdPath, caller: TenantCaller, service: Service
-) -> TenantCamera:
-    sites = await sites_of(service, caller)
-    record = service.cameras.owned_by(caller.subject).get(camera_id)
-    choice = service.tenants.choices.of(caller.subject, camera_id)
-    if record is None or (choice is not None and choice.revoked):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_CAMERA)
-    return _camera(service, sites, record, choice)
-
-
-@router.patch(
-    "/cameras/{camera_id}",
-    response_model=TenantCamera,
-    responses={202: {"description": "A revoked camera confirmed again: it returns shortly."}},
-)
-async def update_camera(
-    camera_id: CameraIdPath, body: CameraPatch, caller: TenantCaller, service: Service
-) -> TenantCamera | JSONResponse:
-    """Confirm, name, place or share one camera. A revoked camera comes back only when confirmed
-    again (`{"confirmed": true}`), once the registry holds it again."""
+async def update(
+    service: ApiService, caller: Caller, camera_id: str, body: CameraPatch
+) -> TenantCamera | None:
+    """The camera as chosen now; ``None`` for a revoked camera confirmed again (it returns once
+    the hub republishes it)."""
     sites = await sites_of(service, caller)
     record = service.cameras.owned_by(caller.subject).get(camera_id)
     known = service.tenants.choices.of(caller.subject, camera_id)
     if record is None and (known is None or not known.revoked):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_CAMERA)
+        raise _no_camera()
     revoked = known is not None and known.revoked
     if revoked and body.confirmed is not True:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "the camera is revoked: confirm it to take it back"
+        raise Refused(
+            status.HTTP_409_CONFLICT,
+            "revoked",
+            "the camera is revoked: confirm it to take it back",
         )
     confirmed = body.confirmed if body.confirmed is not None else bool(known and known.confirmed)
     site = sites.site_of_address(record.address) if record is not None else None
@@ -430,25 +409,113 @@ async def update_camera(
         confirmed=str(confirmed).lower(),
     )
     if record is None:
-        # Taken back after a revocation: the hub republishes its last record.
+        return None
+    return _camera(service, sites, record, choice)
+
+
+async def revoke(service: ApiService, caller: Caller, camera_id: str) -> Revoked:
+    """The camera leaves every view; a later record from the site stays out until the tenant
+    confirms it again."""
+    record = service.cameras.owned_by(caller.subject).get(camera_id)
+    known = service.tenants.choices.of(caller.subject, camera_id)
+    if record is None or (known is not None and known.revoked):
+        raise _no_camera()
+    sites = await sites_of(service, caller)
+    await _revoke(service, caller, sites, record)
+    return Revoked(revoked=[camera_id])
+
+
+# --- sites ----------------------------------------------------------------------------------
+
+
+@router.post("/sites", response_model=RegisteredSite, status_code=status.HTTP_201_CREATED)
+async def register_site(body: SiteIn, caller: TenantCaller, service: Service) -> RegisteredSite:
+    """Registers an edge site; answers with its site file and the command to run there."""
+    return await register(service, caller, body)
+
+
+@router.get("/sites", response_model=list[SiteInfo])
+async def list_sites(caller: TenantCaller, service: Service) -> list[SiteInfo]:
+    return await sites_listed(service, caller)
+
+
+@router.get("/sites/{site_id}", response_model=RegisteredSite)
+async def get_site(site_id: SiteIdPath, caller: TenantCaller, service: Service) -> RegisteredSite:
+    """The site with its site file and command again."""
+    return await registered_site(service, caller, site_id)
+
+
+@router.delete("/sites/{site_id}", response_model=Revoked)
+async def remove_site(site_id: SiteIdPath, caller: TenantCaller, service: Service) -> Revoked:
+    """Revokes every camera of the site, then removes the site."""
+    return await remove(service, caller, site_id)
+
+
+# --- cameras --------------------------------------------------------------------------------
+
+
+@router.get("/cameras", response_model=CameraPage)
+async def list_cameras(
+    caller: TenantCaller,
+    service: Service,
+    site: Annotated[SiteIdText | None, Query(description="Only this site's cameras.")] = None,
+    status_: Annotated[HealthState | None, Query(alias="status")] = None,
+    confirmed: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    after: Annotated[
+        str | None, Query(pattern=CAMERA_ID_PATTERN, description="`next` of the page before.")
+    ] = None,
+) -> CameraPage:
+    """The tenant's cameras found at its sites, by camera id, with their health and whether the
+    tenant confirmed them."""
+    found = [
+        camera
+        for camera in await cameras_listed(service, caller)
+        if (site is None or camera.site_id == site)
+        and (status_ is None or camera.status == status_)
+        and (confirmed is None or camera.confirmed is confirmed)
+        and (after is None or camera.camera_id > after)
+    ]
+    items = found[:limit]
+    return CameraPage(items=items, next=items[-1].camera_id if len(found) > limit else None)
+
+
+@router.get("/cameras/{camera_id}", response_model=TenantCamera)
+async def get_camera(
+    camera_id: CameraIdPath, caller: TenantCaller, service: Service
+) -> TenantCamera:
+    sites = await sites_of(service, caller)
+    record = service.cameras.owned_by(caller.subject).get(camera_id)
+    choice = service.tenants.choices.of(caller.subject, camera_id)
+    if record is None or (choice is not None and choice.revoked):
+        raise _no_camera()
+    return _camera(service, sites, record, choice)
+
+
+@router.patch(
+    "/cameras/{camera_id}",
+    response_model=TenantCamera,
+    responses={202: {"description": "A revoked camera confirmed again: it returns shortly."}},
+)
+async def update_camera(
+    camera_id: CameraIdPath, body: CameraPatch, caller: TenantCaller, service: Service
+) -> TenantCamera | JSONResponse:
+    """Confirm, name, place or share one camera. A revoked camera comes back only when confirmed
+    again (`{"confirmed": true}`), once the registry holds it again."""
+    camera = await update(service, caller, camera_id, body)
+    if camera is None:
         return JSONResponse(
             {"detail": "confirmed again: the camera returns once the hub republishes it"},
             status_code=status.HTTP_202_ACCEPTED,
         )
-    return _camera(service, sites, record, choice)
+    return camera
 
 
 @router.delete("/cameras/{camera_id}", response_model=Revoked)
 async def revoke_camera(camera_id: CameraIdPath, caller: TenantCaller, service: Service) -> Revoked:
     """The camera leaves every view (the registry, the public catalog) within seconds; a later
     record from the site stays out until the tenant confirms it again."""
-    record = service.cameras.owned_by(caller.subject).get(camera_id)
-    known = service.tenants.choices.of(caller.subject, camera_id)
-    if record is None or (known is not None and known.revoked):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_CAMERA)
-    sites = await sites_of(service, caller)
-    await _revoke(service, caller, sites, record)
-    return Revoked(revoked=[camera_id])
+    return await revoke(service, caller, camera_id)
 
 
 def _placed(
