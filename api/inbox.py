@@ -11,7 +11,8 @@ Only the agency's own topics are read for it: another agency's dispatch ids are 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from bisect import bisect_left, insort
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,12 +76,12 @@ class BadCursor(ValueError):
     """A paging cursor this service did not hand out."""
 
 
-def _order(entry: InboxEntry) -> tuple[float, str]:
-    return (entry.dispatch.routed_at.timestamp(), entry.dispatch.dispatch_id)
+def _order(dispatch: Dispatch) -> tuple[float, str]:
+    return (dispatch.routed_at.timestamp(), dispatch.dispatch_id)
 
 
 def encode_cursor(entry: InboxEntry) -> str:
-    stamp, dispatch_id = _order(entry)
+    stamp, dispatch_id = _order(entry.dispatch)
     return base64.urlsafe_b64encode(f"{stamp!r}|{dispatch_id}".encode()).decode().rstrip("=")
 
 
@@ -93,17 +94,49 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise BadCursor("not a cursor this inbox handed out") from None
 
 
+class Newest:
+    """Alert ids ordered by their latest dispatch (routed at, then dispatch id), kept in order as
+    dispatches arrive: a page walks from the newest only as far as it shows, instead of building
+    and sorting every entry of the agency on each request."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[float, str, str]] = []  # (routed at, dispatch id, alert id)
+        self._key_of: dict[str, tuple[float, str, str]] = {}
+
+    def put(self, alert_id: str, dispatch: Dispatch) -> None:
+        """The alert's latest dispatch is now ``dispatch``."""
+        old = self._key_of.get(alert_id)
+        if old is not None:
+            del self._keys[bisect_left(self._keys, old)]
+        key = (*_order(dispatch), alert_id)
+        insort(self._keys, key)
+        self._key_of[alert_id] = key
+
+    def before(self, position: tuple[float, str] | None) -> Iterator[str]:
+        """Alert ids newest first, from just older than ``position`` (all when None)."""
+        end = len(self._keys) if position is None else bisect_left(self._keys, position)
+        for index in range(end - 1, -1, -1):
+            yield self._keys[index][2]
+
+
 def page(
-    entries: list[InboxEntry], *, limit: int, after: str | None
+    newest: Newest,
+    entry_of: Callable[[str], InboxEntry],
+    where: InboxFilter,
+    *,
+    limit: int,
+    after: str | None,
 ) -> tuple[list[InboxEntry], str | None]:
     """Newest first, ``limit`` at a time; the cursor continues after the last entry given."""
-    ordered = sorted(entries, key=_order, reverse=True)
-    if after is not None:
-        position = decode_cursor(after)
-        ordered = [e for e in ordered if _order(e) < position]
-    chosen = ordered[:limit]
-    more = len(ordered) > limit
-    return chosen, (encode_cursor(chosen[-1]) if more and chosen else None)
+    position = decode_cursor(after) if after is not None else None
+    chosen: list[InboxEntry] = []
+    for alert_id in newest.before(position):
+        entry = entry_of(alert_id)
+        if where.admits(entry):
+            if len(chosen) == limit:
+                return chosen, encode_cursor(chosen[-1])
+            chosen.append(entry)
+    return chosen, None
 
 
 def _newer(current: Dispatch | None, candidate: Dispatch) -> bool:
@@ -126,6 +159,7 @@ class AgencyInbox(Lifecycle):
         self._ack_spec = ack_spec(agency)
         self._dispatch_ids: dict[str, str] = {}  # dispatch id -> alert id
         self._latest: dict[str, Dispatch] = {}  # alert id -> its latest dispatch here
+        self._newest = Newest()  # the same alert ids, newest dispatch first
         self._acks: dict[str, AlertAck] = {}  # alert id -> the first acknowledgement
         #: each new or updated entry, once the inbox holds what its topics had at start
         self.changes: Fanout[InboxEntry] = Fanout()
@@ -163,6 +197,7 @@ class AgencyInbox(Lifecycle):
         self._dispatch_ids[dispatch.dispatch_id] = alert_id
         if _newer(self._latest.get(alert_id), dispatch):
             self._latest[alert_id] = dispatch
+            self._newest.put(alert_id, dispatch)
             if self._dispatches.ready.is_set():
                 self.changes.tell(self._entry(alert_id))
 
@@ -182,10 +217,17 @@ class AgencyInbox(Lifecycle):
             status = InboxStatus.ACKNOWLEDGED
         else:
             status = InboxStatus.OPEN
-        return InboxEntry(status=status, dispatch=dispatch, acknowledgement=ack)
+        # Both parts are validated models already (read from their topics).
+        return InboxEntry.model_construct(status=status, dispatch=dispatch, acknowledgement=ack)
 
     def entries(self, where: InboxFilter) -> list[InboxEntry]:
         return [e for e in map(self._entry, self._latest) if where.admits(e)]
+
+    def page(
+        self, where: InboxFilter, *, limit: int, after: str | None = None
+    ) -> tuple[list[InboxEntry], str | None]:
+        """The entries ``where`` admits, newest first, ``limit`` at a time (``api.inbox.page``)."""
+        return page(self._newest, self._entry, where, limit=limit, after=after)
 
     def find(self, dispatch_id: str) -> InboxEntry | None:
         """The entry of one of this agency's dispatches; ``None`` for any other id."""

@@ -3,10 +3,12 @@ public features."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from api.cameras import PlacedCamera, feature, view_url
-from api.inbox import BadCursor, InboxEntry, InboxFilter, InboxStatus, page
+from api.inbox import BadCursor, InboxEntry, InboxFilter, InboxStatus, Newest, page
 from api.ratelimit import RateLimiter
 from api.secrets import MalformedKey, hash_key, key_id_of, new_key, verify_key
 from topics.examples import example
@@ -49,19 +51,37 @@ def entry(seed: str, status: InboxStatus, **alert: object) -> InboxEntry:
 
 
 def test_inbox_pages_are_newest_first_without_repeats_and_a_foreign_cursor_is_refused() -> None:
-    entries = [entry(str(n), InboxStatus.OPEN) for n in range(7)]
-    seen, cursor = [], None
-    while True:
-        chosen, cursor = page(entries, limit=3, after=cursor)
-        seen += chosen
-        if cursor is None:
-            break
-    assert [e.dispatch.dispatch_id for e in seen] == [
-        e.dispatch.dispatch_id
-        for e in sorted(entries, key=lambda e: e.dispatch.routed_at, reverse=True)
-    ]
+    entries = {
+        e.dispatch.alert.alert_id: e for e in (entry(str(n), InboxStatus.OPEN) for n in range(7))
+    }
+    newest = Newest()
+    for alert_id, e in entries.items():
+        newest.put(alert_id, e.dispatch)
+    # An alert dispatched again moves to its newest dispatch's place, once.
+    moved = next(iter(entries))
+    later = entries[moved].dispatch.routed_at + timedelta(days=1)
+    entries[moved] = entries[moved].model_copy(
+        update={"dispatch": entries[moved].dispatch.model_copy(update={"routed_at": later})}
+    )
+    newest.put(moved, entries[moved].dispatch)
+
+    def listed(where: InboxFilter, limit: int) -> list[InboxEntry]:
+        seen: list[InboxEntry] = []
+        cursor = None
+        while True:
+            chosen, cursor = page(newest, entries.__getitem__, where, limit=limit, after=cursor)
+            seen += chosen
+            if cursor is None:
+                return seen
+
+    expected = sorted(entries.values(), key=lambda e: e.dispatch.routed_at, reverse=True)
+    for limit in (1, 3, 7, 50):
+        assert [e.dispatch.dispatch_id for e in listed(InboxFilter(), limit)] == [
+            e.dispatch.dispatch_id for e in expected
+        ]
+    assert listed(InboxFilter(status=InboxStatus.RESOLVED), 3) == []
     with pytest.raises(BadCursor):
-        page(entries, limit=3, after="not-a-cursor")
+        page(newest, entries.__getitem__, InboxFilter(), limit=3, after="not-a-cursor")
 
 
 def test_inbox_filters_by_status_category_and_kecamatan_in_any_case() -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from api.inbox import InboxFilter, InboxStatus, page
+from api.inbox import InboxFilter, InboxStatus
 from api.pages.session import KeySession, posted_form, render
 from api.pages.words import INBOX_WORDS, language_of
 from api.routes.agency import acknowledge_as, inbox_of
@@ -46,7 +46,7 @@ async def inbox_page(
     if caller is None:
         return _render(request, "signin.html", language)
     inbox = await inbox_of(service, caller)
-    entries, _ = page(inbox.entries(InboxFilter(status=status_)), limit=PAGE_SIZE, after=None)
+    entries, _ = inbox.page(InboxFilter(status=status_), limit=PAGE_SIZE)
     return _render(
         request,
         "inbox.html",

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from api.auth import AgencyCaller, Caller
 from api.guards import topics_required
-from api.inbox import AgencyInbox, BadCursor, InboxEntry, InboxFilter, InboxStatus, page
+from api.inbox import AgencyInbox, BadCursor, InboxEntry, InboxFilter, InboxStatus
 from api.service import ApiService, service_of
 from topics.models import AlertCategory, LongText, ShortText, StrictModel
 
@@ -63,7 +63,7 @@ async def list_dispatches(
     inbox = await inbox_of(service, caller)
     where = InboxFilter(status_, category, kecamatan, since, until)
     try:
-        items, following = page(inbox.entries(where), limit=limit, after=after)
+        items, following = inbox.page(where, limit=limit, after=after)
     except BadCursor as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return InboxPage(items=items, next=following)
