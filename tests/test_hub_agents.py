@@ -376,3 +376,28 @@ async def test_holes_a_direct_read_has_seen_cost_no_further_read(
         first + 3,
         first + 4,
     ]
+
+
+async def each(*items: Any) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+async def test_records_the_stall_timer_handed_over_are_not_handled_again_when_faust_delivers_them(
+    hub: Hub,
+) -> None:
+    """Behind a backlog a partition looks stalled: its waiting records are read directly and
+    handled; when Faust's stream reaches them, they are dropped instead of judged twice."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    topic, partition = dispatch_spec("bpbd").name, 0
+    # The stall timer read offsets 0-9 directly and handed them to the agent.
+    hub.gaps._expected[TopicPartition(topic, partition)] = 10
+
+    def seen(offset: int) -> FetchedEvent:
+        return FetchedEvent(FetchedMessage(topic, partition, offset, None, None))
+
+    batches = hub.gaps.batches(each([seen(7), seen(8)], [seen(9), seen(10)]))
+    assert [[event.message.offset for event in batch] async for batch in batches] == [[10]]
+    events = hub.gaps.events(each(seen(9), seen(11)))
+    assert [event.message.offset async for event in events] == [11]
