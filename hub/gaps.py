@@ -199,7 +199,9 @@ class GapGuard:
             if expected >= ends[tp]:
                 continue
             records = await self._fetch(tp, expected, ends[tp])
-            self._expected[tp] = ends[tp]
+            # Only as far as the read got: Faust's later delivery of anything beyond is the
+            # agent's to handle (``admit`` drops what is below).
+            self._expected[tp] = self._reached(tp, expected, ends[tp])
             self._last_seen[tp] = now
             if records:
                 log.warning(
@@ -211,6 +213,13 @@ class GapGuard:
                 )
             fetched.extend(records)
         return fetched
+
+    def _reached(self, tp: TopicPartition, start: int, end: int) -> int:
+        """The offset up to which a direct read of [start, end) has seen the partition."""
+        ahead = self._ahead.get(tp)
+        if ahead is None or ahead.start > start:
+            return start
+        return max(start, min(end, ahead.end))
 
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         self.forget(revoked)

@@ -401,3 +401,31 @@ async def test_records_the_stall_timer_handed_over_are_not_handled_again_when_fa
     assert [[event.message.offset for event in batch] async for batch in batches] == [[10]]
     events = hub.gaps.events(each(seen(9), seen(11)))
     assert [event.message.offset async for event in events] == [11]
+
+
+async def test_records_a_direct_read_did_not_reach_are_still_handled_when_faust_delivers_them(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stalled partition's direct read can come back short (a fetch that timed out); what it
+    did not hand over must not count as handled."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    tp = TopicPartition(dispatch_spec("bpbd").name, 0)
+    hub.gaps._expected[tp] = 10
+    hub.gaps._last_seen[tp] = 0.0
+
+    class Reader:
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
+            return {tp: 15}
+
+    async def reader() -> Reader:
+        return Reader()
+
+    async def nothing_read(tp: TopicPartition, start: int, end: int) -> list[Any]:
+        return []
+
+    monkeypatch.setattr(hub.gaps, "_reader_started", reader)
+    monkeypatch.setattr(hub.gaps, "_fetch", nothing_read)
+    assert await hub.gaps.stalled([tp], 1.0) == []
+    late = FetchedEvent(FetchedMessage(tp.topic, tp.partition, 10, None, None))
+    assert await hub.gaps.admit(late) == [late]
