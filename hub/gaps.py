@@ -110,18 +110,33 @@ class GapGuard:
     async def events(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """A Faust event stream with whatever Faust skipped before each event put back in front."""
         async for event in events:
-            for skipped in await self.missed(event):
-                yield skipped
-            yield event
+            for record in await self.admit(event):
+                yield record
 
     async def batches(self, batches: AsyncIterator[list[Any]]) -> AsyncIterator[list[Any]]:
         """Batches of Faust events (``take_events``), the same way."""
         async for batch in batches:
             guarded: list[Any] = []
             for event in batch:
-                guarded += await self.missed(event)
-                guarded.append(event)
-            yield guarded
+                guarded += await self.admit(event)
+            if guarded:
+                yield guarded
+
+    async def admit(self, event: Any) -> list[Any]:
+        """What the agent is to handle for a Faust event: the records Faust skipped before it,
+        then the event, unless a direct read already handed the event to the agent.
+
+        A partition whose records wait behind a backlog longer than ``STALL_IDLE_S`` looks
+        stalled, so the stall timer reads its waiting records directly and hands them over; Faust
+        delivers the same records later, and they are not handled twice.
+        """
+        message = event.message
+        tp = TopicPartition(message.topic, message.partition)
+        expected = self._expected.get(tp)
+        if expected is not None and message.offset < expected:
+            self._last_seen[tp] = time.monotonic()
+            return []
+        return [*await self.missed(event), event]
 
     async def missed(self, event: Any) -> list[FetchedEvent]:
         """Records of this event's partition that were skipped before it (usually none)."""
@@ -184,7 +199,9 @@ class GapGuard:
             if expected >= ends[tp]:
                 continue
             records = await self._fetch(tp, expected, ends[tp])
-            self._expected[tp] = ends[tp]
+            # Only as far as the read got: Faust's later delivery of anything beyond is the
+            # agent's to handle (``admit`` drops what is below).
+            self._expected[tp] = self._reached(tp, expected, ends[tp])
             self._last_seen[tp] = now
             if records:
                 log.warning(
@@ -196,6 +213,13 @@ class GapGuard:
                 )
             fetched.extend(records)
         return fetched
+
+    def _reached(self, tp: TopicPartition, start: int, end: int) -> int:
+        """The offset up to which a direct read of [start, end) has seen the partition."""
+        ahead = self._ahead.get(tp)
+        if ahead is None or ahead.start > start:
+            return start
+        return max(start, min(end, ahead.end))
 
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         self.forget(revoked)

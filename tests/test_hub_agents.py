@@ -376,3 +376,56 @@ async def test_holes_a_direct_read_has_seen_cost_no_further_read(
         first + 3,
         first + 4,
     ]
+
+
+async def each(*items: Any) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+async def test_records_the_stall_timer_handed_over_are_not_handled_again_when_faust_delivers_them(
+    hub: Hub,
+) -> None:
+    """Behind a backlog a partition looks stalled: its waiting records are read directly and
+    handled; when Faust's stream reaches them, they are dropped instead of judged twice."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    topic, partition = dispatch_spec("bpbd").name, 0
+    # The stall timer read offsets 0-9 directly and handed them to the agent.
+    hub.gaps._expected[TopicPartition(topic, partition)] = 10
+
+    def seen(offset: int) -> FetchedEvent:
+        return FetchedEvent(FetchedMessage(topic, partition, offset, None, None))
+
+    batches = hub.gaps.batches(each([seen(7), seen(8)], [seen(9), seen(10)]))
+    assert [[event.message.offset for event in batch] async for batch in batches] == [[10]]
+    events = hub.gaps.events(each(seen(9), seen(11)))
+    assert [event.message.offset async for event in events] == [11]
+
+
+async def test_records_a_direct_read_did_not_reach_are_still_handled_when_faust_delivers_them(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stalled partition's direct read can come back short (a fetch that timed out); what it
+    did not hand over must not count as handled."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    tp = TopicPartition(dispatch_spec("bpbd").name, 0)
+    hub.gaps._expected[tp] = 10
+    hub.gaps._last_seen[tp] = 0.0
+
+    class Reader:
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
+            return {tp: 15}
+
+    async def reader() -> Reader:
+        return Reader()
+
+    async def nothing_read(tp: TopicPartition, start: int, end: int) -> list[Any]:
+        return []
+
+    monkeypatch.setattr(hub.gaps, "_reader_started", reader)
+    monkeypatch.setattr(hub.gaps, "_fetch", nothing_read)
+    assert await hub.gaps.stalled([tp], 1.0) == []
+    late = FetchedEvent(FetchedMessage(tp.topic, tp.partition, 10, None, None))
+    assert await hub.gaps.admit(late) == [late]

@@ -165,8 +165,11 @@ class AlertLife:
 
 
 def _threshold_of(rule: RuleBase) -> float | None:
+    # Only the fields its kind declares: a pydantic model answers a missing attribute by raising,
+    # which costs more than the rest of opening an alert.
+    fields = type(rule).model_fields
     for name in ("threshold", "min_s", "after_s"):
-        value = getattr(rule, name, None)
+        value = getattr(rule, name) if name in fields else None
         if value is not None:
             return float(value)
     return None
