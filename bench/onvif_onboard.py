@@ -93,10 +93,15 @@ def fresh_broker(stack: contextlib.ExitStack) -> str:
     return bootstrap
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """User+system CPU of this process, or of ``pid`` (Linux /proc), to show which side is the limit."""
+def cpu_seconds(pid: int | None = None, *, children: bool = False) -> float:
+    """User+system CPU of this process, or of ``pid`` (Linux /proc), to show which side is the limit.
+
+    ``children``: of this process's children that ended (the probe workers of a run with
+    ``--processes``; the simulator and the broker end only after the measurements)."""
     if pid is None:
         times = os.times()
+        if children:
+            return times.children_user + times.children_system
         return times.user + times.system
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -108,15 +113,23 @@ class CpuMeter:
         self.mark()
 
     def mark(self) -> None:
-        self._ours, self._theirs, self._wall = (
+        self._ours, self._workers, self._theirs, self._wall = (
             cpu_seconds(),
+            cpu_seconds(children=True),
             cpu_seconds(self.simulator_pid),
             time.perf_counter(),
         )
 
     def taken(self) -> tuple[float, float]:
-        """CPU seconds of the connector (this process) and of the simulator since the mark."""
-        return cpu_seconds() - self._ours, cpu_seconds(self.simulator_pid) - self._theirs
+        """CPU seconds of the connector (this process and its probe workers) and of the
+        simulator since the mark."""
+        return self.connector() + self.workers(), cpu_seconds(self.simulator_pid) - self._theirs
+
+    def connector(self) -> float:
+        return cpu_seconds() - self._ours
+
+    def workers(self) -> float:
+        return cpu_seconds(children=True) - self._workers
 
     def report(self) -> None:
         wall = time.perf_counter() - self._wall
@@ -137,16 +150,27 @@ def line(label: str, count: int, seconds: float, unit: str = "cameras") -> None:
     )
 
 
-def cpu_projection(cameras: int, connector_s: float, simulator_s: float, count: int) -> None:
+def cpu_projection(
+    cameras: int, main_s: float, workers_s: float, processes: int, simulator_s: float, count: int
+) -> None:
     """What the CPU the concurrent onboarding took projects to, whatever else the machine runs:
-    each side is one thread, so 20,000 cameras take at least the busier side's CPU, and at
-    least both sides' CPU spread over the machine's cores."""
-    ours, theirs = connector_s / count, simulator_s / count
-    floor = max(ours, theirs, (ours + theirs) / (os.cpu_count() or 1))
+    each process is one thread, so 20,000 cameras take at least the busiest process's CPU (the
+    onboarding process, a probe worker, the simulator), and at least all of their CPU spread
+    over the machine's cores."""
+    main, theirs = main_s / count, simulator_s / count
+    worker = workers_s / count / processes if processes > 1 else 0.0
+    ours = main + worker * processes
+    floor = max(main, worker, theirs, (ours + theirs) / (os.cpu_count() or 1))
+    split = (
+        f" ({main * 1000:.2f} ms onboarding process, {worker * 1000:.2f} ms each of "
+        f"{processes} probe workers)"
+        if processes > 1
+        else ""
+    )
     print(
-        f"  CPU per camera: connector {ours * 1000:.2f} ms, simulator {theirs * 1000:.2f} ms; "
-        f"20,000 cameras projected from CPU alone (an otherwise idle {os.cpu_count()}-core "
-        f"machine): {cameras * floor:.0f} s"
+        f"  CPU per camera: connector {ours * 1000:.2f} ms{split}, simulator "
+        f"{theirs * 1000:.2f} ms; 20,000 cameras projected from CPU alone (an otherwise idle "
+        f"{os.cpu_count()}-core machine): {cameras * floor:.0f} s"
     )
 
 
@@ -158,35 +182,46 @@ async def onboarding(
     sample: int,
     bootstrap: str,
     meter: CpuMeter,
+    processes: int = 1,
 ) -> tuple[ProbeReport, float, float]:
     """The onboarding pipeline of ``tilik discover onvif`` (probe, merge, publish, audit)."""
 
-    def request(hosts: list[str], limit: int) -> OnboardRequest:
+    def request(hosts: list[str], limit: int, processes: int) -> OnboardRequest:
         return OnboardRequest(
             policy=ProbePolicy.default(),
             hosts=hosts,
             credential_ref=REF,
             concurrency=limit,
+            processes=processes,
             timeout_s=transport.limits.timeout_s,
             bootstrap=bootstrap,
             actor="bench",
         )
 
     started = time.perf_counter()
-    cpu_before = meter.taken()
+    before = meter.connector(), meter.workers(), meter.taken()[1]
     outcome = await run_onboarding(
-        request(addresses, concurrency), transport=transport, producer=producer
+        request(addresses, concurrency, processes), transport=transport, producer=producer
     )
     report = outcome.report
     concurrent_s = time.perf_counter() - started
-    cpu_after = meter.taken()
-    line(f"concurrent (limit {concurrency})", len(report.records), concurrent_s)
+    after = meter.connector(), meter.workers(), meter.taken()[1]
+    line(
+        f"concurrent (limit {concurrency}, {processes} process(es))",
+        len(report.records),
+        concurrent_s,
+    )
     cpu_projection(
-        20000, cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1], len(addresses)
+        20000,
+        after[0] - before[0],
+        after[1] - before[1],
+        processes,
+        after[2] - before[2],
+        len(addresses),
     )
 
     started = time.perf_counter()
-    await run_onboarding(request(addresses[:sample], 1), transport=transport, producer=producer)
+    await run_onboarding(request(addresses[:sample], 1, 1), transport=transport, producer=producer)
     sequential_s = time.perf_counter() - started
     line("sequential baseline", sample, sequential_s)
     if report.failures:
@@ -339,6 +374,7 @@ async def measure(args: argparse.Namespace) -> None:
                 sample,
                 args.bootstrap,
                 meter,
+                args.processes,
             )
             print(
                 f"  ratio concurrent/sequential: {fast / slow:.1f}x; 20,000 cameras projected at "
@@ -381,6 +417,9 @@ if __name__ == "__main__":
         help="a running broker (default: TILIK_BOOTSTRAP, else a fresh local one)",
     )
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="processes probing devices (onboarding)"
+    )
     parser.add_argument("--health-concurrency", type=int, default=512)
     parser.add_argument(
         "--baseline-sample",

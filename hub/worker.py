@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 import structlog
 
+from core.collector import tune_gc
 from core.logconfig import configure_logging
 from hub import faust_workarounds
 from hub.app import Hub, create_hub
@@ -21,22 +21,6 @@ from topics.models import Agency
 log = structlog.get_logger(__name__)
 
 GIL_SWITCH_INTERVAL_S = 0.0005
-# Collections of the youngest generation run after this many new container objects (default 700).
-GC_GEN0_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Keep the cyclic garbage collector from pausing the worker for 100 ms at a time.
-
-    A full collection walks every tracked object: the libraries' and the tables' alike, which
-    took 80 to 140 ms, several times a minute under load, and showed up directly in the p99
-    latency. What exists once the worker is set up lives as long as the process, so it is moved
-    out of the collector's sight (``gc.freeze``; reference counting still frees it), and young
-    collections, which promote to the older generations, run less often.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
 def agencies_of(config: HubConfig) -> list[str]:

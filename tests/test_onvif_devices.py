@@ -425,3 +425,48 @@ async def test_a_probe_reply_over_the_devices_size_cap_is_refused(transport: Soa
         # The same transport still reads the reply for a device whose cap allows it.
         roomy = OnvifDevice(transport, f"127.0.0.1:{port}", None)
         assert await roomy.sync_clock() is not None
+
+
+async def test_uris_are_asked_only_for_the_profiles_a_record_keeps(
+    transport: SoapTransport,
+) -> None:
+    """A device listing more profiles than a registry record keeps costs two requests for each
+    kept profile only, not for every profile it lists."""
+    from aiohttp import web
+
+    from connectors.onvif.device import MAX_PROFILES, ServiceAddresses
+    from connectors.sdk.simulator import run_loopback_site
+
+    listed = MAX_PROFILES + 6
+    asked: dict[str, int] = {"GetStreamUri": 0, "GetSnapshotUri": 0}
+    envelope = (
+        '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"'
+        ' xmlns:trt="http://www.onvif.org/ver10/media/wsdl"'
+        ' xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body>{}</env:Body></env:Envelope>'
+    )
+
+    async def device_service(request: web.Request) -> web.Response:
+        body = await request.read()
+        if b"GetProfiles" in body:
+            answer = "".join(
+                f'<trt:Profiles token="p{n}"><tt:Name>p{n}</tt:Name></trt:Profiles>'
+                for n in range(listed)
+            )
+            answer = f"<trt:GetProfilesResponse>{answer}</trt:GetProfilesResponse>"
+        else:
+            operation = next(name for name in asked if name.encode() in body)
+            asked[operation] += 1
+            answer = (
+                f"<trt:{operation}Response><trt:MediaUri><tt:Uri>rtsp://camera/s</tt:Uri>"
+                f"</trt:MediaUri></trt:{operation}Response>"
+            )
+        return web.Response(body=envelope.format(answer), content_type="application/soap+xml")
+
+    app = web.Application()
+    app.router.add_post("/onvif/device_service", device_service)
+    async with run_loopback_site(app) as port:
+        device = OnvifDevice(transport, f"127.0.0.1:{port}", None)
+        profiles = await device.profiles(ServiceAddresses())
+    assert [p.token for p in profiles] == [f"p{n}" for n in range(MAX_PROFILES)]
+    assert all(p.stream_uri == "rtsp://camera/s" for p in profiles)
+    assert asked == {"GetStreamUri": MAX_PROFILES, "GetSnapshotUri": MAX_PROFILES}

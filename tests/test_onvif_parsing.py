@@ -359,6 +359,18 @@ def test_soap_fault_subcode_is_read() -> None:
     assert fault_of(root) == ("env:Sender", "ter:NotAuthorized", "Sender not Authorized")
 
 
+def test_an_element_named_fault_inside_an_answer_is_data_not_a_soap_fault() -> None:
+    """Only a ``Fault`` child of the envelope's ``Body`` is a fault: an answer's own elements
+    (a vendor extension, say) are not, wherever they sit."""
+    root = parse_device_xml(
+        b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope">'
+        b"<env:Body><GetScopesResponse><Extension><env:Fault><env:Code><env:Value>env:Sender"
+        b"</env:Value></env:Code></env:Fault></Extension></GetScopesResponse></env:Body>"
+        b"</env:Envelope>"
+    )
+    assert fault_of(root) is None
+
+
 def test_username_token_digest_follows_the_profile_and_the_device_clock() -> None:
     nonce = b"0123456789abcdef"
     creds = Credentials(username="admin", password=SecretStr("s3cret"))

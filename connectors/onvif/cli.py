@@ -69,6 +69,13 @@ def _progress(done: int, total: int) -> None:
 @field_option(OnboardRequest, "concurrency", "--concurrency", type=int)
 @field_option(
     OnboardRequest,
+    "processes",
+    "--processes",
+    type=click.IntRange(min=1, max=64),
+    help="Processes probing devices (the probe's CPU over that many cores; 1: this process).",
+)
+@field_option(
+    OnboardRequest,
     "timeout_s",
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -98,6 +105,7 @@ def discover_onvif(
     as_json: bool,
     dry_run: bool,
     concurrency: int,
+    processes: int,
     timeout: float,
     device_deadline: float | None,
     bootstrap: str | None,
@@ -131,6 +139,7 @@ def discover_onvif(
             inventory=inventory,
             credential_ref=_credential_ref(username, password_env, credential_ref),
             concurrency=concurrency,
+            processes=processes,
             timeout_s=timeout,
             device_deadline_s=device_deadline,
             bootstrap=bootstrap,

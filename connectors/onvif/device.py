@@ -35,6 +35,8 @@ TRT = "http://www.onvif.org/ver10/media/wsdl"
 TR2 = "http://www.onvif.org/ver20/media/wsdl"
 TT = "http://www.onvif.org/ver10/schema"
 DEVICE_PATH = "/onvif/device_service"
+#: media profiles of one device that are read and registered at most (their URIs asked for)
+MAX_PROFILES = 64
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,8 @@ class OnvifDevice:
         return text(body, "HwAddress")
 
     async def profiles(self, services: ServiceAddresses) -> list[MediaProfile]:
-        """Every media profile with its stream and snapshot URI (as the device reports them):
+        """The media profiles (the first ``MAX_PROFILES``), each with its stream and snapshot URI
+        (as the device reports them):
         from Media, else Media2, else Media at the device service (some firmwares serve it there).
         """
         if services.media is None and services.media2 is not None:
@@ -396,7 +399,8 @@ class OnvifDevice:
         else:
             url, media = services.media or self.device_url, MEDIA1
         body = await self.call(url, media.profiles_request)
-        profiles = parse_profiles(body, device=self.address, media=media)
+        # Only the profiles a registry record keeps cost their two requests each.
+        profiles = parse_profiles(body, device=self.address, media=media)[:MAX_PROFILES]
         # One request at a time per camera: one kept-alive connection, not one per URI; the
         # fleet is where the concurrency is.
         return [

@@ -22,6 +22,7 @@ from connectors.onvif.device import DeviceSnapshot
 from connectors.onvif.discovery import DiscoveredDevice
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.probe import ProbeTarget
+from connectors.onvif.probe_workers import ProbeWorkers
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.base import ConnectorConfig
 from connectors.sdk.boundary import DeviceFailure
@@ -118,9 +119,11 @@ def inventory_placement(entry: InventoryEntry) -> CameraPlacement:
     )
 
 
-def probe_reader(transport: SoapTransport, snapshots: dict[str, DeviceSnapshot]) -> DeviceReader:
-    """Reads one ONVIF device (the raw SOAP probe) over the shared ``transport``: its cameras (one
-    per video source).
+def probe_reader(
+    transport: SoapTransport | ProbeWorkers, snapshots: dict[str, DeviceSnapshot]
+) -> DeviceReader:
+    """Reads one ONVIF device (the raw SOAP probe) over the shared ``transport``, or in one of
+    the ``ProbeWorkers``: its cameras (one per video source).
 
     Each device's snapshot is kept in ``snapshots`` by camera id (health and events start from
     it in benchmarks and tests).
@@ -129,7 +132,10 @@ def probe_reader(transport: SoapTransport, snapshots: dict[str, DeviceSnapshot])
     async def read(config: ConnectorConfig) -> list[CameraRecord]:
         if not isinstance(config, OnvifConfig):
             raise TypeError(f"an ONVIF probe reads OnvifConfig, not {type(config).__name__}")
-        snapshot = await config_device(config, transport).snapshot()
+        if isinstance(transport, ProbeWorkers):
+            snapshot = await transport.snapshot(config)
+        else:
+            snapshot = await config_device(config, transport).snapshot()
         records = config_records(snapshot, config)
         for record in records:
             snapshots[record.camera_id] = snapshot

@@ -3,6 +3,7 @@ benchmarks: collect targets, then the SDK's one onboarding pipeline with the ONV
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from connectors.onvif.discovery import ws_discover
 from connectors.onvif.inventory import load_inventory
 from connectors.onvif.onboard import TargetSet, probe_reader
 from connectors.onvif.probe import ProbeReport
+from connectors.onvif.probe_workers import ProbeWorkers
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.boundary import DeviceFailure
 from connectors.sdk.http import HttpLimits
 from connectors.sdk.netpolicy import ProbePolicy
 from connectors.sdk.onboard import (
+    DeviceReader,
     OnboardOptions,
     OnboardSummary,
     ProgressCallback,
@@ -38,6 +41,8 @@ class OnboardRequest:
     inventory: Path | None = None
     credential_ref: str | None = None
     concurrency: int = 256
+    #: processes probing devices (``connectors.onvif.probe_workers``; 1: this one)
+    processes: int = 1
     #: each request's total deadline (connect + send + read)
     timeout_s: float = 10.0
     #: each device's whole probe (default: the SDK's ``device_deadline_s(timeout_s)``)
@@ -107,9 +112,8 @@ async def run_onboarding(
         verify_s=request.verify_s,
         watch_group=request.watch_group,
     )
-    reader = probe_reader(transport, report.snapshots)
 
-    async def run(publisher: CatalogProducer | None) -> OnboardSummary:
+    async def run(reader: DeviceReader, publisher: CatalogProducer | None) -> OnboardSummary:
         return await onboard(
             OnvifConnector,
             targets.configs(timeout_s=request.timeout_s),
@@ -121,17 +125,23 @@ async def run_onboarding(
             bootstrap=request.bootstrap,
         )
 
-    try:
-        if not request.publish:
-            summary = await run(None)
-        elif producer is not None:
-            summary = await run(producer)
-        else:
-            async with CatalogProducer(request.bootstrap, client_id="tilik-onvif-onboard") as own:
-                summary = await run(own)
-    finally:
+    async with contextlib.AsyncExitStack() as stack:
         if own_transport:
-            await transport.close()
+            stack.push_async_callback(transport.close)
+        prober: SoapTransport | ProbeWorkers = transport
+        if request.processes > 1:
+            prober = await stack.enter_async_context(
+                ProbeWorkers(
+                    request.processes, transport.limits, deadline_s=request.device_deadline_s
+                )
+            )
+        reader = probe_reader(prober, report.snapshots)
+        publisher = producer
+        if request.publish and publisher is None:
+            publisher = await stack.enter_async_context(
+                CatalogProducer(request.bootstrap, client_id="tilik-onvif-onboard")
+            )
+        summary = await run(reader, publisher if request.publish else None)
     report.records = list(summary.records.values())
     report.failures = list(summary.failed.values())
     return OnboardOutcome(

@@ -17,7 +17,7 @@ from datetime import datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from connectors.onvif.channels import source_channels
-from connectors.onvif.device import DeviceSnapshot, MediaProfile, OnvifDevice
+from connectors.onvif.device import MAX_PROFILES, DeviceSnapshot, MediaProfile, OnvifDevice
 from connectors.onvif.inventory import InventoryEntry
 from connectors.onvif.soap import SoapTransport
 from connectors.sdk.channels import refs_config
@@ -151,7 +151,7 @@ def camera_records(
     location = placement.location if placement else Location()
     if location.address is None and "location" in scopes:
         location = location.model_copy(update={"address": scopes["location"]})
-    sources = source_channels(snapshot.profiles[:64])
+    sources = source_channels(snapshot.profiles[:MAX_PROFILES])
     several = len(sources) > 1
     records = []
     for number, source in enumerate(sources, start=1):

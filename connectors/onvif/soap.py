@@ -30,7 +30,14 @@ from lxml import etree
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.http import HttpLimits, HttpPool
 from connectors.sdk.secrets import Credentials
-from connectors.sdk.xmlsafe import MAX_XML_BYTES, first, local_name, parse_device_xml, text
+from connectors.sdk.xmlsafe import (
+    MAX_XML_BYTES,
+    child,
+    first,
+    local_name,
+    parse_device_xml,
+    text,
+)
 from core.lifecycle import Lifecycle
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -65,7 +72,8 @@ def username_token(
     offset measured with GetSystemDateAndTime is applied here.
     """
     nonce = nonce if nonce is not None else os.urandom(16)
-    created = (datetime.now(UTC) + clock_offset).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat: a third of strftime's cost, once per request to every camera.
+    created = (datetime.now(UTC) + clock_offset).isoformat(timespec="milliseconds")[:-6] + "Z"
     password = credentials.password.get_secret_value().encode("utf-8")
     digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password).digest()).decode()  # noqa: S324 - mandated by the WS-Security UsernameToken profile
     return (
@@ -104,8 +112,9 @@ def envelope(
 
 
 def fault_of(root: etree._Element) -> tuple[str | None, str | None, str] | None:
-    """(code, innermost subcode, reason) when the reply is a SOAP fault (1.1 or 1.2)."""
-    fault = first(root, "Body", "Fault")
+    """(code, innermost subcode, reason) when the reply is a SOAP fault (1.1 or 1.2): a
+    ``Fault`` child of the envelope's ``Body``."""
+    fault = child(root, "Body", "Fault")
     if fault is None:
         return None
     code = text(fault, "Code", "Value") or text(fault, "faultcode")
@@ -205,7 +214,7 @@ class SoapTransport(Lifecycle):
             raise SoapFault(
                 f"SOAP fault {subcode or code}: {reason}", device=device, code=code, subcode=subcode
             )
-        body_element = first(root, "Body")
+        body_element = child(root, "Body")
         if body_element is None or local_name(root) != "Envelope":
             raise DeviceDataError("reply is not a SOAP envelope", device=device, payload=raw)
         if status >= 400:

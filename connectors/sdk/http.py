@@ -139,14 +139,11 @@ class HttpLimits:
     keepalive_s: float = 2.0
 
 
-def _digest_key(device: str | None, credentials: Credentials) -> tuple[str, str]:
-    """Which remembered Digest handshake a request may reuse: same device, same credentials.
-
-    The password's hash is part of the key: a handshake made with one password must never
-    authenticate a request made with another.
-    """
+def _credentials_hash(credentials: Credentials) -> str:
+    """What a remembered Digest handshake is checked against: a handshake made with one password
+    must never authenticate a request made with another."""
     secret = f"{credentials.username}\x1f{credentials.password.get_secret_value()}"
-    return device or "", hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def _asks_for_digest(response: aiohttp.ClientResponse) -> bool:
@@ -173,8 +170,9 @@ class HttpPool(Lifecycle):
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         # Devices that answered with an HTTP Digest challenge keep their middleware (it reuses
-        # the nonce, so later requests need no extra round trip); others cost nothing here.
-        self._digest: dict[tuple[str, str], aiohttp.DigestAuthMiddleware] = {}
+        # the nonce, so later requests need no extra round trip) with the hash of the
+        # credentials it was made with; others cost nothing here, not even the hash.
+        self._digest: dict[str, tuple[str, aiohttp.DigestAuthMiddleware]] = {}
 
     async def stop(self) -> None:
         await self.close()
@@ -233,10 +231,11 @@ class HttpPool(Lifecycle):
         what = what or f"{method} {path_only(url)}"
         deadline_s = timeout_s if timeout_s is not None else self.limits.timeout_s
         limit = max_bytes or self.limits.max_response_bytes
-        # aiohttp's own limit per request (never None: None would lift the session's limits),
-        # and one deadline over both round trips of a Digest answer.
+        # One deadline over everything, both round trips of a Digest answer included: the
+        # asyncio timeout below. aiohttp's own timeout object (never None: None would fall back
+        # to the session's) bounds only the connect, so no second timer runs per request.
         timeout = aiohttp.ClientTimeout(
-            total=deadline_s, sock_connect=min(self.limits.connect_timeout_s, deadline_s)
+            total=None, sock_connect=min(self.limits.connect_timeout_s, deadline_s)
         )
         try:
             async with asyncio.timeout(deadline_s):
@@ -330,14 +329,13 @@ class HttpPool(Lifecycle):
         """The response to one request, answering a Digest challenge once if the device asks."""
         session = self.session
         request_headers = dict(headers or {})
-        key = None
+        middleware = None
         if credentials is not None and auth == "basic":
             request_headers["Authorization"] = aiohttp.encode_basic_auth(
                 credentials.username, credentials.password.get_secret_value()
             )
         elif credentials is not None and auth == "digest":
-            key = _digest_key(device, credentials)
-        middleware = self._digest.get(key) if key is not None else None
+            middleware = self._remembered_digest(device, credentials)
 
         async def send(with_digest: aiohttp.DigestAuthMiddleware | None) -> aiohttp.ClientResponse:
             return await session.request(
@@ -356,8 +354,8 @@ class HttpPool(Lifecycle):
         response = await send(middleware)
         try:
             if (
-                key is not None
-                and credentials is not None
+                credentials is not None
+                and auth == "digest"
                 and middleware is None
                 and response.status == 401
                 and _asks_for_digest(response)
@@ -369,17 +367,30 @@ class HttpPool(Lifecycle):
                 )
                 response = await send(middleware)
                 if response.status != 401:
-                    self._remember_digest(key, middleware)
+                    self._remember_digest(device, credentials, middleware)
             yield response
         finally:
             response.release()
 
+    def _remembered_digest(
+        self, device: str | None, credentials: Credentials
+    ) -> aiohttp.DigestAuthMiddleware | None:
+        """The handshake the device accepted with these very credentials, if any."""
+        remembered = self._digest.get(device or "")
+        if remembered is None or remembered[0] != _credentials_hash(credentials):
+            return None
+        return remembered[1]
+
     def _remember_digest(
-        self, key: tuple[str, str], middleware: aiohttp.DigestAuthMiddleware
+        self,
+        device: str | None,
+        credentials: Credentials,
+        middleware: aiohttp.DigestAuthMiddleware,
     ) -> None:
-        if len(self._digest) >= _MAX_DIGEST_DEVICES:
+        key = device or ""
+        if key not in self._digest and len(self._digest) >= _MAX_DIGEST_DEVICES:
             self._digest.pop(next(iter(self._digest)))
-        self._digest[key] = middleware
+        self._digest[key] = (_credentials_hash(credentials), middleware)
 
 
 def _refuse_credentials(

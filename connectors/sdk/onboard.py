@@ -72,6 +72,7 @@ from connectors.sdk.registration import (
 from connectors.sdk.secrets import CameraSecrets, RefusedReference
 from connectors.sdk.watchcheck import WatchReports, runtime_members, watch_group
 from core.backoff import Backoff
+from core.collector import fewer_collections
 from topics.catalog import (
     AUDIT,
     CAMERA_REGISTRY,
@@ -286,7 +287,9 @@ class Onboarding:
 
     async def run(self, configs: Sequence[ConnectorConfig]) -> OnboardSummary:
         self._total = len(configs)
+        # Thousands of devices' exchanges allocate at a high rate (core.collector).
         async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(fewer_collections())
             reports: WatchReports | None = None
             if self.producer is not None:
                 await self._load_registry()

@@ -31,6 +31,7 @@ import click
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from core.collector import tune_gc
 from core.settings import get_settings
 
 
@@ -165,6 +166,9 @@ async def serve_until_stopped(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with fleet:
+        # A fleet answers thousands of requests a second for as long as it runs, and what is set
+        # up now lives as long: the hub worker's collector settings (core.collector).
+        tune_gc()
         for address in fleet.addresses:
             sys.stdout.write(f"{address}\n")
         sys.stdout.flush()

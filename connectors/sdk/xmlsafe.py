@@ -67,7 +67,7 @@ _FIRST_BYTES = (
     (b"\x00<", "utf-16-be"),
     (b"<\x00", "utf-16-le"),
 )
-_DECLARED = re.compile(rb"^<\?xml[^>]{0,512}?\sencoding\s*=\s*[\"']([A-Za-z][\w.:-]{0,39})[\"']")
+_DECLARED = re.compile(rb"<\?xml[^>]{0,512}?\sencoding\s*=\s*[\"']([A-Za-z][\w.:-]{0,39})[\"']")
 _DECLARATIONS = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARATIONS_BYTES = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _REFUSED_DTD = "with a DOCTYPE or ENTITY declaration is refused (DTDs and entities are not allowed)"
@@ -131,9 +131,13 @@ def _as_utf8(payload: bytes, *, device: str | None, what: str) -> bytes:
     if encoding == _UTF8:
         # Every ASCII character is its own byte in UTF-8: the byte search is the text search,
         # and libxml2 (forced to UTF-8) refuses what is not UTF-8.
-        if _DECLARATIONS_BYTES.search(body):
+        # Every declaration starts with "<!", which a plain byte search rules out faster than
+        # the case-blind pattern can (most replies have none).
+        if b"<!" in body and _DECLARATIONS_BYTES.search(body):
             raise DeviceDataError(f"{what} {_REFUSED_DTD}", device=device, payload=payload)
-        return body.strip()
+        # libxml2 refuses space before the declaration and ignores it after the root element:
+        # copy the document only when it starts with space (most replies do not).
+        return body.lstrip() if _leading_space(body) else body
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError:
@@ -150,6 +154,11 @@ def _as_utf8(payload: bytes, *, device: str | None, what: str) -> bytes:
         ) from None
 
 
+def _leading_space(payload: bytes) -> int:
+    """How many bytes of ASCII white space the document starts with."""
+    return len(payload) - len(payload.lstrip()) if payload[:1].isspace() else 0
+
+
 def _encoding(payload: bytes) -> tuple[str, bytes]:
     """The Python codec name of a document and its bytes after any byte-order mark."""
     for mark, name in _BYTE_ORDER_MARKS:
@@ -158,7 +167,7 @@ def _encoding(payload: bytes) -> tuple[str, bytes]:
     for start, name in _FIRST_BYTES:
         if payload.startswith(start):
             return codecs.lookup(name).name, payload
-    declared = _DECLARED.match(payload.lstrip())
+    declared = _DECLARED.match(payload, _leading_space(payload))
     if declared is None:
         return _UTF8, payload
     try:
@@ -192,6 +201,17 @@ def first(element: etree._Element, *path: str) -> etree._Element | None:
         if current is None:
             return None
         current = next(iter_named(current, name), None)
+    return current
+
+
+def child(element: etree._Element | None, *path: str) -> etree._Element | None:
+    """The first element at a path of direct children's local names (a SOAP reply's ``Body``,
+    then its ``Fault``): no search through the rest of the document."""
+    current = element
+    for name in path:
+        if current is None:
+            return None
+        current = next(current.iterchildren(f"{{*}}{name}"), None)
     return current
 
 
