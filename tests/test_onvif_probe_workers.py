@@ -4,13 +4,13 @@ records as in one process, and a device's failure as the same SDK error with its
 from __future__ import annotations
 
 import pytest
+from test_onvif_devices import XXE, answering
 
 from connectors.onvif.onboard_run import OnboardRequest, run_onboarding
 from connectors.onvif.probe_workers import error_document, error_of
 from connectors.onvif.simulator import OnvifFleet
 from connectors.sdk.errors import AuthenticationError, DeviceDataError, RetriableError
 from connectors.sdk.netpolicy import ProbePolicy
-from tests.test_onvif_devices import XXE, answering
 
 PASSWORD = "Kata-Sandi-Pekerja-9"
 REF = "admin@env:TILIK_CAMERA_SECRET_TEST_PROBE_WORKERS"
