@@ -11,6 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from connectors.private_vendors.kits import VENDORS
+from connectors.sdk.channels import ChannelMap
 from connectors.sdk.errors import AuthenticationError
 from connectors.sdk.simulation.testing import VendorKit, connected
 from topics.models import CameraState
@@ -106,6 +107,25 @@ async def test_health_reports_every_camera_and_unauthorized_after_a_password_cha
     assert [s.state for s in refused] == [CameraState.UNAUTHORIZED] * 4
     assert all(PASSWORD not in (s.reason or "") for s in refused)
     assert PASSWORD not in repr(logs)
+
+
+async def test_a_watch_that_never_read_the_device_reports_its_registered_cameras_unauthorized(
+    kit: VendorKit,
+) -> None:
+    # A watch opened while the device answered garbage has read nothing from it: its cameras
+    # are the registry's, and a refused password is still reported for each of them.
+    async with kit.simulator(channels=3, password=PASSWORD, event_rate=0) as sim:
+        async with connected(kit, sim, REF) as (first,):
+            records = await first.discover()
+        sim.devices[0].users["admin"] = "rotated-by-owner"
+        fresh = kit.make(sim.addresses[0], REF)
+        fresh.channels = ChannelMap.from_records(records)
+        try:
+            refused = await fresh.health()
+        finally:
+            await fresh.close()
+    assert [s.camera_id for s in refused] == sorted(r.camera_id for r in records)
+    assert [s.state for s in refused] == [CameraState.UNAUTHORIZED] * 3
 
 
 async def test_unreachable_device_reports_known_cameras_offline(kit: VendorKit) -> None:

@@ -370,19 +370,25 @@ class VendorConnector(Connector[ConfigT]):
         )
 
     def _known_statuses(self, state: CameraState, reason: str) -> list[CameraStatus]:
+        """``state`` for every camera known: the registry's (the channel map the runtime gives
+        a watch) and those this connector read from the device itself."""
+        cameras = set(self.channels.camera_ids)
         known = self.state.get("identity")
-        if not isinstance(known, dict):
-            return []
+        if isinstance(known, dict):
+            cameras.update(
+                self._camera_id(known["serial"], number)
+                for number in self.state.get("channels") or [1]
+            )
         now = utcnow()
         return [
             CameraStatus(
-                camera_id=self._camera_id(known["serial"], number),
+                camera_id=camera,
                 state=state,
                 checked_at=now,
                 reason=reason[:4096],
                 connector=self.name,
             )
-            for number in self.state.get("channels") or [1]
+            for camera in sorted(cameras)
         ]
 
     def _channel_map(self, identity: DeviceIdentity, channels: list[ChannelInfo]) -> ChannelMap:
