@@ -115,7 +115,7 @@ async def test_ptz_operations_go_through_zeep_on_the_shared_transport(
     )
     await services.call("ptz", "Stop", {"ProfileToken": profile})
     # No session of zeep's or the library's own: the process's pool carried every request.
-    assert transport.pool.session.connector is not None
+    assert transport.pool.requests > 0
     assert services.transport.soap is transport
 
 

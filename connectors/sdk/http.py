@@ -1,6 +1,6 @@
 """Bounded HTTP to untrusted devices: one client mechanism for every device protocol.
 
-``HttpPool`` is the mechanism: one aiohttp connection pool, a total deadline per exchange, size
+``HttpPool`` is the mechanism: one connection pool (``connectors.sdk.wire``, HTTP/1.1), a total deadline per exchange, size
 caps enforced while streaming, HTTP Digest answered when a device challenges for it (and
 remembered per device and credentials), Basic when asked, and every failure translated to an SDK
 error that names no credential. Two callers build on it:
@@ -24,9 +24,10 @@ Translation at this boundary (``raise … from exc``):
     other non-2xx                     -> DeviceDataError (``status`` set), unless allowed
                                          (``DeviceHttp``; SOAP reads the fault instead)
     body larger than the cap          -> DeviceDataError (with the first bytes as payload)
-    a response head aiohttp refuses
+    a response head the wire refuses
     (over its line/field limits,
-    malformed status line or header)  -> DeviceDataError
+    malformed status line or header,
+    a chunk size that is not one)     -> DeviceDataError
     a URL that cannot be built        -> ConfigurationError
 
 Every exchange has one total deadline (connect, send, read of the whole body, and the second
@@ -42,17 +43,18 @@ device id; never the credentials, and never a URL with user info.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from connectors.sdk.base import ConnectorConfig
+from connectors.sdk.digest import DigestAnswer
 from connectors.sdk.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -61,6 +63,14 @@ from connectors.sdk.errors import (
     RetriableError,
 )
 from connectors.sdk.secrets import Credentials
+from connectors.sdk.wire import (
+    BodyError,
+    HeadError,
+    Response,
+    WirePool,
+    request_bytes,
+    target_of,
+)
 from core.lifecycle import Lifecycle
 
 AuthMode = Literal["digest", "basic", "none"]
@@ -74,12 +84,11 @@ _AUTH_STATUSES = frozenset({401, 403})
 _MAX_DIGEST_DEVICES = 100_000
 
 # The transport failures a device causes; anything else is a bug and propagates untranslated.
-# ClientResponseError is what aiohttp raises when it cannot read a response head (a 4 MB
-# header, a garbage status line): the device's input, not the network.
+# HeadError and BodyError are the device's input (a 4 MB header, a garbage status line, a chunk
+# size that is not one), not the network.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-    aiohttp.ClientResponseError,
+    HeadError,
+    BodyError,
     asyncio.TimeoutError,
     OSError,
 )
@@ -90,16 +99,17 @@ def translate_transport_error(
 ) -> ConnectorError:
     """The SDK error for a failure of one exchange with a device (one of ``TRANSPORT_ERRORS``).
 
-    The message names the exchange and the error type only: aiohttp's own messages carry the
-    URL and, for a refused head, the device's bytes.
+    The message names the exchange and the error type only, never the device's bytes.
     """
     if isinstance(exc, asyncio.TimeoutError):
         return RetriableError(f"{what}: no answer within {timeout_s:g}s", device=device)
-    if isinstance(exc, aiohttp.ClientResponseError):
+    if isinstance(exc, HeadError):
         return DeviceDataError(
             f"{what}: response head is malformed or larger than the client accepts",
             device=device,
         )
+    if isinstance(exc, BodyError):
+        return DeviceDataError(f"{what}: response body framing is malformed", device=device)
     return RetriableError(f"{what}: device unreachable ({type(exc).__name__})", device=device)
 
 
@@ -146,11 +156,6 @@ def _credentials_hash(credentials: Credentials) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _asks_for_digest(response: aiohttp.ClientResponse) -> bool:
-    challenge = response.headers.get("WWW-Authenticate", "")
-    return challenge.strip().lower().startswith("digest")
-
-
 def path_only(url: str | URL) -> str:
     """A URL's path for messages: never its query (a token), host or user info."""
     if isinstance(url, URL):
@@ -161,49 +166,43 @@ def path_only(url: str | URL) -> str:
 class HttpPool(Lifecycle):
     """One HTTP connection pool for many devices, and the rules every exchange with them follows.
 
-    The session opens on first use; ``close()`` ends it (a closed pool refuses new exchanges:
-    a late unsubscribe after shutdown must not open a pool nobody closes).
+    Connections open on first use (``connectors.sdk.wire``); ``close()`` ends them (a closed
+    pool refuses new exchanges: a late unsubscribe after shutdown must not open a pool nobody
+    closes).
     """
 
     def __init__(self, limits: HttpLimits | None = None) -> None:
         self.limits = limits or HttpLimits()
-        self._session: aiohttp.ClientSession | None = None
+        self._wire: WirePool | None = None
         self._closed = False
-        # Devices that answered with an HTTP Digest challenge keep their middleware (it reuses
-        # the nonce, so later requests need no extra round trip) with the hash of the
-        # credentials it was made with; others cost nothing here, not even the hash.
-        self._digest: dict[str, tuple[str, aiohttp.DigestAuthMiddleware]] = {}
+        #: requests sent through the pool (each round trip of a Digest answer counts)
+        self.requests = 0
+        # Devices that answered with an HTTP Digest challenge keep their answer (it reuses the
+        # nonce, so later requests need no extra round trip) with the hash of the credentials it
+        # was made with; others cost nothing here, not even the hash.
+        self._digest: dict[str, tuple[str, DigestAnswer]] = {}
 
     async def stop(self) -> None:
         await self.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
+    def wire(self) -> WirePool:
         if self._closed:
             raise RetriableError("HTTP pool is closed")
-        if self._session is None or self._session.closed:
+        if self._wire is None:
             limits = self.limits
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=limits.max_connections,
-                    limit_per_host=limits.max_connections_per_host,
-                    keepalive_timeout=limits.keepalive_s,
-                    ttl_dns_cache=300,
-                    enable_cleanup_closed=True,
-                ),
-                timeout=aiohttp.ClientTimeout(
-                    total=limits.timeout_s, sock_connect=limits.connect_timeout_s
-                ),
-                # Devices are not browsers: no cookies carried between them.
-                cookie_jar=aiohttp.DummyCookieJar(),
+            self._wire = WirePool(
+                limit=limits.max_connections,
+                limit_per_host=limits.max_connections_per_host,
+                keepalive_s=limits.keepalive_s,
             )
-        return self._session
+        return self._wire
 
     async def close(self) -> None:
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            await wire.close()
 
     async def exchange(
         self,
@@ -231,15 +230,11 @@ class HttpPool(Lifecycle):
         what = what or f"{method} {path_only(url)}"
         deadline_s = timeout_s if timeout_s is not None else self.limits.timeout_s
         limit = max_bytes or self.limits.max_response_bytes
-        # One deadline over everything, both round trips of a Digest answer included: the
-        # asyncio timeout below. aiohttp's own timeout object (never None: None would fall back
-        # to the session's) bounds only the connect, so no second timer runs per request.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=min(self.limits.connect_timeout_s, deadline_s)
-        )
         try:
+            # One deadline over everything: connect, send, both round trips of a Digest
+            # answer, the whole body.
             async with asyncio.timeout(deadline_s):
-                async with self._response(
+                response = await self._response(
                     method,
                     url,
                     device=device,
@@ -248,14 +243,17 @@ class HttpPool(Lifecycle):
                     data=data,
                     headers=headers,
                     params=params,
-                    timeout=timeout,
+                    connect_timeout_s=min(self.limits.connect_timeout_s, deadline_s),
                     verify_tls=verify_tls,
-                ) as response:
+                )
+                try:
                     _refuse_credentials(response.status, what, device, allow_status)
                     if check_status is not None:
                         check_status(response.status)
                     body = await read_bounded(response, limit, what=what, device=device)
                     return HttpResult(response.status, response.headers, body)
+                finally:
+                    response.release()
         except ConnectorError:
             raise
         except TRANSPORT_ERRORS as exc:
@@ -263,7 +261,7 @@ class HttpPool(Lifecycle):
                 exc, what=what, device=device, timeout_s=deadline_s
             ) from None
         except ValueError as exc:
-            # yarl/aiohttp reject a URL or header they cannot encode.
+            # A URL or header that cannot be sent as it is.
             raise ConfigurationError(
                 f"{what}: invalid request ({type(exc).__name__})", device=device
             ) from exc
@@ -280,30 +278,32 @@ class HttpPool(Lifecycle):
         auth: AuthMode = "digest",
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        idle_timeout_s: float | None = None,
         verify_tls: bool = True,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """A long-lived response (event streams): no total deadline, but connecting and each
-        read wait at most ``idle_timeout_s`` (default: the pool's timeout). 401/403 raise
-        ``AuthenticationError``; transport errors on the way in are translated."""
+    ) -> AsyncIterator[Response]:
+        """A long-lived response (event streams): no total deadline, but connecting and the
+        head wait at most the pool's timeout (each read's bound is the reader's:
+        ``ResponseStream``). 401/403 raise ``AuthenticationError``; transport errors on the way
+        in are translated."""
         what = what or f"{method} {path_only(url)}"
-        idle = idle_timeout_s or self.limits.timeout_s
-        timeout = aiohttp.ClientTimeout(total=None, connect=self.limits.timeout_s, sock_read=idle)
         try:
-            async with self._response(
-                method,
-                url,
-                device=device,
-                credentials=credentials,
-                auth=auth,
-                data=None,
-                headers=headers,
-                params=params,
-                timeout=timeout,
-                verify_tls=verify_tls,
-            ) as response:
+            async with asyncio.timeout(self.limits.timeout_s):
+                response = await self._response(
+                    method,
+                    url,
+                    device=device,
+                    credentials=credentials,
+                    auth=auth,
+                    data=None,
+                    headers=headers,
+                    params=params,
+                    connect_timeout_s=self.limits.timeout_s,
+                    verify_tls=verify_tls,
+                )
+            try:
                 _refuse_credentials(response.status, what, device, frozenset())
                 yield response
+            finally:
+                response.release()
         except ConnectorError:
             raise
         except TRANSPORT_ERRORS as exc:
@@ -311,7 +311,6 @@ class HttpPool(Lifecycle):
                 exc, what=what, device=device, timeout_s=self.limits.timeout_s
             ) from exc
 
-    @asynccontextmanager
     async def _response(
         self,
         method: str,
@@ -323,74 +322,99 @@ class HttpPool(Lifecycle):
         data: bytes | str | None,
         headers: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
-        timeout: aiohttp.ClientTimeout,
+        connect_timeout_s: float,
         verify_tls: bool,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The response to one request, answering a Digest challenge once if the device asks."""
-        session = self.session
+    ) -> Response:
+        """The response to one request (its head read; the caller releases it), answering a
+        Digest challenge once if the device asks."""
+        wire = self.wire
+        target = target_of(url, params)
         request_headers = dict(headers or {})
-        middleware = None
+        body = _body_of(data, request_headers)
+        answer = None
         if credentials is not None and auth == "basic":
-            request_headers["Authorization"] = aiohttp.encode_basic_auth(
-                credentials.username, credentials.password.get_secret_value()
-            )
+            request_headers["Authorization"] = _basic(credentials)
         elif credentials is not None and auth == "digest":
-            middleware = self._remembered_digest(device, credentials)
+            answer = self._remembered_digest(device, credentials)
 
-        async def send(with_digest: aiohttp.DigestAuthMiddleware | None) -> aiohttp.ClientResponse:
-            return await session.request(
+        async def send() -> Response:
+            if answer is not None:
+                request_headers["Authorization"] = answer.authorization(method, target.path_qs)
+            self.requests += 1
+            return await wire.request(
                 method,
-                url,
-                params=params,
-                data=data,
-                headers=request_headers,
-                # A device must not redirect the hub (and its credentials) somewhere else.
-                allow_redirects=False,
-                timeout=timeout,
-                ssl=verify_tls,
-                middlewares=(with_digest,) if with_digest is not None else None,
+                target,
+                request_bytes(method, target, request_headers, body),
+                connect_timeout_s=connect_timeout_s,
+                verify_tls=verify_tls,
             )
 
-        response = await send(middleware)
+        response = await send()
+        if credentials is None or auth != "digest" or response.status != 401:
+            return response
+        # The firmware wants HTTP Digest (on top of, or instead of, WS-Security), or a
+        # remembered nonce went stale: answer the new challenge, once.
+        fresh = answer or DigestAnswer(
+            credentials.username, credentials.password.get_secret_value()
+        )
+        if not fresh.take(response.headers.get("WWW-Authenticate", "")):
+            return response
         try:
-            if (
-                credentials is not None
-                and auth == "digest"
-                and middleware is None
-                and response.status == 401
-                and _asks_for_digest(response)
-            ):
-                # The firmware wants HTTP Digest (on top of, or instead of, WS-Security).
-                response.release()
-                middleware = aiohttp.DigestAuthMiddleware(
-                    credentials.username, credentials.password.get_secret_value()
-                )
-                response = await send(middleware)
-                if response.status != 401:
-                    self._remember_digest(device, credentials, middleware)
-            yield response
+            await _discard_body(response)
         finally:
             response.release()
+        answer = fresh
+        response = await send()
+        if response.status != 401:
+            self._remember_digest(device, credentials, fresh)
+        return response
 
     def _remembered_digest(
         self, device: str | None, credentials: Credentials
-    ) -> aiohttp.DigestAuthMiddleware | None:
-        """The handshake the device accepted with these very credentials, if any."""
+    ) -> DigestAnswer | None:
+        """The answer the device accepted with these very credentials, if any."""
         remembered = self._digest.get(device or "")
         if remembered is None or remembered[0] != _credentials_hash(credentials):
             return None
         return remembered[1]
 
     def _remember_digest(
-        self,
-        device: str | None,
-        credentials: Credentials,
-        middleware: aiohttp.DigestAuthMiddleware,
+        self, device: str | None, credentials: Credentials, answer: DigestAnswer
     ) -> None:
         key = device or ""
         if key not in self._digest and len(self._digest) >= _MAX_DIGEST_DEVICES:
             self._digest.pop(next(iter(self._digest)))
-        self._digest[key] = (_credentials_hash(credentials), middleware)
+        self._digest[key] = (_credentials_hash(credentials), answer)
+
+
+def _basic(credentials: Credentials) -> str:
+    pair = f"{credentials.username}:{credentials.password.get_secret_value()}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+def _body_of(data: bytes | str | None, headers: dict[str, str]) -> bytes | None:
+    """The request body as bytes, with a Content-Type when the caller gave none."""
+    if data is None:
+        return None
+    named = any(name.lower() == "content-type" for name in headers)
+    if isinstance(data, str):
+        if not named:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+        return data.encode("utf-8")
+    if not named:
+        headers["Content-Type"] = "application/octet-stream"
+    return data
+
+
+async def _discard_body(response: Response, limit: int = 64 * 1024) -> None:
+    """Read a small body to its end so the connection can carry the next request."""
+    read = 0
+    while read <= limit:
+        chunk = await response.read(_READ_CHUNK)
+        if not chunk:
+            return
+        read += len(chunk)
+    response.close()
 
 
 def _refuse_credentials(
@@ -402,9 +426,7 @@ def _refuse_credentials(
         )
 
 
-async def read_bounded(
-    response: aiohttp.ClientResponse, limit: int, *, what: str, device: str | None
-) -> bytes:
+async def read_bounded(response: Response, limit: int, *, what: str, device: str | None) -> bytes:
     """The whole body of ``response``, refused (``DeviceDataError``) once it passes ``limit``."""
     declared = response.content_length
     if declared is not None and declared > limit:
@@ -414,7 +436,7 @@ async def read_bounded(
         )
     buffer = bytearray()
     while True:
-        chunk = await response.content.read(_READ_CHUNK)
+        chunk = await response.read(_READ_CHUNK)
         if not chunk:
             return bytes(buffer)
         buffer += chunk
@@ -604,7 +626,6 @@ class DeviceHttp(Lifecycle):
             auth=self._auth,
             headers=headers,
             params=params,
-            idle_timeout_s=idle_timeout_s or self.timeout_s,
             verify_tls=self._verify_tls,
         ) as response:
             self._raise_for_status(response.status, what, frozenset())
@@ -613,6 +634,7 @@ class DeviceHttp(Lifecycle):
                 what=what,
                 device=self.device,
                 chunk_bytes=max_chunk_bytes or _READ_CHUNK,
+                idle_timeout_s=idle_timeout_s or self.timeout_s,
             )
 
     # --- translation -------------------------------------------------------------------
@@ -631,12 +653,19 @@ class ResponseStream:
     """Chunks of a streaming response, with transport errors translated to SDK errors."""
 
     def __init__(
-        self, response: aiohttp.ClientResponse, *, what: str, device: str | None, chunk_bytes: int
+        self,
+        response: Response,
+        *,
+        what: str,
+        device: str | None,
+        chunk_bytes: int,
+        idle_timeout_s: float,
     ) -> None:
         self.response = response
         self._what = what
         self._device = device
         self._chunk_bytes = chunk_bytes
+        self._idle_timeout_s = idle_timeout_s
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
@@ -653,7 +682,8 @@ class ResponseStream:
     async def _chunks(self) -> AsyncIterator[bytes]:
         try:
             while True:
-                chunk = await self.response.content.read(self._chunk_bytes)
+                async with asyncio.timeout(self._idle_timeout_s):
+                    chunk = await self.response.read(self._chunk_bytes)
                 if not chunk:
                     return
                 yield chunk

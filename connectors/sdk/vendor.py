@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-import aiohttp
 import structlog
 from pydantic import Field
 
@@ -41,6 +40,7 @@ from connectors.sdk.multipart import (
 )
 from connectors.sdk.reconnect import reconnecting
 from connectors.sdk.records import registry_record
+from connectors.sdk.wire import Response
 from core.backoff import Backoff
 from topics.identity import camera_id as make_camera_id
 from topics.identity import device_id as make_device_id
@@ -316,7 +316,7 @@ class VendorConnector(Connector[ConfigT]):
         if self._closed.is_set():
             raise Closed
 
-    async def _close_when_closed(self, response: aiohttp.ClientResponse) -> None:
+    async def _close_when_closed(self, response: Response) -> None:
         await self._closed.wait()
         response.close()
 

@@ -1,0 +1,355 @@
+"""The SDK's HTTP/1.1 wire against raw devices on loopback: framing, keep-alive, limits, Digest.
+
+Each device here is an ``asyncio`` server writing the exact bytes a test needs, so the cases a
+well-behaved server never produces (a body framed by the close, a broken chunk size, a kept-alive
+connection dropped while idle) are sent as they would arrive from a camera.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from pydantic import SecretStr
+
+from connectors.sdk import DeviceDataError, RetriableError
+from connectors.sdk.digest import DigestAnswer, challenge_params
+from connectors.sdk.errors import ConfigurationError
+from connectors.sdk.http import DeviceHttp, HttpLimits, HttpPool
+from connectors.sdk.secrets import Credentials
+from connectors.sdk.wire import MAX_HEAD_BYTES
+
+Handler = Callable[[bytes, asyncio.StreamWriter, "RawDevice"], Awaitable[bool]]
+
+
+@dataclass
+class RawDevice:
+    """Counts connections; ``handler`` answers each request head (+ body) and says whether to
+    keep the connection open."""
+
+    handler: Handler
+    port: int = 0
+    connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    closed_by_client: int = 0
+    requests: list[bytes] = field(default_factory=list)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                request = head + (await reader.readexactly(length) if length else b"")
+                self.requests.append(request)
+                if not await self.handler(request, writer, self):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed_by_client += 1
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def raw_device(handler: Handler) -> AsyncIterator[RawDevice]:
+    device = RawDevice(handler)
+    server = await asyncio.start_server(device.serve, "127.0.0.1", 0)
+    device.port = server.sockets[0].getsockname()[1]
+    try:
+        yield device
+    finally:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 2)
+
+
+def ok(body: bytes = b"<ok/>", extra: str = "") -> Handler:
+    async def handler(_request: bytes, writer: asyncio.StreamWriter, _device: RawDevice) -> bool:
+        writer.write(
+            f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+        )
+        await writer.drain()
+        return "close" not in extra.lower()
+
+    return handler
+
+
+def replies(raw: bytes, *, keep: bool = False) -> Handler:
+    async def handler(_request: bytes, writer: asyncio.StreamWriter, _device: RawDevice) -> bool:
+        writer.write(raw)
+        await writer.drain()
+        return keep
+
+    return handler
+
+
+async def _get(port: int, path: str = "/x", pool: HttpPool | None = None) -> bytes:
+    own = pool or HttpPool(HttpLimits(timeout_s=3))
+    try:
+        result = await own.exchange("GET", f"http://127.0.0.1:{port}{path}", device="dev-raw")
+        return result.body
+    finally:
+        if pool is None:
+            await own.close()
+
+
+async def test_a_device_is_asked_many_times_over_one_kept_alive_connection() -> None:
+    async with raw_device(ok()) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3))
+        try:
+            for _ in range(5):
+                assert await _get(device.port, pool=pool) == b"<ok/>"
+        finally:
+            await pool.close()
+    assert device.connections == 1
+    assert len(device.requests) == 5
+    first = device.requests[0].decode()
+    assert first.startswith("GET /x HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{device.port}\r\n" in first
+
+
+async def test_a_connection_the_device_closes_is_not_reused() -> None:
+    async with raw_device(ok(extra="Connection: close\r\n")) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3))
+        try:
+            for _ in range(3):
+                assert await _get(device.port, pool=pool) == b"<ok/>"
+        finally:
+            await pool.close()
+    assert device.connections == 3
+
+
+async def test_a_kept_alive_connection_dropped_while_idle_is_replaced_without_an_error() -> None:
+    # The device keeps the connection after answering, then drops it once the client is idle.
+    async def answer_then_drop(request: bytes, writer: asyncio.StreamWriter, _: RawDevice) -> bool:
+        del request
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<ok/>")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        return False  # closes the connection the client believes is kept alive
+
+    async with raw_device(answer_then_drop) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3))
+        try:
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+            await asyncio.sleep(0.2)
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+        finally:
+            await pool.close()
+    assert device.connections == 2
+
+
+async def test_a_reused_connection_dropped_unanswered_is_retried_once_on_a_new_one() -> None:
+    # The race the idle check cannot see: the device closes the kept-alive connection just as
+    # the next request is written. It answers nothing on it; the request goes once more, new.
+    served: dict[asyncio.StreamWriter, int] = {}  # keeps each writer (an id could be reused)
+
+    async def once_per_connection(_r: bytes, writer: asyncio.StreamWriter, _: RawDevice) -> bool:
+        served[writer] = served.get(writer, 0) + 1
+        if served[writer] > 1:
+            return False  # closes without a byte of answer
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<ok/>")
+        await writer.drain()
+        return True
+
+    async with raw_device(once_per_connection) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3))
+        try:
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+        finally:
+            await pool.close()
+    assert device.connections == 2
+    assert len(device.requests) == 3
+
+
+async def test_idle_connections_close_after_the_keepalive() -> None:
+    async with raw_device(ok()) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3, keepalive_s=0.2))
+        try:
+            await _get(device.port, pool=pool)
+            assert device.open_now == 1
+            for _ in range(50):
+                if device.open_now == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert device.open_now == 0
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+        finally:
+            await pool.close()
+    assert device.connections == 2
+
+
+async def test_no_more_connections_to_one_device_than_its_limit() -> None:
+    async def slow(_request: bytes, writer: asyncio.StreamWriter, _: RawDevice) -> bool:
+        await asyncio.sleep(0.1)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        return True
+
+    async with raw_device(slow) as device:
+        pool = HttpPool(HttpLimits(timeout_s=5, max_connections_per_host=2))
+        try:
+            bodies = await asyncio.gather(*(_get(device.port, pool=pool) for _ in range(6)))
+        finally:
+            await pool.close()
+    assert bodies == [b"ok"] * 6
+    assert device.most_open == 2
+
+
+async def test_chunked_bodies_with_extensions_and_trailers_are_read_whole() -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;name=value\r\n<ok\r\n2\r\n/>\r\n0\r\nX-Trailer: yes\r\n\r\n"
+    )
+    async with raw_device(replies(raw, keep=True)) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3))
+        try:
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+            assert await _get(device.port, pool=pool) == b"<ok/>"
+        finally:
+            await pool.close()
+    assert device.connections == 1  # read to its end: reused
+
+
+async def test_a_body_without_length_is_read_to_the_close() -> None:
+    raw = b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n<old-firmware/>"
+    async with raw_device(replies(raw)) as device:
+        assert await _get(device.port) == b"<old-firmware/>"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "body framing"),
+        (b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "head is malformed"),
+        (b"ICY 200 OK\r\n\r\n", "head is malformed"),
+        (b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n", "head is malformed"),
+        (b"HTTP/1.1 200 OK\r\n folded: x\r\nContent-Length: 0\r\n\r\n", "head is malformed"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "malformed"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "malformed"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "malformed"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * (MAX_HEAD_BYTES + 10) + b"\r\n\r\n", "larger"),
+    ],
+)
+async def test_malformed_responses_are_the_devices_data_errors(raw: bytes, reason: str) -> None:
+    async with raw_device(replies(raw)) as device:
+        with pytest.raises(DeviceDataError, match=reason) as caught:
+            await _get(device.port)
+    assert str(device.port) not in str(caught.value)
+
+
+async def test_a_body_cut_short_is_retriable() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<only-part"
+    async with raw_device(replies(raw)) as device:
+        with pytest.raises(RetriableError, match="unreachable"):
+            await _get(device.port)
+
+
+async def test_a_header_that_would_split_the_request_is_refused_before_sending() -> None:
+    async with raw_device(ok()) as device:
+        pool = HttpPool(HttpLimits(timeout_s=3))
+        try:
+            with pytest.raises(ConfigurationError, match="invalid request"):
+                await pool.exchange(
+                    "GET",
+                    f"http://127.0.0.1:{device.port}/x",
+                    device="dev-raw",
+                    headers={"X-Test": "a\r\nX-Injected: 1"},
+                )
+        finally:
+            await pool.close()
+    assert device.requests == []
+
+
+async def test_a_slow_device_is_bounded_by_the_exchange_deadline() -> None:
+    async def never(_request: bytes, _writer: asyncio.StreamWriter, _: RawDevice) -> bool:
+        await asyncio.sleep(10)
+        return False
+
+    async with raw_device(never) as device:
+        pool = HttpPool(HttpLimits(timeout_s=0.3))
+        try:
+            with pytest.raises(RetriableError, match=r"no answer within 0\.3s"):
+                await _get(device.port, pool=pool)
+        finally:
+            await pool.close()
+
+
+async def test_a_stale_digest_nonce_is_answered_again_once() -> None:
+    # The device issues a new nonce on every challenge and accepts each nonce once: the
+    # remembered answer goes stale, is refused, and the fresh challenge is answered.
+    password = "Rahasia-Digest-9"
+    issued: list[str] = []
+
+    async def digest(request: bytes, writer: asyncio.StreamWriter, _: RawDevice) -> bool:
+        head = request.decode("latin-1")
+        auth = next((line for line in head.split("\r\n") if line.startswith("Authorization:")), "")
+        params = challenge_params(auth.split(":", 1)[1]) if auth else None
+        if params and params.get("nonce") in issued:
+            issued.remove(params["nonce"])
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<ok/>")
+        else:
+            nonce = f"n{len(issued)}-{id(writer)}"
+            issued.append(nonce)
+            challenge = f'Digest realm="cam", qop="auth", nonce="{nonce}", algorithm=MD5'
+            writer.write(
+                f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\n"
+                f"Content-Length: 12\r\n\r\nunauthorized".encode()
+            )
+        await writer.drain()
+        return True
+
+    credentials = Credentials(username="admin", password=SecretStr(password))
+    async with (
+        raw_device(digest) as device,
+        DeviceHttp(f"http://127.0.0.1:{device.port}", credentials=credentials) as http,
+    ):
+        assert (await http.get("/a")).body == b"<ok/>"
+        assert (await http.get("/b")).body == b"<ok/>"
+    assert len(device.requests) == 4  # 401 and 200, then the stale nonce refused and answered
+    assert device.connections == 1
+    assert not any(password.encode() in request for request in device.requests)
+
+
+def test_digest_answers_match_the_rfc_7616_examples() -> None:
+    challenge = (
+        'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={}, '
+        'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", '
+        'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"'
+    )
+    cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+    expected = {
+        "MD5": "8ca523f5e9506fed4657c9700eebdbec",
+        "SHA-256": "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+    }
+    for algorithm, response in expected.items():
+        answer = DigestAnswer("Mufasa", "Circle of Life")
+        assert answer.take(challenge.format(algorithm))
+        value = answer.authorization("GET", "/dir/index.html", cnonce=cnonce)
+        params = challenge_params(value)
+        assert params is not None
+        assert params["response"] == response
+        assert params["nc"] == "00000001" and params["qop"] == "auth"
+        assert params["opaque"] == "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
+        assert "Circle of Life" not in value
+
+
+def test_a_challenge_the_client_cannot_answer_is_not_taken() -> None:
+    answer = DigestAnswer("admin", "x")
+    assert not answer.take('Basic realm="cam"')
+    assert not answer.take('Digest realm="cam", nonce="n", algorithm=SHA-1-unknown')
+    assert not answer.take('Digest realm="cam", nonce="n", qop="auth-int"')
+    assert not answer.ready
+    assert answer.take('Digest realm="cam", nonce="n"')  # RFC 2069: no qop
+    assert "qop" not in answer.authorization("GET", "/")
