@@ -93,6 +93,15 @@ def replies(raw: bytes, *, keep: bool = False) -> Handler:
     return handler
 
 
+@pytest.fixture
+async def pool() -> AsyncIterator[HttpPool]:
+    shared = HttpPool(HttpLimits(timeout_s=3))
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
 async def _get(port: int, path: str = "/x", pool: HttpPool | None = None) -> bytes:
     own = pool or HttpPool(HttpLimits(timeout_s=3))
     try:
@@ -103,14 +112,10 @@ async def _get(port: int, path: str = "/x", pool: HttpPool | None = None) -> byt
             await own.close()
 
 
-async def test_a_device_is_asked_many_times_over_one_kept_alive_connection() -> None:
+async def test_a_device_is_asked_many_times_over_one_kept_alive_connection(pool: HttpPool) -> None:
     async with raw_device(ok()) as device:
-        pool = HttpPool(HttpLimits(timeout_s=3))
-        try:
-            for _ in range(5):
-                assert await _get(device.port, pool=pool) == b"<ok/>"
-        finally:
-            await pool.close()
+        for _ in range(5):
+            assert await _get(device.port, pool=pool) == b"<ok/>"
     assert device.connections == 1
     assert len(device.requests) == 5
     first = device.requests[0].decode()
@@ -118,18 +123,16 @@ async def test_a_device_is_asked_many_times_over_one_kept_alive_connection() -> 
     assert f"Host: 127.0.0.1:{device.port}\r\n" in first
 
 
-async def test_a_connection_the_device_closes_is_not_reused() -> None:
+async def test_a_connection_the_device_closes_is_not_reused(pool: HttpPool) -> None:
     async with raw_device(ok(extra="Connection: close\r\n")) as device:
-        pool = HttpPool(HttpLimits(timeout_s=3))
-        try:
-            for _ in range(3):
-                assert await _get(device.port, pool=pool) == b"<ok/>"
-        finally:
-            await pool.close()
+        for _ in range(3):
+            assert await _get(device.port, pool=pool) == b"<ok/>"
     assert device.connections == 3
 
 
-async def test_a_kept_alive_connection_dropped_while_idle_is_replaced_without_an_error() -> None:
+async def test_a_kept_alive_connection_dropped_while_idle_is_replaced_without_an_error(
+    pool: HttpPool,
+) -> None:
     # The device keeps the connection after answering, then drops it once the client is idle.
     async def answer_then_drop(request: bytes, writer: asyncio.StreamWriter, _: RawDevice) -> bool:
         del request
@@ -139,17 +142,15 @@ async def test_a_kept_alive_connection_dropped_while_idle_is_replaced_without_an
         return False  # closes the connection the client believes is kept alive
 
     async with raw_device(answer_then_drop) as device:
-        pool = HttpPool(HttpLimits(timeout_s=3))
-        try:
-            assert await _get(device.port, pool=pool) == b"<ok/>"
-            await asyncio.sleep(0.2)
-            assert await _get(device.port, pool=pool) == b"<ok/>"
-        finally:
-            await pool.close()
+        assert await _get(device.port, pool=pool) == b"<ok/>"
+        await asyncio.sleep(0.2)
+        assert await _get(device.port, pool=pool) == b"<ok/>"
     assert device.connections == 2
 
 
-async def test_a_reused_connection_dropped_unanswered_is_retried_once_on_a_new_one() -> None:
+async def test_a_reused_connection_dropped_unanswered_is_retried_once_on_a_new_one(
+    pool: HttpPool,
+) -> None:
     # The race the idle check cannot see: the device closes the kept-alive connection just as
     # the next request is written. It answers nothing on it; the request goes once more, new.
     served: dict[asyncio.StreamWriter, int] = {}  # keeps each writer (an id could be reused)
@@ -163,12 +164,8 @@ async def test_a_reused_connection_dropped_unanswered_is_retried_once_on_a_new_o
         return True
 
     async with raw_device(once_per_connection) as device:
-        pool = HttpPool(HttpLimits(timeout_s=3))
-        try:
-            assert await _get(device.port, pool=pool) == b"<ok/>"
-            assert await _get(device.port, pool=pool) == b"<ok/>"
-        finally:
-            await pool.close()
+        assert await _get(device.port, pool=pool) == b"<ok/>"
+        assert await _get(device.port, pool=pool) == b"<ok/>"
     assert device.connections == 2
     assert len(device.requests) == 3
 
@@ -207,18 +204,14 @@ async def test_no_more_connections_to_one_device_than_its_limit() -> None:
     assert device.most_open == 2
 
 
-async def test_chunked_bodies_with_extensions_and_trailers_are_read_whole() -> None:
+async def test_chunked_bodies_with_extensions_and_trailers_are_read_whole(pool: HttpPool) -> None:
     raw = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3;name=value\r\n<ok\r\n2\r\n/>\r\n0\r\nX-Trailer: yes\r\n\r\n"
     )
     async with raw_device(replies(raw, keep=True)) as device:
-        pool = HttpPool(HttpLimits(timeout_s=3))
-        try:
-            assert await _get(device.port, pool=pool) == b"<ok/>"
-            assert await _get(device.port, pool=pool) == b"<ok/>"
-        finally:
-            await pool.close()
+        assert await _get(device.port, pool=pool) == b"<ok/>"
+        assert await _get(device.port, pool=pool) == b"<ok/>"
     assert device.connections == 1  # read to its end: reused
 
 
@@ -256,19 +249,17 @@ async def test_a_body_cut_short_is_retriable() -> None:
             await _get(device.port)
 
 
-async def test_a_header_that_would_split_the_request_is_refused_before_sending() -> None:
+async def test_a_header_that_would_split_the_request_is_refused_before_sending(
+    pool: HttpPool,
+) -> None:
     async with raw_device(ok()) as device:
-        pool = HttpPool(HttpLimits(timeout_s=3))
-        try:
-            with pytest.raises(ConfigurationError, match="invalid request"):
-                await pool.exchange(
-                    "GET",
-                    f"http://127.0.0.1:{device.port}/x",
-                    device="dev-raw",
-                    headers={"X-Test": "a\r\nX-Injected: 1"},
-                )
-        finally:
-            await pool.close()
+        with pytest.raises(ConfigurationError, match="invalid request"):
+            await pool.exchange(
+                "GET",
+                f"http://127.0.0.1:{device.port}/x",
+                device="dev-raw",
+                headers={"X-Test": "a\r\nX-Injected: 1"},
+            )
     assert device.requests == []
 
 
