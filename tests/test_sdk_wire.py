@@ -344,3 +344,30 @@ def test_a_challenge_the_client_cannot_answer_is_not_taken() -> None:
     assert not answer.ready
     assert answer.take('Digest realm="cam", nonce="n"')  # RFC 2069: no qop
     assert "qop" not in answer.authorization("GET", "/")
+
+
+async def test_closing_the_pool_ends_a_stream_being_read() -> None:
+    async def stream_then_stall(_r: bytes, writer: asyncio.StreamWriter, _: RawDevice) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\npart-1\r\n")
+        await writer.drain()
+        await asyncio.sleep(10)
+        return False
+
+    async with raw_device(stream_then_stall) as device:
+        http = DeviceHttp(f"http://127.0.0.1:{device.port}", timeout_s=30)
+        await http.open()
+        chunks: list[bytes] = []
+
+        async def read() -> None:
+            async with http.stream("/events") as stream:
+                async for chunk in stream:
+                    chunks.append(chunk)
+
+        reader = asyncio.create_task(read())
+        async with asyncio.timeout(5):
+            while not chunks:
+                await asyncio.sleep(0.01)
+        await http.close()
+        with pytest.raises(RetriableError, match="stream broken"):
+            await asyncio.wait_for(reader, 2)
+    assert chunks == [b"part-1"]

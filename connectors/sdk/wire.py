@@ -448,6 +448,8 @@ class WirePool:
         # one timer for the whole pool rather than one per connection.
         self._idle_order: deque[tuple[float, Connection]] = deque()
         self._sweep: asyncio.TimerHandle | None = None
+        # Connections carrying a request or a stream now: closing the pool ends them too.
+        self._in_use: set[Connection] = set()
 
     async def request(
         self,
@@ -483,10 +485,12 @@ class WirePool:
             raise ConnectionLost("pool closed")
         await self._slots.acquire()
         try:
-            return await self._connection(target, connect_timeout_s, verify_tls)
+            connection = await self._connection(target, connect_timeout_s, verify_tls)
         except BaseException:
             self._slots.release()
             raise
+        self._in_use.add(connection)
+        return connection
 
     async def _connection(
         self, target: Target, connect_timeout_s: float, verify_tls: bool
@@ -540,6 +544,7 @@ class WirePool:
             self.discard(connection)
             return
         connection.in_use = False
+        self._in_use.discard(connection)
         self._slots.release()
         host.idle.append(connection)
         loop = asyncio.get_running_loop()
@@ -590,6 +595,7 @@ class WirePool:
             return
         connection.forgotten = True
         connection.close()
+        self._in_use.discard(connection)
         if connection.in_use:
             connection.in_use = False
             self._slots.release()
@@ -614,6 +620,8 @@ class WirePool:
             self._sweep.cancel()
             self._sweep = None
         self._idle_order.clear()
+        for connection in list(self._in_use):
+            self.discard(connection)  # a pending read ends with ConnectionLost
         for host in list(self._hosts.values()):
             for connection in list(host.idle):
                 self.discard(connection)
