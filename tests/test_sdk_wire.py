@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.sdk import DeviceDataError, RetriableError
@@ -20,7 +22,7 @@ from connectors.sdk.digest import DigestAnswer, challenge_params
 from connectors.sdk.errors import ConfigurationError
 from connectors.sdk.http import DeviceHttp, HttpLimits, HttpPool
 from connectors.sdk.secrets import Credentials
-from connectors.sdk.wire import MAX_HEAD_BYTES
+from connectors.sdk.wire import MAX_HEAD_BYTES, HeadError, parse_head
 
 Handler = Callable[[bytes, asyncio.StreamWriter, "RawDevice"], Awaitable[bool]]
 
@@ -225,6 +227,12 @@ async def test_a_body_without_length_is_read_to_the_close() -> None:
     ("raw", "reason"),
     [
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "body framing"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\n<ok/>\r\n", "framing"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n<ok/>\r\n0\r\n\r\n",
+            "framing",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n", "malformed"),
         (b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "head is malformed"),
         (b"ICY 200 OK\r\n\r\n", "head is malformed"),
         (b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n", "head is malformed"),
@@ -371,3 +379,14 @@ async def test_closing_the_pool_ends_a_stream_being_read() -> None:
         with pytest.raises(RetriableError, match="stream broken"):
             await asyncio.wait_for(reader, 2)
     assert chunks == [b"part-1"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_response_head_parses_or_is_refused_as_the_devices_input(head: bytes) -> None:
+    with contextlib.suppress(HeadError):
+        status, _modern, headers = parse_head(b"HTTP/1.1 200 OK\r\n" + head)
+        assert status == 200
+        assert all(name and "\r" not in name and "\n" not in name for name in headers)
+    with contextlib.suppress(HeadError):
+        parse_head(head)

@@ -39,7 +39,9 @@ MAX_HEAD_BYTES = 64 * 1024
 #: a connection stops reading from the socket while this much is buffered and unread
 HIGH_WATER_BYTES = 256 * 1024
 _INFORMATIONAL_MAX = 8  # 1xx heads skipped before a final one
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
 USER_AGENT = "tilik"
 
@@ -236,10 +238,12 @@ class Connection:
         if end > MAX_HEAD_BYTES:
             raise HeadError("response head too large")
         head = protocol.take(end + 4)
-        return _parse_head(head[:end])
+        return parse_head(head[:end])
 
 
-def _parse_head(head: bytes) -> tuple[int, bool, CIMultiDictProxy[str]]:
+def parse_head(head: bytes) -> tuple[int, bool, CIMultiDictProxy[str]]:
+    """(status, HTTP/1.1 or later, headers) of a response head without its blank line;
+    ``HeadError`` for anything else."""
     lines = head.split(b"\r\n")
     status_line = lines[0]
     if len(status_line) > MAX_LINE_BYTES or not status_line.startswith(b"HTTP/1."):
@@ -253,7 +257,7 @@ def _parse_head(head: bytes) -> tuple[int, bool, CIMultiDictProxy[str]]:
     fields = []
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
-        if not sep or len(line) > MAX_LINE_BYTES or not _TOKEN.match(name):
+        if not sep or len(line) > MAX_LINE_BYTES or not _TOKEN.fullmatch(name):
             raise HeadError("malformed or too large header field")
         fields.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
     return int(parts[1]), modern, CIMultiDictProxy(CIMultiDict(fields))
@@ -307,7 +311,7 @@ class Response:
             raise HeadError("conflicting Content-Length fields")
         if lengths:
             text = lengths.pop().strip()
-            if not text.isdigit():
+            if not _DIGITS.fullmatch(text):
                 raise HeadError("malformed Content-Length")
             self.content_length = int(text)
             self._done = self.content_length == 0
@@ -357,19 +361,16 @@ class Response:
             await protocol.wait()
         data = protocol.take(min(limit, self._chunk_left))
         self._chunk_left -= len(data)
-        if self._chunk_left == 0:
-            await self._line(protocol)  # the CRLF after the chunk's data
+        if self._chunk_left == 0 and await self._line(protocol):
+            raise BodyError("chunk data longer than its size")  # not the CRLF after it
         return data
 
     async def _chunk_size(self, protocol: _Protocol) -> int:
         line = await self._line(protocol)
-        text = line.split(b";", 1)[0].strip()
-        if not text or len(text) > 16:
+        text = line.split(b";", 1)[0].strip(b" \t")
+        if not _HEX.fullmatch(text):
             raise BodyError("malformed chunk size")
-        try:
-            return int(text, 16)
-        except ValueError:
-            raise BodyError("malformed chunk size") from None
+        return int(text, 16)
 
     async def _skip_trailers(self, protocol: _Protocol) -> None:
         for _ in range(MAX_FIELDS + 1):
