@@ -7,7 +7,7 @@
     ├── DeviceDataError         skip this input: record it in the dead letters, keep going
     └── FatalConnectorError     stop this connector instance
 
-Lower-level errors (aiohttp, zeep, lxml, OSError) are translated at the connector's boundary with
+Lower-level errors (the HTTP wire's, zeep, lxml, OSError) are translated at the connector's boundary with
 ``raise … from exc``. Messages never contain credentials.
 """
 
