@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -390,3 +398,56 @@ def test_any_response_head_parses_or_is_refused_as_the_devices_input(head: bytes
         assert all(name and "\r" not in name and "\n" not in name for name in headers)
     with contextlib.suppress(HeadError):
         parse_head(head)
+
+
+def _self_signed(directory: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "camera.local")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def test_https_devices_are_verified_unless_the_config_says_not_to(tmp_path: Path) -> None:
+    # A recorder with the self-signed certificate most firmware ships: refused while verifying
+    # (a reason without the device's bytes), read when the owner's config turns verification off.
+    device = RawDevice(ok())
+    server = await asyncio.start_server(device.serve, "127.0.0.1", 0, ssl=_self_signed(tmp_path))
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with DeviceHttp(f"https://127.0.0.1:{port}", timeout_s=5) as http:
+            with pytest.raises(RetriableError, match="unreachable"):
+                await http.get("/ISAPI/System/deviceInfo")
+        async with DeviceHttp(f"https://127.0.0.1:{port}", timeout_s=5, verify_tls=False) as http:
+            assert (await http.get("/ISAPI/System/deviceInfo")).body == b"<ok/>"
+            assert (await http.get("/ISAPI/System/deviceInfo")).body == b"<ok/>"
+    finally:
+        server.close()
+    assert device.requests[0].startswith(b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\n")
+    assert len(device.requests) == 2
+    # The refused handshake never reached the handler; both requests went on one connection.
+    assert device.connections == 1
