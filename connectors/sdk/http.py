@@ -3,7 +3,8 @@
 ``HttpPool`` is the mechanism: one connection pool (the SDK's HTTP/1.1, ``connectors.sdk.wire``),
 a total deadline per exchange, size caps enforced while streaming, HTTP Digest answered when a
 device challenges for it (``connectors.sdk.digest``, remembered per device and credentials),
-Basic when asked, and every failure translated to an SDK error that names no credential. Two callers build on it:
+Basic when asked, and every failure translated to an SDK error that names no credential. Two
+callers build on it:
 
 - ``DeviceHttp``: one device's REST-style API (Hikvision ISAPI, Dahua, the scaffold's example),
   statuses judged, long-lived streams;
