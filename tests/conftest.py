@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 from kafka.errors import KafkaError
 
 from core.localkafka import LocalKafka, LocalKafkaError
@@ -248,3 +249,12 @@ def docker_compose_project_name() -> str:
 def docker_setup() -> list[str]:
     """pytest-docker: only the broker; the tilik services are exercised by the tests themselves."""
     return ["up -d kafka"]
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that configures logging (a CLI run does) leaves structlog as it found it: its level
+    filter would otherwise hide a later test's debug lines from ``capture_logs``."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
