@@ -17,6 +17,7 @@ used the broker gets the tail of the broker's log in its report.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ import pytest
 import structlog
 from kafka.errors import KafkaError
 
+from core import logconfig
 from core.localkafka import LocalKafka, LocalKafkaError
 from core.localkafka.ready import registered_brokers
 from core.settings import Settings
@@ -253,8 +255,15 @@ def docker_setup() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _logging_left_as_found() -> Iterator[None]:
-    """A test that configures logging (a CLI run does) leaves structlog as it found it: its level
-    filter would otherwise hide a later test's debug lines from ``capture_logs``."""
+    """A test that configures logging (a CLI run in-process does) leaves it as it found it: its
+    level filter would otherwise hide a later test's debug lines from ``capture_logs``, and a
+    later CLI run would find logging "configured" and not route its lines to stderr."""
     saved = structlog.get_config()
+    configured = logconfig._configured
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
     structlog.configure(**saved)
+    logconfig._configured = configured
+    root.handlers[:] = handlers
+    root.setLevel(level)
