@@ -41,6 +41,17 @@ def processes_of(state_dir: Path) -> list[int]:
     return found
 
 
+# A shell's background job starts with SIGINT ignored, and so would the demo if this suite runs
+# as one (``make test &``): the demo is started with SIGINT at its default, as a terminal's
+# foreground job has it, so that Ctrl-C reaches it wherever the suite runs.
+AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def demo_command(
     kafka_bootstrap: str, principals: Principals, state_dir: Path, *options: str
 ) -> list[str | Path]:
@@ -135,7 +146,10 @@ def test_a_demo_interrupted_with_ctrl_c_leaves_nothing_running(
 ) -> None:
     with (tmp_path / "demo-stderr.txt").open("w") as stderr:
         demo = subprocess.Popen(
-            demo_command(kafka_bootstrap, kafka_principals, tmp_path, "--duration", "600"),
+            [
+                *AS_FROM_A_TERMINAL,
+                *demo_command(kafka_bootstrap, kafka_principals, tmp_path, "--duration", "600"),
+            ],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
