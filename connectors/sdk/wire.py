@@ -503,12 +503,12 @@ class WirePool:
                 host = self._hosts[key] = _Host()
             while host.idle:
                 connection = host.idle.pop()
-                connection.in_use = True  # out of the idle list: in use, or forgotten below
                 if connection.usable and not self._expired(connection):
+                    connection.in_use = True  # it carries the caller's slot from here
                     connection.reused = True
                     connection.protocol.received_any = False
                     return connection
-                self._drop_stale(connection)
+                self._forget(connection)  # stale: closed, not counted (the slot is the caller's)
             # Forgetting a stale one may have let the device's entry go: keep counting on it.
             host = self._hosts.setdefault(key, host)
             if host.open < self.limit_per_host:
@@ -557,11 +557,6 @@ class WirePool:
 
     def _expired(self, connection: Connection) -> bool:
         return asyncio.get_running_loop().time() - connection.idle_since >= self.keepalive_s
-
-    def _drop_stale(self, connection: Connection) -> None:
-        """Forget a stale connection taken from the idle list (the slot is the caller's)."""
-        connection.in_use = False
-        self._forget(connection)
 
     def _sweep_idle(self) -> None:
         """Close the connections idle for ``keepalive_s``; come back for the next to expire."""
