@@ -182,6 +182,31 @@ def test_an_event_flows_only_for_a_registered_camera_that_shares_its_events():
     assert "not in the registry" in shared_event("toko-sinar", event, None).reason  # type: ignore[union-attr]
 
 
+def test_an_event_is_judged_by_the_tenants_latest_choice_where_the_registry_lags_behind_it():
+    """The registry shows a choice one hop after the worker knows it: an event the site received
+    right after its tenant confirmed the camera flows, and one after a lowering does not."""
+    site = tenant_camera("toko-sinar", "d", SharingLevel.LIVE)
+    event = device_event(site.camera_id, EventKind.TAMPER)
+    stamped = stamped_camera("toko-sinar", site)
+    assert isinstance(stamped, CameraRecord)
+    found = chosen(stamped, None)  # the registry's record before the confirmation
+    assert found is not None and found.sharing is SharingLevel.REGISTRY_ONLY
+    now_confirmed = confirmed("toko-sinar", stamped.camera_id, SharingLevel.LIVE)
+    shared = shared_event("toko-sinar", event, found, now_confirmed)
+    assert not isinstance(shared, Refused | Withheld)
+    assert shared.camera_id == stamped.camera_id
+    # A confirmation that leaves the level to the site: the site's record holds it.
+    as_sent = confirmed("toko-sinar", stamped.camera_id)
+    assert not isinstance(shared_event("toko-sinar", event, stamped, as_sent), Refused | Withheld)
+    lowered = confirmed("toko-sinar", stamped.camera_id, SharingLevel.REGISTRY_ONLY)
+    live = chosen(stamped, now_confirmed)
+    assert isinstance(shared_event("toko-sinar", event, live, lowered), Withheld)
+    revoked = now_confirmed.model_copy(update={"revoked": True, "confirmed": False})
+    assert isinstance(shared_event("toko-sinar", event, live, revoked), Withheld)
+    # Without a camera in the registry, a choice alone shares nothing.
+    assert isinstance(shared_event("toko-sinar", event, None, now_confirmed), Refused)
+
+
 def test_a_topic_names_its_tenant():
     topics = tenant_topics("toko-sinar")
     assert {tenant_of_topic(spec.name) for spec in topics.ingest} == {"toko-sinar"}

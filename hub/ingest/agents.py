@@ -186,8 +186,10 @@ class Ingest:
             await self.on_status_event(event)
 
     async def ingest_events(self, stream: Any) -> None:
-        # Sharing is the registry's word: wait until the view has the whole registry.
+        # Sharing is the registry's word, and the tenant's latest choice where the registry does
+        # not show it yet: wait until both views are whole.
         await self.registry.ready.wait()
+        await self.choices.ready.wait()
         async for event in self.gaps.events(stream.events()):
             await self.on_event_event(event)
 
@@ -200,6 +202,7 @@ class Ingest:
 
     async def on_event_event(self, event: Any) -> None:
         await self.registry.ready.wait()
+        await self.choices.ready.wait()
         await self.isolation.handle(event, tenant_record, self.on_event)
 
     # --- one record -----------------------------------------------------------------------
@@ -234,7 +237,11 @@ class Ingest:
             self.withheld[record.tenant] += 1  # its tenant revoked it: nothing of it is shared
             return
         camera = await self.registered(camera_id)
-        shared = shared_event(record.tenant, record.value, camera)
+        if camera is not None and choice is not None:
+            # The choice decides; the site's own record (if this worker ingested it) holds the
+            # level a confirmation without one leaves to the site.
+            camera = self.choosing.sent.get(camera_id, camera)
+        shared = shared_event(record.tenant, record.value, camera, choice)
         if isinstance(shared, Refused):
             await self.refuse(record, shared)
         elif isinstance(shared, Withheld):

@@ -31,9 +31,11 @@ import re
 from dataclasses import dataclass
 
 from topics.catalog import tenant_topics
+from topics.choices import chosen
 from topics.identity import tenant_scoped
 from topics.models import (
     CAMERA_ID_PATTERN,
+    CameraChoice,
     CameraRecord,
     CameraStatus,
     DeviceEvent,
@@ -98,16 +100,30 @@ def shared_status(tenant: str, status: CameraStatus) -> CameraStatus:
 
 
 def shared_event(
-    tenant: str, event: DeviceEvent, camera: CameraRecord | None
+    tenant: str,
+    event: DeviceEvent,
+    camera: CameraRecord | None,
+    choice: CameraChoice | None = None,
 ) -> DeviceEvent | Refused | Withheld:
     """A tenant's event as the shared topic carries it. ``camera`` is the registry's record of
-    the event's camera (``tenant_scoped`` id), whose sharing decides, never the event's word."""
+    the event's camera (``tenant_scoped`` id), whose sharing decides, never the event's word.
+
+    ``choice`` is the tenant's latest choice about the camera as this worker knows it. It reaches
+    the registry one hop later (``hub.ingest.choices`` republishes the record), so a record that
+    does not show it yet is judged as the choice makes it: an event the site received just after
+    its tenant confirmed the camera is shared, not withheld by a registry that lags the choice.
+    With a choice, ``camera`` may be the site's record as stamped: the choice decides its sharing.
+    """
     camera_id = tenant_scoped(tenant, event.camera_id)
     if camera is None:
         return Refused(
             f"camera {camera_id} of tenant '{tenant}' is not in the registry: its site sends the "
             "camera before its events (replay this record once the camera is registered)"
         )
+    if choice is not None:
+        if choice.revoked:
+            return Withheld(camera_id, SharingLevel.REGISTRY_ONLY)
+        camera = chosen(camera, choice) or camera
     if camera.sharing is SharingLevel.REGISTRY_ONLY:
         return Withheld(camera_id, camera.sharing)
     source = event.source.model_copy(

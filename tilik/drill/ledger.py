@@ -142,7 +142,7 @@ def account_edge(
 ) -> None:
     """Each event on the tenant's topic is on the shared topic under its tenant-scoped id, or its
     refusal by the hub's ingest is a dead letter naming its offset: each the site received once
-    its tenant had confirmed the camera (``since``; before, the city shares none of them) and
+    the registry showed the camera confirmed (``since``; before, the city shares none of them) and
     written by ``until`` (the site's cameras never stop, so the latest are always on their way)."""
     counts = ledger.counts
     topic = tenant_topics(tenant).events.name

@@ -41,7 +41,7 @@ class EdgeSite:
         self.seed = seed
         self.tenant = TENANT
         self.edge: subprocess.Popen[bytes] | None = None
-        #: when the tenant confirmed its cameras: their events are shared from then on
+        #: when the registry showed its cameras confirmed: their events are shared from then on
         self.confirmed_at: datetime | None = None
 
     async def start(self, password: str) -> None:
@@ -73,10 +73,11 @@ class EdgeSite:
     async def confirm_cameras(self) -> datetime:
         """The tenant confirms every camera its site found, shared ``live``, as it would over
         ``tilik api`` (a choice on ``tilik.cameras.choices.v1``): until then the city keeps them
-        ``registry_only`` and shares none of their events. Returns when the registry says so."""
+        ``registry_only`` and shares none of their events. Returns when the registry says so,
+        the moment from which the ledger expects every event of theirs on the shared topic (an
+        event the site received while the choices were on their way is rightly withheld)."""
         settings = self.cluster.operator
         found = await self._registered(lambda cameras: len(cameras) >= self.cameras)
-        confirmed_at = utcnow()
         async with CatalogProducer(self.cluster.bootstrap, settings=settings) as producer:
             for camera in found:
                 choice = CameraChoice(
@@ -84,7 +85,7 @@ class EdgeSite:
                     tenant_id=TENANT,
                     confirmed=True,
                     sharing=SharingLevel.LIVE,
-                    updated_at=confirmed_at,
+                    updated_at=utcnow(),
                     actor="drill",
                 )
                 await producer.send(CAMERA_CHOICES, choice)
@@ -94,8 +95,8 @@ class EdgeSite:
                 and all(c.sharing is SharingLevel.LIVE for c in cameras)
             )
         )
-        self.confirmed_at = confirmed_at
-        return confirmed_at
+        self.confirmed_at = utcnow()
+        return self.confirmed_at
 
     async def _registered(self, done: Callable[[list[CameraRecord]], bool]) -> list[CameraRecord]:
         """The tenant's cameras in the registry, once ``done`` holds of them."""
