@@ -13,11 +13,13 @@ from typing import Any
 
 import faust
 import pytest
+from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 from hub import faust_workarounds
 from hub.batching import HeldWrites
+from hub.delivery_in_place import drain_in_place
 
 
 def app(name: str) -> faust.App:
@@ -98,9 +100,140 @@ async def test_faust_still_marks_a_message_read_when_a_suspension_cut_its_delive
 
     consumer.getmany = getmany
     consumer.callback = deliver
-    await asyncio.wait_for(asyncio.gather(consumer._drain_messages(fetcher), suspend()), 5)
+    await asyncio.wait_for(asyncio.gather(library_drain(consumer, fetcher), suspend()), 5)
     assert cut_short.is_set()  # never delivered ...
     assert consumer._read_offset[tp] == 7  # ... yet read
+
+
+def library_drain(consumer: Any, fetcher: Any) -> Any:
+    """Faust's own ``_drain_messages``, also once ``deliver_in_place`` replaced it."""
+    installed = Consumer._drain_messages
+    return getattr(installed, "library", installed)(consumer, fetcher)
+
+
+class Drain:
+    """A Faust consumer fed ``messages`` by one fetch, and what its deliveries saw."""
+
+    def __init__(self, name: str, offsets: list[int], deliver: Any = None) -> None:
+        self.consumer: Any = app(name).consumer
+        self.tp = TP("tilik.events.device.v2", 0)
+        self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        self.tasks: list[asyncio.Task[Any] | None] = []
+        self.delivered: list[int] = []
+        self.gaps: list[tuple[int, int]] = []
+        messages = [
+            SimpleNamespace(topic=self.tp.topic, partition=0, offset=o, key=None, value=b"{}")
+            for o in offsets
+        ]
+
+        async def getmany(timeout: float) -> Any:
+            self.fetcher._stopped.set()  # one fetch, then the fetcher stops
+            for message in messages:
+                yield self.tp, message
+
+        async def record(message: Any) -> None:
+            self.tasks.append(asyncio.current_task())
+            if deliver is not None:
+                await deliver(message)
+            self.delivered.append(message.offset)
+
+        async def add_gap(tp: TP, start: int, end: int) -> None:
+            self.gaps.append((start, end))
+
+        self.consumer.getmany = getmany
+        self.consumer.callback = record
+        self.consumer._add_gap = add_gap
+        self.consumer.app.topics.acks_enabled_for = lambda topic: True
+
+
+async def test_faust_still_delivers_each_message_in_a_task_of_its_own() -> None:
+    """Defect 6: four tasks and an ``asyncio.wait`` for every message fetched."""
+    drain = Drain("tilik-hub-faust-tasks", [3, 4])
+    await asyncio.wait_for(library_drain(drain.consumer, drain.fetcher), 5)
+    assert drain.delivered == [3, 4]
+    first, second = drain.tasks
+    assert first is not second and first is not None
+    assert first.get_coro().__name__ != "_drain_messages"  # type: ignore[union-attr]
+
+
+async def test_a_delivery_that_need_not_wait_runs_in_the_drains_own_task() -> None:
+    drain = Drain("tilik-hub-in-place", [5, 6, 9, 6])
+    await asyncio.wait_for(drain_in_place(drain.consumer, drain.fetcher), 5)
+    assert drain.delivered == [5, 6, 9]  # offset 6 again, after 9: delivered before, dropped
+    (task,) = set(drain.tasks)  # one task for all of them: the drain's
+    assert task is not None and task.get_coro().__name__ == "drain_in_place"  # type: ignore[union-attr]
+    assert drain.gaps == [(7, 9)]  # noted for Faust's commits, as its own drain does
+    assert drain.consumer._read_offset[drain.tp] == 9
+
+
+async def test_a_delivery_that_waits_is_carried_on_to_its_end() -> None:
+    room = asyncio.Event()
+
+    async def full_queue(message: Any) -> None:
+        if message.offset == 2:
+            await room.wait()  # the stream's queue is full until it takes one
+        await asyncio.sleep(0)  # a bare yield to the loop
+
+    async def make_room() -> None:
+        await asyncio.sleep(0.05)
+        room.set()
+
+    drain = Drain("tilik-hub-waits", [1, 2, 3], full_queue)
+    await asyncio.wait_for(
+        asyncio.gather(drain_in_place(drain.consumer, drain.fetcher), make_room()), 5
+    )
+    assert drain.delivered == [1, 2, 3]  # in order: the next waits for the one waiting
+
+
+async def test_a_suspension_cuts_a_waiting_delivery_short_as_faust_does() -> None:
+    cut_short = asyncio.Event()
+
+    async def blocked(message: Any) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cut_short.set()
+            raise
+
+    drain = Drain("tilik-hub-cut", [7], blocked)
+
+    async def suspend() -> None:
+        while not drain.tasks:
+            await asyncio.sleep(0.01)
+        drain.consumer.suspend_flow.set()  # a rebalance begins
+
+    await asyncio.wait_for(
+        asyncio.gather(drain_in_place(drain.consumer, drain.fetcher), suspend()), 5
+    )
+    assert cut_short.is_set() and drain.delivered == []
+    assert drain.consumer._read_offset[drain.tp] == 7  # as Faust's own drain: the guard's job
+
+
+@pytest.mark.parametrize("waits", [False, True])
+async def test_a_delivery_that_fails_stops_the_drain_with_its_error(waits: bool) -> None:
+    async def broken(message: Any) -> None:
+        if waits:
+            await asyncio.sleep(0.01)
+        raise ValueError("conductor failed")
+
+    drain = Drain(f"tilik-hub-fails-{waits}", [1], broken)
+    with pytest.raises(ValueError, match="conductor failed"):
+        await asyncio.wait_for(drain_in_place(drain.consumer, drain.fetcher), 5)
+    assert drain.consumer._read_offset[drain.tp] is None
+
+
+def test_deliveries_in_place_are_installed_once_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def library(self: Any, fetcher: Any) -> None:
+        pass
+
+    monkeypatch.setattr(Consumer, "_drain_messages", library)
+    faust_workarounds.deliver_in_place()
+    installed = Consumer._drain_messages
+    faust_workarounds.deliver_in_place()
+    assert Consumer._drain_messages is installed
+    assert installed.library is library  # type: ignore[attr-defined]
 
 
 def test_faust_still_keeps_its_spinner_when_logging_is_not_its_own() -> None:
