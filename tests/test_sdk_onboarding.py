@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -595,3 +596,56 @@ async def test_upgrade_registry_carries_the_v1_cameras_over_without_overwriting_
     registry = await _registry([only_v1.camera_id, both.camera_id])
     assert registry == {only_v1.camera_id: only_v1, both.camera_id: onboarded}
     await _tombstone([only_v1.camera_id, both.camera_id])
+
+
+@pytest.mark.slow
+async def test_a_runtime_restarted_under_its_instance_id_takes_its_cameras_back_at_once(
+    catalog: str, recorder: tuple[ExampleDevice, str], tmp_path: Path
+) -> None:
+    """Killed (it says no goodbye to its group) and started again under the same
+    ``--instance-id``, a runtime watches its cameras again long before the group's session
+    timeout would have expelled the killed process."""
+    device, target = recorder
+    cams = _cams(device.serial, 2)
+    assert (await _onboard(ExampleConnector, [_device(target)])).ok
+    group = f"tilik-connector-test-{uuid.uuid4().hex[:8]}"
+    session_timeout_s = 60
+    statuses = await TopicTail(catalog, CAMERA_STATUS).start()
+
+    async def start() -> asyncio.subprocess.Process:
+        with (tmp_path / "runtime.log").open("ab") as log:
+            return await asyncio.create_subprocess_exec(
+                TILIK, "connectors", "run", "example", "--group", group,
+                "--health-interval", "0.5", "--session-timeout", str(session_timeout_s),
+                "--instance-id", "example-one",
+                env=_tilik_env(), stdout=asyncio.subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+
+    async def reported_since(moment: datetime, timeout_s: float) -> bool:
+        for cam in cams:
+            found = await statuses.wait_for(
+                lambda _k, v, cam=cam: (
+                    isinstance(v, CameraStatus) and v.camera_id == cam and v.checked_at > moment
+                ),
+                timeout_s=timeout_s,
+            )
+            if not found:
+                return False
+        return True
+
+    runtime = await start()
+    try:
+        assert await reported_since(utcnow(), 60)
+        runtime.kill()
+        await runtime.wait()
+        killed, restarted = utcnow(), time.monotonic()
+        runtime = await start()
+        assert await reported_since(killed, session_timeout_s)
+        took_s = time.monotonic() - restarted
+    finally:
+        if runtime.returncode is None:
+            runtime.terminate()
+            await asyncio.wait_for(runtime.wait(), 60)
+        await statuses.stop()
+    # A process of a new identity would wait until the group expels the killed one (60 s).
+    assert took_s < session_timeout_s / 2, took_s

@@ -157,6 +157,11 @@ class RuntimeOptions:
     #: then every one of its devices is stopped and started again (a crashed process's cameras
     #: move after this long; one that stops leaves at once)
     session_timeout_s: float = 45.0
+    #: a stable name for this process in the registry's consumer group (Kafka's static
+    #: membership): restarted under the same name after a crash, it takes its cameras back at
+    #: once instead of after ``session_timeout_s``; a process that stops for good keeps its
+    #: cameras until then too (a static member does not leave its group). Unique per process.
+    instance_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,7 @@ class WatchService:
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
                 session_timeout_ms=int(self.options.session_timeout_s * 1000),
+                group_instance_id=self.options.instance_id,
             )
             self._consumer = consumer
             health = asyncio.create_task(self._health_loop(stop), name=f"{self.component}-health")

@@ -133,6 +133,10 @@ class Fleet:
             name,
             "--health-interval",
             "10",
+            # Restarted under the same name, it takes its cameras back without waiting for the
+            # group's session timeout to expel the process that was killed.
+            "--instance-id",
+            f"drill-{name}",
             "--bootstrap",
             self.cluster.bootstrap,
             env=self.cluster.principals["connector"],
