@@ -84,7 +84,7 @@ async def deliver(consumer: Any, delivery: Coroutine[Any, Any, Any]) -> None:
         await consumer.wait_first(delivery, suspended.wait())
         return
     try:
-        waits_on = delivery.send(None)
+        waits_on = step(delivery)
     except StopIteration:
         return
     await consumer.wait_first(carry_on(delivery, waits_on), suspended.wait())
@@ -107,7 +107,7 @@ async def carry_on(delivery: Coroutine[Any, Any, Any], waits_on: Any) -> None:
             else:
                 raise RuntimeError(f"a delivery yielded {waits_on!r}, not a future")
             try:
-                waits_on = delivery.send(None)
+                waits_on = step(delivery)
             except StopIteration:
                 return
     except asyncio.CancelledError:
@@ -116,6 +116,13 @@ async def carry_on(delivery: Coroutine[Any, Any, Any], waits_on: Any) -> None:
     except BaseException:
         delivery.close()
         raise
+
+
+def step(delivery: Coroutine[Any, Any, Any]) -> Any:
+    """Run a started (or new) coroutine to its next wait: what it yields; ``StopIteration`` when
+    it ends."""
+    resume = delivery.send  # a coroutine's own send: nothing reaches Kafka here
+    return resume(None)
 
 
 def cancel(delivery: Coroutine[Any, Any, Any] | Generator[Any, Any, Any]) -> None:
