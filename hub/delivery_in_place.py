@@ -8,8 +8,8 @@ on a typical event (docs/hub.md, "Where a worker's time goes").
 
 The conductor almost never waits: only when the flow is suspended, the producer's buffer is full
 or a stream's queue is. ``drain_in_place`` runs the same loop as Faust's ``_drain_messages``
-(same offsets kept, gaps noted, commits, yields to the loop every 100 messages) but starts each
-delivery in its own task. A delivery that finishes without waiting costs a coroutine step; one
+(same offsets kept, gaps noted, commits, yields to the loop every 100 messages) but runs each
+delivery in the drain's own task. A delivery that finishes without waiting costs a coroutine step; one
 that waits is carried on in a task raced against the suspension exactly as Faust does, so what a
 suspension cuts short (``hub.faust_workarounds``, defect 4) is unchanged.
 """
@@ -17,7 +17,7 @@ suspension cuts short (``hub.faust_workarounds``, defect 4) is unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -125,7 +125,7 @@ def step(delivery: Coroutine[Any, Any, Any]) -> Any:
     return resume(None)
 
 
-def cancel(delivery: Coroutine[Any, Any, Any] | Generator[Any, Any, Any]) -> None:
+def cancel(delivery: Coroutine[Any, Any, Any]) -> None:
     """Cancel a started coroutine where it waits, as cancelling its task would."""
     try:
         delivery.throw(asyncio.CancelledError())

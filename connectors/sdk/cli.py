@@ -24,6 +24,15 @@ from core.cliopts import field_option
 
 log = structlog.get_logger(__name__)
 
+#: what Kafka accepts as a group instance id (``--instance-id``)
+INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def instance_id_checked(value: str | None) -> str | None:
+    if value is not None and not INSTANCE_ID.fullmatch(value):
+        raise click.BadParameter("letters, digits, '.', '_' and '-' only, at most 249 of them")
+    return value
+
 
 @click.group()
 def connectors() -> None:
@@ -292,7 +301,7 @@ def upgrade_registry(bootstrap: str | None) -> None:
     "--instance-id",
     type=str,
     show_default=False,
-    callback=lambda _ctx, _param, value: _instance_id(value),
+    callback=lambda _ctx, _param, value: instance_id_checked(value),
     help=(
         "A stable name for this process, unique in its group (Kafka static membership): "
         "restarted under it after a crash, the process takes its cameras back at once instead "
@@ -369,13 +378,3 @@ def new(name: str, directory: Path) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {root}")
     click.echo(f"next: pip install -e {root} && pytest {root}/tests")
-
-
-#: what Kafka accepts as a group instance id
-INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,249}")
-
-
-def _instance_id(value: str | None) -> str | None:
-    if value is not None and not INSTANCE_ID.fullmatch(value):
-        raise click.BadParameter("letters, digits, '.', '_' and '-' only, at most 249 of them")
-    return value
