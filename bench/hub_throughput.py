@@ -50,9 +50,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
+from cpu_caps import CpuCaps
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from hub.config import HubConfig
 from hub.testing import WorkerProcess
 from topics import codec, identity
 from topics.admin import admin_client, apply_catalog
@@ -192,11 +194,16 @@ def tamper(tag: str, index: int, at: datetime) -> Payload:
     return Payload(camera.encode(), event(camera, EventKind.TAMPER, at, "tamper"), True)
 
 
-def payloads(count: int, tag: str, alerting_percent: float) -> list[Payload]:
+def payloads(
+    count: int, tag: str, alerting_percent: float, sentinels: bool = True
+) -> list[Payload]:
     """``count`` events, ``alerting_percent`` of them tamper reports, the rest vehicle counts.
 
     Vehicle counts come from a tenth as many cameras as events, so window state accumulates per
-    camera. With a mix, each partition ends with a tamper report (see the module docstring).
+    camera. With a mix and ``sentinels``, each partition ends with a tamper report (see the module
+    docstring): a burst needs them to show it was handled whole. Paced load goes without: sent
+    together as the load stops, they would be a twentieth of the typical mix's alerts, and their
+    wait for a consumer's next fetch round would be its p99.
     """
     now = datetime.now(UTC)
     every = round(100 / alerting_percent) if alerting_percent > 0 else 0
@@ -212,7 +219,7 @@ def payloads(count: int, tag: str, alerting_percent: float) -> list[Payload]:
             at = now + timedelta(microseconds=i)
             value = event(camera, EventKind.VEHICLE_COUNT, at, "vehicle", count=3 + i % 7)
             out.append(Payload(camera.encode(), value, False))
-    if alerting_percent < 100:
+    if sentinels and alerting_percent < 100:
         out += partition_sentinels(tag, now)
     return out
 
@@ -344,7 +351,11 @@ async def measure(
         await offer(producer, input_topic, burst_events, burst_run, None)
         await output.wait(burst_run, 600)
         burst_run.cpu_s = sum(cpu_seconds(pid) for pid in measured) - cpu_before
-        paced_events = payloads(int(rate * options.duration), f"{tag}-paced", alerting_percent)
+        if options.duration <= 0:
+            return Measured(burst_run, paced_run)  # bursts only: capacity, not city load
+        paced_events = payloads(
+            int(rate * options.duration), f"{tag}-paced", alerting_percent, sentinels=False
+        )
         statuses = (
             asyncio.create_task(
                 offer_statuses(
@@ -366,12 +377,19 @@ async def measure(
 
 
 async def passthrough(bootstrap: str, ready: asyncio.Event) -> None:
-    """The baseline: consume its input topic, produce each record unchanged to its output topic."""
+    """The baseline: consume its input topic, produce each record unchanged to its output topic.
+
+    It fetches as a worker does (``HubConfig``'s fetch batching), so neither waits on the broker
+    longer than the other.
+    """
+    fetching = HubConfig.model_fields
     consumer = AIOKafkaConsumer(
         PASSTHROUGH_INPUT,
         **connection_config(bootstrap),
         group_id=f"bench-passthrough-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="latest",
+        fetch_min_bytes=fetching["fetch_min_bytes"].default,
+        fetch_max_wait_ms=fetching["fetch_max_wait_ms"].default,
     )
     producer = AIOKafkaProducer(**connection_config(bootstrap), acks="all", linger_ms=5)
     await consumer.start()
@@ -394,14 +412,17 @@ async def passthrough(bootstrap: str, ready: asyncio.Event) -> None:
 
 @contextlib.asynccontextmanager
 async def fresh_workers(
-    bootstrap: str, app_id: str, count: int, tmp: Path
+    bootstrap: str, app_id: str, count: int, tmp: Path, cpus: float = 0.0
 ) -> AsyncIterator[list[int | None]]:
     """``count`` workers of a new app id for one measurement (their pids), stopped after it.
 
     Fresh for each run and mix: workers kept from phase to phase spent later measurements on
     earlier phases' state (the worst mix's tens of thousands of open alerts, re-checked every
-    minute and resolving ten minutes later).
+    minute and resolving ten minutes later). With ``cpus``, each worker is capped at that many
+    cores (``cpu_caps.py``).
     """
+    caps = CpuCaps.find() if cpus > 0 else None
+    groups: list[Path] = []
     workers = [
         WorkerProcess(
             bootstrap,
@@ -413,15 +434,20 @@ async def fresh_workers(
         )
         for index in range(count)
     ]
-    for worker in workers:
-        worker.start()
     try:
+        for worker in workers:
+            worker.start()
+            if caps is not None and worker.process is not None:
+                pid = worker.process.pid
+                groups.append(caps.cap(pid, cpus, f"tilik-bench-{app_id}-{pid}"))
         for worker in workers:
             await worker.wait_ready(180)
         yield [w.process.pid for w in workers if w.process is not None]
     finally:
         for worker in workers:
             worker.stop()
+        for group in groups:
+            CpuCaps.release(group)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -505,7 +531,9 @@ async def main() -> None:
         default=10.0,
         help="Seconds between one camera's analytics events (city load: 10).",
     )
-    parser.add_argument("--duration", type=float, default=15.0, help="Seconds of paced load.")
+    parser.add_argument(
+        "--duration", type=float, default=15.0, help="Seconds of paced load (0: bursts only)."
+    )
     parser.add_argument(
         "--alerting-percent",
         type=float,
@@ -520,8 +548,21 @@ async def main() -> None:
         help="While paced, every camera also reports a health result this often (0: none).",
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="Hub workers of one app id.")
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="Hub workers of one app id; comma-separated counts (1,2) measure each in every run,"
+        " and the summary gives each count's capacity against the first's.",
+    )
+    parser.add_argument(
+        "--worker-cpus",
+        type=float,
+        default=0.0,
+        help="Cap each worker at this many cores (a cgroup each; Linux, needs root): the same"
+        " CPU per worker whatever the count, so the counts compare the hub's scaling.",
+    )
     args = parser.parse_args()
+    counts = [int(c) for c in args.workers.split(",")]
     rate = args.cameras / args.per_camera_interval
     status_rate = args.cameras / args.health_interval if args.health_interval > 0 else 0.0
     tag = uuid.uuid4().hex[:8]
@@ -542,12 +583,14 @@ async def main() -> None:
     )
     print(
         f"bursts: at least {args.events:,} events and {args.burst_seconds:g} s; runs: {args.runs};"
-        f" workers: {args.workers}; mixes: "
+        f" workers: {args.workers}"
+        + (f" (each capped at {args.worker_cpus:g} cores)" if args.worker_cpus > 0 else "")
+        + "; mixes: "
         + ", ".join(f"{name} ({percent:g}% of events alert)" for name, percent in chosen.items())
     )
 
     base: dict[str, list[Figures]] = {name: [] for name in chosen}
-    hub: dict[str, list[Figures]] = {name: [] for name in chosen}
+    hub: dict[tuple[str, int], list[Figures]] = {(n, c): [] for n in chosen for c in counts}
     ready = asyncio.Event()
     baseline_task = asyncio.create_task(passthrough(args.bootstrap, ready))
     await asyncio.wait_for(ready.wait(), 60)
@@ -565,32 +608,36 @@ async def main() -> None:
                     f"{tag}-base-{name}-{run}",
                     percent,
                 )
-                app_id = f"tilik-hub-bench-{tag}-{name}-{run}"
-                async with fresh_workers(args.bootstrap, app_id, args.workers, Path(tmp)) as pids:
-                    measured_hub = await measure(
-                        args.bootstrap,
-                        DEVICE_EVENTS.name,
-                        dispatch_spec(AGENCY).name,
-                        args,
-                        f"{tag}-hub-{name}-{run}",
-                        percent,
-                        pids=pids,
-                        status_rate=status_rate,
-                    )
                 base[name].append(Figures.of(measured_base))
-                hub[name].append(Figures.of(measured_hub))
-                b, h = base[name][-1], hub[name][-1]
-                print(
-                    f"run {run + 1} {name}: passthrough {b.throughput:,.0f}/s"
-                    f" ({measured_base.burst.events:,} events), hub {h.throughput:,.0f}/s"
-                    f" ({measured_hub.burst.events:,} events), ratio"
-                    f" {h.throughput / b.throughput:.2f}; hub burst p50/p99"
-                    f" {h.burst_p50:,.0f}/{h.burst_p99:,.0f} ms, {rate + status_rate:,.0f}/s"
-                    f" p50/p99 {h.paced_p50:,.0f}/{h.paced_p99:,.0f} ms"
-                    f" (passthrough {b.paced_p50:,.0f}/{b.paced_p99:,.0f} ms),"
-                    f" CPU {h.cpu_ms:.3f} ms/event, missing {h.missing}",
-                    flush=True,
-                )
+                b = base[name][-1]
+                for count in counts:
+                    app_id = f"tilik-hub-bench-{tag}-{name}-{run}-{count}"
+                    async with fresh_workers(
+                        args.bootstrap, app_id, count, Path(tmp), args.worker_cpus
+                    ) as pids:
+                        measured_hub = await measure(
+                            args.bootstrap,
+                            DEVICE_EVENTS.name,
+                            dispatch_spec(AGENCY).name,
+                            args,
+                            f"{tag}-hub-{name}-{run}-{count}",
+                            percent,
+                            pids=pids,
+                            status_rate=status_rate,
+                        )
+                    hub[name, count].append(Figures.of(measured_hub))
+                    h = hub[name, count][-1]
+                    print(
+                        f"run {run + 1} {name}: passthrough {b.throughput:,.0f}/s"
+                        f" ({measured_base.burst.events:,} events), {count} worker(s)"
+                        f" {h.throughput:,.0f}/s ({measured_hub.burst.events:,} events), ratio"
+                        f" {h.throughput / b.throughput:.2f}; hub burst p50/p99"
+                        f" {h.burst_p50:,.0f}/{h.burst_p99:,.0f} ms, {rate + status_rate:,.0f}/s"
+                        f" p50/p99 {h.paced_p50:,.0f}/{h.paced_p99:,.0f} ms"
+                        f" (passthrough {b.paced_p50:,.0f}/{b.paced_p99:,.0f} ms),"
+                        f" CPU {h.cpu_ms:.3f} ms/event, missing {h.missing}",
+                        flush=True,
+                    )
     baseline_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await baseline_task
@@ -600,7 +647,19 @@ async def main() -> None:
         "| city-load p50 / p99 ms | CPU ms/event |"
     )
     for name in chosen:
-        report(name, base[name], hub[name], rate + status_rate, args.workers)
+        for count in counts:
+            report(name, base[name], hub[name, count], rate + status_rate, count)
+    for name in chosen:
+        first = hub[name, counts[0]]
+        for count in counts[1:]:
+            scaling = [
+                more.throughput / fewer.throughput
+                for more, fewer in zip(hub[name, count], first, strict=True)
+            ]
+            print(
+                f"capacity of {count} workers / {counts[0]} ({name} mix, same runs):"
+                f" {spread(scaling, 2)} (linear: {count / counts[0]:g})"
+            )
 
 
 if __name__ == "__main__":
