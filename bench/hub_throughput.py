@@ -22,10 +22,16 @@ its dispatch shows that everything before it was handled; latency is that of the
 
 Everything is repeated ``--runs`` times (default 3); the summary gives the median and range of
 the runs, and each ratio is of the same run's hub and baseline. ``--workers 2`` runs two workers
-of one app id (their capacity together). Each run and mix is measured on fresh workers (a new app
-id), so no measurement includes work left from an earlier one.
+of one app id (their capacity together); ``--workers 1,2`` measures each count in every run and
+gives the capacity of each against the first. ``--worker-cpus 0.5`` caps each worker at half a
+core (``cpu_caps.py``), so every count gets the same CPU per worker and the capacity ratio is
+the hub's scaling, not what the broker and the load generator leave of the machine's cores.
+``--duration 0`` measures bursts only. Each run, mix and count is measured on fresh workers (a
+new app id), so no measurement includes work left from an earlier one.
 
     TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py [--runs 3] [--workers 1]
+    TILIK_BOOTSTRAP=127.0.0.1:9092 python bench/hub_throughput.py --workers 1,2 \
+        --worker-cpus 0.5 --duration 0
 
 Every client connects as the operator (``topics.connection``: the local admin, or an
 ``--insecure`` broker); the catalog is applied first, as a hub worker expects. The baseline reads
