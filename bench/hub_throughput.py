@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import statistics
 import tempfile
@@ -490,7 +491,10 @@ class Figures:
 
 
 def spread(values: list[float], digits: int = 0) -> str:
-    """Median and range: ``3,208 (1,967-3,478)``."""
+    """Median and range: ``3,208 (1,967-3,478)``; ``-`` where nothing was measured (no samples)."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return "-"
     fmt = f"{{:,.{digits}f}}"
     median = statistics.median(values)
     return f"{fmt.format(median)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
