@@ -86,7 +86,6 @@ class GapGuard:
         self._expected: dict[TopicPartition, int] = {}
         self._last_seen: dict[TopicPartition, float] = {}
         self._ahead: dict[TopicPartition, _ReadAhead] = {}
-        self._started = time.monotonic()
         self._offsets: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
         # Agents ask concurrently; a client is published only once it has started.
@@ -176,7 +175,14 @@ class GapGuard:
     async def stalled(self, partitions: list[TopicPartition], idle_s: float) -> list[FetchedEvent]:
         """Records waiting on partitions the stream has not delivered from for ``idle_s``."""
         now = time.monotonic()
-        idle = [tp for tp in partitions if now - self._last_seen.get(tp, self._started) > idle_s]
+        for tp in partitions:
+            # The clock of a partition starts when the guard first finds it assigned: one that
+            # arrives while the worker runs (a rebalance, a tenant added) gets ``idle_s`` of
+            # Faust's own delivery first, as at start. Read at once, its records would overtake
+            # records of other topics that Faust is still recovering or fetching (an edge
+            # event judged before its camera reached the registry).
+            self._last_seen.setdefault(tp, now)
+        idle = [tp for tp in partitions if now - self._last_seen[tp] > idle_s]
         if not idle:
             return []
         async with self._lock:

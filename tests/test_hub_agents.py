@@ -429,3 +429,36 @@ async def test_records_a_direct_read_did_not_reach_are_still_handled_when_faust_
     assert await hub.gaps.stalled([tp], 1.0) == []
     late = FetchedEvent(FetchedMessage(tp.topic, tp.partition, 10, None, None))
     assert await hub.gaps.admit(late) == [late]
+
+
+async def test_a_partition_assigned_while_the_worker_runs_is_left_to_faust_before_it_looks_stalled(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition's idle clock starts when the guard first finds it assigned, not when the
+    worker started: read at once, a new tenant's event would overtake its camera, which Faust
+    delivers through another agent, and be refused for a camera not yet in the registry."""
+    tp = TopicPartition(dispatch_spec("bpbd").name, 1)
+    hub.gaps.forget([tp])  # as after a rebalance that hands the partition to this worker
+
+    async def no_reads() -> None:
+        raise AssertionError("read before Faust had its chance")
+
+    monkeypatch.setattr(hub.gaps, "_reader_started", no_reads)
+    assert await hub.gaps.stalled([tp], 10.0) == []  # first sighting: the clock starts
+    assert await hub.gaps.stalled([tp], 10.0) == []
+
+    looked: list[list[TopicPartition]] = []
+
+    class Reader:
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
+            looked.append(partitions)
+            return {tp: 0}
+
+    async def reader() -> Reader:
+        return Reader()
+
+    monkeypatch.setattr(hub.gaps, "_reader_started", reader)
+    hub.gaps._expected[tp] = 0
+    hub.gaps._last_seen[tp] -= 11.0  # ten seconds on, still nothing delivered: now it is read
+    assert await hub.gaps.stalled([tp], 10.0) == []
+    assert looked == [[tp]]
