@@ -28,6 +28,14 @@ def load_cpu_caps() -> ModuleType:
 cpu_caps = load_cpu_caps()
 
 
+def unified_root(tmp_path: Path, controllers: str) -> Path:
+    """A made-up cgroup v2 hierarchy offering ``controllers``."""
+    root = tmp_path / "unified"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text(f"{controllers}\n")
+    return root
+
+
 def proc_files(tmp_path: Path, mounts: str, own: str) -> tuple[Path, Path]:
     (tmp_path / "mounts").write_text(mounts)
     (tmp_path / "cgroup").write_text(own)
@@ -56,9 +64,7 @@ def test_a_v1_cap_sets_the_quota_and_moves_the_process(tmp_path: Path) -> None:
 
 
 def test_v2_is_used_where_its_hierarchy_has_the_cpu_controller(tmp_path: Path) -> None:
-    root = tmp_path / "unified"
-    root.mkdir()
-    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    root = unified_root(tmp_path, "cpuset cpu io memory pids")
     (root / "cgroup.subtree_control").write_text("memory\n")
     mounts, own = proc_files(tmp_path, f"cgroup2 {root} cgroup2 rw 0 0\n", "0::/\n")
     caps = cpu_caps.CpuCaps.find(mounts, own)
@@ -70,9 +76,7 @@ def test_v2_is_used_where_its_hierarchy_has_the_cpu_controller(tmp_path: Path) -
 
 
 def test_no_cpu_controller_is_a_clear_error(tmp_path: Path) -> None:
-    root = tmp_path / "unified"
-    root.mkdir()
-    (root / "cgroup.controllers").write_text("memory pids\n")
+    root = unified_root(tmp_path, "memory pids")
     mounts, own = proc_files(
         tmp_path,
         f"cgroup2 {root} cgroup2 rw 0 0\ncgroup /x cgroup rw,memory 0 0\n",

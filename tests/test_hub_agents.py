@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -403,6 +403,24 @@ async def test_records_the_stall_timer_handed_over_are_not_handled_again_when_fa
     assert [event.message.offset async for event in events] == [11]
 
 
+def reader_ending_at(
+    tp: TopicPartition, end: int, looked: list[list[TopicPartition]] | None = None
+) -> Callable[[], Awaitable[Any]]:
+    """A stand-in for the guard's direct reader whose partition ``tp`` ends at ``end``; each
+    lookup of end offsets is noted in ``looked``."""
+
+    class Reader:
+        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
+            if looked is not None:
+                looked.append(partitions)
+            return {tp: end}
+
+    async def reader() -> Reader:
+        return Reader()
+
+    return reader
+
+
 async def test_records_a_direct_read_did_not_reach_are_still_handled_when_faust_delivers_them(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -414,12 +432,7 @@ async def test_records_a_direct_read_did_not_reach_are_still_handled_when_faust_
     hub.gaps._expected[tp] = 10
     hub.gaps._last_seen[tp] = 0.0
 
-    class Reader:
-        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
-            return {tp: 15}
-
-    async def reader() -> Reader:
-        return Reader()
+    reader = reader_ending_at(tp, 15)
 
     async def nothing_read(tp: TopicPartition, start: int, end: int) -> list[Any]:
         return []
@@ -448,16 +461,7 @@ async def test_a_partition_assigned_while_the_worker_runs_is_left_to_faust_befor
     assert await hub.gaps.stalled([tp], 10.0) == []
 
     looked: list[list[TopicPartition]] = []
-
-    class Reader:
-        async def end_offsets(self, partitions: list[TopicPartition]) -> dict[Any, int]:
-            looked.append(partitions)
-            return {tp: 0}
-
-    async def reader() -> Reader:
-        return Reader()
-
-    monkeypatch.setattr(hub.gaps, "_reader_started", reader)
+    monkeypatch.setattr(hub.gaps, "_reader_started", reader_ending_at(tp, 0, looked))
     hub.gaps._expected[tp] = 0
     hub.gaps._last_seen[tp] -= 11.0  # ten seconds on, still nothing delivered: now it is read
     assert await hub.gaps.stalled([tp], 10.0) == []
