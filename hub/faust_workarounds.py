@@ -19,9 +19,11 @@ fails once Faust fixes it: then the workaround goes, and the version pin of faus
    to its own partition's changelog here.
 4. **Faust can drop a message it fetched while the flow was suspended** (a rebalance, table
    recovery at start): ``Consumer._drain_messages`` races the delivery of each message against
-   ``suspend_flow`` and marks the message read whichever wins, and its commit logic accepts a
-   one-message gap at the head of a partition, so later commits move past it. The loss guard
-   ``hub.gaps`` notices such a message by offset and reads it back directly.
+   ``suspend_flow`` and marks the message read whichever wins. Such a message is never
+   acknowledged: Faust's commit logic passes over one at a partition's head, but two or more
+   stop the partition's commits for as long as the worker holds it. The loss guard ``hub.gaps``
+   notices the messages by offset, reads them back directly, and gives their offsets to the
+   consumer as a gap, which it commits past once the next message is acknowledged.
 5. **The worker keeps its terminal spinner when logging is not its own** (``quiet_worker``):
    Faust drops it only when it configures logging itself; the hub keeps the project's logging.
 6. **Faust hands each fetched message over in tasks of its own** (``deliver_in_place``):

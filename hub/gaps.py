@@ -1,11 +1,12 @@
 """The loss guard of every hub agent: input Faust skipped, noticed by offset and read back directly.
 
 faust-streaming 0.15.3 can drop messages it fetched while a rebalance suspended the stream
-(defect 4 of ``hub.faust_workarounds``), and later commits move past them. An agent that sees
-offset N on a partition after N-1 - or, first after start, an offset above the group's committed
-one - knows where it may have missed records and reads that range back here. On a compacted
-topic (the registry) the range may hold nothing but compacted-away offsets: a read fetches ahead,
-and the holes it has seen cost no further reads.
+(defect 4 of ``hub.faust_workarounds``). An agent that sees offset N on a partition after N-1 -
+or, first after start, an offset above the group's committed one - knows where it may have
+missed records and reads that range back here; the offsets Faust's stream passed over become a
+gap its consumer commits past, so the partition's commits go on. On a compacted topic (the
+registry) the range may hold nothing but compacted-away offsets: a read fetches ahead, and the
+holes it has seen cost no further reads.
 
 Every agent is covered the same way: ``cover`` names the topics it reads and how it handles one
 record read back, its loop reads through ``events`` or ``batches``, and one timer reads records
@@ -24,6 +25,7 @@ from typing import Any
 import faust
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
 
 from topics import codec
 from topics.connection import connection_config
@@ -84,6 +86,10 @@ class GapGuard:
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._expected: dict[TopicPartition, int] = {}
+        # Per partition: the next offset Faust's stream is to deliver, and the group's committed
+        # offset when the guard first met the partition (looked up once).
+        self._faust_next: dict[TopicPartition, int] = {}
+        self._committed_first: dict[TopicPartition, int | None] = {}
         self._last_seen: dict[TopicPartition, float] = {}
         self._ahead: dict[TopicPartition, _ReadAhead] = {}
         self._offsets: AIOKafkaConsumer | None = None
@@ -131,11 +137,36 @@ class GapGuard:
         """
         message = event.message
         tp = TopicPartition(message.topic, message.partition)
+        await self._passed_over(tp, message.offset)
         expected = self._expected.get(tp)
         if expected is not None and message.offset < expected:
             self._last_seen[tp] = time.monotonic()
             return []
         return [*await self.missed(event), event]
+
+    async def _passed_over(self, tp: TopicPartition, offset: int) -> None:
+        """Faust delivers ``offset``: the offsets its stream passed over on the partition since
+        the last one it delivered are, to its consumer, a gap to commit past.
+
+        The guard hands those records over itself (``missed`` reads them back; the stall timer
+        may have before), ahead of this event, so they are handled once its acknowledgement lets
+        the commit move. Faust never acknowledges a record it passed over, and its commit logic
+        tolerates one such record at a partition's head, not two: without the gap, such a
+        partition would commit nothing more while the worker holds it, and every record since
+        would be judged again by its next owner.
+        """
+        start = self._faust_next.get(tp)
+        if start is None:
+            start = await self._committed_at_first(tp)
+            if start is None:  # no committed offset: Faust starts where its stream does
+                start = offset
+        if offset < start:
+            return  # passed before
+        self._faust_next[tp] = offset + 1
+        if offset == start or not self._app.topics.acks_enabled_for(tp.topic):
+            return
+        consumer: Any = self._app.consumer
+        await consumer._add_gap(TP(tp.topic, tp.partition), start, offset - 1)
 
     async def missed(self, event: Any) -> list[FetchedEvent]:
         """Records of this event's partition that were skipped before it (usually none)."""
@@ -143,7 +174,7 @@ class GapGuard:
         tp = TopicPartition(message.topic, message.partition)
         expected = self._expected.get(tp)
         if expected is None:
-            expected = await self._committed(tp)
+            expected = await self._committed_at_first(tp)
         self._expected[tp] = max(message.offset + 1, self._expected.get(tp, 0))
         self._last_seen[tp] = time.monotonic()
         if expected is None or message.offset <= expected:
@@ -197,7 +228,7 @@ class GapGuard:
             # its start (the group's offset reset), so that is where records would wait.
             firsts = await reader.beginning_offsets(unknown)
             for tp in unknown:
-                committed = await self._committed(tp)
+                committed = await self._committed_at_first(tp)
                 self._expected[tp] = committed if committed is not None else firsts[tp]
         fetched: list[FetchedEvent] = []
         for tp in idle:
@@ -239,6 +270,8 @@ class GapGuard:
         for tp in partitions:
             key = TopicPartition(tp.topic, tp.partition)
             self._expected.pop(key, None)
+            self._faust_next.pop(key, None)
+            self._committed_first.pop(key, None)
             self._last_seen.pop(key, None)
             self._ahead.pop(key, None)
 
@@ -250,6 +283,12 @@ class GapGuard:
             for tp in self._app.consumer.assignment()
             if tp.topic in names
         ]
+
+    async def _committed_at_first(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset of a partition when the guard first met it."""
+        if tp not in self._committed_first:
+            self._committed_first[tp] = await self._committed(tp)
+        return self._committed_first[tp]
 
     async def _committed(self, tp: TopicPartition) -> int | None:
         async with self._starting:

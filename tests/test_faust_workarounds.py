@@ -105,6 +105,19 @@ async def test_faust_still_marks_a_message_read_when_a_suspension_cut_its_delive
     assert consumer._read_offset[tp] == 7  # ... yet read
 
 
+def test_faust_still_stops_committing_a_partition_two_unacknowledged_messages_into_it() -> None:
+    """Defect 4, what follows from it: a message the stream never saw is never acknowledged.
+    Faust's commit logic passes over one such message at a partition's head, but not two, and
+    then commits nothing more of the partition, however many later messages are acknowledged."""
+    consumer: Any = app("tilik-hub-faust-commit").consumer
+    tp = TP("tilik.events.device.v2", 0)
+    consumer._committed_offset[tp] = 36  # the next offset to read, as Faust seeks to it
+    consumer._acked[tp] = [38, 39, 40]  # 36 and 37 were cut short
+    assert consumer._new_offset(tp) is None
+    consumer._acked[tp] = [37, 38, 39, 40]  # only 36 was
+    assert consumer._new_offset(tp) == 41
+
+
 def library_drain(consumer: Any, fetcher: Any) -> Any:
     """Faust's own ``_drain_messages``, also once ``deliver_in_place`` replaced it."""
     installed = Consumer._drain_messages

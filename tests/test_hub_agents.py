@@ -403,6 +403,55 @@ async def test_records_the_stall_timer_handed_over_are_not_handled_again_when_fa
     assert [event.message.offset async for event in events] == [11]
 
 
+async def test_what_faust_passed_over_is_committed_past_once_the_next_event_is_acknowledged(
+    hub: Hub, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust's consumer never acknowledges a record its stream passed over, and two of them at a
+    partition's head stop its commits (``hub.faust_workarounds``, defect 4). The guard hands the
+    records over and gives their offsets to the consumer as a gap: the commit moves past them
+    once the event after them is acknowledged, whether the guard reads them back now or the
+    stall timer did before."""
+    from faust.types import TP
+
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    _, sent = await flood_dispatches(hub, kafka_bootstrap, 8)
+    # The group has committed the first two records (Faust checks the head of a partition only
+    # past offset 0).
+    topic, partition, first = dispatch_spec("bpbd").name, sent[2].partition, sent[2].offset
+    tp, faust_tp = TopicPartition(topic, partition), TP(topic, partition)
+    consumer: Any = hub.app.consumer
+    monkeypatch.setattr(hub.app.topics, "acks_enabled_for", lambda topic: True)  # as subscribed
+    consumer._committed_offset[faust_tp] = first  # where Faust's stream starts
+
+    async def committed(tp: TopicPartition) -> int:
+        return first  # the group's committed offset
+
+    monkeypatch.setattr(hub.gaps, "_committed", committed)
+
+    def delivered(offset: int) -> list[int]:
+        """Faust delivers ``offset`` and, once it is handled, acknowledges it."""
+        consumer._acked[faust_tp].append(offset)
+        consumer._acked_index[faust_tp].add(offset)
+        return [e.message.offset for e in handed]
+
+    # Faust passes over the partition's first two records: read back, then committed past.
+    handed = await hub.gaps.admit(
+        FetchedEvent(FetchedMessage(topic, partition, first + 2, None, None))
+    )
+    assert delivered(first + 2) == [first, first + 1, first + 2]
+    assert consumer._new_offset(faust_tp) == first + 3
+
+    # The stall timer handed over the next two; Faust's stream then passes over them too.
+    hub.gaps._expected[tp] = first + 5
+    handed = await hub.gaps.admit(
+        FetchedEvent(FetchedMessage(topic, partition, first + 5, None, None))
+    )
+    assert delivered(first + 5) == [first + 5]
+    consumer._committed_offset[faust_tp] = first + 3
+    assert consumer._new_offset(faust_tp) == first + 6
+
+
 def reader_ending_at(
     tp: TopicPartition, end: int, looked: list[list[TopicPartition]] | None = None
 ) -> Callable[[], Awaitable[Any]]:
