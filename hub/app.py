@@ -104,7 +104,9 @@ def create_hub(config: HubConfig) -> Hub:
     app = faust_app(config)
     edges = Edges(app, config.app_id)
     registry = RegistryView(config.bootstrap, settings=get_settings())
-    gaps = GapGuard(app, config.bootstrap, config.app_id)
+    gaps = GapGuard(
+        app, config.bootstrap, config.app_id, on_recovered=edges.metrics.record_recovered
+    )
     engine = RuleEngine(config.ruleset())
     routing = load_routes(config.routes_path) if config.routes_path is not None else None
     judging = not config.health_only

@@ -53,6 +53,11 @@ class FetchedEvent:
 # How an agent handles one record the guard read back (outside its stream).
 Recover = Callable[[Any], Awaitable[None]]
 
+# Told of the records read back: their topic, why (``SKIPPED`` or ``STALLED``) and how many.
+Recovered = Callable[[str, str, int], None]
+SKIPPED = "skipped"  # Faust's stream passed over them
+STALLED = "stalled"  # they waited on a partition the stream had not delivered from
+
 # A partition silent this long while records wait on it is read directly; checked this often.
 STALL_IDLE_S = 10.0
 STALL_CHECK_EVERY_S = 2.0
@@ -80,8 +85,15 @@ class GapGuard:
     for stalled partitions; a partition the worker loses is forgotten.
     """
 
-    def __init__(self, app: faust.App, bootstrap: str, group_id: str) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        bootstrap: str,
+        group_id: str,
+        on_recovered: Recovered | None = None,
+    ) -> None:
         self._app = app
+        self._on_recovered = on_recovered
         self._lock = asyncio.Lock()
         self._bootstrap = bootstrap
         self._group_id = group_id
@@ -182,18 +194,19 @@ class GapGuard:
         async with self._lock:
             records = await self._fetch(tp, expected, message.offset)
         if records:
-            log.warning(
-                "skipped input recovered",
-                topic=message.topic,
-                partition=message.partition,
-                first_offset=expected,
-                count=len(records),
-            )
+            self._recovered(SKIPPED, tp, expected, len(records))
         return records
 
     def next_offset(self, topic: str, partition: int) -> int | None:
         """The next offset the agents are to see on a partition (``None``: none seen yet)."""
         return self._expected.get(TopicPartition(topic, partition))
+
+    def committed_offset(self, topic: str, partition: int) -> int | None:
+        """The group's offset on a partition as this worker last committed or found it
+        (``None``: not known yet)."""
+        consumer: Any = self._app.consumer
+        committed = consumer._committed_offset.get(TP(topic, partition))
+        return int(committed) if committed is not None else None
 
     async def recover_stalled(self) -> None:
         """Timer: records waiting on covered partitions silent for ``STALL_IDLE_S``, to their
@@ -241,15 +254,20 @@ class GapGuard:
             self._expected[tp] = self._reached(tp, expected, ends[tp])
             self._last_seen[tp] = now
             if records:
-                log.warning(
-                    "stalled input recovered",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    first_offset=expected,
-                    count=len(records),
-                )
+                self._recovered(STALLED, tp, expected, len(records))
             fetched.extend(records)
         return fetched
+
+    def _recovered(self, why: str, tp: TopicPartition, first: int, count: int) -> None:
+        log.warning(
+            f"{why} input recovered",
+            topic=tp.topic,
+            partition=tp.partition,
+            first_offset=first,
+            count=count,
+        )
+        if self._on_recovered is not None:
+            self._on_recovered(tp.topic, why, count)
 
     def _reached(self, tp: TopicPartition, start: int, end: int) -> int:
         """The offset up to which a direct read of [start, end) has seen the partition."""

@@ -3,8 +3,10 @@
 What a worker counts, each where it happens: records read by its agents (``events_in``, by topic:
 device events are ``tilik.events.device.v2``), alert states published (``alerts``, by status),
 webhook deliveries by agency and outcome, escalations by the agency they reached, the time one
-rule evaluation takes, and, read when Prometheus scrapes, each owned partition's lag (the
-broker's end offset less the next offset the worker's agents are to see). The process collector
+rule evaluation takes, records the loss guard read back (``hub.gaps``), and, read when
+Prometheus scrapes, each owned partition's lag (the broker's end offset less the next offset the
+worker's agents are to see) and its uncommitted records (that next offset less the group's
+committed one: what a restart would read again). The process collector
 adds resident memory, CPU time and open file descriptors. Each worker has a registry of its own,
 so several apps in one process (tests) never share or clash over metrics.
 """
@@ -82,6 +84,20 @@ class HubMetrics:
             ["topic", "partition"],
             registry=self.registry,
         )
+        self.recovered = Counter(
+            f"{PREFIX}_input_recovered",
+            "Records the loss guard read back directly, by topic and why: skipped (Faust's stream "
+            "passed over them) or stalled (they waited on a partition it had not delivered from).",
+            ["topic", "why"],
+            registry=self.registry,
+        )
+        self.uncommitted = Gauge(
+            f"{PREFIX}_uncommitted_records",
+            "Records of an owned partition the agents have seen past the group's committed "
+            "offset: a restart reads them again. Only growing: the partition's commits stopped.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         self._events_in: dict[str, Any] = {}
 
@@ -92,11 +108,18 @@ class HubMetrics:
             child = self._events_in[topic] = self.events_in.labels(topic)
         child.inc()
 
-    def exposition(self, lag: dict[tuple[str, int], int]) -> bytes:
-        """The metrics in Prometheus' text format, with the lag of each owned partition now."""
-        self.lag.clear()
-        for (topic, partition), behind in sorted(lag.items()):
-            self.lag.labels(topic, str(partition)).set(behind)
+    def record_recovered(self, topic: str, why: str, count: int) -> None:
+        self.recovered.labels(topic, why).inc(count)
+
+    def exposition(
+        self, lag: dict[tuple[str, int], int], uncommitted: dict[tuple[str, int], int]
+    ) -> bytes:
+        """The metrics in Prometheus' text format, with each owned partition's lag and
+        uncommitted records now."""
+        for gauge, values in ((self.lag, lag), (self.uncommitted, uncommitted)):
+            gauge.clear()
+            for (topic, partition), value in sorted(values.items()):
+                gauge.labels(topic, str(partition)).set(value)
         return generate_latest(self.registry)
 
 
@@ -106,15 +129,21 @@ def metrics_page(metrics: HubMetrics, app: faust.App, gaps: GapGuard) -> type[Vi
     class MetricsPage(View):
         async def get(self, request: Request) -> Response:
             lag: dict[tuple[str, int], int] = {}
+            uncommitted: dict[tuple[str, int], int] = {}
             consumer = app.consumer
             for tp in gaps.assigned(gaps.covered):
                 end = consumer.highwater(tp)
                 position = gaps.next_offset(tp.topic, tp.partition)
                 if position is None:
                     position = await consumer.position(tp)
-                if end is not None and end >= 0 and position is not None:
+                if position is None:
+                    continue
+                if end is not None and end >= 0:
                     lag[(tp.topic, tp.partition)] = max(end - position, 0)
-            body = metrics.exposition(lag)
+                committed = gaps.committed_offset(tp.topic, tp.partition)
+                if committed is not None:
+                    uncommitted[(tp.topic, tp.partition)] = max(position - committed, 0)
+            body = metrics.exposition(lag, uncommitted)
             return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return MetricsPage

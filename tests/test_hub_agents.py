@@ -441,6 +441,10 @@ async def test_what_faust_passed_over_is_committed_past_once_the_next_event_is_a
     )
     assert delivered(first + 2) == [first, first + 1, first + 2]
     assert consumer._new_offset(faust_tp) == first + 3
+    recovered = hub.edges.metrics.registry.get_sample_value(
+        "tilik_hub_input_recovered_total", {"topic": topic, "why": "skipped"}
+    )
+    assert recovered == 2
 
     # The stall timer handed over the next two; Faust's stream then passes over them too.
     hub.gaps._expected[tp] = first + 5

@@ -792,4 +792,10 @@ async def test_the_worker_serves_its_metrics(
     }
     assert sorted(lag) == list(range(DEVICE_EVENTS.partitions))
     assert all(value >= 0 for value in lag.values())
+    uncommitted = {
+        int(dict(labels)["partition"]): value
+        for (name, labels), value in after.items()
+        if name == "tilik_hub_uncommitted_records" and dict(labels)["topic"] == DEVICE_EVENTS.name
+    }
+    assert uncommitted and all(value >= 0 for value in uncommitted.values())
     assert after[("process_open_fds", ())] > 0
