@@ -11,7 +11,11 @@ holes it has seen cost no further reads.
 Every agent is covered the same way: ``cover`` names the topics it reads and how it handles one
 record read back, its loop reads through ``events`` or ``batches``, and one timer reads records
 that wait on a partition the stream has not delivered from for a while (a skipped message with
-no later one to reveal it).
+no later one to reveal it). That while is counted on the agent's own clock, which stands still
+as long as the agent is busy with a record: an agent that waits on something slow (a webhook
+receiver that is down, its deliveries retried) holds its input back, and that is not a stall.
+What the timer reads is handed to each agent in a task of its own, ahead of the agent's next
+record, so one slow agent never holds up the others' recovery.
 """
 
 from __future__ import annotations
@@ -102,7 +106,14 @@ class GapGuard:
         # offset when the guard first met the partition (looked up once).
         self._faust_next: dict[TopicPartition, int] = {}
         self._committed_first: dict[TopicPartition, int | None] = {}
+        # Per partition: when the stream last delivered from it, on its agent's clock (``_clock``).
         self._last_seen: dict[TopicPartition, float] = {}
+        # Per agent (known by how it handles a record read back): how many records it is handling
+        # now, since when, how long it was busy before, and the recovery the timer started for it.
+        self._busy: dict[Recover, int] = {}
+        self._busy_since: dict[Recover, float] = {}
+        self._busy_s: dict[Recover, float] = {}
+        self._recovering: dict[Recover, asyncio.Future[None]] = {}
         self._ahead: dict[TopicPartition, _ReadAhead] = {}
         self._offsets: AIOKafkaConsumer | None = None
         self._reader: AIOKafkaConsumer | None = None
@@ -128,7 +139,13 @@ class GapGuard:
         """A Faust event stream with whatever Faust skipped before each event put back in front."""
         async for event in events:
             for record in await self.admit(event):
-                yield record
+                agent = self.covered.get(record.message.topic)
+                await self._recovered_for(agent)
+                self._busy_from(agent)
+                try:
+                    yield record
+                finally:
+                    self._busy_until(agent)
 
     async def batches(self, batches: AsyncIterator[list[Any]]) -> AsyncIterator[list[Any]]:
         """Batches of Faust events (``take_events``), the same way."""
@@ -136,8 +153,57 @@ class GapGuard:
             guarded: list[Any] = []
             for event in batch:
                 guarded += await self.admit(event)
-            if guarded:
+            if not guarded:
+                continue
+            agents = {self.covered.get(record.message.topic) for record in guarded}
+            for agent in agents:
+                await self._recovered_for(agent)
+            for agent in agents:
+                self._busy_from(agent)
+            try:
                 yield guarded
+            finally:
+                for agent in agents:
+                    self._busy_until(agent)
+
+    def _busy_from(self, agent: Recover | None) -> None:
+        """``agent`` starts handling a record: its clock stands still until it is done."""
+        if agent is None:
+            return
+        count = self._busy.get(agent, 0)
+        if count == 0:
+            self._busy_since[agent] = time.monotonic()
+        self._busy[agent] = count + 1
+
+    def _busy_until(self, agent: Recover | None) -> None:
+        if agent is None:
+            return
+        count = self._busy[agent] - 1
+        self._busy[agent] = count
+        if count == 0:
+            since = self._busy_since.pop(agent)
+            self._busy_s[agent] = self._busy_s.get(agent, 0.0) + time.monotonic() - since
+
+    def _handling(self, topic: str) -> bool:
+        """Whether the agent of ``topic`` is busy with a record (or the guard is, for it)."""
+        agent = self.covered.get(topic)
+        return agent is not None and self._busy.get(agent, 0) > 0
+
+    def _clock(self, topic: str) -> float:
+        """Seconds the agent of ``topic`` has spent not handling a record (monotonic): the time
+        in which its stream could have delivered to it."""
+        agent = self.covered.get(topic)
+        if agent is None:
+            return time.monotonic()
+        since = self._busy_since.get(agent)
+        now = since if since is not None else time.monotonic()
+        return now - self._busy_s.get(agent, 0.0)
+
+    async def _recovered_for(self, agent: Recover | None) -> None:
+        """Wait until what the stall timer handed ``agent`` is handled: those records go first."""
+        recovering = self._recovering.get(agent) if agent is not None else None
+        if recovering is not None and not recovering.done():
+            await asyncio.wait([recovering])
 
     async def admit(self, event: Any) -> list[Any]:
         """What the agent is to handle for a Faust event: the records Faust skipped before it,
@@ -152,7 +218,7 @@ class GapGuard:
         await self._passed_over(tp, message.offset)
         expected = self._expected.get(tp)
         if expected is not None and message.offset < expected:
-            self._last_seen[tp] = time.monotonic()
+            self._last_seen[tp] = self._clock(tp.topic)
             return []
         return [*await self.missed(event), event]
 
@@ -188,7 +254,7 @@ class GapGuard:
         if expected is None:
             expected = await self._committed_at_first(tp)
         self._expected[tp] = max(message.offset + 1, self._expected.get(tp, 0))
-        self._last_seen[tp] = time.monotonic()
+        self._last_seen[tp] = self._clock(tp.topic)
         if expected is None or message.offset <= expected:
             return []
         async with self._lock:
@@ -210,29 +276,51 @@ class GapGuard:
 
     async def recover_stalled(self) -> None:
         """Timer: records waiting on covered partitions silent for ``STALL_IDLE_S``, to their
-        agents."""
+        agents, each agent's in a task of its own (``recovering`` waits for them)."""
         if not self.covered:
             return
+        handed: dict[Recover, list[FetchedEvent]] = {}
         for event in await self.stalled(self.assigned(self.covered), STALL_IDLE_S):
-            await self.covered[event.message.topic](event)
+            handed.setdefault(self.covered[event.message.topic], []).append(event)
+        for agent, records in handed.items():
+            self._busy_from(agent)
+            recovering = self._app.add_future(self._hand_over(agent, records))
+            self._recovering[agent] = recovering
+
+    async def _hand_over(self, agent: Recover, records: list[FetchedEvent]) -> None:
+        try:
+            for record in records:
+                await agent(record)
+        finally:
+            self._busy_until(agent)
+
+    async def recovering(self) -> None:
+        """Wait until the records the stall timer read are handled."""
+        waiting = [f for f in self._recovering.values() if not f.done()]
+        if waiting:
+            await asyncio.wait(waiting)
 
     async def stalled(self, partitions: list[TopicPartition], idle_s: float) -> list[FetchedEvent]:
-        """Records waiting on partitions the stream has not delivered from for ``idle_s``."""
-        now = time.monotonic()
+        """Records waiting on partitions the stream has not delivered from for ``idle_s`` of
+        their agent's free time; an agent busy with a record has none of its partitions read."""
         for tp in partitions:
             # The clock of a partition starts when the guard first finds it assigned: one that
             # arrives while the worker runs (a rebalance, a tenant added) gets ``idle_s`` of
             # Faust's own delivery first, as at start. Read at once, its records would overtake
             # records of other topics that Faust is still recovering or fetching (an edge
             # event judged before its camera reached the registry).
-            self._last_seen.setdefault(tp, now)
-        idle = [tp for tp in partitions if now - self._last_seen[tp] > idle_s]
+            self._last_seen.setdefault(tp, self._clock(tp.topic))
+        idle = [
+            tp
+            for tp in partitions
+            if not self._handling(tp.topic) and self._clock(tp.topic) - self._last_seen[tp] > idle_s
+        ]
         if not idle:
             return []
         async with self._lock:
-            return await self._fetch_idle(idle, now)
+            return await self._fetch_idle(idle)
 
-    async def _fetch_idle(self, idle: list[TopicPartition], now: float) -> list[FetchedEvent]:
+    async def _fetch_idle(self, idle: list[TopicPartition]) -> list[FetchedEvent]:
         reader = await self._reader_started()
         ends = await reader.end_offsets(idle)
         unknown = [tp for tp in idle if tp not in self._expected]
@@ -252,7 +340,7 @@ class GapGuard:
             # Only as far as the read got: Faust's later delivery of anything beyond is the
             # agent's to handle (``admit`` drops what is below).
             self._expected[tp] = self._reached(tp, expected, ends[tp])
-            self._last_seen[tp] = now
+            self._last_seen[tp] = self._clock(tp.topic)
             if records:
                 self._recovered(STALLED, tp, expected, len(records))
             fetched.extend(records)

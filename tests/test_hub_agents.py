@@ -350,6 +350,7 @@ async def test_the_webhook_agent_posts_dispatches_the_stream_skipped_or_left_wai
     monkeypatch.setattr(hub.gaps, "assigned", lambda topics: [tp])
     hub.gaps._last_seen[tp] = 0.0
     await hub.gaps.recover_stalled()
+    await hub.gaps.recovering()
     assert posted() == [d.dispatch_id for d in dispatches]
 
 
@@ -495,6 +496,77 @@ async def test_records_a_direct_read_did_not_reach_are_still_handled_when_faust_
     assert await hub.gaps.stalled([tp], 1.0) == []
     late = FetchedEvent(FetchedMessage(tp.topic, tp.partition, 10, None, None))
     assert await hub.gaps.admit(late) == [late]
+
+
+async def test_an_agent_busy_with_a_record_is_not_stalled_however_long_it_takes(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook agent retrying a delivery to a receiver that is down holds its input back: that
+    is no stall, and the timer must not post the records behind it meanwhile. Only the time an
+    agent waits for input counts towards a stall."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    tp = TopicPartition(dispatch_spec("bpbd").name, 0)
+    agent = hub.gaps.covered[tp.topic]
+    hub.gaps._expected[tp] = hub.gaps._faust_next[tp] = 10
+
+    async def no_reads() -> None:
+        raise AssertionError("read while the agent was busy")
+
+    monkeypatch.setattr(hub.gaps, "_reader_started", no_reads)
+    events = hub.gaps.events(each(FetchedEvent(FetchedMessage(tp.topic, 0, 10, None, None))))
+    assert (await anext(events)).message.offset == 10  # the agent posts it, and posts again...
+    hub.gaps._last_seen[tp] -= 60.0  # ...for a minute
+    hub.gaps._busy_since[agent] -= 60.0
+    assert await hub.gaps.stalled([tp], 10.0) == []
+    with pytest.raises(StopAsyncIteration):
+        await anext(events)  # done: the agent waits for input again
+    assert await hub.gaps.stalled([tp], 10.0) == []  # the busy minute does not count
+
+    looked: list[list[TopicPartition]] = []
+    monkeypatch.setattr(hub.gaps, "_reader_started", reader_ending_at(tp, 10, looked))
+    hub.gaps._last_seen[tp] -= 11.0  # ten seconds of waiting for input: now it is read
+    assert await hub.gaps.stalled([tp], 10.0) == []
+    assert looked == [[tp]]
+
+
+async def test_the_stall_timer_hands_each_agent_its_records_in_a_task_ahead_of_its_next_record(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One agent slow to handle what the timer read (its webhook receiver down) must hold up
+    neither the timer nor the other agents; its own next record waits behind those."""
+    from hub.gaps import FetchedEvent, FetchedMessage
+
+    def seen(topic: str, offset: int) -> FetchedEvent:
+        return FetchedEvent(FetchedMessage(topic, 0, offset, None, None))
+
+    release = asyncio.Event()
+    handled: list[tuple[str, int]] = []
+
+    async def slow(event: Any) -> None:
+        await release.wait()
+        handled.append((event.message.topic, event.message.offset))
+
+    async def quick(event: Any) -> None:
+        handled.append((event.message.topic, event.message.offset))
+
+    async def stalled(partitions: list[TopicPartition], idle_s: float) -> list[FetchedEvent]:
+        return [seen("slow", 0), seen("quick", 0), seen("slow", 1)]
+
+    monkeypatch.setattr(hub.gaps, "covered", {"slow": slow, "quick": quick})
+    monkeypatch.setattr(hub.gaps, "assigned", lambda topics: [])
+    monkeypatch.setattr(hub.gaps, "stalled", stalled)
+    await hub.gaps.recover_stalled()  # returns while "slow" is still handling its records
+    await until(lambda: handled == [("quick", 0)])
+
+    tp = TopicPartition("slow", 0)
+    hub.gaps._expected[tp] = hub.gaps._faust_next[tp] = 2
+    following = asyncio.ensure_future(anext(hub.gaps.events(each(seen("slow", 2)))))
+    await asyncio.sleep(0.1)
+    assert not following.done()
+    release.set()
+    assert (await following).message.offset == 2
+    assert handled == [("quick", 0), ("slow", 0), ("slow", 1)]
 
 
 async def test_a_partition_assigned_while_the_worker_runs_is_left_to_faust_before_it_looks_stalled(
