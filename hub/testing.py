@@ -276,7 +276,7 @@ class ReceiverThread:
         loop = asyncio.new_event_loop()
         self._loop = loop
         app = make_receiver_app(self.state, middlewares=[faults])
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)  # every dispatch is in state.accepted
         loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", self.port)
         loop.run_until_complete(site.start())
