@@ -139,13 +139,11 @@ class GapGuard:
         """A Faust event stream with whatever Faust skipped before each event put back in front."""
         async for event in events:
             for record in await self.admit(event):
-                agent = self.covered.get(record.message.topic)
-                await self._recovered_for(agent)
-                self._busy_from(agent)
+                agents = await self._turn_of([record])
                 try:
                     yield record
                 finally:
-                    self._busy_until(agent)
+                    self._done(agents)
 
     async def batches(self, batches: AsyncIterator[list[Any]]) -> AsyncIterator[list[Any]]:
         """Batches of Faust events (``take_events``), the same way."""
@@ -155,29 +153,35 @@ class GapGuard:
                 guarded += await self.admit(event)
             if not guarded:
                 continue
-            agents = {self.covered.get(record.message.topic) for record in guarded}
-            for agent in agents:
-                await self._recovered_for(agent)
-            for agent in agents:
-                self._busy_from(agent)
+            agents = await self._turn_of(guarded)
             try:
                 yield guarded
             finally:
-                for agent in agents:
-                    self._busy_until(agent)
+                self._done(agents)
 
-    def _busy_from(self, agent: Recover | None) -> None:
-        """``agent`` starts handling a record: its clock stands still until it is done."""
-        if agent is None:
-            return
+    async def _turn_of(self, records: list[Any]) -> set[Recover]:
+        """The agents of ``records`` start handling them, once what the stall timer handed them
+        is handled (those records go first); their clocks stand still until ``_done``."""
+        agents = {self.covered[r.message.topic] for r in records if r.message.topic in self.covered}
+        for agent in agents:
+            recovering = self._recovering.get(agent)
+            if recovering is not None and not recovering.done():
+                await asyncio.wait([recovering])
+        for agent in agents:
+            self._busy_from(agent)
+        return agents
+
+    def _done(self, agents: set[Recover]) -> None:
+        for agent in agents:
+            self._busy_until(agent)
+
+    def _busy_from(self, agent: Recover) -> None:
         count = self._busy.get(agent, 0)
         if count == 0:
             self._busy_since[agent] = time.monotonic()
         self._busy[agent] = count + 1
 
-    def _busy_until(self, agent: Recover | None) -> None:
-        if agent is None:
-            return
+    def _busy_until(self, agent: Recover) -> None:
         count = self._busy[agent] - 1
         self._busy[agent] = count
         if count == 0:
@@ -198,12 +202,6 @@ class GapGuard:
         since = self._busy_since.get(agent)
         now = since if since is not None else time.monotonic()
         return now - self._busy_s.get(agent, 0.0)
-
-    async def _recovered_for(self, agent: Recover | None) -> None:
-        """Wait until what the stall timer handed ``agent`` is handled: those records go first."""
-        recovering = self._recovering.get(agent) if agent is not None else None
-        if recovering is not None and not recovering.done():
-            await asyncio.wait([recovering])
 
     async def admit(self, event: Any) -> list[Any]:
         """What the agent is to handle for a Faust event: the records Faust skipped before it,
